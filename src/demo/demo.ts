@@ -1,0 +1,67 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The embedded default: three demo backends as real child processes (so one
+ * can be killed to watch failover) and the config that balances over them.
+ */
+export const demoBackendNames = ['alpha', 'bravo', 'charlie'] as const;
+
+/** The demo's config, in the same YAML a user writes; ports come from the environment. */
+export const demoConfigYaml = `# usher demo: one listener, one pool of three local backends.
+listeners:
+  - name: web
+    bind: \${USHER_DEMO_BIND}
+    routes:
+      - pool: demo
+pools:
+  demo:
+    algorithm: round-robin
+    timeouts: { connect: 2s, response: 30s, idle: 60s }
+    backends:
+      - address: 127.0.0.1:\${USHER_DEMO_PORT_1}
+      - address: 127.0.0.1:\${USHER_DEMO_PORT_2}
+      - address: 127.0.0.1:\${USHER_DEMO_PORT_3}
+`;
+
+export interface DemoBackend {
+  readonly name: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+}
+
+/** Forks one demo backend per name on ephemeral ports and waits until each listens. */
+export async function startDemoBackends(names: readonly string[] = demoBackendNames): Promise<DemoBackend[]> {
+  const script = fileURLToPath(new URL('./backend.js', import.meta.url));
+  return Promise.all(
+    names.map(async (name) => {
+      const child = fork(script, ['--name', name, '--port', '0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const timeout = AbortSignal.timeout(10_000);
+      const [message] = (await once(child, 'message', { signal: timeout })) as [{ ready: number }];
+      return { name, port: message.ready, process: child };
+    }),
+  );
+}
+
+/** Stops demo backends started by {@link startDemoBackends}. */
+export function stopDemoBackends(backends: readonly DemoBackend[]): void {
+  for (const backend of backends) backend.process.kill('SIGTERM');
+}
+
+export function demoBanner(url: string, backends: readonly DemoBackend[]): string {
+  const lines = [
+    '',
+    `usher demo is running on ${url}`,
+    `  backends: ${backends.map((b) => `${b.name} (127.0.0.1:${b.port})`).join(', ')}`,
+    '',
+    'Try:',
+    `  for i in 1 2 3 4 5 6; do curl -s ${url}/; done     # round-robin: alpha, bravo, charlie, alpha, ...`,
+    `  curl -si ${url}/hello | head -20                    # see the X-Backend header`,
+    `  kill ${backends[0]?.process.pid ?? '<pid>'}   # stop ${backends[0]?.name ?? 'a backend'} (pid) and watch the rest keep serving`,
+    '',
+    'Ctrl-C stops usher and the demo backends.',
+    '',
+  ];
+  return lines.join('\n');
+}

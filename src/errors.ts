@@ -1,0 +1,65 @@
+/**
+ * Typed errors. Every failure on the request path becomes an `UsherError` with a
+ * stable `code`, the side that caused it, whether a retry could help, and the
+ * status the client gets. One function (`proxy/error-response.ts`) turns them
+ * into responses, so a status code is decided in exactly one place.
+ */
+
+/** Which side of the proxy the failure came from. */
+export type ErrorSource = 'downstream' | 'upstream' | 'internal' | 'config';
+
+export interface ErrorSpec {
+  readonly httpStatus: number;
+  readonly source: ErrorSource;
+  readonly retryable: boolean;
+  /** Short reason sent to clients in `x-usher-error`; never contains addresses or secrets. */
+  readonly reason: string;
+}
+
+/** The catalogue of request-path failures. Codes are stable: logs and dashboards key on them. */
+export const errorSpecs = {
+  USHER_NO_ROUTE: { httpStatus: 404, source: 'downstream', retryable: false, reason: 'no_route' },
+  USHER_NO_BACKEND: { httpStatus: 503, source: 'upstream', retryable: false, reason: 'no_backend' },
+  USHER_UPSTREAM_CONNECT_REFUSED: { httpStatus: 502, source: 'upstream', retryable: true, reason: 'connect_refused' },
+  USHER_UPSTREAM_CONNECT_FAILED: { httpStatus: 502, source: 'upstream', retryable: true, reason: 'connect_failed' },
+  USHER_UPSTREAM_CONNECT_TIMEOUT: { httpStatus: 504, source: 'upstream', retryable: true, reason: 'connect_timeout' },
+  USHER_UPSTREAM_RESPONSE_TIMEOUT: { httpStatus: 504, source: 'upstream', retryable: true, reason: 'response_timeout' },
+  USHER_UPSTREAM_RESET: { httpStatus: 502, source: 'upstream', retryable: true, reason: 'upstream_reset' },
+  USHER_UPSTREAM_BAD_RESPONSE: { httpStatus: 502, source: 'upstream', retryable: false, reason: 'bad_response' },
+  USHER_DOWNSTREAM_ABORTED: { httpStatus: 499, source: 'downstream', retryable: false, reason: 'client_closed' },
+  USHER_DOWNSTREAM_BAD_REQUEST: { httpStatus: 400, source: 'downstream', retryable: false, reason: 'bad_request' },
+  USHER_INTERNAL: { httpStatus: 500, source: 'internal', retryable: false, reason: 'internal_error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof errorSpecs;
+
+export class UsherError extends Error {
+  readonly code: ErrorCode;
+  readonly source: ErrorSource;
+  readonly retryable: boolean;
+  readonly httpStatus: number;
+  readonly reason: string;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    const spec: ErrorSpec = errorSpecs[code];
+    this.name = 'UsherError';
+    this.code = code;
+    this.source = spec.source;
+    this.retryable = spec.retryable;
+    this.httpStatus = spec.httpStatus;
+    this.reason = spec.reason;
+  }
+}
+
+/** A configuration or start-up problem the operator must fix; the CLI prints it and exits non-zero. */
+export class UsherConfigError extends Error {
+  readonly code = 'USHER_CONFIG_INVALID';
+  readonly details: readonly string[];
+
+  constructor(message: string, details: readonly string[] = []) {
+    super(message);
+    this.name = 'UsherConfigError';
+    this.details = details;
+  }
+}

@@ -1,0 +1,50 @@
+import { pino, type Logger } from 'pino';
+import type { AccessLogConfig } from '../config/types.ts';
+
+/** One line per request. Field names are a contract: log pipelines parse them. */
+export interface AccessRecord {
+  readonly client: string;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly listener: string;
+  readonly route: string | undefined;
+  readonly pool: string | undefined;
+  readonly backend: string | undefined;
+  /** Time from sending upstream to the response head arriving; -1 when there was no upstream response. */
+  readonly upstreamMs: number;
+  readonly totalMs: number;
+  /** Bytes read from the client connection during the request (head and body). */
+  readonly bytesIn: number;
+  /** Response body bytes sent to the client. */
+  readonly bytesOut: number;
+  /** Error code when usher answered or cut the response itself. */
+  readonly error: string | undefined;
+}
+
+export interface AccessLog {
+  readonly enabled: boolean;
+  write(record: AccessRecord): void;
+  flush(): void;
+}
+
+const disabled: AccessLog = { enabled: false, write() {}, flush() {} };
+
+/** The access log as configured: JSON lines to stdout or a file, or nothing. */
+export function createAccessLog(config: AccessLogConfig): AccessLog {
+  if (!config.enabled) return disabled;
+  const dest = config.path === undefined || config.path === '-' ? 1 : config.path;
+  const logger: Logger = pino(
+    { base: null, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: () => ({}) } },
+    pino.destination({ dest, sync: false, mkdir: true }),
+  );
+  return {
+    enabled: true,
+    write(record) {
+      logger.info(record);
+    },
+    flush() {
+      logger.flush();
+    },
+  };
+}

@@ -66,4 +66,4 @@ function main(): void {
   process.on('SIGTERM', () => process.exit(0));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) main();
+if (import.meta.main) main();

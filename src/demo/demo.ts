@@ -33,7 +33,8 @@ export interface DemoBackend {
 
 /** Forks one demo backend per name on ephemeral ports and waits until each listens. */
 export async function startDemoBackends(names: readonly string[] = demoBackendNames): Promise<DemoBackend[]> {
-  const script = fileURLToPath(new URL('./backend.js', import.meta.url));
+  // Running from source (tests, node's type stripping) the sibling is .ts; from dist it is .js.
+  const script = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './backend.ts' : './backend.js', import.meta.url));
   return Promise.all(
     names.map(async (name) => {
       const child = fork(script, ['--name', name, '--port', '0'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -1,0 +1,21 @@
+/**
+ * usher's TypeScript API: embed the balancer, build configs in code, and plug
+ * in custom balancing algorithms.
+ *
+ * ```ts
+ * import { Usher, parseConfig, registerBalancer } from 'usher';
+ * ```
+ */
+export { Usher, type UsherOptions } from './runtime/usher.ts';
+export type { Snapshot } from './runtime/snapshot.ts';
+export { Pool, type PoolOptions } from './pool/pool.ts';
+export { Backend, type BackendState, type BackendCounters } from './pool/backend.ts';
+export { UsherError, UsherConfigError, errorSpecs, type ErrorCode, type ErrorSource } from './errors.ts';
+export { loadConfigFile, parseConfig, formatIssue, configJsonSchema, quickConfig } from './config/index.ts';
+export type { ConfigResult, ConfigIssue } from './config/index.ts';
+export type * from './config/types.ts';
+export { registerBalancer, createBalancer, balancerNames } from './balancer/registry.ts';
+export type * from './balancer/types.ts';
+export { hashString } from './balancer/hash-fn.ts';
+export { compileRoutes, RouteTable, type CompiledRoute } from './route/table.ts';
+export { createRouteRequest, type RouteRequest } from './route/request.ts';

@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { once } from 'node:events';
+
+/** What an origin saw of one request. */
+export interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly rawHeaders: readonly string[];
+}
+
+export interface Origin {
+  readonly name: string;
+  readonly port: number;
+  readonly address: string;
+  readonly server: Server;
+  readonly seen: SeenRequest[];
+  /** TCP connections accepted so far. */
+  connections: number;
+  close(): Promise<void>;
+}
+
+export type OriginHandler = (req: IncomingMessage, res: ServerResponse, origin: Origin) => void;
+
+/** By default an origin answers with its name, after reading the whole request body. */
+export const answerWithName: OriginHandler = (req, res, origin) => {
+  req.resume();
+  req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain', 'x-origin': origin.name }).end(origin.name));
+};
+
+/**
+ * A real HTTP server on 127.0.0.1 with an ephemeral port, recording what it
+ * receives. Close it in `t.after`.
+ */
+export async function startOrigin(name: string, handler: OriginHandler = answerWithName): Promise<Origin> {
+  const server = createServer();
+  const sockets = new Set<Socket>();
+  const origin: Origin = {
+    name,
+    port: 0,
+    address: '',
+    server,
+    seen: [],
+    connections: 0,
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  server.on('connection', (socket: Socket) => {
+    origin.connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    origin.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders });
+    handler(req, res, origin);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  Object.assign(origin, { port, address: `127.0.0.1:${port}` });
+  return origin;
+}
+
+/** Starts `count` origins named `${prefix}0`, `${prefix}1`, ... */
+export function startOrigins(count: number, prefix = 'origin', handler?: OriginHandler): Promise<Origin[]> {
+  return Promise.all(Array.from({ length: count }, (_, i) => startOrigin(`${prefix}${i}`, handler)));
+}

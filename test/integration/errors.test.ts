@@ -1,0 +1,141 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
+import { once } from 'node:events';
+import { request } from 'undici';
+import { startOrigin } from '../helpers/origin.ts';
+import { startUsher } from '../helpers/usher.ts';
+
+/** A TCP server that answers every connection with `reply` (or nothing) — a broken backend. */
+async function startRawBackend(reply: string | undefined): Promise<{ server: Server; address: string }> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => {
+      if (reply !== undefined) socket.end(reply);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  return { server, address: `127.0.0.1:${port}` };
+}
+
+/** A port nothing listens on: bind, read the port, close. */
+async function closedPort(): Promise<string> {
+  const { server, address } = await startRawBackend(undefined);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return address;
+}
+
+function yamlFor(address: string, timeouts = '{ connect: 1s, response: 300ms, idle: 5s }'): string {
+  return `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - match: { pathPrefix: /app/ }
+        pool: main
+pools:
+  main:
+    timeouts: ${timeouts}
+    backends:
+      - address: ${address}
+`;
+}
+
+async function get(url: string) {
+  const res = await request(url, { headersTimeout: 10_000 });
+  return { status: res.statusCode, reason: res.headers['x-usher-error'], body: await res.body.text() };
+}
+
+test('502 when the backend refuses the connection', async (t) => {
+  const usher = await startUsher(yamlFor(await closedPort()));
+  t.after(() => usher.stop({ timeoutMs: 500 }));
+  const res = await get(`${usher.url('web')}/app/x`);
+  assert.equal(res.status, 502);
+  assert.equal(res.reason, 'connect_refused');
+  assert.match(res.body, /502 Bad Gateway/);
+  assert.doesNotMatch(res.body, /127\.0\.0\.1/, 'no backend address leaks to the client');
+});
+
+test('502 when the backend answers garbage', async (t) => {
+  const backend = await startRawBackend('THIS IS NOT HTTP\r\n\r\n');
+  const usher = await startUsher(yamlFor(backend.address));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    backend.server.close();
+  });
+  const res = await get(`${usher.url('web')}/app/x`);
+  assert.equal(res.status, 502);
+  assert.equal(res.reason, 'bad_response');
+});
+
+test('502 when the backend closes without answering', async (t) => {
+  const backend = await startRawBackend('');
+  const usher = await startUsher(yamlFor(backend.address));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    backend.server.close();
+  });
+  const res = await get(`${usher.url('web')}/app/x`);
+  assert.equal(res.status, 502);
+  assert.equal(res.reason, 'upstream_reset');
+});
+
+test('504 when the backend does not answer within the response timeout', async (t) => {
+  const backend = await startRawBackend(undefined);
+  const usher = await startUsher(yamlFor(backend.address));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    backend.server.close();
+  });
+  const started = performance.now();
+  const res = await get(`${usher.url('web')}/app/x`);
+  const elapsed = performance.now() - started;
+  assert.equal(res.status, 504);
+  assert.equal(res.reason, 'response_timeout');
+  assert.ok(elapsed >= 250 && elapsed < 5000, `answered after ${elapsed} ms`);
+});
+
+test('503 when the pool has no available backend, 404 when no route matches', async (t) => {
+  const origin = await startOrigin('o');
+  const usher = await startUsher(yamlFor(origin.address));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const notFound = await get(`${usher.url('web')}/elsewhere`);
+  assert.equal(notFound.status, 404);
+  assert.equal(notFound.reason, 'no_route');
+
+  for (const backend of usher.snapshot.pools.get('main')!.backends) backend.state = 'disabled';
+  const unavailable = await get(`${usher.url('web')}/app/x`);
+  assert.equal(unavailable.status, 503);
+  assert.equal(unavailable.reason, 'no_backend');
+  assert.equal(origin.seen.length, 0);
+});
+
+test('a client that disconnects cancels its upstream request', async (t) => {
+  let upstreamClosed: () => void;
+  const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+  const origin = await startOrigin('slow', (req, res) => {
+    res.on('close', () => upstreamClosed());
+    res.writeHead(200);
+    res.write('first bytes');
+    // Never ends: only a cancelled upstream request closes this response.
+  });
+  const usher = await startUsher(yamlFor(origin.address, '{ connect: 1s, response: 30s, idle: 5s }'));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const controller = new AbortController();
+  const res = await request(`${usher.url('web')}/app/slow`, { signal: controller.signal });
+  assert.equal(res.statusCode, 200);
+  const backend = usher.snapshot.pools.get('main')!.backends[0]!;
+  assert.equal(backend.inFlight, 1);
+  controller.abort();
+  await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('upstream not cancelled')), 5000))]);
+  const deadline = Date.now() + 5000;
+  while (backend.inFlight !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(backend.inFlight, 0);
+});

@@ -12,8 +12,10 @@
  * weight twice, and an idle pool weighted 3:1 would send 100% of requests
  * to the heavier backend instead of 75% (measured in a closed-loop
  * simulation; at 16+ concurrent requests both forms give 75/25). Without it,
- * ties at zero load fall to the weighted first draw, so shares follow the
- * weights at every concurrency.
+ * ties at zero load fall to the weighted first draw, so an idle pool gets
+ * exactly weighted shares and a busy one converges to them. In between, as
+ * with any least-loaded rule, an idle backend beats a busy heavier one (3:1
+ * with two requests in flight splits about 50/50).
  *
  * Draws that land on a non-accepted endpoint are redrawn up to MAX_DRAWS
  * times, then a linear scan from a random offset finds one, so an accepted

@@ -1,0 +1,12 @@
+/**
+ * Config: schema, loading, validation, JSON Schema. See docs/config.md.
+ */
+export type * from './types.ts';
+export { loadConfigFile, parseConfig, detectFormat, type ConfigResult } from './load.ts';
+export { formatIssue, formatPath, type ConfigIssue } from './issues.ts';
+export { configJsonSchema } from './json-schema.ts';
+export { parseDuration, formatDuration, MAX_DURATION_MS } from './duration.ts';
+export { parseHostPort, formatHostPort, type HostPortOptions } from './hostport.ts';
+export type { Parsed } from './parsed.ts';
+export { quickConfig, QUICK_SOURCE, type QuickOptions } from './quick.ts';
+export { configSchema, ALGORITHMS, DEFAULTS, type ConfigInput } from './schema.ts';

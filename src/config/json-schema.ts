@@ -1,0 +1,85 @@
+/**
+ * The JSON Schema of the config *file* (input side: durations and addresses
+ * are strings), for `usher schema` and editor completion, generated from the
+ * zod schema. The loader also reads it to list the keys allowed at a path
+ * (typo suggestions) and the scalar type expected there (`${VAR}` typing).
+ */
+import { z } from 'zod';
+import type { KeyPath } from './issues.ts';
+import { configSchema } from './schema.ts';
+import type { ScalarType } from './source.ts';
+
+/** The subset of JSON Schema that usher's generated schema uses. */
+export interface JsonSchemaNode {
+  readonly type?: string | readonly string[];
+  readonly description?: string;
+  readonly default?: unknown;
+  readonly examples?: readonly unknown[];
+  readonly enum?: readonly unknown[];
+  readonly const?: unknown;
+  readonly pattern?: string;
+  readonly format?: string;
+  readonly minimum?: number;
+  readonly maximum?: number;
+  readonly minItems?: number;
+  readonly minLength?: number;
+  readonly properties?: Readonly<Record<string, JsonSchemaNode>>;
+  readonly required?: readonly string[];
+  readonly additionalProperties?: JsonSchemaNode | boolean;
+  readonly propertyNames?: JsonSchemaNode;
+  readonly items?: JsonSchemaNode;
+  readonly [keyword: string]: unknown;
+}
+
+let cached: JsonSchemaNode | undefined;
+
+function build(): JsonSchemaNode {
+  const generated = z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' }) as JsonSchemaNode;
+  return deepFreeze({
+    ...generated,
+    title: 'usher configuration',
+    description: 'The usher load balancer config file (YAML or JSON). See docs/config.md.',
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The shared, frozen JSON Schema (built once). */
+export function configJsonSchemaNode(): JsonSchemaNode {
+  cached ??= build();
+  return cached;
+}
+
+/** The JSON Schema (draft 2020-12) of the config file format, as a fresh mutable object. */
+export function configJsonSchema(): object {
+  return structuredClone(configJsonSchemaNode());
+}
+
+/** The schema node describing the value at `path`, or undefined if the path is not part of the format. */
+export function jsonSchemaAt(path: KeyPath): JsonSchemaNode | undefined {
+  let node: JsonSchemaNode | undefined = configJsonSchemaNode();
+  for (const part of path) {
+    if (node === undefined) return undefined;
+    if (typeof part === 'number') node = node.items;
+    else if (node.properties !== undefined && Object.hasOwn(node.properties, part)) node = node.properties[part];
+    else node = typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined;
+  }
+  return node;
+}
+
+/** The keys a mapping at `path` allows (empty for free-form mappings). */
+export function knownKeysAt(path: KeyPath): readonly string[] {
+  return Object.keys(jsonSchemaAt(path)?.properties ?? {});
+}
+
+/** The number or boolean type the format expects at `path`, if any. */
+export function scalarTypeAt(path: KeyPath): ScalarType | undefined {
+  const type = jsonSchemaAt(path)?.type;
+  return type === 'number' || type === 'integer' || type === 'boolean' ? type : undefined;
+}

@@ -1,0 +1,90 @@
+/**
+ * Loading: text → {@link SourceTree} (YAML/JSON with positions and `${VAR}`s)
+ * → schema and cross-key checks → a resolved {@link UsherConfig} or every
+ * problem at once, sorted by position. Never throws on any input.
+ */
+import { readFileSync } from 'node:fs';
+import { sortIssues, type ConfigIssue } from './issues.ts';
+import { checkConfig } from './checks.ts';
+import { scalarTypeAt } from './json-schema.ts';
+import { Reporter } from './report.ts';
+import { configSchema } from './schema.ts';
+import { readSource, type SourceTree } from './source.ts';
+import type { UsherConfig } from './types.ts';
+import { GENERIC, reportZodIssues } from './zod-issues.ts';
+
+/** A loaded config and its warnings, or every error found. */
+export type ConfigResult =
+  | { readonly ok: true; readonly config: UsherConfig; readonly warnings: readonly ConfigIssue[] }
+  | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
+
+/** Files larger than this are refused: a config is kilobytes, not megabytes. */
+const MAX_FILE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Read and validate a config file. YAML, or JSON when the name ends in `.json`
+ * or the content starts with `{`. An unreadable file is a {@link ConfigResult} error too.
+ */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
+  let text: string;
+  try {
+    const bytes = readFileSync(path);
+    if (bytes.length > MAX_FILE_BYTES) return failure(path, `the file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`);
+    text = bytes.toString('utf8');
+  } catch (error) {
+    return failure(path, `cannot read the config file: ${describeFsError(error)}`);
+  }
+  return parseConfig(text, path, env);
+}
+
+/** Validate config text; `fileName` is used in messages and to detect JSON. */
+export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
+  try {
+    const tree = readSource(text, { fileName, format: detectFormat(fileName, text), env, scalarTypeAt });
+    if (tree.syntaxErrors.length > 0) return { ok: false, errors: tree.syntaxErrors };
+    return validateTree(tree, fileName);
+  } catch (error) {
+    // A bug in usher, not in the file; still an answer rather than a crash.
+    return failure(fileName, `internal error while reading the config: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Run the schema and cross-key checks on an already-read tree. */
+export function validateTree(tree: SourceTree, fileName: string): ConfigResult {
+  if (tree.value === null || tree.value === undefined) {
+    return failure(fileName, 'the file is empty; expected a mapping with "listeners" and "pools"', 1, 1);
+  }
+  const reporter = new Reporter(fileName, tree);
+  const result = configSchema.safeParse(tree.value, { error: () => GENERIC });
+  if (!result.success) reportZodIssues(result.error.issues, reporter);
+  checkConfig(tree.value, reporter);
+  const errors = [...tree.errors, ...reporter.errors()];
+  if (errors.length > 0 || !result.success) return { ok: false, errors: sortIssues(errors) };
+  return { ok: true, config: result.data, warnings: sortIssues([...tree.warnings, ...reporter.warnings()]) };
+}
+
+/** `json` for `.json` files or content starting with `{`, else `yaml`. */
+export function detectFormat(fileName: string, text: string): 'yaml' | 'json' {
+  if (/\.json$/i.test(fileName)) return 'json';
+  if (/\.ya?ml$/i.test(fileName)) return 'yaml';
+  return /^\uFEFF?\s*\{/.test(text) ? 'json' : 'yaml';
+}
+
+function failure(file: string, message: string, line?: number, column?: number): ConfigResult {
+  return { ok: false, errors: [{ file, line, column, path: '', message }] };
+}
+
+function describeFsError(error: unknown): string {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file (ENOENT)';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${code})`;
+    case 'EISDIR':
+      return 'it is a directory (EISDIR)';
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}

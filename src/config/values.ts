@@ -1,0 +1,206 @@
+/**
+ * Schemas for the scalar values of the config file: durations, addresses,
+ * names, paths, regexes, hash keys. Each is a factory so every key gets its own
+ * description and examples (zod attaches metadata per schema instance).
+ *
+ * Error messages say what was expected and never quote the input: the loader
+ * appends `, got <value>` itself, showing `${VAR}` instead of values that came
+ * from the environment.
+ */
+import { z } from 'zod';
+import { DURATION_EXPECTED, DURATION_PATTERN, parseDuration } from './duration.ts';
+import { parseHostPort } from './hostport.ts';
+import { failed, parsed, type Parsed } from './parsed.ts';
+import type { HashKey, HostPort } from './types.ts';
+
+/** Documentation attached to a key: shown in the JSON Schema and docs/config.md. */
+export interface KeyDoc {
+  readonly description: string;
+  readonly examples?: readonly unknown[];
+}
+
+function meta(doc: KeyDoc, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { description: doc.description, ...(doc.examples ? { examples: [...doc.examples] } : {}), ...extra };
+}
+
+/** A string schema whose text is converted by `parse`; a failed parse becomes an issue with its message. */
+function parsedString<T>(
+  expected: string | ((input: unknown) => string),
+  parse: (text: string) => Parsed<T>,
+  doc: KeyDoc,
+  extra?: Record<string, unknown>,
+) {
+  return z
+    .string({ error: typeof expected === 'string' ? expected : (issue) => expected(issue.input) })
+    .meta(meta(doc, extra))
+    .transform((text, ctx): T => {
+      const result = parse(text);
+      if (result.ok) return result.value;
+      ctx.issues.push({ code: 'custom', message: result.message, input: text });
+      return z.NEVER;
+    });
+}
+
+/** JSON Schema pattern for `host:port` (a hint for editors; the loader checks more precisely). */
+export const HOST_PORT_PATTERN = '^(\\[[0-9A-Fa-f:.%a-zA-Z]+\\]|[^:\\[\\]]+):[0-9]{1,5}$';
+/** JSON Schema pattern for a hash key. */
+export const HASH_KEY_PATTERN = '^(client-ip|path|(header|cookie|query):.+)$';
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const METHOD_PATTERN = /^[A-Z][A-Z0-9-]*$/;
+const HOST_MATCH_PATTERN = /^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
+
+/** A duration (`500ms`, `5s`, `1m`, `1h`, `1d`) resolved to milliseconds, greater than 0. */
+export function duration(doc: KeyDoc) {
+  return parsedString(durationExpected, positiveDuration, doc, { pattern: DURATION_PATTERN });
+}
+
+function durationExpected(input: unknown): string {
+  return typeof input === 'number' ? `${DURATION_EXPECTED} (the unit is required)` : DURATION_EXPECTED;
+}
+
+function positiveDuration(text: string): Parsed<number> {
+  const result = parseDuration(text);
+  if (result.ok && result.value === 0) return failed('duration must be greater than 0');
+  return result;
+}
+
+/** A listener's `host:port`; port 0 asks the OS for a free port. */
+export function bindAddress(doc: KeyDoc) {
+  return parsedString<HostPort>('expected host:port', (text) => parseHostPort(text, { allowPortZero: true }), doc, { pattern: HOST_PORT_PATTERN });
+}
+
+/** A backend's `host:port`. */
+export function backendAddress(doc: KeyDoc) {
+  return parsedString<HostPort>('expected host:port', (text) => parseHostPort(text), doc, { pattern: HOST_PORT_PATTERN });
+}
+
+/** A listener, pool or route name: usable in metrics labels and URLs. */
+export function name(what: string, doc: KeyDoc) {
+  return z
+    .string({ error: `expected a ${what} name` })
+    .regex(NAME_PATTERN, { error: `${what} names start with a letter or digit and contain only letters, digits, "_", "." and "-" (at most 63)` })
+    .meta(meta(doc));
+}
+
+/** A URL path: starts with `/`, no query or fragment. */
+export function urlPath(doc: KeyDoc) {
+  return parsedString('expected a path starting with "/"', checkPath, doc);
+}
+
+function checkPath(text: string): Parsed<string> {
+  if (!text.startsWith('/')) return failed('expected a path starting with "/"');
+  if (/[?#\s]/.test(text)) return failed('paths must not contain "?", "#" or whitespace (match query parameters with "query")');
+  return parsed(text);
+}
+
+/** A JavaScript regular expression source, checked to compile. */
+export function regex(doc: KeyDoc) {
+  return parsedString('expected a regular expression', (text) => compiles(text), doc, { format: 'regex' });
+}
+
+function compiles(source: string): Parsed<string> {
+  try {
+    new RegExp(source);
+    return parsed(source);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.slice(error.message.lastIndexOf(': ') + 2) : 'invalid';
+    return failed(`invalid regular expression: ${reason}`);
+  }
+}
+
+/** A match value: exact text, or a regular expression after `~`. */
+export function matchValue(doc: KeyDoc) {
+  return parsedString('expected a string (quote numbers and booleans, e.g. "1")', checkMatchValue, doc);
+}
+
+function checkMatchValue(text: string): Parsed<string> {
+  if (!text.startsWith('~')) return parsed(text);
+  const result = compiles(text.slice(1));
+  return result.ok ? parsed(text) : failed(`${result.message} (after "~")`);
+}
+
+/** An HTTP method: an uppercase token. */
+export function method(doc: KeyDoc) {
+  return z
+    .string({ error: 'expected an HTTP method' })
+    .regex(METHOD_PATTERN, { error: 'expected an uppercase HTTP method such as "GET"' })
+    .meta(meta(doc));
+}
+
+/** A Host to match: exact hostname or `*.example.com`; compared case-insensitively, stored lowercase. */
+export function hostMatch(doc: KeyDoc) {
+  return parsedString('expected a hostname or "*.domain"', checkHostMatch, doc);
+}
+
+function checkHostMatch(text: string): Parsed<string> {
+  if (text.startsWith('[') && text.endsWith(']')) return parsed(text.toLowerCase());
+  if (!HOST_MATCH_PATTERN.test(text) || text.length > 253) {
+    return failed('expected a hostname such as "api.example.com" or a wildcard such as "*.example.com" (no port)');
+  }
+  return parsed(text.toLowerCase());
+}
+
+/** A header name (an HTTP token), stored lowercase as Node.js presents request headers. */
+export function headerName() {
+  return z
+    .string()
+    .regex(TOKEN_PATTERN, { error: 'header names are HTTP tokens: letters, digits and !#$%&\'*+.^_`|~-' })
+    .transform((text) => text.toLowerCase());
+}
+
+/** A cookie name (an HTTP token, case-sensitive). */
+export function cookieName(doc?: KeyDoc) {
+  const schema = z
+    .string({ error: 'expected a cookie name' })
+    .regex(TOKEN_PATTERN, { error: 'cookie names are HTTP tokens: letters, digits and !#$%&\'*+.^_`|~-' });
+  return doc ? schema.meta(meta(doc)) : schema;
+}
+
+/** A query parameter name: any non-empty text. */
+export function queryName() {
+  return z.string().min(1, { error: 'query parameter names must not be empty' });
+}
+
+/** `client-ip`, `path`, `header:NAME`, `cookie:NAME` or `query:NAME`. */
+export function hashKey(doc: KeyDoc) {
+  return parsedString<HashKey>(HASH_KEY_EXPECTED, parseHashKey, doc, { pattern: HASH_KEY_PATTERN });
+}
+
+const HASH_KEY_EXPECTED = 'expected client-ip, path, header:NAME, cookie:NAME or query:NAME';
+
+function parseHashKey(text: string): Parsed<HashKey> {
+  if (text === 'client-ip' || text === 'path') return parsed({ kind: text });
+  const colon = text.indexOf(':');
+  const kind = text.slice(0, colon);
+  const keyName = text.slice(colon + 1);
+  if (colon === -1 || keyName === '' || (kind !== 'header' && kind !== 'cookie' && kind !== 'query')) return failed(HASH_KEY_EXPECTED);
+  if (kind !== 'query' && !TOKEN_PATTERN.test(keyName)) return failed(`${kind} names in a hash key are HTTP tokens`);
+  return parsed({ kind, name: kind === 'header' ? keyName.toLowerCase() : keyName });
+}
+
+/** An integer in [min, max] with the one message for every way it can be wrong. */
+export function integerIn(key: string, min: number, max: number, doc: KeyDoc) {
+  const message = `${key} must be an integer in [${min}, ${max}]`;
+  return z
+    .number({ error: message })
+    .int({ error: message })
+    .min(min, { error: message })
+    .max(max, { error: message })
+    .meta(meta(doc));
+}
+
+/** A string with documentation. */
+export function text(doc: KeyDoc, expected = 'expected a string') {
+  return z.string({ error: expected }).meta(meta(doc));
+}
+
+/** true or false, with documentation. */
+export function flag(doc: KeyDoc) {
+  return z.boolean({ error: 'expected true or false' }).meta(meta(doc));
+}
+
+/** Attach documentation to any schema (objects, lists, records). */
+export function documented<T extends z.ZodType>(schema: T, doc: KeyDoc): T {
+  return schema.meta(meta(doc));
+}

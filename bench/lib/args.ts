@@ -1,0 +1,137 @@
+/**
+ * Command-line flags and BENCH_* environment variables for bench/run.ts.
+ * Flags win over the environment; --quick only changes the defaults.
+ */
+import { parseArgs } from 'node:util';
+
+/** A wrk workload. */
+export interface Scenario {
+  readonly name: string;
+  readonly title: string;
+  readonly path: string;
+  readonly headers: readonly string[];
+}
+
+/** The three workloads, by name. */
+export const SCENARIOS: readonly Scenario[] = [
+  { name: 'small', title: 'small keep-alive GETs (GET /small, 3-byte body)', path: '/small', headers: [] },
+  { name: 'close', title: 'new connection per request (GET /small, Connection: close)', path: '/small', headers: ['Connection: close'] },
+  { name: '64k', title: '64 KiB responses, keep-alive (GET /64k)', path: '/64k', headers: [] },
+];
+
+/** Resolved options for one bench invocation. */
+export interface BenchOptions {
+  readonly durationS: number;
+  readonly warmupS: number;
+  readonly connections: number;
+  readonly threads: number;
+  readonly rounds: number;
+  readonly targets: readonly string[] | undefined;
+  readonly prototypes: boolean;
+  readonly extras: readonly string[];
+  readonly scenarios: readonly Scenario[];
+  readonly pin: boolean;
+  readonly maxTimeS: number;
+  /** Niceness of every process the bench starts; negative needs root. */
+  readonly nice: number;
+  readonly quick: boolean;
+}
+
+export const USAGE = `Usage: node bench/run.ts [options]
+
+  --quick                 ~3 s runs, 1 s warm-up (smoke test)
+  --duration <t>          measured run per peer and scenario (BENCH_DURATION, default 10s)
+  --warmup <t>            unmeasured warm-up before each run (BENCH_WARMUP, default 2s)
+  --connections <n>       wrk -c (BENCH_CONNECTIONS, default 50)
+  --threads <n>           wrk -t (BENCH_THREADS, default 1)
+  --rounds <n>            repeat each run, report the median by req/s (BENCH_ROUNDS, default 1)
+  --targets <a,b,...>     direct,usher,nginx,haproxy,http-proxy,undici-dispatch,undici-request,
+                          http-agent,raw-socket, or "all" (BENCH_TARGETS; default: the first five)
+  --prototypes            add the four data-path prototypes to the targets
+  --extra 'name=cmd'      extra target; {port} and {backends} (host:port,host:port) are substituted;
+                          repeatable
+  --scenarios <a,b,...>   small,close,64k (BENCH_SCENARIOS, default all)
+  --no-pin                do not use taskset
+  --nice <n>              niceness of all bench processes (BENCH_NICE; default -10 as root, else 0),
+                          so other work on a shared machine does not take the pinned CPUs
+  --max-time <t>          stop starting new runs after this long (BENCH_MAX_TIME, default 600s)
+`;
+
+/** Parses "10s", "500ms", "2m" or a bare number of seconds. */
+export function parseSeconds(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new Error(`${what} must look like 10s, 500ms or 2m, got ${JSON.stringify(text)}`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const s = unit === 'ms' ? n / 1000 : unit === 'm' ? n * 60 : n;
+  if (s <= 0) throw new Error(`${what} must be positive, got ${JSON.stringify(text)}`);
+  return s;
+}
+
+function positiveInt(text: string, what: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${what} must be a positive integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function list(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+function niceness(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`--nice must be an integer in [-20, 19], got ${JSON.stringify(text)}`);
+  return n;
+}
+
+/** Reads argv and the environment; throws with a readable message on bad input. */
+export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      threads: { type: 'string' },
+      rounds: { type: 'string' },
+      targets: { type: 'string' },
+      prototypes: { type: 'boolean', default: false },
+      extra: { type: 'string', multiple: true },
+      scenarios: { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
+      'max-time': { type: 'string' },
+      nice: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return 'help';
+  const quick = values.quick === true;
+  const scenarioNames = list(values.scenarios ?? env.BENCH_SCENARIOS) ?? SCENARIOS.map((s) => s.name);
+  const scenarios = scenarioNames.map((name) => {
+    const s = SCENARIOS.find((x) => x.name === name);
+    if (s === undefined) throw new Error(`unknown scenario ${JSON.stringify(name)}; known: ${SCENARIOS.map((x) => x.name).join(', ')}`);
+    return s;
+  });
+  return {
+    quick,
+    durationS: parseSeconds(values.duration ?? env.BENCH_DURATION ?? (quick ? '3s' : '10s'), '--duration'),
+    warmupS: parseSeconds(values.warmup ?? env.BENCH_WARMUP ?? (quick ? '1s' : '2s'), '--warmup'),
+    connections: positiveInt(values.connections ?? env.BENCH_CONNECTIONS ?? '50', '--connections'),
+    threads: positiveInt(values.threads ?? env.BENCH_THREADS ?? '1', '--threads'),
+    rounds: positiveInt(values.rounds ?? env.BENCH_ROUNDS ?? '1', '--rounds'),
+    targets: list(values.targets ?? env.BENCH_TARGETS),
+    prototypes: values.prototypes === true,
+    extras: values.extra ?? [],
+    scenarios,
+    pin: values['no-pin'] !== true,
+    nice: niceness(values.nice ?? env.BENCH_NICE ?? (process.getuid?.() === 0 ? '-10' : '0')),
+    maxTimeS: parseSeconds(values['max-time'] ?? env.BENCH_MAX_TIME ?? '600s', '--max-time'),
+  };
+}

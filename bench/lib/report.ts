@@ -1,0 +1,149 @@
+/**
+ * Turns measured runs into the printed tables, the ratio lines, and the
+ * target check for the product (see bench/README.md for the definitions).
+ */
+import type { Role } from './targets.ts';
+
+/** One measured (target, scenario) pair; the median round when --rounds > 1. */
+export interface RunRecord {
+  readonly target: string;
+  readonly role: Role;
+  readonly scenario: string;
+  readonly requests: number;
+  readonly durationS: number;
+  readonly rps: number;
+  readonly latencyUs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly p999: number; readonly mean: number; readonly max: number };
+  readonly errors: { readonly connect: number; readonly read: number; readonly write: number; readonly status: number; readonly timeout: number; readonly total: number };
+  /** Balancer CPU time (user+system, all threads and child processes) per completed request. */
+  readonly cpuUsPerReq: number;
+  /** Balancer CPU time over wall time, percent of one core. */
+  readonly balancerCpuPct: number;
+  /** Busy percent of the CPU running wrk + origins (undefined without pinning). */
+  readonly loadCpuPct: number | undefined;
+  /**
+   * CPU used by anything other than the balancer, the origin and wrk while the
+   * run lasted, percent of one core: other tenants of a shared machine. Runs
+   * with a high value are suspect.
+   */
+  readonly otherCpuPct: number;
+  /** Origin and wrk CPU per request, for the record. */
+  readonly originCpuUsPerReq: number;
+  readonly wrkCpuUsPerReq: number;
+  readonly rssMiB: number;
+  /** req/s of every round, in run order (the record holds the median one). */
+  readonly roundsRps: readonly number[];
+}
+
+/** usher-style ratios for one candidate in one scenario. */
+export interface Ratio {
+  readonly scenario: string;
+  readonly candidate: string;
+  readonly rpsVsHttpProxy: number | undefined;
+  readonly rpsVsNginx: number | undefined;
+  readonly rpsVsHaproxy: number | undefined;
+  readonly p99VsNginx: number | undefined;
+  readonly cpuVsNginx: number | undefined;
+}
+
+function pad(text: string, width: number, right: boolean): string {
+  return right ? text.padStart(width) : text.padEnd(width);
+}
+
+/** Microseconds as a short human value. */
+export function fmtLatency(us: number): string {
+  if (us >= 1_000_000) return `${(us / 1_000_000).toFixed(2)}s`;
+  if (us >= 1000) return `${(us / 1000).toFixed(2)}ms`;
+  return `${Math.round(us)}us`;
+}
+
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function fmtRatio(n: number | undefined, digits = 2): string {
+  return n === undefined || !Number.isFinite(n) ? '-' : `${n.toFixed(digits)}x`;
+}
+
+/** A fixed-width table of the runs of one scenario. */
+export function scenarioTable(runs: readonly RunRecord[]): string {
+  const head = ['peer', 'req/s', 'p50', 'p99', 'CPU us/req', 'bal CPU%', 'load CPU%', 'other CPU%', 'RSS MiB', 'errors'];
+  const rows = runs.map((r) => [
+    r.target,
+    fmtInt(r.rps),
+    fmtLatency(r.latencyUs.p50),
+    fmtLatency(r.latencyUs.p99),
+    r.cpuUsPerReq.toFixed(1),
+    r.balancerCpuPct.toFixed(0),
+    r.loadCpuPct === undefined ? '-' : r.loadCpuPct.toFixed(0),
+    r.otherCpuPct.toFixed(0),
+    r.rssMiB.toFixed(0),
+    r.errors.total === 0 ? '0' : errorText(r),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i] ?? 0, i > 0 && i < cells.length - 1)).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+function errorText(r: RunRecord): string {
+  const parts: string[] = [];
+  const e = r.errors;
+  if (e.status > 0) parts.push(`${e.status} non-2xx`);
+  if (e.connect > 0) parts.push(`${e.connect} connect`);
+  if (e.read > 0) parts.push(`${e.read} read`);
+  if (e.write > 0) parts.push(`${e.write} write`);
+  if (e.timeout > 0) parts.push(`${e.timeout} timeout`);
+  return parts.join(', ');
+}
+
+/** Ratios of every candidate to the peers measured in the same invocation. */
+export function ratios(runs: readonly RunRecord[]): Ratio[] {
+  const out: Ratio[] = [];
+  const scenarios = [...new Set(runs.map((r) => r.scenario))];
+  for (const scenario of scenarios) {
+    const of = (name: string): RunRecord | undefined => runs.find((r) => r.scenario === scenario && r.target === name);
+    const hp = of('http-proxy');
+    const ng = of('nginx');
+    const ha = of('haproxy');
+    for (const c of runs.filter((r) => r.scenario === scenario && r.role === 'candidate')) {
+      out.push({
+        scenario,
+        candidate: c.target,
+        rpsVsHttpProxy: hp && c.rps / hp.rps,
+        rpsVsNginx: ng && c.rps / ng.rps,
+        rpsVsHaproxy: ha && c.rps / ha.rps,
+        p99VsNginx: ng && c.latencyUs.p99 / ng.latencyUs.p99,
+        cpuVsNginx: ng && c.cpuUsPerReq / ng.cpuUsPerReq,
+      });
+    }
+  }
+  return out;
+}
+
+/** The ratio lines printed under a scenario table. */
+export function ratioTable(rs: readonly Ratio[]): string {
+  if (rs.length === 0) return '(no candidate targets measured: no ratios)';
+  const head = ['candidate', 'req/s vs http-proxy', 'vs nginx', 'vs haproxy', 'p99 vs nginx', 'CPU/req vs nginx'];
+  const rows = rs.map((r) => [r.candidate, fmtRatio(r.rpsVsHttpProxy), fmtRatio(r.rpsVsNginx), fmtRatio(r.rpsVsHaproxy), fmtRatio(r.p99VsNginx), fmtRatio(r.cpuVsNginx)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i] ?? 0, i > 0)).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** The product target on small keep-alive GETs, checked for each candidate. */
+export function targetCheck(rs: readonly Ratio[], runs: readonly RunRecord[]): string[] {
+  const lines: string[] = [];
+  for (const r of rs.filter((x) => x.scenario === 'small')) {
+    const run = runs.find((x) => x.scenario === 'small' && x.target === r.candidate);
+    const mark = (ok: boolean | undefined): string => (ok === undefined ? '?' : ok ? 'ok' : 'MISS');
+    const hp = r.rpsVsHttpProxy;
+    const ng = r.rpsVsNginx;
+    const p99 = r.p99VsNginx;
+    lines.push(
+      `${r.candidate}: ${fmtRatio(hp)} http-proxy [${mark(hp === undefined ? undefined : hp >= 2)}], ` +
+        `${ng === undefined ? '-' : `${(ng * 100).toFixed(0)}%`} of nginx [${mark(ng === undefined ? undefined : ng >= 0.6)}], ` +
+        `p99 ${fmtRatio(p99)} nginx [${mark(p99 === undefined ? undefined : p99 <= 2)}], ` +
+        `${run ? run.cpuUsPerReq.toFixed(1) : '-'} us CPU/req [${mark(run ? run.cpuUsPerReq <= 40 : undefined)}]`,
+    );
+  }
+  return lines;
+}

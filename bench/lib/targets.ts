@@ -1,0 +1,209 @@
+/**
+ * The things the bench can point wrk at. Each target knows how to start itself
+ * pinned to the balancer CPU, on which port it listens, and which process's CPU
+ * time is "the balancer's". Built-in: direct, usher, nginx, haproxy, http-proxy
+ * and the data-path prototypes; more come from `--extra 'name=command'`.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { haproxyConf, proxyNginxConf } from './configs.ts';
+import { freePort, hasCommand, pinned, start, waitForPort, type Spawned } from './proc.ts';
+
+/** Shared facts every target launch needs. */
+export interface BenchContext {
+  /** Project root (where dist/ and bench/ live). */
+  readonly root: string;
+  /** Private temp directory for configs and logs. */
+  readonly dir: string;
+  /** Node 24 binary used for every Node peer. */
+  readonly node: string;
+  /** Origin ports; all serve identical content. */
+  readonly backends: readonly number[];
+  /** CPU the balancer under test is pinned to (undefined: no pinning). */
+  readonly balancerCpu: number | undefined;
+  /** PID of the origin process (the "balancer" of the direct target). */
+  readonly originPid: number;
+}
+
+/** A started target. `proc` is undefined when the bench did not start anything (direct). */
+export interface Launched {
+  readonly port: number;
+  readonly proc: Spawned | undefined;
+  /** Process whose CPU time (with its descendants) is charged to the target. */
+  readonly cpuPid: number;
+}
+
+/** Why a target could not run this time. */
+export interface Skipped {
+  readonly skip: string;
+}
+
+/** baseline: no balancer; peer: reference products; candidate: what we are evaluating. */
+export type Role = 'baseline' | 'peer' | 'candidate';
+
+export interface Target {
+  readonly name: string;
+  readonly role: Role;
+  readonly description: string;
+  launch(ctx: BenchContext): Promise<Launched | Skipped>;
+}
+
+/** Starts `argv` on a fresh port (argv built from the port) and waits until it accepts connections. */
+async function launchCommand(ctx: BenchContext, name: string, build: (port: number) => string[]): Promise<Launched | Skipped> {
+  const port = await freePort();
+  const proc = start(name, pinned(ctx.balancerCpu, build(port)), ctx.root);
+  try {
+    await waitForPort(port, proc);
+  } catch (err) {
+    return { skip: `${name} did not start: ${(err as Error).message}` };
+  }
+  return { port, proc, cpuPid: proc.pid };
+}
+
+function nodeScript(name: string, role: Role, file: string, description: string): Target {
+  return {
+    name,
+    role,
+    description,
+    launch: (ctx) => {
+      const path = join(ctx.root, file);
+      if (!existsSync(path)) return Promise.resolve({ skip: `${name}: ${file} not found` });
+      return launchCommand(ctx, name, (port) => [ctx.node, path, String(port), hostPorts(ctx.backends)]);
+    },
+  };
+}
+
+function hostPorts(ports: readonly number[]): string {
+  return ports.map((p) => `127.0.0.1:${p}`).join(',');
+}
+
+const direct: Target = {
+  name: 'direct',
+  role: 'baseline',
+  description: 'wrk straight at one origin port (CPU column: the origin nginx)',
+  launch: (ctx) => {
+    const port = ctx.backends[0];
+    if (port === undefined) return Promise.resolve({ skip: 'direct: no origin' });
+    return Promise.resolve({ port, proc: undefined, cpuPid: ctx.originPid });
+  },
+};
+
+const usher: Target = {
+  name: 'usher',
+  role: 'candidate',
+  description: 'node dist/cli.js start --algorithm round-robin --no-access-log',
+  launch: (ctx) => {
+    const cli = join(ctx.root, 'dist', 'cli.js');
+    if (!existsSync(cli)) return Promise.resolve({ skip: 'usher: dist/cli.js not found (run `npm run build`; is the CLI written yet?)' });
+    return launchCommand(ctx, 'usher', (port) => {
+      const argv = [ctx.node, cli, 'start', '--bind', `127.0.0.1:${port}`];
+      for (const b of ctx.backends) argv.push('--backend', `127.0.0.1:${b}`);
+      argv.push('--algorithm', 'round-robin', '--no-access-log');
+      return argv;
+    });
+  },
+};
+
+const nginx: Target = {
+  name: 'nginx',
+  role: 'peer',
+  description: 'nginx reverse proxy, 1 worker, upstream keepalive 64',
+  launch: (ctx) => {
+    if (!hasCommand('nginx')) return Promise.resolve({ skip: 'nginx: not installed' });
+    return launchCommand(ctx, 'nginx', (port) => {
+      const conf = join(ctx.dir, 'proxy-nginx.conf');
+      writeFileSync(conf, proxyNginxConf(ctx.dir, port, ctx.backends));
+      return ['nginx', '-p', `${ctx.dir}/`, '-c', conf, '-e', join(ctx.dir, 'proxy-error.log')];
+    });
+  },
+};
+
+const haproxy: Target = {
+  name: 'haproxy',
+  role: 'peer',
+  description: 'HAProxy, nbthread 1, roundrobin, http-reuse always',
+  launch: (ctx) => {
+    if (!hasCommand('haproxy')) return Promise.resolve({ skip: 'haproxy: not installed' });
+    return launchCommand(ctx, 'haproxy', (port) => {
+      const conf = join(ctx.dir, 'haproxy.cfg');
+      writeFileSync(conf, haproxyConf(port, ctx.backends));
+      return ['haproxy', '-db', '-f', conf];
+    });
+  },
+};
+
+/** Every built-in target, in the order they run. */
+export const BUILTIN: readonly Target[] = [
+  direct,
+  usher,
+  nginx,
+  haproxy,
+  nodeScript('http-proxy', 'peer', 'bench/peers/http-proxy.ts', 'http-proxy npm package, keep-alive agent'),
+  nodeScript('undici-dispatch', 'candidate', 'bench/prototypes/undici-dispatch.ts', 'prototype: undici Pool.dispatch + handler object'),
+  nodeScript('undici-request', 'candidate', 'bench/prototypes/undici-request.ts', 'prototype: undici Pool.request (stream body)'),
+  nodeScript('http-agent', 'candidate', 'bench/prototypes/http-agent.ts', 'prototype: http.request + keep-alive Agent'),
+  nodeScript('raw-socket', 'candidate', 'bench/prototypes/raw-socket.ts', 'prototype: hand-written HTTP/1.1 client on net.Socket'),
+];
+
+/** Targets run when --targets is not given. */
+export const DEFAULT_TARGETS = ['direct', 'usher', 'nginx', 'haproxy', 'http-proxy'];
+
+/** The data-path prototypes (`--prototypes` adds these). */
+export const PROTOTYPES = ['undici-dispatch', 'undici-request', 'http-agent', 'raw-socket'];
+
+/**
+ * `name=command with {port} and {backends}` → a target. A leading `node` is
+ * replaced by the bench's own Node 24 binary so PATH cannot pick another one.
+ */
+export function extraTarget(spec: string): Target {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) throw new Error(`--extra must be name=command, got ${JSON.stringify(spec)}`);
+  const name = spec.slice(0, eq).trim();
+  const words = splitWords(spec.slice(eq + 1));
+  if (words.length === 0) throw new Error(`--extra ${name}: empty command`);
+  if (!words.some((w) => w.includes('{port}'))) throw new Error(`--extra ${name}: command must contain {port}`);
+  return {
+    name,
+    role: 'candidate',
+    description: `extra: ${words.join(' ')}`,
+    launch: (ctx) =>
+      launchCommand(ctx, name, (port) =>
+        words.map((w, i) => {
+          if (i === 0 && w === 'node') return ctx.node;
+          return w.replaceAll('{port}', String(port)).replaceAll('{backends}', hostPorts(ctx.backends));
+        }),
+      ),
+  };
+}
+
+/** Shell-like word splitting with '...' and "..." quoting (no expansion). */
+export function splitWords(text: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let quote = '';
+  let has = false;
+  for (const ch of text) {
+    if (quote !== '') {
+      if (ch === quote) quote = '';
+      else cur += ch;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      has = true;
+    } else if (/\s/.test(ch)) {
+      if (has) words.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += ch;
+      has = true;
+    }
+  }
+  if (quote !== '') throw new Error(`unterminated ${quote} in ${JSON.stringify(text)}`);
+  if (has) words.push(cur);
+  return words;
+}
+
+/** Makes the nginx temp directories a prefix needs. */
+export function prepareNginxDirs(dir: string): void {
+  for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, 'tmp', sub), { recursive: true });
+}

@@ -103,6 +103,12 @@ function encodeUtf8(s: string): number {
   return n;
 }
 
+/** Slow path for non-ASCII strings. */
+function hashUtf8(s: string, seed: number): number {
+  const length = encodeUtf8(s); // may replace `scratch`: read it after
+  return murmurBytes(scratch, length, seed);
+}
+
 /**
  * MurmurHash3 x86_32 of the UTF-8 encoding of `s`.
  *
@@ -120,7 +126,7 @@ export function hashString(s: string, seed = 0): number {
     const c1 = s.charCodeAt(i + 1);
     const c2 = s.charCodeAt(i + 2);
     const c3 = s.charCodeAt(i + 3);
-    if ((c0 | c1 | c2 | c3) > 0x7f) return murmurBytes(scratch, encodeUtf8(s), seed);
+    if ((c0 | c1 | c2 | c3) > 0x7f) return hashUtf8(s, seed);
     h = mixBlock(h, c0 | (c1 << 8) | (c2 << 16) | (c3 << 24));
   }
   const rest = length - blocks;
@@ -128,7 +134,7 @@ export function hashString(s: string, seed = 0): number {
     let k = 0;
     for (let j = rest - 1; j >= 0; j--) {
       const c = s.charCodeAt(i + j);
-      if (c > 0x7f) return murmurBytes(scratch, encodeUtf8(s), seed);
+      if (c > 0x7f) return hashUtf8(s, seed);
       k = (k << 8) | c;
     }
     h = mixTail(h, k);

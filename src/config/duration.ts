@@ -16,8 +16,8 @@ const SEGMENT = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
 /** The longest duration a Node.js timer can hold: 2^31 - 1 ms, about 24.8 days. */
 export const MAX_DURATION_MS = 2_147_483_647;
 
-/** JSON Schema pattern for an input duration (editor completion). */
-export const DURATION_PATTERN = '^(0|(\\d+(\\.\\d+)?(d|h|m|s|ms))+)$';
+/** Regex source (unanchored) for an input duration, for JSON Schema. */
+export const DURATION_PATTERN = '0|(\\d+(\\.\\d+)?(d|h|m|s|ms))+';
 
 /** What a duration looks like, for error messages. */
 export const DURATION_EXPECTED = 'expected a duration such as "500ms", "5s", "1m", "1h" or "1d"';

@@ -34,7 +34,16 @@ export interface JsonSchemaNode {
 let cached: JsonSchemaNode | undefined;
 
 function build(): JsonSchemaNode {
-  const generated = z.toJSONSchema(configSchema, { io: 'input', target: 'draft-2020-12' }) as JsonSchemaNode;
+  const generated = z.toJSONSchema(configSchema, {
+    io: 'input',
+    target: 'draft-2020-12',
+    // zod drops `examples` from schemas that transform (it assumes they show the
+    // output); ours are written in the input format, so put them back.
+    override: ({ zodSchema, jsonSchema }) => {
+      const examples: unknown = z.globalRegistry.get(zodSchema)?.examples;
+      if (Array.isArray(examples) && jsonSchema.examples === undefined) jsonSchema.examples = examples;
+    },
+  }) as JsonSchemaNode;
   return deepFreeze({
     ...generated,
     title: 'usher configuration',

@@ -8,7 +8,7 @@
  * from the environment.
  */
 import { z } from 'zod';
-import { DURATION_EXPECTED, DURATION_PATTERN, parseDuration } from './duration.ts';
+import { DURATION_EXPECTED, DURATION_PATTERN, formatDuration, parseDuration } from './duration.ts';
 import { parseHostPort } from './hostport.ts';
 import { failed, parsed, type Parsed } from './parsed.ts';
 import type { HashKey, HostPort } from './types.ts';
@@ -41,18 +41,35 @@ function parsedString<T>(
     });
 }
 
-/** JSON Schema pattern for `host:port` (a hint for editors; the loader checks more precisely). */
-export const HOST_PORT_PATTERN = '^(\\[[0-9A-Fa-f:.%a-zA-Z]+\\]|[^:\\[\\]]+):[0-9]{1,5}$';
+/**
+ * A JSON Schema pattern (a hint for editors; the loader checks precisely) that
+ * also accepts any text containing `${`, which is interpolated before checking.
+ */
+function editorPattern(pattern: string): string {
+  return `\\$\\{|^(${pattern})$`;
+}
+
+/** JSON Schema pattern for `host:port`. */
+export const HOST_PORT_PATTERN = editorPattern('(\\[[0-9A-Fa-f:.%a-zA-Z]+\\]|[^:\\[\\]]+):[0-9]{1,5}');
 /** JSON Schema pattern for a hash key. */
-export const HASH_KEY_PATTERN = '^(client-ip|path|(header|cookie|query):.+)$';
+export const HASH_KEY_PATTERN = editorPattern('client-ip|path|(header|cookie|query):.+');
+/** JSON Schema pattern for a duration. */
+export const DURATION_SCHEMA_PATTERN = editorPattern(DURATION_PATTERN);
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const METHOD_PATTERN = /^[A-Z][A-Z0-9-]*$/;
 const HOST_MATCH_PATTERN = /^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;
 
-/** A duration (`500ms`, `5s`, `1m`, `1h`, `1d`) resolved to milliseconds, greater than 0. */
-export function duration(doc: KeyDoc) {
-  return parsedString(durationExpected, positiveDuration, doc, { pattern: DURATION_PATTERN });
+/** A duration (`500ms`, `5s`, `1m`, `1h`, `1d`) resolved to milliseconds, greater than 0 (or at least `min`). */
+export function duration(doc: KeyDoc, min?: { readonly ms: number; readonly why: string }) {
+  const check = min === undefined ? positiveDuration : (text: string) => atLeast(text, min.ms, min.why);
+  return parsedString(durationExpected, check, doc, { pattern: DURATION_SCHEMA_PATTERN });
+}
+
+function atLeast(text: string, minMs: number, why: string): Parsed<number> {
+  const result = parseDuration(text);
+  if (result.ok && result.value < minMs) return failed(`duration must be at least ${formatDuration(minMs)} (${why})`);
+  return result;
 }
 
 function durationExpected(input: unknown): string {

@@ -24,8 +24,9 @@
  *
  * Cost per pick: a binary search over the ring (log2 of 160 × total weight
  * steps); with bounded loads also O(n) to sum in-flight and weights. Build:
- * 160 × weight hashes per endpoint and a sort; the ring is capped at
- * MAX_POINTS (Envoy's default ring is 1024–8M) by scaling points down.
+ * 160 × weight hashes per endpoint and a sort. Past MAX_POINTS (2^18; Envoy
+ * allows 1024 to 8M) every count is halved until the ring fits (give or take rounding): 100 backends
+ * of weight 1000 still get ~2,500 points each.
  */
 import type { Accept, Balancer, BalancerFactory, BalancerOptions, Endpoint, PickContext } from './types.ts';
 import { hashString } from './hash-fn.ts';
@@ -33,8 +34,8 @@ import { checkBalanceFactor, SeenSet, slotsByKey, walkOwners, weightOf } from '.
 
 /** Ring points per unit of weight (ketama, nginx, Pingora). */
 export const POINTS_PER_WEIGHT = 160;
-/** Upper bound on ring size: 2^20 points, 8 MiB of typed arrays. */
-export const MAX_POINTS = 1 << 20;
+/** Ring size above which point counts are halved: 2^18 points, 2 MiB of typed arrays, ~0.1 s to build. */
+export const MAX_POINTS = 1 << 18;
 /** Packing factor: a point is sorted as hash × RANK_SPACE + key rank (exact below 2^53). */
 const RANK_SPACE = 1 << 21;
 
@@ -53,10 +54,13 @@ function buildRing(endpoints: readonly Endpoint[]): Ring {
     points += counts[i]!;
   }
   if (points > MAX_POINTS) {
-    const scale = MAX_POINTS / points;
+    // Halve every count until the ring fits. Scaling by a power of two keeps
+    // the scale unchanged across most membership changes, so a removal still
+    // moves only the removed endpoint's keys.
+    const shift = Math.ceil(Math.log2(points / MAX_POINTS));
     points = 0;
     for (let i = 0; i < n; i++) {
-      counts[i] = Math.max(1, Math.floor(counts[i]! * scale));
+      counts[i] = Math.max(1, Math.round(counts[i]! / 2 ** shift));
       points += counts[i]!;
     }
   }

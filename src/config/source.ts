@@ -51,7 +51,7 @@ export interface SourceTree {
 }
 
 /** Bounds that keep alias expansion ("billion laughs") and deep nesting cheap. */
-const MAX_NODES = 200_000;
+const MAX_NODES = 100_000;
 const MAX_DEPTH = 64;
 
 interface Walk {
@@ -62,11 +62,32 @@ interface Walk {
   readonly templates: Map<string, string>;
   readonly unreadable: Set<string>;
   readonly errors: ConfigIssue[];
+  readonly aliases: Map<Node, Node | undefined>;
   nodes: number;
 }
 
+/**
+ * `{` and `}` end a plain scalar inside a flow mapping, so YAML reads
+ * `{ secret: ${KEY} }` as broken. Before parsing, the braces of each `${...}`
+ * are swapped for two private-use characters (same length, so positions do not
+ * move) and swapped back in every scalar and message afterwards.
+ */
+const OPEN = '\uE000';
+const CLOSE = '\uE001';
+const REFERENCE_IN_TEXT = /\$\{([^{}\n]*)\}/g;
+
+function protectReferences(text: string): string {
+  if (text.includes(OPEN) || text.includes(CLOSE) || !text.includes('${')) return text;
+  return text.replace(REFERENCE_IN_TEXT, `$${OPEN}$1${CLOSE}`);
+}
+
+function restoreReferences(text: string): string {
+  return text.includes(OPEN) ? text.replaceAll(`$${OPEN}`, '${').replaceAll(CLOSE, '}') : text;
+}
+
 /** Parse `text` and convert it to a plain value with positions. Never throws. */
-export function readSource(text: string, options: ReadSourceOptions): SourceTree {
+export function readSource(source: string, options: ReadSourceOptions): SourceTree {
+  const text = protectReferences(source);
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter: lines,
@@ -79,13 +100,16 @@ export function readSource(text: string, options: ReadSourceOptions): SourceTree
     return { line, column: col };
   };
   const kind = options.format === 'json' ? 'JSON' : 'YAML';
-  const syntaxErrors = doc.errors.map((error) => {
-    // `path: -` inside { } is a block-sequence dash to YAML, a common surprise.
-    const hint = error.code === 'BLOCK_IN_FLOW' && text[error.pos[0]] === '-' ? '; inside { } or [ ] quote a lone "-", e.g. path: "-"' : '';
-    return issue(options.fileName, at(error.pos[0]), [], `${kind} syntax error: ${firstLine(error.message)}${hint}`);
-  });
-  const warnings = doc.warnings.map((warning) => issue(options.fileName, at(warning.pos[0]), [], firstLine(warning.message)));
-  const walk: Walk = { options, doc, lines, positions: new Map(), templates: new Map(), unreadable: new Set(), errors: [], nodes: 0 };
+  const syntaxErrors = doc.errors
+    // After the first error the parser often reports every following token as unexpected: noise.
+    .filter((error, index) => index === 0 || error.code !== 'UNEXPECTED_TOKEN')
+    .map((error) => {
+      // `path: -` inside { } is a block-sequence dash to YAML, a common surprise.
+      const hint = error.code === 'BLOCK_IN_FLOW' && text[error.pos[0]] === '-' ? '; inside { } or [ ] quote a lone "-", e.g. path: "-"' : '';
+      return issue(options.fileName, at(error.pos[0]), [], `${kind} syntax error: ${restoreReferences(firstLine(error.message))}${hint}`);
+    });
+  const warnings = doc.warnings.map((warning) => issue(options.fileName, at(warning.pos[0]), [], restoreReferences(firstLine(warning.message))));
+  const walk: Walk = { options, doc, lines, positions: new Map(), templates: new Map(), unreadable: new Set(), errors: [], aliases: new Map(), nodes: 0 };
   const root = doc.contents;
   walk.positions.set('', { value: root?.range ? at(root.range[0]) : { line: 1, column: 1 } });
   const value = syntaxErrors.length > 0 ? undefined : toValue(walk, root, [], 0);
@@ -109,7 +133,12 @@ function toValue(walk: Walk, node: Node | null | undefined, path: KeyPath, depth
     return null;
   }
   if (isAlias(node)) {
-    const target = node.resolve(walk.doc);
+    // Alias.resolve searches the whole document; cache it or expansion is quadratic.
+    let target = walk.aliases.get(node);
+    if (target === undefined && !walk.aliases.has(node)) {
+      target = node.resolve(walk.doc);
+      walk.aliases.set(node, target);
+    }
     if (target === undefined) return fail(walk, node, path, `unknown alias *${node.source}`);
     return toValue(walk, target, path, depth + 1);
   }
@@ -137,7 +166,7 @@ function mapValue(walk: Walk, pairs: readonly { key: unknown; value: unknown }[]
       walk.errors.push(issue(walk.options.fileName, keyPos ?? walk.positions.get(formatPath(path))?.value, path, 'mapping keys must be plain strings'));
       continue;
     }
-    const key = String(rawKey);
+    const key = restoreReferences(String(rawKey));
     const keyPath = [...path, key];
     if (key === '__proto__') {
       walk.errors.push(issue(walk.options.fileName, keyPos, keyPath, 'the key "__proto__" is not allowed'));
@@ -155,7 +184,8 @@ function mapValue(walk: Walk, pairs: readonly { key: unknown; value: unknown }[]
   return out;
 }
 
-function scalarValue(walk: Walk, value: unknown, node: Node, path: KeyPath): unknown {
+function scalarValue(walk: Walk, raw: unknown, node: Node, path: KeyPath): unknown {
+  const value = typeof raw === 'string' ? restoreReferences(raw) : raw;
   if (typeof value === 'string') {
     const result = interpolate(value, walk.options.env);
     if (!result.ok) return fail(walk, node, path, result.message);

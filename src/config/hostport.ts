@@ -37,7 +37,9 @@ export function parseHostPort(text: string, options: HostPortOptions = {}): Pars
     if (colon === -1) return failed(EXPECTED);
     host = text.slice(0, colon);
     portText = text.slice(colon + 1);
-    if (host.includes(':')) return failed(`${EXPECTED}; write IPv6 addresses in brackets, e.g. "[::1]:8080"`);
+    if (host.includes(':')) {
+      return failed(isIPv6(host) || isIPv6(text) ? `${EXPECTED}; write IPv6 addresses in brackets, e.g. "[::1]:8080"` : EXPECTED);
+    }
     if (host === '') return failed(`${EXPECTED} (the host is missing; use 0.0.0.0 for all interfaces)`);
     const hostProblem = checkHost(host);
     if (hostProblem !== undefined) return failed(hostProblem);

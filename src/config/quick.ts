@@ -50,7 +50,7 @@ const FLAGS: readonly (readonly [RegExp, (m: RegExpExecArray) => string])[] = [
 function toFlag(issue: ConfigIssue): ConfigIssue {
   for (const [pattern, flag] of FLAGS) {
     const match = pattern.exec(issue.path);
-    if (match !== null) return { ...issue, path: flag(match) };
+    if (match !== null) return { ...issue, path: flag(match), message: issue.message.replace(/\bbackends\[(\d+)\]/g, '--backend[$1]') };
   }
   return issue;
 }

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseOptions, USAGE, type BenchOptions, type Scenario } from './lib/args.ts';
 import { LARGE_BODY_BYTES, originNginxConf, SMALL_BODY } from './lib/configs.ts';
@@ -26,6 +27,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BALANCER_CPU = 0;
 const LOAD_CPU = 1;
 const BACKEND_COUNT = 2;
+const QUIET_PCT = 25;
 const APT_PACKAGES: Readonly<Record<string, string>> = { wrk: 'wrk', nginx: 'nginx-light', haproxy: 'haproxy' };
 
 function log(msg: string): void {
@@ -90,7 +92,13 @@ function resolveTargets(opts: BenchOptions): Target[] {
   return out;
 }
 
-type Measured = Omit<RunRecord, 'target' | 'role' | 'scenario' | 'roundsRps'>;
+type Measured = Omit<RunRecord, 'target' | 'role' | 'scenario' | 'roundsRps' | 'roundsOtherCpuPct'>;
+
+/** The round reported for a (target, scenario): least interference from other work, or median req/s. */
+function pickRound(runs: readonly Measured[], pick: 'quietest' | 'median'): Measured | undefined {
+  if (pick === 'median') return [...runs].sort((x, y) => x.rps - y.rps)[Math.floor(runs.length / 2)];
+  return [...runs].sort((x, y) => x.otherCpuPct - y.otherCpuPct)[0];
+}
 
 function sumBusy(j: readonly { busy: number; total: number }[]): number {
   return j.reduce((sum, c) => sum + (c?.busy ?? 0), 0);
@@ -136,6 +144,23 @@ async function measure(opts: BenchOptions, script: string, ctx: BenchContext, la
     wrkCpuUsPerReq: perReq(wrk.wrkTicks),
     rssMiB: rssMiB(pids),
   };
+}
+
+/**
+ * Waits (at most `maxS`) until the machine is quiet: a 500 ms sample in which
+ * everything together keeps less than `QUIET_PCT` of one core busy. Other
+ * tenants of a shared machine come in bursts; starting a run between bursts
+ * keeps them out of most measurements. Returns the seconds waited.
+ */
+async function waitForQuiet(maxS: number): Promise<number> {
+  const t0 = Date.now();
+  while ((Date.now() - t0) / 1000 < maxS) {
+    const a = sumBusy(cpuJiffies());
+    await sleep(500);
+    const busyPct = ((sumBusy(cpuJiffies()) - a) / ticksPerSecond() / 0.5) * 100;
+    if (busyPct < QUIET_PCT) break;
+  }
+  return (Date.now() - t0) / 1000;
 }
 
 function wrkSeconds(s: number): number {
@@ -190,41 +215,61 @@ async function main(): Promise<number> {
     const planned = targets.length * opts.scenarios.length * opts.rounds * perRun;
     log(`bench: ${targets.map((t) => t.name).join(', ')} × ${opts.scenarios.map((s) => s.name).join(', ')}; ` + `~${Math.ceil(planned / 60)} min; wrk -t${opts.threads} -c${opts.connections} -d${wrkSeconds(opts.durationS)}s; ` + `pinning ${pin ? `balancer→CPU ${BALANCER_CPU}, wrk+origin→CPU ${LOAD_CPU}` : 'off'}; nice ${opts.nice}`);
 
-    for (const target of targets) {
-      const launched = await target.launch(ctx);
-      if ('skip' in launched) {
-        log(`bench: skip ${launched.skip}`);
-        skipped.push({ target: target.name, reason: launched.skip });
-        continue;
-      }
-      try {
-        await checkContent(target.name, launched.port);
-        for (const scenario of opts.scenarios) {
-          const roundsRps: number[] = [];
-          const got: Measured[] = [];
-          for (let round = 0; round < opts.rounds; round++) {
-            if ((Date.now() - began) / 1000 + perRun > opts.maxTimeS) throw new Error(`--max-time ${opts.maxTimeS}s reached`);
-            await runWrk({ url: `http://127.0.0.1:${launched.port}${scenario.path}`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(opts.warmupS), headers: scenario.headers, cpu: pin ? LOAD_CPU : undefined }, script);
-            const m = await measure({ ...opts, pin }, script, ctx, launched, scenario);
-            roundsRps.push(m.rps);
-            got.push(m);
-          }
-          const median = [...got].sort((a, b) => a.rps - b.rps)[Math.floor(got.length / 2)];
-          if (median === undefined) continue;
-          const rec: RunRecord = { target: target.name, role: target.role, scenario: scenario.name, ...median, roundsRps };
-          records.push(rec);
-          log(`bench: ${target.name.padEnd(16)} ${scenario.name.padEnd(6)} ${Math.round(rec.rps).toString().padStart(7)} req/s  p99 ${(rec.latencyUs.p99 / 1000).toFixed(2)} ms  ${rec.cpuUsPerReq.toFixed(1)} us CPU/req  errors ${rec.errors.total}`);
+    // All targets run side by side (idle ones cost nothing) so rounds can interleave
+    // them: slow drifts in machine load then spread over every target alike.
+    const running: { target: Target; launched: Launched }[] = [];
+    try {
+      for (const target of targets) {
+        const launched = await target.launch(ctx);
+        if ('skip' in launched) {
+          log(`bench: skip ${launched.skip}`);
+          skipped.push({ target: target.name, reason: launched.skip });
+          continue;
         }
-      } catch (err) {
-        log(`bench: ${target.name}: ${(err as Error).message}`);
-        skipped.push({ target: target.name, reason: (err as Error).message });
-      } finally {
-        if (launched.proc) await stop(launched.proc);
+        try {
+          await checkContent(target.name, launched.port);
+          running.push({ target, launched });
+        } catch (err) {
+          log(`bench: skip ${(err as Error).message}`);
+          skipped.push({ target: target.name, reason: (err as Error).message });
+          if (launched.proc) await stop(launched.proc);
+        }
       }
-      if ((Date.now() - began) / 1000 > opts.maxTimeS) {
-        log(`bench: --max-time ${opts.maxTimeS}s reached; not starting further targets`);
-        break;
+      const got = new Map<string, Measured[]>();
+      measuring: for (let round = 0; round < opts.rounds; round++) {
+        for (const scenario of opts.scenarios) {
+          for (let i = 0; i < running.length; i++) {
+            const { target, launched } = running[(i + round) % running.length] as (typeof running)[number];
+            if ((Date.now() - began) / 1000 + perRun > opts.maxTimeS) {
+              log(`bench: --max-time ${opts.maxTimeS}s reached; stopping with what was measured`);
+              break measuring;
+            }
+            if (launched.proc?.exited) continue;
+            try {
+              const waited = opts.quietWaitS > 0 ? await waitForQuiet(opts.quietWaitS) : 0;
+              if (waited >= opts.quietWaitS && opts.quietWaitS > 0) log(`bench: machine still busy after ${opts.quietWaitS}s, measuring anyway`);
+              await runWrk({ url: `http://127.0.0.1:${launched.port}${scenario.path}`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(opts.warmupS), headers: scenario.headers, cpu: pin ? LOAD_CPU : undefined }, script);
+              const m = await measure({ ...opts, pin }, script, ctx, launched, scenario);
+              const key = `${target.name}\0${scenario.name}`;
+              got.set(key, [...(got.get(key) ?? []), m]);
+              log(`bench: r${round + 1} ${target.name.padEnd(16)} ${scenario.name.padEnd(6)} ${Math.round(m.rps).toString().padStart(7)} req/s  p99 ${(m.latencyUs.p99 / 1000).toFixed(2)} ms  ${m.cpuUsPerReq.toFixed(1)} us CPU/req  errors ${m.errors.total}  other CPU ${m.otherCpuPct.toFixed(0)}%`);
+            } catch (err) {
+              log(`bench: ${target.name} ${scenario.name}: ${(err as Error).message}`);
+              skipped.push({ target: `${target.name} ${scenario.name}`, reason: (err as Error).message });
+            }
+          }
+        }
       }
+      for (const scenario of opts.scenarios) {
+        for (const { target } of running) {
+          const runs = got.get(`${target.name}\0${scenario.name}`) ?? [];
+          const chosen = pickRound(runs, opts.pick);
+          if (chosen === undefined) continue;
+          records.push({ target: target.name, role: target.role, scenario: scenario.name, ...chosen, roundsRps: runs.map((r) => r.rps), roundsOtherCpuPct: runs.map((r) => r.otherCpuPct) });
+        }
+      }
+    } finally {
+      for (const { launched } of running) if (launched.proc) await stop(launched.proc);
     }
   } finally {
     if (origin) await stop(origin);

@@ -32,6 +32,10 @@ export interface BenchOptions {
   readonly scenarios: readonly Scenario[];
   readonly pin: boolean;
   readonly maxTimeS: number;
+  /** Longest wait for a quiet machine before each measured run (0 = never wait). */
+  readonly quietWaitS: number;
+  /** Which round a table row shows when --rounds > 1. */
+  readonly pick: 'quietest' | 'median';
   /** Niceness of every process the bench starts; negative needs root. */
   readonly nice: number;
   readonly quick: boolean;
@@ -44,7 +48,11 @@ export const USAGE = `Usage: node bench/run.ts [options]
   --warmup <t>            unmeasured warm-up before each run (BENCH_WARMUP, default 2s)
   --connections <n>       wrk -c (BENCH_CONNECTIONS, default 50)
   --threads <n>           wrk -t (BENCH_THREADS, default 1)
-  --rounds <n>            repeat each run, report the median by req/s (BENCH_ROUNDS, default 1)
+  --rounds <n>            repeat every run n times, targets interleaved (BENCH_ROUNDS, default 1)
+  --pick quietest|median  which round the tables show: the one with the least CPU used by other
+                          processes (default), or the median by req/s (BENCH_PICK)
+  --quiet-wait <t>        before each run wait up to <t> for other processes to go quiet
+                          (BENCH_QUIET_WAIT, default 10s; 0 disables)
   --targets <a,b,...>     direct,usher,nginx,haproxy,http-proxy,undici-dispatch,undici-request,
                           http-agent,raw-socket, or "all" (BENCH_TARGETS; default: the first five)
   --prototypes            add the four data-path prototypes to the targets
@@ -82,6 +90,11 @@ function list(text: string | undefined): string[] | undefined {
     .filter((s) => s !== '');
 }
 
+function pickMode(text: string): 'quietest' | 'median' {
+  if (text === 'quietest' || text === 'median') return text;
+  throw new Error(`--pick must be quietest or median, got ${JSON.stringify(text)}`);
+}
+
 function niceness(text: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error(`--nice must be an integer in [-20, 19], got ${JSON.stringify(text)}`);
@@ -106,6 +119,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
       'no-pin': { type: 'boolean', default: false },
       'max-time': { type: 'string' },
       nice: { type: 'string' },
+      pick: { type: 'string' },
+      'quiet-wait': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -131,6 +146,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     extras: values.extra ?? [],
     scenarios,
     pin: values['no-pin'] !== true,
+    quietWaitS: (values['quiet-wait'] ?? env.BENCH_QUIET_WAIT ?? '10s') === '0' ? 0 : parseSeconds(values['quiet-wait'] ?? env.BENCH_QUIET_WAIT ?? '10s', '--quiet-wait'),
+    pick: pickMode(values.pick ?? env.BENCH_PICK ?? 'quietest'),
     nice: niceness(values.nice ?? env.BENCH_NICE ?? (process.getuid?.() === 0 ? '-10' : '0')),
     maxTimeS: parseSeconds(values['max-time'] ?? env.BENCH_MAX_TIME ?? '600s', '--max-time'),
   };

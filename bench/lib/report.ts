@@ -30,8 +30,9 @@ export interface RunRecord {
   readonly originCpuUsPerReq: number;
   readonly wrkCpuUsPerReq: number;
   readonly rssMiB: number;
-  /** req/s of every round, in run order (the record holds the median one). */
+  /** req/s and other-CPU% of every round, in run order (the record holds the one picked by --pick). */
   readonly roundsRps: readonly number[];
+  readonly roundsOtherCpuPct: readonly number[];
 }
 
 /** usher-style ratios for one candidate in one scenario. */

@@ -143,13 +143,15 @@ export const BUILTIN: readonly Target[] = [
   nodeScript('undici-request', 'candidate', 'bench/prototypes/undici-request.ts', 'prototype: undici Pool.request (stream body)'),
   nodeScript('http-agent', 'candidate', 'bench/prototypes/http-agent.ts', 'prototype: http.request + keep-alive Agent'),
   nodeScript('raw-socket', 'candidate', 'bench/prototypes/raw-socket.ts', 'prototype: hand-written HTTP/1.1 client on net.Socket'),
+  nodeScript('raw-both', 'candidate', 'bench/prototypes/raw-both.ts', 'prototype: hand-written HTTP/1.1 on both sides (net.Server + net.Socket)'),
+  nodeScript('node-floor', 'baseline', 'bench/peers/origin.ts', 'node:http server answering by itself (no upstream): the floor of a node:http downstream'),
 ];
 
 /** Targets run when --targets is not given. */
 export const DEFAULT_TARGETS = ['direct', 'usher', 'nginx', 'haproxy', 'http-proxy'];
 
-/** The data-path prototypes (`--prototypes` adds these). */
-export const PROTOTYPES = ['undici-dispatch', 'undici-request', 'http-agent', 'raw-socket'];
+/** The data-path prototypes and the node:http floor (`--prototypes` adds these). */
+export const PROTOTYPES = ['undici-dispatch', 'undici-request', 'http-agent', 'raw-socket', 'raw-both', 'node-floor'];
 
 /**
  * `name=command with {port} and {backends}` → a target. A leading `node` is

@@ -25,6 +25,7 @@ const SCRIPTS: Readonly<Record<string, string>> = {
   'undici-request': join(HERE, 'undici-request.ts'),
   'http-agent': join(HERE, 'http-agent.ts'),
   'raw-socket': join(HERE, 'raw-socket.ts'),
+  'raw-both': join(HERE, 'raw-both.ts'),
   'http-proxy': join(HERE, '..', 'peers', 'http-proxy.ts'),
 };
 const BIG = Buffer.alloc(8 * 1024 * 1024, 'abcdefghijklmnopqrstuvwxyz0123456789');
@@ -143,6 +144,25 @@ function waitPort(port: number, deadline: number): Promise<void> {
   });
 }
 
+/** Writes raw bytes on a fresh connection and collects everything until the peer closes or `ms` pass. */
+function rawExchange(port: number, bytes: string, ms: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    let out = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(out);
+    }, ms);
+    s.on('data', (c: Buffer) => (out += c.toString('latin1')));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    s.on('error', () => undefined);
+    s.write(bytes);
+  });
+}
+
 function expect(cond: boolean, what: string, failures: string[]): void {
   if (!cond) failures.push(what);
 }
@@ -182,6 +202,11 @@ async function checkOne(name: string, script: string, backends: string): Promise
       const c = await call(port, 'GET', '/close');
       expect(c.status === 200 && c.body.toString() === 'ok', `GET /close #${i}: ${c.status}`, failures);
     }
+    const piped = await rawExchange(port, 'GET /small HTTP/1.1\r\nHost: a\r\n\r\nGET /64k HTTP/1.1\r\nHost: a\r\n\r\nGET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 3000);
+    const statuses = piped.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+    expect(statuses.length === 3 && statuses.every((x) => x.endsWith('200')) && piped.length > 65536, `pipelined requests: ${statuses.join(',')} (${piped.length} bytes)`, failures);
+    const smuggle = await rawExchange(port, 'POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 2000);
+    expect(/^HTTP\/1\.1 400/.test(smuggle), `Content-Length + Transfer-Encoding: ${JSON.stringify(smuggle.slice(0, 40))}`, failures);
     const before = originConnections;
     const replies = await Promise.all(Array.from({ length: 500 }, () => call(port, 'GET', '/small')));
     expect(replies.every((r) => r.status === 200 && r.body.toString() === 'ok\n'), '500 concurrent GET /small: some failed', failures);

@@ -86,15 +86,14 @@ export class Usher {
       handleHttpRequest(plan, req, res);
     });
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
-    server.listen({ host: config.bind.host, port: config.bind.port });
-    await Promise.race([
-      once(server, 'listening'),
-      once(server, 'error').then(([err]: unknown[]) => {
-        throw new Error(`listener ${name}: cannot bind ${config.bind.host}:${config.bind.port}: ${(err as Error).message}`, {
-          cause: err,
-        });
-      }),
-    ]);
+    try {
+      server.listen({ host: config.bind.host, port: config.bind.port });
+      await once(server, 'listening');
+    } catch (err) {
+      throw new Error(`listener ${name}: cannot bind ${config.bind.host}:${config.bind.port}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     server.on('error', (err) => this.logger.error({ err, listener: name }, 'listener error'));
     this.#servers.set(name, server);
     this.logger.info({ listener: name, address: this.url(name) }, 'listening');

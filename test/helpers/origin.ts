@@ -59,6 +59,8 @@ export async function startOrigin(name: string, handler: OriginHandler = answerW
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
+  // A test that fails before registering its cleanup must not hang the run on an open origin.
+  server.unref();
   const { port } = server.address() as AddressInfo;
   Object.assign(origin, { port, address: `127.0.0.1:${port}` });
   return origin;

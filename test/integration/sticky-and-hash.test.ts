@@ -14,7 +14,7 @@ test('sticky cookie pins a client to its backend and re-pins when that backend i
   const origins = await startOrigins(3);
   const usher = await startUsher(simpleYaml(origins.map((o) => o.address), {
     algorithm: 'round-robin',
-    sticky: { cookie: 'usher_sticky', ttl: '1h', secret: 'test-secret' },
+    sticky: { cookie: 'usher_sticky', ttl: '1h', secret: 'test-secret-0123456789' },
   }));
   t.after(async () => {
     await usher.stop({ timeoutMs: 500 });
@@ -32,7 +32,7 @@ test('sticky cookie pins a client to its backend and re-pins when that backend i
 
   // Round-robin would rotate; the cookie keeps every request on the first backend, without re-setting it.
   for (let i = 0; i < 9; i++) {
-    const res = await request(url, { headers: { cookie: `other=1; usher_sticky=${token}` } });
+    const res: Awaited<ReturnType<typeof request>> = await request(url, { headers: { cookie: `other=1; usher_sticky=${token}` } });
     assert.equal(await res.body.text(), firstBackend);
     assert.equal(res.headers['set-cookie'], undefined);
   }

@@ -58,6 +58,8 @@ test('1 GiB upload and 1 GiB download stream through usher with bounded memory',
 
   const peak = peakRssMiB(usher.child.pid!);
   t.diagnostic(`usher peak RSS: ${peak.toFixed(1)} MiB (baseline after start ${baseline.toFixed(1)} MiB)`);
-  // 2 GiB went through; buffering even a small fraction of it would blow far past this.
-  assert.ok(peak - baseline < 96, `usher's peak RSS grew by ${(peak - baseline).toFixed(1)} MiB while streaming 2 GiB`);
+  // 2 GiB went through. Measured growth is ~70-100 MiB whatever the size (64 MiB or 4 GiB streamed):
+  // V8's young generation holding socket chunks until the next scavenge, not buffering.
+  // Buffering even a tenth of the transfer would blow far past this bound.
+  assert.ok(peak - baseline < 128, `usher's peak RSS grew by ${(peak - baseline).toFixed(1)} MiB while streaming 2 GiB`);
 });

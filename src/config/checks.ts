@@ -120,11 +120,13 @@ function checkStripPrefix(routePath: KeyPath, strip: unknown, match: Record<stri
   if (typeof strip !== 'string' || !strip.startsWith('/')) return;
   const prefix = strip.replace(/\/+$/, '');
   if (prefix === '') return;
-  const condition = typeof match['path'] === 'string' ? match['path'] : typeof match['pathPrefix'] === 'string' ? match['pathPrefix'] : undefined;
-  if (condition === undefined) return;
+  const key = typeof match['path'] === 'string' ? 'path' : typeof match['pathPrefix'] === 'string' ? 'pathPrefix' : undefined;
+  const condition = key === undefined ? undefined : match[key];
+  if (key === undefined || typeof condition !== 'string') return;
   const applies = condition.startsWith(prefix) && (condition.length === prefix.length || condition[prefix.length] === '/');
   if (!applies) {
-    reporter.warn([...routePath, 'stripPrefix'], `stripPrefix never applies: every matching path starts with ${JSON.stringify(condition)}`);
+    const shown = reporter.describe([...routePath, 'match', key]);
+    reporter.warn([...routePath, 'stripPrefix'], `stripPrefix never applies: every matching path starts with ${shown}`);
   }
 }
 
@@ -133,9 +135,10 @@ function checkPool(name: string, pool: Record<string, unknown> | undefined, repo
   const path = ['pools', name];
   const algorithm = pool['algorithm'] === undefined ? DEFAULTS.algorithm : pool['algorithm'];
   if (typeof algorithm === 'string' && isAlgorithm(algorithm) && !HASH_ALGORITHMS.includes(algorithm)) {
+    const uses = pool['algorithm'] === undefined ? `"${algorithm}" (the default)` : reporter.describe([...path, 'algorithm']);
     for (const key of ['hashKey', 'hashBalanceFactor']) {
       if (pool[key] !== undefined) {
-        reporter.error([...path, key], `${key} only applies to algorithm "hash" or "maglev", but this pool uses "${algorithm}"`, { target: 'key' });
+        reporter.error([...path, key], `${key} only applies to algorithm "hash" or "maglev", but this pool uses ${uses}`, { target: 'key' });
       }
     }
   }

@@ -3,6 +3,10 @@
  * are strings), for `usher schema` and editor completion, generated from the
  * zod schema. The loader also reads it to list the keys allowed at a path
  * (typo suggestions) and the scalar type expected there (`${VAR}` typing).
+ *
+ * Known gap: string patterns accept `${VAR}`, but integer and boolean keys
+ * (`weight`, `hashBalanceFactor`, `accessLog.enabled`) do not, so an editor
+ * flags `weight: ${W}` although the loader accepts it.
  */
 import { z } from 'zod';
 import type { KeyPath } from './issues.ts';

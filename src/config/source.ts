@@ -106,7 +106,8 @@ export function readSource(source: string, options: ReadSourceOptions): SourceTr
     .map((error) => {
       // `path: -` inside { } is a block-sequence dash to YAML, a common surprise.
       const hint = error.code === 'BLOCK_IN_FLOW' && text[error.pos[0]] === '-' ? '; inside { } or [ ] quote a lone "-", e.g. path: "-"' : '';
-      return issue(options.fileName, at(error.pos[0]), [], `${kind} syntax error: ${restoreReferences(firstLine(error.message))}${hint}`);
+      const message = error.code === 'MULTIPLE_DOCS' ? 'the file holds more than one document (a second "---"); usher reads one' : firstLine(error.message);
+      return issue(options.fileName, at(error.pos[0]), [], `${kind} syntax error: ${restoreReferences(message)}${hint}`);
     });
   const warnings = doc.warnings.map((warning) => issue(options.fileName, at(warning.pos[0]), [], restoreReferences(firstLine(warning.message))));
   const walk: Walk = { options, doc, lines, positions: new Map(), templates: new Map(), unreadable: new Set(), errors: [], aliases: new Map(), nodes: 0 };

@@ -161,6 +161,19 @@ ${VALID_TAIL}`;
     ]);
   });
 
+  it('rejects hash options on pools that do not hash, naming the algorithm in use', () => {
+    const yaml = `listeners: [{ name: a, bind: "h:1", routes: [{ pool: p }, { pool: q }] }]
+pools:
+  p: { hashKey: path, backends: [{ address: "h:2" }] }
+  q: { algorithm: \${ALG}, hashBalanceFactor: 125, backends: [{ address: "h:2" }] }
+  r: { algorithm: maglev, hashKey: path, hashBalanceFactor: 125, backends: [{ address: "h:2" }] }
+`;
+    assert.deepEqual(errorsOf(yaml, { ALG: 'ewma' }), [
+      [3, 8, 'pools.p.hashKey', 'hashKey only applies to algorithm "hash" or "maglev", but this pool uses "p2c" (the default)'],
+      [4, 27, 'pools.q.hashBalanceFactor', 'hashBalanceFactor only applies to algorithm "hash" or "maglev", but this pool uses "${ALG}"'],
+    ]);
+  });
+
   it('rejects invalid names for listeners and pools', () => {
     const yaml = `listeners: [{ name: "-bad", bind: "h:1", routes: [{ pool: web }] }]\n${VALID_TAIL}  "my pool": { backends: [{ address: "h:2" }] }\n`;
     assert.deepEqual(errorsOf(yaml), [
@@ -172,6 +185,7 @@ ${VALID_TAIL}`;
   it('reports YAML syntax errors with line and column, without the cascade that follows', () => {
     assert.deepEqual(errorsOf('listeners:\n  - name: a\n   bind: x\n'), [[3, 1, '', 'YAML syntax error: Sequence item without - indicator']]);
     assert.deepEqual(errorsOf('a:\n\tb: 1\n'), [[2, 1, '', 'YAML syntax error: Tabs are not allowed as indentation']]);
+    assert.deepEqual(errorsOf('a: 1\n---\nb: 2\n'), [[2, 1, '', 'YAML syntax error: the file holds more than one document (a second "---"); usher reads one']]);
     assert.deepEqual(errorsOf('x: {a: 1}}\ny: [1\nz: {"a": }}}\n'), [[1, 10, '', 'YAML syntax error: Unexpected flow-map-end token in YAML stream: "}"']]);
   });
 

@@ -228,6 +228,8 @@ async function main(): Promise<number> {
         }
         try {
           await checkContent(target.name, launched.port);
+          // First contact: let a fresh process (JIT tiers, pools) warm up once before any round.
+          await runWrk({ url: `http://127.0.0.1:${launched.port}/small`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(Math.max(2, opts.warmupS)), headers: [], cpu: pin ? LOAD_CPU : undefined }, script);
           running.push({ target, launched });
         } catch (err) {
           log(`bench: skip ${(err as Error).message}`);

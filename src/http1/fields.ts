@@ -1,0 +1,198 @@
+/**
+ * The header-field section shared by request and response heads (RFC 9112
+ * §5, RFC 9110 §5): one pass over the decoded head string with table lookups,
+ * collecting rawHeaders and the few fields that decide framing and connection
+ * handling into a reused scratch object (`FieldScan`), so a typical head costs
+ * one string, its slices and the rawHeaders array.
+ *
+ * Rejections here carry request statuses (400, 431, 501); the response parser
+ * turns every one of them into 502 (`asBadResponse`).
+ */
+import { COLON, COMMA, CR, HT, LF, SP, TOKEN, VALUE, eqLower } from './chars.ts';
+import { parseError } from './errors.ts';
+import type { HeadLimits, Http1ParseError } from './types.ts';
+
+/** What the field loop learnt about the framing/connection fields; reset per head. */
+export class FieldScan {
+  hostCount = 0;
+  host: string | undefined = undefined;
+  /** -1 when absent. */
+  contentLength = -1;
+  te = false;
+  teChunkedCount = 0;
+  teLastChunked = false;
+  teUnknown = false;
+  teMalformed = false;
+  connection: string[] | undefined = undefined;
+  upgradeHeader = false;
+  expectContinue = false;
+  expectOther = false;
+
+  reset(): void {
+    this.hostCount = 0;
+    this.host = undefined;
+    this.contentLength = -1;
+    this.te = false;
+    this.teChunkedCount = 0;
+    this.teLastChunked = false;
+    this.teUnknown = false;
+    this.teMalformed = false;
+    this.connection = undefined;
+    this.upgradeHeader = false;
+    this.expectContinue = false;
+    this.expectOther = false;
+  }
+}
+
+/**
+ * Parses header lines from `s[i..]` up to the end of `s`, where `s` is the
+ * head without its final CRLF (every field line still ends in CRLF). Pushes
+ * name/value pairs to `raw` and records special fields in `st`.
+ */
+export function parseFields(s: string, i: number, raw: string[], st: FieldScan, limits: HeadLimits): Http1ParseError | undefined {
+  const n = s.length;
+  let count = 0;
+  while (i < n) {
+    const nameStart = i;
+    let c = s.charCodeAt(i);
+    while (TOKEN[c] === 1) c = s.charCodeAt(++i);
+    if (c !== COLON || i === nameStart) return badName(c, i === nameStart);
+    const nameEnd = i;
+    c = s.charCodeAt(++i);
+    while (c === SP || c === HT) c = s.charCodeAt(++i);
+    const valueStart = i;
+    while (VALUE[c] === 1) c = s.charCodeAt(++i);
+    if (c !== CR || s.charCodeAt(i + 1) !== LF) return badValue(c);
+    let valueEnd = i;
+    while (valueEnd > valueStart && ((c = s.charCodeAt(valueEnd - 1)) === SP || c === HT)) valueEnd--;
+    i += 2;
+    if (++count > limits.maxHeaders) return parseError('HTTP1_TOO_MANY_HEADERS', 431, `more than ${limits.maxHeaders} header fields`);
+    const name = s.slice(nameStart, nameEnd);
+    const value = s.slice(valueStart, valueEnd);
+    raw.push(name, value);
+    const e = special(s, nameStart, nameEnd, valueStart, valueEnd, value, st);
+    if (e !== undefined) return e;
+  }
+  return undefined;
+}
+
+function badName(c: number, empty: boolean): Http1ParseError {
+  if (c === LF) return parseError('HTTP1_BARE_LF', 400, 'bare LF line ending');
+  if (c === CR) return parseError('HTTP1_BARE_CR', 400, 'bare CR in head');
+  if (empty && (c === SP || c === HT)) return parseError('HTTP1_OBS_FOLD', 400, 'obsolete line folding or field line starting with whitespace');
+  if (c === SP || c === HT) return parseError('HTTP1_SPACE_BEFORE_COLON', 400, 'whitespace between field name and colon');
+  if (empty) return parseError('HTTP1_EMPTY_FIELD_NAME', 400, 'empty field name');
+  return parseError('HTTP1_BAD_FIELD_NAME', 400, `invalid character 0x${c.toString(16)} in field name`);
+}
+
+function badValue(c: number): Http1ParseError {
+  if (c === LF) return parseError('HTTP1_BARE_LF', 400, 'bare LF in field value');
+  if (c === CR) return parseError('HTTP1_BARE_CR', 400, 'bare CR in field value');
+  return parseError('HTTP1_BAD_FIELD_VALUE', 400, `invalid character 0x${c.toString(16)} in field value`);
+}
+
+/** Records a framing/connection field; dispatches on name length first so ordinary fields cost one switch. */
+function special(s: string, ns: number, ne: number, vs: number, ve: number, value: string, st: FieldScan): Http1ParseError | undefined {
+  switch (ne - ns) {
+    case 4:
+      if (eqLower(s, ns, ne, 'host')) {
+        st.hostCount++;
+        st.host = value;
+      }
+      return undefined;
+    case 6:
+      if (eqLower(s, ns, ne, 'expect')) {
+        if (eqLower(s, vs, ve, '100-continue')) st.expectContinue = true;
+        else st.expectOther = true;
+      }
+      return undefined;
+    case 7:
+      if (eqLower(s, ns, ne, 'upgrade') && ve > vs) st.upgradeHeader = true;
+      return undefined;
+    case 10:
+      if (eqLower(s, ns, ne, 'connection')) return connectionTokens(s, vs, ve, st);
+      return undefined;
+    case 14:
+      if (eqLower(s, ns, ne, 'content-length')) return contentLength(s, vs, ve, st);
+      return undefined;
+    case 17:
+      if (eqLower(s, ns, ne, 'transfer-encoding')) {
+        st.te = true;
+        transferCodings(s, vs, ve, st);
+      }
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Content-Length = 1*DIGIT (RFC 9112 §6.2), at most 15 digits so the value
+ * stays an exact integer. A comma-separated list or repeated field is accepted
+ * only when every member has the same value (RFC 9110 §8.6 allows collapsing).
+ */
+function contentLength(s: string, i: number, to: number, st: FieldScan): Http1ParseError | undefined {
+  for (;;) {
+    let c = s.charCodeAt(i);
+    while (i < to && (c === SP || c === HT)) c = s.charCodeAt(++i);
+    const from = i;
+    let v = 0;
+    while (i < to && c >= 0x30 && c <= 0x39) {
+      v = v * 10 + (c - 0x30);
+      c = s.charCodeAt(++i);
+    }
+    if (i === from || i - from > 15) return parseError('HTTP1_BAD_CONTENT_LENGTH', 400, 'Content-Length is not 1 to 15 decimal digits');
+    while (i < to && (c === SP || c === HT)) c = s.charCodeAt(++i);
+    if (st.contentLength !== -1 && st.contentLength !== v) return parseError('HTTP1_CONFLICTING_CONTENT_LENGTH', 400, 'Content-Length values differ');
+    st.contentLength = v;
+    if (i >= to) return undefined;
+    if (c !== COMMA) return parseError('HTTP1_BAD_CONTENT_LENGTH', 400, 'Content-Length is not 1 to 15 decimal digits');
+    i++;
+  }
+}
+
+/** Transfer codings usher recognises by name (IANA registry minus `identity`, removed by RFC 9112, and reserved `trailers`). */
+function knownCoding(s: string, a: number, b: number): boolean {
+  return eqLower(s, a, b, 'gzip') || eqLower(s, a, b, 'x-gzip') || eqLower(s, a, b, 'deflate') || eqLower(s, a, b, 'compress') || eqLower(s, a, b, 'x-compress');
+}
+
+/** Walks `#transfer-coding`; parameters and empty elements count as malformed. Repeated fields continue the same list. */
+function transferCodings(s: string, i: number, to: number, st: FieldScan): void {
+  for (;;) {
+    let c = s.charCodeAt(i);
+    while (i < to && (c === SP || c === HT)) c = s.charCodeAt(++i);
+    const from = i;
+    while (i < to && TOKEN[c] === 1) c = s.charCodeAt(++i);
+    const end = i;
+    while (i < to && (c === SP || c === HT)) c = s.charCodeAt(++i);
+    if (end === from || (i < to && c !== COMMA)) {
+      st.teMalformed = true;
+      return;
+    }
+    if (eqLower(s, from, end, 'chunked')) {
+      st.teChunkedCount++;
+      st.teLastChunked = true;
+    } else {
+      st.teLastChunked = false;
+      if (!knownCoding(s, from, end)) st.teUnknown = true;
+    }
+    if (i >= to) return;
+    i++;
+  }
+}
+
+/** Connection = #connection-option (tokens, case-insensitive); empty elements are skipped (RFC 9110 §5.6.1). */
+function connectionTokens(s: string, i: number, to: number, st: FieldScan): Http1ParseError | undefined {
+  const list = st.connection ?? (st.connection = []);
+  while (i < to) {
+    let c = s.charCodeAt(i);
+    while (i < to && (c === SP || c === HT)) c = s.charCodeAt(++i);
+    const from = i;
+    while (i < to && TOKEN[c] === 1) c = s.charCodeAt(++i);
+    if (i > from) list.push(s.slice(from, i).toLowerCase());
+    while (i < to && (c === SP || c === HT)) c = s.charCodeAt(++i);
+    if (i < to && c !== COMMA) return parseError('HTTP1_BAD_CONNECTION', 400, 'Connection is not a list of tokens');
+    i++;
+  }
+  return undefined;
+}

@@ -56,7 +56,7 @@ export function parseFields(s: string, i: number, raw: string[], st: FieldScan, 
     const nameStart = i;
     let c = s.charCodeAt(i);
     while (TOKEN[c] === 1) c = s.charCodeAt(++i);
-    if (c !== COLON || i === nameStart) return badName(c, i === nameStart);
+    if (c !== COLON || i === nameStart) return badName(c, i === nameStart, s.charCodeAt(i + 1));
     const nameEnd = i;
     c = s.charCodeAt(++i);
     while (c === SP || c === HT) c = s.charCodeAt(++i);
@@ -76,8 +76,9 @@ export function parseFields(s: string, i: number, raw: string[], st: FieldScan, 
   return undefined;
 }
 
-function badName(c: number, empty: boolean): Http1ParseError {
+function badName(c: number, empty: boolean, next: number): Http1ParseError {
   if (c === LF) return parseError('HTTP1_BARE_LF', 400, 'bare LF line ending');
+  if (c === CR && next === LF) return parseError(empty ? 'HTTP1_EMPTY_FIELD_NAME' : 'HTTP1_BAD_FIELD_NAME', 400, 'field line without a colon');
   if (c === CR) return parseError('HTTP1_BARE_CR', 400, 'bare CR in head');
   if (empty && (c === SP || c === HT)) return parseError('HTTP1_OBS_FOLD', 400, 'obsolete line folding or field line starting with whitespace');
   if (c === SP || c === HT) return parseError('HTTP1_SPACE_BEFORE_COLON', 400, 'whitespace between field name and colon');

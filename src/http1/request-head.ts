@@ -37,19 +37,19 @@ export function parseRequestHead(buf: Buffer, start: number, limits: HeadLimits)
   if (end === TOO_BIG) return tooBig(buf, start, p, limits);
   const s = latin1(buf, p, end + 2);
 
-  // request-line = method SP request-target SP HTTP-version CRLF
-  let i = 0;
-  let c = s.charCodeAt(0);
-  while (TOKEN[c] === 1) c = s.charCodeAt(++i);
-  if (c !== SP || i === 0) return badLine(s, 'HTTP1_BAD_METHOD', 'method is not a token followed by one space');
-  const method = s.slice(0, i);
+  // request-line = method SP request-target SP HTTP-version CRLF (scanned over bytes, sliced from s)
+  let i = p;
+  let c = buf[i] as number;
+  while (TOKEN[c] === 1) c = buf[++i] as number;
+  if (c !== SP || i === p) return badLine(s, 'HTTP1_BAD_METHOD', 'method is not a token followed by one space');
+  const method = s.slice(0, i - p);
   const ts = ++i;
-  c = s.charCodeAt(i);
-  while (TARGET[c] === 1) c = s.charCodeAt(++i);
+  c = buf[i] as number;
+  while (TARGET[c] === 1) c = buf[++i] as number;
   if (c !== SP || i === ts) return badLine(s, 'HTTP1_BAD_TARGET', 'request target is empty or contains whitespace, control or non-ASCII bytes');
   if (i - ts > limits.maxTargetBytes) return parseError('HTTP1_TARGET_TOO_LONG', 414, `request target longer than ${limits.maxTargetBytes} bytes`);
-  const target = s.slice(ts, i);
-  const minor = version(s, i + 1);
+  const target = s.slice(ts - p, i - p);
+  const minor = version(s, i + 1 - p);
   if (minor < 0) {
     if (minor === -505) return parseError('HTTP1_VERSION_NOT_SUPPORTED', 505, 'only HTTP/1.0 and HTTP/1.1 are supported');
     return badLine(s, 'HTTP1_BAD_VERSION', 'malformed HTTP version');
@@ -59,7 +59,7 @@ export function parseRequestHead(buf: Buffer, start: number, limits: HeadLimits)
 
   const raw: string[] = [];
   scan.reset();
-  const fieldError = parseFields(s, i + 11, raw, scan, limits);
+  const fieldError = parseFields(buf, i + 11, end + 2, s, p, raw, scan, limits);
   if (fieldError !== undefined) return fieldError;
   return finish(method, target, minor as 0 | 1, raw, end + 4 - start);
 }

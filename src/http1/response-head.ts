@@ -61,7 +61,7 @@ export function parseResponseHead(buf: Buffer, start: number, limits: HeadLimits
 
   const raw: string[] = [];
   scan.reset();
-  const fieldError = parseFields(s, i + 2, raw, scan, limits);
+  const fieldError = parseFields(buf, start + i + 2, end + 2, s, start, raw, scan, limits);
   if (fieldError !== undefined) return asBadResponse(fieldError);
   const framingOrError = framingOf(status, requestMethod, minor as 0 | 1);
   if (!('kind' in framingOrError)) return framingOrError;

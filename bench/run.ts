@@ -19,7 +19,7 @@ import { parseOptions, USAGE, type BenchOptions, type Scenario } from './lib/arg
 import { LARGE_BODY_BYTES, originNginxConf, SMALL_BODY } from './lib/configs.ts';
 import { httpGet } from './lib/http-check.ts';
 import { canPin, cpuJiffies, cpuTicks, descendants, freePort, hasCommand, killAllSync, pinned, rssMiB, setNiceness, start, stop, ticksPerSecond, waitForPort, type Spawned } from './lib/proc.ts';
-import { ratios, ratioTable, scenarioTable, targetCheck, type RunRecord } from './lib/report.ts';
+import { aggregate, ratios, ratioTable, scenarioTable, targetCheck, type Measured, type RunRecord } from './lib/report.ts';
 import { BUILTIN, DEFAULT_TARGETS, extraTarget, prepareNginxDirs, PROTOTYPES, type BenchContext, type Launched, type Target } from './lib/targets.ts';
 import { runWrk, writeDoneScript, type WrkResult } from './lib/wrk.ts';
 
@@ -90,14 +90,6 @@ function resolveTargets(opts: BenchOptions): Target[] {
   }
   for (const spec of opts.extras) out.push(extraTarget(spec));
   return out;
-}
-
-type Measured = Omit<RunRecord, 'target' | 'role' | 'scenario' | 'roundsRps' | 'roundsOtherCpuPct'>;
-
-/** The round reported for a (target, scenario): least interference from other work, or median req/s. */
-function pickRound(runs: readonly Measured[], pick: 'quietest' | 'median'): Measured | undefined {
-  if (pick === 'median') return [...runs].sort((x, y) => x.rps - y.rps)[Math.floor(runs.length / 2)];
-  return [...runs].sort((x, y) => x.otherCpuPct - y.otherCpuPct)[0];
 }
 
 function sumBusy(j: readonly { busy: number; total: number }[]): number {
@@ -265,9 +257,10 @@ async function main(): Promise<number> {
       for (const scenario of opts.scenarios) {
         for (const { target } of running) {
           const runs = got.get(`${target.name}\0${scenario.name}`) ?? [];
-          const chosen = pickRound(runs, opts.pick);
+          const chosen = aggregate(runs, opts.pick);
           if (chosen === undefined) continue;
-          records.push({ target: target.name, role: target.role, scenario: scenario.name, ...chosen, roundsRps: runs.map((r) => r.rps), roundsOtherCpuPct: runs.map((r) => r.otherCpuPct) });
+          const cpus = runs.map((r) => r.cpuUsPerReq);
+          records.push({ target: target.name, role: target.role, scenario: scenario.name, ...chosen, cpuMin: Math.min(...cpus), cpuMax: Math.max(...cpus), rounds: runs });
         }
       }
     } finally {

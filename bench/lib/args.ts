@@ -49,8 +49,9 @@ export const USAGE = `Usage: node bench/run.ts [options]
   --connections <n>       wrk -c (BENCH_CONNECTIONS, default 50)
   --threads <n>           wrk -t (BENCH_THREADS, default 1)
   --rounds <n>            repeat every run n times, targets interleaved (BENCH_ROUNDS, default 1)
-  --pick quietest|median  which round the tables show: the one with the least CPU used by other
-                          processes (default), or the median by req/s (BENCH_PICK)
+  --pick median|quietest  what the tables show with --rounds > 1: per-metric medians over the
+                          rounds (default), or the round with the least CPU used by other
+                          processes (BENCH_PICK)
   --quiet-wait <t>        before each run wait up to <t> for other processes to go quiet
                           (BENCH_QUIET_WAIT, default 10s; 0 disables)
   --targets <a,b,...>     direct,usher,nginx,haproxy,http-proxy,undici-dispatch,undici-request,
@@ -147,7 +148,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     scenarios,
     pin: values['no-pin'] !== true,
     quietWaitS: (values['quiet-wait'] ?? env.BENCH_QUIET_WAIT ?? '10s') === '0' ? 0 : parseSeconds(values['quiet-wait'] ?? env.BENCH_QUIET_WAIT ?? '10s', '--quiet-wait'),
-    pick: pickMode(values.pick ?? env.BENCH_PICK ?? 'quietest'),
+    pick: pickMode(values.pick ?? env.BENCH_PICK ?? 'median'),
     nice: niceness(values.nice ?? env.BENCH_NICE ?? (process.getuid?.() === 0 ? '-10' : '0')),
     maxTimeS: parseSeconds(values['max-time'] ?? env.BENCH_MAX_TIME ?? '600s', '--max-time'),
   };

@@ -4,11 +4,8 @@
  */
 import type { Role } from './targets.ts';
 
-/** One measured (target, scenario) pair; the median round when --rounds > 1. */
-export interface RunRecord {
-  readonly target: string;
-  readonly role: Role;
-  readonly scenario: string;
+/** What one measured wrk run produced, with the CPU accounting around it. */
+export interface Measured {
   readonly requests: number;
   readonly durationS: number;
   readonly rps: number;
@@ -23,16 +20,56 @@ export interface RunRecord {
   /**
    * CPU used by anything other than the balancer, the origin and wrk while the
    * run lasted, percent of one core: other tenants of a shared machine. Runs
-   * with a high value are suspect.
+   * with a high value are suspect. (Contention from outside the VM is invisible here.)
    */
   readonly otherCpuPct: number;
   /** Origin and wrk CPU per request, for the record. */
   readonly originCpuUsPerReq: number;
   readonly wrkCpuUsPerReq: number;
   readonly rssMiB: number;
-  /** req/s and other-CPU% of every round, in run order (the record holds the one picked by --pick). */
-  readonly roundsRps: readonly number[];
-  readonly roundsOtherCpuPct: readonly number[];
+}
+
+/**
+ * One (target, scenario) pair. The top-level figures are, with --pick median
+ * (default), the per-metric medians over the rounds (errors and RSS: the
+ * maximum); with --pick quietest, the round with the least foreign CPU.
+ */
+export interface RunRecord extends Measured {
+  readonly target: string;
+  readonly role: Role;
+  readonly scenario: string;
+  readonly cpuMin: number;
+  readonly cpuMax: number;
+  readonly rounds: readonly Measured[];
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** Aggregates rounds into one record's figures (see RunRecord). */
+export function aggregate(rounds: readonly Measured[], pick: 'quietest' | 'median'): Measured | undefined {
+  if (rounds.length === 0) return undefined;
+  if (pick === 'quietest') return [...rounds].sort((x, y) => x.otherCpuPct - y.otherCpuPct)[0];
+  const m = (f: (r: Measured) => number): number => median(rounds.map(f));
+  const max = (f: (r: Measured) => number): number => Math.max(...rounds.map(f));
+  const loads = rounds.map((r) => r.loadCpuPct).filter((x): x is number => x !== undefined);
+  return {
+    requests: m((r) => r.requests),
+    durationS: m((r) => r.durationS),
+    rps: m((r) => r.rps),
+    latencyUs: { p50: m((r) => r.latencyUs.p50), p90: m((r) => r.latencyUs.p90), p99: m((r) => r.latencyUs.p99), p999: m((r) => r.latencyUs.p999), mean: m((r) => r.latencyUs.mean), max: max((r) => r.latencyUs.max) },
+    errors: { connect: max((r) => r.errors.connect), read: max((r) => r.errors.read), write: max((r) => r.errors.write), status: max((r) => r.errors.status), timeout: max((r) => r.errors.timeout), total: max((r) => r.errors.total) },
+    cpuUsPerReq: m((r) => r.cpuUsPerReq),
+    balancerCpuPct: m((r) => r.balancerCpuPct),
+    loadCpuPct: loads.length > 0 ? median(loads) : undefined,
+    otherCpuPct: m((r) => r.otherCpuPct),
+    originCpuUsPerReq: m((r) => r.originCpuUsPerReq),
+    wrkCpuUsPerReq: m((r) => r.wrkCpuUsPerReq),
+    rssMiB: max((r) => r.rssMiB),
+  };
 }
 
 /** usher-style ratios for one candidate in one scenario. */
@@ -67,13 +104,14 @@ function fmtRatio(n: number | undefined, digits = 2): string {
 
 /** A fixed-width table of the runs of one scenario. */
 export function scenarioTable(runs: readonly RunRecord[]): string {
-  const head = ['peer', 'req/s', 'p50', 'p99', 'CPU us/req', 'bal CPU%', 'load CPU%', 'other CPU%', 'RSS MiB', 'errors'];
+  const head = ['peer', 'req/s', 'p50', 'p99', 'CPU us/req', 'CPU min-max', 'bal CPU%', 'load CPU%', 'other CPU%', 'RSS MiB', 'errors'];
   const rows = runs.map((r) => [
     r.target,
     fmtInt(r.rps),
     fmtLatency(r.latencyUs.p50),
     fmtLatency(r.latencyUs.p99),
     r.cpuUsPerReq.toFixed(1),
+    r.rounds.length > 1 ? `${r.cpuMin.toFixed(0)}-${r.cpuMax.toFixed(0)}` : '-',
     r.balancerCpuPct.toFixed(0),
     r.loadCpuPct === undefined ? '-' : r.loadCpuPct.toFixed(0),
     r.otherCpuPct.toFixed(0),

@@ -14,9 +14,9 @@ export interface AccessRecord {
   /** Time from sending upstream to the response head arriving; -1 when there was no upstream response. */
   readonly upstreamMs: number;
   readonly totalMs: number;
-  /** Bytes read from the client connection during the request (head and body). */
+  /** Request head and body bytes read from the client. */
   readonly bytesIn: number;
-  /** Response body bytes sent to the client. */
+  /** Response body bytes sent to the client, as on the wire (chunk framing included). */
   readonly bytesOut: number;
   /** Error code when usher answered or cut the response itself. */
   readonly error: string | undefined;
@@ -28,7 +28,8 @@ export interface AccessLog {
   flush(): void;
 }
 
-const disabled: AccessLog = { enabled: false, write() {}, flush() {} };
+/** The access log that writes nothing. */
+export const disabledAccessLog: AccessLog = { enabled: false, write() {}, flush() {} };
 
 /**
  * The access log as configured: JSON lines to stdout or a file, or nothing.
@@ -37,7 +38,7 @@ const disabled: AccessLog = { enabled: false, write() {}, flush() {} };
  * JSON.stringify is the whole serialiser.
  */
 export function createAccessLog(config: AccessLogConfig): AccessLog {
-  if (!config.enabled) return disabled;
+  if (!config.enabled) return disabledAccessLog;
   const dest = config.path === undefined || config.path === '-' ? 1 : config.path;
   const stream = pino.destination({ dest, sync: false, mkdir: true });
   return {

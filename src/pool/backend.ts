@@ -1,6 +1,6 @@
-import type { Dispatcher } from 'undici';
 import type { Endpoint } from '../balancer/types.ts';
 import type { HostPort } from '../config/types.ts';
+import type { UpstreamConnectionPool } from './upstream-connection.ts';
 
 /**
  * Why a backend is or is not in rotation. Only `healthy` backends take new
@@ -26,7 +26,7 @@ export class Backend implements Endpoint {
   readonly address: HostPort;
   /** Opaque id written into sticky cookies; never reveals the address. */
   readonly stickyToken: string;
-  readonly connections: Dispatcher;
+  readonly connections: UpstreamConnectionPool;
   readonly configuredWeight: number;
   weight: number;
   inFlight = 0;
@@ -38,7 +38,7 @@ export class Backend implements Endpoint {
     address: HostPort;
     weight: number;
     stickyToken: string;
-    connections: Dispatcher;
+    connections: UpstreamConnectionPool;
   }) {
     this.index = init.index;
     this.address = init.address;

@@ -2,7 +2,7 @@ import type { Accept, Balancer, PickContext } from '../balancer/types.ts';
 import { createBalancer } from '../balancer/registry.ts';
 import type { HashKey, PoolConfig } from '../config/types.ts';
 import { Backend } from './backend.ts';
-import { createConnections } from './connections.ts';
+import { UpstreamConnectionPool } from './upstream-connection.ts';
 import { StickyCookie } from './sticky.ts';
 
 /**
@@ -46,7 +46,7 @@ export class Pool {
           address: backend.address,
           weight: backend.weight,
           stickyToken: sticky === undefined ? '' : sticky.token(name, `${backend.address.host}:${backend.address.port}`),
-          connections: createConnections(backend.address, config.timeouts),
+          connections: new UpstreamConnectionPool(backend.address, config.timeouts),
         }),
     );
     this.#byStickyToken = new Map(this.backends.map((backend) => [backend.stickyToken, backend]));
@@ -70,8 +70,8 @@ export class Pool {
     return backend !== undefined && acceptAvailable(backend, ctx) ? backend : undefined;
   }
 
-  /** Closes every upstream connection; in-flight requests are aborted. */
-  async close(): Promise<void> {
-    await Promise.all(this.backends.map((backend) => backend.connections.destroy()));
+  /** Closes idle upstream connections; busy ones close when their exchange ends. */
+  close(): void {
+    for (const backend of this.backends) backend.connections.close();
   }
 }

@@ -1,26 +1,26 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_REASONS } from '../http1/serialize.ts';
 import type { UsherError } from '../errors.ts';
 
 /**
  * The one place a failure becomes a downstream response: a short plain-text
  * body and `x-usher-error` naming the reason. Addresses and internal messages
- * stay in the log, never in the response. When the response has already started
- * nothing truthful can be sent, so the connection is cut and the client sees a
- * truncated response rather than a corrupted one.
+ * stay in the log, never in the response.
  */
-export function sendError(res: ServerResponse, error: UsherError): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  if (res.destroyed) return;
-  const status = error.httpStatus;
-  const body = `${status} ${STATUS_CODES[status] ?? 'Error'}: ${error.reason.replaceAll('_', ' ')}\n`;
-  res.writeHead(status, [
-    'content-type', 'text/plain; charset=utf-8',
-    'content-length', String(Buffer.byteLength(body)),
-    'cache-control', 'no-store',
-    'x-usher-error', error.reason,
-  ]);
-  res.end(body);
+export function errorResponse(error: UsherError, keepAlive: boolean): string {
+  return simpleResponse(error.httpStatus, error.reason, keepAlive);
+}
+
+/** A complete small response with a plain-text body, as one latin1 string. */
+export function simpleResponse(status: number, reason: string, keepAlive: boolean): string {
+  const phrase = STATUS_REASONS[status] ?? 'Error';
+  const body = `${status} ${phrase}: ${reason.replaceAll('_', ' ')}\n`;
+  return (
+    `HTTP/1.1 ${status} ${phrase}\r\n` +
+    'content-type: text/plain; charset=utf-8\r\n' +
+    `content-length: ${body.length}\r\n` +
+    'cache-control: no-store\r\n' +
+    `x-usher-error: ${reason}\r\n` +
+    (keepAlive ? '' : 'connection: close\r\n') +
+    `\r\n${body}`
+  );
 }

@@ -3,12 +3,13 @@
  *
  * Hop-by-hop headers describe one connection and must not be forwarded:
  * Connection and every header it names, Keep-Alive, TE, Trailer,
- * Transfer-Encoding (each side frames its own body), Upgrade (outside an
- * upgrade) and the Proxy-* family. Everything else passes through in order and
- * with its original case.
+ * Transfer-Encoding (each side frames its own body: usher writes the framing
+ * header itself), Upgrade (outside an upgrade) and the Proxy-* family.
+ * Everything else passes through in order and with its original case.
  *
- * Works on Node's flat `rawHeaders` arrays ([name, value, name, value, ...]) so
- * nothing is re-parsed and nothing is lowercased twice.
+ * Works on flat raw header lists ([name, value, name, value, ...]) and writes
+ * the header block straight into one string, so a request allocates no
+ * intermediate arrays or objects here.
  */
 
 /** Lowercase names that never cross the proxy. */
@@ -24,8 +25,8 @@ const hopByHop: ReadonlySet<string> = new Set([
   'proxy-authorization',
 ]);
 
-/** Headers usher sets itself on the way up; a client's copies are dropped (except X-Forwarded-For, which is appended to). */
-const replacedUpstream: ReadonlySet<string> = new Set(['x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-for']);
+/** Connection tokens that name no header and need no second look. */
+const plainConnectionTokens: ReadonlySet<string> = new Set(['keep-alive', 'close', 'upgrade']);
 
 /** What the proxy knows about the downstream side when forwarding a request. */
 export interface ForwardingInfo {
@@ -34,73 +35,88 @@ export interface ForwardingInfo {
   readonly proto: string;
 }
 
-/**
- * Tokens listed in Connection headers, lowercased, excluding the common
- * `keep-alive`/`close` which are hop-by-hop anyway. Empty in the usual case.
- */
-function namedByConnection(raw: readonly string[]): readonly string[] {
-  let named: string[] | undefined;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
-    for (const part of raw[i + 1]!.split(',')) {
-      const token = part.trim().toLowerCase();
-      if (token === '' || token === 'keep-alive' || token === 'close') continue;
-      (named ??= []).push(token);
-    }
-  }
-  return named ?? noTokens;
+/** True when some Connection token names an end-to-end-looking header that must be dropped. */
+function namesHeaders(connectionTokens: readonly string[]): boolean {
+  for (const token of connectionTokens) if (!plainConnectionTokens.has(token)) return true;
+  return false;
 }
-const noTokens: readonly string[] = [];
 
 /**
- * The headers to send upstream for one request: hop-by-hop headers removed,
- * Host kept as the client sent it, X-Forwarded-For appended to, and
- * X-Forwarded-Proto / X-Forwarded-Host set by usher.
+ * The header block to send upstream for one request, as `Name: value\r\n`
+ * lines: hop-by-hop headers removed, Host kept as the client sent it,
+ * X-Forwarded-For appended to, X-Forwarded-Proto and X-Forwarded-Host set by
+ * usher (a client's own copies are not trusted).
  */
-export function upstreamRequestHeaders(raw: readonly string[], info: ForwardingInfo): string[] {
-  const named = namedByConnection(raw);
-  const out: string[] = [];
+export function upstreamRequestHeaderLines(
+  raw: readonly string[],
+  connectionTokens: readonly string[],
+  info: ForwardingInfo,
+): string {
+  const checkNamed = namesHeaders(connectionTokens);
+  let lines = '';
   let forwardedFor: string | undefined;
   let host: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
     const lower = name.toLowerCase();
-    if (hopByHop.has(lower) || (named.length > 0 && named.includes(lower))) continue;
-    if (replacedUpstream.has(lower)) {
-      if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
-      continue;
+    if (hopByHop.has(lower) || lower === 'content-length' || (checkNamed && connectionTokens.includes(lower))) continue;
+    if (lower.startsWith('x-forwarded-')) {
+      if (lower === 'x-forwarded-for') {
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      }
+      if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
+    } else if (lower === 'host') {
+      host = value;
     }
-    if (lower === 'host') host = value;
-    out.push(name, value);
+    lines += `${name}: ${value}\r\n`;
   }
-  out.push('x-forwarded-for', forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`);
-  out.push('x-forwarded-proto', info.proto);
-  if (host !== undefined) out.push('x-forwarded-host', host);
-  return out;
+  lines += `x-forwarded-for: ${forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`}\r\n`;
+  lines += `x-forwarded-proto: ${info.proto}\r\n`;
+  if (host !== undefined) lines += `x-forwarded-host: ${host}\r\n`;
+  return lines;
 }
 
-/** Response headers as undici parses them: lowercase names, repeated headers as arrays. */
-export type ParsedHeaders = Record<string, string | string[] | undefined>;
-
 /**
- * The headers to send downstream for one response, as a flat list for
- * `res.writeHead`: hop-by-hop headers removed. Node's http server frames the
- * body again (Content-Length kept, chunked when absent).
+ * The header block to send downstream for one response, as `Name: value\r\n`
+ * lines: hop-by-hop headers removed. The caller adds framing and Connection;
+ * Content-Length passes through only when `keepContentLength` (HEAD and 304
+ * responses, where it describes a body that is not sent).
  */
-export function downstreamResponseHeaders(headers: ParsedHeaders): string[] {
-  const connection = headers['connection'];
-  const named = connection === undefined ? noTokens : namedByConnection(['connection', String(connection)]);
-  const out: string[] = [];
-  for (const name in headers) {
-    if (hopByHop.has(name) || (named.length > 0 && named.includes(name))) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') out.push(name, value);
-    else for (const item of value) out.push(name, item);
+export function downstreamResponseHeaderLines(
+  raw: readonly string[],
+  connectionTokens: readonly string[],
+  keepContentLength: boolean,
+): string {
+  const checkNamed = namesHeaders(connectionTokens);
+  let lines = '';
+  let sawLength = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const lower = name.toLowerCase();
+    if (hopByHop.has(lower) || (checkNamed && connectionTokens.includes(lower))) continue;
+    if (lower === 'content-length') {
+      if (!keepContentLength || sawLength) continue;
+      sawLength = true;
+    }
+    lines += `${name}: ${raw[i + 1]!}\r\n`;
   }
-  return out;
+  return lines;
+}
+
+/** Lowercase-name view of raw headers for routing and hash keys; repeated names are joined as arrays. */
+export function headerRecord(raw: readonly string[]): Record<string, string | string[]> {
+  const record: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const existing = record[name];
+    if (existing === undefined) record[name] = value;
+    else if (typeof existing === 'string') record[name] = [existing, value];
+    else existing.push(value);
+  }
+  return record;
 }
 
 /** Client IP as a plain address: IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is shown as IPv4. */

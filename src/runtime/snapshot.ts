@@ -1,7 +1,7 @@
 import type { UsherConfig } from '../config/types.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import { Pool, type PoolOptions } from '../pool/pool.ts';
-import type { HttpListenerPlan } from '../proxy/http-proxy.ts';
+import type { HttpListenerPlan } from '../proxy/pick.ts';
 import { compileRoutes } from '../route/table.ts';
 
 /**

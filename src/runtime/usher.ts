@@ -1,11 +1,13 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { ListenerConfig, UsherConfig } from '../config/types.ts';
+import { defaultHeadLimits } from '../http1/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import type { PoolOptions } from '../pool/pool.ts';
-import { handleHttpRequest } from '../proxy/http-proxy.ts';
+import { DownstreamConnection, type DownstreamSettings } from '../proxy/downstream.ts';
+import type { HttpListenerPlan } from '../proxy/pick.ts';
 import { buildSnapshot, type Snapshot } from './snapshot.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
@@ -16,18 +18,28 @@ export interface UsherOptions {
   readonly poolOptions?: PoolOptions;
 }
 
-/** Downstream connection defaults until they become listener settings. */
-const keepAliveTimeoutMs = 60_000;
-const headersTimeoutMs = 60_000;
+/** Client-side defaults until they become listener settings (nginx: 60s header and body, 75s keep-alive). */
+const downstreamDefaults: DownstreamSettings = {
+  limits: defaultHeadLimits,
+  keepAliveTimeoutMs: 60_000,
+  headerTimeoutMs: 60_000,
+  sendTimeoutMs: 60_000,
+};
+
+interface RunningListener {
+  readonly name: string;
+  readonly server: Server;
+  readonly connections: Set<DownstreamConnection>;
+}
 
 /**
- * A running usher: its listeners and the snapshot they serve. One process can
- * hold several; `npm start`, the CLI and the tests all go through this class.
+ * A running usher: its listeners and the snapshot they serve. `npm start`, the
+ * CLI and the tests all go through this class.
  */
 export class Usher {
   readonly logger: Logger;
   #snapshot: Snapshot;
-  readonly #servers = new Map<string, Server>();
+  readonly #listeners = new Map<string, RunningListener>();
   readonly #accessLog: AccessLog;
   #stopping: Promise<void> | undefined;
 
@@ -55,7 +67,7 @@ export class Usher {
 
   /** The bound address of a listener (useful with port 0). */
   address(listener: string): AddressInfo {
-    const address = this.#servers.get(listener)?.address();
+    const address = this.#listeners.get(listener)?.server.address();
     if (address === null || address === undefined || typeof address === 'string') {
       throw new Error(`listener ${listener} is not bound`);
     }
@@ -70,22 +82,16 @@ export class Usher {
 
   async #listen(config: ListenerConfig): Promise<void> {
     const name = config.name;
-    const server = createServer({
-      keepAliveTimeout: keepAliveTimeoutMs,
-      headersTimeout: headersTimeoutMs,
-      // Whole-request deadlines would cut long uploads; upstream timeouts bound the wait instead.
-      requestTimeout: 0,
-      noDelay: true,
+    const connections = new Set<DownstreamConnection>();
+    const plans = { plan: (): HttpListenerPlan | undefined => this.#snapshot.listeners.get(name) };
+    const onClosed = (connection: DownstreamConnection): void => {
+      connections.delete(connection);
+    };
+    const server = createServer({ noDelay: true }, (socket: Socket) => {
+      const connection = new DownstreamConnection(socket, plans, downstreamDefaults, onClosed);
+      connections.add(connection);
+      if (this.#stopping !== undefined) connection.closeIfIdle();
     });
-    server.on('request', (req, res) => {
-      const plan = this.#snapshot.listeners.get(name);
-      if (plan === undefined) {
-        res.writeHead(503, { 'x-usher-error': 'listener_removed', connection: 'close' }).end();
-        return;
-      }
-      handleHttpRequest(plan, req, res);
-    });
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => onClientError(err, socket));
     try {
       server.listen({ host: config.bind.host, port: config.bind.port });
       await once(server, 'listening');
@@ -95,14 +101,14 @@ export class Usher {
       });
     }
     server.on('error', (err) => this.logger.error({ err, listener: name }, 'listener error'));
-    this.#servers.set(name, server);
+    this.#listeners.set(name, { name, server, connections });
     this.logger.info({ listener: name, address: this.url(name) }, 'listening');
   }
 
   /**
-   * Stops accepting, lets in-flight requests finish (idle keep-alive
-   * connections are closed at once), then closes upstream pools. After
-   * `timeoutMs` the remaining connections are cut.
+   * Stops accepting, lets in-flight requests finish (their responses carry
+   * `Connection: close`; idle connections close at once), then closes upstream
+   * pools. After `timeoutMs` the remaining connections are cut.
    */
   stop(options: { timeoutMs?: number } = {}): Promise<void> {
     this.#stopping ??= this.#stop(options.timeoutMs ?? 30_000);
@@ -110,33 +116,20 @@ export class Usher {
   }
 
   async #stop(timeoutMs: number): Promise<void> {
-    const servers = [...this.#servers.values()];
-    const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
-    for (const server of servers) server.closeIdleConnections();
+    const listeners = [...this.#listeners.values()];
+    const closed = listeners.map((listener) => new Promise<void>((resolve) => listener.server.close(() => resolve())));
+    for (const listener of listeners) for (const connection of listener.connections) connection.closeIfIdle();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        for (const server of servers) server.closeAllConnections();
+        for (const listener of listeners) for (const connection of listener.connections) connection.socket.destroy();
         resolve();
       }, timeoutMs);
     });
     await Promise.race([Promise.all(closed), deadline]);
     clearTimeout(timer);
-    await Promise.all([...this.#snapshot.pools.values()].map((pool) => pool.close()));
+    for (const pool of this.#snapshot.pools.values()) pool.close();
     this.#accessLog.flush();
     this.logger.info('stopped');
   }
-}
-
-/**
- * A request node's parser rejected. Answer 400 when the socket can still take
- * it, and always close: after a framing error the byte stream cannot be trusted.
- */
-function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-  socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-usher-error: bad_request\r\n\r\n`);
 }

@@ -1,0 +1,182 @@
+import { connect, type Socket } from 'node:net';
+import type { HostPort, TimeoutsConfig } from '../config/types.ts';
+
+/**
+ * What an upstream connection reports to the exchange using it. The exchange
+ * owns the HTTP state; the connection only moves bytes and signals events.
+ */
+export interface UpstreamListener {
+  onUpstreamConnect(): void;
+  onUpstreamData(chunk: Buffer): void;
+  onUpstreamEnd(): void;
+  onUpstreamError(error: NodeJS.ErrnoException | undefined, phase: 'connect' | 'exchange'): void;
+  onUpstreamTimeout(phase: 'connect' | 'exchange'): void;
+  onUpstreamDrain(): void;
+}
+
+/**
+ * One TCP connection to a backend, reused across requests (keep-alive).
+ * Socket listeners are bound once per connection, not per request; the
+ * current exchange is a field that changes hands.
+ */
+export class UpstreamConnection {
+  readonly socket: Socket;
+  readonly #pool: UpstreamConnectionPool;
+  #listener: UpstreamListener | undefined;
+  connected = false;
+  /** How many requests this connection has carried; > 0 means it was reused. */
+  uses = 0;
+  #closed = false;
+
+  constructor(pool: UpstreamConnectionPool) {
+    this.#pool = pool;
+    const socket = connect({ host: pool.address.host, port: pool.address.port, noDelay: true });
+    this.socket = socket;
+    socket.setTimeout(pool.timeouts.connectMs);
+    socket.on('connect', this.#onConnect);
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('timeout', this.#onTimeout);
+    socket.on('drain', this.#onDrain);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Binds the connection to an exchange; its response deadline starts now. */
+  attach(listener: UpstreamListener, responseTimeoutMs: number): void {
+    this.#listener = listener;
+    this.uses++;
+    if (this.connected) this.socket.setTimeout(responseTimeoutMs);
+  }
+
+  /** The exchange is done with the connection: back to the idle pool when reusable, else closed. */
+  release(reusable: boolean): void {
+    this.#listener = undefined;
+    if (!reusable || this.#closed) {
+      this.destroy();
+      return;
+    }
+    if (this.socket.isPaused()) this.socket.resume();
+    this.#pool.putIdle(this);
+  }
+
+  destroy(): void {
+    this.#listener = undefined;
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#pool.forget(this);
+    }
+    this.socket.destroy();
+  }
+
+  #onConnect = (): void => {
+    this.connected = true;
+    this.socket.setTimeout(this.#pool.timeouts.responseMs);
+    this.#listener?.onUpstreamConnect();
+  };
+
+  #onData = (chunk: Buffer): void => {
+    const listener = this.#listener;
+    if (listener === undefined) {
+      // Bytes from an idle connection: the backend is confused; never reuse it.
+      this.destroy();
+      return;
+    }
+    listener.onUpstreamData(chunk);
+  };
+
+  #onEnd = (): void => {
+    const listener = this.#listener;
+    if (listener === undefined) this.destroy();
+    else listener.onUpstreamEnd();
+  };
+
+  #onError = (error: NodeJS.ErrnoException): void => {
+    const listener = this.#listener;
+    this.#listener = undefined;
+    this.#markClosed();
+    listener?.onUpstreamError(error, this.connected ? 'exchange' : 'connect');
+  };
+
+  #onClose = (): void => {
+    const listener = this.#listener;
+    this.#listener = undefined;
+    this.#markClosed();
+    listener?.onUpstreamError(undefined, this.connected ? 'exchange' : 'connect');
+  };
+
+  #onTimeout = (): void => {
+    const listener = this.#listener;
+    if (listener === undefined) {
+      this.destroy(); // idle too long
+      return;
+    }
+    listener.onUpstreamTimeout(this.connected ? 'exchange' : 'connect');
+  };
+
+  #onDrain = (): void => {
+    this.#listener?.onUpstreamDrain();
+  };
+
+  #markClosed(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pool.forget(this);
+  }
+}
+
+/**
+ * Kept-alive connections to one backend. Most recently used first (LIFO): warm
+ * connections stay warm and surplus ones age out on the idle timeout.
+ */
+export class UpstreamConnectionPool {
+  readonly address: HostPort;
+  readonly timeouts: TimeoutsConfig;
+  readonly #idle: UpstreamConnection[] = [];
+  /** Open connections, idle or busy. */
+  open = 0;
+  #closed = false;
+
+  constructor(address: HostPort, timeouts: TimeoutsConfig) {
+    this.address = address;
+    this.timeouts = timeouts;
+  }
+
+  /** An idle connection, or a new one (connecting). */
+  acquire(): UpstreamConnection {
+    const idle = this.#idle.pop();
+    if (idle !== undefined) return idle;
+    this.open++;
+    return new UpstreamConnection(this);
+  }
+
+  /** Number of idle connections ready for reuse. */
+  get idleCount(): number {
+    return this.#idle.length;
+  }
+
+  putIdle(connection: UpstreamConnection): void {
+    if (this.#closed) {
+      connection.destroy();
+      return;
+    }
+    connection.socket.setTimeout(this.timeouts.idleMs);
+    this.#idle.push(connection);
+  }
+
+  forget(connection: UpstreamConnection): void {
+    this.open--;
+    const i = this.#idle.lastIndexOf(connection);
+    if (i !== -1) this.#idle.splice(i, 1);
+  }
+
+  /** Closes idle connections now; busy ones close when their exchange releases them. */
+  close(): void {
+    this.#closed = true;
+    for (const connection of this.#idle.splice(0)) connection.destroy();
+  }
+}

@@ -1,0 +1,249 @@
+import type { Socket } from 'node:net';
+import { UsherError } from '../errors.ts';
+import { BodyFramer } from '../http1/body-framer.ts';
+import { parseRequestHead } from '../http1/request-head.ts';
+import type { HeadLimits, Http1ParseError, RequestHead } from '../http1/types.ts';
+import { createRouteRequest } from '../route/request.ts';
+import { simpleResponse } from './error-response.ts';
+import { Exchange } from './exchange.ts';
+import { clientAddress, headerRecord, upstreamRequestHeaderLines } from './headers.ts';
+import { decide, type HttpListenerPlan } from './pick.ts';
+
+/** Timeouts and limits of the client side of a listener. */
+export interface DownstreamSettings {
+  readonly limits: HeadLimits;
+  /** Close a connection idle between requests after this long. */
+  readonly keepAliveTimeoutMs: number;
+  /** A request head must arrive completely within this long of its first byte (slowloris). */
+  readonly headerTimeoutMs: number;
+  /** A client that stops reading its response is cut after this long without progress. */
+  readonly sendTimeoutMs: number;
+}
+
+/** Where a listener finds its current plan: swapped on reload, read once per request. */
+export interface PlanSource {
+  plan(): HttpListenerPlan | undefined;
+}
+
+/**
+ * One client connection speaking HTTP/1.1: reads request heads, runs one
+ * exchange at a time (pipelined requests wait, unread, in the socket), and
+ * decides when the connection is reused or closed.
+ */
+export class DownstreamConnection {
+  readonly socket: Socket;
+  readonly clientIp: string;
+  readonly limits: HeadLimits;
+  readonly #settings: DownstreamSettings;
+  readonly #plans: PlanSource;
+  readonly #requestFramer = new BodyFramer();
+  #buffer: Buffer | undefined;
+  #headStartedAt = 0;
+  #exchange: Exchange | undefined;
+  #drainWaiter: Exchange | undefined;
+  /** Set when usher is stopping: answer the current request with `Connection: close`. */
+  closing = false;
+  readonly #onClosed: (connection: DownstreamConnection) => void;
+
+  constructor(socket: Socket, plans: PlanSource, settings: DownstreamSettings, onClosed: (c: DownstreamConnection) => void) {
+    this.socket = socket;
+    this.clientIp = clientAddress(socket.remoteAddress);
+    this.limits = settings.limits;
+    this.#settings = settings;
+    this.#plans = plans;
+    this.#onClosed = onClosed;
+    socket.setNoDelay(true);
+    socket.setTimeout(settings.keepAliveTimeoutMs);
+    socket.on('data', this.#onData);
+    socket.on('timeout', this.#onTimeout);
+    socket.on('drain', this.#onDrain);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+  }
+
+  /** True while a request is being served. */
+  get busy(): boolean {
+    return this.#exchange !== undefined;
+  }
+
+  #onData = (chunk: Buffer): void => {
+    const exchange = this.#exchange;
+    if (exchange !== undefined) {
+      if (!exchange.requestBodyDone) {
+        this.#feedRequestBody(exchange, chunk, 0);
+        return;
+      }
+      // A pipelined request while one is in flight: keep it, stop reading until the response is done.
+      this.#buffer = this.#buffer === undefined ? chunk : Buffer.concat([this.#buffer, chunk]);
+      this.socket.pause();
+      return;
+    }
+    if (this.#buffer === undefined) {
+      this.#buffer = chunk;
+      this.#headStartedAt = performance.now();
+    } else {
+      this.#buffer = Buffer.concat([this.#buffer, chunk]);
+      if (performance.now() - this.#headStartedAt > this.#settings.headerTimeoutMs) {
+        this.#reject(408, 'header_timeout');
+        return;
+      }
+    }
+    this.#readHead();
+  };
+
+  #readHead(): void {
+    const buffer = this.#buffer!;
+    const result = parseRequestHead(buffer, 0, this.limits);
+    if (result === undefined) return;
+    if ('error' in result) {
+      this.#rejectParse(result);
+      return;
+    }
+    this.#buffer = undefined;
+    this.#startExchange(result, buffer);
+  }
+
+  #startExchange(head: RequestHead, buffer: Buffer): void {
+    const exchange = new Exchange(this, head, this.#headStartedAt);
+    this.#exchange = exchange;
+    this.socket.setTimeout(0); // upstream timeouts bound the wait from here
+    const plan = this.#plans.plan();
+    if (plan === undefined) {
+      exchange.fail(new UsherError('USHER_NO_ROUTE', 'listener removed'));
+      return;
+    }
+    exchange.accessLog = plan.accessLog;
+    exchange.listener = plan.name;
+    const request = createRouteRequest(head.method, head.target, headerRecord(head.rawHeaders));
+    const decision = decide(plan, request, this.clientIp);
+    if (decision instanceof UsherError) {
+      exchange.fail(decision);
+      return;
+    }
+    exchange.route = decision.route.name;
+    exchange.setCookie = decision.setCookie;
+    const framing = head.framing;
+    if (framing.kind !== 'none') this.#requestFramer.reset(framing);
+    let upstreamHead =
+      `${head.method} ${decision.route.rewritePath(request.target)} HTTP/1.1\r\n` +
+      upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto });
+    // HTTP/1.0 clients may omit Host, but HTTP/1.1 backends require it: name the backend, as nginx does.
+    if (head.host === undefined && request.host === undefined) upstreamHead += `host: ${decision.backend.key}\r\n`;
+    if (framing.kind === 'length') upstreamHead += `content-length: ${framing.length}\r\n`;
+    else if (framing.kind === 'chunked') upstreamHead += 'transfer-encoding: chunked\r\n';
+    upstreamHead += '\r\n';
+    exchange.forward(decision.pool, decision.backend, upstreamHead);
+    if (!exchange.finished && head.headLength < buffer.length) {
+      if (!exchange.requestBodyDone) this.#feedRequestBody(exchange, buffer, head.headLength);
+      else this.#buffer = buffer.subarray(head.headLength);
+    } else if (head.headLength < buffer.length) {
+      this.#buffer = buffer.subarray(head.headLength);
+    }
+  }
+
+  #feedRequestBody(exchange: Exchange, chunk: Buffer, start: number): void {
+    const end = this.#requestFramer.scan(chunk, start);
+    if (end === -2) {
+      const error = this.#requestFramer.error;
+      exchange.fail(new UsherError('USHER_DOWNSTREAM_BAD_REQUEST', error?.message ?? 'bad request body framing'));
+      return;
+    }
+    const stop = end < 0 ? chunk.length : end;
+    if (stop > start && !exchange.sendRequestBody(start === 0 && stop === chunk.length ? chunk : chunk.subarray(start, stop))) {
+      this.socket.pause(); // resumed when the upstream drains
+    }
+    if (end >= 0) {
+      exchange.requestBodyDone = true;
+      if (end < chunk.length) {
+        this.#buffer = chunk.subarray(end);
+        this.socket.pause();
+      }
+    }
+  }
+
+  /** Called by the exchange when its response is complete (or it failed). */
+  exchangeDone(exchange: Exchange): void {
+    if (this.#exchange !== exchange) return;
+    this.#exchange = undefined;
+    this.#drainWaiter = undefined;
+    exchange.log();
+    if (!exchange.clientKeepAlive || this.closing) {
+      this.socket.end();
+      return;
+    }
+    this.socket.setTimeout(this.#settings.keepAliveTimeoutMs);
+    if (this.#buffer !== undefined) {
+      this.#headStartedAt = performance.now();
+      // Parse the next pipelined request on a fresh tick: a long pipeline must not grow the stack.
+      setImmediate(this.#continuePipeline);
+    } else {
+      this.resumeReading();
+    }
+  }
+
+  #continuePipeline = (): void => {
+    if (this.#exchange !== undefined || this.#buffer === undefined || this.socket.destroyed) return;
+    this.#readHead();
+    if (this.#exchange === undefined) this.resumeReading();
+  };
+
+  resumeReading(): void {
+    if (this.socket.isPaused() && !this.socket.destroyed) this.socket.resume();
+  }
+
+  /** The exchange waits for the client to drain its socket before reading more from upstream. */
+  awaitDrain(exchange: Exchange): void {
+    this.#drainWaiter = exchange;
+    this.socket.setTimeout(this.#settings.sendTimeoutMs);
+  }
+
+  #onDrain = (): void => {
+    const waiter = this.#drainWaiter;
+    if (waiter === undefined) return;
+    this.#drainWaiter = undefined;
+    if (this.#exchange !== undefined) this.socket.setTimeout(0);
+    waiter.onDownstreamDrain();
+  };
+
+  #onTimeout = (): void => {
+    if (this.#exchange !== undefined) {
+      // Only armed while waiting for the client to read: it stopped.
+      this.socket.destroy();
+      return;
+    }
+    if (this.#buffer !== undefined) this.#reject(408, 'header_timeout');
+    else this.socket.destroy(); // idle keep-alive connection
+  };
+
+  #onError = (): void => {
+    // 'close' follows and does the bookkeeping; the error itself is the client's business.
+  };
+
+  #onClose = (): void => {
+    this.#exchange?.onDownstreamClose();
+    this.#exchange = undefined;
+    this.#buffer = undefined;
+    this.#onClosed(this);
+  };
+
+  #rejectParse(error: Http1ParseError): void {
+    this.#reject(error.status, error.code.toLowerCase());
+  }
+
+  /** Answers a request usher could not read, and closes: after a framing error the byte stream cannot be trusted. */
+  #reject(status: number, reason: string): void {
+    this.#buffer = undefined;
+    if (!this.socket.writable) {
+      this.socket.destroy();
+      return;
+    }
+    this.socket.end(simpleResponse(status, reason, false), 'latin1');
+    this.socket.setTimeout(1000); // a client that never reads our answer is not waited for
+  }
+
+  /** Closes the connection if it is idle; a busy one closes after its current response. */
+  closeIfIdle(): void {
+    this.closing = true;
+    if (this.#exchange === undefined) this.socket.end();
+  }
+}

@@ -32,6 +32,7 @@ export interface MessageHead {
   readonly minorVersion: 0 | 1;
   /** Header fields as received: [name, value, name, value, ...]; names keep their case, values are trimmed of OWS. */
   readonly rawHeaders: readonly string[];
+  /** Body framing; `Content-Length: 0` is reported as `none`. */
   readonly framing: BodyFraming;
   /** Whether the connection may carry another message after this one (version default + Connection header). */
   readonly keepAlive: boolean;
@@ -42,7 +43,7 @@ export interface MessageHead {
 }
 
 export interface RequestHead extends MessageHead {
-  /** Uppercase token as received (methods are case-sensitive; `get` is rejected as unknown? no: any valid token is accepted). */
+  /** Method token exactly as received. Methods are case-sensitive and any token is accepted (`get` too): the router decides. */
   readonly method: string;
   /** Request target exactly as received (origin-form, absolute-form, authority-form for CONNECT, or `*`). */
   readonly target: string;
@@ -64,7 +65,7 @@ export interface Http1ParseError {
   readonly error: true;
   /** Stable code, e.g. 'HTTP1_CL_AND_TE', 'HTTP1_BAD_CHUNK_SIZE'. */
   readonly code: string;
-  /** 400, 413, 414, 431, 501 or 505 for requests. */
+  /** Requests: 400, 414, 417, 431, 501 or 505. Responses: always 502. BodyFramer: its `errorStatus` option (400 by default). */
   readonly status: number;
   /** Human-readable detail for logs (never echoes more than a few bytes of input). */
   readonly message: string;

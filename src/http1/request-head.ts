@@ -33,7 +33,7 @@ export function parseRequestHead(buf: Buffer, start: number, limits: HeadLimits)
   if (p < 0) return buf.length - start > limits.maxHeadBytes ? headTooBig(limits) : undefined;
   const end = headEnd(buf, start, p, limits.maxHeadBytes);
   if (typeof end !== 'number') return end;
-  if (end === -1) return undefined;
+  if (end === -1) return early(buf, p, limits);
   if (end === TOO_BIG) return tooBig(buf, start, p, limits);
   const s = latin1(buf, p, end + 2);
 
@@ -147,6 +147,24 @@ function teError(st: FieldScan): Http1ParseError | undefined {
   if (st.teChunkedCount > 1) return parseError('HTTP1_TE_CHUNKED_TWICE', 400, 'chunked applied more than once');
   if (st.teUnknown) return parseError('HTTP1_UNSUPPORTED_TE', 501, 'unsupported transfer coding');
   if (!st.teLastChunked) return parseError('HTTP1_TE_NOT_CHUNKED_FINAL', 400, 'chunked is not the final transfer coding');
+  return undefined;
+}
+
+/**
+ * Checks an incomplete request line, so that a TLS handshake on the plain
+ * port or a runaway target is refused at once instead of at the header
+ * timeout: the method so far must be token bytes, and a target with no line
+ * end yet must not already exceed `maxTargetBytes`.
+ */
+function early(buf: Buffer, p: number, limits: HeadLimits): Http1ParseError | undefined {
+  const n = buf.length;
+  let i = p;
+  while (i < n && TOKEN[buf[i] as number] === 1) i++;
+  if (i === n) return undefined;
+  if (buf[i] !== SP || i === p) return parseError('HTTP1_BAD_METHOD', 400, 'method is not a token followed by one space');
+  if (n - (i + 1) > limits.maxTargetBytes + 10 && buf.indexOf(LF, i) < 0) {
+    return parseError('HTTP1_TARGET_TOO_LONG', 414, `request target longer than ${limits.maxTargetBytes} bytes`);
+  }
   return undefined;
 }
 

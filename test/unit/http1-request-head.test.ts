@@ -238,6 +238,23 @@ test('request heads: bare LF or CR is rejected before the head is complete', () 
   assert.equal(parseRequestHead(Buffer.from('GET / HTTP/1.1\r', 'latin1'), 0, defaultHeadLimits), undefined);
 });
 
+test('request heads: a bad method or runaway target is rejected before the head is complete', () => {
+  const early = (raw: string | Buffer, limits: HeadLimits = defaultHeadLimits) => parseRequestHead(typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw, 0, limits);
+  const tls = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+  for (const raw of [tls, 'GE@', ' /', 'GET\t/']) {
+    const got = early(raw);
+    assert.ok(isParseError(got), String(raw));
+    assert.equal(got.code, 'HTTP1_BAD_METHOD');
+  }
+  for (const raw of ['', 'G', 'GET', 'GET ', 'GET /abc']) assert.equal(early(raw), undefined, raw);
+  const atLimit = `GET /${'a'.repeat(15)} HTTP/1.1\r`;
+  assert.equal(early(atLimit, small), undefined, 'a target at the limit with its version, not yet ended');
+  const over = early(`GET /${'a'.repeat(15)} HTTP/1.1\r\nX`.replace('\r\nX', 'XX'), small);
+  assert.ok(isParseError(over));
+  assert.equal(over.code, 'HTTP1_TARGET_TOO_LONG');
+  assert.equal(over.status, 414);
+});
+
 test('request heads: the result does not leak state between calls', () => {
   const a = parseRequestHead(Buffer.from(post(`${H}Transfer-Encoding: chunked\r\nConnection: close\r\n`)), 0, defaultHeadLimits);
   const b = parseRequestHead(Buffer.from(get(H)), 0, defaultHeadLimits);

@@ -161,9 +161,14 @@ export class Exchange implements UpstreamListener {
         continue;
       }
       this.#responseBuffer = undefined;
+      // Head and the first body bytes leave in one writev: one syscall per small response instead of two.
+      const socket = this.conn.socket;
+      socket.cork();
       this.#startResponse(result);
-      if (this.#finished) return;
-      if (result.headLength < buffer.length || this.#responseFramer.done) this.#forwardResponseBody(buffer, result.headLength);
+      if (!this.#finished && (result.headLength < buffer.length || this.#responseFramer.done)) {
+        this.#forwardResponseBody(buffer, result.headLength);
+      }
+      socket.uncork();
       return;
     }
   }

@@ -19,7 +19,7 @@ import { parseOptions, USAGE, type BenchOptions, type Scenario } from './lib/arg
 import { LARGE_BODY_BYTES, originNginxConf, SMALL_BODY } from './lib/configs.ts';
 import { httpGet } from './lib/http-check.ts';
 import { canPin, cpuJiffies, cpuTicks, descendants, freePort, hasCommand, killAllSync, pinned, rssMiB, setNiceness, start, stop, ticksPerSecond, waitForPort, type Spawned } from './lib/proc.ts';
-import { aggregate, ratios, ratioTable, scenarioTable, targetCheck, type Measured, type RunRecord } from './lib/report.ts';
+import { aggregate, ratios, ratioTable, scenarioTable, targetCheck, type Measured, type RoundResult, type RunRecord } from './lib/report.ts';
 import { BUILTIN, DEFAULT_TARGETS, extraTarget, prepareNginxDirs, PROTOTYPES, type BenchContext, type Launched, type Target } from './lib/targets.ts';
 import { runWrk, writeDoneScript, type WrkResult } from './lib/wrk.ts';
 
@@ -229,7 +229,7 @@ async function main(): Promise<number> {
           if (launched.proc) await stop(launched.proc);
         }
       }
-      const got = new Map<string, Measured[]>();
+      const got = new Map<string, RoundResult[]>();
       measuring: for (let round = 0; round < opts.rounds; round++) {
         for (const scenario of opts.scenarios) {
           for (let i = 0; i < running.length; i++) {
@@ -245,7 +245,7 @@ async function main(): Promise<number> {
               await runWrk({ url: `http://127.0.0.1:${launched.port}${scenario.path}`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(opts.warmupS), headers: scenario.headers, cpu: pin ? LOAD_CPU : undefined }, script);
               const m = await measure({ ...opts, pin }, script, ctx, launched, scenario);
               const key = `${target.name}\0${scenario.name}`;
-              got.set(key, [...(got.get(key) ?? []), m]);
+              got.set(key, [...(got.get(key) ?? []), { ...m, round }]);
               log(`bench: r${round + 1} ${target.name.padEnd(16)} ${scenario.name.padEnd(6)} ${Math.round(m.rps).toString().padStart(7)} req/s  p99 ${(m.latencyUs.p99 / 1000).toFixed(2)} ms  ${m.cpuUsPerReq.toFixed(1)} us CPU/req  errors ${m.errors.total}  other CPU ${m.otherCpuPct.toFixed(0)}%`);
             } catch (err) {
               log(`bench: ${target.name} ${scenario.name}: ${(err as Error).message}`);
@@ -259,8 +259,9 @@ async function main(): Promise<number> {
           const runs = got.get(`${target.name}\0${scenario.name}`) ?? [];
           const chosen = aggregate(runs, opts.pick);
           if (chosen === undefined) continue;
-          const cpus = runs.map((r) => r.cpuUsPerReq);
-          records.push({ target: target.name, role: target.role, scenario: scenario.name, ...chosen, cpuMin: Math.min(...cpus), cpuMax: Math.max(...cpus), rounds: runs });
+          const live = runs.filter((r) => r.requests > 0);
+          const cpus = (live.length > 0 ? live : runs).map((r) => r.cpuUsPerReq);
+          records.push({ target: target.name, role: target.role, scenario: scenario.name, ...chosen, cpuMin: Math.min(...cpus), cpuMax: Math.max(...cpus), stalledRounds: runs.length - live.length, rounds: runs });
         }
       }
     } finally {

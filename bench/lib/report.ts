@@ -40,7 +40,14 @@ export interface RunRecord extends Measured {
   readonly scenario: string;
   readonly cpuMin: number;
   readonly cpuMax: number;
-  readonly rounds: readonly Measured[];
+  /** Rounds in which the target completed no request at all (excluded from the figures). */
+  readonly stalledRounds: number;
+  readonly rounds: readonly RoundResult[];
+}
+
+/** One round's measurement, tagged with its round number (for pairing). */
+export interface RoundResult extends Measured {
+  readonly round: number;
 }
 
 function median(xs: readonly number[]): number {
@@ -50,8 +57,9 @@ function median(xs: readonly number[]): number {
 }
 
 /** Aggregates rounds into one record's figures (see RunRecord). */
-export function aggregate(rounds: readonly Measured[], pick: 'quietest' | 'median'): Measured | undefined {
-  if (rounds.length === 0) return undefined;
+export function aggregate(all: readonly Measured[], pick: 'quietest' | 'median'): Measured | undefined {
+  const rounds = all.filter((r) => r.requests > 0);
+  if (rounds.length === 0) return all[0];
   if (pick === 'quietest') return [...rounds].sort((x, y) => x.otherCpuPct - y.otherCpuPct)[0];
   const m = (f: (r: Measured) => number): number => median(rounds.map(f));
   const max = (f: (r: Measured) => number): number => Math.max(...rounds.map(f));
@@ -116,7 +124,7 @@ export function scenarioTable(runs: readonly RunRecord[]): string {
     r.loadCpuPct === undefined ? '-' : r.loadCpuPct.toFixed(0),
     r.otherCpuPct.toFixed(0),
     r.rssMiB.toFixed(0),
-    r.errors.total === 0 ? '0' : errorText(r),
+    r.errors.total === 0 && r.stalledRounds === 0 ? '0' : errorText(r),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i] ?? 0, i > 0 && i < cells.length - 1)).join('  ').trimEnd();
@@ -131,6 +139,7 @@ function errorText(r: RunRecord): string {
   if (e.read > 0) parts.push(`${e.read} read`);
   if (e.write > 0) parts.push(`${e.write} write`);
   if (e.timeout > 0) parts.push(`${e.timeout} timeout`);
+  if (r.stalledRounds > 0) parts.push(`${r.stalledRounds} round(s) with 0 requests`);
   return parts.join(', ');
 }
 
@@ -147,15 +156,30 @@ export function ratios(runs: readonly RunRecord[]): Ratio[] {
       out.push({
         scenario,
         candidate: c.target,
-        rpsVsHttpProxy: hp && c.rps / hp.rps,
-        rpsVsNginx: ng && c.rps / ng.rps,
-        rpsVsHaproxy: ha && c.rps / ha.rps,
-        p99VsNginx: ng && c.latencyUs.p99 / ng.latencyUs.p99,
-        cpuVsNginx: ng && c.cpuUsPerReq / ng.cpuUsPerReq,
+        rpsVsHttpProxy: paired(c, hp, (m) => m.rps),
+        rpsVsNginx: paired(c, ng, (m) => m.rps),
+        rpsVsHaproxy: paired(c, ha, (m) => m.rps),
+        p99VsNginx: paired(c, ng, (m) => m.latencyUs.p99),
+        cpuVsNginx: paired(c, ng, (m) => m.cpuUsPerReq),
       });
     }
   }
   return out;
+}
+
+/**
+ * a/b for a metric: the median of per-round ratios when both were measured in
+ * the same rounds (interleaved rounds are minutes apart at most, so this
+ * cancels slow drifts in machine speed), else the ratio of the aggregates.
+ */
+function paired(a: RunRecord, b: RunRecord | undefined, f: (m: Measured) => number): number | undefined {
+  if (b === undefined) return undefined;
+  const ratiosByRound: number[] = [];
+  for (const ra of a.rounds) {
+    const rb = b.rounds.find((x) => x.round === ra.round);
+    if (rb !== undefined && ra.requests > 0 && rb.requests > 0 && f(rb) > 0) ratiosByRound.push(f(ra) / f(rb));
+  }
+  return ratiosByRound.length > 0 ? median(ratiosByRound) : f(a) / f(b);
 }
 
 /** The ratio lines printed under a scenario table. */

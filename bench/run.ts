@@ -13,21 +13,19 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseOptions, USAGE, type BenchOptions, type Scenario } from './lib/args.ts';
+import { parseOptions, USAGE, type BenchOptions } from './lib/args.ts';
 import { LARGE_BODY_BYTES, originNginxConf, SMALL_BODY } from './lib/configs.ts';
 import { httpGet } from './lib/http-check.ts';
-import { canPin, cpuJiffies, cpuTicks, descendants, freePort, hasCommand, killAllSync, pinned, rssMiB, setNiceness, start, stop, ticksPerSecond, waitForPort, type Spawned } from './lib/proc.ts';
-import { aggregate, ratios, ratioTable, scenarioTable, targetCheck, type Measured, type RoundResult, type RunRecord } from './lib/report.ts';
+import { LOAD_CPU, measure, waitForQuiet, wrkSeconds } from './lib/measure.ts';
+import { canPin, freePort, hasCommand, killAllSync, pinned, setNiceness, start, stop, ticksPerSecond, waitForPort, type Spawned } from './lib/proc.ts';
+import { aggregate, ratios, ratioTable, scenarioTable, targetCheck, type RoundResult, type RunRecord } from './lib/report.ts';
 import { BUILTIN, DEFAULT_TARGETS, extraTarget, prepareNginxDirs, PROTOTYPES, type BenchContext, type Launched, type Target } from './lib/targets.ts';
-import { runWrk, writeDoneScript, type WrkResult } from './lib/wrk.ts';
+import { runWrk, writeDoneScript } from './lib/wrk.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BALANCER_CPU = 0;
-const LOAD_CPU = 1;
 const BACKEND_COUNT = 2;
-const QUIET_PCT = 25;
 const APT_PACKAGES: Readonly<Record<string, string>> = { wrk: 'wrk', nginx: 'nginx-light', haproxy: 'haproxy' };
 
 function log(msg: string): void {
@@ -90,73 +88,6 @@ function resolveTargets(opts: BenchOptions): Target[] {
   }
   for (const spec of opts.extras) out.push(extraTarget(spec));
   return out;
-}
-
-function sumBusy(j: readonly { busy: number; total: number }[]): number {
-  return j.reduce((sum, c) => sum + (c?.busy ?? 0), 0);
-}
-
-/** One measured wrk run with CPU accounting around it. */
-async function measure(opts: BenchOptions, script: string, ctx: BenchContext, launched: Launched, scenario: Scenario): Promise<Measured> {
-  const pids = [launched.cpuPid, ...descendants(launched.cpuPid)];
-  const originPids = launched.cpuPid === ctx.originPid ? [] : [ctx.originPid, ...descendants(ctx.originPid)];
-  const t0 = process.hrtime.bigint();
-  const ticks0 = cpuTicks(pids);
-  const origin0 = cpuTicks(originPids);
-  const j0 = cpuJiffies();
-  const wrk: WrkResult = await runWrk(
-    { url: `http://127.0.0.1:${launched.port}${scenario.path}`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(opts.durationS), headers: scenario.headers, cpu: opts.pin ? LOAD_CPU : undefined },
-    script,
-  );
-  const ticks1 = cpuTicks(pids);
-  const origin1 = cpuTicks(originPids);
-  const j1 = cpuJiffies();
-  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
-  const tck = ticksPerSecond();
-  const balTicks = ticks1 - ticks0;
-  const originTicks = origin1 - origin0;
-  const otherTicks = Math.max(0, sumBusy(j1) - sumBusy(j0) - balTicks - originTicks - wrk.wrkTicks);
-  const durationS = wrk.durationUs / 1e6;
-  const load0 = j0[LOAD_CPU];
-  const load1 = j1[LOAD_CPU];
-  const loadCpuPct = opts.pin && load0 && load1 && load1.total > load0.total ? ((load1.busy - load0.busy) / (load1.total - load0.total)) * 100 : undefined;
-  const e = wrk.errors;
-  const perReq = (ticks: number): number => (wrk.requests > 0 ? (ticks / tck) * 1e6 / wrk.requests : 0);
-  return {
-    requests: wrk.requests,
-    durationS,
-    rps: wrk.requests / durationS,
-    latencyUs: wrk.latencyUs,
-    errors: { ...e, total: e.connect + e.read + e.write + e.status + e.timeout },
-    cpuUsPerReq: perReq(balTicks),
-    balancerCpuPct: (balTicks / tck / wallS) * 100,
-    loadCpuPct,
-    otherCpuPct: (otherTicks / tck / wallS) * 100,
-    originCpuUsPerReq: perReq(originTicks),
-    wrkCpuUsPerReq: perReq(wrk.wrkTicks),
-    rssMiB: rssMiB(pids),
-  };
-}
-
-/**
- * Waits (at most `maxS`) until the machine is quiet: a 500 ms sample in which
- * everything together keeps less than `QUIET_PCT` of one core busy. Other
- * tenants of a shared machine come in bursts; starting a run between bursts
- * keeps them out of most measurements. Returns the seconds waited.
- */
-async function waitForQuiet(maxS: number): Promise<number> {
-  const t0 = Date.now();
-  while ((Date.now() - t0) / 1000 < maxS) {
-    const a = sumBusy(cpuJiffies());
-    await sleep(500);
-    const busyPct = ((sumBusy(cpuJiffies()) - a) / ticksPerSecond() / 0.5) * 100;
-    if (busyPct < QUIET_PCT) break;
-  }
-  return (Date.now() - t0) / 1000;
-}
-
-function wrkSeconds(s: number): number {
-  return Math.max(1, Math.round(s));
 }
 
 async function main(): Promise<number> {

@@ -1,0 +1,82 @@
+/**
+ * One measured wrk run with the CPU accounting around it, and the quiet-machine
+ * gate that precedes it. See bench/README.md for what each figure means.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { BenchOptions, Scenario } from './args.ts';
+import { cpuJiffies, cpuTicks, descendants, rssMiB, ticksPerSecond } from './proc.ts';
+import type { Measured } from './report.ts';
+import type { BenchContext, Launched } from './targets.ts';
+import { runWrk, type WrkResult } from './wrk.ts';
+
+/** CPU running wrk and the origin; the balancer gets CPU 0. */
+export const LOAD_CPU = 1;
+/** Below this much busy CPU (all cores together, % of one core) the machine counts as quiet. */
+const QUIET_PCT = 25;
+
+function sumBusy(j: readonly { busy: number; total: number }[]): number {
+  return j.reduce((sum, c) => sum + (c?.busy ?? 0), 0);
+}
+
+/** One measured wrk run with CPU accounting around it. */
+export async function measure(opts: BenchOptions, script: string, ctx: BenchContext, launched: Launched, scenario: Scenario): Promise<Measured> {
+  const pids = [launched.cpuPid, ...descendants(launched.cpuPid)];
+  const originPids = launched.cpuPid === ctx.originPid ? [] : [ctx.originPid, ...descendants(ctx.originPid)];
+  const t0 = process.hrtime.bigint();
+  const ticks0 = cpuTicks(pids);
+  const origin0 = cpuTicks(originPids);
+  const j0 = cpuJiffies();
+  const wrk: WrkResult = await runWrk(
+    { url: `http://127.0.0.1:${launched.port}${scenario.path}`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(opts.durationS), headers: scenario.headers, cpu: opts.pin ? LOAD_CPU : undefined },
+    script,
+  );
+  const ticks1 = cpuTicks(pids);
+  const origin1 = cpuTicks(originPids);
+  const j1 = cpuJiffies();
+  const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+  const tck = ticksPerSecond();
+  const balTicks = ticks1 - ticks0;
+  const originTicks = origin1 - origin0;
+  const otherTicks = Math.max(0, sumBusy(j1) - sumBusy(j0) - balTicks - originTicks - wrk.wrkTicks);
+  const durationS = wrk.durationUs / 1e6;
+  const load0 = j0[LOAD_CPU];
+  const load1 = j1[LOAD_CPU];
+  const loadCpuPct = opts.pin && load0 && load1 && load1.total > load0.total ? ((load1.busy - load0.busy) / (load1.total - load0.total)) * 100 : undefined;
+  const e = wrk.errors;
+  const perReq = (ticks: number): number => (wrk.requests > 0 ? (ticks / tck) * 1e6 / wrk.requests : 0);
+  return {
+    requests: wrk.requests,
+    durationS,
+    rps: wrk.requests / durationS,
+    latencyUs: wrk.latencyUs,
+    errors: { ...e, total: e.connect + e.read + e.write + e.status + e.timeout },
+    cpuUsPerReq: perReq(balTicks),
+    balancerCpuPct: (balTicks / tck / wallS) * 100,
+    loadCpuPct,
+    otherCpuPct: (otherTicks / tck / wallS) * 100,
+    originCpuUsPerReq: perReq(originTicks),
+    wrkCpuUsPerReq: perReq(wrk.wrkTicks),
+    rssMiB: rssMiB(pids),
+  };
+}
+
+/**
+ * Waits (at most `maxS`) until the machine is quiet: a 500 ms sample in which
+ * everything together keeps less than `QUIET_PCT` of one core busy. Other
+ * tenants of a shared machine come in bursts; starting a run between bursts
+ * keeps them out of most measurements. Returns the seconds waited.
+ */
+export async function waitForQuiet(maxS: number): Promise<number> {
+  const t0 = Date.now();
+  while ((Date.now() - t0) / 1000 < maxS) {
+    const a = sumBusy(cpuJiffies());
+    await sleep(500);
+    const busyPct = ((sumBusy(cpuJiffies()) - a) / ticksPerSecond() / 0.5) * 100;
+    if (busyPct < QUIET_PCT) break;
+  }
+  return (Date.now() - t0) / 1000;
+}
+
+export function wrkSeconds(s: number): number {
+  return Math.max(1, Math.round(s));
+}

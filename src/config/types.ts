@@ -69,9 +69,72 @@ export interface TimeoutsConfig {
   readonly idleMs: number;
 }
 
+/**
+ * Operator intent for a backend, separate from its health: `draining` takes no
+ * new requests but finishes in-flight ones; `disabled` takes nothing.
+ */
+export type AdminState = 'enabled' | 'draining' | 'disabled';
+
 export interface BackendConfig {
   readonly address: HostPort;
   readonly weight: number;
+  /** Receives traffic only when no primary (non-backup) backend is available. Default false. */
+  readonly backup: boolean;
+  /** Default 'enabled'. */
+  readonly state: AdminState;
+  /** Overrides the pool's `maxConnections` for this backend. */
+  readonly maxConnections?: number | undefined;
+}
+
+/** Inclusive status range, e.g. [200, 399]. */
+export type StatusRange = readonly [number, number];
+
+export interface HealthCheckConfig {
+  readonly type: 'http' | 'tcp';
+  /** Request path for http checks. Default '/health'. */
+  readonly path: string;
+  /** Time between checks of one backend in a steady state. Default 2s (HAProxy `inter`). */
+  readonly intervalMs: number;
+  /** Time between checks while a backend is changing state (HAProxy `fastinter`). Default 500ms, at most `intervalMs`. */
+  readonly fastIntervalMs: number;
+  /** A check that has not completed after this long fails. Default 1s. */
+  readonly timeoutMs: number;
+  /** Consecutive successes that bring an unhealthy backend back. Default 2. */
+  readonly rise: number;
+  /** Consecutive failures that take a healthy backend out. Default 3. */
+  readonly fall: number;
+  /** Accepted statuses for http checks. Default [[200, 399]]. */
+  readonly expectStatus: readonly StatusRange[];
+  /** Response body must contain this text, or match this regex when written `~regex`. */
+  readonly expectBody?: string | undefined;
+  /** Host header for http checks. Default: the backend's address. */
+  readonly host?: string | undefined;
+  /** Port to check instead of the backend's. */
+  readonly port?: number | undefined;
+}
+
+export interface OutlierConfig {
+  /** Consecutive failed requests (connect errors, resets, timeouts, 5xx) that eject a backend. Default 5. */
+  readonly consecutiveFailures: number;
+  /** First ejection lasts this long; the n-th lasts n times as long. Default 30s (Envoy). */
+  readonly ejectionTimeMs: number;
+  /** Cap on one ejection's length. Default 300s (Envoy). */
+  readonly maxEjectionTimeMs: number;
+  /** Never eject more than this percent of a pool's backends (at least one may always be ejected). Default 50. */
+  readonly maxEjectionPercent: number;
+}
+
+export type RetryCondition = 'connect-failure' | 'reset' | 'timeout' | '502' | '503' | '504';
+
+export interface RetryConfig {
+  /** Retries after the first try (so up to attempts + 1 tries). Default 2. */
+  readonly attempts: number;
+  /** Failures that are retried. Default all of RetryCondition. */
+  readonly on: readonly RetryCondition[];
+  /** Retries may be at most this percent of the pool's requests (Envoy: 20). Default 20. */
+  readonly budgetPercent: number;
+  /** Retries always allowed per second regardless of the budget, so a quiet pool can still retry (Envoy: 3 concurrent). Default 3. */
+  readonly minRetriesPerSecond: number;
 }
 
 export interface PoolConfig {
@@ -81,6 +144,22 @@ export interface PoolConfig {
   readonly sticky?: StickyConfig | undefined;
   readonly timeouts: TimeoutsConfig;
   readonly backends: readonly BackendConfig[];
+  readonly healthCheck?: HealthCheckConfig | undefined;
+  readonly outlier?: OutlierConfig | undefined;
+  /** Ramp a backend that returns to rotation from 10% to full weight over this long. */
+  readonly slowStartMs?: number | undefined;
+  /**
+   * When fewer than this percent of backends are available, balance over all
+   * backends (Envoy's panic mode) instead of answering 503. Unset means off.
+   */
+  readonly panicThresholdPercent?: number | undefined;
+  readonly retry?: RetryConfig | undefined;
+  /** Most requests in flight to one backend; unset means unlimited (HAProxy `maxconn`). */
+  readonly maxConnections?: number | undefined;
+  /** Requests that may wait for a backend slot when all are at `maxConnections`. Default 128. */
+  readonly queueSize: number;
+  /** How long a request waits in that queue before 503. Default 5s. */
+  readonly queueTimeoutMs: number;
 }
 
 export interface AccessLogConfig {
@@ -89,8 +168,17 @@ export interface AccessLogConfig {
   readonly path?: string | undefined;
 }
 
+export interface AdminConfig {
+  readonly bind: HostPort;
+  /** Bearer token required on every admin request when set; required for a non-loopback bind. */
+  readonly token?: string | undefined;
+}
+
 export interface UsherConfig {
   readonly listeners: readonly ListenerConfig[];
   readonly pools: Readonly<Record<string, PoolConfig>>;
   readonly accessLog: AccessLogConfig;
+  readonly admin?: AdminConfig | undefined;
+  /** How long a graceful stop waits for in-flight requests. Default 30s. */
+  readonly shutdownTimeoutMs: number;
 }

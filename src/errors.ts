@@ -20,6 +20,8 @@ export interface ErrorSpec {
 export const errorSpecs = {
   USHER_NO_ROUTE: { httpStatus: 404, source: 'downstream', retryable: false, reason: 'no_route' },
   USHER_NO_BACKEND: { httpStatus: 503, source: 'upstream', retryable: false, reason: 'no_backend' },
+  USHER_QUEUE_FULL: { httpStatus: 503, source: 'upstream', retryable: false, reason: 'queue_full' },
+  USHER_QUEUE_TIMEOUT: { httpStatus: 503, source: 'upstream', retryable: false, reason: 'queue_timeout' },
   USHER_UPSTREAM_CONNECT_REFUSED: { httpStatus: 502, source: 'upstream', retryable: true, reason: 'connect_refused' },
   USHER_UPSTREAM_CONNECT_FAILED: { httpStatus: 502, source: 'upstream', retryable: true, reason: 'connect_failed' },
   USHER_UPSTREAM_CONNECT_TIMEOUT: { httpStatus: 504, source: 'upstream', retryable: true, reason: 'connect_timeout' },

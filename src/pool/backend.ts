@@ -1,42 +1,74 @@
 import type { Endpoint } from '../balancer/types.ts';
-import type { HostPort } from '../config/types.ts';
+import type { AdminState, HostPort } from '../config/types.ts';
 import type { UpstreamConnectionPool } from './upstream-connection.ts';
 
 /**
- * Why a backend is or is not in rotation. Only `healthy` backends take new
- * requests; later phases (health checks, drain, admin) move backends between states.
+ * What a backend shows to operators, most important first: operator intent
+ * (`disabled`, `draining`) outranks health (`unhealthy`, then `ejected` by
+ * outlier detection), and `slow-start` is a healthy backend still ramping up.
  */
-export type BackendState = 'healthy' | 'unhealthy' | 'draining' | 'disabled';
+export type BackendState = 'disabled' | 'draining' | 'unhealthy' | 'ejected' | 'slow-start' | 'healthy';
 
 /** Counters the admin API, metrics and dashboard read. Plain numbers: the data plane only increments. */
 export interface BackendCounters {
+  /** Attempts sent to this backend (a retried request counts once per attempt). */
   requests: number;
+  /** Attempts that failed: connect errors, resets, timeouts, malformed responses. */
   failures: number;
+  /** Responses with a 5xx status from the backend itself. */
+  responses5xx: number;
+  /** Times a retry moved a request away from this backend. */
+  retriedAway: number;
   bytesOut: number;
+  /** Times outlier detection ejected this backend. */
+  ejections: number;
 }
 
 /**
- * One upstream server of a pool: its address, weight, live state and the
- * kept-alive connection pool to it. It is the `Endpoint` its pool's balancer sees,
- * so the balancer reads `inFlight` and `weight` without any copying.
+ * One upstream server of a pool: its address, weights, the three independent
+ * reasons it may be out of rotation (operator state, active health, passive
+ * ejection), and the kept-alive connections to it. It is the `Endpoint` its
+ * pool's balancer sees, so the balancer reads `inFlight` and `weight` without copying.
+ *
+ * Only the pool changes the state fields, and it recomputes `available` each
+ * time, so the hot path reads one boolean instead of re-deriving it per pick.
  */
 export class Backend implements Endpoint {
+  /** Unique within the pool for the pool's lifetime (retries record it in `tried`). */
   readonly index: number;
   readonly key: string;
   readonly address: HostPort;
-  /** Opaque id written into sticky cookies; never reveals the address. */
-  readonly stickyToken: string;
+  /** Opaque id written into sticky cookies; never reveals the address. Set by the pool. */
+  stickyToken: string;
   readonly connections: UpstreamConnectionPool;
-  readonly configuredWeight: number;
+  /** The weight from the file or the admin API. */
+  configuredWeight: number;
+  /** The weight balancers read: `configuredWeight`, scaled down during slow start. */
   weight: number;
+  backup: boolean;
+  /** Most requests in flight at once; Infinity when unlimited. */
+  maxConnections: number;
   inFlight = 0;
-  state: BackendState = 'healthy';
-  readonly counters: BackendCounters = { requests: 0, failures: 0, bytesOut: 0 };
+  adminState: AdminState;
+  /** Active health: false after `fall` failed checks, true again after `rise` good ones. */
+  healthy = true;
+  /** Passive health: set while outlier detection has ejected the backend. */
+  ejected = false;
+  /** performance.now() when the backend (re)entered rotation with slow start; 0 = not ramping. */
+  slowStartSince = 0;
+  /** Derived: may take a new request (enabled, healthy, not ejected). Updated by the pool. */
+  available = true;
+  /** Set when the backend was removed from its pool; in-flight requests finish, then its connections close. */
+  removed = false;
+  readonly counters: BackendCounters = { requests: 0, failures: 0, responses5xx: 0, retriedAway: 0, bytesOut: 0, ejections: 0 };
 
   constructor(init: {
     index: number;
     address: HostPort;
     weight: number;
+    backup: boolean;
+    adminState: AdminState;
+    maxConnections: number;
     stickyToken: string;
     connections: UpstreamConnectionPool;
   }) {
@@ -45,13 +77,27 @@ export class Backend implements Endpoint {
     this.key = formatHostPort(init.address);
     this.configuredWeight = init.weight;
     this.weight = init.weight;
+    this.backup = init.backup;
+    this.adminState = init.adminState;
+    this.maxConnections = init.maxConnections;
     this.stickyToken = init.stickyToken;
     this.connections = init.connections;
+    this.refresh();
   }
 
-  /** True when the backend may take a new request. */
-  get available(): boolean {
-    return this.state === 'healthy';
+  /** Recomputes `available` from the state fields. */
+  refresh(): void {
+    this.available = this.adminState === 'enabled' && this.healthy && !this.ejected && !this.removed;
+  }
+
+  /** The single state an operator sees (see {@link BackendState}). */
+  get state(): BackendState {
+    if (this.adminState === 'disabled') return 'disabled';
+    if (this.adminState === 'draining') return 'draining';
+    if (!this.healthy) return 'unhealthy';
+    if (this.ejected) return 'ejected';
+    if (this.slowStartSince !== 0) return 'slow-start';
+    return 'healthy';
   }
 }
 

@@ -1,77 +1,339 @@
-import type { Accept, Balancer, PickContext } from '../balancer/types.ts';
+import type { Accept, Balancer, Endpoint, PickContext } from '../balancer/types.ts';
 import { createBalancer } from '../balancer/registry.ts';
-import type { HashKey, PoolConfig } from '../config/types.ts';
-import { Backend } from './backend.ts';
-import { UpstreamConnectionPool } from './upstream-connection.ts';
+import type { AdminState, BackendConfig, HashKey, PoolConfig } from '../config/types.ts';
+import type { Logger } from '../observe/logger.ts';
+import { RetryBudget } from '../proxy/retry-budget.ts';
+import { Backend, formatHostPort } from './backend.ts';
+import { PoolHealth } from './health/pool-health.ts';
 import { StickyCookie } from './sticky.ts';
+import { UpstreamConnectionPool } from './upstream-connection.ts';
+import { WaitQueue, type Waiter } from './wait-queue.ts';
 
 /**
- * Health, draining and "already tried" are decided here, once, for every
- * algorithm: the balancer only ranks candidates (see balancer/types.ts).
+ * Health, draining, connection limits and "already tried" are decided here,
+ * once, for every algorithm: the balancer only ranks candidates (see
+ * balancer/types.ts). Module-level functions, so a pick allocates nothing.
  */
-const acceptAvailable: Accept = (endpoint, ctx) =>
-  (endpoint as Backend).available && (ctx.tried.length === 0 || !ctx.tried.includes(endpoint.index));
+const acceptAvailable: Accept = (endpoint, ctx) => {
+  const backend = endpoint as Backend;
+  return backend.available && backend.inFlight < backend.maxConnections && notTried(backend, ctx);
+};
+
+/** Panic mode (Envoy): health is ignored, operator intent and limits are not. */
+const acceptInPanic: Accept = (endpoint, ctx) => {
+  const backend = endpoint as Backend;
+  return (
+    backend.adminState === 'enabled' && !backend.removed && backend.inFlight < backend.maxConnections && notTried(backend, ctx)
+  );
+};
+
+/** Like `acceptAvailable` without the connection limit: "would a slot help?". */
+const acceptIfFree: Accept = (endpoint, ctx) => (endpoint as Backend).available && notTried(endpoint as Backend, ctx);
+const acceptInPanicIfFree: Accept = (endpoint, ctx) =>
+  (endpoint as Backend).adminState === 'enabled' && !(endpoint as Backend).removed && notTried(endpoint as Backend, ctx);
+
+function notTried(backend: Backend, ctx: PickContext): boolean {
+  return ctx.tried.length === 0 || !ctx.tried.includes(backend.index);
+}
 
 const hashAlgorithms: ReadonlySet<string> = new Set(['hash', 'maglev']);
+
+/**
+ * Which backends a pool balances over right now; recomputed on every state
+ * change, so a request reads one field.
+ *  - `primary`: available non-backup backends.
+ *  - `backup`: no primary is available (or too few with a panic threshold), backups are.
+ *  - `panic`: too few available and no backup: all enabled backends, healthy or not.
+ *  - `none`: nothing to offer; requests get 503 at once.
+ */
+export type PoolMode = 'primary' | 'backup' | 'panic' | 'none';
 
 /** Options that are not part of the config file: injected for tests and embedding. */
 export interface PoolOptions {
   readonly random?: () => number;
   readonly now?: () => number;
+  readonly logger?: Logger;
 }
+
+/** What selecting a backend produced. */
+export type Selection = Backend | 'full' | 'none';
+
+/** A backend as the admin API adds it. */
+export type BackendSpec = Pick<BackendConfig, 'address' | 'weight' | 'backup' | 'state' | 'maxConnections'>;
 
 /**
  * A named set of interchangeable backends and the rules for spreading requests
- * over them: the balancer, the hash key, sticky sessions and the upstream timeouts.
+ * over them: balancers, hash key, sticky sessions, health, limits and retries.
+ *
+ * A pool lives across reloads: `reconfigure` applies a new file while keeping
+ * the health, counters and pooled connections of backends that stay.
  */
 export class Pool {
   readonly name: string;
-  readonly config: PoolConfig;
-  readonly backends: readonly Backend[];
-  readonly balancer: Balancer;
+  config: PoolConfig;
+  #backends: Backend[] = [];
+  #primaries: Balancer;
+  #backups: Balancer;
+  #mode: PoolMode = 'none';
   /** Set when the algorithm hashes a request feature; the proxy computes `ctx.hash` only then. */
-  readonly hashKey: HashKey | undefined;
-  readonly sticky: StickyCookie | undefined;
-  readonly #byStickyToken: ReadonlyMap<string, Backend>;
+  hashKey: HashKey | undefined;
+  sticky: StickyCookie | undefined;
+  retryBudget: RetryBudget | undefined;
+  #byStickyToken = new Map<string, Backend>();
+  readonly #queue: WaitQueue;
+  readonly health: PoolHealth;
+  readonly #options: PoolOptions;
+  #nextIndex = 0;
+  #closed = false;
 
   constructor(name: string, config: PoolConfig, options: PoolOptions = {}) {
     this.name = name;
     this.config = config;
+    this.#options = options;
+    this.#queue = new WaitQueue(config.queueSize, config.queueTimeoutMs);
+    this.health = new PoolHealth(this, options.random ?? Math.random, options.logger);
+    this.#primaries = this.#backups = this.#buildBalancer([]);
+    this.#applyPoolSettings(config);
+    for (const backend of config.backends) this.#backends.push(this.#newBackend(backend));
+    this.#rebuild();
+    this.health.configure(config);
+  }
+
+  get backends(): readonly Backend[] {
+    return this.#backends;
+  }
+
+  get mode(): PoolMode {
+    return this.#mode;
+  }
+
+  get queueLength(): number {
+    return this.#queue.length;
+  }
+
+  /** The balancer over primary backends (latency feedback goes to it). */
+  get balancer(): Balancer {
+    return this.#primaries;
+  }
+
+  /** The backend a request goes to, 'full' when candidates exist but all are at their limit, or 'none'. */
+  select(ctx: PickContext, stickyToken: string | undefined): Selection {
+    const mode = this.#mode;
+    if (mode === 'none') return 'none';
+    const accept = mode === 'panic' ? acceptInPanic : acceptAvailable;
+    if (stickyToken !== undefined) {
+      const pinned = this.#byStickyToken.get(stickyToken);
+      if (pinned !== undefined && accept(pinned, ctx)) return pinned;
+    }
+    const balancer = mode === 'backup' ? this.#backups : this.#primaries;
+    let backend = balancer.pick(ctx, accept) as Backend | undefined;
+    if (backend === undefined && mode === 'panic') backend = this.#backups.pick(ctx, accept) as Backend | undefined;
+    if (backend !== undefined) return backend;
+    const acceptFree = mode === 'panic' ? acceptInPanicIfFree : acceptIfFree;
+    return balancer.pick(ctx, acceptFree) !== undefined ? 'full' : 'none';
+  }
+
+  /** Waits for a slot (see {@link WaitQueue}); false when the queue is full. */
+  enqueue(waiter: Waiter): boolean {
+    return this.#queue.push(waiter);
+  }
+
+  dequeue(waiter: Waiter): void {
+    this.#queue.remove(waiter);
+  }
+
+  /** An attempt on `backend` started. */
+  attemptStarted(backend: Backend): void {
+    backend.inFlight++;
+    backend.counters.requests++;
+  }
+
+  /**
+   * An attempt on `backend` ended: `failure` is a connect error, reset,
+   * timeout, malformed response or a retried 5xx; `unknown` gives no verdict
+   * (the client left). A 5xx `status` counts against the backend for outlier
+   * detection. Offers the freed slot to queued requests.
+   */
+  attemptEnded(backend: Backend, outcome: 'success' | 'failure' | 'unknown', status: number, latencyMs: number): void {
+    backend.inFlight--;
+    if (outcome === 'failure') backend.counters.failures++;
+    if (status >= 500) backend.counters.responses5xx++;
+    if (backend.removed) {
+      if (backend.inFlight === 0) backend.connections.close();
+    } else if (outcome !== 'unknown') {
+      this.health.observe(backend, outcome === 'failure' || status >= 500);
+      if (latencyMs >= 0) (backend.backup ? this.#backups : this.#primaries).observe?.(backend, latencyMs, performance.now());
+    }
+    if (this.#queue.length > 0) this.#queue.wake();
+  }
+
+  // ---- operator and control-plane changes -----------------------------------
+
+  find(key: string): Backend | undefined {
+    for (const backend of this.#backends) if (backend.key === key) return backend;
+    return undefined;
+  }
+
+  /** Adds a backend at runtime; it starts as the first health check decides, with slow start. */
+  add(spec: BackendSpec): Backend {
+    const backend = this.#newBackend(spec);
+    this.#backends.push(backend);
+    this.#rebuild();
+    this.health.added(backend, true);
+    return backend;
+  }
+
+  /** Removes a backend: no new requests; in-flight ones finish, then its connections close. */
+  remove(backend: Backend): void {
+    const i = this.#backends.indexOf(backend);
+    if (i === -1) return;
+    this.#backends.splice(i, 1);
+    backend.removed = true;
+    backend.refresh();
+    this.health.removed(backend);
+    backend.connections.closeIdle();
+    if (backend.inFlight === 0) backend.connections.close();
+    this.#rebuild();
+  }
+
+  setWeight(backend: Backend, weight: number): void {
+    backend.configuredWeight = weight;
+    backend.weight = weight;
+    this.health.reweigh(backend);
+    this.#rebuild();
+  }
+
+  setAdminState(backend: Backend, state: AdminState): void {
+    const previous = backend.adminState;
+    if (previous === state) return;
+    backend.adminState = state;
+    // A backend taken out keeps no idle connections: a restarted server must not see stale ones.
+    if (state !== 'enabled') backend.connections.closeIdle();
+    else this.health.rejoined(backend);
+    this.stateChanged();
+  }
+
+  /** Recomputes availability and the pool mode; called after any state change. */
+  stateChanged(): void {
+    let primaries = 0;
+    let primariesUp = 0;
+    let backupsUp = 0;
+    let enabled = 0;
+    for (const backend of this.#backends) {
+      backend.refresh();
+      if (backend.adminState === 'enabled') enabled++;
+      if (backend.backup) {
+        if (backend.available) backupsUp++;
+        continue;
+      }
+      if (backend.adminState !== 'enabled') continue;
+      primaries++;
+      if (backend.available) primariesUp++;
+    }
+    const threshold = this.config.panicThresholdPercent;
+    const tooFew = threshold !== undefined && primariesUp * 100 < threshold * primaries;
+    if (primariesUp > 0 && !tooFew) this.#mode = 'primary';
+    else if (backupsUp > 0) this.#mode = 'backup';
+    else if (threshold !== undefined && enabled > 0) this.#mode = 'panic';
+    else this.#mode = primariesUp > 0 ? 'primary' : 'none';
+    if (this.#queue.length > 0) this.#queue.wake();
+  }
+
+  /**
+   * Applies a reloaded pool config. The file is the source of truth: backends
+   * it lists keep their health, counters and connections but take its weight,
+   * backup flag, state and limit; backends it does not list are removed (also
+   * those the admin API added).
+   */
+  reconfigure(config: PoolConfig): void {
+    const previous = this.config;
+    this.config = config;
+    this.#applyPoolSettings(config);
+    const timeoutsChanged = JSON.stringify(previous.timeouts) !== JSON.stringify(config.timeouts);
+    const wanted = new Map(config.backends.map((b) => [formatHostPort(b.address), b]));
+    for (const backend of [...this.#backends]) {
+      const spec = wanted.get(backend.key);
+      if (spec === undefined) {
+        this.remove(backend);
+        continue;
+      }
+      wanted.delete(backend.key);
+      backend.configuredWeight = spec.weight;
+      backend.weight = spec.weight;
+      backend.backup = spec.backup;
+      backend.maxConnections = spec.maxConnections ?? config.maxConnections ?? Infinity;
+      if (backend.adminState !== spec.state) this.setAdminState(backend, spec.state);
+      if (timeoutsChanged) backend.connections.timeouts = config.timeouts;
+    }
+    const added: Backend[] = [];
+    for (const spec of wanted.values()) {
+      const backend = this.#newBackend(spec);
+      this.#backends.push(backend);
+      added.push(backend);
+    }
+    // Keep the file's order: balancers that walk the list (round-robin ties) follow it.
+    const order = new Map(config.backends.map((b, i) => [formatHostPort(b.address), i]));
+    this.#backends.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
+    this.#rebuild();
+    this.health.configure(config);
+    for (const backend of added) this.health.added(backend, true);
+  }
+
+  /** Stops health checks, fails queued requests and closes idle upstream connections; busy ones close when released. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.health.stop();
+    this.#queue.expireAll();
+    for (const backend of this.#backends) backend.connections.close();
+  }
+
+  // ---- internals ---------------------------------------------------------------
+
+  #applyPoolSettings(config: PoolConfig): void {
+    this.#queue.configure(config.queueSize, config.queueTimeoutMs);
     this.sticky = config.sticky === undefined ? undefined : new StickyCookie(config.sticky);
-    const sticky = this.sticky;
-    this.backends = config.backends.map(
-      (backend, index) =>
-        new Backend({
-          index,
-          address: backend.address,
-          weight: backend.weight,
-          stickyToken: sticky === undefined ? '' : sticky.token(name, `${backend.address.host}:${backend.address.port}`),
-          connections: new UpstreamConnectionPool(backend.address, config.timeouts),
-        }),
-    );
-    this.#byStickyToken = new Map(this.backends.map((backend) => [backend.stickyToken, backend]));
     this.hashKey = hashAlgorithms.has(config.algorithm) ? config.hashKey : undefined;
-    this.balancer = createBalancer(config.algorithm, this.backends, {
-      random: options.random ?? Math.random,
-      now: options.now ?? performance.now.bind(performance),
-      hashBalanceFactor: config.hashBalanceFactor,
+    const retry = config.retry;
+    if (retry === undefined || retry.attempts === 0) this.retryBudget = undefined;
+    else this.retryBudget ??= new RetryBudget(retry.budgetPercent, retry.minRetriesPerSecond);
+  }
+
+  #newBackend(spec: BackendSpec): Backend {
+    const key = formatHostPort(spec.address);
+    return new Backend({
+      index: this.#nextIndex++,
+      address: spec.address,
+      weight: spec.weight,
+      backup: spec.backup,
+      adminState: spec.state,
+      maxConnections: spec.maxConnections ?? this.config.maxConnections ?? Infinity,
+      stickyToken: this.sticky === undefined ? '' : this.sticky.token(this.name, key),
+      connections: new UpstreamConnectionPool(spec.address, this.config.timeouts),
     });
   }
 
-  /** A backend for a new request, or undefined when none is available. */
-  pick(ctx: PickContext): Backend | undefined {
-    // The balancer returns one of the endpoints it was built with: our backends.
-    return this.balancer.pick(ctx, acceptAvailable) as Backend | undefined;
+  /** Rebuilds balancers and lookup tables after a membership or weight change (control plane only). */
+  #rebuild(): void {
+    const primaries: Endpoint[] = [];
+    const backups: Endpoint[] = [];
+    for (const backend of this.#backends) (backend.backup ? backups : primaries).push(backend);
+    this.#primaries = this.#buildBalancer(primaries);
+    this.#backups = this.#buildBalancer(backups);
+    const sticky = this.sticky;
+    this.#byStickyToken = new Map();
+    for (const backend of this.#backends) {
+      backend.stickyToken = sticky === undefined ? '' : sticky.token(this.name, backend.key);
+      if (sticky !== undefined) this.#byStickyToken.set(backend.stickyToken, backend);
+    }
+    this.stateChanged();
   }
 
-  /** The backend a sticky cookie value pins to, if it exists and is available. */
-  pinned(token: string, ctx: PickContext): Backend | undefined {
-    const backend = this.#byStickyToken.get(token);
-    return backend !== undefined && acceptAvailable(backend, ctx) ? backend : undefined;
-  }
-
-  /** Closes idle upstream connections; busy ones close when their exchange ends. */
-  close(): void {
-    for (const backend of this.backends) backend.connections.close();
+  #buildBalancer(endpoints: readonly Endpoint[]): Balancer {
+    return createBalancer(this.config.algorithm, endpoints, {
+      random: this.#options.random ?? Math.random,
+      now: this.#options.now ?? performance.now.bind(performance),
+      hashBalanceFactor: this.config.hashBalanceFactor,
+    });
   }
 }

@@ -135,7 +135,8 @@ export class UpstreamConnection {
  */
 export class UpstreamConnectionPool {
   readonly address: HostPort;
-  readonly timeouts: TimeoutsConfig;
+  /** Replaced on reload; new connections and the next request use the new values. */
+  timeouts: TimeoutsConfig;
   readonly #idle: UpstreamConnection[] = [];
   /** Open connections, idle or busy. */
   open = 0;
@@ -174,9 +175,14 @@ export class UpstreamConnectionPool {
     if (i !== -1) this.#idle.splice(i, 1);
   }
 
+  /** Closes idle connections now; the pool stays usable. */
+  closeIdle(): void {
+    for (const connection of this.#idle.splice(0)) connection.destroy();
+  }
+
   /** Closes idle connections now; busy ones close when their exchange releases them. */
   close(): void {
     this.#closed = true;
-    for (const connection of this.#idle.splice(0)) connection.destroy();
+    this.closeIdle();
   }
 }

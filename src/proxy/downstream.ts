@@ -121,18 +121,15 @@ export class DownstreamConnection {
       return;
     }
     exchange.route = decision.route.name;
-    exchange.setCookie = decision.setCookie;
     const framing = head.framing;
     if (framing.kind !== 'none') this.#requestFramer.reset(framing);
     let upstreamHead =
       `${head.method} ${decision.route.rewritePath(request.target)} HTTP/1.1\r\n` +
       upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto });
-    // HTTP/1.0 clients may omit Host, but HTTP/1.1 backends require it: name the backend, as nginx does.
-    if (head.host === undefined && request.host === undefined) upstreamHead += `host: ${decision.backend.key}\r\n`;
     if (framing.kind === 'length') upstreamHead += `content-length: ${framing.length}\r\n`;
     else if (framing.kind === 'chunked') upstreamHead += 'transfer-encoding: chunked\r\n';
-    upstreamHead += '\r\n';
-    exchange.forward(decision.pool, decision.backend, upstreamHead);
+    const addHost = head.host === undefined && request.host === undefined;
+    exchange.start(decision.pool, decision.hash, decision.stickyToken, upstreamHead, addHost);
     if (!exchange.finished && head.headLength < buffer.length) {
       if (!exchange.requestBodyDone) this.#feedRequestBody(exchange, buffer, head.headLength);
       else this.#buffer = buffer.subarray(head.headLength);

@@ -1,30 +1,44 @@
+import type { RetryCondition } from '../config/types.ts';
 import { UsherError } from '../errors.ts';
 import { BodyFramer } from '../http1/body-framer.ts';
 import { parseResponseHead } from '../http1/response-head.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
 import type { RequestHead, ResponseHead } from '../http1/types.ts';
 import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
+import type { PickContext } from '../balancer/types.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-connection.ts';
+import type { Waiter } from '../pool/wait-queue.ts';
 import type { DownstreamConnection } from './downstream.ts';
 import { errorResponse } from './error-response.ts';
 import { downstreamResponseHeaderLines } from './headers.ts';
+import { retryConditionOf } from './retry-policy.ts';
 import { upstreamError } from './upstream-errors.ts';
+
+const nothingTried: readonly number[] = [];
 
 /** Methods whose request may be sent twice without changing the outcome (RFC 9110 §9.2.2). */
 const idempotent: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
  * One request's trip through the proxy, from the parsed request head to the
- * last response byte: connect or reuse, send the head, stream the request body
- * up and the response back with backpressure both ways, then log.
+ * last response byte: pick a backend (or wait in the pool's queue), connect or
+ * reuse, send the head, stream the request body up and the response back with
+ * backpressure both ways, retry on another backend when that is provably safe,
+ * then log.
+ *
+ * An exchange makes one or more *attempts*; each attempt has one backend and
+ * one upstream connection, and ends (success, failure or no verdict) before
+ * the next one starts. Request body bytes that arrive before the upstream
+ * connection is up are held (the client is paused meanwhile), so a connect
+ * failure can be retried for any method.
  *
  * Bodies pass through as raw bytes; `BodyFramer` only finds where each message
  * ends (strictly, so the backend can never frame it differently). The one
  * exception is a chunked response to an HTTP/1.0 client, which is de-chunked.
  */
-export class Exchange implements UpstreamListener {
+export class Exchange implements UpstreamListener, Waiter {
   readonly conn: DownstreamConnection;
   readonly head: RequestHead;
   readonly startedAt: number;
@@ -46,6 +60,20 @@ export class Exchange implements UpstreamListener {
 
   #upstream: UpstreamConnection | undefined;
   #upstreamHead = '';
+  /** HTTP/1.0 clients may omit Host; HTTP/1.1 backends require it, so usher names the backend (nginx does too). */
+  #addHost = false;
+  readonly #ctx: PickContext = { hash: 0, tried: nothingTried };
+  #stickyToken: string | undefined;
+  #attemptOpen = false;
+  #retries = 0;
+  #lastError: UsherError | undefined;
+  #queued = false;
+  /** Body bytes read before the upstream connection was up (bounded: the client is paused). */
+  #pendingBody: Buffer[] | undefined;
+  /** Whether any request body byte went to a backend: after that a retry could not resend it. */
+  #bodySent = false;
+  /** An interim (1xx) response went to the client: the response has begun. */
+  #sentInterim = false;
   #upstreamStartedAt = 0;
   #responseTimeoutMs = 0;
   #responseBuffer: Buffer | undefined;
@@ -55,7 +83,7 @@ export class Exchange implements UpstreamListener {
   #responseDone = false;
   #upstreamReusable = false;
   #finished = false;
-  #retried = false;
+  #replayed = false;
   #pausedUpstream = false;
 
   constructor(conn: DownstreamConnection, head: RequestHead, startedAt: number) {
@@ -71,37 +99,104 @@ export class Exchange implements UpstreamListener {
     return this.#finished;
   }
 
-  /** Sends the request head to `backend`; body bytes follow through {@link sendRequestBody}. */
-  forward(pool: Pool, backend: Backend, upstreamHead: string): void {
+  /**
+   * Pick phase onwards: `upstreamHead` is the request head for the backend
+   * without its final CRLF; body bytes follow through {@link sendRequestBody}.
+   */
+  start(pool: Pool, hash: number, stickyToken: string | undefined, upstreamHead: string, addHost: boolean): void {
     this.pool = pool;
-    this.backend = backend;
+    this.#ctx.hash = hash;
+    this.#stickyToken = stickyToken;
     this.#upstreamHead = upstreamHead;
+    this.#addHost = addHost;
     this.#responseTimeoutMs = pool.config.timeouts.responseMs;
-    backend.inFlight++;
-    backend.counters.requests++;
+    pool.retryBudget?.onRequest(performance.now());
+    this.#pick();
+  }
+
+  #pick(): void {
+    const pool = this.pool!;
+    const selection = pool.select(this.#ctx, this.#stickyToken);
+    if (selection === 'none') {
+      // On a retry with nowhere else to go, the client learns what actually failed.
+      this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${pool.name} has no available backend`));
+    } else if (selection === 'full') {
+      if (pool.enqueue(this)) this.#queued = true;
+      else this.fail(new UsherError('USHER_QUEUE_FULL', `pool ${pool.name}: every backend is at maxConnections and the queue is full`));
+    } else {
+      this.#attempt(selection);
+    }
+  }
+
+  /** Waiter: a slot may have freed up in the pool. */
+  retry(): boolean {
+    const selection = this.pool!.select(this.#ctx, this.#stickyToken);
+    if (selection === 'full') return false;
+    this.#queued = false;
+    if (selection === 'none') this.fail(new UsherError('USHER_NO_BACKEND', `pool ${this.pool!.name} has no available backend`));
+    else this.#attempt(selection);
+    return true;
+  }
+
+  /** Waiter: the queue timeout passed. */
+  expire(): void {
+    this.#queued = false;
+    this.fail(new UsherError('USHER_QUEUE_TIMEOUT', `pool ${this.pool!.name}: no backend slot within ${this.pool!.config.queueTimeoutMs} ms`));
+  }
+
+  #attempt(backend: Backend): void {
+    const pool = this.pool!;
+    this.backend = backend;
+    pool.attemptStarted(backend);
+    this.#attemptOpen = true;
+    if (this.setCookie === undefined && pool.sticky !== undefined && this.#stickyToken !== backend.stickyToken) {
+      this.setCookie = pool.sticky.setCookie(backend.stickyToken);
+    }
     this.#upstreamStartedAt = performance.now();
     this.#connect();
   }
 
   #connect(): void {
-    const upstream = this.backend!.connections.acquire();
+    const backend = this.backend!;
+    const upstream = backend.connections.acquire();
     this.#upstream = upstream;
     upstream.attach(this, this.#responseTimeoutMs);
-    upstream.socket.write(this.#upstreamHead, 'latin1');
+    const head = this.#addHost ? `${this.#upstreamHead}host: ${backend.key}\r\n\r\n` : `${this.#upstreamHead}\r\n`;
+    upstream.socket.write(head, 'latin1');
+    if (upstream.connected && this.#pendingBody !== undefined) this.#flushPendingBody(upstream);
   }
 
-  /** Request body bytes from the client. Returns false when the upstream is full (the caller pauses the client). */
+  /** Request body bytes from the client. Returns false when the caller should pause the client. */
   sendRequestBody(chunk: Buffer): boolean {
-    const upstream = this.#upstream;
     this.bytesIn += chunk.length;
-    if (upstream === undefined || upstream.closed) return true; // answered or failed already: discard
+    if (this.#finished) return true; // answered already: discard
+    const upstream = this.#upstream;
+    if (upstream === undefined || !upstream.connected) {
+      (this.#pendingBody ??= []).push(chunk);
+      return false;
+    }
+    if (upstream.closed) return true;
+    this.#bodySent = true;
     return upstream.socket.write(chunk);
+  }
+
+  #flushPendingBody(upstream: UpstreamConnection): void {
+    const pending = this.#pendingBody!;
+    this.#pendingBody = undefined;
+    this.#bodySent = true;
+    let flowing = true;
+    for (const chunk of pending) flowing = upstream.socket.write(chunk);
+    if (flowing) this.conn.resumeReading(); // else 'drain' resumes it
   }
 
   /** Answers the client with an error usher decided itself; the exchange ends. */
   fail(error: UsherError): void {
     if (this.#finished) return;
     this.error ??= error;
+    if (this.#queued) {
+      this.#queued = false;
+      this.pool?.dequeue(this);
+    }
     const socket = this.conn.socket;
     if (this.status !== 0) {
       // The response already started: nothing truthful can be sent, so cut the connection.
@@ -119,7 +214,10 @@ export class Exchange implements UpstreamListener {
 
   // ---- upstream events -------------------------------------------------------
 
-  onUpstreamConnect(): void {}
+  onUpstreamConnect(): void {
+    const upstream = this.#upstream;
+    if (upstream !== undefined && this.#pendingBody !== undefined) this.#flushPendingBody(upstream);
+  }
 
   onUpstreamData(chunk: Buffer): void {
     if (this.#responseHead === undefined) {
@@ -138,16 +236,17 @@ export class Exchange implements UpstreamListener {
         return;
       }
       if ('error' in result) {
-        this.fail(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${result.message}`));
+        this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${result.message}`));
         return;
       }
       if (result.status >= 100 && result.status < 200) {
         // Interim responses: 100 Continue and 103 Early Hints reach HTTP/1.1 clients; 101 needs an upgrade usher did not ask for.
         if (result.status === 101) {
-          this.fail(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: unexpected 101 Switching Protocols`));
+          this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: unexpected 101 Switching Protocols`));
           return;
         }
         if (this.head.minorVersion === 1) {
+          this.#sentInterim = true;
           this.conn.socket.write(
             `HTTP/1.1 ${result.status} ${result.reason || (STATUS_REASONS[result.status] ?? '')}\r\n${downstreamResponseHeaderLines(result.rawHeaders, result.connectionTokens, false)}\r\n`,
             'latin1',
@@ -161,6 +260,7 @@ export class Exchange implements UpstreamListener {
         continue;
       }
       this.#responseBuffer = undefined;
+      if (result.status >= 502 && result.status <= 504 && this.#retryStatus(result.status)) return;
       // Head and the first body bytes leave in one writev: one syscall per small response instead of two.
       const socket = this.conn.socket;
       socket.cork();
@@ -218,7 +318,7 @@ export class Exchange implements UpstreamListener {
       if (stop > start) this.#writeDownstream(start === 0 && stop === buffer.length ? buffer : buffer.subarray(start, stop));
     }
     if (end === -2) {
-      this.fail(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${framer.error?.message ?? 'bad body framing'}`));
+      this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${framer.error?.message ?? 'bad body framing'}`));
       return;
     }
     if (end >= 0) {
@@ -280,23 +380,23 @@ export class Exchange implements UpstreamListener {
       upstream.uses > 1 &&
       this.#responseHead === undefined &&
       this.#responseBuffer === undefined &&
-      !this.#retried &&
+      !this.#replayed &&
       this.head.framing.kind === 'none' &&
       idempotent.has(this.head.method)
     ) {
-      this.#retried = true;
+      this.#replayed = true;
       this.#connect();
       return;
     }
     const cause = error ?? Object.assign(new Error('backend closed the connection'), { code: 'UND_ERR_SOCKET' });
-    this.#countFailure(this.#toError(cause, phase));
+    this.#attemptFailed(this.#toError(cause, phase));
   }
 
   onUpstreamTimeout(phase: 'connect' | 'exchange'): void {
     if (this.#finished) return;
     const code = phase === 'connect' ? 'USHER_UPSTREAM_CONNECT_TIMEOUT' : 'USHER_UPSTREAM_RESPONSE_TIMEOUT';
     const after = phase === 'connect' ? this.pool!.config.timeouts.connectMs : this.#responseTimeoutMs;
-    this.#countFailure(new UsherError(code, `backend ${this.backend!.key}: no ${phase === 'connect' ? 'connection' : 'response'} within ${after} ms`));
+    this.#attemptFailed(new UsherError(code, `backend ${this.backend!.key}: no ${phase === 'connect' ? 'connection' : 'response'} within ${after} ms`));
   }
 
   #toError(cause: NodeJS.ErrnoException, phase: 'connect' | 'exchange'): UsherError {
@@ -308,16 +408,72 @@ export class Exchange implements UpstreamListener {
     return error;
   }
 
-  #countFailure(error: UsherError): void {
-    this.backend!.counters.failures++;
+  // ---- attempts and retries ------------------------------------------------------
+
+  /** The current attempt failed on the upstream side: retry elsewhere when safe, else answer. */
+  #attemptFailed(error: UsherError): void {
+    if (this.#finished) return;
+    this.#endAttempt('failure', 0);
+    if (this.#mayRetry(retryConditionOf(error.code), error.code)) {
+      this.#lastError = error;
+      this.#retryElsewhere();
+      return;
+    }
     this.fail(error);
+  }
+
+  /** A 502/503/504 from the backend, before any byte went to the client: retry when configured. */
+  #retryStatus(status: number): boolean {
+    const condition = status === 502 ? '502' : status === 503 ? '503' : '504';
+    if (!this.#mayRetry(condition, undefined)) return false;
+    this.#endAttempt('failure', status);
+    this.#lastError = undefined;
+    this.#retryElsewhere();
+    return true;
+  }
+
+  /**
+   * The retry rules: the pool retries this condition and has attempts and
+   * budget left; nothing of the response reached the client; and the request
+   * either never reached the backend (connect failure, body held back) or is
+   * idempotent with no body sent.
+   */
+  #mayRetry(condition: RetryCondition | undefined, code: string | undefined): boolean {
+    const retry = this.pool!.config.retry;
+    if (retry === undefined || condition === undefined || this.#retries >= retry.attempts) return false;
+    if (this.status !== 0 || this.#sentInterim || this.#responseHead !== undefined || this.conn.socket.destroyed) return false;
+    const applies = retry.on.includes(condition) || (code === 'USHER_UPSTREAM_CONNECT_TIMEOUT' && retry.on.includes('timeout'));
+    if (!applies) return false;
+    const reachedBackend = condition !== 'connect-failure';
+    if (this.#bodySent || (reachedBackend && !idempotent.has(this.head.method))) return false;
+    return this.pool!.retryBudget?.tryAcquireRetry(performance.now()) ?? false;
+  }
+
+  #retryElsewhere(): void {
+    const backend = this.backend!;
+    backend.counters.retriedAway++;
+    this.#retries++;
+    this.#ctx.tried = [...this.#ctx.tried, backend.index];
+    this.#responseBuffer = undefined;
+    this.#responseHead = undefined;
+    this.#pick();
+  }
+
+  /** Ends the current attempt (once): releases its connection and tells the pool the outcome. */
+  #endAttempt(outcome: 'success' | 'failure' | 'unknown', status: number): void {
+    if (!this.#attemptOpen) return;
+    this.#attemptOpen = false;
+    if (outcome !== 'success') this.#releaseUpstream(false);
+    const latency = outcome === 'success' ? this.upstreamMs : -1;
+    this.pool!.attemptEnded(this.backend!, outcome, status, latency);
   }
 
   // ---- completion --------------------------------------------------------------
 
   #completeResponse(): void {
     this.#responseDone = true;
-    this.#releaseUpstream(this.#upstreamReusable && this.requestBodyDone);
+    this.#releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.adminState === 'enabled');
+    this.#endAttempt('success', this.status);
     if (!this.requestBodyDone) this.clientKeepAlive = false; // the rest of the body is still on the wire
     this.#finish();
   }
@@ -337,6 +493,10 @@ export class Exchange implements UpstreamListener {
   /** The client went away before the exchange finished: cancel the upstream side. */
   onDownstreamClose(): void {
     if (this.#finished) return;
+    if (this.#queued) {
+      this.#queued = false;
+      this.pool?.dequeue(this);
+    }
     this.error ??= new UsherError('USHER_DOWNSTREAM_ABORTED', 'client closed the connection before the response completed');
     this.status = 499;
     this.clientKeepAlive = false;
@@ -368,12 +528,10 @@ export class Exchange implements UpstreamListener {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#endAttempt('unknown', this.status);
     const backend = this.backend;
-    if (backend !== undefined) {
-      backend.inFlight--;
-      backend.counters.bytesOut += this.bytesOut;
-      if (this.error === undefined) this.pool?.balancer.observe?.(backend, this.upstreamMs, performance.now());
-    }
+    if (backend !== undefined) backend.counters.bytesOut += this.bytesOut;
+    this.#pendingBody = undefined;
     this.conn.exchangeDone(this);
   }
 }

@@ -1,8 +1,6 @@
 import { hashString } from '../balancer/hash-fn.ts';
-import type { PickContext } from '../balancer/types.ts';
 import { UsherError } from '../errors.ts';
 import type { AccessLog } from '../observe/access-log.ts';
-import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import { cookiesOf, type RouteRequest } from '../route/request.ts';
 import type { CompiledRoute, RouteTable } from '../route/table.ts';
@@ -21,38 +19,27 @@ export interface HttpListenerPlan {
   readonly accessLog: AccessLog;
 }
 
-/** The outcome of the route and pick phases for one request. */
+/** The outcome of the route phase: where the request goes and what the pick phase needs. */
 export interface Decision {
   readonly route: CompiledRoute;
   readonly pool: Pool;
-  readonly backend: Backend;
-  /** A `Set-Cookie` value to add to the response (sticky sessions), or undefined. */
-  readonly setCookie: string | undefined;
+  /** Hash of the pool's hash key (0 when the pool does not hash). */
+  readonly hash: number;
+  /** The client's sticky cookie value, if the pool is sticky and the client sent one. */
+  readonly stickyToken: string | undefined;
 }
 
-const nothingTried: readonly number[] = [];
-
 /**
- * Route phase then pick phase: the first matching route names a pool; the
- * sticky cookie, else the pool's balancer, names a backend. Returns the
- * decision or the error to answer with (404 no route, 503 no backend).
+ * Route phase: the first matching route names a pool; the request features
+ * the pick phase needs (hash key, sticky cookie) are read here, once, so a
+ * retry or a queued request picks again without re-reading the request.
  */
 export function decide(plan: HttpListenerPlan, request: RouteRequest, clientIp: string): Decision | UsherError {
   const route = plan.routes.match(request);
   if (route === undefined) return new UsherError('USHER_NO_ROUTE', `no route of listener ${plan.name} matches`);
   const pool = plan.poolOfRoute[route.index]!;
-  const ctx: PickContext = { hash: 0, tried: nothingTried };
-  if (pool.hashKey !== undefined) ctx.hash = hashString(hashKeyOf(pool.hashKey, request, clientIp));
-
+  const hash = pool.hashKey === undefined ? 0 : hashString(hashKeyOf(pool.hashKey, request, clientIp));
   const sticky = pool.sticky;
-  let backend: Backend | undefined;
-  let token: string | undefined;
-  if (sticky !== undefined) {
-    token = cookiesOf(request).get(sticky.name);
-    if (token !== undefined) backend = pool.pinned(token, ctx);
-  }
-  backend ??= pool.pick(ctx);
-  if (backend === undefined) return new UsherError('USHER_NO_BACKEND', `pool ${pool.name} has no available backend`);
-  const setCookie = sticky !== undefined && token !== backend.stickyToken ? sticky.setCookie(backend.stickyToken) : undefined;
-  return { route, pool, backend, setCookie };
+  const stickyToken = sticky === undefined ? undefined : cookiesOf(request).get(sticky.name);
+  return { route, pool, hash, stickyToken };
 }

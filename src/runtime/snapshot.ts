@@ -1,13 +1,17 @@
-import type { UsherConfig } from '../config/types.ts';
+import type { ListenerConfig, UsherConfig } from '../config/types.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import { Pool, type PoolOptions } from '../pool/pool.ts';
 import type { HttpListenerPlan } from '../proxy/pick.ts';
-import { compileRoutes } from '../route/table.ts';
+import { compileRoutes, type RouteTable } from '../route/table.ts';
 
 /**
- * Everything the data plane needs, compiled from one config: route tables,
- * pools with their balancers and connection pools. Built off the request path;
- * requests only read it.
+ * Everything the data plane needs, compiled from one config: route tables
+ * and the pools they point at. Requests read it; only the control plane (start,
+ * reload, admin API) changes it.
+ *
+ * Pools are long-lived objects carried from one snapshot to the next, because
+ * their backends hold state a reload must keep (health, counters, pooled
+ * connections); route tables and plans are rebuilt and swapped whole.
  */
 export interface Snapshot {
   readonly config: UsherConfig;
@@ -15,21 +19,54 @@ export interface Snapshot {
   readonly listeners: ReadonlyMap<string, HttpListenerPlan>;
 }
 
-export function buildSnapshot(config: UsherConfig, accessLog: AccessLog, poolOptions: PoolOptions = {}): Snapshot {
-  const pools = new Map<string, Pool>();
-  for (const [name, poolConfig] of Object.entries(config.pools)) {
-    pools.set(name, new Pool(name, poolConfig, poolOptions));
-  }
-  const listeners = new Map<string, HttpListenerPlan>();
+/** Route tables compiled from a config: the part of a reload that can fail, done before anything changes. */
+export interface CompiledRoutes {
+  readonly config: UsherConfig;
+  readonly tables: ReadonlyMap<string, RouteTable>;
+}
+
+export function compileSnapshotRoutes(config: UsherConfig): CompiledRoutes {
+  const tables = new Map<string, RouteTable>();
   for (const listener of config.listeners) {
     const routes = compileRoutes(listener.routes);
-    const poolOfRoute = routes.routes.map((route) => {
-      const pool = pools.get(route.pool);
+    for (const route of routes.routes) {
       // The config validator rejects unknown pools; this guards embedders who build configs by hand.
-      if (pool === undefined) throw new Error(`listener ${listener.name}: route ${route.name} names unknown pool ${route.pool}`);
-      return pool;
-    });
-    listeners.set(listener.name, { name: listener.name, proto: 'http', routes, poolOfRoute, accessLog });
+      if (config.pools[route.pool] === undefined) {
+        throw new Error(`listener ${listener.name}: route ${route.name} names unknown pool ${route.pool}`);
+      }
+    }
+    tables.set(listener.name, routes);
   }
-  return { config, pools, listeners };
+  return { config, tables };
+}
+
+/**
+ * Applies compiled routes: pools that stay are reconfigured in place, new ones
+ * are created, and those no longer named are returned for the caller to close
+ * once nothing uses them.
+ */
+export function applySnapshot(
+  compiled: CompiledRoutes,
+  previous: Snapshot | undefined,
+  accessLog: AccessLog,
+  poolOptions: PoolOptions,
+): { snapshot: Snapshot; retiredPools: Pool[] } {
+  const { config, tables } = compiled;
+  const pools = new Map<string, Pool>();
+  for (const [name, poolConfig] of Object.entries(config.pools)) {
+    const existing = previous?.pools.get(name);
+    if (existing !== undefined) existing.reconfigure(poolConfig);
+    pools.set(name, existing ?? new Pool(name, poolConfig, poolOptions));
+  }
+  const retiredPools = previous === undefined ? [] : [...previous.pools.values()].filter((pool) => pools.get(pool.name) !== pool);
+  const listeners = new Map<string, HttpListenerPlan>();
+  for (const listener of config.listeners) {
+    listeners.set(listener.name, planOf(listener, tables.get(listener.name)!, pools, accessLog));
+  }
+  return { snapshot: { config, pools, listeners }, retiredPools };
+}
+
+function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap<string, Pool>, accessLog: AccessLog): HttpListenerPlan {
+  const poolOfRoute = routes.routes.map((route) => pools.get(route.pool)!);
+  return { name: listener.name, proto: 'http', routes, poolOfRoute, accessLog };
 }

@@ -107,7 +107,8 @@ test('503 when the pool has no available backend, 404 when no route matches', as
   assert.equal(notFound.status, 404);
   assert.equal(notFound.reason, 'no_route');
 
-  for (const backend of usher.snapshot.pools.get('main')!.backends) backend.state = 'disabled';
+  const pool = usher.snapshot.pools.get('main')!;
+  for (const backend of pool.backends) pool.setAdminState(backend, 'disabled');
   const unavailable = await get(`${usher.url('web')}/app/x`);
   assert.equal(unavailable.status, 503);
   assert.equal(unavailable.reason, 'no_backend');

@@ -1,0 +1,181 @@
+import { parseHostPort } from '../config/hostport.ts';
+import type { AdminState } from '../config/types.ts';
+import type { Backend } from '../pool/backend.ts';
+import type { Pool } from '../pool/pool.ts';
+import type { ReloadResult } from '../runtime/usher.ts';
+import type { Snapshot } from '../runtime/snapshot.ts';
+import { backendView, poolView } from './views.ts';
+
+/** What the admin API drives: the running usher. */
+export interface AdminTarget {
+  readonly snapshot: Snapshot;
+  reload(): Promise<ReloadResult>;
+}
+
+/** An admin API answer: status and a JSON body. */
+export interface AdminReply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+/** An admin request usher refuses, with a stable code and a message an operator can act on. */
+export class AdminError extends Error {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'AdminError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const ACTIONS: Readonly<Record<string, AdminState>> = { drain: 'draining', disable: 'disabled', enable: 'enabled' };
+const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
+
+/**
+ * The admin API's routes. Runtime changes here apply at once and need no
+ * reload; a later reload resets every pool to the file (docs/operations.md).
+ *
+ *   GET    /api/pools
+ *   GET    /api/pools/{pool}
+ *   POST   /api/pools/{pool}/backends                  {address, weight?, backup?, state?, maxConnections?}
+ *   GET    /api/pools/{pool}/backends/{address}
+ *   PATCH  /api/pools/{pool}/backends/{address}        {weight?, state?}
+ *   DELETE /api/pools/{pool}/backends/{address}
+ *   POST   /api/pools/{pool}/backends/{address}/drain | disable | enable
+ *   POST   /api/reload
+ */
+export async function handleAdminRequest(target: AdminTarget, method: string, path: string, body: unknown): Promise<AdminReply> {
+  const parts = path.split('/').filter((part) => part !== '').map(decodeSegment);
+  if (parts[0] !== 'api') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/pools`);
+  const [, resource, poolName, sub, backendKey, action] = parts;
+  if (resource === 'reload' && parts.length === 2) {
+    allow(method, ['POST'], path);
+    const result = await target.reload();
+    return result.ok ? { status: 200, body: { reloaded: true, warnings: result.warnings } } : { status: 422, body: { reloaded: false, errors: result.errors } };
+  }
+  if (resource !== 'pools') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/pools`);
+  if (poolName === undefined) {
+    allow(method, ['GET'], path);
+    return { status: 200, body: { pools: [...target.snapshot.pools.values()].map(poolView) } };
+  }
+  const pool = poolOf(target, poolName);
+  if (sub === undefined) {
+    allow(method, ['GET'], path);
+    return { status: 200, body: poolView(pool) };
+  }
+  if (sub !== 'backends' || parts.length > 6) throw new AdminError(404, 'not_found', `no admin endpoint ${path}`);
+  if (backendKey === undefined) {
+    allow(method, ['GET', 'POST'], path);
+    if (method === 'GET') return { status: 200, body: { backends: poolView(pool).backends } };
+    return { status: 201, body: backendView(pool, addBackend(pool, body)) };
+  }
+  const backend = backendOf(pool, backendKey);
+  if (action !== undefined) {
+    allow(method, ['POST'], path);
+    const state = ACTIONS[action];
+    if (state === undefined) throw new AdminError(404, 'not_found', `unknown action "${action}"; use drain, disable or enable`);
+    pool.setAdminState(backend, state);
+    return { status: 200, body: backendView(pool, backend) };
+  }
+  allow(method, ['GET', 'PATCH', 'DELETE'], path);
+  if (method === 'GET') return { status: 200, body: backendView(pool, backend) };
+  if (method === 'DELETE') {
+    pool.remove(backend);
+    return { status: 200, body: { removed: backend.key, inFlight: backend.inFlight } };
+  }
+  patchBackend(pool, backend, body);
+  return { status: 200, body: backendView(pool, backend) };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new AdminError(400, 'bad_path', `path segment "${segment}" is not valid percent-encoding`);
+  }
+}
+
+function allow(method: string, methods: readonly string[], path: string): void {
+  if (!methods.includes(method)) {
+    throw new AdminError(405, 'method_not_allowed', `${method} is not allowed on ${path}; use ${methods.join(' or ')}`);
+  }
+}
+
+function poolOf(target: AdminTarget, name: string): Pool {
+  const pool = target.snapshot.pools.get(name);
+  if (pool === undefined) {
+    const names = [...target.snapshot.pools.keys()].join(', ');
+    throw new AdminError(404, 'unknown_pool', `no pool named "${name}"; pools: ${names}`);
+  }
+  return pool;
+}
+
+function backendOf(pool: Pool, key: string): Backend {
+  const backend = pool.find(key);
+  if (backend === undefined) {
+    const keys = pool.backends.map((b) => b.key).join(', ') || 'none';
+    throw new AdminError(404, 'unknown_backend', `pool "${pool.name}" has no backend "${key}"; backends: ${keys}`);
+  }
+  return backend;
+}
+
+function objectBody(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new AdminError(400, 'bad_body', 'expected a JSON object body');
+  }
+  const record = body as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!allowed.includes(key)) throw new AdminError(400, 'bad_body', `unknown field "${key}"; allowed: ${allowed.join(', ')}`);
+  }
+  return record;
+}
+
+function integerField(record: Record<string, unknown>, key: string, min: number, max: number): number | undefined {
+  const value = record[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new AdminError(400, 'bad_body', `${key} must be an integer in [${min}, ${max}], got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function stateField(record: Record<string, unknown>): AdminState | undefined {
+  const value = record['state'];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !(STATES as readonly string[]).includes(value)) {
+    throw new AdminError(400, 'bad_body', `state must be one of ${STATES.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return value as AdminState;
+}
+
+function addBackend(pool: Pool, body: unknown): Backend {
+  const record = objectBody(body, ['address', 'weight', 'backup', 'state', 'maxConnections']);
+  const text = record['address'];
+  if (typeof text !== 'string') throw new AdminError(400, 'bad_body', 'address is required, as "host:port"');
+  const address = parseHostPort(text);
+  if (!address.ok) throw new AdminError(400, 'bad_body', `address: ${address.message}, got ${JSON.stringify(text)}`);
+  const backup = record['backup'];
+  if (backup !== undefined && typeof backup !== 'boolean') throw new AdminError(400, 'bad_body', 'backup must be true or false');
+  const spec = {
+    address: address.value,
+    weight: integerField(record, 'weight', 1, 1000) ?? 1,
+    backup: backup ?? false,
+    state: stateField(record) ?? 'enabled',
+    maxConnections: integerField(record, 'maxConnections', 1, 1_000_000),
+  };
+  const candidate = pool.find(text.startsWith('[') ? text : `${address.value.host}:${address.value.port}`);
+  if (candidate !== undefined) throw new AdminError(409, 'duplicate_backend', `pool "${pool.name}" already has backend ${candidate.key}`);
+  return pool.add(spec);
+}
+
+function patchBackend(pool: Pool, backend: Backend, body: unknown): void {
+  const record = objectBody(body, ['weight', 'state']);
+  const weight = integerField(record, 'weight', 1, 1000);
+  const state = stateField(record);
+  if (weight === undefined && state === undefined) throw new AdminError(400, 'bad_body', 'give weight and/or state');
+  if (weight !== undefined) pool.setWeight(backend, weight);
+  if (state !== undefined) pool.setAdminState(backend, state);
+}

@@ -1,0 +1,208 @@
+import type { PoolConfig } from '../../config/types.ts';
+import type { Logger } from '../../observe/logger.ts';
+import type { Backend } from '../backend.ts';
+import { ActiveHealthCheck, type ProbeResult } from './active-check.ts';
+import { OutlierDetector, newOutlierState, type OutlierState } from './outlier.ts';
+import { slowStartFactor } from './slow-start.ts';
+
+/** What PoolHealth needs from its pool. */
+export interface HealthHost {
+  readonly name: string;
+  readonly backends: readonly Backend[];
+  stateChanged(): void;
+}
+
+/**
+ * The three health mechanisms of one pool, which no single anchor combines:
+ * active checks (HAProxy's rise/fall), passive ejection of backends that fail
+ * real traffic (Envoy's outlier detection) and slow start for backends that
+ * come back (Envoy's 10% → 100% linear ramp). Each only sets a field on the
+ * backend and asks the pool to recompute availability; nothing here runs per request
+ * except the outlier counters.
+ */
+export class PoolHealth {
+  readonly #host: HealthHost;
+  readonly #random: () => number;
+  readonly #logger: Logger | undefined;
+  #checkConfig = '';
+  #config: PoolConfig | undefined;
+  readonly #checks = new Map<Backend, ActiveHealthCheck>();
+  #outlier: OutlierDetector | undefined;
+  readonly #outlierStates = new Map<Backend, OutlierState>();
+  readonly #ejectionTimers = new Map<Backend, NodeJS.Timeout>();
+  #slowStartTicker: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(host: HealthHost, random: () => number, logger?: Logger) {
+    this.#host = host;
+    this.#random = random;
+    this.#logger = logger;
+  }
+
+  /** Applies a pool config (at start and on reload); checks restart only when their settings changed. */
+  configure(config: PoolConfig): void {
+    this.#config = config;
+    const checkConfig = JSON.stringify(config.healthCheck ?? null);
+    if (checkConfig !== this.#checkConfig) {
+      this.#checkConfig = checkConfig;
+      for (const check of this.#checks.values()) check.stop();
+      this.#checks.clear();
+      if (config.healthCheck === undefined) {
+        // Without checks nothing would ever bring a backend back: trust them all.
+        for (const backend of this.#host.backends) backend.healthy = true;
+      }
+    }
+    const outlier = config.outlier;
+    if (outlier === undefined) {
+      this.#outlier = undefined;
+      for (const backend of this.#host.backends) this.#release(backend, false);
+    } else {
+      this.#outlier = new OutlierDetector(outlier, () => this.#host.backends.length);
+    }
+    for (const backend of this.#host.backends) this.#ensureCheck(backend);
+    this.#host.stateChanged();
+  }
+
+  /** A backend joined the pool after start (admin API or reload). */
+  added(backend: Backend, slowStart: boolean): void {
+    this.#ensureCheck(backend);
+    if (slowStart) this.#beginSlowStart(backend);
+  }
+
+  removed(backend: Backend): void {
+    this.#checks.get(backend)?.stop();
+    this.#checks.delete(backend);
+    const state = this.#outlierStates.get(backend);
+    if (state !== undefined) this.#outlier?.forget(state);
+    this.#outlierStates.delete(backend);
+    clearTimeout(this.#ejectionTimers.get(backend));
+    this.#ejectionTimers.delete(backend);
+  }
+
+  /** An operator enabled a backend again: it ramps up like one that recovered. */
+  rejoined(backend: Backend): void {
+    this.#beginSlowStart(backend);
+  }
+
+  /** The configured weight changed: keep the ramp's proportion. */
+  reweigh(backend: Backend): void {
+    if (backend.slowStartSince !== 0) this.#tickSlowStart();
+  }
+
+  /** Recent check results of a backend, oldest first (for the admin API and dashboard). */
+  recentChecks(backend: Backend): readonly (ProbeResult & { at: number })[] {
+    return this.#checks.get(backend)?.recent ?? [];
+  }
+
+  /** Outlier state of a backend, when outlier detection is on. */
+  outlierState(backend: Backend): Readonly<OutlierState> | undefined {
+    return this.#outlierStates.get(backend);
+  }
+
+  /** One finished attempt: passive health learns from real traffic. */
+  observe(backend: Backend, failed: boolean): void {
+    const detector = this.#outlier;
+    if (detector === undefined) return;
+    let state = this.#outlierStates.get(backend);
+    if (state === undefined) {
+      state = newOutlierState();
+      this.#outlierStates.set(backend, state);
+    }
+    if (!failed) {
+      detector.onSuccess(state);
+      return;
+    }
+    const now = Date.now();
+    if (!detector.onFailure(state, now)) return;
+    backend.ejected = true;
+    backend.counters.ejections++;
+    backend.connections.closeIdle();
+    const ms = Math.max(0, state.ejectedUntil - now);
+    this.#logger?.warn({ pool: this.#host.name, backend: backend.key, ejectedForMs: ms, ejections: state.ejections }, 'backend ejected');
+    const timer = setTimeout(() => this.#release(backend, true), ms);
+    timer.unref();
+    this.#ejectionTimers.set(backend, timer);
+    this.#host.stateChanged();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    for (const check of this.#checks.values()) check.stop();
+    this.#checks.clear();
+    for (const timer of this.#ejectionTimers.values()) clearTimeout(timer);
+    this.#ejectionTimers.clear();
+    clearInterval(this.#slowStartTicker);
+    this.#slowStartTicker = undefined;
+  }
+
+  // ---- internals ---------------------------------------------------------------
+
+  #ensureCheck(backend: Backend): void {
+    const config = this.#config?.healthCheck;
+    if (config === undefined || this.#stopped || this.#checks.has(backend)) return;
+    const check = new ActiveHealthCheck(
+      backend.address,
+      config,
+      { onTransition: (healthy, last) => this.#onTransition(backend, healthy, last) },
+      { random: this.#random, initiallyHealthy: backend.healthy },
+    );
+    this.#checks.set(backend, check);
+    check.start();
+  }
+
+  #onTransition(backend: Backend, healthy: boolean, last: ProbeResult): void {
+    if (backend.healthy === healthy) return;
+    backend.healthy = healthy;
+    if (healthy) this.#beginSlowStart(backend);
+    else backend.connections.closeIdle();
+    this.#logger?.[healthy ? 'info' : 'warn']({ pool: this.#host.name, backend: backend.key, check: last.detail }, healthy ? 'backend healthy' : 'backend unhealthy');
+    this.#host.stateChanged();
+  }
+
+  #release(backend: Backend, slowStart: boolean): void {
+    clearTimeout(this.#ejectionTimers.get(backend));
+    this.#ejectionTimers.delete(backend);
+    const state = this.#outlierStates.get(backend);
+    // The timer fired at ejectedUntil; the clock may read a millisecond earlier than the detector expects.
+    if (state !== undefined) this.#outlier?.release(state, Math.max(Date.now(), state.ejectedUntil));
+    if (!backend.ejected) return;
+    backend.ejected = false;
+    if (slowStart) this.#beginSlowStart(backend);
+    this.#logger?.info({ pool: this.#host.name, backend: backend.key }, 'backend returned after ejection');
+    this.#host.stateChanged();
+  }
+
+  #beginSlowStart(backend: Backend): void {
+    const windowMs = this.#config?.slowStartMs;
+    if (windowMs === undefined || windowMs <= 0 || this.#stopped) return;
+    backend.slowStartSince = performance.now();
+    backend.weight = backend.configuredWeight * slowStartFactor(backend.slowStartSince, backend.slowStartSince, windowMs);
+    if (this.#slowStartTicker === undefined) {
+      // 20 steps over the window, between 50 ms and 1 s apart: smooth enough, and cheap.
+      const every = Math.min(1000, Math.max(50, windowMs / 20));
+      this.#slowStartTicker = setInterval(() => this.#tickSlowStart(), every);
+      this.#slowStartTicker.unref();
+    }
+  }
+
+  #tickSlowStart(): void {
+    const windowMs = this.#config?.slowStartMs ?? 0;
+    const now = performance.now();
+    let ramping = 0;
+    for (const backend of this.#host.backends) {
+      if (backend.slowStartSince === 0) continue;
+      const factor = slowStartFactor(backend.slowStartSince, now, windowMs);
+      if (factor >= 1) {
+        backend.slowStartSince = 0;
+        backend.weight = backend.configuredWeight;
+      } else {
+        backend.weight = backend.configuredWeight * factor;
+        ramping++;
+      }
+    }
+    if (ramping === 0) {
+      clearInterval(this.#slowStartTicker);
+      this.#slowStartTicker = undefined;
+    }
+  }
+}

@@ -15,6 +15,7 @@ Usage:
   usher start --bind 127.0.0.1:8080 --backend 127.0.0.1:3001 --backend 127.0.0.1:3002 [--algorithm NAME]
                                             run without a file (quick mode)
   usher check -c usher.yaml                 validate a config and print every problem
+  usher reload -c usher.yaml                ask a running usher to reload its config (admin API)
   usher demo [--bind 127.0.0.1:8080]        three demo backends behind usher
   usher schema                              print the config's JSON Schema (for editors)
   usher <command> --help                    help for one command
@@ -37,6 +38,16 @@ const commandHelp: Readonly<Record<string, string>> = {
   -h, --help             this help
 
 SIGTERM or SIGINT stops gracefully; a second one stops at once.
+SIGHUP reloads the config file (as "usher reload" does).
+`,
+  reload: `usher reload: make a running usher re-read its config file
+
+  -c, --config FILE      the config file; its admin.bind and admin.token say where to ask
+  --admin URL            the admin API instead (e.g. http://127.0.0.1:9090)
+  --token TOKEN          admin token (default: $USHER_ADMIN_TOKEN, or admin.token of FILE)
+
+An invalid config is rejected with the same errors as "usher check", and usher
+keeps serving the old one; the command then exits 1. SIGHUP does the same.
 `,
   check: `usher check: validate a config file
 
@@ -77,6 +88,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return start(rest);
     case 'check':
       return check(rest);
+    case 'reload':
+      return reload(rest);
     case 'demo':
       return demo(rest);
     case 'schema':
@@ -136,7 +149,10 @@ async function start(args: readonly string[]): Promise<number> {
   const config = reportConfig(result);
   if (config === undefined) return exitCodes.configOrStartup;
   const accessLog = values['access-log'] === false ? createAccessLog({ enabled: false }) : undefined;
-  return runUntilSignal(config, accessLog ? { accessLog } : {});
+  return runUntilSignal(config, {
+    ...(accessLog ? { accessLog } : {}),
+    ...(file !== undefined ? { configSource: () => loadConfigFile(file) } : {}),
+  });
 }
 
 function check(args: readonly string[]): number {
@@ -147,6 +163,46 @@ function check(args: readonly string[]): number {
   if (config === undefined) return exitCodes.configOrStartup;
   process.stdout.write(`ok: ${file} is valid (${config.listeners.length} listener(s), ${Object.keys(config.pools).length} pool(s))\n`);
   return exitCodes.ok;
+}
+
+async function reload(args: readonly string[]): Promise<number> {
+  const { values } = parsed(() =>
+    parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' }, admin: { type: 'string' }, token: { type: 'string' } } }),
+  );
+  let adminUrl = values.admin;
+  let token = values.token ?? process.env['USHER_ADMIN_TOKEN'];
+  if (adminUrl === undefined) {
+    if (values.config === undefined) throw new UsageError('give -c FILE (its admin section says where usher listens) or --admin URL');
+    const config = reportConfig(loadConfigFile(values.config));
+    if (config === undefined) return exitCodes.configOrStartup;
+    if (config.admin === undefined) {
+      process.stderr.write(`usher: ${values.config} has no admin section; add admin.bind, or send SIGHUP to the usher process\n`);
+      return exitCodes.configOrStartup;
+    }
+    const { host, port } = config.admin.bind;
+    adminUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    token ??= config.admin.token;
+  }
+  let response: Response;
+  try {
+    response = await fetch(new URL('/api/reload', adminUrl), {
+      method: 'POST',
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (err) {
+    process.stderr.write(`usher: cannot reach the admin API at ${adminUrl}: ${(err as Error).message}\n`);
+    return exitCodes.configOrStartup;
+  }
+  const body = (await response.json().catch(() => ({}))) as { errors?: string[]; warnings?: string[]; error?: { message?: string } };
+  if (response.ok) {
+    for (const warning of body.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
+    process.stdout.write('reloaded\n');
+    return exitCodes.ok;
+  }
+  for (const error of body.errors ?? [body.error?.message ?? `HTTP ${response.status}`]) process.stderr.write(`${error}\n`);
+  process.stderr.write('usher: reload rejected; the running config is unchanged\n');
+  return exitCodes.configOrStartup;
 }
 
 async function demo(args: readonly string[]): Promise<number> {

@@ -1,3 +1,4 @@
+import type { ConfigResult } from '../config/index.ts';
 import type { UsherConfig } from '../config/types.ts';
 import { createLogger } from '../observe/logger.ts';
 import type { AccessLog } from '../observe/access-log.ts';
@@ -6,16 +7,27 @@ import { exitCodes } from './exit-codes.ts';
 
 /**
  * Runs usher in the foreground until SIGTERM or SIGINT: the first signal stops
- * gracefully (in-flight requests finish), a second one exits at once.
+ * gracefully (in-flight requests finish, up to `shutdownTimeout`), a second
+ * one exits at once. SIGHUP reloads the config file.
  */
 export async function runUntilSignal(
   config: UsherConfig,
-  options: { accessLog?: AccessLog; onStarted?: (usher: Usher) => void; onStop?: () => void } = {},
+  options: {
+    accessLog?: AccessLog;
+    /** Re-reads the config file: SIGHUP and the admin API reload from it. */
+    configSource?: () => ConfigResult;
+    onStarted?: (usher: Usher) => void;
+    onStop?: () => void;
+  } = {},
 ): Promise<number> {
   const logger = createLogger();
   let usher: Usher;
   try {
-    usher = await Usher.start(config, { logger, ...(options.accessLog ? { accessLog: options.accessLog } : {}) });
+    usher = await Usher.start(config, {
+      logger,
+      ...(options.accessLog ? { accessLog: options.accessLog } : {}),
+      ...(options.configSource ? { configSource: options.configSource } : {}),
+    });
   } catch (err) {
     process.stderr.write(`usher: ${(err as Error).message}\n`);
     return exitCodes.configOrStartup;
@@ -42,5 +54,9 @@ export async function runUntilSignal(
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', () => {
+      logger.info('SIGHUP: reloading the config');
+      void usher.reload(); // the outcome is logged by reload itself
+    });
   });
 }

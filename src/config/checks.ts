@@ -5,15 +5,22 @@
  * schema reports those.
  *
  * Errors: unknown pool references, duplicate listener names, duplicate or
- * overlapping binds, more than one of path/pathPrefix/pathRegex, hash options
- * on a pool whose algorithm does not hash, duplicate backend addresses.
+ * overlapping binds (the admin API's included), more than one of
+ * path/pathPrefix/pathRegex, hash options on a pool whose algorithm does not
+ * hash, duplicate backend addresses, http-only health check keys on a tcp
+ * check, a fastInterval longer than the interval, a maxEjectionTime shorter
+ * than the ejectionTime, a retry condition listed twice, an admin API on a
+ * non-loopback address without a token.
  * Warnings: routes after a catch-all (never reached), a stripPrefix that the
- * route's path condition rules out, pools no route uses.
+ * route's path condition rules out, pools no route uses, pools whose backends
+ * are all backups.
  */
+import { BlockList, isIP } from 'node:net';
+import { parseDuration } from './duration.ts';
 import { parseHostPort } from './hostport.ts';
 import type { KeyPath } from './issues.ts';
 import type { Reporter } from './report.ts';
-import { ALGORITHMS, DEFAULTS, HASH_ALGORITHMS } from './schema.ts';
+import { ALGORITHMS, DEFAULTS, HASH_ALGORITHMS, HTTP_CHECK_KEYS } from './schema.ts';
 import { didYouMean } from './suggest.ts';
 
 type Entries = readonly (readonly [string, unknown])[];
@@ -32,17 +39,29 @@ export function checkConfig(root: unknown, reporter: Reporter): void {
   if (top === undefined) return;
   const pools = mapping(top['pools']);
   const poolEntries: Entries = pools === undefined ? [] : Object.entries(pools);
-  const used = checkListeners(list(top['listeners']), pools === undefined ? undefined : new Set(Object.keys(pools)), reporter);
+  const { used, binds } = checkListeners(list(top['listeners']), pools === undefined ? undefined : new Set(Object.keys(pools)), reporter);
+  checkAdmin(mapping(top['admin']), binds, reporter);
   for (const [name, pool] of poolEntries) {
     checkPool(name, mapping(pool), reporter);
     if (!used.has(name)) reporter.warn(['pools', name], `pool "${name}" is not used by any route`, { target: 'key' });
   }
 }
 
-/** Checks listeners and their routes; returns the pool names routes refer to. */
-function checkListeners(listeners: readonly unknown[], pools: ReadonlySet<string> | undefined, reporter: Reporter): Set<string> {
+/** A listener's bind address (port 0 left out: it never clashes). */
+interface Bind {
+  readonly index: number;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Checks listeners and their routes; returns the pool names routes refer to and the listeners' binds. */
+function checkListeners(
+  listeners: readonly unknown[],
+  pools: ReadonlySet<string> | undefined,
+  reporter: Reporter,
+): { readonly used: Set<string>; readonly binds: readonly Bind[] } {
   const names = new Map<string, number>();
-  const binds: { readonly index: number; readonly host: string; readonly port: number }[] = [];
+  const binds: Bind[] = [];
   const used = new Set<string>();
   listeners.forEach((raw, index) => {
     const listener = mapping(raw);
@@ -59,18 +78,47 @@ function checkListeners(listeners: readonly unknown[], pools: ReadonlySet<string
       if (address.ok && address.value.port !== 0) {
         const host = address.value.host.toLowerCase();
         const port = address.value.port;
-        const clash = binds.find((other) => other.port === port && (other.host === host || isWildcard(other.host) || isWildcard(host)));
-        if (clash !== undefined) {
-          const how = clash.host === host ? 'is also used by' : 'overlaps';
-          const bindPath = ['listeners', index, 'bind'];
-          reporter.error(bindPath, `bind ${reporter.describe(bindPath)} ${how} listeners[${clash.index}] (same port)`);
-        }
+        reportClash(['listeners', index, 'bind'], host, port, binds, reporter);
         binds.push({ index, host, port });
       }
     }
     checkRoutes(['listeners', index, 'routes'], list(listener['routes']), pools, used, reporter);
   });
-  return used;
+  return { used, binds };
+}
+
+/** Reports the bind at `path` if a listener already binds the same port on the same or an overlapping address. */
+function reportClash(path: KeyPath, host: string, port: number, binds: readonly Bind[], reporter: Reporter): void {
+  const clash = binds.find((other) => other.port === port && (other.host === host || isWildcard(other.host) || isWildcard(host)));
+  if (clash === undefined) return;
+  const how = clash.host === host ? 'is also used by' : 'overlaps';
+  reporter.error(path, `bind ${reporter.describe(path)} ${how} listeners[${clash.index}] (same port)`);
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+
+/** 127.0.0.0/8, ::1 (also written in full or IPv4-mapped) and localhost. */
+function isLoopback(host: string): boolean {
+  const lower = host.toLowerCase();
+  if (lower === 'localhost' || lower === 'localhost.') return true;
+  if (isIP(lower) === 4) return LOOPBACK.check(lower, 'ipv4');
+  return isIP(lower) === 6 && LOOPBACK.check(lower, 'ipv6');
+}
+
+/** The admin API must not share a listener's port, and needs a token unless it is only reachable from this machine. */
+function checkAdmin(admin: Record<string, unknown> | undefined, binds: readonly Bind[], reporter: Reporter): void {
+  const bind = admin?.['bind'];
+  if (admin === undefined || typeof bind !== 'string') return;
+  const address = parseHostPort(bind, { allowPortZero: true });
+  if (!address.ok) return;
+  const path = ['admin', 'bind'];
+  const host = address.value.host.toLowerCase();
+  if (address.value.port !== 0) reportClash(path, host, address.value.port, binds, reporter);
+  if (admin['token'] === undefined && !isLoopback(host)) {
+    reporter.error(path, `admin.bind ${reporter.describe(path)} is not a loopback address; set admin.token (e.g. \${USHER_ADMIN_TOKEN}) or bind 127.0.0.1`);
+  }
 }
 
 function isWildcard(host: string): boolean {
@@ -156,6 +204,72 @@ function checkPool(name: string, pool: Record<string, unknown> | undefined, repo
       reporter.error(addressPath, `duplicate backend ${reporter.describe(addressPath)} (also backends[${first}]); raise its weight instead`);
     }
   });
+  const backends = list(pool['backends']);
+  if (backends.length > 0 && backends.every((backend) => mapping(backend)?.['backup'] === true)) {
+    reporter.warn([...path, 'backends'], 'every backend has backup: true, so the pool has no primary; backups only stand in for primaries (set backup: false on at least one)');
+  }
+  checkHealthCheck([...path, 'healthCheck'], mapping(pool['healthCheck']), reporter);
+  checkOutlier([...path, 'outlier'], mapping(pool['outlier']), reporter);
+  checkRetry([...path, 'retry'], mapping(pool['retry']), reporter);
+}
+
+function checkHealthCheck(path: KeyPath, check: Record<string, unknown> | undefined, reporter: Reporter): void {
+  if (check === undefined) return;
+  if (check['type'] === 'tcp') {
+    for (const key of HTTP_CHECK_KEYS) {
+      if (check[key] !== undefined) {
+        reporter.error([...path, key], `${key} only applies to type "http" health checks, but this one uses ${reporter.describe([...path, 'type'])}`, { target: 'key' });
+      }
+    }
+  }
+  if (check['fastInterval'] !== undefined) {
+    const fast = durationAt(check, 'fastInterval');
+    const interval = durationAt(check, 'interval', DEFAULTS.healthCheckInterval);
+    if (fast !== undefined && interval !== undefined && fast > interval) {
+      reporter.error(
+        [...path, 'fastInterval'],
+        `fastInterval ${reporter.describe([...path, 'fastInterval'])} is longer than interval ${shown(path, check, 'interval', DEFAULTS.healthCheckInterval, reporter)}; it is the shorter interval used while a backend changes state`,
+      );
+    }
+  }
+}
+
+function checkOutlier(path: KeyPath, outlier: Record<string, unknown> | undefined, reporter: Reporter): void {
+  if (outlier === undefined) return;
+  const ejection = durationAt(outlier, 'ejectionTime', DEFAULTS.ejectionTime);
+  const max = durationAt(outlier, 'maxEjectionTime', DEFAULTS.maxEjectionTime);
+  if (ejection === undefined || max === undefined || max >= ejection) return;
+  if (outlier['maxEjectionTime'] !== undefined) {
+    const maxPath = [...path, 'maxEjectionTime'];
+    reporter.error(maxPath, `maxEjectionTime ${reporter.describe(maxPath)} is shorter than ejectionTime ${shown(path, outlier, 'ejectionTime', DEFAULTS.ejectionTime, reporter)}; it caps how long one ejection lasts`);
+  } else {
+    const ejectionPath = [...path, 'ejectionTime'];
+    reporter.error(ejectionPath, `ejectionTime ${reporter.describe(ejectionPath)} is longer than maxEjectionTime ("${DEFAULTS.maxEjectionTime}", the default); raise maxEjectionTime too`);
+  }
+}
+
+function checkRetry(path: KeyPath, retry: Record<string, unknown> | undefined, reporter: Reporter): void {
+  const seen = new Map<string, number>();
+  list(retry?.['on']).forEach((condition, index) => {
+    if (typeof condition !== 'string' && typeof condition !== 'number') return;
+    const key = String(condition);
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, index);
+    else reporter.error([...path, 'on', index], `retry condition ${reporter.describe([...path, 'on', index])} is listed twice (also on[${first}])`);
+  });
+}
+
+/** The duration written at `key` (or `fallback` when left out), in ms; undefined when it does not parse (the schema reports that). */
+function durationAt(parent: Record<string, unknown>, key: string, fallback?: string): number | undefined {
+  const value = parent[key] === undefined ? fallback : parent[key];
+  if (typeof value !== 'string') return undefined;
+  const result = parseDuration(value);
+  return result.ok ? result.value : undefined;
+}
+
+/** The value of `key` for a message, or the default it falls back to. */
+function shown(path: KeyPath, parent: Record<string, unknown>, key: string, fallback: string, reporter: Reporter): string {
+  return parent[key] === undefined ? `("${fallback}", the default)` : reporter.describe([...path, key]);
 }
 
 function isAlgorithm(name: string): boolean {

@@ -6,7 +6,7 @@
  * test re-renders it and fails when the committed copy is stale.
  */
 import { stringify } from 'yaml';
-import { DURATION_SCHEMA_PATTERN, HASH_KEY_PATTERN, HOST_PORT_PATTERN } from './values.ts';
+import { DURATION_SCHEMA_PATTERN, HASH_KEY_PATTERN, HOST_PORT_PATTERN, PERCENT_PATTERN, STATUS_LIST_PATTERN } from './values.ts';
 import { configJsonSchemaNode, type JsonSchemaNode } from './json-schema.ts';
 
 /** Render the whole of docs/config.md; `example` is the text of examples/usher.yaml. */
@@ -47,11 +47,20 @@ const NAMED_PATTERNS: Readonly<Record<string, string>> = {
   [DURATION_SCHEMA_PATTERN]: 'duration',
   [HOST_PORT_PATTERN]: 'host:port',
   [HASH_KEY_PATTERN]: 'hash key',
+  [PERCENT_PATTERN]: '`"N%"`',
+  [STATUS_LIST_PATTERN]: 'status list',
 };
 
 function typeOf(node: JsonSchemaNode): string {
+  if (node.writeOnly === true) return `secret ${typeOf({ ...node, writeOnly: false })}`;
   if (node.const !== undefined) return `\`${String(node.const)}\``;
-  if (node.enum !== undefined) return `one of ${node.enum.map((value) => `\`${String(value)}\``).join(', ')}`;
+  if (node.enum !== undefined) return oneOf(node.enum);
+  if (node.anyOf !== undefined) {
+    // Alternatives that are all fixed values (`503` or `"503"`) read as one list.
+    const values = node.anyOf.map((option) => option.enum);
+    if (values.every((list) => list !== undefined)) return oneOf([...new Set(values.flat().map(String))]);
+    return node.anyOf.map(typeOf).join(' or ');
+  }
   if (node.pattern !== undefined && NAMED_PATTERNS[node.pattern] !== undefined) return NAMED_PATTERNS[node.pattern] ?? 'string';
   if (node.format === 'regex') return 'regex';
   switch (node.type) {
@@ -71,6 +80,10 @@ function typeOf(node: JsonSchemaNode): string {
   }
 }
 
+function oneOf(values: readonly unknown[]): string {
+  return `one of ${values.map((value) => `\`${String(value)}\``).join(', ')}`;
+}
+
 function plural(type: string): string {
   return type === 'mapping' ? 'mappings' : type === 'string' ? 'strings' : type;
 }
@@ -79,6 +92,7 @@ function defaultOf(node: JsonSchemaNode, required: boolean): string {
   if (required) return 'required';
   if (node.default === undefined) return '—';
   if (typeof node.default === 'object' && node.default !== null && Object.keys(node.default).length === 0) return 'see below';
+  if (Array.isArray(node.default)) return `\`${stringify(node.default, { collectionStyle: 'flow', lineWidth: 0 }).trim()}\``;
   return `\`${String(node.default)}\``;
 }
 
@@ -98,8 +112,10 @@ usher reads one file, YAML or JSON (\`.json\`, or content starting with \`{\`). 
 
 - **Durations** are a number and a unit: \`500ms\`, \`5s\`, \`1m\`, \`1h\`, \`1d\`, or combined largest first, \`1m30s\`. Fractions are fine when the result is whole milliseconds (\`1.5s\`). A bare number is an error (is \`30\` seconds or milliseconds?), and timeouts must be greater than 0.
 - **Addresses** are \`host:port\`. The host is an IPv4 address, an IPv6 address in brackets (\`[::1]:8080\`) or a hostname. Backend ports are 1–65535; a listener may bind port 0 to get a free port.
-- **Environment variables**: \`\${NAME}\` in any string value is replaced by the variable; \`\${NAME:-default}\` uses \`default\` when it is unset or empty; \`$\${\` writes a literal \`\${\`. An unset variable without a default is an error naming the variable and the key. Where a key expects a number or true/false, an interpolated value is read as one (\`weight: \${WEIGHT}\`). Error messages show \`\${NAME}\`, never the value, so secrets do not reach logs.
+- **Environment variables**: \`\${NAME}\` in any string value is replaced by the variable; \`\${NAME:-default}\` uses \`default\` when it is unset or empty; \`$\${\` writes a literal \`\${\`. An unset variable without a default is an error naming the variable and the key. Where a key expects a number or true/false, an interpolated value is read as one (\`weight: \${WEIGHT}\`). Error messages show \`\${NAME}\`, never the value, so secrets do not reach logs; the value of a secret key (\`sticky.secret\`, \`admin.token\`) is never shown even when written in the file, only its length.
 - **Match values** (\`headers\`, \`query\`, \`cookies\`) are exact strings, or a regular expression after \`~\` (\`~^v[23]$\`) that must match the whole value. Quote values YAML would read as numbers or booleans: \`"1"\`, \`"true"\`.
+- **Percentages** are whole numbers, written \`50\` or \`"50%"\`.
+- **Status lists** (\`expectStatus\`) are one code (\`200\`), or codes and inclusive ranges separated by commas: \`"200,204,300-399"\`. Codes are 100–599.
 - **Names** of listeners, routes and pools: letters, digits, \`_\`, \`.\`, \`-\`, starting with a letter or digit, at most 63 characters.
 
 Unknown keys are errors (with a suggestion for typos), as are duplicate keys. Every problem is reported at once, sorted by line, as \`file:line:col path: message\`:
@@ -120,9 +136,14 @@ Errors:
 - A route uses at most one of \`path\`, \`pathPrefix\` and \`pathRegex\`.
 - \`hashKey\` and \`hashBalanceFactor\` are only allowed with \`algorithm: hash\` or \`maglev\` (elsewhere they would silently do nothing).
 - A backend address appears once per pool; give it a higher \`weight\` instead.
+- \`healthCheck\` keys for HTTP (\`path\`, \`expectStatus\`, \`expectBody\`, \`host\`) are not allowed with \`type: tcp\`.
+- \`healthCheck.fastInterval\` is at most \`interval\`; \`outlier.maxEjectionTime\` is at least \`ejectionTime\` (defaults count).
+- A retry condition is listed once.
+- \`admin.bind\` on anything but a loopback address (127.0.0.0/8, \`::1\`, \`localhost\`) requires \`admin.token\`; the admin API cannot bind a listener's address and port.
 
 Warnings (printed, the config still loads):
 - A route after a catch-all route (no \`match\`) is never reached.
 - A \`stripPrefix\` that the route's \`path\` or \`pathPrefix\` rules out never applies.
 - A pool no route uses.
+- A pool whose backends are all \`backup: true\` has no primary.
 `;

@@ -50,6 +50,29 @@ export function parseHostPort(text: string, options: HostPortOptions = {}): Pars
   return parsed({ host, port });
 }
 
+const HOST_HEADER_EXPECTED = 'expected a host name such as "health.internal", optionally with ":port"';
+
+/**
+ * Check a Host header value: a hostname, IPv4 address or bracketed IPv6
+ * address, optionally followed by `:port`. Returns the text unchanged.
+ *
+ * @example parseHostHeader('health.internal:9000') // { ok: true, value: 'health.internal:9000' }
+ */
+export function parseHostHeader(text: string): Parsed<string> {
+  if (text.startsWith('[') && text.endsWith(']')) {
+    return isIPv6(text.slice(1, -1)) ? parsed(text) : failed(`${HOST_HEADER_EXPECTED} (with a valid IPv6 address inside the brackets)`);
+  }
+  if (text.includes('/')) return failed(`${HOST_HEADER_EXPECTED} (a name, not a URL)`);
+  if (text.includes(':')) {
+    const address = parseHostPort(text);
+    if (address.ok) return parsed(text);
+    // Only a numeric port gets the port message; "a:b:c" is not a host with a bad port.
+    return failed(/:\d+$/.test(text) && address.message.startsWith('port') ? address.message : HOST_HEADER_EXPECTED);
+  }
+  if (text === '' || checkHost(text) !== undefined) return failed(HOST_HEADER_EXPECTED);
+  return parsed(text);
+}
+
 /** Format a {@link HostPort} back to `host:port`, bracketing IPv6. */
 export function formatHostPort(address: HostPort): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;

@@ -9,4 +9,4 @@ export { parseDuration, formatDuration, MAX_DURATION_MS } from './duration.ts';
 export { parseHostPort, formatHostPort, type HostPortOptions } from './hostport.ts';
 export type { Parsed } from './parsed.ts';
 export { quickConfig, QUICK_SOURCE, type QuickOptions } from './quick.ts';
-export { configSchema, ALGORITHMS, DEFAULTS, type ConfigInput } from './schema.ts';
+export { configSchema, ADMIN_STATES, ALGORITHMS, DEFAULTS, HEALTH_CHECK_TYPES, RETRY_CONDITIONS, type ConfigInput } from './schema.ts';

@@ -6,7 +6,9 @@
  *
  * Known gap: string patterns accept `${VAR}`, but integer and boolean keys
  * (`weight`, `hashBalanceFactor`, `accessLog.enabled`) do not, so an editor
- * flags `weight: ${W}` although the loader accepts it.
+ * flags `weight: ${W}` although the loader accepts it. Keys that take a number
+ * or text (percentages, `expectStatus`) have no single scalar type, so
+ * `${VAR}` there stays text, which those keys also accept.
  */
 import { z } from 'zod';
 import type { KeyPath } from './issues.ts';
@@ -32,6 +34,9 @@ export interface JsonSchemaNode {
   readonly additionalProperties?: JsonSchemaNode | boolean;
   readonly propertyNames?: JsonSchemaNode;
   readonly items?: JsonSchemaNode;
+  readonly anyOf?: readonly JsonSchemaNode[];
+  /** Marks secrets: messages never show their values. */
+  readonly writeOnly?: boolean;
   readonly [keyword: string]: unknown;
 }
 
@@ -95,4 +100,9 @@ export function knownKeysAt(path: KeyPath): readonly string[] {
 export function scalarTypeAt(path: KeyPath): ScalarType | undefined {
   const type = jsonSchemaAt(path)?.type;
   return type === 'number' || type === 'integer' || type === 'boolean' ? type : undefined;
+}
+
+/** True when the value at `path` is a secret (`writeOnly` in the schema): messages must not show it. */
+export function isSecretAt(path: KeyPath): boolean {
+  return jsonSchemaAt(path)?.writeOnly === true;
 }

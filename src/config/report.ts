@@ -1,9 +1,11 @@
 /**
  * Turns findings into {@link ConfigIssue}s with positions: looks up the value
  * and source position for a key path, and describes found values, showing the
- * `${VAR}` template instead of any value that came from the environment.
+ * `${VAR}` template instead of any value that came from the environment, and
+ * never the value of a secret (`sticky.secret`, `admin.token`) at all.
  */
 import { describeValue, formatPath, sortIssues, type ConfigIssue, type KeyPath } from './issues.ts';
+import { isSecretAt } from './json-schema.ts';
 import type { Position, SourceTree } from './source.ts';
 
 /** Which part of a mapping entry an issue points at. */
@@ -44,10 +46,15 @@ export class Reporter {
     return this.#tree.templates.has(formatPath(path));
   }
 
-  /** The value at `path` for a message: quoted text, or its `${VAR}` template when interpolated. */
+  /**
+   * The value at `path` for a message: quoted text, or its `${VAR}` template
+   * when interpolated; for a secret written in the file, only its kind and length.
+   */
   describe(path: KeyPath): string {
     const template = this.#tree.templates.get(formatPath(path));
-    return template !== undefined ? describeValue(template) : describeValue(this.valueAt(path));
+    if (template !== undefined) return describeValue(template);
+    const value = this.valueAt(path);
+    return isSecretAt(path) ? describeSecret(value) : describeValue(value);
   }
 
   /** True when `path` or an ancestor could not be read (already reported). */
@@ -94,4 +101,11 @@ export class Reporter {
     }
     return undefined;
   }
+}
+
+/** A secret's kind (and length, which is what a "too short" message needs), never its text. */
+function describeSecret(value: unknown): string {
+  if (typeof value === 'string') return `${value.length} character${value.length === 1 ? '' : 's'} (not shown: it is a secret)`;
+  if (typeof value === 'number' || typeof value === 'boolean') return `a ${typeof value} (not shown: it is a secret)`;
+  return describeValue(value);
 }

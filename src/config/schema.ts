@@ -4,13 +4,16 @@
  * JSON Schema (`usher schema`) and docs/config.md.
  *
  * Cross-field rules (pool references, duplicate names and binds, hash options
- * on non-hash pools) live in checks.ts, which sees the whole file at once.
+ * on non-hash pools, http-only keys on tcp health checks, fastInterval and
+ * ejection-time order, the admin bind and token) live in checks.ts, which sees
+ * the whole file at once.
  */
 import { z } from 'zod';
-import type { UsherConfig } from './types.ts';
+import type { AdminState, RetryCondition, UsherConfig } from './types.ts';
 import {
-  backendAddress, bindAddress, cookieName, documented, duration, flag, hashKey, headerName,
-  hostMatch, integerIn, matchValue, method, name, queryName, regex, text, urlPath,
+  backendAddress, bindAddress, bodyMatch, cookieName, documented, duration, flag, hashKey, headerName,
+  hostHeader, hostMatch, integerIn, matchValue, method, name, percentIn, queryName, regex, secret,
+  statusRanges, text, urlPath,
 } from './values.ts';
 
 /** Algorithms a pool can use; the first is the default. */
@@ -19,18 +22,57 @@ export const ALGORITHMS = ['p2c', 'round-robin', 'least-connections', 'random', 
 /** Algorithms that read the pool's `hashKey` and `hashBalanceFactor`. */
 export const HASH_ALGORITHMS: readonly string[] = ['hash', 'maglev'];
 
+/** Health check kinds; the first is the default. */
+export const HEALTH_CHECK_TYPES = ['http', 'tcp'] as const;
+
+/** Keys of `healthCheck` that only apply to `type: http`. */
+export const HTTP_CHECK_KEYS: readonly string[] = ['path', 'expectStatus', 'expectBody', 'host'];
+
+/** Failures a pool can retry; all of them by default. */
+export const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '502', '503', '504'] as const satisfies readonly RetryCondition[];
+
+/** A backend's operator states; the first is the default. */
+export const ADMIN_STATES = ['enabled', 'draining', 'disabled'] as const satisfies readonly AdminState[];
+
 /** Defaults, written as they would be in the file. */
 export const DEFAULTS = {
   protocol: 'http',
   algorithm: 'p2c',
   hashKey: 'client-ip',
   weight: 1,
+  backup: false,
+  state: 'enabled',
   connectTimeout: '5s',
   responseTimeout: '60s',
   idleTimeout: '60s',
   stickyCookie: 'usher_sticky',
   stickyTtl: '1h',
+  healthCheckType: 'http',
+  healthCheckPath: '/health',
+  healthCheckInterval: '2s',
+  /** Capped at the interval when `fastInterval` is left out. */
+  healthCheckFastInterval: '500ms',
+  healthCheckTimeout: '1s',
+  rise: 2,
+  fall: 3,
+  expectStatus: '200-399',
+  consecutiveFailures: 5,
+  ejectionTime: '30s',
+  maxEjectionTime: '300s',
+  maxEjectionPercent: 50,
+  retryAttempts: 2,
+  retryBudget: 20,
+  minRetriesPerSecond: 3,
+  queueSize: 128,
+  queueTimeout: '5s',
+  shutdownTimeout: '30s',
 } as const;
+
+/** {@link DEFAULTS}.healthCheckFastInterval in milliseconds. */
+const DEFAULT_FAST_INTERVAL_MS = 500;
+
+/** Most connections (or queued requests) any limit may name. */
+const MAX_CONNECTIONS = 1_000_000;
 
 const VALUE_DOC = { description: 'Exact value, or a regular expression after `~` that must match the whole value (`~~x` is the regex `~x`).' };
 
@@ -72,6 +114,9 @@ const backendSchema = documented(
   z.strictObject({
     address: backendAddress({ description: 'Backend `host:port`.', examples: ['10.0.0.5:3000', 'app.internal:8080'] }),
     weight: integerIn('weight', 1, 1000, { description: 'Relative share of requests.', examples: [3] }).default(DEFAULTS.weight),
+    backup: flag({ description: 'A backup receives requests only while no primary (non-backup) backend of the pool is available.', examples: [true] }).default(DEFAULTS.backup),
+    state: documented(z.enum(ADMIN_STATES, { error: `expected one of ${ADMIN_STATES.join(', ')}` }), { description: 'Operator intent, separate from health: `draining` takes no new requests but finishes those in flight; `disabled` takes nothing.', examples: ['draining'] }).default(DEFAULTS.state),
+    maxConnections: integerIn('maxConnections', 1, MAX_CONNECTIONS, { description: 'Most requests in flight to this backend; overrides the pool\'s `maxConnections`.', examples: [50] }).optional(),
   }, { error: 'expected a backend mapping with "address"' }),
   { description: 'One upstream server.' },
 );
@@ -80,9 +125,7 @@ const stickySchema = documented(
   z.strictObject({
     cookie: cookieName({ description: 'Cookie that pins a client to a backend.', examples: ['usher_sticky'] }).default(DEFAULTS.stickyCookie),
     ttl: duration({ description: 'How long the pin lasts: the cookie\'s Max-Age, in whole seconds.', examples: ['30m', '1d'] }, { ms: 1000, why: 'it is the cookie\'s Max-Age in seconds' }).prefault(DEFAULTS.stickyTtl),
-    secret: text({ description: 'HMAC key signing the cookie (at least 16 characters; use `${ENV_VAR}`). Without it a random key is made at start, so pins do not survive a restart.', examples: ['${STICKY_SECRET}'] })
-      .min(16, { error: 'secret must be at least 16 characters' })
-      .optional(),
+    secret: secret('secret', { description: 'HMAC key signing the cookie (at least 16 characters; use `${ENV_VAR}`). Without it a random key is made at start, so pins do not survive a restart. Never shown in messages.', examples: ['${STICKY_SECRET}'] }).optional(),
   }, { error: 'expected a sticky mapping' }).transform((s) => ({ cookie: s.cookie, ttlMs: s.ttl, secret: s.secret })),
   { description: 'Session affinity: a signed cookie sends a client back to the same backend while it is available (otherwise it is balanced as usual and re-pinned).', examples: [{ ttl: '12h', secret: '${STICKY_SECRET}' }] },
 );
@@ -96,6 +139,74 @@ const timeoutsSchema = documented(
   { description: 'Upstream timeouts.', examples: [{ connect: '2s', response: '30s' }] },
 );
 
+const healthCheckSchema = documented(
+  z.strictObject({
+    type: documented(z.enum(HEALTH_CHECK_TYPES, { error: `expected one of ${HEALTH_CHECK_TYPES.join(', ')}` }), { description: '`http` sends `GET path` and checks the status (and body); `tcp` only opens a connection.', examples: ['tcp'] }).default(DEFAULTS.healthCheckType),
+    path: urlPath({ description: 'Request path for `http` checks.', examples: ['/healthz'] }).prefault(DEFAULTS.healthCheckPath),
+    interval: duration({ description: 'Time between checks of one backend while its state is steady (HAProxy `inter`).', examples: ['5s'] }).prefault(DEFAULTS.healthCheckInterval),
+    fastInterval: duration({ description: 'Time between checks while a backend is changing state, so it goes out and comes back sooner (HAProxy `fastinter`). At most `interval`; left out, it is 500ms or `interval` if that is shorter.', examples: ['250ms'], shownDefault: DEFAULTS.healthCheckFastInterval }).optional(),
+    timeout: duration({ description: 'A check that has not completed after this long fails.', examples: ['2s'] }).prefault(DEFAULTS.healthCheckTimeout),
+    rise: integerIn('rise', 1, 100, { description: 'Consecutive successful checks that bring an unhealthy backend back.', examples: [3] }).default(DEFAULTS.rise),
+    fall: integerIn('fall', 1, 100, { description: 'Consecutive failed checks that take a healthy backend out.', examples: [2] }).default(DEFAULTS.fall),
+    expectStatus: statusRanges({ description: 'Statuses that pass an `http` check: one code, or codes and inclusive ranges separated by commas.', examples: ['200,204,300-399', 200] }).prefault(DEFAULTS.expectStatus),
+    expectBody: bodyMatch({ description: 'The response body must contain this text, or match the regular expression after `~` anywhere (`~~x` is the regex `~x`).', examples: ['ok', '~"status": ?"up"'] }).optional(),
+    host: hostHeader({ description: 'Host header of `http` checks. Default: the backend\'s address.', examples: ['health.internal'] }).optional(),
+    port: integerIn('port', 1, 65535, { description: 'Check this port instead of the backend\'s.', examples: [9000] }).optional(),
+  }, { error: 'expected a healthCheck mapping' }).transform((h) => ({
+    type: h.type,
+    path: h.path,
+    intervalMs: h.interval,
+    fastIntervalMs: h.fastInterval ?? Math.min(DEFAULT_FAST_INTERVAL_MS, h.interval),
+    timeoutMs: h.timeout,
+    rise: h.rise,
+    fall: h.fall,
+    expectStatus: h.expectStatus,
+    expectBody: h.expectBody,
+    host: h.host,
+    port: h.port,
+  })),
+  { description: 'Active health checks: each backend is probed on its own schedule and taken out of rotation after `fall` failures in a row, back after `rise` successes. Without this key backends are not probed.', examples: [{ path: '/healthz', interval: '5s' }, { type: 'tcp' }] },
+);
+
+const outlierSchema = documented(
+  z.strictObject({
+    consecutiveFailures: integerIn('consecutiveFailures', 1, 1000, { description: 'Failed requests in a row (connect errors, resets, timeouts, 5xx) that eject a backend.', examples: [3] }).default(DEFAULTS.consecutiveFailures),
+    ejectionTime: duration({ description: 'How long the first ejection lasts; the n-th lasts n times as long.', examples: ['10s'] }).prefault(DEFAULTS.ejectionTime),
+    maxEjectionTime: duration({ description: 'Cap on one ejection\'s length; at least `ejectionTime`.', examples: ['10m'] }).prefault(DEFAULTS.maxEjectionTime),
+    maxEjectionPercent: percentIn('maxEjectionPercent', 0, 100, { description: 'Never eject more than this percent of the pool\'s backends at once (one backend may always be ejected).', examples: [30, '30%'] }).prefault(DEFAULTS.maxEjectionPercent),
+  }, { error: 'expected an outlier mapping' }).transform((o) => ({
+    consecutiveFailures: o.consecutiveFailures,
+    ejectionTimeMs: o.ejectionTime,
+    maxEjectionTimeMs: o.maxEjectionTime,
+    maxEjectionPercent: o.maxEjectionPercent,
+  })),
+  { description: 'Passive outlier detection: a backend whose requests keep failing is ejected for a while, without waiting for a health check.', examples: [{ consecutiveFailures: 3, ejectionTime: '10s' }] },
+);
+
+const retrySchema = documented(
+  z.strictObject({
+    attempts: integerIn('attempts', 0, 10, { description: 'Retries after the first try (so up to `attempts` + 1 tries). 0 turns retries off.', examples: [1] }).default(DEFAULTS.retryAttempts),
+    on: documented(
+      z.array(
+        z.union([
+          z.literal(RETRY_CONDITIONS),
+          z.literal([502, 503, 504]).transform((code) => `${code}` as const),
+        ], { error: `expected one of ${RETRY_CONDITIONS.join(', ')}` }),
+        { error: 'expected a list of retry conditions' },
+      ).min(1, { error: 'list at least one condition, or set attempts: 0 to turn retries off' }),
+      { description: 'Failures that are retried: `connect-failure` (the backend could not be reached; always safe), `reset` and `timeout` (the request may have reached the backend), and the statuses `502`, `503`, `504`. Listed once each.', examples: [['connect-failure', 503]] },
+    ).prefault(() => [...RETRY_CONDITIONS]),
+    budget: percentIn('budget', 0, 100, { description: 'Retries may be at most this percent of the pool\'s requests, so retries cannot multiply the load on a failing pool.', examples: ['10%', 10] }).prefault(DEFAULTS.retryBudget),
+    minRetriesPerSecond: integerIn('minRetriesPerSecond', 0, 1000, { description: 'Retries always allowed per second regardless of `budget`, so a quiet pool can still retry.', examples: [10] }).default(DEFAULTS.minRetriesPerSecond),
+  }, { error: 'expected a retry mapping' }).transform((r) => ({
+    attempts: r.attempts,
+    on: r.on,
+    budgetPercent: r.budget,
+    minRetriesPerSecond: r.minRetriesPerSecond,
+  })),
+  { description: 'Retry failed requests. Without this key nothing is retried.', examples: [{ attempts: 1, on: ['connect-failure', 503] }] },
+);
+
 const poolSchema = documented(
   z.strictObject({
     algorithm: documented(z.enum(ALGORITHMS, { error: `expected one of ${ALGORITHMS.join(', ')}` }), { description: 'How a backend is chosen per request.', examples: ['round-robin'] }).default(DEFAULTS.algorithm),
@@ -103,8 +214,21 @@ const poolSchema = documented(
     hashBalanceFactor: integerIn('hashBalanceFactor', 100, 1000, { description: 'Bounded loads for `hash` and `maglev`: no backend takes more than this percent of the average load (125 is a common choice). Unset means unbounded.', examples: [125] }).optional(),
     sticky: stickySchema.optional(),
     timeouts: timeoutsSchema.prefault({}),
+    healthCheck: healthCheckSchema.optional(),
+    outlier: outlierSchema.optional(),
+    slowStart: duration({ description: 'Ramp a backend that returns to rotation (healthy again, un-ejected or re-enabled) from 10% to its full weight over this long. Unset means no ramp.', examples: ['30s'] }).optional(),
+    panicThreshold: percentIn('panicThreshold', 1, 100, { description: 'When fewer than this percent of the pool\'s backends are available, balance over all of them (healthy or not) instead of answering 503 (Envoy\'s panic mode). Unset means never.', examples: [50, '50%'] }).optional(),
+    retry: retrySchema.optional(),
+    maxConnections: integerIn('maxConnections', 1, MAX_CONNECTIONS, { description: 'Most requests in flight to one backend (HAProxy `maxconn`); a backend\'s own `maxConnections` overrides it. Unset means unlimited.', examples: [100] }).optional(),
+    queueSize: integerIn('queueSize', 0, MAX_CONNECTIONS, { description: 'Requests that may wait for a free backend slot when every backend is at `maxConnections`; more are answered 503. 0 means no queue.', examples: [1000] }).default(DEFAULTS.queueSize),
+    queueTimeout: duration({ description: 'How long a request waits in that queue before it is answered 503.', examples: ['2s'] }).prefault(DEFAULTS.queueTimeout),
     backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }).min(1, { error: 'a pool needs at least one backend' }), { description: 'The upstream servers.', examples: [[{ address: '10.0.0.5:3000' }, { address: '10.0.0.6:3000', weight: 2 }]] }),
-  }, { error: 'expected a pool mapping with "backends"' }),
+  }, { error: 'expected a pool mapping with "backends"' }).transform(({ slowStart, panicThreshold, queueTimeout, ...pool }) => ({
+    ...pool,
+    ...(slowStart === undefined ? {} : { slowStartMs: slowStart }),
+    ...(panicThreshold === undefined ? {} : { panicThresholdPercent: panicThreshold }),
+    queueTimeoutMs: queueTimeout,
+  })),
   { description: 'A named group of backends and how to balance across them.' },
 );
 
@@ -116,6 +240,14 @@ const accessLogSchema = documented(
   { description: 'The access log.', examples: [{ path: '/var/log/usher/access.log' }] },
 );
 
+const adminSchema = documented(
+  z.strictObject({
+    bind: bindAddress({ description: 'Address and port of the admin API (`host:port`; port 0 picks a free port). Anything but a loopback address (127.0.0.0/8, `::1`, `localhost`) requires `token`.', examples: ['127.0.0.1:9090'] }),
+    token: secret('token', { description: 'Bearer token every admin request must carry (`Authorization: Bearer TOKEN`), at least 16 characters; use `${ENV_VAR}`. Never shown in messages.', examples: ['${USHER_ADMIN_TOKEN}'] }).optional(),
+  }, { error: 'expected an admin mapping with "bind"' }).transform((a) => ({ bind: a.bind, token: a.token })),
+  { description: 'The admin HTTP API. Without this key it is not served.', examples: [{ bind: '127.0.0.1:9090' }] },
+);
+
 /** The whole config file. Parse output is the resolved {@link UsherConfig}. */
 export const configSchema = z
   .strictObject({
@@ -123,8 +255,16 @@ export const configSchema = z
     listeners: documented(z.array(listenerSchema, { error: 'expected a list of listeners' }).min(1, { error: 'define at least one listener' }), { description: 'Where usher accepts connections.', examples: [[{ name: 'web', bind: '0.0.0.0:8080', routes: [{ pool: 'web' }] }]] }),
     pools: documented(z.record(name('pool', { description: 'Pool name.' }), poolSchema, { error: 'expected a mapping of pool name to pool' }), { description: 'Backend pools by name; routes refer to them.', examples: [{ web: { backends: [{ address: '10.0.0.5:3000' }] } }] }),
     accessLog: accessLogSchema.prefault({}),
+    admin: adminSchema.optional(),
+    shutdownTimeout: duration({ description: 'How long a graceful stop waits for requests in flight.', examples: ['10s'] }).prefault(DEFAULTS.shutdownTimeout),
   }, { error: 'expected a mapping with "listeners" and "pools"' })
-  .transform(({ listeners, pools, accessLog }) => ({ listeners, pools, accessLog }));
+  .transform(({ listeners, pools, accessLog, admin, shutdownTimeout }) => ({
+    listeners,
+    pools,
+    accessLog,
+    ...(admin === undefined ? {} : { admin }),
+    shutdownTimeoutMs: shutdownTimeout,
+  }));
 
 /** The YAML/JSON input shape (durations and addresses as strings). */
 export type ConfigInput = z.input<typeof configSchema>;

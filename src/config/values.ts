@@ -9,18 +9,28 @@
  */
 import { z } from 'zod';
 import { DURATION_EXPECTED, DURATION_PATTERN, formatDuration, parseDuration } from './duration.ts';
-import { parseHostPort } from './hostport.ts';
+import { parseHostHeader, parseHostPort } from './hostport.ts';
 import { failed, parsed, type Parsed } from './parsed.ts';
-import type { HashKey, HostPort } from './types.ts';
+import type { HashKey, HostPort, StatusRange } from './types.ts';
 
 /** Documentation attached to a key: shown in the JSON Schema and docs/config.md. */
 export interface KeyDoc {
   readonly description: string;
   readonly examples?: readonly unknown[];
+  /**
+   * The default to show, for a key whose default the schema computes from other
+   * keys (so it cannot be a plain zod default). Documentation only.
+   */
+  readonly shownDefault?: unknown;
 }
 
 function meta(doc: KeyDoc, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { description: doc.description, ...(doc.examples ? { examples: [...doc.examples] } : {}), ...extra };
+  return {
+    description: doc.description,
+    ...(doc.examples ? { examples: [...doc.examples] } : {}),
+    ...(doc.shownDefault === undefined ? {} : { default: doc.shownDefault }),
+    ...extra,
+  };
 }
 
 /** A string schema whose text is converted by `parse`; a failed parse becomes an issue with its message. */
@@ -55,6 +65,10 @@ export const HOST_PORT_PATTERN = editorPattern('(\\[[0-9A-Fa-f:.%a-zA-Z]+\\]|[^:
 export const HASH_KEY_PATTERN = editorPattern('client-ip|path|(header|cookie|query):.+');
 /** JSON Schema pattern for a duration. */
 export const DURATION_SCHEMA_PATTERN = editorPattern(DURATION_PATTERN);
+/** JSON Schema pattern for a percentage written as text (`50%`). */
+export const PERCENT_PATTERN = editorPattern('\\d+%?');
+/** JSON Schema pattern for a list of status codes and ranges (`200,204,300-399`). */
+export const STATUS_LIST_PATTERN = editorPattern('\\d+(-\\d+)?( *, *\\d+(-\\d+)?)*');
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const METHOD_PATTERN = /^[A-Z][A-Z0-9-]*$/;
@@ -205,6 +219,103 @@ export function integerIn(key: string, min: number, max: number, doc: KeyDoc) {
     .min(min, { error: message })
     .max(max, { error: message })
     .meta(meta(doc));
+}
+
+/**
+ * A whole percentage in [min, max], written as a number (`50`) or as text
+ * (`"50%"`; `"50"` too, so `${VAR}` works). Resolves to the number.
+ */
+export function percentIn(key: string, min: number, max: number, doc: KeyDoc) {
+  const message = `${key} must be a whole percentage in [${min}, ${max}], written like 50 or "50%"`;
+  const asNumber = z.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message });
+  const asText = z
+    .string({ error: message })
+    .meta({ pattern: PERCENT_PATTERN })
+    .transform((text, ctx): number => {
+      const match = /^(\d{1,3})%?$/.exec(text.trim());
+      const value = match === null ? Number.NaN : Number(match[1]);
+      if (value >= min && value <= max) return value;
+      ctx.issues.push({ code: 'custom', message, input: text });
+      return z.NEVER;
+    });
+  return z.union([asNumber, asText], { error: message }).meta(meta(doc));
+}
+
+/** Lowest and highest HTTP status code. */
+const STATUS_MIN = 100;
+const STATUS_MAX = 599;
+const STATUS_EXPECTED = `expected a status code such as 200, or codes and ranges such as "200,204,300-399" (codes ${STATUS_MIN}–${STATUS_MAX})`;
+
+/**
+ * Accepted HTTP statuses: one code (`200`), or text listing codes and
+ * inclusive ranges separated by commas (`"200,204,300-399"`). Resolves to
+ * ranges: `[[200, 200], [204, 204], [300, 399]]`.
+ */
+export function statusRanges(doc: KeyDoc) {
+  const asNumber = z
+    .number({ error: STATUS_EXPECTED })
+    .int({ error: STATUS_EXPECTED })
+    .min(STATUS_MIN, { error: `status codes must be in [${STATUS_MIN}, ${STATUS_MAX}]` })
+    .max(STATUS_MAX, { error: `status codes must be in [${STATUS_MIN}, ${STATUS_MAX}]` })
+    .transform((code): StatusRange[] => [[code, code]]);
+  const asText = z
+    .string({ error: STATUS_EXPECTED })
+    .meta({ pattern: STATUS_LIST_PATTERN })
+    .transform((text, ctx): StatusRange[] => {
+      const result = parseStatusRanges(text);
+      if (result.ok) return result.value;
+      ctx.issues.push({ code: 'custom', message: result.message, input: text });
+      return z.NEVER;
+    });
+  return z.union([asNumber, asText], { error: STATUS_EXPECTED }).meta(meta(doc));
+}
+
+/**
+ * Parse `"200,204,300-399"` into inclusive ranges.
+ *
+ * @example parseStatusRanges('200, 300-399') // { ok: true, value: [[200, 200], [300, 399]] }
+ */
+export function parseStatusRanges(text: string): Parsed<StatusRange[]> {
+  const ranges: StatusRange[] = [];
+  for (const part of text.split(',')) {
+    const match = /^\s*(\d{1,3})\s*(?:-\s*(\d{1,3})\s*)?$/.exec(part);
+    if (match === null) return failed(STATUS_EXPECTED);
+    const low = Number(match[1]);
+    const high = match[2] === undefined ? low : Number(match[2]);
+    if (low < STATUS_MIN || high > STATUS_MAX || high < STATUS_MIN || low > STATUS_MAX) {
+      return failed(`status codes must be in [${STATUS_MIN}, ${STATUS_MAX}]`);
+    }
+    if (low > high) return failed('a status range is written low-high, e.g. "300-399"');
+    ranges.push([low, high]);
+  }
+  return parsed(ranges);
+}
+
+/** Text the response body must contain, or a regular expression after `~` it must match (anywhere). */
+export function bodyMatch(doc: KeyDoc) {
+  return parsedString('expected a string (quote numbers and booleans, e.g. "1")', checkBodyMatch, doc);
+}
+
+function checkBodyMatch(text: string): Parsed<string> {
+  if (text === '') return failed('expected text the body must contain; leave the key out to accept any body');
+  return checkMatchValue(text);
+}
+
+/** A Host header value: a hostname or IP address, optionally with `:port`. */
+export function hostHeader(doc: KeyDoc) {
+  return parsedString('expected a host name such as "health.internal"', parseHostHeader, doc);
+}
+
+/**
+ * A secret (an HMAC key, a bearer token): at least 16 characters. Marked
+ * `writeOnly` in the JSON Schema; messages never show its value (the reporter
+ * checks that mark), only its `${VAR}` template or its length.
+ */
+export function secret(key: string, doc: KeyDoc) {
+  return z
+    .string({ error: 'expected a string' })
+    .min(16, { error: `${key} must be at least 16 characters` })
+    .meta(meta(doc, { writeOnly: true }));
 }
 
 /** A string with documentation. */

@@ -49,8 +49,21 @@ function reportOne(issue: Issue, reporter: Reporter): void {
       reporter.error(path, messageOf(issue) + suggestion, { got: true });
       return;
     }
+    case 'invalid_union': {
+      // Unions are scalar alternatives (50 or "50%", 503 or "503"). When only one
+      // alternative had the right type, its own message is the precise one.
+      const typed = issue.errors.filter((option) => option.some((inner) => inner.code !== 'invalid_type'));
+      if (typed.length === 1) {
+        for (const inner of typed[0] ?? []) reportOne({ ...inner, path: [...issue.path, ...inner.path] }, reporter);
+        return;
+      }
+      // Otherwise say what was found, and suggest a near miss.
+      const value = reporter.valueAt(path);
+      const suggestion = reporter.isInterpolated(path) ? '' : suggestValue(value, optionValues(issue));
+      reporter.error(path, messageOf(issue) + suggestion, { got: isScalar(value) });
+      return;
+    }
     case 'invalid_element':
-    case 'invalid_union':
       reporter.error(path, messageOf(issue));
       return;
     case 'too_big':
@@ -76,6 +89,16 @@ function reportUnknownKey(path: KeyPath, reporter: Reporter): void {
 
 function suggestValue(value: unknown, allowed: readonly unknown[]): string {
   return typeof value === 'string' ? didYouMean(value, allowed.filter((v): v is string => typeof v === 'string')) : '';
+}
+
+/**
+ * The allowed values of the union's enum and literal options, for "did you
+ * mean". Numbers are left out: any 3-digit status is a near miss of another.
+ */
+function optionValues(issue: z.core.$ZodIssueInvalidUnion): unknown[] {
+  return issue.errors
+    .flatMap((option) => option.flatMap((inner) => (inner.code === 'invalid_value' ? inner.values : [])))
+    .filter((value) => typeof value === 'string' && !/^\d+$/.test(value));
 }
 
 function isScalar(value: unknown): boolean {

@@ -81,7 +81,7 @@ accessLog: { enabled: "yes", pat: x }
       [32, 40, 'pools.api.timeouts.response', 'duration must be greater than 0, got "0s"'],
       [32, 50, 'pools.api.timeouts.idle', 'expected a duration such as "500ms", "5s", "1m", "1h" or "1d", got "5 minutes"'],
       [33, 20, 'pools.api.sticky.ttl', 'duration must be at least 1s (it is the cookie\'s Max-Age in seconds), got "500ms"'],
-      [33, 35, 'pools.api.sticky.secret', 'secret must be at least 16 characters, got "short"'],
+      [33, 35, 'pools.api.sticky.secret', 'secret must be at least 16 characters, got 5 characters (not shown: it is a secret)'],
       [34, 15, 'pools.api.backends', 'a pool needs at least one backend'],
       [35, 10, 'pools.empty', 'missing required key "backends"'],
       [36, 23, 'accessLog.enabled', 'expected true or false, got "yes"'],
@@ -99,7 +99,7 @@ accessLog: { enabled: "yes", pat: x }
 
   it('lists the allowed keys when an unknown key is not a near miss', () => {
     assert.deepEqual(errorsOf(`listeners: [{ name: a, bind: "h:1", routes: [{ pool: web }] }]\n${VALID_TAIL}frobnicate: 1\n`), [
-      [6, 1, 'frobnicate', 'unknown key "frobnicate"; expected one of: listeners, pools, accessLog'],
+      [6, 1, 'frobnicate', 'unknown key "frobnicate"; expected one of: listeners, pools, accessLog, admin, shutdownTimeout'],
     ]);
   });
 
@@ -241,8 +241,13 @@ pools:
     hashKey: cookie:sid
     sticky: { ttl: 1h, secret: "\${S:-0123456789abcdef}" }
     timeouts: { connect: 1s }
-    backends: [{ address: "127.0.0.1:1", weight: 2 }, { address: "[::1]:2" }]
+    healthCheck: { path: /h, interval: 1s, fastInterval: 500ms, expectStatus: "200,300-399", expectBody: "~u+p" }
+    outlier: { ejectionTime: 1s, maxEjectionPercent: 20% }
+    retry: { on: [reset, 503], budget: 10% }
+    panicThreshold: 50
+    backends: [{ address: "127.0.0.1:1", weight: 2, state: draining }, { address: "[::1]:2", backup: true }]
 accessLog: { enabled: false }
+admin: { bind: "127.0.0.1:9", token: "\${T:-0123456789abcdef}" }
 `;
 
   it('answers every truncation and byte mutation of a valid file with a config or errors', () => {

@@ -57,18 +57,23 @@ const EXPECTED: UsherConfig = {
       sticky: { cookie: 'usher_sticky', ttlMs: 3_600_000, secret: 'a-long-enough-secret-value' },
       timeouts: { connectMs: 500, responseMs: 90_000, idleMs: 2000 },
       backends: [
-        { address: { host: '127.0.0.1', port: 3001 }, weight: 1 },
-        { address: { host: '::1', port: 3002 }, weight: 5 },
+        { address: { host: '127.0.0.1', port: 3001 }, weight: 1, backup: false, state: 'enabled' },
+        { address: { host: '::1', port: 3002 }, weight: 5, backup: false, state: 'enabled' },
       ],
+      queueSize: 128,
+      queueTimeoutMs: 5000,
     },
     api: {
       algorithm: 'p2c',
       hashKey: { kind: 'client-ip' },
       timeouts: { connectMs: 5000, responseMs: 60_000, idleMs: 60_000 },
-      backends: [{ address: { host: 'api.internal', port: 80 }, weight: 1 }],
+      backends: [{ address: { host: 'api.internal', port: 80 }, weight: 1, backup: false, state: 'enabled' }],
+      queueSize: 128,
+      queueTimeoutMs: 5000,
     },
   },
   accessLog: { enabled: false, path: '/var/log/usher.log' },
+  shutdownTimeoutMs: 30_000,
 };
 
 function ok(result: ConfigResult): { config: UsherConfig; warnings: readonly unknown[] } {
@@ -93,10 +98,13 @@ describe('parseConfig: valid files', () => {
           hashKey: { kind: 'client-ip' },
           sticky: { cookie: 'usher_sticky', ttlMs: 3_600_000, secret: undefined },
           timeouts: { connectMs: 5000, responseMs: 60_000, idleMs: 60_000 },
-          backends: [{ address: { host: 'h', port: 1 }, weight: 1 }],
+          backends: [{ address: { host: 'h', port: 1 }, weight: 1, backup: false, state: 'enabled' }],
+          queueSize: 128,
+          queueTimeoutMs: 5000,
         },
       },
       accessLog: { enabled: true },
+      shutdownTimeoutMs: 30_000,
     });
   });
 
@@ -119,7 +127,7 @@ describe('parseConfig: valid files', () => {
       listeners: [{ name: 'web', bind: '127.0.0.1:8080', routes: [{ pool: 'web' }] }],
       pools: { web: { backends: [{ address: '127.0.0.1:3001', weight: 2 }] } },
     }, null, 2);
-    assert.deepEqual(ok(parseConfig(json, 'usher.json', {})).config.pools['web']?.backends, [{ address: { host: '127.0.0.1', port: 3001 }, weight: 2 }]);
+    assert.deepEqual(ok(parseConfig(json, 'usher.json', {})).config.pools['web']?.backends, [{ address: { host: '127.0.0.1', port: 3001 }, weight: 2, backup: false, state: 'enabled' }]);
     assert.equal(ok(parseConfig(json, 'config', {})).config.listeners[0]?.name, 'web');
     assert.equal(detectFormat('config', json), 'json');
     assert.equal(detectFormat('x.JSON', 'a: 1'), 'json');

@@ -16,12 +16,15 @@ describe('quickConfig', () => {
             hashKey: { kind: 'client-ip' },
             timeouts: { connectMs: 5000, responseMs: 60_000, idleMs: 60_000 },
             backends: [
-              { address: { host: '127.0.0.1', port: 3001 }, weight: 1 },
-              { address: { host: '::1', port: 3002 }, weight: 1 },
+              { address: { host: '127.0.0.1', port: 3001 }, weight: 1, backup: false, state: 'enabled' },
+              { address: { host: '::1', port: 3002 }, weight: 1, backup: false, state: 'enabled' },
             ],
+            queueSize: 128,
+            queueTimeoutMs: 5000,
           },
         },
         accessLog: { enabled: true },
+        shutdownTimeoutMs: 30_000,
       },
     });
   });

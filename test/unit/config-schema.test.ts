@@ -16,6 +16,10 @@ const schema = configJsonSchema() as JsonSchemaNode;
 function validate(node: JsonSchemaNode, value: unknown, path = '$'): string[] {
   const problems: string[] = [];
   const fail = (why: string): void => void problems.push(`${path}: ${why}`);
+  if (node.anyOf !== undefined) {
+    const options = node.anyOf.map((option) => validate(option, value, path));
+    if (options.every((found) => found.length > 0)) return [`${path}: matches no alternative (${options.flat().join('; ')})`];
+  }
   const type = node.type;
   if (type !== undefined) {
     const actual = Array.isArray(value) ? 'array' : value === null ? 'null' : Number.isInteger(value) ? 'integer' : typeof value;
@@ -71,7 +75,7 @@ describe('configJsonSchema', () => {
     assert.equal(schema.type, 'object');
     assert.deepEqual(schema.required, ['listeners', 'pools']);
     assert.equal(schema.additionalProperties, false);
-    assert.deepEqual(Object.keys(schema.properties ?? {}), ['$schema', 'listeners', 'pools', 'accessLog']);
+    assert.deepEqual(Object.keys(schema.properties ?? {}), ['$schema', 'listeners', 'pools', 'accessLog', 'admin', 'shutdownTimeout']);
     assert.equal(typeof schema.title, 'string');
   });
 
@@ -123,6 +127,15 @@ describe('configJsonSchema', () => {
       [{ timeouts: { connect: 5 } }, 'expected string'],
       [{ timeouts: { connect: '5' } }, 'does not match'],
       [{ hashKey: 'hdr:x' }, 'does not match'],
+      [{ panicThreshold: 0 }, 'matches no alternative'],
+      [{ panicThreshold: '50 percent' }, 'matches no alternative'],
+      [{ healthCheck: { type: 'udp' } }, 'not in enum'],
+      [{ healthCheck: { expectStatus: 'ok' } }, 'matches no alternative'],
+      [{ healthCheck: { rise: 0 } }, 'below minimum'],
+      [{ retry: { on: [] } }, 'too few items'],
+      [{ retry: { on: [500] } }, 'matches no alternative'],
+      [{ queueSize: -1 }, 'below minimum'],
+      [{ backends: [{ address: 'h:1', state: 'off' }] }, 'not in enum'],
     ];
     for (const [pool, why] of cases) {
       const problems = validate(schema, base(pool));

@@ -59,6 +59,7 @@ file:line:col key.path: message and exits 1.
   demo: `usher demo: run three demo backends behind usher
 
   --bind HOST:PORT       where usher listens (default 127.0.0.1:8080)
+  --admin HOST:PORT      where the admin API listens (default 127.0.0.1:9090)
 `,
   schema: `usher schema: print the JSON Schema of the config file format
 
@@ -206,11 +207,17 @@ async function reload(args: readonly string[]): Promise<number> {
 }
 
 async function demo(args: readonly string[]): Promise<number> {
-  const { values } = parsed(() => parseArgs({ args: [...args], options: { bind: { type: 'string', default: '127.0.0.1:8080' } } }));
+  const { values } = parsed(() =>
+    parseArgs({
+      args: [...args],
+      options: { bind: { type: 'string', default: '127.0.0.1:8080' }, admin: { type: 'string', default: '127.0.0.1:9090' } },
+    }),
+  );
   const backends = await startDemoBackends();
   const env = {
     ...process.env,
     USHER_DEMO_BIND: values.bind,
+    USHER_DEMO_ADMIN: values.admin,
     USHER_DEMO_PORT_1: String(backends[0]!.port),
     USHER_DEMO_PORT_2: String(backends[1]!.port),
     USHER_DEMO_PORT_3: String(backends[2]!.port),
@@ -221,7 +228,7 @@ async function demo(args: readonly string[]): Promise<number> {
     return exitCodes.configOrStartup;
   }
   const code = await runUntilSignal(config, {
-    onStarted: (usher) => process.stdout.write(demoBanner(usher.url('web'), backends)),
+    onStarted: (usher) => process.stdout.write(demoBanner(usher.url('web'), backends, usher.adminUrl)),
     onStop: () => stopDemoBackends(backends),
   });
   stopDemoBackends(backends);

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 export const demoBackendNames = ['alpha', 'bravo', 'charlie'] as const;
 
 /** The demo's config, in the same YAML a user writes; ports come from the environment. */
-export const demoConfigYaml = `# usher demo: one listener, one pool of three local backends.
+export const demoConfigYaml = `# usher demo: one listener, one pool of three local backends, health-checked.
 listeners:
   - name: web
     bind: \${USHER_DEMO_BIND}
@@ -19,10 +19,16 @@ pools:
   demo:
     algorithm: round-robin
     timeouts: { connect: 2s, response: 30s, idle: 60s }
+    healthCheck: { path: /health, interval: 1s, timeout: 500ms }
+    outlier: { consecutiveFailures: 3, ejectionTime: 10s }
+    retry: { attempts: 2 }
+    slowStart: 5s
     backends:
       - address: 127.0.0.1:\${USHER_DEMO_PORT_1}
       - address: 127.0.0.1:\${USHER_DEMO_PORT_2}
       - address: 127.0.0.1:\${USHER_DEMO_PORT_3}
+admin:
+  bind: \${USHER_DEMO_ADMIN}
 `;
 
 export interface DemoBackend {
@@ -50,16 +56,27 @@ export function stopDemoBackends(backends: readonly DemoBackend[]): void {
   for (const backend of backends) backend.process.kill('SIGTERM');
 }
 
-export function demoBanner(url: string, backends: readonly DemoBackend[]): string {
+export function demoBanner(url: string, backends: readonly DemoBackend[], adminUrl?: string): string {
+  const first = backends[0];
+  const admin =
+    adminUrl === undefined
+      ? []
+      : [
+          `  curl -s ${adminUrl}/api/pools/demo | less             # backends, states, counters, recent checks`,
+          `  curl -s -XPOST ${adminUrl}/api/pools/demo/backends/127.0.0.1:${first?.port ?? '<port>'}/drain   # drain ${first?.name ?? 'a backend'}`,
+          `  curl -s -XPOST ${adminUrl}/api/pools/demo/backends/127.0.0.1:${first?.port ?? '<port>'}/enable  # and back`,
+        ];
   const lines = [
     '',
     `usher demo is running on ${url}`,
+    ...(adminUrl === undefined ? [] : [`  admin API: ${adminUrl}`]),
     `  backends: ${backends.map((b) => `${b.name} (127.0.0.1:${b.port})`).join(', ')}`,
     '',
     'Try:',
     `  for i in 1 2 3 4 5 6; do curl -s ${url}/; done     # round-robin: alpha, bravo, charlie, alpha, ...`,
     `  curl -si ${url}/hello | head -20                    # see the X-Backend header`,
-    `  kill ${backends[0]?.process.pid ?? '<pid>'}   # stop ${backends[0]?.name ?? 'a backend'} (pid) and watch the rest keep serving`,
+    `  kill ${first?.process.pid ?? '<pid>'}   # stop ${first?.name ?? 'a backend'}: retries hide it, the health check takes it out`,
+    ...admin,
     '',
     'Ctrl-C stops usher and the demo backends.',
     '',

@@ -96,10 +96,11 @@ test('usher start reports a port already in use and exits 1', async (t) => {
   assert.match(stderr, /cannot bind/);
 });
 
-test('usher demo serves three demo backends in rotation', async (t) => {
-  const demo = spawnCli(['demo', '--bind', '127.0.0.1:0']);
+test('usher demo serves three demo backends in rotation and survives a killed backend', async (t) => {
+  const demo = spawnCli(['demo', '--bind', '127.0.0.1:0', '--admin', '127.0.0.1:0']);
   t.after(() => demo.child.kill('SIGKILL'));
   const [, url] = await demo.waitFor(/usher demo is running on (http:\/\/\S+)/, 20_000);
+  const [, adminUrl] = await demo.waitFor(/admin API: (http:\/\/\S+)/);
   const names: string[] = [];
   for (let i = 0; i < 6; i++) {
     const res = await request(`${url}/`);
@@ -107,6 +108,23 @@ test('usher demo serves three demo backends in rotation', async (t) => {
   }
   assert.deepEqual(new Set(names), new Set(['alpha', 'bravo', 'charlie']));
   assert.equal(names[0], names[3]);
+
+  // Kill one backend as the banner suggests: retries hide it, the health check takes it out.
+  const [, pid] = await demo.waitFor(/kill (\d+) +# stop alpha/);
+  process.kill(Number(pid), 'SIGKILL');
+  const deadline = performance.now() + 10_000;
+  let alphaState = '';
+  let served = 0;
+  while (alphaState !== 'unhealthy' && performance.now() < deadline) {
+    const res = await request(`${url}/`);
+    assert.equal(res.statusCode, 200, 'a request failed after a backend was killed');
+    assert.notEqual((await res.body.text()).split(' ')[0], 'alpha');
+    served++;
+    const pool = (await (await fetch(`${adminUrl}/api/pools/demo`)).json()) as { backends: { state: string }[] };
+    alphaState = pool.backends[0]!.state;
+  }
+  assert.equal(alphaState, 'unhealthy');
+  assert.ok(served > 0);
   demo.child.kill('SIGTERM');
   assert.equal(await demo.exited, 0);
 });

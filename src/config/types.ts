@@ -46,11 +46,43 @@ export interface RouteConfig {
   readonly stripPrefix?: string | undefined;
 }
 
+/** What one client may send and hold open. Exceeding a limit gives the status named. */
+export interface ListenerLimitsConfig {
+  /** Request line plus header fields, in bytes. Default 32 KiB (431). */
+  readonly maxHeaderBytes: number;
+  /** Header fields per request. Default 100 (431). */
+  readonly maxHeaders: number;
+  /** Request target (path and query) in bytes. Default 8 KiB (414). */
+  readonly maxUriBytes: number;
+  /** Request body in bytes; 0 = unlimited (the default: bodies stream, usher never buffers them) (413). */
+  readonly maxBodyBytes: number;
+  /** Requests on one kept-alive connection before usher answers with `Connection: close`. Default 1000 (nginx). */
+  readonly maxRequestsPerConnection: number;
+  /** Open client connections on this listener; past it new ones get 503 and are closed. Default 10000. */
+  readonly maxConnections: number;
+  /** Open connections from one client IP; 0 = unlimited (the default: many clients share a NAT address) (503). */
+  readonly maxConnectionsPerClient: number;
+}
+
+/** Client-side timeouts of a listener. */
+export interface ListenerTimeoutsConfig {
+  /** A request head must be complete within this long of its first byte (slowloris). Default 10s (408). */
+  readonly headerMs: number;
+  /** Longest pause between two reads of a request body (slow POST). Default 60s (nginx client_body_timeout) (408). */
+  readonly bodyIdleMs: number;
+  /** An idle kept-alive connection is closed after this long. Default 60s. */
+  readonly keepAliveMs: number;
+  /** A client that stops reading its response is cut after this long without progress. Default 60s (nginx send_timeout). */
+  readonly sendMs: number;
+}
+
 export interface ListenerConfig {
   readonly name: string;
   readonly bind: HostPort;
   readonly protocol: 'http';
   readonly routes: readonly RouteConfig[];
+  readonly limits: ListenerLimitsConfig;
+  readonly timeouts: ListenerTimeoutsConfig;
 }
 
 export interface StickyConfig {

@@ -5,7 +5,8 @@
  * schema reports those.
  *
  * Errors: unknown pool references, duplicate listener names, duplicate or
- * overlapping binds (the admin API's included), more than one of
+ * overlapping binds (the admin API's included), a listener's maxUriBytes not
+ * below its maxHeaderBytes, more than one of
  * path/pathPrefix/pathRegex, hash options on a pool whose algorithm does not
  * hash, duplicate backend addresses, http-only health check keys on a tcp
  * check, a fastInterval longer than the interval, a maxEjectionTime shorter
@@ -16,11 +17,12 @@
  * are all backups.
  */
 import { BlockList, isIP } from 'node:net';
+import { checkByteCount, parseByteSize } from './byte-size.ts';
 import { parseDuration } from './duration.ts';
 import { parseHostPort } from './hostport.ts';
 import type { KeyPath } from './issues.ts';
 import type { Reporter } from './report.ts';
-import { ALGORITHMS, DEFAULTS, HASH_ALGORITHMS, HTTP_CHECK_KEYS } from './schema.ts';
+import { ALGORITHMS, DEFAULTS, HASH_ALGORITHMS, HTTP_CHECK_KEYS, LISTENER_SIZE_RANGES } from './schema.ts';
 import { didYouMean } from './suggest.ts';
 
 type Entries = readonly (readonly [string, unknown])[];
@@ -82,9 +84,26 @@ function checkListeners(
         binds.push({ index, host, port });
       }
     }
+    checkLimits(['listeners', index, 'limits'], mapping(listener['limits']), reporter);
     checkRoutes(['listeners', index, 'routes'], list(listener['routes']), pools, used, reporter);
   });
   return { used, binds };
+}
+
+/** The request target is part of the request head, so its limit must be the smaller. */
+function checkLimits(path: KeyPath, limits: Record<string, unknown> | undefined, reporter: Reporter): void {
+  if (limits === undefined) return;
+  const uri = sizeAt(limits, 'maxUriBytes', DEFAULTS.maxUriBytes);
+  const header = sizeAt(limits, 'maxHeaderBytes', DEFAULTS.maxHeaderBytes);
+  if (uri === undefined || header === undefined || uri < header) return;
+  const why = 'the request target is part of the request head that maxHeaderBytes limits';
+  if (limits['maxUriBytes'] !== undefined) {
+    const uriPath = [...path, 'maxUriBytes'];
+    reporter.error(uriPath, `maxUriBytes ${reporter.describe(uriPath)} must be less than maxHeaderBytes ${shown(path, limits, 'maxHeaderBytes', DEFAULTS.maxHeaderBytes, reporter)}: ${why}; lower maxUriBytes or raise maxHeaderBytes`);
+  } else {
+    const headerPath = [...path, 'maxHeaderBytes'];
+    reporter.error(headerPath, `maxHeaderBytes ${reporter.describe(headerPath)} must be more than maxUriBytes ("${DEFAULTS.maxUriBytes}", the default): ${why}; raise maxHeaderBytes or set a lower maxUriBytes`);
+  }
 }
 
 /** Reports the bind at `path` if a listener already binds the same port on the same or an overlapping address. */
@@ -265,6 +284,17 @@ function durationAt(parent: Record<string, unknown>, key: string, fallback?: str
   if (typeof value !== 'string') return undefined;
   const result = parseDuration(value);
   return result.ok ? result.value : undefined;
+}
+
+/**
+ * The size in bytes written at `key` (or `fallback` when left out); undefined when it
+ * does not parse or is outside the key's own range (the schema reports those).
+ */
+function sizeAt(parent: Record<string, unknown>, key: keyof typeof LISTENER_SIZE_RANGES, fallback: string): number | undefined {
+  const value = parent[key] === undefined ? fallback : parent[key];
+  const result = typeof value === 'number' ? checkByteCount(value) : typeof value === 'string' ? parseByteSize(value) : undefined;
+  const { min, max } = LISTENER_SIZE_RANGES[key];
+  return result?.ok === true && result.value >= min && result.value <= max ? result.value : undefined;
 }
 
 /** The value of `key` for a message, or the default it falls back to. */

@@ -6,7 +6,8 @@
  * test re-renders it and fails when the committed copy is stale.
  */
 import { stringify } from 'yaml';
-import { DURATION_SCHEMA_PATTERN, HASH_KEY_PATTERN, HOST_PORT_PATTERN, PERCENT_PATTERN, STATUS_LIST_PATTERN } from './values.ts';
+import { formatByteSize, MAX_BYTES } from './byte-size.ts';
+import { BYTE_SIZE_SCHEMA_PATTERN, DURATION_SCHEMA_PATTERN, HASH_KEY_PATTERN, HOST_PORT_PATTERN, PERCENT_PATTERN, STATUS_LIST_PATTERN } from './values.ts';
 import { configJsonSchemaNode, type JsonSchemaNode } from './json-schema.ts';
 
 /** Render the whole of docs/config.md; `example` is the text of examples/usher.yaml. */
@@ -51,6 +52,15 @@ const NAMED_PATTERNS: Readonly<Record<string, string>> = {
   [STATUS_LIST_PATTERN]: 'status list',
 };
 
+/** A size key (bytes, or text such as `32KiB`) reads as one type, its range in units. */
+function sizeType(options: readonly JsonSchemaNode[]): string | undefined {
+  if (!options.some((option) => option.pattern === BYTE_SIZE_SCHEMA_PATTERN)) return undefined;
+  const bytes = options.find((option) => option.type === 'integer');
+  const min = bytes?.minimum ?? 0;
+  const max = bytes?.maximum ?? MAX_BYTES;
+  return min === 0 && max === MAX_BYTES ? 'size' : `size ${formatByteSize(min)}–${formatByteSize(max)}`;
+}
+
 function typeOf(node: JsonSchemaNode): string {
   if (node.writeOnly === true) return `secret ${typeOf({ ...node, writeOnly: false })}`;
   if (node.const !== undefined) return `\`${String(node.const)}\``;
@@ -59,7 +69,7 @@ function typeOf(node: JsonSchemaNode): string {
     // Alternatives that are all fixed values (`503` or `"503"`) read as one list.
     const values = node.anyOf.map((option) => option.enum);
     if (values.every((list) => list !== undefined)) return oneOf([...new Set(values.flat().map(String))]);
-    return node.anyOf.map(typeOf).join(' or ');
+    return sizeType(node.anyOf) ?? node.anyOf.map(typeOf).join(' or ');
   }
   if (node.pattern !== undefined && NAMED_PATTERNS[node.pattern] !== undefined) return NAMED_PATTERNS[node.pattern] ?? 'string';
   if (node.format === 'regex') return 'regex';
@@ -111,6 +121,7 @@ usher reads one file, YAML or JSON (\`.json\`, or content starting with \`{\`). 
 ## Value formats
 
 - **Durations** are a number and a unit: \`500ms\`, \`5s\`, \`1m\`, \`1h\`, \`1d\`, or combined largest first, \`1m30s\`. Fractions are fine when the result is whole milliseconds (\`1.5s\`). A bare number is an error (is \`30\` seconds or milliseconds?), and timeouts must be greater than 0.
+- **Sizes** are a number of bytes (\`65536\`), or a whole number and a binary unit: \`B\`, \`KiB\` (or \`K\`), \`MiB\` (\`M\`), \`GiB\` (\`G\`), case-insensitive, with an optional space: \`32KiB\`, \`10 MiB\`. \`1K\` is 1024 bytes, as in nginx; \`KB\`, \`MB\` and \`GB\` are errors (they mean 1000 in some tools). Fractions are errors too: write \`1536KiB\`, not \`1.5MiB\`.
 - **Addresses** are \`host:port\`. The host is an IPv4 address, an IPv6 address in brackets (\`[::1]:8080\`) or a hostname. Backend ports are 1–65535; a listener may bind port 0 to get a free port.
 - **Environment variables**: \`\${NAME}\` in any string value is replaced by the variable; \`\${NAME:-default}\` uses \`default\` when it is unset or empty; \`$\${\` writes a literal \`\${\`. An unset variable without a default is an error naming the variable and the key. Where a key expects a number or true/false, an interpolated value is read as one (\`weight: \${WEIGHT}\`). Error messages show \`\${NAME}\`, never the value, so secrets do not reach logs; the value of a secret key (\`sticky.secret\`, \`admin.token\`) is never shown even when written in the file, only its length.
 - **Match values** (\`headers\`, \`query\`, \`cookies\`) are exact strings, or a regular expression after \`~\` (\`~^v[23]$\`) that must match the whole value. Quote values YAML would read as numbers or booleans: \`"1"\`, \`"true"\`.
@@ -133,6 +144,7 @@ const RULES = `## Rules across keys
 Errors:
 - A route's \`pool\` must name a pool under \`pools\`.
 - Listener names are unique; two listeners cannot bind the same address and port (\`0.0.0.0\` and \`::\` overlap every address on that port).
+- A listener's \`limits.maxUriBytes\` is less than its \`maxHeaderBytes\` (defaults count): the request target is part of the request head.
 - A route uses at most one of \`path\`, \`pathPrefix\` and \`pathRegex\`.
 - \`hashKey\` and \`hashBalanceFactor\` are only allowed with \`algorithm: hash\` or \`maglev\` (elsewhere they would silently do nothing).
 - A backend address appears once per pool; give it a higher \`weight\` instead.

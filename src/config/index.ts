@@ -6,6 +6,7 @@ export { loadConfigFile, parseConfig, detectFormat, type ConfigResult } from './
 export { formatIssue, formatPath, type ConfigIssue } from './issues.ts';
 export { configJsonSchema } from './json-schema.ts';
 export { parseDuration, formatDuration, MAX_DURATION_MS } from './duration.ts';
+export { parseByteSize, formatByteSize, MAX_BYTES } from './byte-size.ts';
 export { parseHostPort, formatHostPort, type HostPortOptions } from './hostport.ts';
 export type { Parsed } from './parsed.ts';
 export { quickConfig, QUICK_SOURCE, type QuickOptions } from './quick.ts';

@@ -7,7 +7,7 @@
  * Known gap: string patterns accept `${VAR}`, but integer and boolean keys
  * (`weight`, `hashBalanceFactor`, `accessLog.enabled`) do not, so an editor
  * flags `weight: ${W}` although the loader accepts it. Keys that take a number
- * or text (percentages, `expectStatus`) have no single scalar type, so
+ * or text (percentages, `expectStatus`, sizes) have no single scalar type, so
  * `${VAR}` there stays text, which those keys also accept.
  */
 import { z } from 'zod';

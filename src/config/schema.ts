@@ -3,15 +3,15 @@
  * defaults and ranges, the resolved {@link UsherConfig} type it produces, the
  * JSON Schema (`usher schema`) and docs/config.md.
  *
- * Cross-field rules (pool references, duplicate names and binds, hash options
- * on non-hash pools, http-only keys on tcp health checks, fastInterval and
- * ejection-time order, the admin bind and token) live in checks.ts, which sees
- * the whole file at once.
+ * Cross-field rules (pool references, duplicate names and binds, a listener's
+ * maxUriBytes below its maxHeaderBytes, hash options on non-hash pools,
+ * http-only keys on tcp health checks, fastInterval and ejection-time order,
+ * the admin bind and token) live in checks.ts, which sees the whole file at once.
  */
 import { z } from 'zod';
 import type { AdminState, RetryCondition, UsherConfig } from './types.ts';
 import {
-  backendAddress, bindAddress, bodyMatch, cookieName, documented, duration, flag, hashKey, headerName,
+  backendAddress, bindAddress, bodyMatch, byteSize, cookieName, documented, duration, flag, hashKey, headerName,
   hostHeader, hostMatch, integerIn, matchValue, method, name, percentIn, queryName, regex, secret,
   statusRanges, text, urlPath,
 } from './values.ts';
@@ -37,6 +37,19 @@ export const ADMIN_STATES = ['enabled', 'draining', 'disabled'] as const satisfi
 /** Defaults, written as they would be in the file. */
 export const DEFAULTS = {
   protocol: 'http',
+  maxHeaderBytes: '32KiB',
+  maxHeaders: 100,
+  maxUriBytes: '8KiB',
+  /** Unlimited. */
+  maxBodyBytes: 0,
+  maxRequestsPerConnection: 1000,
+  listenerMaxConnections: 10_000,
+  /** Unlimited. */
+  maxConnectionsPerClient: 0,
+  headerTimeout: '10s',
+  bodyIdleTimeout: '60s',
+  keepAliveTimeout: '60s',
+  sendTimeout: '60s',
   algorithm: 'p2c',
   hashKey: 'client-ip',
   weight: 1,
@@ -74,6 +87,12 @@ const DEFAULT_FAST_INTERVAL_MS = 500;
 /** Most connections (or queued requests) any limit may name. */
 const MAX_CONNECTIONS = 1_000_000;
 
+/** Ranges of a listener's size limits in bytes, shared with the rule across them in checks.ts. */
+export const LISTENER_SIZE_RANGES = {
+  maxHeaderBytes: { min: 1024, max: 1024 * 1024 },
+  maxUriBytes: { min: 256, max: 1024 * 1024 },
+} as const;
+
 const VALUE_DOC = { description: 'Exact value, or a regular expression after `~` that must match the whole value (`~~x` is the regex `~x`).' };
 
 const matchSchema = documented(
@@ -100,12 +119,37 @@ const routeSchema = documented(
   { description: 'Routes are tried in order; the first whose `match` fits the request wins.' },
 );
 
+const limitsSchema = documented(
+  z.strictObject({
+    maxHeaderBytes: byteSize('maxHeaderBytes', LISTENER_SIZE_RANGES.maxHeaderBytes.min, LISTENER_SIZE_RANGES.maxHeaderBytes.max, { description: 'Largest request head (request line and header fields); a larger one is answered 431. Must be more than `maxUriBytes`.', examples: ['64KiB', 65536] }).prefault(DEFAULTS.maxHeaderBytes),
+    maxHeaders: integerIn('maxHeaders', 1, 10_000, { description: 'Most header fields in one request; more are answered 431.', examples: [200] }).default(DEFAULTS.maxHeaders),
+    maxUriBytes: byteSize('maxUriBytes', LISTENER_SIZE_RANGES.maxUriBytes.min, LISTENER_SIZE_RANGES.maxUriBytes.max, { description: 'Longest request target (path and query); a longer one is answered 414. Less than `maxHeaderBytes`, which it is part of.', examples: ['16KiB'] }).prefault(DEFAULTS.maxUriBytes),
+    maxBodyBytes: byteSize('maxBodyBytes', 0, undefined, { description: 'Largest request body; a larger one is answered 413. 0 means unlimited, the default: bodies are streamed to the backend, never buffered.', examples: ['10MiB'] }).prefault(DEFAULTS.maxBodyBytes),
+    maxRequestsPerConnection: integerIn('maxRequestsPerConnection', 1, MAX_CONNECTIONS, { description: 'Requests served on one kept-alive connection; the last is answered with `Connection: close`, so clients reconnect and spread over instances (nginx `keepalive_requests`).', examples: [100] }).default(DEFAULTS.maxRequestsPerConnection),
+    maxConnections: integerIn('maxConnections', 1, MAX_CONNECTIONS, { description: 'Open client connections on this listener; past it a new connection is answered 503 and closed.', examples: [50_000] }).default(DEFAULTS.listenerMaxConnections),
+    maxConnectionsPerClient: integerIn('maxConnectionsPerClient', 0, MAX_CONNECTIONS, { description: 'Open connections from one client IP address; past it a new one is answered 503 and closed. 0 means unlimited, the default, since many clients can share one NAT address.', examples: [100] }).default(DEFAULTS.maxConnectionsPerClient),
+  }, { error: 'expected a limits mapping' }),
+  { description: 'What one client may send and hold open. Every key has a default.', examples: [{ maxHeaderBytes: '64KiB', maxBodyBytes: '10MiB' }] },
+);
+
+const listenerTimeoutsSchema = documented(
+  z.strictObject({
+    header: duration({ description: 'A request head must be complete within this long of its first byte, or it is answered 408 (against slowloris).', examples: ['5s'] }).prefault(DEFAULTS.headerTimeout),
+    bodyIdle: duration({ description: 'Longest pause between two reads of a request body before it is answered 408 (against slow POSTs; nginx `client_body_timeout`).', examples: ['30s'] }).prefault(DEFAULTS.bodyIdleTimeout),
+    keepAlive: duration({ description: 'An idle kept-alive client connection is closed after this long.', examples: ['75s'] }).prefault(DEFAULTS.keepAliveTimeout),
+    send: duration({ description: 'A client that stops reading its response is disconnected after this long without progress (nginx `send_timeout`).', examples: ['30s'] }).prefault(DEFAULTS.sendTimeout),
+  }, { error: 'expected a timeouts mapping' }).transform((t) => ({ headerMs: t.header, bodyIdleMs: t.bodyIdle, keepAliveMs: t.keepAlive, sendMs: t.send })),
+  { description: 'Client-side timeouts. Every key has a default.', examples: [{ header: '5s', keepAlive: '75s' }] },
+);
+
 const listenerSchema = documented(
   z.strictObject({
     name: name('listener', { description: 'Unique name used in logs, metrics and the admin API.', examples: ['web'] }),
     bind: bindAddress({ description: 'Address and port to listen on (`host:port`; port 0 picks a free port).', examples: ['0.0.0.0:8080', '[::]:8080'] }),
     protocol: documented(z.literal('http', { error: 'expected "http"' }), { description: 'Protocol spoken to clients.', examples: ['http'] }).default(DEFAULTS.protocol),
     routes: documented(z.array(routeSchema, { error: 'expected a list of routes' }).min(1, { error: 'a listener needs at least one route' }), { description: 'Ordered routes; the first that matches wins.', examples: [[{ match: { pathPrefix: '/api' }, pool: 'api' }, { pool: 'web' }]] }),
+    limits: limitsSchema.prefault({}),
+    timeouts: listenerTimeoutsSchema.prefault({}),
   }, { error: 'expected a listener mapping' }),
   { description: 'A socket that accepts client connections and routes their requests.' },
 );

@@ -1,13 +1,15 @@
 /**
- * Schemas for the scalar values of the config file: durations, addresses,
- * names, paths, regexes, hash keys. Each is a factory so every key gets its own
- * description and examples (zod attaches metadata per schema instance).
+ * Schemas for the scalar values of the config file: durations, sizes,
+ * addresses, names, paths, regexes, hash keys. Each is a factory so every key
+ * gets its own description and examples (zod attaches metadata per schema
+ * instance).
  *
  * Error messages say what was expected and never quote the input: the loader
  * appends `, got <value>` itself, showing `${VAR}` instead of values that came
  * from the environment.
  */
 import { z } from 'zod';
+import { BYTE_SIZE_EXPECTED, BYTE_SIZE_PATTERN, checkByteCount, formatByteSize, MAX_BYTES, parseByteSize } from './byte-size.ts';
 import { DURATION_EXPECTED, DURATION_PATTERN, formatDuration, parseDuration } from './duration.ts';
 import { parseHostHeader, parseHostPort } from './hostport.ts';
 import { failed, parsed, type Parsed } from './parsed.ts';
@@ -65,6 +67,8 @@ export const HOST_PORT_PATTERN = editorPattern('(\\[[0-9A-Fa-f:.%a-zA-Z]+\\]|[^:
 export const HASH_KEY_PATTERN = editorPattern('client-ip|path|(header|cookie|query):.+');
 /** JSON Schema pattern for a duration. */
 export const DURATION_SCHEMA_PATTERN = editorPattern(DURATION_PATTERN);
+/** JSON Schema pattern for a size written as text (`32KiB`). */
+export const BYTE_SIZE_SCHEMA_PATTERN = editorPattern(BYTE_SIZE_PATTERN);
 /** JSON Schema pattern for a percentage written as text (`50%`). */
 export const PERCENT_PATTERN = editorPattern('\\d+%?');
 /** JSON Schema pattern for a list of status codes and ranges (`200,204,300-399`). */
@@ -239,6 +243,39 @@ export function percentIn(key: string, min: number, max: number, doc: KeyDoc) {
       return z.NEVER;
     });
   return z.union([asNumber, asText], { error: message }).meta(meta(doc));
+}
+
+/**
+ * A size in [min, max] bytes (max defaults to the largest size), written as a
+ * number of bytes (`32768`) or as text with a binary unit (`"32KiB"`; digits
+ * alone too, so `${VAR}` works). Resolves to bytes. Range errors name the key
+ * and show the range in units and in bytes.
+ */
+export function byteSize(key: string, min: number, max: number | undefined, doc: KeyDoc) {
+  const high = max ?? MAX_BYTES;
+  const range = `${key} must be a size from ${formatByteSize(min)} to ${formatByteSize(high)} (${min} to ${high} bytes)`;
+  const inRange = (result: Parsed<number>): Parsed<number> => (result.ok && (result.value < min || result.value > high) ? failed(range) : result);
+  // Numbers: the metadata gives editors the integer type and range; `checkByteCount`
+  // words each way it can be wrong (a zod `.int()` would report a fraction as a type error).
+  const asNumber = z
+    .number({ error: BYTE_SIZE_EXPECTED })
+    .meta({ type: 'integer', minimum: min, maximum: high })
+    .transform((value, ctx): number => {
+      const result = inRange(checkByteCount(value));
+      if (result.ok) return result.value;
+      ctx.issues.push({ code: 'custom', message: result.message, input: value });
+      return z.NEVER;
+    });
+  const asText = z
+    .string({ error: BYTE_SIZE_EXPECTED })
+    .meta({ pattern: BYTE_SIZE_SCHEMA_PATTERN })
+    .transform((text, ctx): number => {
+      const result = inRange(parseByteSize(text));
+      if (result.ok) return result.value;
+      ctx.issues.push({ code: 'custom', message: result.message, input: text });
+      return z.NEVER;
+    });
+  return z.union([asNumber, asText], { error: BYTE_SIZE_EXPECTED }).meta(meta(doc));
 }
 
 /** Lowest and highest HTTP status code. */

@@ -47,6 +47,8 @@ const EXPECTED: UsherConfig = {
         },
         { pool: 'web' },
       ],
+      limits: { maxHeaderBytes: 32_768, maxHeaders: 100, maxUriBytes: 8192, maxBodyBytes: 0, maxRequestsPerConnection: 1000, maxConnections: 10_000, maxConnectionsPerClient: 0 },
+      timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000 },
     },
   ],
   pools: {
@@ -91,7 +93,7 @@ describe('parseConfig: valid files', () => {
   it('applies every default to a minimal file', () => {
     const { config } = ok(parseConfig('listeners: [{ name: a, bind: "0.0.0.0:0", routes: [{ pool: p }] }]\npools: { p: { backends: [{ address: "h:1" }], sticky: {} } }\n', 'min.yaml', {}));
     assert.deepEqual(config, {
-      listeners: [{ name: 'a', bind: { host: '0.0.0.0', port: 0 }, protocol: 'http', routes: [{ pool: 'p' }] }],
+      listeners: [{ name: 'a', bind: { host: '0.0.0.0', port: 0 }, protocol: 'http', routes: [{ pool: 'p' }], limits: { maxHeaderBytes: 32_768, maxHeaders: 100, maxUriBytes: 8192, maxBodyBytes: 0, maxRequestsPerConnection: 1000, maxConnections: 10_000, maxConnectionsPerClient: 0 }, timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000 } }],
       pools: {
         p: {
           algorithm: 'p2c',

@@ -9,7 +9,14 @@ describe('quickConfig', () => {
       ok: true,
       warnings: [],
       config: {
-        listeners: [{ name: 'default', bind: { host: '127.0.0.1', port: 8080 }, protocol: 'http', routes: [{ pool: 'default' }] }],
+        listeners: [{
+          name: 'default',
+          bind: { host: '127.0.0.1', port: 8080 },
+          protocol: 'http',
+          routes: [{ pool: 'default' }],
+          limits: { maxHeaderBytes: 32_768, maxHeaders: 100, maxUriBytes: 8192, maxBodyBytes: 0, maxRequestsPerConnection: 1000, maxConnections: 10_000, maxConnectionsPerClient: 0 },
+          timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000 },
+        }],
         pools: {
           default: {
             algorithm: 'round-robin',

@@ -30,6 +30,12 @@ export const errorSpecs = {
   USHER_UPSTREAM_BAD_RESPONSE: { httpStatus: 502, source: 'upstream', retryable: false, reason: 'bad_response' },
   USHER_DOWNSTREAM_ABORTED: { httpStatus: 499, source: 'downstream', retryable: false, reason: 'client_closed' },
   USHER_DOWNSTREAM_BAD_REQUEST: { httpStatus: 400, source: 'downstream', retryable: false, reason: 'bad_request' },
+  USHER_DOWNSTREAM_HOST_MISMATCH: { httpStatus: 400, source: 'downstream', retryable: false, reason: 'host_mismatch' },
+  USHER_DOWNSTREAM_MISDIRECTED: { httpStatus: 421, source: 'downstream', retryable: false, reason: 'misdirected_request' },
+  USHER_DOWNSTREAM_CONNECT_REFUSED: { httpStatus: 405, source: 'downstream', retryable: false, reason: 'connect_not_allowed' },
+  USHER_DOWNSTREAM_CONNECT_UNSUPPORTED: { httpStatus: 501, source: 'downstream', retryable: false, reason: 'connect_not_supported' },
+  USHER_DOWNSTREAM_BODY_TOO_LARGE: { httpStatus: 413, source: 'downstream', retryable: false, reason: 'body_too_large' },
+  USHER_DOWNSTREAM_BODY_TIMEOUT: { httpStatus: 408, source: 'downstream', retryable: false, reason: 'body_timeout' },
   USHER_INTERNAL: { httpStatus: 500, source: 'internal', retryable: false, reason: 'internal_error' },
 } as const satisfies Record<string, ErrorSpec>;
 

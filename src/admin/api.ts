@@ -1,4 +1,5 @@
 import { parseHostPort } from '../config/hostport.ts';
+import { formatHostPort } from '../pool/backend.ts';
 import type { AdminState } from '../config/types.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
@@ -22,12 +23,15 @@ export interface AdminReply {
 export class AdminError extends Error {
   readonly status: number;
   readonly code: string;
+  /** Extra response headers (e.g. `allow` on 405). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: string, message: string, headers: Readonly<Record<string, string>> = {}) {
     super(message);
     this.name = 'AdminError';
     this.status = status;
     this.code = code;
+    this.headers = headers;
   }
 }
 
@@ -100,7 +104,9 @@ function decodeSegment(segment: string): string {
 
 function allow(method: string, methods: readonly string[], path: string): void {
   if (!methods.includes(method)) {
-    throw new AdminError(405, 'method_not_allowed', `${method} is not allowed on ${path}; use ${methods.join(' or ')}`);
+    throw new AdminError(405, 'method_not_allowed', `${method} is not allowed on ${path}; use ${methods.join(' or ')}`, {
+      allow: methods.join(', '),
+    });
   }
 }
 
@@ -159,14 +165,16 @@ function addBackend(pool: Pool, body: unknown): Backend {
   if (!address.ok) throw new AdminError(400, 'bad_body', `address: ${address.message}, got ${JSON.stringify(text)}`);
   const backup = record['backup'];
   if (backup !== undefined && typeof backup !== 'boolean') throw new AdminError(400, 'bad_body', 'backup must be true or false');
+  // One backend per address: `[0:0:0:0:0:0:0:1]:80` is `[::1]:80`.
+  const host = address.value.host.includes(':') ? new URL(`http://[${address.value.host}]/`).hostname.slice(1, -1) : address.value.host;
   const spec = {
-    address: address.value,
+    address: { host, port: address.value.port },
     weight: integerField(record, 'weight', 1, 1000) ?? 1,
     backup: backup ?? false,
     state: stateField(record) ?? 'enabled',
     maxConnections: integerField(record, 'maxConnections', 1, 1_000_000),
   };
-  const candidate = pool.find(text.startsWith('[') ? text : `${address.value.host}:${address.value.port}`);
+  const candidate = pool.find(formatHostPort(spec.address));
   if (candidate !== undefined) throw new AdminError(409, 'duplicate_backend', `pool "${pool.name}" already has backend ${candidate.key}`);
   return pool.add(spec);
 }

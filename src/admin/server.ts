@@ -68,7 +68,8 @@ export class AdminServer {
       send(res, reply.status, reply.body);
     } catch (err) {
       if (err instanceof AdminError) {
-        send(res, err.status, { error: { code: err.code, message: err.message } }, err.status === 401 ? { 'www-authenticate': 'Bearer realm="usher"' } : {});
+        const headers = err.status === 401 ? { ...err.headers, 'www-authenticate': 'Bearer realm="usher"' } : err.headers;
+        send(res, err.status, { error: { code: err.code, message: err.message } }, headers);
         return;
       }
       this.#target.logger.error({ err, method, path }, 'admin request failed');

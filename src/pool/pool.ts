@@ -85,6 +85,7 @@ export class Pool {
   readonly #options: PoolOptions;
   #nextIndex = 0;
   #closed = false;
+  #budgetSettings = '';
 
   constructor(name: string, config: PoolConfig, options: PoolOptions = {}) {
     this.name = name;
@@ -130,7 +131,24 @@ export class Pool {
     if (backend === undefined && mode === 'panic') backend = this.#backups.pick(ctx, accept) as Backend | undefined;
     if (backend !== undefined) return backend;
     const acceptFree = mode === 'panic' ? acceptInPanicIfFree : acceptIfFree;
-    return balancer.pick(ctx, acceptFree) !== undefined ? 'full' : 'none';
+    if (balancer.pick(ctx, acceptFree) !== undefined) return 'full';
+    return mode === 'panic' && this.#backups.pick(ctx, acceptFree) !== undefined ? 'full' : 'none';
+  }
+
+  /**
+   * Whether a backend other than `exclude` could take this request now or
+   * after a wait. Side-effect free (balancers are not asked, so round-robin
+   * state does not move): a retry checks it before giving up a response.
+   */
+  hasOtherCandidate(ctx: PickContext, exclude: Backend): boolean {
+    const mode = this.#mode;
+    if (mode === 'none') return false;
+    const accept = mode === 'panic' ? acceptInPanicIfFree : acceptIfFree;
+    for (const backend of this.#backends) {
+      if (backend === exclude || !accept(backend, ctx)) continue;
+      if (mode === 'panic' || backend.backup === (mode === 'backup')) return true;
+    }
+    return false;
   }
 
   /** Waits for a slot (see {@link WaitQueue}); false when the queue is full. */
@@ -169,8 +187,10 @@ export class Pool {
 
   // ---- operator and control-plane changes -----------------------------------
 
+  /** The backend with this `host:port` (hostnames compared case-insensitively). */
   find(key: string): Backend | undefined {
-    for (const backend of this.#backends) if (backend.key === key) return backend;
+    const wanted = key.toLowerCase();
+    for (const backend of this.#backends) if (backend.key.toLowerCase() === wanted) return backend;
     return undefined;
   }
 
@@ -295,8 +315,15 @@ export class Pool {
     this.sticky = config.sticky === undefined ? undefined : new StickyCookie(config.sticky);
     this.hashKey = hashAlgorithms.has(config.algorithm) ? config.hashKey : undefined;
     const retry = config.retry;
-    if (retry === undefined || retry.attempts === 0) this.retryBudget = undefined;
-    else this.retryBudget ??= new RetryBudget(retry.budgetPercent, retry.minRetriesPerSecond);
+    if (retry === undefined || retry.attempts === 0) {
+      this.retryBudget = undefined;
+    } else if (
+      this.retryBudget === undefined ||
+      this.#budgetSettings !== `${retry.budgetPercent}/${retry.minRetriesPerSecond}`
+    ) {
+      this.retryBudget = new RetryBudget(retry.budgetPercent, retry.minRetriesPerSecond);
+      this.#budgetSettings = `${retry.budgetPercent}/${retry.minRetriesPerSecond}`;
+    }
   }
 
   #newBackend(spec: BackendSpec): Backend {
@@ -330,10 +357,22 @@ export class Pool {
   }
 
   #buildBalancer(endpoints: readonly Endpoint[]): Balancer {
-    return createBalancer(this.config.algorithm, endpoints, {
-      random: this.#options.random ?? Math.random,
-      now: this.#options.now ?? performance.now.bind(performance),
-      hashBalanceFactor: this.config.hashBalanceFactor,
-    });
+    const build = (): Balancer =>
+      createBalancer(this.config.algorithm, endpoints, {
+        random: this.#options.random ?? Math.random,
+        now: this.#options.now ?? performance.now.bind(performance),
+        hashBalanceFactor: this.config.hashBalanceFactor,
+      });
+    if (this.hashKey === undefined) return build();
+    // Hash tables are built once from the weights they see: build them from the configured
+    // weights, or a backend ramping up (slow start) would keep its reduced share after the ramp.
+    const ramping = this.#backends.filter((backend) => backend.weight !== backend.configuredWeight);
+    const saved = ramping.map((backend) => backend.weight);
+    for (const backend of ramping) backend.weight = backend.configuredWeight;
+    try {
+      return build();
+    } finally {
+      ramping.forEach((backend, i) => (backend.weight = saved[i]!));
+    }
   }
 }

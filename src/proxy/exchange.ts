@@ -133,7 +133,7 @@ export class Exchange implements UpstreamListener, Waiter {
     const selection = this.pool!.select(this.#ctx, this.#stickyToken);
     if (selection === 'full') return false;
     this.#queued = false;
-    if (selection === 'none') this.fail(new UsherError('USHER_NO_BACKEND', `pool ${this.pool!.name} has no available backend`));
+    if (selection === 'none') this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${this.pool!.name} has no available backend`));
     else this.#attempt(selection);
     return true;
   }
@@ -358,6 +358,12 @@ export class Exchange implements UpstreamListener, Waiter {
     this.conn.resumeReading();
   }
 
+  onUpstreamInternalError(error: unknown): void {
+    this.#upstream = undefined;
+    this.conn.reportInternalError(error);
+    this.fail(new UsherError('USHER_INTERNAL', 'internal error while proxying; see the usher log'));
+  }
+
   onUpstreamEnd(): void {
     const framing = this.#responseHead?.framing;
     if (framing !== undefined && framing.kind === 'until-close' && !this.#responseDone) {
@@ -446,6 +452,8 @@ export class Exchange implements UpstreamListener, Waiter {
     if (!applies) return false;
     const reachedBackend = condition !== 'connect-failure';
     if (this.#bodySent || (reachedBackend && !idempotent.has(this.head.method))) return false;
+    // Nowhere else to go: keep what the backend said (or the real error) and the budget.
+    if (!this.pool!.hasOtherCandidate(this.#ctx, this.backend!)) return false;
     return this.pool!.retryBudget?.tryAcquireRetry(performance.now()) ?? false;
   }
 

@@ -28,6 +28,7 @@ export class PoolHealth {
   #config: PoolConfig | undefined;
   readonly #checks = new Map<Backend, ActiveHealthCheck>();
   #outlier: OutlierDetector | undefined;
+  #outlierConfig = 'null';
   readonly #outlierStates = new Map<Backend, OutlierState>();
   readonly #ejectionTimers = new Map<Backend, NodeJS.Timeout>();
   #slowStartTicker: NodeJS.Timeout | undefined;
@@ -53,12 +54,18 @@ export class PoolHealth {
       }
     }
     const outlier = config.outlier;
+    const outlierConfig = JSON.stringify(outlier ?? null);
     if (outlier === undefined) {
       this.#outlier = undefined;
       for (const backend of this.#host.backends) this.#release(backend, false);
-    } else {
+    } else if (outlierConfig !== this.#outlierConfig) {
+      // New settings: start counting afresh. Backends ejected under the old ones return now,
+      // so the new detector's count of ejected backends is true from the start.
+      for (const backend of this.#host.backends) this.#release(backend, false);
+      this.#outlierStates.clear();
       this.#outlier = new OutlierDetector(outlier, () => this.#host.backends.length);
     }
+    this.#outlierConfig = outlierConfig;
     for (const backend of this.#host.backends) this.#ensureCheck(backend);
     this.#host.stateChanged();
   }

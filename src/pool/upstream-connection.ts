@@ -12,6 +12,8 @@ export interface UpstreamListener {
   onUpstreamError(error: NodeJS.ErrnoException | undefined, phase: 'connect' | 'exchange'): void;
   onUpstreamTimeout(phase: 'connect' | 'exchange'): void;
   onUpstreamDrain(): void;
+  /** One of the handlers above threw: the connection is already destroyed. */
+  onUpstreamInternalError(error: unknown): void;
 }
 
 /**
@@ -76,7 +78,12 @@ export class UpstreamConnection {
   #onConnect = (): void => {
     this.connected = true;
     this.socket.setTimeout(this.#pool.timeouts.responseMs);
-    this.#listener?.onUpstreamConnect();
+    const listener = this.#listener;
+    try {
+      listener?.onUpstreamConnect();
+    } catch (error) {
+      if (listener !== undefined) this.#internalError(listener, error);
+    }
   };
 
   #onData = (chunk: Buffer): void => {
@@ -86,27 +93,52 @@ export class UpstreamConnection {
       this.destroy();
       return;
     }
-    listener.onUpstreamData(chunk);
+    try {
+      listener.onUpstreamData(chunk);
+    } catch (error) {
+      this.#internalError(listener, error);
+    }
   };
+
+  /** A bug in one exchange must cut that exchange, not the process. */
+  #internalError(listener: UpstreamListener, error: unknown): void {
+    this.destroy();
+    listener.onUpstreamInternalError(error);
+  }
 
   #onEnd = (): void => {
     const listener = this.#listener;
-    if (listener === undefined) this.destroy();
-    else listener.onUpstreamEnd();
+    if (listener === undefined) {
+      this.destroy();
+      return;
+    }
+    try {
+      listener.onUpstreamEnd();
+    } catch (error) {
+      this.#internalError(listener, error);
+    }
   };
 
   #onError = (error: NodeJS.ErrnoException): void => {
     const listener = this.#listener;
     this.#listener = undefined;
     this.#markClosed();
-    listener?.onUpstreamError(error, this.connected ? 'exchange' : 'connect');
+    try {
+      listener?.onUpstreamError(error, this.connected ? 'exchange' : 'connect');
+    } catch (thrown) {
+      if (listener !== undefined) this.#internalError(listener, thrown);
+    }
   };
 
   #onClose = (): void => {
     const listener = this.#listener;
     this.#listener = undefined;
     this.#markClosed();
-    listener?.onUpstreamError(undefined, this.connected ? 'exchange' : 'connect');
+    try {
+      listener?.onUpstreamError(undefined, this.connected ? 'exchange' : 'connect');
+    } catch (thrown) {
+      if (listener !== undefined) this.#internalError(listener, thrown);
+    }
   };
 
   #onTimeout = (): void => {
@@ -115,11 +147,20 @@ export class UpstreamConnection {
       this.destroy(); // idle too long
       return;
     }
-    listener.onUpstreamTimeout(this.connected ? 'exchange' : 'connect');
+    try {
+      listener.onUpstreamTimeout(this.connected ? 'exchange' : 'connect');
+    } catch (error) {
+      this.#internalError(listener, error);
+    }
   };
 
   #onDrain = (): void => {
-    this.#listener?.onUpstreamDrain();
+    const listener = this.#listener;
+    try {
+      listener?.onUpstreamDrain();
+    } catch (error) {
+      if (listener !== undefined) this.#internalError(listener, error);
+    }
   };
 
   #markClosed(): void {

@@ -8,21 +8,34 @@ import { simpleResponse } from './error-response.ts';
 import { Exchange } from './exchange.ts';
 import { clientAddress, headerRecord, upstreamRequestHeaderLines } from './headers.ts';
 import { decide, type HttpListenerPlan } from './pick.ts';
+import { refuseRequest } from './request-policy.ts';
 
-/** Timeouts and limits of the client side of a listener. */
+/** Timeouts and limits of the client side of a listener, compiled from its config. */
 export interface DownstreamSettings {
   readonly limits: HeadLimits;
   /** Close a connection idle between requests after this long. */
   readonly keepAliveTimeoutMs: number;
   /** A request head must arrive completely within this long of its first byte (slowloris). */
   readonly headerTimeoutMs: number;
+  /** Longest pause between two reads of a request body (slow POST). */
+  readonly bodyIdleTimeoutMs: number;
   /** A client that stops reading its response is cut after this long without progress. */
   readonly sendTimeoutMs: number;
+  /** Request body bytes allowed; 0 = unlimited. */
+  readonly maxBodyBytes: number;
+  /** Requests per connection before the response says `Connection: close`. */
+  readonly maxRequestsPerConnection: number;
+  /** Open connections on the listener; past it new ones get 503 and are closed. */
+  readonly maxConnections: number;
+  /** Open connections per client IP; 0 = unlimited. */
+  readonly maxConnectionsPerClient: number;
 }
 
 /** Where a listener finds its current plan: swapped on reload, read once per request. */
 export interface PlanSource {
   plan(): HttpListenerPlan | undefined;
+  /** Something threw inside a connection's event handler: the connection is cut and this logs it. */
+  onInternalError(error: unknown): void;
 }
 
 /**
@@ -33,8 +46,10 @@ export interface PlanSource {
 export class DownstreamConnection {
   readonly socket: Socket;
   readonly clientIp: string;
-  readonly limits: HeadLimits;
-  readonly #settings: DownstreamSettings;
+  limits: HeadLimits;
+  #settings: DownstreamSettings;
+  #requests = 0;
+  #bodyBytes = 0;
   readonly #plans: PlanSource;
   readonly #requestFramer = new BodyFramer();
   #buffer: Buffer | undefined;
@@ -47,6 +62,7 @@ export class DownstreamConnection {
 
   constructor(socket: Socket, plans: PlanSource, settings: DownstreamSettings, onClosed: (c: DownstreamConnection) => void) {
     this.socket = socket;
+    // Every handler is guarded: a bug on one connection must cut that connection, not the process.
     this.clientIp = clientAddress(socket.remoteAddress);
     this.limits = settings.limits;
     this.#settings = settings;
@@ -54,11 +70,16 @@ export class DownstreamConnection {
     this.#onClosed = onClosed;
     socket.setNoDelay(true);
     socket.setTimeout(settings.keepAliveTimeoutMs);
-    socket.on('data', this.#onData);
+    socket.on('data', this.#onDataGuarded);
     socket.on('timeout', this.#onTimeout);
     socket.on('drain', this.#onDrain);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
+  }
+
+  /** Logs an internal error (a bug) that happened while serving this connection. */
+  reportInternalError(error: unknown): void {
+    this.#plans.onInternalError(error);
   }
 
   /** True while a request is being served. */
@@ -66,7 +87,16 @@ export class DownstreamConnection {
     return this.#exchange !== undefined;
   }
 
-  #onData = (chunk: Buffer): void => {
+  #onDataGuarded = (chunk: Buffer): void => {
+    try {
+      this.#onData(chunk);
+    } catch (error) {
+      this.#plans.onInternalError(error);
+      this.socket.destroy();
+    }
+  };
+
+  #onData(chunk: Buffer): void {
     const exchange = this.#exchange;
     if (exchange !== undefined) {
       if (!exchange.requestBodyDone) {
@@ -81,6 +111,7 @@ export class DownstreamConnection {
     if (this.#buffer === undefined) {
       this.#buffer = chunk;
       this.#headStartedAt = performance.now();
+      this.socket.setTimeout(this.#settings.headerTimeoutMs);
     } else {
       this.#buffer = Buffer.concat([this.#buffer, chunk]);
       if (performance.now() - this.#headStartedAt > this.#settings.headerTimeoutMs) {
@@ -89,7 +120,7 @@ export class DownstreamConnection {
       }
     }
     this.#readHead();
-  };
+  }
 
   #readHead(): void {
     const buffer = this.#buffer!;
@@ -106,22 +137,38 @@ export class DownstreamConnection {
   #startExchange(head: RequestHead, buffer: Buffer): void {
     const exchange = new Exchange(this, head, this.#headStartedAt);
     this.#exchange = exchange;
-    this.socket.setTimeout(0); // upstream timeouts bound the wait from here
     const plan = this.#plans.plan();
     if (plan === undefined) {
       exchange.fail(new UsherError('USHER_NO_ROUTE', 'listener removed'));
       return;
     }
+    const settings = plan.settings;
+    this.#settings = settings;
+    this.limits = settings.limits;
+    if (++this.#requests >= settings.maxRequestsPerConnection) exchange.clientKeepAlive = false;
+    const framing = head.framing;
+    // Upstream timeouts bound the wait from here; only a request body still to come is the client's to time.
+    this.socket.setTimeout(framing.kind === 'none' ? 0 : settings.bodyIdleTimeoutMs);
     exchange.accessLog = plan.accessLog;
     exchange.listener = plan.name;
     const request = createRouteRequest(head.method, head.target, headerRecord(head.rawHeaders));
     const decision = decide(plan, request, this.clientIp);
     if (decision instanceof UsherError) {
-      exchange.fail(decision);
+      exchange.fail(head.method === 'CONNECT' ? new UsherError('USHER_DOWNSTREAM_CONNECT_REFUSED', 'no route allows CONNECT') : decision);
       return;
     }
     exchange.route = decision.route.name;
-    const framing = head.framing;
+    const refusal = refuseRequest(head, request, decision.route);
+    if (refusal !== undefined) {
+      exchange.fail(refusal);
+      return;
+    }
+    const maxBody = settings.maxBodyBytes;
+    if (maxBody > 0 && framing.kind === 'length' && framing.length > maxBody) {
+      exchange.fail(new UsherError('USHER_DOWNSTREAM_BODY_TOO_LARGE', `Content-Length ${framing.length} exceeds maxBodyBytes ${maxBody}`));
+      return;
+    }
+    this.#bodyBytes = 0;
     if (framing.kind !== 'none') this.#requestFramer.reset(framing);
     let upstreamHead =
       `${head.method} ${decision.route.rewritePath(request.target)} HTTP/1.1\r\n` +
@@ -146,11 +193,20 @@ export class DownstreamConnection {
       return;
     }
     const stop = end < 0 ? chunk.length : end;
+    const maxBody = this.#settings.maxBodyBytes;
+    if (maxBody > 0 && (this.#bodyBytes += stop - start) > maxBody) {
+      // Chunked (or lying) bodies are counted on the wire, framing included.
+      exchange.fail(new UsherError('USHER_DOWNSTREAM_BODY_TOO_LARGE', `request body exceeds maxBodyBytes ${maxBody}`));
+      return;
+    }
     if (stop > start && !exchange.sendRequestBody(start === 0 && stop === chunk.length ? chunk : chunk.subarray(start, stop))) {
-      this.socket.pause(); // resumed when the upstream drains
+      // Resumed when the upstream drains; the wait is not the client's fault, so the body timer stops.
+      this.socket.pause();
+      this.socket.setTimeout(0);
     }
     if (end >= 0) {
       exchange.requestBodyDone = true;
+      if (this.#drainWaiter === undefined) this.socket.setTimeout(0);
       if (end < chunk.length) {
         this.#buffer = chunk.subarray(end);
         this.socket.pause();
@@ -185,7 +241,12 @@ export class DownstreamConnection {
   };
 
   resumeReading(): void {
-    if (this.socket.isPaused() && !this.socket.destroyed) this.socket.resume();
+    if (!this.socket.isPaused() || this.socket.destroyed) return;
+    const exchange = this.#exchange;
+    if (exchange !== undefined && !exchange.requestBodyDone && this.#drainWaiter === undefined) {
+      this.socket.setTimeout(this.#settings.bodyIdleTimeoutMs);
+    }
+    this.socket.resume();
   }
 
   /** The exchange waits for the client to drain its socket before reading more from upstream. */
@@ -203,8 +264,15 @@ export class DownstreamConnection {
   };
 
   #onTimeout = (): void => {
-    if (this.#exchange !== undefined) {
-      // Only armed while waiting for the client to read: it stopped.
+    const exchange = this.#exchange;
+    if (exchange !== undefined) {
+      if (!exchange.requestBodyDone && this.#drainWaiter === undefined) {
+        // The client stopped sending its body (slow POST).
+        exchange.fail(new UsherError('USHER_DOWNSTREAM_BODY_TIMEOUT', `no request body bytes for ${this.#settings.bodyIdleTimeoutMs} ms`));
+        this.socket.setTimeout(1000); // a client that never reads our answer is not waited for
+        return;
+      }
+      // Armed while waiting for the client to read: it stopped.
       this.socket.destroy();
       return;
     }
@@ -229,6 +297,25 @@ export class DownstreamConnection {
 
   /** Answers a request usher could not read, and closes: after a framing error the byte stream cannot be trusted. */
   #reject(status: number, reason: string): void {
+    const plan = this.#plans.plan();
+    if (plan !== undefined && plan.accessLog.enabled) {
+      // A request usher could not read still gets its log line: that is how an operator sees an attack.
+      plan.accessLog.write({
+        client: this.clientIp,
+        method: '-',
+        path: '-',
+        status,
+        listener: plan.name,
+        route: undefined,
+        pool: undefined,
+        backend: undefined,
+        upstreamMs: -1,
+        totalMs: Math.round((performance.now() - this.#headStartedAt) * 1000) / 1000,
+        bytesIn: this.#buffer?.length ?? 0,
+        bytesOut: 0,
+        error: reason,
+      });
+    }
     this.#buffer = undefined;
     if (!this.socket.writable) {
       this.socket.destroy();

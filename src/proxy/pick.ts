@@ -1,6 +1,7 @@
 import { hashString } from '../balancer/hash-fn.ts';
 import { UsherError } from '../errors.ts';
 import type { AccessLog } from '../observe/access-log.ts';
+import type { DownstreamSettings } from './downstream.ts';
 import type { Pool } from '../pool/pool.ts';
 import { cookiesOf, type RouteRequest } from '../route/request.ts';
 import type { CompiledRoute, RouteTable } from '../route/table.ts';
@@ -17,6 +18,8 @@ export interface HttpListenerPlan {
   /** Pool of each route, by route index: resolved at compile time, not per request. */
   readonly poolOfRoute: readonly Pool[];
   readonly accessLog: AccessLog;
+  /** The listener's client-side limits and timeouts. */
+  readonly settings: DownstreamSettings;
 }
 
 /** The outcome of the route phase: where the request goes and what the pick phase needs. */

@@ -44,6 +44,10 @@ export interface CompiledRoute {
   readonly stripPrefix: string | undefined;
   /** True when the route has no match keys. */
   readonly catchAll: boolean;
+  /** True when the route matches on `host`: only such routes accept absolute-form targets. */
+  readonly namesHost: boolean;
+  /** True when `methods` lists CONNECT: only such routes accept CONNECT requests. */
+  readonly allowsConnect: boolean;
   /** Whether every match key holds for `req`. */
   matches(req: RouteRequest): boolean;
   /** The origin-form target (`path?query`) to send upstream; `target` itself when nothing changes. */
@@ -58,6 +62,8 @@ class Route implements CompiledRoute {
   readonly pool: string;
   readonly stripPrefix: string | undefined;
   readonly catchAll: boolean;
+  readonly namesHost: boolean;
+  readonly allowsConnect: boolean;
   readonly #methods: ReadonlySet<string> | undefined;
   readonly #host: HostMatcher | undefined;
   readonly #path: string | undefined;
@@ -84,6 +90,8 @@ class Route implements CompiledRoute {
     this.#headers = match.headers === undefined ? EMPTY : compileNamed(match.headers, `${field}.match.headers`, true);
     this.#query = match.query === undefined ? EMPTY : compileNamed(match.query, `${field}.match.query`, false);
     this.#cookies = match.cookies === undefined ? EMPTY : compileNamed(match.cookies, `${field}.match.cookies`, false);
+    this.namesHost = this.#host !== undefined;
+    this.allowsConnect = this.#methods?.has('CONNECT') ?? false;
     this.catchAll =
       this.#methods === undefined &&
       this.#host === undefined &&

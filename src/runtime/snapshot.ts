@@ -1,6 +1,7 @@
 import type { ListenerConfig, UsherConfig } from '../config/types.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import { Pool, type PoolOptions } from '../pool/pool.ts';
+import type { DownstreamSettings } from '../proxy/downstream.ts';
 import type { HttpListenerPlan } from '../proxy/pick.ts';
 import { compileRoutes, type RouteTable } from '../route/table.ts';
 
@@ -68,5 +69,21 @@ export function applySnapshot(
 
 function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap<string, Pool>, accessLog: AccessLog): HttpListenerPlan {
   const poolOfRoute = routes.routes.map((route) => pools.get(route.pool)!);
-  return { name: listener.name, proto: 'http', routes, poolOfRoute, accessLog };
+  return { name: listener.name, proto: 'http', routes, poolOfRoute, accessLog, settings: downstreamSettings(listener) };
+}
+
+/** The client-side settings of a listener, resolved once per config. */
+export function downstreamSettings(listener: ListenerConfig): DownstreamSettings {
+  const { limits, timeouts } = listener;
+  return {
+    limits: { maxHeadBytes: limits.maxHeaderBytes, maxHeaders: limits.maxHeaders, maxTargetBytes: limits.maxUriBytes },
+    keepAliveTimeoutMs: timeouts.keepAliveMs,
+    headerTimeoutMs: timeouts.headerMs,
+    bodyIdleTimeoutMs: timeouts.bodyIdleMs,
+    sendTimeoutMs: timeouts.sendMs,
+    maxBodyBytes: limits.maxBodyBytes,
+    maxRequestsPerConnection: limits.maxRequestsPerConnection,
+    maxConnections: limits.maxConnections,
+    maxConnectionsPerClient: limits.maxConnectionsPerClient,
+  };
 }

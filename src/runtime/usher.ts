@@ -4,11 +4,12 @@ import { once } from 'node:events';
 import { AdminServer } from '../admin/server.ts';
 import { formatIssue, type ConfigResult } from '../config/index.ts';
 import type { HostPort, ListenerConfig, UsherConfig } from '../config/types.ts';
-import { defaultHeadLimits } from '../http1/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import type { Pool, PoolOptions } from '../pool/pool.ts';
-import { DownstreamConnection, type DownstreamSettings, type PlanSource } from '../proxy/downstream.ts';
+import { DownstreamConnection, type PlanSource } from '../proxy/downstream.ts';
+import { simpleResponse } from '../proxy/error-response.ts';
+import { clientAddress } from '../proxy/headers.ts';
 import type { HttpListenerPlan } from '../proxy/pick.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot } from './snapshot.ts';
 
@@ -27,34 +28,47 @@ export type ReloadResult =
   | { readonly ok: true; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly errors: readonly string[] };
 
-/** Client-side defaults until they become listener settings (nginx: 60s header and body, 75s keep-alive). */
-const downstreamDefaults: DownstreamSettings = {
-  limits: defaultHeadLimits,
-  keepAliveTimeoutMs: 60_000,
-  headerTimeoutMs: 60_000,
-  sendTimeoutMs: 60_000,
-};
 
 /** A bound listener. It is its connections' plan source, so a reload swaps what they see in one assignment. */
 class RunningListener implements PlanSource {
   readonly name: string;
   readonly bind: HostPort;
   readonly server: Server;
+  readonly logger: Logger;
   readonly connections = new Set<DownstreamConnection>();
+  /** Open connections per client IP, for `maxConnectionsPerClient`. */
+  readonly perClient = new Map<string, number>();
+  /** Connections refused since the last warning: logged at most once a second, so a flood cannot flood the log. */
+  refused = 0;
+  #refusedLoggedAt = 0;
   /** Undefined while a reload is binding this listener: connections wait, unread, until the swap. */
   current: HttpListenerPlan | undefined;
   /** Sockets accepted before the listener had a plan. */
   readonly waiting: Socket[] = [];
 
-  constructor(name: string, bind: HostPort, server: Server, plan: HttpListenerPlan | undefined) {
+  constructor(name: string, bind: HostPort, server: Server, plan: HttpListenerPlan | undefined, logger: Logger) {
     this.name = name;
     this.bind = bind;
     this.server = server;
     this.current = plan;
+    this.logger = logger;
   }
 
   plan(): HttpListenerPlan | undefined {
     return this.current;
+  }
+
+  onInternalError(error: unknown): void {
+    this.logger.error({ err: error, listener: this.name }, 'internal error on a client connection; connection closed');
+  }
+
+  noteRefused(reason: string): void {
+    this.refused++;
+    const now = performance.now();
+    if (now - this.#refusedLoggedAt < 1000) return;
+    this.#refusedLoggedAt = now;
+    this.logger.warn({ listener: this.name, refused: this.refused, reason }, 'refused client connections');
+    this.refused = 0;
   }
 
   /** Stops accepting; idle connections close now, busy ones after their response. Resolves when all are gone. */
@@ -228,8 +242,24 @@ export class Usher {
   }
 
   #accept(running: RunningListener, socket: Socket): void {
-    const connection = new DownstreamConnection(socket, running, downstreamDefaults, (closed) => {
+    const settings = running.current!.settings;
+    const clientIp = clientAddress(socket.remoteAddress);
+    const fromClient = running.perClient.get(clientIp) ?? 0;
+    if (running.connections.size >= settings.maxConnections || (settings.maxConnectionsPerClient > 0 && fromClient >= settings.maxConnectionsPerClient)) {
+      const reason = running.connections.size >= settings.maxConnections ? 'max_connections' : 'max_connections_per_client';
+      running.noteRefused(reason);
+      socket.on('error', () => socket.destroy());
+      socket.setTimeout(1000, () => socket.destroy());
+      socket.end(simpleResponse(503, reason, false), 'latin1');
+      socket.resume(); // read and drop whatever the client sends, so end() can complete
+      return;
+    }
+    running.perClient.set(clientIp, fromClient + 1);
+    const connection = new DownstreamConnection(socket, running, settings, (closed) => {
       running.connections.delete(closed);
+      const left = (running.perClient.get(closed.clientIp) ?? 1) - 1;
+      if (left <= 0) running.perClient.delete(closed.clientIp);
+      else running.perClient.set(closed.clientIp, left);
     });
     running.connections.add(connection);
     socket.resume(); // listeners bound by a reload accept paused (pauseOnConnect)
@@ -239,7 +269,7 @@ export class Usher {
   async #bind(config: ListenerConfig, plan: HttpListenerPlan | undefined): Promise<RunningListener> {
     const name = config.name;
     const server = createServer({ noDelay: true, pauseOnConnect: plan === undefined });
-    const running = new RunningListener(name, config.bind, server, plan);
+    const running = new RunningListener(name, config.bind, server, plan, this.logger);
     server.on('connection', (socket: Socket) => {
       if (running.current === undefined) {
         socket.on('error', () => socket.destroy());

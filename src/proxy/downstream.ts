@@ -92,9 +92,24 @@ export class DownstreamConnection {
       this.#onData(chunk);
     } catch (error) {
       this.#plans.onInternalError(error);
-      this.socket.destroy();
+      this.#failInternally();
     }
   };
+
+  /** After a bug: answer 500 if nothing was sent yet, then close; never leave the client hanging. */
+  #failInternally(): void {
+    const exchange = this.#exchange;
+    try {
+      if (exchange !== undefined && !exchange.finished) {
+        exchange.clientKeepAlive = false;
+        exchange.fail(new UsherError('USHER_INTERNAL', 'internal error; see the usher log'));
+        return;
+      }
+    } catch (error) {
+      this.#plans.onInternalError(error);
+    }
+    this.socket.destroy();
+  }
 
   #onData(chunk: Buffer): void {
     const exchange = this.#exchange;

@@ -29,6 +29,8 @@ export type HashKey =
 export type MatchValue = string;
 
 export interface MatchConfig {
+  /** TLS server name from the ClientHello (tls-passthrough listeners only): exact or `*.example.com`. */
+  readonly sni?: string | undefined;
   readonly host?: string | undefined;
   readonly path?: string | undefined;
   readonly pathPrefix?: string | undefined;
@@ -39,10 +41,25 @@ export interface MatchConfig {
   readonly cookies?: Readonly<Record<string, MatchValue>> | undefined;
 }
 
+/** Answer with a redirect instead of proxying (http and https listeners). */
+export interface RedirectConfig {
+  /** Scheme of the new URL; default: the request's. */
+  readonly scheme?: 'http' | 'https' | undefined;
+  /** Host of the new URL; default: the request's Host without its port. */
+  readonly host?: string | undefined;
+  /** Port of the new URL; default: none (the scheme's default). */
+  readonly port?: number | undefined;
+  /** 301, 302, 303, 307 or 308. Default 308 (keeps the method, as a POST must not become a GET). */
+  readonly code: 301 | 302 | 303 | 307 | 308;
+}
+
+/** Each route has exactly one of `pool` and `redirect`. */
 export interface RouteConfig {
   readonly name?: string | undefined;
   readonly match?: MatchConfig | undefined;
-  readonly pool: string;
+  /** Set unless the route redirects. */
+  readonly pool?: string | undefined;
+  readonly redirect?: RedirectConfig | undefined;
   readonly stripPrefix?: string | undefined;
 }
 
@@ -74,12 +91,42 @@ export interface ListenerTimeoutsConfig {
   readonly keepAliveMs: number;
   /** A client that stops reading its response is cut after this long without progress. Default 60s (nginx send_timeout). */
   readonly sendMs: number;
+  /** A tunnel (L4 connection, WebSocket) with no bytes either way for this long is closed. Default 1h (Envoy tcp_proxy idle_timeout). */
+  readonly tunnelIdleMs: number;
+}
+
+/**
+ * `http`: HTTP/1.1 in clear. `https`: TLS terminated by usher (HTTP/1.1 and h2 via ALPN).
+ * `tcp`: L4, each connection to one pool. `tls-passthrough`: L4 routed by the ClientHello's SNI.
+ */
+export type ListenerProtocol = 'http' | 'https' | 'tcp' | 'tls-passthrough';
+
+export interface CertificateConfig {
+  /** PEM certificate chain file. */
+  readonly certFile: string;
+  /** PEM private key file. */
+  readonly keyFile: string;
+}
+
+export interface TlsListenerConfig {
+  /** Served by SNI (names from each certificate's SAN/CN, exact and wildcard); the first is the default. */
+  readonly certificates: readonly CertificateConfig[];
+  /** Default 'TLSv1.2'. */
+  readonly minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** ALPN protocols offered, in preference order. Default ['h2', 'http/1.1']. */
+  readonly alpn: readonly ('h2' | 'http/1.1')[];
 }
 
 export interface ListenerConfig {
   readonly name: string;
   readonly bind: HostPort;
-  readonly protocol: 'http';
+  readonly protocol: ListenerProtocol;
+  /** Required for `https`, not allowed otherwise. */
+  readonly tls?: TlsListenerConfig | undefined;
+  /** Read a PROXY protocol v1/v2 header first, from `trustedProxies` only. Default false. */
+  readonly acceptProxyProtocol: boolean;
+  /** CIDRs allowed to send a PROXY header (required when acceptProxyProtocol). */
+  readonly trustedProxies: readonly string[];
   readonly routes: readonly RouteConfig[];
   readonly limits: ListenerLimitsConfig;
   readonly timeouts: ListenerTimeoutsConfig;
@@ -107,8 +154,20 @@ export interface TimeoutsConfig {
  */
 export type AdminState = 'enabled' | 'draining' | 'disabled';
 
+/** TLS from usher to a backend. */
+export interface BackendTlsConfig {
+  /** SNI and the name the certificate must match; default: the backend's host. */
+  readonly servername?: string | undefined;
+  /** PEM CA bundle file to verify the backend with; default: the system's CAs. */
+  readonly caFile?: string | undefined;
+  /** Skip certificate verification (testing only). Default false. */
+  readonly insecureSkipVerify: boolean;
+}
+
 export interface BackendConfig {
   readonly address: HostPort;
+  /** Speak TLS to this backend. */
+  readonly tls?: BackendTlsConfig | undefined;
   readonly weight: number;
   /** Receives traffic only when no primary (non-backup) backend is available. Default false. */
   readonly backup: boolean;
@@ -170,6 +229,12 @@ export interface RetryConfig {
 }
 
 export interface PoolConfig {
+  /** How usher speaks HTTP to the backends: 'http1' (default) or 'h2c' (cleartext HTTP/2, e.g. gRPC). */
+  readonly protocol: 'http1' | 'h2c';
+  /** Send a PROXY protocol header on each new backend connection. */
+  readonly proxyProtocol?: 'v1' | 'v2' | undefined;
+  /** Tunnels (WebSocket, L4) to a draining backend may live this long after the drain. Default 30s. */
+  readonly drainTimeoutMs: number;
   readonly algorithm: AlgorithmName;
   readonly hashKey: HashKey;
   readonly hashBalanceFactor?: number | undefined;

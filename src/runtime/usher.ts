@@ -1,16 +1,12 @@
-import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { once } from 'node:events';
 import { AdminServer } from '../admin/server.ts';
 import { formatIssue, type ConfigResult } from '../config/index.ts';
-import type { HostPort, ListenerConfig, UsherConfig } from '../config/types.ts';
+import type { HostPort, UsherConfig } from '../config/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import type { Pool, PoolOptions } from '../pool/pool.ts';
-import { DownstreamConnection, type PlanSource } from '../proxy/downstream.ts';
-import { simpleResponse } from '../proxy/error-response.ts';
-import { clientAddress } from '../proxy/headers.ts';
-import type { HttpListenerPlan } from '../proxy/pick.ts';
+import { CertificateStore } from '../tls/certificate-store.ts';
+import { RunningListener } from './listener.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot } from './snapshot.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
@@ -28,56 +24,6 @@ export type ReloadResult =
   | { readonly ok: true; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly errors: readonly string[] };
 
-
-/** A bound listener. It is its connections' plan source, so a reload swaps what they see in one assignment. */
-class RunningListener implements PlanSource {
-  readonly name: string;
-  readonly bind: HostPort;
-  readonly server: Server;
-  readonly logger: Logger;
-  readonly connections = new Set<DownstreamConnection>();
-  /** Open connections per client IP, for `maxConnectionsPerClient`. */
-  readonly perClient = new Map<string, number>();
-  /** Connections refused since the last warning: logged at most once a second, so a flood cannot flood the log. */
-  refused = 0;
-  #refusedLoggedAt = 0;
-  /** Undefined while a reload is binding this listener: connections wait, unread, until the swap. */
-  current: HttpListenerPlan | undefined;
-  /** Sockets accepted before the listener had a plan. */
-  readonly waiting: Socket[] = [];
-
-  constructor(name: string, bind: HostPort, server: Server, plan: HttpListenerPlan | undefined, logger: Logger) {
-    this.name = name;
-    this.bind = bind;
-    this.server = server;
-    this.current = plan;
-    this.logger = logger;
-  }
-
-  plan(): HttpListenerPlan | undefined {
-    return this.current;
-  }
-
-  onInternalError(error: unknown): void {
-    this.logger.error({ err: error, listener: this.name }, 'internal error on a client connection; connection closed');
-  }
-
-  noteRefused(reason: string): void {
-    this.refused++;
-    const now = performance.now();
-    if (now - this.#refusedLoggedAt < 1000) return;
-    this.#refusedLoggedAt = now;
-    this.logger.warn({ listener: this.name, refused: this.refused, reason }, 'refused client connections');
-    this.refused = 0;
-  }
-
-  /** Stops accepting; idle connections close now, busy ones after their response. Resolves when all are gone. */
-  drain(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const connection of this.connections) connection.closeIfIdle();
-    return closed;
-  }
-}
 
 /**
  * A running usher: its listeners, the snapshot they serve and the admin API.
@@ -105,7 +51,7 @@ export class Usher {
     const usher = new Usher(config, options);
     try {
       for (const listener of config.listeners) {
-        const running = await usher.#bind(listener, usher.#snapshot.listeners.get(listener.name)!);
+        const running = await RunningListener.bind(listener, usher.#snapshot.listeners.get(listener.name)!, usher.logger);
         usher.#listeners.set(listener.name, running);
         usher.logger.info({ listener: listener.name, address: usher.url(listener.name) }, 'listening');
       }
@@ -180,19 +126,25 @@ export class Usher {
     } catch (err) {
       return this.#rejected([(err as Error).message]);
     }
+    // Certificates are read now: a missing or broken file fails the reload before anything changed.
+    const certificates = new Map<string, CertificateStore>();
+    try {
+      for (const listener of config.listeners) {
+        if (listener.protocol === 'https' && listener.tls !== undefined) certificates.set(listener.name, new CertificateStore(listener.tls));
+      }
+    } catch (err) {
+      return this.#rejected([(err as Error).message]);
+    }
     // Bind new listeners first: a port that cannot be bound fails the reload before anything changed.
     const bound = new Map<string, RunningListener>();
     for (const listener of config.listeners) {
       const running = this.#listeners.get(listener.name);
-      if (running !== undefined && sameBind(running.bind, listener.bind)) continue;
+      if (running !== undefined && sameBind(running.bind, listener.bind) && running.protocol === listener.protocol) continue;
       try {
         // Until the swap below the new listener has no plan: its connections wait, unread.
-        bound.set(listener.name, await this.#bind(listener, undefined));
+        bound.set(listener.name, await RunningListener.bind(listener, undefined, this.logger));
       } catch (err) {
-        for (const fresh of bound.values()) {
-          fresh.server.close();
-          for (const socket of fresh.waiting.splice(0)) socket.destroy();
-        }
+        for (const fresh of bound.values()) fresh.abandon();
         return this.#rejected([(err as Error).message]);
       }
     }
@@ -202,13 +154,12 @@ export class Usher {
     const retiring: RunningListener[] = [];
     for (const [name, running] of this.#listeners) {
       const plan = snapshot.listeners.get(name);
-      if (plan !== undefined && !bound.has(name)) running.current = plan;
+      if (plan !== undefined && !bound.has(name)) running.update(plan, certificates.get(name));
       else retiring.push(running);
     }
     for (const running of retiring) this.#listeners.delete(running.name);
     for (const [name, running] of bound) {
-      running.current = snapshot.listeners.get(name)!;
-      for (const socket of running.waiting.splice(0)) this.#accept(running, socket);
+      running.activate(snapshot.listeners.get(name)!);
       this.#listeners.set(name, running);
       this.logger.info({ listener: name, address: this.url(name) }, 'listening');
     }
@@ -241,55 +192,6 @@ export class Usher {
     return { logger: this.logger, ...this.#options.poolOptions };
   }
 
-  #accept(running: RunningListener, socket: Socket): void {
-    const settings = running.current!.settings;
-    const clientIp = clientAddress(socket.remoteAddress);
-    const fromClient = running.perClient.get(clientIp) ?? 0;
-    if (running.connections.size >= settings.maxConnections || (settings.maxConnectionsPerClient > 0 && fromClient >= settings.maxConnectionsPerClient)) {
-      const reason = running.connections.size >= settings.maxConnections ? 'max_connections' : 'max_connections_per_client';
-      running.noteRefused(reason);
-      socket.on('error', () => socket.destroy());
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.end(simpleResponse(503, reason, false), 'latin1');
-      socket.resume(); // read and drop whatever the client sends, so end() can complete
-      return;
-    }
-    running.perClient.set(clientIp, fromClient + 1);
-    const connection = new DownstreamConnection(socket, running, settings, (closed) => {
-      running.connections.delete(closed);
-      const left = (running.perClient.get(closed.clientIp) ?? 1) - 1;
-      if (left <= 0) running.perClient.delete(closed.clientIp);
-      else running.perClient.set(closed.clientIp, left);
-    });
-    running.connections.add(connection);
-    socket.resume(); // listeners bound by a reload accept paused (pauseOnConnect)
-    if (this.#stopping !== undefined) connection.closeIfIdle();
-  }
-
-  async #bind(config: ListenerConfig, plan: HttpListenerPlan | undefined): Promise<RunningListener> {
-    const name = config.name;
-    const server = createServer({ noDelay: true, pauseOnConnect: plan === undefined });
-    const running = new RunningListener(name, config.bind, server, plan, this.logger);
-    server.on('connection', (socket: Socket) => {
-      if (running.current === undefined) {
-        socket.on('error', () => socket.destroy());
-        running.waiting.push(socket);
-      } else {
-        this.#accept(running, socket);
-      }
-    });
-    try {
-      server.listen({ host: config.bind.host, port: config.bind.port });
-      await once(server, 'listening');
-    } catch (err) {
-      throw new Error(`listener ${name}: cannot bind ${config.bind.host}:${config.bind.port}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    server.on('error', (err) => this.logger.error({ err, listener: name }, 'listener error'));
-    return running;
-  }
-
   /**
    * Stops accepting, lets in-flight requests finish (their responses carry
    * `Connection: close`; idle connections close at once), then closes upstream
@@ -303,6 +205,7 @@ export class Usher {
 
   async #stop(timeoutMs: number): Promise<void> {
     const listeners = [...this.#listeners.values()];
+    for (const listener of listeners) listener.stopping = true;
     const drained = Promise.all(listeners.map((listener) => listener.drain()));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<boolean>((resolve) => {
@@ -312,12 +215,7 @@ export class Usher {
     clearTimeout(timer);
     if (!completed) {
       let cut = 0;
-      for (const listener of listeners) {
-        for (const connection of listener.connections) {
-          cut++;
-          connection.socket.destroy();
-        }
-      }
+      for (const listener of listeners) cut += listener.cut();
       this.logger.warn({ connections: cut, timeoutMs }, 'shutdown timeout: cut the remaining connections');
     }
     for (const pool of this.#snapshot.pools.values()) pool.close();

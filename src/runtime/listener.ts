@@ -1,0 +1,189 @@
+import { once } from 'node:events';
+import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { HostPort, ListenerConfig } from '../config/types.ts';
+import type { Logger } from '../observe/logger.ts';
+import { DownstreamConnection, type PlanSource } from '../proxy/downstream.ts';
+import { simpleResponse } from '../proxy/error-response.ts';
+import { clientAddress } from '../proxy/headers.ts';
+import type { HttpListenerPlan } from '../proxy/pick.ts';
+import { CertificateStore } from '../tls/certificate-store.ts';
+
+/** What a listener hands over that it does not serve itself (HTTP/2 sessions). */
+export interface ListenerHooks {
+  /** A TLS connection that negotiated `h2`; undefined until HTTP/2 is wired in. */
+  readonly serveHttp2?: ((socket: TLSSocket, listener: RunningListener) => void) | undefined;
+}
+
+/**
+ * A bound HTTP or HTTPS listener: its server socket, its client connections
+ * and the plan they serve. It is its connections' plan source, so a reload
+ * swaps what they see with one assignment.
+ */
+export class RunningListener implements PlanSource {
+  readonly name: string;
+  readonly bind: HostPort;
+  readonly protocol: ListenerConfig['protocol'];
+  readonly server: Server;
+  readonly logger: Logger;
+  readonly connections = new Set<DownstreamConnection>();
+  /** Open connections per client IP, for `maxConnectionsPerClient`. */
+  readonly perClient = new Map<string, number>();
+  /** Undefined while a reload is binding this listener: connections wait, unread, until the swap. */
+  current: HttpListenerPlan | undefined;
+  /** The certificates an https listener serves; replaced on reload. */
+  certificates: CertificateStore | undefined;
+  /** Set when usher is stopping: new connections are closed after their first response. */
+  stopping = false;
+  readonly #waiting: Socket[] = [];
+  readonly #hooks: ListenerHooks;
+  #refused = 0;
+  #refusedLoggedAt = 0;
+
+  private constructor(config: ListenerConfig, server: Server, plan: HttpListenerPlan | undefined, logger: Logger, hooks: ListenerHooks) {
+    this.name = config.name;
+    this.bind = config.bind;
+    this.protocol = config.protocol;
+    this.server = server;
+    this.current = plan;
+    this.logger = logger;
+    this.#hooks = hooks;
+  }
+
+  /**
+   * Binds a listener. Without a `plan` (a reload binding a new listener) it
+   * accepts but leaves connections unread until {@link activate}.
+   */
+  static async bind(config: ListenerConfig, plan: HttpListenerPlan | undefined, logger: Logger, hooks: ListenerHooks = {}): Promise<RunningListener> {
+    let server: Server;
+    let running: RunningListener;
+    if (config.protocol === 'https') {
+      const certificates = new CertificateStore(config.tls!);
+      const tlsServer = createTlsServer({
+        SNICallback: (serverName, callback) => callback(null, running.certificates!.contextFor(serverName)),
+        ALPNProtocols: [...config.tls!.alpn],
+        minVersion: config.tls!.minVersion,
+        // A client that never finishes its handshake is a slowloris of another kind.
+        handshakeTimeout: config.timeouts.headerMs,
+        noDelay: true,
+      });
+      tlsServer.setSecureContext(certificates.defaultOptions);
+      server = tlsServer;
+      running = new RunningListener(config, server, plan, logger, hooks);
+      running.certificates = certificates;
+      tlsServer.on('secureConnection', (socket: TLSSocket) => running.#onConnection(socket));
+      tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message, listener: config.name }, 'TLS handshake failed'));
+    } else {
+      server = createNetServer({ noDelay: true, pauseOnConnect: plan === undefined });
+      running = new RunningListener(config, server, plan, logger, hooks);
+      server.on('connection', (socket: Socket) => running.#onConnection(socket));
+    }
+    try {
+      server.listen({ host: config.bind.host, port: config.bind.port });
+      await once(server, 'listening');
+    } catch (err) {
+      throw new Error(`listener ${config.name}: cannot bind ${config.bind.host}:${config.bind.port}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    server.on('error', (err) => logger.error({ err, listener: config.name }, 'listener error'));
+    return running;
+  }
+
+  plan(): HttpListenerPlan | undefined {
+    return this.current;
+  }
+
+  /** Applies a reloaded config: the plan, and for https the certificates the reload read from disk. */
+  update(plan: HttpListenerPlan, certificates: CertificateStore | undefined): void {
+    if (certificates !== undefined) {
+      (this.server as ReturnType<typeof createTlsServer>).setSecureContext(certificates.defaultOptions);
+      this.certificates = certificates;
+    }
+    this.activate(plan);
+  }
+
+  /** Gives the listener its plan and serves the connections that waited for it. */
+  activate(plan: HttpListenerPlan): void {
+    this.current = plan;
+    for (const socket of this.#waiting.splice(0)) this.#accept(socket);
+  }
+
+  /** Closes without serving (a reload that failed after binding this listener). */
+  abandon(): void {
+    this.server.close();
+    for (const socket of this.#waiting.splice(0)) socket.destroy();
+  }
+
+  onInternalError(error: unknown): void {
+    this.logger.error({ err: error, listener: this.name }, 'internal error on a client connection; connection closed');
+  }
+
+  /** Stops accepting; idle connections close now, busy ones after their response. Resolves when all are gone. */
+  drain(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const connection of this.connections) connection.closeIfIdle();
+    return closed;
+  }
+
+  /** Cuts every connection now (the shutdown timeout passed). Returns how many were cut. */
+  cut(): number {
+    let cut = 0;
+    for (const connection of this.connections) {
+      cut++;
+      connection.socket.destroy();
+    }
+    return cut;
+  }
+
+  #onConnection(socket: Socket): void {
+    if (this.current === undefined) {
+      socket.on('error', () => socket.destroy());
+      this.#waiting.push(socket);
+      return;
+    }
+    this.#accept(socket);
+  }
+
+  #accept(socket: Socket): void {
+    const settings = this.current!.settings;
+    const clientIp = clientAddress(socket.remoteAddress);
+    const fromClient = this.perClient.get(clientIp) ?? 0;
+    const full = this.connections.size >= settings.maxConnections;
+    if (full || (settings.maxConnectionsPerClient > 0 && fromClient >= settings.maxConnectionsPerClient)) {
+      this.#refuse(socket, full ? 'max_connections' : 'max_connections_per_client');
+      return;
+    }
+    if ((socket as TLSSocket).alpnProtocol === 'h2') {
+      const serveHttp2 = this.#hooks.serveHttp2;
+      if (serveHttp2 === undefined) socket.destroy();
+      else serveHttp2(socket as TLSSocket, this);
+      return;
+    }
+    this.perClient.set(clientIp, fromClient + 1);
+    const connection = new DownstreamConnection(socket, this, settings, (closed) => {
+      this.connections.delete(closed);
+      const left = (this.perClient.get(closed.clientIp) ?? 1) - 1;
+      if (left <= 0) this.perClient.delete(closed.clientIp);
+      else this.perClient.set(closed.clientIp, left);
+    });
+    this.connections.add(connection);
+    socket.resume(); // listeners bound by a reload accept paused (pauseOnConnect)
+    if (this.stopping) connection.closeIfIdle();
+  }
+
+  #refuse(socket: Socket, reason: string): void {
+    this.#refused++;
+    const now = performance.now();
+    if (now - this.#refusedLoggedAt >= 1000) {
+      // At most one line a second, so a flood of connections cannot flood the log.
+      this.#refusedLoggedAt = now;
+      this.logger.warn({ listener: this.name, refused: this.#refused, reason }, 'refused client connections');
+      this.#refused = 0;
+    }
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.end(simpleResponse(503, reason, false), 'latin1');
+    socket.resume(); // read and drop what the client sends, so end() can complete
+  }
+}

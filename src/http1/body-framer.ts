@@ -10,11 +10,10 @@
  * digits and at most 2^53-1; chunk-ext is `*( BWS ";" BWS name [ BWS "=" BWS
  * ( token / quoted-string ) ] )`; every line ends in CRLF (a bare LF or CR is
  * an error); chunk data must be followed by CRLF; trailer fields follow the
- * header-field grammar (no obs-fold, no space before the colon) and are passed
- * through. Size lines and trailers are bounded (`BodyFramerOptions`), since
+ * header-field grammar (no obs-fold, no space before the colon), must not be
+ * framing or routing fields (`FORBIDDEN_TRAILERS`), and are passed through.
+ * Size lines and trailers are bounded (`BodyFramerOptions`), since
  * unbounded chunk extensions are a cheap DoS (Node.js CVE-2024-22019).
- * TODO(http1-hardening): reject framing fields (Content-Length,
- * Transfer-Encoding, Host) in trailers; they are passed through today.
  */
 import { BACKSLASH, COLON, CR, DQUOTE, EQUALS, HEX, HT, LF, SEMI, SP, TOKEN, VALUE } from './chars.ts';
 import { parseError } from './errors.ts';
@@ -60,6 +59,15 @@ const END_LF = 23;
 
 const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Fields a trailer must not carry (RFC 9110 §6.5.1): framing and routing
+ * decided from the head cannot change after the body, and a backend that
+ * merged trailers into headers could be told a different length or host.
+ * `| 0x20` lowercases letters and leaves `-` and digits alone.
+ */
+const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host', 'trailer', 'content-encoding', 'content-type', 'content-range']);
+const MAX_FORBIDDEN_TRAILER = 17;
+
 /** Tracks one message body's framing over raw bytes. */
 export class BodyFramer {
   #state = DONE;
@@ -68,6 +76,8 @@ export class BodyFramer {
   #digits = 0;
   #lineBytes = 0;
   #trailerBytes = 0;
+  /** Lowercased name of the trailer field being read (only its first bytes). */
+  #trailerName = '';
   #error: Http1ParseError | undefined = undefined;
   readonly #maxLine: number;
   readonly #maxTrailer: number;
@@ -236,12 +246,24 @@ export class BodyFramer {
         return SIZE_START;
       case TRAILER_START:
         if (c === CR) return END_LF;
-        if (TOKEN[c] === 1) return TRAILER_NAME;
+        if (TOKEN[c] === 1) {
+          this.#trailerName = String.fromCharCode(c | 0x20);
+          return TRAILER_NAME;
+        }
         if (c === SP || c === HT) return this.#fail('HTTP1_OBS_FOLD', 'trailer line starts with whitespace');
         return this.#lineEnd(c, 'HTTP1_BAD_TRAILER', 'trailer field name is not a token');
       case TRAILER_NAME:
-        if (TOKEN[c] === 1) return TRAILER_NAME;
-        if (c === COLON) return TRAILER_VALUE;
+        if (TOKEN[c] === 1) {
+          // Only short names can be forbidden ones: stop collecting past the longest.
+          if (this.#trailerName.length <= MAX_FORBIDDEN_TRAILER) this.#trailerName += String.fromCharCode(c | 0x20);
+          return TRAILER_NAME;
+        }
+        if (c === COLON) {
+          if (FORBIDDEN_TRAILERS.has(this.#trailerName)) {
+            return this.#fail('HTTP1_FORBIDDEN_TRAILER', `${this.#trailerName} is not allowed in a trailer section (RFC 9110 §6.5.1)`);
+          }
+          return TRAILER_VALUE;
+        }
         return this.#lineEnd(c, 'HTTP1_BAD_TRAILER', 'bad character in trailer field name');
       case TRAILER_VALUE:
         if (VALUE[c] === 1) return TRAILER_VALUE;

@@ -6,7 +6,7 @@ import type { HeadLimits, Http1ParseError, RequestHead } from '../http1/types.ts
 import { createRouteRequest } from '../route/request.ts';
 import { simpleResponse } from './error-response.ts';
 import { Exchange } from './exchange.ts';
-import { clientAddress, headerRecord, upstreamRequestHeaderLines } from './headers.ts';
+import { clientAddress, headerRecord, transferCodings, upstreamRequestHeaderLines } from './headers.ts';
 import { decide, type HttpListenerPlan } from './pick.ts';
 import { refuseRequest } from './request-policy.ts';
 
@@ -50,6 +50,7 @@ export class DownstreamConnection {
   #settings: DownstreamSettings;
   #requests = 0;
   #bodyBytes = 0;
+  #inputEnded = false;
   readonly #plans: PlanSource;
   readonly #requestFramer = new BodyFramer();
   #buffer: Buffer | undefined;
@@ -112,6 +113,7 @@ export class DownstreamConnection {
   }
 
   #onData(chunk: Buffer): void {
+    if (this.#inputEnded) return;
     const exchange = this.#exchange;
     if (exchange !== undefined) {
       if (!exchange.requestBodyDone) {
@@ -189,7 +191,7 @@ export class DownstreamConnection {
       `${head.method} ${decision.route.rewritePath(request.target)} HTTP/1.1\r\n` +
       upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto });
     if (framing.kind === 'length') upstreamHead += `content-length: ${framing.length}\r\n`;
-    else if (framing.kind === 'chunked') upstreamHead += 'transfer-encoding: chunked\r\n';
+    else if (framing.kind === 'chunked') upstreamHead += `transfer-encoding: ${transferCodings(head.rawHeaders)}\r\n`;
     const addHost = head.host === undefined && request.host === undefined;
     exchange.start(decision.pool, decision.hash, decision.stickyToken, upstreamHead, addHost);
     if (!exchange.finished && head.headLength < buffer.length) {
@@ -236,6 +238,7 @@ export class DownstreamConnection {
     this.#drainWaiter = undefined;
     exchange.log();
     if (!exchange.clientKeepAlive || this.closing) {
+      this.#endInput();
       this.socket.end();
       return;
     }
@@ -331,7 +334,7 @@ export class DownstreamConnection {
         error: reason,
       });
     }
-    this.#buffer = undefined;
+    this.#endInput();
     if (!this.socket.writable) {
       this.socket.destroy();
       return;
@@ -343,6 +346,20 @@ export class DownstreamConnection {
   /** Closes the connection if it is idle; a busy one closes after its current response. */
   closeIfIdle(): void {
     this.closing = true;
-    if (this.#exchange === undefined) this.socket.end();
+    if (this.#exchange === undefined) {
+      this.#endInput();
+      this.socket.end();
+    }
+  }
+
+  /**
+   * Once usher has decided to close, nothing more the client sends is a
+   * request: pipelined bytes are dropped, later ones read and discarded (so the
+   * close completes), and none ever reaches a backend.
+   */
+  #endInput(): void {
+    this.#inputEnded = true;
+    this.#buffer = undefined;
+    this.socket.resume();
   }
 }

@@ -314,7 +314,8 @@ export class Exchange implements UpstreamListener, Waiter {
       end = framer.scanPayload(buffer, start, this.#writePayload);
     } else {
       end = framer.scan(buffer, start);
-      const stop = end < 0 ? buffer.length : end;
+      // On a framing error nothing of this buffer goes out: the client must not see a forged end of body.
+      const stop = end === -2 ? start : end < 0 ? buffer.length : end;
       if (stop > start) this.#writeDownstream(start === 0 && stop === buffer.length ? buffer : buffer.subarray(start, stop));
     }
     if (end === -2) {

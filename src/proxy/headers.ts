@@ -124,3 +124,21 @@ export function clientAddress(remote: string | undefined): string {
   if (remote === undefined) return '';
   return remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote;
 }
+
+/**
+ * The request's transfer codings as one normalised list, for re-framing
+ * upstream. The parser already checked that `chunked` is last and every coding
+ * is known; codings before it (`gzip, chunked`) are end-to-end and must reach
+ * the backend. The common case, plain `chunked`, allocates nothing.
+ */
+export function transferCodings(rawHeaders: readonly string[]): string {
+  let codings = '';
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length !== 17 || rawHeaders[i]!.toLowerCase() !== 'transfer-encoding') continue;
+    for (const coding of rawHeaders[i + 1]!.split(',')) {
+      const token = coding.trim().toLowerCase();
+      if (token !== '') codings = codings === '' ? token : `${codings}, ${token}`;
+    }
+  }
+  return codings === '' ? 'chunked' : codings;
+}

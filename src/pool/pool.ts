@@ -6,7 +6,7 @@ import { RetryBudget } from '../proxy/retry-budget.ts';
 import { Backend, formatHostPort } from './backend.ts';
 import { PoolHealth } from './health/pool-health.ts';
 import { StickyCookie } from './sticky.ts';
-import { UpstreamConnectionPool } from './upstream-connection.ts';
+import { backendTlsOptions, UpstreamConnectionPool } from './upstream-connection.ts';
 import { WaitQueue, type Waiter } from './wait-queue.ts';
 
 /**
@@ -59,7 +59,7 @@ export interface PoolOptions {
 export type Selection = Backend | 'full' | 'none';
 
 /** A backend as the admin API adds it. */
-export type BackendSpec = Pick<BackendConfig, 'address' | 'weight' | 'backup' | 'state' | 'maxConnections'>;
+export type BackendSpec = Pick<BackendConfig, 'address' | 'weight' | 'backup' | 'state' | 'maxConnections' | 'tls'>;
 
 /**
  * A named set of interchangeable backends and the rules for spreading requests
@@ -336,7 +336,11 @@ export class Pool {
       adminState: spec.state,
       maxConnections: spec.maxConnections ?? this.config.maxConnections ?? Infinity,
       stickyToken: this.sticky === undefined ? '' : this.sticky.token(this.name, key),
-      connections: new UpstreamConnectionPool(spec.address, this.config.timeouts),
+      connections: new UpstreamConnectionPool(
+        spec.address,
+        this.config.timeouts,
+        spec.tls === undefined ? undefined : backendTlsOptions(spec.address, spec.tls),
+      ),
     });
   }
 

@@ -1,5 +1,7 @@
-import { connect, type Socket } from 'node:net';
-import type { HostPort, TimeoutsConfig } from '../config/types.ts';
+import { readFileSync } from 'node:fs';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import type { BackendTlsConfig, HostPort, TimeoutsConfig } from '../config/types.ts';
 
 /**
  * What an upstream connection reports to the exchange using it. The exchange
@@ -32,10 +34,14 @@ export class UpstreamConnection {
 
   constructor(pool: UpstreamConnectionPool) {
     this.#pool = pool;
-    const socket = connect({ host: pool.address.host, port: pool.address.port, noDelay: true });
+    const { host, port } = pool.address;
+    const tls = pool.tls;
+    const socket = tls === undefined ? connect({ host, port, noDelay: true }) : tlsConnect({ ...tls, host, port });
+    if (tls !== undefined) socket.setNoDelay(true);
     this.socket = socket;
     socket.setTimeout(pool.timeouts.connectMs);
-    socket.on('connect', this.#onConnect);
+    // A TLS backend is connected once its handshake is done: the request head waits for it.
+    socket.on(tls === undefined ? 'connect' : 'secureConnect', this.#onConnect);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
@@ -183,9 +189,13 @@ export class UpstreamConnectionPool {
   open = 0;
   #closed = false;
 
-  constructor(address: HostPort, timeouts: TimeoutsConfig) {
+  /** TLS options when the backend speaks TLS (see {@link backendTlsOptions}). */
+  readonly tls: ConnectionOptions | undefined;
+
+  constructor(address: HostPort, timeouts: TimeoutsConfig, tls?: ConnectionOptions) {
     this.address = address;
     this.timeouts = timeouts;
+    this.tls = tls;
   }
 
   /** An idle connection, or a new one (connecting). */
@@ -226,4 +236,20 @@ export class UpstreamConnectionPool {
     this.#closed = true;
     this.closeIdle();
   }
+}
+
+/**
+ * Node TLS options for a backend with `tls`. The CA file is read here, when
+ * the pool is built (start, reload, admin add), never per connection. SNI is
+ * the configured servername, else the backend's host unless it is an IP
+ * (RFC 6066 forbids IP literals in SNI).
+ */
+export function backendTlsOptions(address: HostPort, tls: BackendTlsConfig): ConnectionOptions {
+  const servername = tls.servername ?? (isIP(address.host) === 0 ? address.host : undefined);
+  return {
+    ...(servername !== undefined ? { servername } : {}),
+    ...(tls.caFile !== undefined ? { ca: readFileSync(tls.caFile) } : {}),
+    rejectUnauthorized: !tls.insecureSkipVerify,
+    ALPNProtocols: ['http/1.1'],
+  };
 }

@@ -13,6 +13,7 @@
  * `interval_jitter_percent`). Timers are unref'd: checks never keep a process
  * alive; `stop()` also aborts an in-flight probe.
  */
+import type { ConnectionOptions } from 'node:tls';
 import type { HealthCheckConfig, HostPort } from '../../config/types.ts';
 import { HealthState } from './health-state.ts';
 import { probe, type ProbeResult } from './probe.ts';
@@ -35,6 +36,8 @@ export interface ActiveHealthCheckOptions {
   readonly random?: () => number;
   /** Health before the first result; default true (see health-state.ts for why). */
   readonly initiallyHealthy?: boolean;
+  /** Probe over TLS with these options (the backend speaks TLS). */
+  readonly tls?: ConnectionOptions | undefined;
 }
 
 /** How many results `recent` keeps, for the dashboard's per-backend strip. */
@@ -56,7 +59,10 @@ export class ActiveHealthCheck {
   /** The in-flight probe's controller; a result whose controller is no longer this one is stale and dropped. */
   #inFlight: AbortController | undefined;
 
+  readonly #tls: ConnectionOptions | undefined;
+
   constructor(target: HostPort, config: HealthCheckConfig, hooks: ActiveHealthCheckHooks, options: ActiveHealthCheckOptions = {}) {
+    this.#tls = options.tls;
     this.#target = target;
     this.#config = config;
     this.#hooks = hooks;
@@ -111,7 +117,7 @@ export class ActiveHealthCheck {
     this.#timer = undefined;
     const controller = new AbortController();
     this.#inFlight = controller;
-    void probe(this.#target, this.#config, controller.signal).then((result) => this.#complete(result, controller));
+    void probe(this.#target, this.#config, controller.signal, this.#tls).then((result) => this.#complete(result, controller));
   };
 
   #complete(result: ProbeResult, controller: AbortController): void {

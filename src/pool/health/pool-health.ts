@@ -151,7 +151,7 @@ export class PoolHealth {
       backend.address,
       config,
       { onTransition: (healthy, last) => this.#onTransition(backend, healthy, last) },
-      { random: this.#random, initiallyHealthy: backend.healthy },
+      { random: this.#random, initiallyHealthy: backend.healthy, tls: backend.connections.tls },
     );
     this.#checks.set(backend, check);
     check.start();

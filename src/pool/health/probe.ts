@@ -14,6 +14,7 @@
  * never rejects: every failure is a `ProbeResult` with a readable `detail`.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { HealthCheckConfig, HostPort, StatusRange } from '../../config/types.ts';
 import { BodyFramer } from '../../http1/body-framer.ts';
 import { isParseError } from '../../http1/errors.ts';
@@ -37,9 +38,10 @@ export const MAX_CHECK_BODY_BYTES = 64 * 1024;
  * Runs one check of `target` (or of `config.port` on the same host when set).
  * Never rejects. Aborting `signal` ends the probe at once with detail "aborted".
  */
-export function probe(target: HostPort, config: HealthCheckConfig, signal?: AbortSignal): Promise<ProbeResult> {
+/** `tls`: connect with TLS (the backend speaks TLS); the check then runs inside it. */
+export function probe(target: HostPort, config: HealthCheckConfig, signal?: AbortSignal, tls?: ConnectionOptions): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    new Probe(target, config, signal, resolve).start();
+    new Probe(target, config, signal, resolve, tls).start();
   });
 }
 
@@ -110,7 +112,16 @@ class Probe {
   readonly #body: Buffer[] = [];
   #bodyBytes = 0;
 
-  constructor(target: HostPort, config: HealthCheckConfig, signal: AbortSignal | undefined, resolve: (result: ProbeResult) => void) {
+  readonly #tls: ConnectionOptions | undefined;
+
+  constructor(
+    target: HostPort,
+    config: HealthCheckConfig,
+    signal: AbortSignal | undefined,
+    resolve: (result: ProbeResult) => void,
+    tls?: ConnectionOptions,
+  ) {
+    this.#tls = tls;
     this.#target = target;
     this.#config = config;
     this.#signal = signal;
@@ -125,9 +136,12 @@ class Probe {
     }
     signal?.addEventListener('abort', this.#onAbort, { once: true });
     this.#timer = setTimeout(this.#onTimeout, this.#config.timeoutMs);
-    const socket = connect({ host: this.#target.host, port: this.#config.port ?? this.#target.port, noDelay: true });
+    const host = this.#target.host;
+    const port = this.#config.port ?? this.#target.port;
+    const tls = this.#tls;
+    const socket = tls === undefined ? connect({ host, port, noDelay: true }) : tlsConnect({ ...tls, host, port });
     this.#socket = socket;
-    socket.on('connect', this.#onConnect);
+    socket.on(tls === undefined ? 'connect' : 'secureConnect', this.#onConnect);
     // The error listener stays for the socket's life: a late error after `#finish` is swallowed by `#done`.
     socket.on('error', this.#onError);
     if (this.#config.type === 'http') {

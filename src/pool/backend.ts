@@ -60,6 +60,8 @@ export class Backend implements Endpoint {
   available = true;
   /** Set when the backend was removed from its pool; in-flight requests finish, then its connections close. */
   removed = false;
+  /** Open tunnels (WebSocket, L4) to this backend, closed `drainTimeout` after a drain or disable. */
+  readonly tunnels = new Set<{ close(): void }>();
   readonly counters: BackendCounters = { requests: 0, failures: 0, responses5xx: 0, retriedAway: 0, bytesOut: 0, ejections: 0 };
 
   constructor(init: {

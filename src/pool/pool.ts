@@ -213,6 +213,7 @@ export class Pool {
     this.health.removed(backend);
     backend.connections.closeIdle();
     if (backend.inFlight === 0) backend.connections.close();
+    this.#closeTunnelsLater(backend);
     this.#rebuild();
   }
 
@@ -228,9 +229,26 @@ export class Pool {
     if (previous === state) return;
     backend.adminState = state;
     // A backend taken out keeps no idle connections: a restarted server must not see stale ones.
-    if (state !== 'enabled') backend.connections.closeIdle();
-    else this.health.rejoined(backend);
+    if (state !== 'enabled') {
+      backend.connections.closeIdle();
+      this.#closeTunnelsLater(backend);
+    } else {
+      this.health.rejoined(backend);
+    }
     this.stateChanged();
+  }
+
+  /**
+   * Tunnels (WebSockets, L4 connections) may outlive a drain by `drainTimeout`:
+   * long-lived connections would otherwise keep a drained backend busy forever.
+   */
+  #closeTunnelsLater(backend: Backend): void {
+    if (backend.tunnels.size === 0) return;
+    const timer = setTimeout(() => {
+      if (backend.adminState === 'enabled' && !backend.removed) return;
+      for (const tunnel of [...backend.tunnels]) tunnel.close();
+    }, this.config.drainTimeoutMs);
+    timer.unref();
   }
 
   /** Recomputes availability and the pool mode; called after any state change. */

@@ -72,6 +72,29 @@ export class UpstreamConnection {
     this.#pool.putIdle(this);
   }
 
+  /**
+   * Hands the socket over (a WebSocket upgrade turns it into a tunnel): the
+   * connection stops listening to it, leaves its pool and is never reused.
+   */
+  detach(): Socket {
+    const socket = this.socket;
+    this.#listener = undefined;
+    socket.removeListener('connect', this.#onConnect);
+    socket.removeListener('secureConnect', this.#onConnect);
+    socket.removeListener('data', this.#onData);
+    socket.removeListener('end', this.#onEnd);
+    socket.removeListener('error', this.#onError);
+    socket.removeListener('close', this.#onClose);
+    socket.removeListener('timeout', this.#onTimeout);
+    socket.removeListener('drain', this.#onDrain);
+    socket.setTimeout(0);
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#pool.forget(this);
+    }
+    return socket;
+  }
+
   destroy(): void {
     this.#listener = undefined;
     if (!this.#closed) {

@@ -38,7 +38,7 @@ export class RunningListener implements PlanSource {
   readonly #waiting: Socket[] = [];
   readonly #hooks: ListenerHooks;
   #refused = 0;
-  #refusedLoggedAt = 0;
+  #refusedLoggedAt = -Infinity;
 
   private constructor(config: ListenerConfig, server: Server, plan: HttpListenerPlan | undefined, logger: Logger, hooks: ListenerHooks) {
     this.name = config.name;

@@ -1,0 +1,263 @@
+/**
+ * Header translation between HTTP/2 and HTTP/1.1 (RFC 9113 §8.2-8.3, RFC 9110 §7.6.1).
+ *
+ * HTTP/2 has no connection-specific fields: Connection, Keep-Alive,
+ * Proxy-Connection, Transfer-Encoding and Upgrade must never appear in an
+ * HTTP/2 message (nghttp2 rejects requests that carry them, and node:http2
+ * throws when asked to send one), and TE may only be `trailers`. So a request
+ * from an HTTP/2 client needs no Connection-token parsing; a response from an
+ * HTTP/1.1 backend does, and everything hop-by-hop is dropped before it is
+ * handed to `stream.respond()`.
+ *
+ * Header lists stay flat raw arrays (`[name, value, name, value, ...]`) as
+ * node:http2 gives and takes them, so repeated fields (Set-Cookie) survive
+ * without joining and nothing is copied into objects per request.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import { TARGET, isFieldValue, isToken } from '../http1/chars.ts';
+
+/** Lowercase names that describe one HTTP/1.1 connection and never cross into HTTP/2. */
+const hopByHop: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
+
+/**
+ * Fields that must not be sent as HTTP/2 trailers: framing, routing and
+ * content metadata decided by the head (RFC 9110 §6.5.1), plus the hop-by-hop set.
+ */
+const notTrailers: ReadonlySet<string> = new Set([
+  ...hopByHop,
+  'content-length',
+  'content-encoding',
+  'content-type',
+  'content-range',
+  'host',
+  'set-cookie',
+]);
+
+/** What routing and the HTTP/1.1 request head need from an HTTP/2 request's header list. */
+export interface H2RequestFields {
+  /** Header fields without pseudo-headers, Host first (from `:authority`), Cookie fields joined. */
+  readonly raw: string[];
+  /** `:authority`, else the Host field; undefined when the request has neither. */
+  readonly host: string | undefined;
+  /** True when both `:authority` and Host were sent and name different hosts. */
+  readonly hostMismatch: boolean;
+  /**
+   * False when a name is not a token or a value holds a control character.
+   * nghttp2 only rejects NUL, CR and LF (RFC 9113 §8.2.1); usher's HTTP/1.1
+   * parser rejects the rest, and these fields are about to become HTTP/1.1.
+   */
+  readonly valid: boolean;
+}
+
+/**
+ * The request's fields in HTTP/1.1 terms: `:authority` becomes Host (RFC 9113
+ * §8.3.1 makes it the authoritative one), and the crumbs of a split Cookie
+ * field are joined with `; ` (§8.2.3), since an HTTP/1.1 backend expects one.
+ */
+export function requestFields(rawHeaders: readonly string[]): H2RequestFields {
+  const raw: string[] = [];
+  let authority: string | undefined;
+  let hostField: string | undefined;
+  let cookie: string | undefined;
+  let valid = true;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (!isFieldValue(value)) valid = false;
+    if (name.charCodeAt(0) === 0x3a /* : */) {
+      if (name === ':authority') authority = value;
+      continue;
+    }
+    if (!isToken(name)) valid = false;
+    if (name === 'host') {
+      hostField ??= value;
+      continue;
+    }
+    if (name === 'cookie') {
+      cookie = cookie === undefined ? value : `${cookie}; ${value}`;
+      continue;
+    }
+    raw.push(name, value);
+  }
+  const host = authority ?? hostField;
+  if (host !== undefined) raw.unshift('host', host);
+  if (cookie !== undefined) raw.push('cookie', cookie);
+  const hostMismatch = authority !== undefined && hostField !== undefined && authority.toLowerCase() !== hostField.toLowerCase();
+  return { raw, host, hostMismatch, valid };
+}
+
+/** Whether `:path` can go into an HTTP/1.1 request line: visible ASCII only (nghttp2 allows spaces). */
+export function isTarget(path: string): boolean {
+  for (let i = 0; i < path.length; i++) if (TARGET[path.charCodeAt(i)] !== 1) return false;
+  return path.length > 0;
+}
+
+/**
+ * The response header list for `stream.respond()` from an HTTP/1.1 response:
+ * `:status` first, lowercase names, hop-by-hop fields and those the
+ * Connection header names removed. Content-Length is kept only when
+ * `keepContentLength` (a length-framed body, or HEAD/304 where it describes
+ * a body not sent); a de-chunked body has none.
+ */
+export function responseHeaders(
+  status: number,
+  raw: readonly string[],
+  connectionTokens: readonly string[],
+  keepContentLength: boolean,
+): string[] {
+  const out: string[] = [':status', String(status)];
+  let sawLength = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (hopByHop.has(lower) || (connectionTokens.length > 0 && connectionTokens.includes(lower))) continue;
+    if (lower === 'content-length') {
+      if (!keepContentLength || sawLength) continue;
+      sawLength = true;
+    }
+    out.push(lower, raw[i + 1]!);
+  }
+  return out;
+}
+
+/**
+ * An HTTP/2 header list passed on between two HTTP/2 peers (h2c upstream):
+ * pseudo-headers other than `:status` are dropped (the caller writes its own),
+ * and so is anything connection-specific an HTTP/2 peer should not have sent.
+ * `te: trailers` survives: gRPC requires it (RFC 9113 §8.2.2 allows exactly that value).
+ */
+export function passHeaders(raw: readonly string[], out: string[]): string[] {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.charCodeAt(0) === 0x3a /* : */) {
+      if (name === ':status') out.push(name, raw[i + 1]!);
+      continue;
+    }
+    if (name === 'te') {
+      if (raw[i + 1]!.toLowerCase() === 'trailers') out.push(name, 'trailers');
+      continue;
+    }
+    if (hopByHop.has(name)) continue;
+    out.push(name, raw[i + 1]!);
+  }
+  return out;
+}
+
+/** What the proxy adds to a request it forwards (as `proxy/headers.ts` does for HTTP/1.1). */
+export interface Forwarding {
+  readonly clientIp: string;
+  readonly proto: string;
+}
+
+/**
+ * The header list for an HTTP/2 backend (h2c), pseudo-headers first; the
+ * `:authority` value at index 5 is filled in per attempt when the client sent
+ * none. Fields pass as the client sent them (split Cookie crumbs too, which
+ * HTTP/2 allows), minus Host and anything connection-specific; X-Forwarded-For
+ * is appended to, X-Forwarded-Proto and X-Forwarded-Host are usher's own.
+ */
+export function h2cRequestHeaders(rawHeaders: readonly string[], method: string, path: string, info: Forwarding): { list: string[]; authority: string | undefined } {
+  let authority: string | undefined;
+  let forwardedFor: string | undefined;
+  const list: string[] = [':method', method, ':scheme', 'http', ':authority', '', ':path', path];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    if (name.charCodeAt(0) === 0x3a /* : */) {
+      if (name === ':authority') authority = value;
+      continue;
+    }
+    if (name === 'host') {
+      authority ??= value;
+      continue;
+    }
+    if (name.startsWith('x-forwarded-')) {
+      if (name === 'x-forwarded-for') {
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      }
+      if (name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
+    }
+    if (name === 'te') {
+      if (value.toLowerCase() === 'trailers') list.push(name, 'trailers');
+      continue;
+    }
+    if (hopByHop.has(name)) continue;
+    list.push(name, value);
+  }
+  list.push('x-forwarded-for', forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`);
+  list.push('x-forwarded-proto', info.proto);
+  if (authority !== undefined) {
+    list[5] = authority;
+    list.push('x-forwarded-host', authority);
+  }
+  return { list, authority };
+}
+
+/**
+ * Trailer fields as `sendTrailers()` takes them (it accepts no raw list):
+ * repeated names become arrays. Fields that may not be trailers are dropped.
+ */
+export function trailerObject(raw: readonly string[]): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name.charCodeAt(0) === 0x3a || notTrailers.has(name)) continue;
+    const value = raw[i + 1]!;
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (typeof existing === 'string') out[name] = [existing, value];
+    else existing.push(value);
+  }
+  return out;
+}
+
+/**
+ * The trailer fields of a finished chunked body from its last metadata bytes:
+ * the bytes after the last payload byte, i.e. an optional chunk-data CRLF,
+ * `0[;ext]` CRLF, the trailer field lines and the final CRLF. The framer has
+ * already validated this grammar, so splitting lines is enough here.
+ */
+export function chunkedTrailers(tail: Buffer): string[] {
+  const text = tail.toString('latin1');
+  const raw: string[] = [];
+  let i = text.indexOf('\n', text.startsWith('\r\n') ? 2 : 0); // end of the last-chunk line
+  while (i !== -1 && i + 1 < text.length) {
+    const end = text.indexOf('\r\n', i + 1);
+    if (end === -1 || end === i + 1) break; // the final empty line
+    const line = text.slice(i + 1, end);
+    const colon = line.indexOf(':');
+    if (colon > 0) raw.push(line.slice(0, colon), line.slice(colon + 1).trim());
+    i = end + 1;
+  }
+  return raw;
+}
+
+/** `:status` of an HTTP/2 response header object, as a number (node:http2 gives a number). */
+export function statusOf(headers: IncomingHttpHeaders): number {
+  const status = headers[':status'] as unknown;
+  return typeof status === 'number' ? status : Number(status);
+}
+
+/** A raw header list as an object, for the node:http2 calls that take no list (`additionalHeaders`). */
+export function headerObject(list: readonly string[]): OutgoingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i]!;
+    const value = list[i + 1]!;
+    const existing = out[name];
+    if (existing === undefined) out[name] = value;
+    else if (typeof existing === 'string') out[name] = [existing, value];
+    else existing.push(value);
+  }
+  return out;
+}

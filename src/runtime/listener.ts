@@ -7,13 +7,9 @@ import { DownstreamConnection, type PlanSource } from '../proxy/downstream.ts';
 import { simpleResponse } from '../proxy/error-response.ts';
 import { clientAddress } from '../proxy/headers.ts';
 import type { HttpListenerPlan } from '../proxy/pick.ts';
+import { closeAll, destroyAll, serveHttp2, type Http2Downstream } from '../h2/index.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';
 
-/** What a listener hands over that it does not serve itself (HTTP/2 sessions). */
-export interface ListenerHooks {
-  /** A TLS connection that negotiated `h2`; undefined until HTTP/2 is wired in. */
-  readonly serveHttp2?: ((socket: TLSSocket, listener: RunningListener) => void) | undefined;
-}
 
 /**
  * A bound HTTP or HTTPS listener: its server socket, its client connections
@@ -36,25 +32,25 @@ export class RunningListener implements PlanSource {
   /** Set when usher is stopping: new connections are closed after their first response. */
   stopping = false;
   readonly #waiting: Socket[] = [];
-  readonly #hooks: ListenerHooks;
+  /** HTTP/2 sessions (TLS connections that negotiated `h2`). */
+  readonly #http2 = new Set<Http2Downstream>();
   #refused = 0;
   #refusedLoggedAt = -Infinity;
 
-  private constructor(config: ListenerConfig, server: Server, plan: HttpListenerPlan | undefined, logger: Logger, hooks: ListenerHooks) {
+  private constructor(config: ListenerConfig, server: Server, plan: HttpListenerPlan | undefined, logger: Logger) {
     this.name = config.name;
     this.bind = config.bind;
     this.protocol = config.protocol;
     this.server = server;
     this.current = plan;
     this.logger = logger;
-    this.#hooks = hooks;
   }
 
   /**
    * Binds a listener. Without a `plan` (a reload binding a new listener) it
    * accepts but leaves connections unread until {@link activate}.
    */
-  static async bind(config: ListenerConfig, plan: HttpListenerPlan | undefined, logger: Logger, hooks: ListenerHooks = {}): Promise<RunningListener> {
+  static async bind(config: ListenerConfig, plan: HttpListenerPlan | undefined, logger: Logger): Promise<RunningListener> {
     let server: Server;
     let running: RunningListener;
     if (config.protocol === 'https') {
@@ -69,13 +65,13 @@ export class RunningListener implements PlanSource {
       });
       tlsServer.setSecureContext(certificates.defaultOptions);
       server = tlsServer;
-      running = new RunningListener(config, server, plan, logger, hooks);
+      running = new RunningListener(config, server, plan, logger);
       running.certificates = certificates;
       tlsServer.on('secureConnection', (socket: TLSSocket) => running.#onConnection(socket));
       tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message, listener: config.name }, 'TLS handshake failed'));
     } else {
       server = createNetServer({ noDelay: true, pauseOnConnect: plan === undefined });
-      running = new RunningListener(config, server, plan, logger, hooks);
+      running = new RunningListener(config, server, plan, logger);
       server.on('connection', (socket: Socket) => running.#onConnection(socket));
     }
     try {
@@ -123,12 +119,13 @@ export class RunningListener implements PlanSource {
   drain(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const connection of this.connections) connection.closeIfIdle();
-    return closed;
+    // HTTP/2: GOAWAY; streams in flight finish, new ones are refused.
+    return Promise.all([closed, closeAll(this)]).then(() => undefined);
   }
 
   /** Cuts every connection now (the shutdown timeout passed). Returns how many were cut. */
   cut(): number {
-    let cut = 0;
+    let cut = destroyAll(this);
     for (const connection of this.connections) {
       cut++;
       connection.socket.destroy();
@@ -149,27 +146,40 @@ export class RunningListener implements PlanSource {
     const settings = this.current!.settings;
     const clientIp = clientAddress(socket.remoteAddress);
     const fromClient = this.perClient.get(clientIp) ?? 0;
-    const full = this.connections.size >= settings.maxConnections;
+    const full = this.connections.size + this.#http2.size >= settings.maxConnections;
     if (full || (settings.maxConnectionsPerClient > 0 && fromClient >= settings.maxConnectionsPerClient)) {
       this.#refuse(socket, full ? 'max_connections' : 'max_connections_per_client');
       return;
     }
+    this.perClient.set(clientIp, fromClient + 1);
     if ((socket as TLSSocket).alpnProtocol === 'h2') {
-      const serveHttp2 = this.#hooks.serveHttp2;
-      if (serveHttp2 === undefined) socket.destroy();
-      else serveHttp2(socket as TLSSocket, this);
+      this.#serveHttp2(socket as TLSSocket, clientIp);
       return;
     }
-    this.perClient.set(clientIp, fromClient + 1);
     const connection = new DownstreamConnection(socket, this, settings, (closed) => {
       this.connections.delete(closed);
-      const left = (this.perClient.get(closed.clientIp) ?? 1) - 1;
-      if (left <= 0) this.perClient.delete(closed.clientIp);
-      else this.perClient.set(closed.clientIp, left);
+      this.#forgetClient(closed.clientIp);
     });
     this.connections.add(connection);
     socket.resume(); // listeners bound by a reload accept paused (pauseOnConnect)
     if (this.stopping) connection.closeIfIdle();
+  }
+
+  #serveHttp2(socket: TLSSocket, clientIp: string): void {
+    const session = serveHttp2(socket, this, {
+      onClose: () => {
+        this.#http2.delete(session);
+        this.#forgetClient(clientIp);
+      },
+    });
+    this.#http2.add(session);
+    if (this.stopping) session.close();
+  }
+
+  #forgetClient(clientIp: string): void {
+    const left = (this.perClient.get(clientIp) ?? 1) - 1;
+    if (left <= 0) this.perClient.delete(clientIp);
+    else this.perClient.set(clientIp, left);
   }
 
   #refuse(socket: Socket, reason: string): void {

@@ -5,6 +5,7 @@ import type { HostPort, UsherConfig } from '../config/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import type { Pool, PoolOptions } from '../pool/pool.ts';
+import { closeH2cSessions } from '../h2/index.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';
 import { RunningListener } from './listener.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot } from './snapshot.ts';
@@ -219,6 +220,7 @@ export class Usher {
       this.logger.warn({ connections: cut, timeoutMs }, 'shutdown timeout: cut the remaining connections');
     }
     for (const pool of this.#snapshot.pools.values()) pool.close();
+    closeH2cSessions();
     await this.#admin?.close();
     this.#accessLog.flush();
     this.logger.info('stopped');

@@ -11,18 +11,28 @@
  * hash, duplicate backend addresses, http-only health check keys on a tcp
  * check, a fastInterval longer than the interval, a maxEjectionTime shorter
  * than the ejectionTime, a retry condition listed twice, an admin API on a
- * non-loopback address without a token.
+ * non-loopback address without a token; an https listener without tls, tls on
+ * any other listener, an ALPN protocol listed twice, a certificate, key or CA
+ * file that cannot be read; a route with neither or both of pool and redirect,
+ * a redirect or stripPrefix on a tcp or tls-passthrough listener, stripPrefix
+ * with a redirect, a tcp listener with more than one route or with match, a
+ * match key other than sni on a tls-passthrough listener, sni on any other
+ * listener, limits on a tcp or tls-passthrough listener; acceptProxyProtocol
+ * without trustedProxies; tls on a backend of an h2c pool.
  * Warnings: routes after a catch-all (never reached), a stripPrefix that the
  * route's path condition rules out, pools no route uses, pools whose backends
- * are all backups.
+ * are all backups, a redirect back to the same scheme and host, trustedProxies
+ * without acceptProxyProtocol, sticky and retry statuses on a pool that a tcp
+ * or tls-passthrough listener uses (they are ignored there).
  */
 import { BlockList, isIP } from 'node:net';
 import { checkByteCount, parseByteSize } from './byte-size.ts';
 import { parseDuration } from './duration.ts';
 import { parseHostPort } from './hostport.ts';
+import { resolveConfigPath, unreadableReason } from './files.ts';
 import type { KeyPath } from './issues.ts';
 import type { Reporter } from './report.ts';
-import { ALGORITHMS, DEFAULTS, HASH_ALGORITHMS, HTTP_CHECK_KEYS, LISTENER_SIZE_RANGES } from './schema.ts';
+import { ALGORITHMS, DEFAULTS, HASH_ALGORITHMS, HTTP_CHECK_KEYS, HTTP_LISTENER_PROTOCOLS, LISTENER_PROTOCOLS, LISTENER_SIZE_RANGES } from './schema.ts';
 import { didYouMean } from './suggest.ts';
 
 type Entries = readonly (readonly [string, unknown])[];
@@ -35,18 +45,51 @@ function list(value: unknown): readonly unknown[] {
   return Array.isArray(value) ? value : [];
 }
 
-/** Run every cross-key rule on the root value. */
-export function checkConfig(root: unknown, reporter: Reporter): void {
+/**
+ * Run every cross-key rule on the root value. Files the config names must be
+ * readable; relative paths are taken from `directory` (the config file's).
+ */
+export function checkConfig(root: unknown, reporter: Reporter, directory: string = process.cwd()): void {
   const top = mapping(root);
   if (top === undefined) return;
   const pools = mapping(top['pools']);
   const poolEntries: Entries = pools === undefined ? [] : Object.entries(pools);
-  const { used, binds } = checkListeners(list(top['listeners']), pools === undefined ? undefined : new Set(Object.keys(pools)), reporter);
+  const context: ListenerContext = { pools: pools === undefined ? undefined : new Set(Object.keys(pools)), directory, used: new Set(), l4Users: new Map() };
+  const binds = checkListeners(list(top['listeners']), context, reporter);
   checkAdmin(mapping(top['admin']), binds, reporter);
   for (const [name, pool] of poolEntries) {
-    checkPool(name, mapping(pool), reporter);
-    if (!used.has(name)) reporter.warn(['pools', name], `pool "${name}" is not used by any route`, { target: 'key' });
+    checkPool(name, mapping(pool), context.l4Users.get(name), directory, reporter);
+    if (!context.used.has(name)) reporter.warn(['pools', name], `pool "${name}" is not used by any route`, { target: 'key' });
   }
+}
+
+/** What the listener checks need and collect. */
+interface ListenerContext {
+  /** Pool names defined, or undefined when `pools` is not a mapping (the schema reports that). */
+  readonly pools: ReadonlySet<string> | undefined;
+  /** Directory relative file paths are resolved against. */
+  readonly directory: string;
+  /** Pool names some route refers to. */
+  readonly used: Set<string>;
+  /** Pools used by a tcp or tls-passthrough listener: the first such listener's index. */
+  readonly l4Users: Map<string, number>;
+}
+
+type ListenerProtocolName = (typeof LISTENER_PROTOCOLS)[number];
+
+/** A listener's protocol as written, or the default; undefined when it is not one (the schema reports that). */
+function protocolOf(listener: Record<string, unknown>): ListenerProtocolName | undefined {
+  const protocol = listener['protocol'] === undefined ? DEFAULTS.protocol : listener['protocol'];
+  return LISTENER_PROTOCOLS.find((known) => known === protocol);
+}
+
+/** `"tcp"` as written, or `"http" (the default)`, for messages. */
+function describeProtocol(path: KeyPath, listener: Record<string, unknown>, reporter: Reporter): string {
+  return listener['protocol'] === undefined ? `"${DEFAULTS.protocol}" (the default)` : reporter.describe([...path, 'protocol']);
+}
+
+function isHttp(protocol: ListenerProtocolName): boolean {
+  return HTTP_LISTENER_PROTOCOLS.includes(protocol);
 }
 
 /** A listener's bind address (port 0 left out: it never clashes). */
@@ -56,15 +99,10 @@ interface Bind {
   readonly port: number;
 }
 
-/** Checks listeners and their routes; returns the pool names routes refer to and the listeners' binds. */
-function checkListeners(
-  listeners: readonly unknown[],
-  pools: ReadonlySet<string> | undefined,
-  reporter: Reporter,
-): { readonly used: Set<string>; readonly binds: readonly Bind[] } {
+/** Checks listeners and their routes, filling `context`; returns the listeners' binds. */
+function checkListeners(listeners: readonly unknown[], context: ListenerContext, reporter: Reporter): readonly Bind[] {
   const names = new Map<string, number>();
   const binds: Bind[] = [];
-  const used = new Set<string>();
   listeners.forEach((raw, index) => {
     const listener = mapping(raw);
     if (listener === undefined) return;
@@ -84,10 +122,72 @@ function checkListeners(
         binds.push({ index, host, port });
       }
     }
-    checkLimits(['listeners', index, 'limits'], mapping(listener['limits']), reporter);
-    checkRoutes(['listeners', index, 'routes'], list(listener['routes']), pools, used, reporter);
+    const path = ['listeners', index];
+    const protocol = protocolOf(listener);
+    if (protocol !== undefined && !isHttp(protocol) && listener['limits'] !== undefined) {
+      reporter.error([...path, 'limits'], `limits only apply to "http" and "https" listeners, but this one uses ${describeProtocol(path, listener, reporter)}; remove limits (timeouts.tunnelIdle closes idle connections)`, { target: 'key' });
+    } else {
+      checkLimits([...path, 'limits'], mapping(listener['limits']), reporter);
+    }
+    checkListenerTls(path, listener, protocol, context.directory, reporter);
+    checkProxyProtocol(path, listener, reporter);
+    checkRoutes(path, listener, protocol, context, reporter);
   });
-  return { used, binds };
+  return binds;
+}
+
+/** `https` needs `tls` and nothing else takes it; ALPN protocols are listed once; certificate files must be readable. */
+function checkListenerTls(
+  path: KeyPath,
+  listener: Record<string, unknown>,
+  protocol: ListenerProtocolName | undefined,
+  directory: string,
+  reporter: Reporter,
+): void {
+  const tls = listener['tls'];
+  if (protocol === 'https' && tls === undefined) {
+    reporter.error([...path, 'protocol'], `protocol "https" requires "tls" with the certificates to serve, e.g. tls: { certificates: [{ cert: example.com.crt, key: example.com.key }] }`);
+  }
+  if (protocol !== undefined && protocol !== 'https' && tls !== undefined) {
+    const hint = protocol === 'tls-passthrough' ? 'a tls-passthrough listener forwards TLS untouched to backends that terminate it; remove tls' : protocol === 'http' ? 'set protocol: https to terminate TLS' : 'remove tls, or use protocol https or tls-passthrough';
+    reporter.error([...path, 'tls'], `tls only applies to protocol "https", but this listener uses ${describeProtocol(path, listener, reporter)}; ${hint}`, { target: 'key' });
+  }
+  const settings = mapping(tls);
+  if (settings === undefined) return;
+  const tlsPath = [...path, 'tls'];
+  const seen = new Map<string, number>();
+  list(settings['alpn']).forEach((protocolName, index) => {
+    if (typeof protocolName !== 'string') return;
+    const first = seen.get(protocolName);
+    if (first === undefined) seen.set(protocolName, index);
+    else reporter.error([...tlsPath, 'alpn', index], `ALPN protocol ${reporter.describe([...tlsPath, 'alpn', index])} is listed twice (also alpn[${first}])`);
+  });
+  list(settings['certificates']).forEach((raw, index) => {
+    const certificate = mapping(raw);
+    if (certificate === undefined) return;
+    for (const key of ['cert', 'key']) checkReadable([...tlsPath, 'certificates', index, key], certificate[key], directory, reporter);
+  });
+}
+
+/** Reports a file path (relative to `directory`) that cannot be opened for reading. */
+function checkReadable(path: KeyPath, file: unknown, directory: string, reporter: Reporter): void {
+  if (typeof file !== 'string' || file === '') return;
+  const resolved = resolveConfigPath(directory, file);
+  const reason = unreadableReason(resolved);
+  if (reason !== undefined) reporter.error(path, `cannot read ${JSON.stringify(resolved)}: ${reason}`);
+}
+
+/** A PROXY header is only accepted from trusted peers, so `acceptProxyProtocol` needs them; listing them alone does nothing. */
+function checkProxyProtocol(path: KeyPath, listener: Record<string, unknown>, reporter: Reporter): void {
+  const accept = listener['acceptProxyProtocol'] === true;
+  const trusted = listener['trustedProxies'];
+  if (accept && trusted === undefined) {
+    reporter.error([...path, 'acceptProxyProtocol'], 'acceptProxyProtocol: true requires "trustedProxies": the addresses or CIDRs of the load balancers allowed to send a PROXY header (anyone else could forge client addresses), e.g. trustedProxies: [10.0.0.0/8]');
+  } else if (accept && Array.isArray(trusted) && trusted.length === 0) {
+    reporter.error([...path, 'trustedProxies'], 'acceptProxyProtocol: true requires at least one trusted proxy: list the addresses or CIDRs of the load balancers allowed to send a PROXY header');
+  } else if (!accept && Array.isArray(trusted) && trusted.length > 0) {
+    reporter.warn([...path, 'trustedProxies'], 'trustedProxies has no effect without acceptProxyProtocol: true', { target: 'key' });
+  }
 }
 
 /** The request target is part of the request head, so its limit must be the smaller. */
@@ -145,34 +245,82 @@ function isWildcard(host: string): boolean {
 }
 
 function checkRoutes(
-  path: KeyPath,
-  routes: readonly unknown[],
-  pools: ReadonlySet<string> | undefined,
-  used: Set<string>,
+  listenerPath: KeyPath,
+  listener: Record<string, unknown>,
+  protocol: ListenerProtocolName | undefined,
+  context: ListenerContext,
   reporter: Reporter,
 ): void {
+  const path = [...listenerPath, 'routes'];
+  const routes = list(listener['routes']);
+  const l4 = protocol !== undefined && !isHttp(protocol);
+  const uses = (): string => describeProtocol(listenerPath, listener, reporter);
+  if (protocol === 'tcp' && routes.length > 1) {
+    reporter.error([...path, 1], `a tcp listener has exactly one route (a connection carries nothing to route on), found ${routes.length}; use one tcp listener per pool, or tls-passthrough to route TLS by SNI`);
+  }
   let catchAll: number | undefined;
   routes.forEach((raw, index) => {
     const route = mapping(raw);
     if (route === undefined) return;
     const routePath = [...path, index];
-    if (catchAll !== undefined) {
-      reporter.warn(routePath, `this route is never reached: routes[${catchAll}] before it matches every request`);
+    if (catchAll !== undefined && protocol !== 'tcp') {
+      reporter.warn(routePath, `this route is never reached: routes[${catchAll}] before it matches every ${protocol === 'tls-passthrough' ? 'connection' : 'request'}`);
     }
     const pool = route['pool'];
+    const hasPool = pool !== undefined;
+    const hasRedirect = route['redirect'] !== undefined;
+    if (!hasPool && !hasRedirect) reporter.error(routePath, l4 ? 'a route needs "pool"' : 'a route needs "pool" or "redirect"');
+    if (hasPool && hasRedirect) reporter.error([...routePath, 'redirect'], 'give either "pool" or "redirect", not both', { target: 'key' });
     if (typeof pool === 'string') {
-      used.add(pool);
-      if (pools !== undefined && !pools.has(pool)) reportUnknownPool([...routePath, 'pool'], pools, reporter);
+      context.used.add(pool);
+      if (l4 && !context.l4Users.has(pool)) context.l4Users.set(pool, listenerPath[1] as number);
+      if (context.pools !== undefined && !context.pools.has(pool)) reportUnknownPool([...routePath, 'pool'], context.pools, reporter);
+    }
+    if (l4) {
+      for (const key of ['redirect', 'stripPrefix']) {
+        if (route[key] !== undefined) reporter.error([...routePath, key], `${key} only applies to "http" and "https" listeners, but this one uses ${uses()}`, { target: 'key' });
+      }
+    } else if (hasRedirect) {
+      if (route['stripPrefix'] !== undefined) {
+        reporter.error([...routePath, 'stripPrefix'], 'stripPrefix does not apply to a redirect: the new URL keeps the request\'s path; remove stripPrefix', { target: 'key' });
+      }
+      if (protocol !== undefined) checkRedirectTarget([...routePath, 'redirect'], mapping(route['redirect']), protocol, reporter);
+    }
+    if (protocol === 'tcp') {
+      if (route['match'] !== undefined) {
+        reporter.error([...routePath, 'match'], 'a tcp listener does not match: every connection goes to its route\'s pool; remove match (tls-passthrough listeners route TLS by sni)', { target: 'key' });
+      }
+      return;
     }
     const match = route['match'] === undefined || route['match'] === null ? {} : mapping(route['match']);
     if (match === undefined) return;
     if (Object.keys(match).length === 0) catchAll ??= index;
+    if (protocol === 'tls-passthrough') {
+      for (const key of Object.keys(match)) {
+        if (key !== 'sni') {
+          reporter.error([...routePath, 'match', key], `only "sni" can be matched on a tls-passthrough listener (the rest of the connection is encrypted), found "${key}"`, { target: 'key' });
+        }
+      }
+      return;
+    }
+    if (match['sni'] !== undefined && protocol !== undefined) {
+      const hint = protocol === 'https' ? '; on an https listener match "host"' : '';
+      reporter.error([...routePath, 'match', 'sni'], `sni only applies to tls-passthrough listeners, but this one uses ${uses()}${hint}`, { target: 'key' });
+    }
     const pathKeys = ['path', 'pathPrefix', 'pathRegex'].filter((key) => match[key] !== undefined);
     if (pathKeys.length > 1) {
       reporter.error([...routePath, 'match', pathKeys[1] ?? ''], `use only one of path, pathPrefix and pathRegex (found ${pathKeys.join(' and ')})`, { target: 'key' });
     }
     checkStripPrefix(routePath, route['stripPrefix'], match, reporter);
   });
+}
+
+/** Warns about a redirect that keeps the scheme and host: clients may be sent straight back. */
+function checkRedirectTarget(path: KeyPath, redirect: Record<string, unknown> | undefined, protocol: ListenerProtocolName, reporter: Reporter): void {
+  if (redirect === undefined || redirect['host'] !== undefined || redirect['port'] !== undefined) return;
+  const scheme = redirect['scheme'];
+  if (scheme !== undefined && scheme !== protocol) return;
+  reporter.warn(path, `this redirect keeps the request's scheme ("${protocol}") and host, so clients may be sent back here in a loop; set scheme, host or port`, { target: 'key' });
 }
 
 function reportUnknownPool(path: KeyPath, pools: ReadonlySet<string>, reporter: Reporter): void {
@@ -197,7 +345,7 @@ function checkStripPrefix(routePath: KeyPath, strip: unknown, match: Record<stri
   }
 }
 
-function checkPool(name: string, pool: Record<string, unknown> | undefined, reporter: Reporter): void {
+function checkPool(name: string, pool: Record<string, unknown> | undefined, l4User: number | undefined, directory: string, reporter: Reporter): void {
   if (pool === undefined) return;
   const path = ['pools', name];
   const algorithm = pool['algorithm'] === undefined ? DEFAULTS.algorithm : pool['algorithm'];
@@ -227,9 +375,39 @@ function checkPool(name: string, pool: Record<string, unknown> | undefined, repo
   if (backends.length > 0 && backends.every((backend) => mapping(backend)?.['backup'] === true)) {
     reporter.warn([...path, 'backends'], 'every backend has backup: true, so the pool has no primary; backups only stand in for primaries (set backup: false on at least one)');
   }
+  checkBackendTls(path, pool, backends, directory, reporter);
   checkHealthCheck([...path, 'healthCheck'], mapping(pool['healthCheck']), reporter);
   checkOutlier([...path, 'outlier'], mapping(pool['outlier']), reporter);
   checkRetry([...path, 'retry'], mapping(pool['retry']), reporter);
+  if (l4User !== undefined) checkL4Pool(path, pool, l4User, reporter);
+}
+
+/** h2c is HTTP/2 without TLS, so its backends cannot use TLS; CA files must be readable. */
+function checkBackendTls(path: KeyPath, pool: Record<string, unknown>, backends: readonly unknown[], directory: string, reporter: Reporter): void {
+  backends.forEach((raw, index) => {
+    const tls = mapping(raw)?.['tls'];
+    const tlsPath = [...path, 'backends', index, 'tls'];
+    if (pool['protocol'] === 'h2c' && tls !== undefined && tls !== false) {
+      reporter.error(tlsPath, `h2c is cleartext; for TLS backends use protocol http1 (this pool has protocol ${reporter.describe([...path, 'protocol'])})`, { target: 'key' });
+    }
+    const ca = mapping(tls)?.['ca'];
+    if (ca !== undefined) checkReadable([...tlsPath, 'ca'], ca, directory, reporter);
+  });
+}
+
+const HTTP_RETRY_STATUSES: ReadonlySet<string> = new Set(['502', '503', '504']);
+
+/** A tcp or tls-passthrough listener forwards bytes: cookies and HTTP statuses never exist there. */
+function checkL4Pool(path: KeyPath, pool: Record<string, unknown>, listener: number, reporter: Reporter): void {
+  const where = `on connections from tcp and tls-passthrough listeners (listeners[${listener}] uses this pool)`;
+  if (pool['sticky'] !== undefined) {
+    reporter.warn([...path, 'sticky'], `sticky is ignored ${where}: they carry no cookies`, { target: 'key' });
+  }
+  const on = mapping(pool['retry'])?.['on'];
+  const statuses = [...new Set(list(on).map(String).filter((condition) => HTTP_RETRY_STATUSES.has(condition)))];
+  if (statuses.length > 0) {
+    reporter.warn([...path, 'retry', 'on'], `retry on ${statuses.join(', ')} is ignored ${where}: they see no HTTP status (connect-failure still applies)`, { target: 'key' });
+  }
 }
 
 function checkHealthCheck(path: KeyPath, check: Record<string, unknown> | undefined, reporter: Reporter): void {

@@ -7,7 +7,7 @@
  */
 import { stringify } from 'yaml';
 import { formatByteSize, MAX_BYTES } from './byte-size.ts';
-import { BYTE_SIZE_SCHEMA_PATTERN, DURATION_SCHEMA_PATTERN, HASH_KEY_PATTERN, HOST_PORT_PATTERN, PERCENT_PATTERN, STATUS_LIST_PATTERN } from './values.ts';
+import { BYTE_SIZE_SCHEMA_PATTERN, CIDR_PATTERN, DURATION_SCHEMA_PATTERN, HASH_KEY_PATTERN, HOST_PORT_PATTERN, PERCENT_PATTERN, STATUS_LIST_PATTERN } from './values.ts';
 import { configJsonSchemaNode, type JsonSchemaNode } from './json-schema.ts';
 
 /** Render the whole of docs/config.md; `example` is the text of examples/usher.yaml. */
@@ -30,9 +30,11 @@ function collectSections(node: JsonSchemaNode, title: string, prefix: string, ou
   }
 }
 
-/** The object schema nested in a property (directly, as list items, or as mapping values), if any. */
+/** The object schema nested in a property (directly, as one alternative, as list items, or as mapping values), if any. */
 function objectOf(node: JsonSchemaNode): { readonly node: JsonSchemaNode; readonly suffix: string } | undefined {
   if (node.properties !== undefined) return { node, suffix: '' };
+  const alternative = node.anyOf?.find((option) => option.properties !== undefined);
+  if (alternative !== undefined) return { node: { ...alternative, description: alternative.description ?? node.description }, suffix: '' };
   if (node.items?.properties !== undefined) return { node: node.items, suffix: '[]' };
   const values = node.additionalProperties;
   if (typeof values === 'object' && values.properties !== undefined) return { node: values, suffix: '.<name>' };
@@ -50,6 +52,7 @@ const NAMED_PATTERNS: Readonly<Record<string, string>> = {
   [HASH_KEY_PATTERN]: 'hash key',
   [PERCENT_PATTERN]: '`"N%"`',
   [STATUS_LIST_PATTERN]: 'status list',
+  [CIDR_PATTERN]: 'IP or CIDR',
 };
 
 /** A size key (bytes, or text such as `32KiB`) reads as one type, its range in units. */
@@ -101,6 +104,7 @@ function plural(type: string): string {
 function defaultOf(node: JsonSchemaNode, required: boolean): string {
   if (required) return 'required';
   if (node.default === undefined) return '—';
+  if (Array.isArray(node.default) && node.default.length === 0) return '`[]`';
   if (typeof node.default === 'object' && node.default !== null && Object.keys(node.default).length === 0) return 'see below';
   if (Array.isArray(node.default)) return `\`${stringify(node.default, { collectionStyle: 'flow', lineWidth: 0 }).trim()}\``;
   return `\`${String(node.default)}\``;
@@ -127,6 +131,8 @@ usher reads one file, YAML or JSON (\`.json\`, or content starting with \`{\`). 
 - **Match values** (\`headers\`, \`query\`, \`cookies\`) are exact strings, or a regular expression after \`~\` (\`~^v[23]$\`) that must match the whole value. Quote values YAML would read as numbers or booleans: \`"1"\`, \`"true"\`.
 - **Percentages** are whole numbers, written \`50\` or \`"50%"\`.
 - **Status lists** (\`expectStatus\`) are one code (\`200\`), or codes and inclusive ranges separated by commas: \`"200,204,300-399"\`. Codes are 100–599.
+- **CIDRs** (\`trustedProxies\`) are an IPv4 or IPv6 address and a prefix length, \`10.0.0.0/8\`, \`2001:db8::/32\`, or a single address, \`127.0.0.1\`, \`::1\`. IPv6 is written without brackets.
+- **File paths** (certificates, keys, CA bundles) are absolute, or relative to the directory of the config file.
 - **Names** of listeners, routes and pools: letters, digits, \`_\`, \`.\`, \`-\`, starting with a letter or digit, at most 63 characters.
 
 Unknown keys are errors (with a suggestion for typos), as are duplicate keys. Every problem is reported at once, sorted by line, as \`file:line:col path: message\`:
@@ -142,7 +148,7 @@ usher.yaml:21:7 pools.api.algoritm: unknown key "algoritm" (did you mean "algori
 const RULES = `## Rules across keys
 
 Errors:
-- A route's \`pool\` must name a pool under \`pools\`.
+- A route has exactly one of \`pool\` and \`redirect\`; a \`pool\` must name a pool under \`pools\`.
 - Listener names are unique; two listeners cannot bind the same address and port (\`0.0.0.0\` and \`::\` overlap every address on that port).
 - A listener's \`limits.maxUriBytes\` is less than its \`maxHeaderBytes\` (defaults count): the request target is part of the request head.
 - A route uses at most one of \`path\`, \`pathPrefix\` and \`pathRegex\`.
@@ -152,10 +158,21 @@ Errors:
 - \`healthCheck.fastInterval\` is at most \`interval\`; \`outlier.maxEjectionTime\` is at least \`ejectionTime\` (defaults count).
 - A retry condition is listed once.
 - \`admin.bind\` on anything but a loopback address (127.0.0.0/8, \`::1\`, \`localhost\`) requires \`admin.token\`; the admin API cannot bind a listener's address and port.
+- \`protocol: https\` requires \`tls\`, and no other protocol takes it. Each ALPN protocol is listed once.
+- Certificate, key and CA files (\`tls.certificates[].cert\`, \`key\`, a backend's \`tls.ca\`) must be readable when the config is loaded (their content is checked when the listener or pool starts). A relative path is relative to the config file's directory.
+- \`redirect\` is only allowed on \`http\` and \`https\` listeners, and \`stripPrefix\` only there and not with \`redirect\`.
+- A \`tcp\` listener has exactly one route, with \`pool\` and without \`match\`.
+- A \`tls-passthrough\` listener's routes match only \`sni\` (a route without \`match\` is the catch-all); \`sni\` is only allowed there.
+- \`limits\` only apply to \`http\` and \`https\` listeners (\`timeouts.tunnelIdle\` applies to all).
+- \`acceptProxyProtocol: true\` requires a non-empty \`trustedProxies\`.
+- A backend of a pool with \`protocol: h2c\` cannot use \`tls\` (h2c is cleartext).
 
 Warnings (printed, the config still loads):
 - A route after a catch-all route (no \`match\`) is never reached.
 - A \`stripPrefix\` that the route's \`path\` or \`pathPrefix\` rules out never applies.
 - A pool no route uses.
 - A pool whose backends are all \`backup: true\` has no primary.
+- A \`redirect\` without \`host\` or \`port\` whose scheme is the listener's own may send clients back to it in a loop.
+- \`trustedProxies\` without \`acceptProxyProtocol: true\` does nothing.
+- A pool used by a \`tcp\` or \`tls-passthrough\` listener ignores \`sticky\` and retries on \`502\`, \`503\` and \`504\` for those connections.
 `;

@@ -73,6 +73,26 @@ export function parseHostHeader(text: string): Parsed<string> {
   return parsed(text);
 }
 
+const HOSTNAME_EXPECTED = 'expected a host name such as "www.example.com", an IPv4 address or an IPv6 address in brackets';
+
+/**
+ * Check a host for a URL: a hostname, IPv4 address or bracketed IPv6 address,
+ * without a port. Returns it lowercase, IPv6 still in brackets (ready for a URL).
+ *
+ * @example parseHostname('WWW.example.com') // { ok: true, value: 'www.example.com' }
+ * @example parseHostname('[::1]')           // { ok: true, value: '[::1]' }
+ */
+export function parseHostname(text: string): Parsed<string> {
+  if (text.startsWith('[') && text.endsWith(']')) {
+    return isIPv6(text.slice(1, -1)) ? parsed(text.toLowerCase()) : failed(`${HOSTNAME_EXPECTED} (with a valid IPv6 address inside the brackets)`);
+  }
+  if (isIPv6(text)) return failed(`${HOSTNAME_EXPECTED}; write IPv6 addresses in brackets, e.g. "[::1]"`);
+  if (text.includes('/')) return failed(`${HOSTNAME_EXPECTED} (a name, not a URL)`);
+  if (text.includes(':')) return failed(`${HOSTNAME_EXPECTED} (no port here: set "port")`);
+  if (text === '' || checkHost(text) !== undefined) return failed(HOSTNAME_EXPECTED);
+  return parsed(text.toLowerCase());
+}
+
 /** Format a {@link HostPort} back to `host:port`, bracketing IPv6. */
 export function formatHostPort(address: HostPort): string {
   return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;

@@ -84,6 +84,8 @@ export function jsonSchemaAt(path: KeyPath): JsonSchemaNode | undefined {
   let node: JsonSchemaNode | undefined = configJsonSchemaNode();
   for (const part of path) {
     if (node === undefined) return undefined;
+    // `true` or a mapping (a backend's tls): keys are the mapping's.
+    if (node.properties === undefined) node = node.anyOf?.find((option) => option.properties !== undefined) ?? node;
     if (typeof part === 'number') node = node.items;
     else if (node.properties !== undefined && Object.hasOwn(node.properties, part)) node = node.properties[part];
     else node = typeof node.additionalProperties === 'object' ? node.additionalProperties : undefined;
@@ -93,7 +95,9 @@ export function jsonSchemaAt(path: KeyPath): JsonSchemaNode | undefined {
 
 /** The keys a mapping at `path` allows (empty for free-form mappings). */
 export function knownKeysAt(path: KeyPath): readonly string[] {
-  return Object.keys(jsonSchemaAt(path)?.properties ?? {});
+  const node = jsonSchemaAt(path);
+  const mapping = node?.properties === undefined ? node?.anyOf?.find((option) => option.properties !== undefined) : node;
+  return Object.keys(mapping?.properties ?? {});
 }
 
 /** The number or boolean type the format expects at `path`, if any. */

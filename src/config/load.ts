@@ -2,10 +2,14 @@
  * Loading: text → {@link SourceTree} (YAML/JSON with positions and `${VAR}`s)
  * → schema and cross-key checks → a resolved {@link UsherConfig} or every
  * problem at once, sorted by position. Never throws on any input.
+ *
+ * File paths in the config (certificates, keys, CA bundles) are relative to
+ * the config file's directory; the resolved config holds them absolute.
  */
 import { readFileSync } from 'node:fs';
 import { sortIssues, type ConfigIssue } from './issues.ts';
 import { checkConfig } from './checks.ts';
+import { configDirectory, describeFsError, resolveConfigFiles } from './files.ts';
 import { scalarTypeAt } from './json-schema.ts';
 import { Reporter } from './report.ts';
 import { configSchema } from './schema.ts';
@@ -37,7 +41,11 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   return parseConfig(text, path, env);
 }
 
-/** Validate config text; `fileName` is used in messages and to detect JSON. */
+/**
+ * Validate config text; `fileName` is used in messages, to detect JSON and to
+ * resolve relative file paths (against its directory, or the working directory
+ * when that does not exist).
+ */
 export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
   try {
     const tree = readSource(text, { fileName, format: detectFormat(fileName, text), env, scalarTypeAt });
@@ -49,18 +57,21 @@ export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessE
   }
 }
 
-/** Run the schema and cross-key checks on an already-read tree. */
-export function validateTree(tree: SourceTree, fileName: string): ConfigResult {
+/**
+ * Run the schema and cross-key checks on an already-read tree. Relative file
+ * paths are resolved against `directory` (default: see {@link configDirectory}).
+ */
+export function validateTree(tree: SourceTree, fileName: string, directory: string = configDirectory(fileName)): ConfigResult {
   if (tree.value === null || tree.value === undefined) {
     return failure(fileName, 'the file is empty; expected a mapping with "listeners" and "pools"', 1, 1);
   }
   const reporter = new Reporter(fileName, tree);
   const result = configSchema.safeParse(tree.value, { error: () => GENERIC });
   if (!result.success) reportZodIssues(result.error.issues, reporter);
-  checkConfig(tree.value, reporter);
+  checkConfig(tree.value, reporter, directory);
   const errors = [...tree.errors, ...reporter.errors()];
   if (errors.length > 0 || !result.success) return { ok: false, errors: sortIssues(errors) };
-  return { ok: true, config: result.data, warnings: sortIssues([...tree.warnings, ...reporter.warnings()]) };
+  return { ok: true, config: resolveConfigFiles(result.data, directory), warnings: sortIssues([...tree.warnings, ...reporter.warnings()]) };
 }
 
 /** `json` for `.json` files or content starting with `{`, else `yaml`. */
@@ -72,19 +83,4 @@ export function detectFormat(fileName: string, text: string): 'yaml' | 'json' {
 
 function failure(file: string, message: string, line?: number, column?: number): ConfigResult {
   return { ok: false, errors: [{ file, line, column, path: '', message }] };
-}
-
-function describeFsError(error: unknown): string {
-  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
-  switch (code) {
-    case 'ENOENT':
-      return 'no such file (ENOENT)';
-    case 'EACCES':
-    case 'EPERM':
-      return `permission denied (${code})`;
-    case 'EISDIR':
-      return 'it is a directory (EISDIR)';
-    default:
-      return error instanceof Error ? error.message : String(error);
-  }
 }

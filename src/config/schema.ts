@@ -6,14 +6,16 @@
  * Cross-field rules (pool references, duplicate names and binds, a listener's
  * maxUriBytes below its maxHeaderBytes, hash options on non-hash pools,
  * http-only keys on tcp health checks, fastInterval and ejection-time order,
- * the admin bind and token) live in checks.ts, which sees the whole file at once.
+ * the admin bind and token, what each listener protocol allows in its routes,
+ * tls and PROXY protocol settings, readable certificate files) live in
+ * checks.ts, which sees the whole file at once.
  */
 import { z } from 'zod';
-import type { AdminState, RetryCondition, UsherConfig } from './types.ts';
+import type { AdminState, ListenerProtocol, RetryCondition, UsherConfig } from './types.ts';
 import {
-  backendAddress, bindAddress, bodyMatch, byteSize, cookieName, documented, duration, flag, hashKey, headerName,
-  hostHeader, hostMatch, integerIn, matchValue, method, name, percentIn, queryName, regex, secret,
-  statusRanges, text, urlPath,
+  backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
+  hostHeader, hostMatch, integerIn, matchValue, method, name, percentIn, queryName, regex, secret, serverName,
+  serverNameMatch, statusRanges, text, urlHost, urlPath,
 } from './values.ts';
 
 /** Algorithms a pool can use; the first is the default. */
@@ -34,6 +36,30 @@ export const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '502', '
 /** A backend's operator states; the first is the default. */
 export const ADMIN_STATES = ['enabled', 'draining', 'disabled'] as const satisfies readonly AdminState[];
 
+/** What a listener speaks to clients; the first is the default. */
+export const LISTENER_PROTOCOLS = ['http', 'https', 'tcp', 'tls-passthrough'] as const satisfies readonly ListenerProtocol[];
+
+/** Listener protocols that carry HTTP requests (routes match requests, redirects, limits). */
+export const HTTP_LISTENER_PROTOCOLS: readonly string[] = ['http', 'https'];
+
+/** TLS versions an https listener can require at least; the first is the default. */
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
+/** ALPN protocols an https listener can offer. */
+export const ALPN_PROTOCOLS = ['h2', 'http/1.1'] as const;
+
+/** How usher speaks HTTP to a pool's backends; the first is the default. */
+export const POOL_PROTOCOLS = ['http1', 'h2c'] as const;
+
+/** PROXY protocol versions usher can send to backends. */
+export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
+
+/** Redirect statuses; 308 is the default. */
+export const REDIRECT_CODES = [301, 302, 303, 307, 308] as const;
+
+/** Schemes a redirect can send clients to. */
+export const REDIRECT_SCHEMES = ['http', 'https'] as const;
+
 /** Defaults, written as they would be in the file. */
 export const DEFAULTS = {
   protocol: 'http',
@@ -50,6 +76,14 @@ export const DEFAULTS = {
   bodyIdleTimeout: '60s',
   keepAliveTimeout: '60s',
   sendTimeout: '60s',
+  tunnelIdleTimeout: '1h',
+  acceptProxyProtocol: false,
+  tlsMinVersion: 'TLSv1.2',
+  alpn: ['h2', 'http/1.1'],
+  redirectCode: 308,
+  poolProtocol: 'http1',
+  drainTimeout: '30s',
+  insecureSkipVerify: false,
   algorithm: 'p2c',
   hashKey: 'client-ip',
   weight: 1,
@@ -97,6 +131,7 @@ const VALUE_DOC = { description: 'Exact value, or a regular expression after `~`
 
 const matchSchema = documented(
   z.strictObject({
+    sni: serverNameMatch({ description: 'tls-passthrough listeners only (the one key they can match): the server name the client asked for in its TLS ClientHello is this name, or for `*.example.com` any name ending in `.example.com`. Case-insensitive. A connection without SNI only reaches a route without `match`.', examples: ['db.example.com', '*.example.com'] }).optional(),
     host: hostMatch({ description: 'Host header is this name, or for `*.example.com` any name ending in `.example.com` (not `example.com` itself). Case-insensitive; the request\'s port and a trailing dot are ignored.', examples: ['api.example.com', '*.example.com'] }).optional(),
     path: urlPath({ description: 'Request path equals this exactly (the query string is not part of the path).', examples: ['/healthz'] }).optional(),
     pathPrefix: urlPath({ description: 'Request path starts with this, at a segment boundary: `/api` matches `/api` and `/api/x`, not `/apix`; `/api/` matches paths starting with `/api/`.', examples: ['/api/'] }).optional(),
@@ -106,17 +141,28 @@ const matchSchema = documented(
     query: documented(z.record(queryName(), matchValue(VALUE_DOC), { error: 'expected a mapping of query parameter to value' }), { description: 'Each query parameter has this value: exact, or `~regex`.', examples: [{ version: '~v[23]' }] }).optional(),
     cookies: documented(z.record(cookieName(), matchValue(VALUE_DOC), { error: 'expected a mapping of cookie name to value' }), { description: 'Each cookie has this value: exact, or `~regex`.', examples: [{ plan: 'beta' }] }).optional(),
   }, { error: 'expected a mapping of match conditions' }),
-  { description: 'Conditions a request must all meet. Leave `match` out for a catch-all route. Use at most one of `path`, `pathPrefix`, `pathRegex`.', examples: [{ pathPrefix: '/api/', methods: ['GET'] }] },
+  { description: 'Conditions a request must all meet. Leave `match` out for a catch-all route. Use at most one of `path`, `pathPrefix`, `pathRegex`. tls-passthrough listeners match only `sni`; tcp listeners do not match.', examples: [{ pathPrefix: '/api/', methods: ['GET'] }] },
+);
+
+const redirectSchema = documented(
+  z.strictObject({
+    scheme: documented(z.enum(REDIRECT_SCHEMES, { error: `expected one of ${REDIRECT_SCHEMES.join(', ')}` }), { description: 'Scheme of the new URL. Default: the request\'s (`https` on an https listener).', examples: ['https'] }).optional(),
+    host: urlHost({ description: 'Host of the new URL, without a port (set `port`). Default: the request\'s Host, without its port.', examples: ['www.example.com'] }).optional(),
+    port: integerIn('port', 1, 65535, { description: 'Port of the new URL. Default: none, so the scheme\'s default port (the request\'s port is not kept).', examples: [8443] }).optional(),
+    code: documented(z.literal(REDIRECT_CODES, { error: `expected one of ${REDIRECT_CODES.join(', ')}` }), { description: 'Redirect status. 308 and 307 keep the method and body (a POST stays a POST); 301, 302 and 303 let clients retry with GET. 301 and 308 are cached by browsers.', examples: [301] }).default(DEFAULTS.redirectCode),
+  }, { error: 'expected a redirect mapping' }),
+  { description: 'Answer matching requests with a redirect to the same path and query on another scheme, host or port, instead of proxying (http and https listeners). Give either `pool` or `redirect`.', examples: [{ scheme: 'https' }, { host: 'www.example.com', code: 301 }] },
 );
 
 const routeSchema = documented(
   z.strictObject({
     name: name('route', { description: 'Name used in logs and metrics.', examples: ['api'] }).optional(),
     match: matchSchema.optional(),
-    pool: text({ description: 'Name of the pool (under `pools`) that serves matching requests.', examples: ['api'] }, 'expected a pool name'),
-    stripPrefix: urlPath({ description: 'Remove this prefix from the path before proxying, at a segment boundary (`/api/users?x=1` becomes `/users?x=1`, `/api` becomes `/`).', examples: ['/api'] }).optional(),
-  }, { error: 'expected a route mapping with at least "pool"' }),
-  { description: 'Routes are tried in order; the first whose `match` fits the request wins.' },
+    pool: text({ description: 'Name of the pool (under `pools`) that serves matching requests (or connections, on tcp and tls-passthrough listeners). Give either `pool` or `redirect`.', examples: ['api'] }, 'expected a pool name').optional(),
+    redirect: redirectSchema.optional(),
+    stripPrefix: urlPath({ description: 'Remove this prefix from the path before proxying, at a segment boundary (`/api/users?x=1` becomes `/users?x=1`, `/api` becomes `/`). http and https listeners; not with `redirect`.', examples: ['/api'] }).optional(),
+  }, { error: 'expected a route mapping with "pool" or "redirect"' }),
+  { description: 'Routes are tried in order; the first whose `match` fits the request (or, on tls-passthrough listeners, the connection) wins. A tcp listener has exactly one route, without `match`.' },
 );
 
 const limitsSchema = documented(
@@ -138,30 +184,71 @@ const listenerTimeoutsSchema = documented(
     bodyIdle: duration({ description: 'Longest pause between two reads of a request body before it is answered 408 (against slow POSTs; nginx `client_body_timeout`).', examples: ['30s'] }).prefault(DEFAULTS.bodyIdleTimeout),
     keepAlive: duration({ description: 'An idle kept-alive client connection is closed after this long.', examples: ['75s'] }).prefault(DEFAULTS.keepAliveTimeout),
     send: duration({ description: 'A client that stops reading its response is disconnected after this long without progress (nginx `send_timeout`).', examples: ['30s'] }).prefault(DEFAULTS.sendTimeout),
-  }, { error: 'expected a timeouts mapping' }).transform((t) => ({ headerMs: t.header, bodyIdleMs: t.bodyIdle, keepAliveMs: t.keepAlive, sendMs: t.send })),
+    tunnelIdle: duration({ description: 'A tunnel (a tcp or tls-passthrough connection, a WebSocket) with no bytes either way for this long is closed (Envoy `tcp_proxy` `idle_timeout`). Applies to every listener protocol.', examples: ['10m'] }).prefault(DEFAULTS.tunnelIdleTimeout),
+  }, { error: 'expected a timeouts mapping' }).transform((t) => ({ headerMs: t.header, bodyIdleMs: t.bodyIdle, keepAliveMs: t.keepAlive, sendMs: t.send, tunnelIdleMs: t.tunnelIdle })),
   { description: 'Client-side timeouts. Every key has a default.', examples: [{ header: '5s', keepAlive: '75s' }] },
+);
+
+const certificateSchema = documented(
+  z.strictObject({
+    cert: filePath({ description: 'PEM file with the certificate chain, leaf first. A relative path is relative to the config file\'s directory.', examples: ['/etc/usher/tls/example.com.crt'] }),
+    key: filePath({ description: 'PEM file with the certificate\'s private key. A relative path is relative to the config file\'s directory.', examples: ['/etc/usher/tls/example.com.key'] }),
+  }, { error: 'expected a certificate mapping with "cert" and "key"' }).transform((c) => ({ certFile: c.cert, keyFile: c.key })),
+  { description: 'One certificate and its key; both files must be readable when the config is loaded.', examples: [{ cert: 'tls/example.com.crt', key: 'tls/example.com.key' }] },
+);
+
+const tlsSchema = documented(
+  z.strictObject({
+    certificates: documented(z.array(certificateSchema, { error: 'expected a list of certificates' }).min(1, { error: 'list at least one certificate' }), { description: 'Certificates, chosen by the SNI the client sends: each serves the names in its SAN (or CN), exact and `*.` wildcards. The first one is served when no name matches or the client sends none. The files are read again on every reload.', examples: [[{ cert: '/etc/usher/tls/example.com.crt', key: '/etc/usher/tls/example.com.key' }]] }),
+    minVersion: documented(z.enum(TLS_VERSIONS, { error: `expected one of ${TLS_VERSIONS.join(', ')}` }), { description: 'Oldest TLS version accepted.', examples: ['TLSv1.3'] }).default(DEFAULTS.tlsMinVersion),
+    alpn: documented(
+      z.array(z.enum(ALPN_PROTOCOLS, { error: `expected one of ${ALPN_PROTOCOLS.join(', ')}` }), { error: 'expected a list of ALPN protocols' }).min(1, { error: `list at least one of ${ALPN_PROTOCOLS.join(', ')}` }),
+      { description: 'Application protocols offered in the TLS handshake (ALPN), in order of preference, each listed once. `[http/1.1]` keeps clients on HTTP/1.1.', examples: [['http/1.1']] },
+    ).prefault(() => [...DEFAULTS.alpn]),
+  }, { error: 'expected a tls mapping with "certificates"' }),
+  { description: 'TLS termination: required for `https` listeners and allowed on no other (a tls-passthrough listener forwards TLS untouched).', examples: [{ certificates: [{ cert: '/etc/usher/tls/example.com.crt', key: '/etc/usher/tls/example.com.key' }] }] },
 );
 
 const listenerSchema = documented(
   z.strictObject({
     name: name('listener', { description: 'Unique name used in logs, metrics and the admin API.', examples: ['web'] }),
     bind: bindAddress({ description: 'Address and port to listen on (`host:port`; port 0 picks a free port).', examples: ['0.0.0.0:8080', '[::]:8080'] }),
-    protocol: documented(z.literal('http', { error: 'expected "http"' }), { description: 'Protocol spoken to clients.', examples: ['http'] }).default(DEFAULTS.protocol),
+    protocol: documented(z.enum(LISTENER_PROTOCOLS, { error: `expected one of ${LISTENER_PROTOCOLS.join(', ')}` }), { description: 'Protocol spoken to clients: `http` (HTTP/1.1), `https` (TLS terminated by usher; needs `tls`), `tcp` (each connection is forwarded to one pool) or `tls-passthrough` (TLS forwarded untouched, routed by the SNI of the ClientHello).', examples: ['https'] }).default(DEFAULTS.protocol),
+    tls: tlsSchema.optional(),
+    acceptProxyProtocol: flag({ description: 'Read a PROXY protocol header (v1 or v2) at the start of each connection and use the client address it carries. Only peers in `trustedProxies` may send one; others are refused.', examples: [true] }).default(DEFAULTS.acceptProxyProtocol),
+    trustedProxies: documented(z.array(cidr({ description: 'An IP address or CIDR.', examples: ['10.0.0.0/8'] }), { error: 'expected a list of IP addresses or CIDRs' }), { description: 'Addresses (IPv4 and IPv6 CIDRs, or single addresses) of the load balancers allowed to send a PROXY protocol header; required with `acceptProxyProtocol`.', examples: [['10.0.0.0/8', '127.0.0.1', '::1/128']] }).prefault(() => []),
     routes: documented(z.array(routeSchema, { error: 'expected a list of routes' }).min(1, { error: 'a listener needs at least one route' }), { description: 'Ordered routes; the first that matches wins.', examples: [[{ match: { pathPrefix: '/api' }, pool: 'api' }, { pool: 'web' }]] }),
     limits: limitsSchema.prefault({}),
     timeouts: listenerTimeoutsSchema.prefault({}),
   }, { error: 'expected a listener mapping' }),
-  { description: 'A socket that accepts client connections and routes their requests.' },
+  { description: 'A socket that accepts client connections and routes their requests (or, for tcp and tls-passthrough, the connections themselves).' },
+);
+
+const backendTlsSchema = documented(
+  z.union([
+    z.boolean({ error: 'expected true or a tls mapping' }).transform((on) => (on ? { insecureSkipVerify: DEFAULTS.insecureSkipVerify } : undefined)),
+    z.strictObject({
+      servername: serverName({ description: 'Server name sent in the handshake (SNI), which the backend\'s certificate must also match. Default: the backend\'s host, when it is a name.', examples: ['api.internal'] }).optional(),
+      ca: filePath({ description: 'PEM file with the CA certificates to verify the backend with, instead of the system\'s. A relative path is relative to the config file\'s directory.', examples: ['/etc/usher/tls/internal-ca.pem'] }).optional(),
+      insecureSkipVerify: flag({ description: 'Accept any certificate: the connection is encrypted but the backend is not authenticated. For testing only.', examples: [true] }).default(DEFAULTS.insecureSkipVerify),
+    }, { error: 'expected a tls mapping' }).transform((t) => ({
+      ...(t.servername === undefined ? {} : { servername: t.servername }),
+      ...(t.ca === undefined ? {} : { caFile: t.ca }),
+      insecureSkipVerify: t.insecureSkipVerify,
+    })),
+  ], { error: 'expected true (TLS with the default settings) or a tls mapping' }),
+  { description: 'Connect to this backend over TLS (health checks too). `true` uses the defaults: verify the certificate against the system\'s CAs for the backend\'s host name. `false`, like leaving the key out, connects in cleartext.', examples: [true, { servername: 'api.internal', ca: '/etc/usher/tls/internal-ca.pem' }] },
 );
 
 const backendSchema = documented(
   z.strictObject({
     address: backendAddress({ description: 'Backend `host:port`.', examples: ['10.0.0.5:3000', 'app.internal:8080'] }),
+    tls: backendTlsSchema.optional(),
     weight: integerIn('weight', 1, 1000, { description: 'Relative share of requests.', examples: [3] }).default(DEFAULTS.weight),
     backup: flag({ description: 'A backup receives requests only while no primary (non-backup) backend of the pool is available.', examples: [true] }).default(DEFAULTS.backup),
     state: documented(z.enum(ADMIN_STATES, { error: `expected one of ${ADMIN_STATES.join(', ')}` }), { description: 'Operator intent, separate from health: `draining` takes no new requests but finishes those in flight; `disabled` takes nothing.', examples: ['draining'] }).default(DEFAULTS.state),
     maxConnections: integerIn('maxConnections', 1, MAX_CONNECTIONS, { description: 'Most requests in flight to this backend; overrides the pool\'s `maxConnections`.', examples: [50] }).optional(),
-  }, { error: 'expected a backend mapping with "address"' }),
+  }, { error: 'expected a backend mapping with "address"' }).transform(({ tls, ...backend }) => (tls === undefined ? backend : { ...backend, tls })),
   { description: 'One upstream server.' },
 );
 
@@ -253,6 +340,9 @@ const retrySchema = documented(
 
 const poolSchema = documented(
   z.strictObject({
+    protocol: documented(z.enum(POOL_PROTOCOLS, { error: `expected one of ${POOL_PROTOCOLS.join(', ')}` }), { description: 'How usher speaks HTTP to the backends: `http1` (HTTP/1.1, over TLS for backends with `tls`), or `h2c` (HTTP/2 in cleartext, e.g. gRPC servers). tcp and tls-passthrough listeners forward bytes and ignore it.', examples: ['h2c'] }).default(DEFAULTS.poolProtocol),
+    proxyProtocol: documented(z.enum(PROXY_PROTOCOL_VERSIONS, { error: `expected one of ${PROXY_PROTOCOL_VERSIONS.join(', ')}` }), { description: 'Send a PROXY protocol header (`v1` text, `v2` binary) with the client\'s address at the start of each new backend connection. The backends must expect it. Unset means none.', examples: ['v2'] }).optional(),
+    drainTimeout: duration({ description: 'Tunnels (WebSockets, tcp and tls-passthrough connections) to a backend that is draining or removed may stay open this long, then are closed.', examples: ['5m'] }).prefault(DEFAULTS.drainTimeout),
     algorithm: documented(z.enum(ALGORITHMS, { error: `expected one of ${ALGORITHMS.join(', ')}` }), { description: 'How a backend is chosen per request.', examples: ['round-robin'] }).default(DEFAULTS.algorithm),
     hashKey: hashKey({ description: 'What `hash` and `maglev` hash: `client-ip`, `path`, `header:NAME`, `cookie:NAME` or `query:NAME`.', examples: ['header:x-user-id'] }).prefault(DEFAULTS.hashKey),
     hashBalanceFactor: integerIn('hashBalanceFactor', 100, 1000, { description: 'Bounded loads for `hash` and `maglev`: no backend takes more than this percent of the average load (125 is a common choice). Unset means unbounded.', examples: [125] }).optional(),
@@ -267,8 +357,9 @@ const poolSchema = documented(
     queueSize: integerIn('queueSize', 0, MAX_CONNECTIONS, { description: 'Requests that may wait for a free backend slot when every backend is at `maxConnections`; more are answered 503. 0 means no queue.', examples: [1000] }).default(DEFAULTS.queueSize),
     queueTimeout: duration({ description: 'How long a request waits in that queue before it is answered 503.', examples: ['2s'] }).prefault(DEFAULTS.queueTimeout),
     backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }).min(1, { error: 'a pool needs at least one backend' }), { description: 'The upstream servers.', examples: [[{ address: '10.0.0.5:3000' }, { address: '10.0.0.6:3000', weight: 2 }]] }),
-  }, { error: 'expected a pool mapping with "backends"' }).transform(({ slowStart, panicThreshold, queueTimeout, ...pool }) => ({
+  }, { error: 'expected a pool mapping with "backends"' }).transform(({ drainTimeout, slowStart, panicThreshold, queueTimeout, ...pool }) => ({
     ...pool,
+    drainTimeoutMs: drainTimeout,
     ...(slowStart === undefined ? {} : { slowStartMs: slowStart }),
     ...(panicThreshold === undefined ? {} : { panicThresholdPercent: panicThreshold }),
     queueTimeoutMs: queueTimeout,

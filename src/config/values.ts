@@ -11,7 +11,8 @@
 import { z } from 'zod';
 import { BYTE_SIZE_EXPECTED, BYTE_SIZE_PATTERN, checkByteCount, formatByteSize, MAX_BYTES, parseByteSize } from './byte-size.ts';
 import { DURATION_EXPECTED, DURATION_PATTERN, formatDuration, parseDuration } from './duration.ts';
-import { parseHostHeader, parseHostPort } from './hostport.ts';
+import { isIPv4, isIPv6 } from 'node:net';
+import { parseHostHeader, parseHostPort, parseHostname } from './hostport.ts';
 import { failed, parsed, type Parsed } from './parsed.ts';
 import type { HashKey, HostPort, StatusRange } from './types.ts';
 
@@ -73,6 +74,8 @@ export const BYTE_SIZE_SCHEMA_PATTERN = editorPattern(BYTE_SIZE_PATTERN);
 export const PERCENT_PATTERN = editorPattern('\\d+%?');
 /** JSON Schema pattern for a list of status codes and ranges (`200,204,300-399`). */
 export const STATUS_LIST_PATTERN = editorPattern('\\d+(-\\d+)?( *, *\\d+(-\\d+)?)*');
+/** JSON Schema pattern for an IP address or CIDR (`10.0.0.0/8`, `::1`). */
+export const CIDR_PATTERN = editorPattern('[0-9A-Fa-f:.]+(/[0-9]{1,3})?');
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const METHOD_PATTERN = /^[A-Z][A-Z0-9-]*$/;
@@ -174,6 +177,74 @@ function checkHostMatch(text: string): Parsed<string> {
     return failed('expected a hostname such as "api.example.com" or a wildcard such as "*.example.com" (no port)');
   }
   return parsed(text.toLowerCase());
+}
+
+/**
+ * A TLS server name to match (the SNI of a ClientHello): exact name or
+ * `*.example.com`. Stored lowercase without a trailing dot. SNI carries names
+ * only, never IP addresses (RFC 6066 §3), so addresses are refused.
+ */
+export function serverNameMatch(doc: KeyDoc) {
+  return parsedString('expected a server name or "*.domain"', (text) => checkServerName(text, true), doc);
+}
+
+/** A TLS server name to send (SNI): a hostname, no wildcard, no port, no IP address. Stored lowercase. */
+export function serverName(doc: KeyDoc) {
+  return parsedString('expected a server name such as "api.internal"', (text) => checkServerName(text, false), doc);
+}
+
+function checkServerName(text: string, wildcard: boolean): Parsed<string> {
+  const example = wildcard ? 'a server name such as "db.example.com" or a wildcard such as "*.example.com"' : 'a server name such as "api.internal"';
+  if (isIPv4(text) || isIPv6(text.replace(/^\[(.*)\]$/, '$1'))) return failed(`expected ${example}: TLS SNI carries names, never IP addresses`);
+  if ((!wildcard && text.startsWith('*.')) || !HOST_MATCH_PATTERN.test(text) || text.length > 253) {
+    return failed(`expected ${example} (no port)`);
+  }
+  const lower = text.toLowerCase();
+  return parsed(lower.endsWith('.') ? lower.slice(0, -1) : lower);
+}
+
+/** A host to put in a URL: a hostname, an IPv4 address or an IPv6 address in brackets; no port. Stored lowercase. */
+export function urlHost(doc: KeyDoc) {
+  return parsedString('expected a host name such as "www.example.com"', parseHostname, doc);
+}
+
+/**
+ * An IP address or CIDR (`10.0.0.0/8`, `127.0.0.1`, `2001:db8::/32`, `::1/128`).
+ * A bare address is one host (/32 or /128). Host bits after the prefix are
+ * allowed (`10.1.2.3/8` is `10.0.0.0/8`). Stored as written, IPv6 lowercase.
+ */
+export function cidr(doc: KeyDoc) {
+  return parsedString(CIDR_EXPECTED, parseCidr, doc, { pattern: CIDR_PATTERN });
+}
+
+const CIDR_EXPECTED = 'expected an IP address or CIDR such as "10.0.0.0/8", "127.0.0.1" or "::1/128"';
+
+/**
+ * Check an IP address or CIDR.
+ *
+ * @example parseCidr('10.0.0.0/8')  // { ok: true, value: '10.0.0.0/8' }
+ * @example parseCidr('10.0.0.0/33') // { ok: false, message: 'an IPv4 prefix length is 0 to 32' }
+ */
+export function parseCidr(text: string): Parsed<string> {
+  const slash = text.indexOf('/');
+  const address = slash === -1 ? text : text.slice(0, slash);
+  const family = isIPv4(address) ? 4 : isIPv6(address) && !address.includes('%') ? 6 : 0;
+  if (family === 0) {
+    if (address.startsWith('[')) return failed(`${CIDR_EXPECTED} (no brackets around IPv6 addresses)`);
+    if (address.includes('%')) return failed(`${CIDR_EXPECTED} (without a "%zone")`);
+    return failed(CIDR_EXPECTED);
+  }
+  if (slash !== -1) {
+    const bits = text.slice(slash + 1);
+    const max = family === 4 ? 32 : 128;
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(bits) || Number(bits) > max) return failed(`an IPv${family} prefix length is 0 to ${max}, written after "/"`);
+  }
+  return parsed(family === 6 ? text.toLowerCase() : text);
+}
+
+/** A file path; relative paths are resolved against the config file's directory by the loader. */
+export function filePath(doc: KeyDoc) {
+  return z.string({ error: 'expected a file path' }).min(1, { error: 'expected a file path' }).meta(meta(doc));
 }
 
 /** A header name (an HTTP token), stored lowercase as Node.js presents request headers. */

@@ -50,9 +50,10 @@ function reportOne(issue: Issue, reporter: Reporter): void {
       return;
     }
     case 'invalid_union': {
-      // Unions are scalar alternatives (50 or "50%", 503 or "503"). When only one
-      // alternative had the right type, its own message is the precise one.
-      const typed = issue.errors.filter((option) => option.some((inner) => inner.code !== 'invalid_type'));
+      // Unions are scalar alternatives (50 or "50%", 503 or "503"), or `true` or a
+      // mapping (a backend's tls). When only one alternative had the right type (an
+      // issue inside the value means it had), its own message is the precise one.
+      const typed = issue.errors.filter((option) => option.some((inner) => inner.code !== 'invalid_type' || inner.path.length > 0));
       if (typed.length === 1) {
         for (const inner of typed[0] ?? []) reportOne({ ...inner, path: [...issue.path, ...inner.path] }, reporter);
         return;

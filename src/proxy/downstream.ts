@@ -8,6 +8,7 @@ import { simpleResponse } from './error-response.ts';
 import { Exchange } from './exchange.ts';
 import { clientAddress, headerRecord, transferCodings, upstreamRequestHeaderLines } from './headers.ts';
 import { decide, type HttpListenerPlan } from './pick.ts';
+import { redirectResponse } from './redirect.ts';
 import { refuseRequest } from './request-policy.ts';
 
 /** Timeouts and limits of the client side of a listener, compiled from its config. */
@@ -178,6 +179,16 @@ export class DownstreamConnection {
     const refusal = refuseRequest(head, request, decision.route);
     if (refusal !== undefined) {
       exchange.fail(refusal);
+      return;
+    }
+    if (decision.redirect !== undefined) {
+      // A request body is never read: close after answering, so it is not taken for the next request.
+      if (framing.kind !== 'none' || this.closing) exchange.clientKeepAlive = false;
+      else if (head.headLength < buffer.length) this.#buffer = buffer.subarray(head.headLength); // pipelined requests
+      const target = { host: request.host, target: request.target, keepAlive: exchange.clientKeepAlive, minorVersion: head.minorVersion };
+      const response = redirectResponse(decision.redirect, target, plan.proto);
+      if (response === undefined) exchange.fail(new UsherError('USHER_DOWNSTREAM_BAD_REQUEST', 'a redirect needs a valid Host'));
+      else exchange.respond(decision.redirect.code, response);
       return;
     }
     const maxBody = settings.maxBodyBytes;

@@ -212,6 +212,14 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#finish();
   }
 
+  /** Answers the client with a complete response usher made itself (a redirect); the exchange ends. */
+  respond(status: number, raw: string): void {
+    if (this.#finished) return;
+    this.status = status;
+    if (!this.conn.socket.destroyed) this.conn.socket.write(raw, 'latin1');
+    this.#finish();
+  }
+
   // ---- upstream events -------------------------------------------------------
 
   onUpstreamConnect(): void {

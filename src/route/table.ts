@@ -13,7 +13,7 @@
  * keys, matching allocates nothing.
  */
 
-import type { MatchConfig, RouteConfig } from '../config/types.ts';
+import type { MatchConfig, RedirectConfig, RouteConfig } from '../config/types.ts';
 import { RouteConfigError } from './errors.ts';
 import {
   compileHost,
@@ -38,8 +38,10 @@ export interface CompiledRoute {
    * changes when routes are reordered, so set `name` for stable metric labels.
    */
   readonly name: string;
-  /** The pool requests on this route go to. */
-  readonly pool: string;
+  /** The pool requests on this route go to; `undefined` when the route redirects instead. */
+  readonly pool: string | undefined;
+  /** The redirect this route answers with instead of proxying; `undefined` when it has a pool. */
+  readonly redirect: RedirectConfig | undefined;
   /** Normalised `stripPrefix` (no trailing slash), or `undefined` when none. */
   readonly stripPrefix: string | undefined;
   /** True when the route has no match keys. */
@@ -59,7 +61,8 @@ const EMPTY: readonly never[] = Object.freeze([]);
 class Route implements CompiledRoute {
   readonly index: number;
   readonly name: string;
-  readonly pool: string;
+  readonly pool: string | undefined;
+  readonly redirect: RedirectConfig | undefined;
   readonly stripPrefix: string | undefined;
   readonly catchAll: boolean;
   readonly namesHost: boolean;
@@ -79,6 +82,7 @@ class Route implements CompiledRoute {
     this.index = index;
     this.name = name;
     this.pool = config.pool;
+    this.redirect = config.redirect;
     this.stripPrefix =
       config.stripPrefix === undefined ? undefined : compileStripPrefix(config.stripPrefix, `${field}.stripPrefix`);
     this.#methods = match.methods === undefined ? undefined : compileMethods(match.methods, `${field}.match.methods`);

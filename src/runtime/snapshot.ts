@@ -31,8 +31,10 @@ export function compileSnapshotRoutes(config: UsherConfig): CompiledRoutes {
   for (const listener of config.listeners) {
     const routes = compileRoutes(listener.routes);
     for (const route of routes.routes) {
-      // The config validator rejects unknown pools; this guards embedders who build configs by hand.
-      if (config.pools[route.pool] === undefined) {
+      // The config validator rejects these; this guards embedders who build configs by hand.
+      if (route.pool === undefined) {
+        if (route.redirect === undefined) throw new Error(`listener ${listener.name}: route ${route.name} has neither a pool nor a redirect`);
+      } else if (config.pools[route.pool] === undefined) {
         throw new Error(`listener ${listener.name}: route ${route.name} names unknown pool ${route.pool}`);
       }
     }
@@ -68,8 +70,10 @@ export function applySnapshot(
 }
 
 function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap<string, Pool>, accessLog: AccessLog): HttpListenerPlan {
-  const poolOfRoute = routes.routes.map((route) => pools.get(route.pool)!);
-  return { name: listener.name, proto: 'http', routes, poolOfRoute, accessLog, settings: downstreamSettings(listener) };
+  // Redirect routes have no pool: their slot stays undefined so indexes still line up.
+  const poolOfRoute = routes.routes.map((route) => (route.pool === undefined ? undefined : pools.get(route.pool)!));
+  const proto = listener.protocol === 'https' ? 'https' : 'http';
+  return { name: listener.name, proto, routes, poolOfRoute, accessLog, settings: downstreamSettings(listener) };
 }
 
 /** The client-side settings of a listener, resolved once per config. */

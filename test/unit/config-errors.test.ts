@@ -110,7 +110,7 @@ accessLog: { enabled: "yes", pat: x }
     ]);
     assert.deepEqual(errorsOf(`listeners:\n  - name: a\n    routes: [{ match: { path: /x } }]\n${VALID_TAIL}`), [
       [2, 5, 'listeners[0]', 'missing required key "bind"'],
-      [3, 14, 'listeners[0].routes[0]', 'missing required key "pool"'],
+      [3, 14, 'listeners[0].routes[0]', 'a route needs "pool" or "redirect"'],
     ]);
   });
 

@@ -47,6 +47,8 @@ describe('config defaults for the new keys', () => {
   it('fills every default: checks, ejection and retries when their keys are present, limits and backend state always', () => {
     const pool = poolOf(file(`healthCheck: {}\noutlier: {}\nretry: {}\n${BACKEND}`));
     assert.deepEqual(pool, {
+      protocol: 'http1',
+      drainTimeoutMs: 30_000,
       algorithm: 'p2c',
       hashKey: { kind: 'client-ip' },
       timeouts: { connectMs: 5000, responseMs: 60_000, idleMs: 60_000 },

@@ -21,7 +21,7 @@ const DEFAULT_LIMITS = {
   maxConnections: 10_000,
   maxConnectionsPerClient: 0,
 };
-const DEFAULT_TIMEOUTS = { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000 };
+const DEFAULT_TIMEOUTS = { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000, tunnelIdleMs: 3_600_000 };
 
 /** A file with the listener `web` whose extra keys (indented 4) are `listener`. */
 function file(listener = ''): string {
@@ -95,7 +95,7 @@ describe('listener limits and timeouts: defaults', () => {
     );
     assert.deepEqual(
       Object.fromEntries(Object.entries(timeoutsNode.properties ?? {}).map(([key, node]) => [key, node.default])),
-      { header: '10s', bodyIdle: '60s', keepAlive: '60s', send: '60s' },
+      { header: '10s', bodyIdle: '60s', keepAlive: '60s', send: '60s', tunnelIdle: '1h' },
     );
     assert.deepEqual(listenerNode.required, ['name', 'bind', 'routes']);
     assert.equal(limitsNode.additionalProperties, false);
@@ -140,7 +140,7 @@ timeouts:
       maxConnections: 1_000_000,
       maxConnectionsPerClient: 50,
     });
-    assert.deepEqual(listener.timeouts, { headerMs: 5000, bodyIdleMs: 90_000, keepAliveMs: 75_000, sendMs: 500 });
+    assert.deepEqual(listener.timeouts, { headerMs: 5000, bodyIdleMs: 90_000, keepAliveMs: 75_000, sendMs: 500, tunnelIdleMs: 3_600_000 });
   });
 
   it('accepts every unit spelling and each end of every range', () => {
@@ -252,7 +252,7 @@ describe('listener limits and timeouts: errors', () => {
       ['send: 60', 'send: expected a duration such as "500ms", "5s", "1m", "1h" or "1d" (the unit is required), got 60'],
       ['send: false', 'send: expected a duration such as "500ms", "5s", "1m", "1h" or "1d", got false'],
       ['headers: 10s', 'headers: unknown key "headers" (did you mean "header"?)'],
-      ['connect: 5s', 'connect: unknown key "connect"; expected one of: header, bodyIdle, keepAlive, send'],
+      ['connect: 5s', 'connect: unknown key "connect"; expected one of: header, bodyIdle, keepAlive, send, tunnelIdle'],
     ];
     for (const [written, message] of cases) assert.deepEqual(problems(file(`timeouts: { ${written} }`)), [`listeners[0].timeouts.${message}`], written);
   });
@@ -348,6 +348,6 @@ describe('listener limits and timeouts: JSON Schema', () => {
     assert.deepEqual([node.anyOf?.[0]?.minimum, node.anyOf?.[0]?.maximum], [256, MIB]);
     assert.deepEqual(node.examples, ['16KiB']);
     assert.deepEqual(Object.keys(limitsNode.properties ?? {}), ['maxHeaderBytes', 'maxHeaders', 'maxUriBytes', 'maxBodyBytes', 'maxRequestsPerConnection', 'maxConnections', 'maxConnectionsPerClient']);
-    assert.deepEqual(Object.keys(timeoutsNode.properties ?? {}), ['header', 'bodyIdle', 'keepAlive', 'send']);
+    assert.deepEqual(Object.keys(timeoutsNode.properties ?? {}), ['header', 'bodyIdle', 'keepAlive', 'send', 'tunnelIdle']);
   });
 });

@@ -39,6 +39,8 @@ const EXPECTED: UsherConfig = {
       name: 'web',
       bind: { host: '127.0.0.1', port: 8080 },
       protocol: 'http',
+      acceptProxyProtocol: false,
+      trustedProxies: [],
       routes: [
         {
           match: { host: 'api.example.com', pathPrefix: '/api/', methods: ['GET', 'POST'], headers: { 'x-canary': '1' } },
@@ -48,11 +50,13 @@ const EXPECTED: UsherConfig = {
         { pool: 'web' },
       ],
       limits: { maxHeaderBytes: 32_768, maxHeaders: 100, maxUriBytes: 8192, maxBodyBytes: 0, maxRequestsPerConnection: 1000, maxConnections: 10_000, maxConnectionsPerClient: 0 },
-      timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000 },
+      timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000, tunnelIdleMs: 3_600_000 },
     },
   ],
   pools: {
     web: {
+      protocol: 'http1',
+      drainTimeoutMs: 30_000,
       algorithm: 'hash',
       hashKey: { kind: 'header', name: 'x-user' },
       hashBalanceFactor: 150,
@@ -66,6 +70,8 @@ const EXPECTED: UsherConfig = {
       queueTimeoutMs: 5000,
     },
     api: {
+      protocol: 'http1',
+      drainTimeoutMs: 30_000,
       algorithm: 'p2c',
       hashKey: { kind: 'client-ip' },
       timeouts: { connectMs: 5000, responseMs: 60_000, idleMs: 60_000 },
@@ -93,9 +99,11 @@ describe('parseConfig: valid files', () => {
   it('applies every default to a minimal file', () => {
     const { config } = ok(parseConfig('listeners: [{ name: a, bind: "0.0.0.0:0", routes: [{ pool: p }] }]\npools: { p: { backends: [{ address: "h:1" }], sticky: {} } }\n', 'min.yaml', {}));
     assert.deepEqual(config, {
-      listeners: [{ name: 'a', bind: { host: '0.0.0.0', port: 0 }, protocol: 'http', routes: [{ pool: 'p' }], limits: { maxHeaderBytes: 32_768, maxHeaders: 100, maxUriBytes: 8192, maxBodyBytes: 0, maxRequestsPerConnection: 1000, maxConnections: 10_000, maxConnectionsPerClient: 0 }, timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000 } }],
+      listeners: [{ name: 'a', bind: { host: '0.0.0.0', port: 0 }, protocol: 'http', acceptProxyProtocol: false, trustedProxies: [], routes: [{ pool: 'p' }], limits: { maxHeaderBytes: 32_768, maxHeaders: 100, maxUriBytes: 8192, maxBodyBytes: 0, maxRequestsPerConnection: 1000, maxConnections: 10_000, maxConnectionsPerClient: 0 }, timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000, tunnelIdleMs: 3_600_000 } }],
       pools: {
         p: {
+          protocol: 'http1',
+          drainTimeoutMs: 30_000,
           algorithm: 'p2c',
           hashKey: { kind: 'client-ip' },
           sticky: { cookie: 'usher_sticky', ttlMs: 3_600_000, secret: undefined },

@@ -13,12 +13,16 @@ describe('quickConfig', () => {
           name: 'default',
           bind: { host: '127.0.0.1', port: 8080 },
           protocol: 'http',
+          acceptProxyProtocol: false,
+          trustedProxies: [],
           routes: [{ pool: 'default' }],
           limits: { maxHeaderBytes: 32_768, maxHeaders: 100, maxUriBytes: 8192, maxBodyBytes: 0, maxRequestsPerConnection: 1000, maxConnections: 10_000, maxConnectionsPerClient: 0 },
-          timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000 },
+          timeouts: { headerMs: 10_000, bodyIdleMs: 60_000, keepAliveMs: 60_000, sendMs: 60_000, tunnelIdleMs: 3_600_000 },
         }],
         pools: {
           default: {
+            protocol: 'http1',
+            drainTimeoutMs: 30_000,
             algorithm: 'round-robin',
             hashKey: { kind: 'client-ip' },
             timeouts: { connectMs: 5000, responseMs: 60_000, idleMs: 60_000 },

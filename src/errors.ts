@@ -36,6 +36,8 @@ export const errorSpecs = {
   USHER_DOWNSTREAM_CONNECT_UNSUPPORTED: { httpStatus: 501, source: 'downstream', retryable: false, reason: 'connect_not_supported' },
   USHER_DOWNSTREAM_BODY_TOO_LARGE: { httpStatus: 413, source: 'downstream', retryable: false, reason: 'body_too_large' },
   USHER_DOWNSTREAM_BODY_TIMEOUT: { httpStatus: 408, source: 'downstream', retryable: false, reason: 'body_timeout' },
+  USHER_H2C_REQUIRES_H2: { httpStatus: 502, source: 'upstream', retryable: false, reason: 'h2c_requires_h2' },
+  USHER_DOWNSTREAM_SEND_TIMEOUT: { httpStatus: 499, source: 'downstream', retryable: false, reason: 'send_timeout' },
   USHER_INTERNAL: { httpStatus: 500, source: 'internal', retryable: false, reason: 'internal_error' },
 } as const satisfies Record<string, ErrorSpec>;
 

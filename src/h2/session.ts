@@ -209,6 +209,7 @@ const fallbackSettings: DownstreamSettings = {
   headerTimeoutMs: 10_000,
   bodyIdleTimeoutMs: 60_000,
   sendTimeoutMs: 60_000,
+  tunnelIdleTimeoutMs: 3_600_000,
   maxBodyBytes: 0,
   maxRequestsPerConnection: 1000,
   maxConnections: 10_000,

@@ -6,10 +6,11 @@ import type { HeadLimits, Http1ParseError, RequestHead } from '../http1/types.ts
 import { createRouteRequest } from '../route/request.ts';
 import { simpleResponse } from './error-response.ts';
 import { Exchange } from './exchange.ts';
-import { clientAddress, headerRecord, transferCodings, upstreamRequestHeaderLines } from './headers.ts';
+import { clientAddress, headerRecord, headerValue, transferCodings, upstreamRequestHeaderLines } from './headers.ts';
 import { decide, type HttpListenerPlan } from './pick.ts';
 import { redirectResponse } from './redirect.ts';
 import { refuseRequest } from './request-policy.ts';
+import { Tunnel } from '../l4/tunnel.ts';
 
 /** Timeouts and limits of the client side of a listener, compiled from its config. */
 export interface DownstreamSettings {
@@ -22,6 +23,8 @@ export interface DownstreamSettings {
   readonly bodyIdleTimeoutMs: number;
   /** A client that stops reading its response is cut after this long without progress. */
   readonly sendTimeoutMs: number;
+  /** An upgraded connection (WebSocket) idle both ways this long is closed. */
+  readonly tunnelIdleTimeoutMs: number;
   /** Request body bytes allowed; 0 = unlimited. */
   readonly maxBodyBytes: number;
   /** Requests per connection before the response says `Connection: close`. */
@@ -52,6 +55,8 @@ export class DownstreamConnection {
   #requests = 0;
   #bodyBytes = 0;
   #inputEnded = false;
+  #tunneled = false;
+  #sendTimer: NodeJS.Timeout | undefined;
   readonly #plans: PlanSource;
   readonly #requestFramer = new BodyFramer();
   #buffer: Buffer | undefined;
@@ -191,6 +196,10 @@ export class DownstreamConnection {
       else exchange.respond(decision.redirect.code, response);
       return;
     }
+    if (decision.pool.config.protocol === 'h2c') {
+      exchange.fail(new UsherError('USHER_H2C_REQUIRES_H2', `pool ${decision.pool.name} speaks h2c: use an HTTP/2 client (an https listener with ALPN h2)`));
+      return;
+    }
     const maxBody = settings.maxBodyBytes;
     if (maxBody > 0 && framing.kind === 'length' && framing.length > maxBody) {
       exchange.fail(new UsherError('USHER_DOWNSTREAM_BODY_TOO_LARGE', `Content-Length ${framing.length} exceeds maxBodyBytes ${maxBody}`));
@@ -203,6 +212,8 @@ export class DownstreamConnection {
       upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto });
     if (framing.kind === 'length') upstreamHead += `content-length: ${framing.length}\r\n`;
     else if (framing.kind === 'chunked') upstreamHead += `transfer-encoding: ${transferCodings(head.rawHeaders)}\r\n`;
+    // An upgrade (WebSocket) keeps its Upgrade and Connection fields: the backend must see what is asked.
+    if (head.upgrade) upstreamHead += `upgrade: ${headerValue(head.rawHeaders, 'upgrade') ?? ''}\r\nconnection: upgrade\r\n`;
     const addHost = head.host === undefined && request.host === undefined;
     exchange.start(decision.pool, decision.hash, decision.stickyToken, upstreamHead, addHost);
     if (!exchange.finished && head.headLength < buffer.length) {
@@ -247,6 +258,7 @@ export class DownstreamConnection {
     if (this.#exchange !== exchange) return;
     this.#exchange = undefined;
     this.#drainWaiter = undefined;
+    clearTimeout(this.#sendTimer);
     exchange.log();
     if (!exchange.clientKeepAlive || this.closing) {
       this.#endInput();
@@ -278,16 +290,56 @@ export class DownstreamConnection {
     this.socket.resume();
   }
 
-  /** The exchange waits for the client to drain its socket before reading more from upstream. */
+  /**
+   * The exchange waits for the client to drain its socket before reading more
+   * from upstream. A timer of its own, not the socket's idle timeout: node
+   * skips a socket timeout while a write is pending and its queue changed, which
+   * would stretch the send timeout to about twice its value.
+   */
   awaitDrain(exchange: Exchange): void {
     this.#drainWaiter = exchange;
-    this.socket.setTimeout(this.#settings.sendTimeoutMs);
+    clearTimeout(this.#sendTimer);
+    this.#sendTimer = setTimeout(this.#onSendTimeout, this.#settings.sendTimeoutMs);
+  }
+
+  #onSendTimeout = (): void => {
+    const exchange = this.#drainWaiter;
+    if (exchange === undefined) return;
+    // The response had started: the log says the client was cut (499), not that it got a 200.
+    exchange.status = 499;
+    exchange.fail(new UsherError('USHER_DOWNSTREAM_SEND_TIMEOUT', `client read nothing for ${this.#settings.sendTimeoutMs} ms`));
+    this.socket.destroy();
+  };
+
+  /**
+   * The exchange upgraded the connection (WebSocket): from now on it is a
+   * byte tunnel to `upstream`, owned by {@link Tunnel}. Bytes the client sent
+   * after the upgrade request go first.
+   */
+  becomeTunnel(upstream: Socket, onEnd: () => void): Tunnel {
+    const socket = this.socket;
+    this.#tunneled = true;
+    this.#exchange = undefined;
+    this.#drainWaiter = undefined;
+    clearTimeout(this.#sendTimer);
+    socket.removeListener('data', this.#onDataGuarded);
+    socket.removeListener('timeout', this.#onTimeout);
+    socket.removeListener('drain', this.#onDrain);
+    socket.setTimeout(0);
+    const pending = this.#buffer;
+    this.#buffer = undefined;
+    if (pending !== undefined) upstream.write(pending);
+    const tunnel = new Tunnel(socket, upstream, { idleMs: this.#settings.tunnelIdleTimeoutMs, onEnd });
+    upstream.resume();
+    socket.resume();
+    return tunnel;
   }
 
   #onDrain = (): void => {
     const waiter = this.#drainWaiter;
     if (waiter === undefined) return;
     this.#drainWaiter = undefined;
+    clearTimeout(this.#sendTimer);
     if (this.#exchange !== undefined) this.socket.setTimeout(0);
     waiter.onDownstreamDrain();
   };
@@ -314,6 +366,7 @@ export class DownstreamConnection {
   };
 
   #onClose = (): void => {
+    clearTimeout(this.#sendTimer);
     this.#exchange?.onDownstreamClose();
     this.#exchange = undefined;
     this.#buffer = undefined;
@@ -357,6 +410,7 @@ export class DownstreamConnection {
   /** Closes the connection if it is idle; a busy one closes after its current response. */
   closeIfIdle(): void {
     this.closing = true;
+    if (this.#tunneled) return; // tunnels get the shutdown grace period, then are cut
     if (this.#exchange === undefined) {
       this.#endInput();
       this.socket.end();

@@ -12,7 +12,7 @@ import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-conn
 import type { Waiter } from '../pool/wait-queue.ts';
 import type { DownstreamConnection } from './downstream.ts';
 import { errorResponse } from './error-response.ts';
-import { downstreamResponseHeaderLines } from './headers.ts';
+import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
 import { retryConditionOf } from './retry-policy.ts';
 import { upstreamError } from './upstream-errors.ts';
 
@@ -220,6 +220,37 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#finish();
   }
 
+  /**
+   * The backend accepted an upgrade (WebSocket): relay its 101, then the two
+   * sockets become one byte tunnel. The attempt stays open while the tunnel
+   * lives, so least-connections counts it and a drain can close it.
+   */
+  #startTunnel(head: ResponseHead, rest: Buffer): void {
+    const backend = this.backend!;
+    this.upstreamMs = performance.now() - this.#upstreamStartedAt;
+    this.status = 101;
+    this.#responseHead = head;
+    const upgrade = headerValue(head.rawHeaders, 'upgrade') ?? 'websocket';
+    const lines = downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, true);
+    const client = this.conn.socket;
+    client.cork();
+    client.write(`HTTP/1.1 101 Switching Protocols\r\n${lines}connection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`, 'latin1');
+    if (rest.length > 0) client.write(rest);
+    client.uncork();
+    const upstream = this.#upstream!;
+    this.#upstream = undefined;
+    const tunnel = this.conn.becomeTunnel(upstream.detach(), () => {
+      backend.tunnels.delete(tunnel);
+      this.bytesIn += tunnel.bytesFromClient;
+      this.bytesOut += tunnel.bytesFromUpstream;
+      this.#endAttempt('success', 101);
+      this.#finished = true;
+      backend.counters.bytesOut += this.bytesOut;
+      this.log();
+    });
+    backend.tunnels.add(tunnel);
+  }
+
   // ---- upstream events -------------------------------------------------------
 
   onUpstreamConnect(): void {
@@ -250,7 +281,8 @@ export class Exchange implements UpstreamListener, Waiter {
       if (result.status >= 100 && result.status < 200) {
         // Interim responses: 100 Continue and 103 Early Hints reach HTTP/1.1 clients; 101 needs an upgrade usher did not ask for.
         if (result.status === 101) {
-          this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: unexpected 101 Switching Protocols`));
+          if (this.head.upgrade) this.#startTunnel(result, buffer.subarray(result.headLength));
+          else this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: unexpected 101 Switching Protocols`));
           return;
         }
         if (this.head.minorVersion === 1) {

@@ -142,3 +142,11 @@ export function transferCodings(rawHeaders: readonly string[]): string {
   }
   return codings === '' ? 'chunked' : codings;
 }
+
+/** The first value of header `name` (lowercase) in a raw list, or undefined. */
+export function headerValue(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}

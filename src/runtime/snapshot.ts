@@ -85,6 +85,7 @@ export function downstreamSettings(listener: ListenerConfig): DownstreamSettings
     headerTimeoutMs: timeouts.headerMs,
     bodyIdleTimeoutMs: timeouts.bodyIdleMs,
     sendTimeoutMs: timeouts.sendMs,
+    tunnelIdleTimeoutMs: timeouts.tunnelIdleMs,
     maxBodyBytes: limits.maxBodyBytes,
     maxRequestsPerConnection: limits.maxRequestsPerConnection,
     maxConnections: limits.maxConnections,

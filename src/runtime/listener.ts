@@ -8,12 +8,15 @@ import { simpleResponse } from '../proxy/error-response.ts';
 import { clientAddress } from '../proxy/headers.ts';
 import type { HttpListenerPlan } from '../proxy/pick.ts';
 import { closeAll, destroyAll, serveHttp2, type Http2Downstream } from '../h2/index.ts';
+import { TcpProxy } from '../l4/tcp-proxy.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';
+import type { Snapshot } from './snapshot.ts';
 
 
 /**
- * A bound HTTP or HTTPS listener: its server socket, its client connections
- * and the plan they serve. It is its connections' plan source, so a reload
+ * A bound listener: its server socket, its client connections and the plan
+ * they serve (HTTP and HTTPS through `DownstreamConnection` or HTTP/2, tcp and
+ * tls-passthrough through a `TcpProxy`). It is its connections' plan source, so a reload
  * swaps what they see with one assignment.
  */
 export class RunningListener implements PlanSource {
@@ -34,6 +37,8 @@ export class RunningListener implements PlanSource {
   readonly #waiting: Socket[] = [];
   /** HTTP/2 sessions (TLS connections that negotiated `h2`). */
   readonly #http2 = new Set<Http2Downstream>();
+  /** The L4 proxy of a tcp or tls-passthrough listener. */
+  #tcp: TcpProxy | undefined;
   #refused = 0;
   #refusedLoggedAt = -Infinity;
 
@@ -50,10 +55,18 @@ export class RunningListener implements PlanSource {
    * Binds a listener. Without a `plan` (a reload binding a new listener) it
    * accepts but leaves connections unread until {@link activate}.
    */
-  static async bind(config: ListenerConfig, plan: HttpListenerPlan | undefined, logger: Logger): Promise<RunningListener> {
+  static async bind(config: ListenerConfig, snapshot: Snapshot | undefined, logger: Logger): Promise<RunningListener> {
     let server: Server;
     let running: RunningListener;
-    if (config.protocol === 'https') {
+    const plan = snapshot?.listeners.get(config.name);
+    if (config.protocol === 'tcp' || config.protocol === 'tls-passthrough') {
+      // L4: half-open connections are legal TCP; the tunnel relays each direction's FIN.
+      server = createNetServer({ noDelay: true, allowHalfOpen: true, pauseOnConnect: snapshot === undefined });
+      running = new RunningListener(config, server, undefined, logger);
+      const tcpPlan = snapshot?.tcpListeners.get(config.name);
+      if (tcpPlan !== undefined) running.#tcp = new TcpProxy(tcpPlan);
+      server.on('connection', (socket: Socket) => running.#onConnection(socket));
+    } else if (config.protocol === 'https') {
       const certificates = new CertificateStore(config.tls!);
       const tlsServer = createTlsServer({
         SNICallback: (serverName, callback) => callback(null, running.certificates!.contextFor(serverName)),
@@ -70,7 +83,7 @@ export class RunningListener implements PlanSource {
       tlsServer.on('secureConnection', (socket: TLSSocket) => running.#onConnection(socket));
       tlsServer.on('tlsClientError', (err) => logger.debug({ err: err.message, listener: config.name }, 'TLS handshake failed'));
     } else {
-      server = createNetServer({ noDelay: true, pauseOnConnect: plan === undefined });
+      server = createNetServer({ noDelay: true, pauseOnConnect: snapshot === undefined });
       running = new RunningListener(config, server, plan, logger);
       server.on('connection', (socket: Socket) => running.#onConnection(socket));
     }
@@ -91,17 +104,26 @@ export class RunningListener implements PlanSource {
   }
 
   /** Applies a reloaded config: the plan, and for https the certificates the reload read from disk. */
-  update(plan: HttpListenerPlan, certificates: CertificateStore | undefined): void {
+  update(snapshot: Snapshot, certificates: CertificateStore | undefined): void {
     if (certificates !== undefined) {
       (this.server as ReturnType<typeof createTlsServer>).setSecureContext(certificates.defaultOptions);
       this.certificates = certificates;
     }
-    this.activate(plan);
+    this.activate(snapshot);
   }
 
-  /** Gives the listener its plan and serves the connections that waited for it. */
-  activate(plan: HttpListenerPlan): void {
-    this.current = plan;
+  /**
+   * Gives the listener its plan from `snapshot` and serves the connections
+   * that waited for it. Open L4 tunnels keep the plan they started with.
+   */
+  activate(snapshot: Snapshot): void {
+    if (this.protocol === 'tcp' || this.protocol === 'tls-passthrough') {
+      const plan = snapshot.tcpListeners.get(this.name)!;
+      if (this.#tcp === undefined) this.#tcp = new TcpProxy(plan);
+      else this.#tcp.setPlan(plan);
+    } else {
+      this.current = snapshot.listeners.get(this.name);
+    }
     for (const socket of this.#waiting.splice(0)) this.#accept(socket);
   }
 
@@ -126,6 +148,10 @@ export class RunningListener implements PlanSource {
   /** Cuts every connection now (the shutdown timeout passed). Returns how many were cut. */
   cut(): number {
     let cut = destroyAll(this);
+    if (this.#tcp !== undefined) {
+      cut += this.#tcp.connections;
+      this.#tcp.closeAll();
+    }
     for (const connection of this.connections) {
       cut++;
       connection.socket.destroy();
@@ -134,7 +160,7 @@ export class RunningListener implements PlanSource {
   }
 
   #onConnection(socket: Socket): void {
-    if (this.current === undefined) {
+    if (this.current === undefined && this.#tcp === undefined) {
       socket.on('error', () => socket.destroy());
       this.#waiting.push(socket);
       return;
@@ -143,6 +169,11 @@ export class RunningListener implements PlanSource {
   }
 
   #accept(socket: Socket): void {
+    if (this.#tcp !== undefined) {
+      socket.resume(); // listeners bound by a reload accept paused (pauseOnConnect)
+      this.#tcp.handle(socket);
+      return;
+    }
     const settings = this.current!.settings;
     const clientIp = clientAddress(socket.remoteAddress);
     const fromClient = this.perClient.get(clientIp) ?? 0;

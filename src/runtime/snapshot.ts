@@ -3,6 +3,8 @@ import type { AccessLog } from '../observe/access-log.ts';
 import { Pool, type PoolOptions } from '../pool/pool.ts';
 import type { DownstreamSettings } from '../proxy/downstream.ts';
 import type { HttpListenerPlan } from '../proxy/pick.ts';
+import { compileTcpPlan, type TcpListenerPlan } from '../l4/plan.ts';
+import { silentLogger } from '../observe/logger.ts';
 import { compileRoutes, type RouteTable } from '../route/table.ts';
 
 /**
@@ -17,7 +19,10 @@ import { compileRoutes, type RouteTable } from '../route/table.ts';
 export interface Snapshot {
   readonly config: UsherConfig;
   readonly pools: ReadonlyMap<string, Pool>;
+  /** Plans of http and https listeners. */
   readonly listeners: ReadonlyMap<string, HttpListenerPlan>;
+  /** Plans of tcp and tls-passthrough listeners. */
+  readonly tcpListeners: ReadonlyMap<string, TcpListenerPlan>;
 }
 
 /** Route tables compiled from a config: the part of a reload that can fail, done before anything changes. */
@@ -63,10 +68,16 @@ export function applySnapshot(
   }
   const retiredPools = previous === undefined ? [] : [...previous.pools.values()].filter((pool) => pools.get(pool.name) !== pool);
   const listeners = new Map<string, HttpListenerPlan>();
+  const tcpListeners = new Map<string, TcpListenerPlan>();
+  const logger = poolOptions.logger ?? silentLogger();
   for (const listener of config.listeners) {
-    listeners.set(listener.name, planOf(listener, tables.get(listener.name)!, pools, accessLog));
+    if (listener.protocol === 'tcp' || listener.protocol === 'tls-passthrough') {
+      tcpListeners.set(listener.name, compileTcpPlan(listener, (name) => pools.get(name), logger));
+    } else {
+      listeners.set(listener.name, planOf(listener, tables.get(listener.name)!, pools, accessLog));
+    }
   }
-  return { snapshot: { config, pools, listeners }, retiredPools };
+  return { snapshot: { config, pools, listeners, tcpListeners }, retiredPools };
 }
 
 function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap<string, Pool>, accessLog: AccessLog): HttpListenerPlan {

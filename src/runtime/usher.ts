@@ -52,7 +52,7 @@ export class Usher {
     const usher = new Usher(config, options);
     try {
       for (const listener of config.listeners) {
-        const running = await RunningListener.bind(listener, usher.#snapshot.listeners.get(listener.name)!, usher.logger);
+        const running = await RunningListener.bind(listener, usher.#snapshot, usher.logger);
         usher.#listeners.set(listener.name, running);
         usher.logger.info({ listener: listener.name, address: usher.url(listener.name) }, 'listening');
       }
@@ -153,14 +153,14 @@ export class Usher {
     const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions());
     this.#snapshot = snapshot;
     const retiring: RunningListener[] = [];
+    const configs = new Set(config.listeners.map((listener) => listener.name));
     for (const [name, running] of this.#listeners) {
-      const plan = snapshot.listeners.get(name);
-      if (plan !== undefined && !bound.has(name)) running.update(plan, certificates.get(name));
+      if (configs.has(name) && !bound.has(name)) running.update(snapshot, certificates.get(name));
       else retiring.push(running);
     }
     for (const running of retiring) this.#listeners.delete(running.name);
     for (const [name, running] of bound) {
-      running.activate(snapshot.listeners.get(name)!);
+      running.activate(snapshot);
       this.#listeners.set(name, running);
       this.logger.info({ listener: name, address: this.url(name) }, 'listening');
     }

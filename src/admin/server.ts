@@ -4,7 +4,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { AdminConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
+import { renderMetrics } from '../observe/metrics.ts';
 import { AdminError, handleAdminRequest, type AdminTarget } from './api.ts';
+import { dashboardAsset, streamEvents } from './dashboard.ts';
 
 /** Admin request bodies are small JSON objects. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -61,7 +63,24 @@ export class AdminServer {
     const method = req.method ?? 'GET';
     const path = (req.url ?? '/').split('?')[0]!;
     try {
+      // Dashboard assets hold no data and need no token: the page asks for it and sends it with each call.
+      const asset = method === 'GET' ? dashboardAsset(path) : undefined;
+      if (asset !== undefined) {
+        res.writeHead(200, { 'content-type': asset.contentType, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+        res.end(asset.body);
+        return;
+      }
       this.#authorize(req);
+      if (method === 'GET' && path === '/metrics') {
+        const metrics = await renderMetrics(this.#target);
+        res.writeHead(200, { 'content-type': metrics.contentType, 'cache-control': 'no-store' });
+        res.end(metrics.body);
+        return;
+      }
+      if (method === 'GET' && path === '/api/events') {
+        streamEvents(req, res, this.#target);
+        return;
+      }
       const body = method === 'GET' || method === 'DELETE' ? undefined : await readJson(req);
       const reply = await handleAdminRequest(this.#target, method, path, body);
       if (method !== 'GET') this.#target.logger.info({ method, path, status: reply.status }, 'admin request');

@@ -15,19 +15,8 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { TARGET, isFieldValue, isToken } from '../http1/chars.ts';
+import { hopByHop } from '../proxy/headers.ts';
 
-/** Lowercase names that describe one HTTP/1.1 connection and never cross into HTTP/2. */
-const hopByHop: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-]);
 
 /**
  * Fields that must not be sent as HTTP/2 trailers: framing, routing and

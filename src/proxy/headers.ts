@@ -12,8 +12,8 @@
  * intermediate arrays or objects here.
  */
 
-/** Lowercase names that never cross the proxy. */
-const hopByHop: ReadonlySet<string> = new Set([
+/** Lowercase names that never cross the proxy (HTTP/2 uses the same list: RFC 9113 §8.2.2). */
+export const hopByHop: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'te',

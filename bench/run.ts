@@ -2,24 +2,27 @@
  * `npm run bench`: wrk against usher and its peers on loopback, pinned, with
  * the balancer's CPU time per request read from /proc. See bench/README.md.
  *
- * Flow: install missing tools (apt-get, best effort) → start the static nginx
- * origin on CPU 1 → for each target: start it on CPU 0, check it proxies
- * correctly, then per scenario warm up and measure with wrk on CPU 1 → print
- * tables and ratios, write bench/results/<timestamp>.json → stop everything the
- * bench started (by PID). Every wrk run is bounded by -d and the whole run by
+ * Flow: install missing tools (apt-get, best effort) → write the origin's
+ * files (and, for https, a throwaway self-signed certificate) into a temp dir →
+ * start the static nginx origin on CPU 1 → for each mode the scenarios need
+ * (http, https, tcp) and each target offering it: start it on CPU 0, check it
+ * proxies correctly → per round and scenario warm up and measure every target
+ * of that mode with wrk on CPU 1 → print tables and ratios, write
+ * bench/results/<timestamp>.json → stop everything the bench started (by PID)
+ * and delete the temp dir. Every wrk run is bounded by -d and the whole run by
  * --max-time.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseOptions, USAGE, type BenchOptions } from './lib/args.ts';
-import { LARGE_BODY_BYTES, originNginxConf, SMALL_BODY } from './lib/configs.ts';
-import { httpGet } from './lib/http-check.ts';
-import { LOAD_CPU, measure, waitForQuiet, wrkSeconds } from './lib/measure.ts';
+import { L4_BODY_BYTES, parseOptions, USAGE, type BenchOptions, type Mode, type Scenario } from './lib/args.ts';
+import { LARGE_BODY_BYTES, originNginxConf, SMALL_BODY, type TlsFiles } from './lib/configs.ts';
+import { httpGet, type GetOptions } from './lib/http-check.ts';
+import { LOAD_CPU, measure, waitForQuiet, wrkFor, wrkSeconds } from './lib/measure.ts';
 import { canPin, freePort, hasCommand, killAllSync, pinned, setNiceness, start, stop, ticksPerSecond, waitForPort, type Spawned } from './lib/proc.ts';
-import { aggregate, ratios, ratioTable, scenarioTable, targetCheck, type RoundResult, type RunRecord } from './lib/report.ts';
+import { aggregate, byteRatioTable, byteTable, ratios, ratioTable, scenarioTable, targetCheck, tlsRatioTable, type RoundResult, type RunRecord } from './lib/report.ts';
 import { BUILTIN, DEFAULT_TARGETS, extraTarget, prepareNginxDirs, PROTOTYPES, type BenchContext, type Launched, type Target } from './lib/targets.ts';
 import { runWrk, writeDoneScript } from './lib/wrk.ts';
 
@@ -64,16 +67,52 @@ async function startOrigin(dir: string, ports: readonly number[], pin: boolean):
     proc = start('origin', pinned(cpu, [process.execPath, join(ROOT, 'bench/peers/origin.ts'), ports.join(',')]));
   }
   for (const port of ports) await waitForPort(port, proc);
-  for (const port of ports) await checkContent('origin', port);
+  for (const port of ports) await checkContent('origin', port, 'http', undefined);
   return proc;
 }
 
-/** Throws unless /small and /64k come back intact through `port`. */
-async function checkContent(name: string, port: number): Promise<void> {
-  const small = await httpGet(port, '/small');
+/** Name the bench certificate is issued to (the https check verifies it). */
+const TLS_NAME = 'bench.local';
+
+/**
+ * A throwaway self-signed P-256 certificate valid for a day, in the temp dir
+ * (deleted with it at the end; never in the repository). undefined if openssl fails.
+ */
+function makeCertificate(dir: string): TlsFiles | undefined {
+  const cert = join(dir, 'bench-cert.pem');
+  const key = join(dir, 'bench-key.pem');
+  const pem = join(dir, 'bench-haproxy.pem');
+  const r = spawnSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${TLS_NAME}`, '-addext', `subjectAltName=DNS:${TLS_NAME}`, '-keyout', key, '-out', cert],
+    { encoding: 'utf8', timeout: 30_000 },
+  );
+  if (r.status !== 0) {
+    log(`bench: openssl req failed (status ${r.status}): ${(r.stderr ?? '').trim().split('\n')[0] ?? ''}; the https scenario is skipped`);
+    return undefined;
+  }
+  writeFileSync(pem, Buffer.concat([readFileSync(cert), readFileSync(key)]), { mode: 0o600 });
+  return { cert, key, pem };
+}
+
+/**
+ * Throws unless the target answers correctly in its mode: /small and /64k
+ * intact (http; https over TLS with the bench certificate, verified for
+ * bench.local), or /small and the whole 64 MiB /64m through the TCP proxy (tcp).
+ * Returns the negotiated TLS version and cipher for https.
+ */
+async function checkContent(name: string, port: number, mode: Mode, tls: TlsFiles | undefined): Promise<{ protocol: string; cipher: string } | undefined> {
+  const opts: GetOptions = mode === 'https' && tls ? { tls: { ca: readFileSync(tls.cert), servername: TLS_NAME } } : {};
+  const small = await httpGet(port, '/small', opts);
   if (small.status !== 200 || small.body.toString() !== SMALL_BODY) throw new Error(`${name}: GET /small returned ${small.status} ${JSON.stringify(small.body.toString().slice(0, 80))}`);
-  const large = await httpGet(port, '/64k');
+  if (mode === 'tcp') {
+    const big = await httpGet(port, '/64m', { countOnly: true });
+    if (big.status !== 200 || big.length !== L4_BODY_BYTES) throw new Error(`${name}: GET /64m returned ${big.status} with ${big.length} bytes, not ${L4_BODY_BYTES}`);
+    return undefined;
+  }
+  const large = await httpGet(port, '/64k', opts);
   if (large.status !== 200 || large.body.length !== LARGE_BODY_BYTES) throw new Error(`${name}: GET /64k returned ${large.status} with ${large.body.length} bytes`);
+  return large.tls;
 }
 
 function resolveTargets(opts: BenchOptions): Target[] {
@@ -124,47 +163,63 @@ async function main(): Promise<number> {
   prepareNginxDirs(dir);
   mkdirSync(join(dir, 'www'), { recursive: true });
   writeFileSync(join(dir, 'www', '64k'), Buffer.alloc(LARGE_BODY_BYTES, 'x'));
+  const modes: Mode[] = (['http', 'https', 'tcp'] as const).filter((m) => opts.scenarios.some((s) => s.mode === m));
+  if (modes.includes('tcp')) writeFileSync(join(dir, 'www', '64m'), Buffer.alloc(L4_BODY_BYTES, 'x'));
+  const tls = modes.includes('https') ? makeCertificate(dir) : undefined;
   const script = writeDoneScript(dir);
 
   const records: RunRecord[] = [];
   const skipped: { target: string; reason: string }[] = [];
+  const tlsSeen: { target: string; protocol: string; cipher: string }[] = [];
+  /** Targets without a mode a scenario needs, by scenario (not run there, not an error). */
+  const notApplicable = new Map<string, string[]>();
+  for (const scenario of opts.scenarios) notApplicable.set(scenario.name, targets.filter((t) => !t.modes.includes(scenario.mode)).map((t) => t.name));
   let origin: Spawned | undefined;
   try {
     const backends: number[] = [];
     for (let i = 0; i < BACKEND_COUNT; i++) backends.push(await freePort());
     origin = await startOrigin(dir, backends, pin);
-    const ctx: BenchContext = { root: ROOT, dir, node: process.execPath, backends, balancerCpu: pin ? BALANCER_CPU : undefined, originPid: origin.pid };
+    const ctx: BenchContext = { root: ROOT, dir, node: process.execPath, backends, balancerCpu: pin ? BALANCER_CPU : undefined, originPid: origin.pid, tls };
     const perRun = opts.warmupS + opts.durationS + 1;
-    const planned = targets.length * opts.scenarios.length * opts.rounds * perRun;
+    const runsPerRound = opts.scenarios.reduce((n, s) => n + targets.filter((t) => t.modes.includes(s.mode)).length, 0);
+    const planned = runsPerRound * opts.rounds * perRun;
     log(`bench: ${targets.map((t) => t.name).join(', ')} × ${opts.scenarios.map((s) => s.name).join(', ')}; ` + `~${Math.ceil(planned / 60)} min; wrk -t${opts.threads} -c${opts.connections} -d${wrkSeconds(opts.durationS)}s; ` + `pinning ${pin ? `balancer→CPU ${BALANCER_CPU}, wrk+origin→CPU ${LOAD_CPU}` : 'off'}; nice ${opts.nice}`);
 
     // All targets run side by side (idle ones cost nothing) so rounds can interleave
-    // them: slow drifts in machine load then spread over every target alike.
-    const running: { target: Target; launched: Launched }[] = [];
+    // them: slow drifts in machine load then spread over every target alike. A
+    // target offering several modes runs one process per mode.
+    const running: { target: Target; mode: Mode; launched: Launched }[] = [];
     try {
-      for (const target of targets) {
-        const launched = await target.launch(ctx);
-        if ('skip' in launched) {
-          log(`bench: skip ${launched.skip}`);
-          skipped.push({ target: target.name, reason: launched.skip });
-          continue;
-        }
-        try {
-          await checkContent(target.name, launched.port);
-          // First contact: let a fresh process (JIT tiers, pools) warm up once before any round.
-          await runWrk({ url: `http://127.0.0.1:${launched.port}/small`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(Math.max(2, opts.warmupS)), headers: [], cpu: pin ? LOAD_CPU : undefined }, script);
-          running.push({ target, launched });
-        } catch (err) {
-          log(`bench: skip ${(err as Error).message}`);
-          skipped.push({ target: target.name, reason: (err as Error).message });
-          if (launched.proc) await stop(launched.proc);
+      for (const mode of modes) {
+        const firstScenario = opts.scenarios.find((s) => s.mode === mode) as Scenario;
+        for (const target of targets.filter((t) => t.modes.includes(mode))) {
+          const label = mode === 'http' ? target.name : `${target.name} (${mode})`;
+          const launched = await target.launch(ctx, mode);
+          if ('skip' in launched) {
+            log(`bench: skip ${launched.skip}`);
+            skipped.push({ target: label, reason: launched.skip });
+            continue;
+          }
+          try {
+            const negotiated = await checkContent(label, launched.port, mode, tls);
+            if (negotiated) tlsSeen.push({ target: target.name, ...negotiated });
+            // First contact: let a fresh process (JIT tiers, pools) warm up once before any round.
+            const warm: Scenario = mode === 'tcp' ? firstScenario : { ...firstScenario, path: '/small', headers: [] };
+            await runWrk(wrkFor({ ...opts, pin }, warm, launched.port, wrkSeconds(Math.max(2, opts.warmupS))), script);
+            running.push({ target, mode, launched });
+          } catch (err) {
+            log(`bench: skip ${(err as Error).message}`);
+            skipped.push({ target: label, reason: (err as Error).message });
+            if (launched.proc) await stop(launched.proc);
+          }
         }
       }
       const got = new Map<string, RoundResult[]>();
       measuring: for (let round = 0; round < opts.rounds; round++) {
         for (const scenario of opts.scenarios) {
-          for (let i = 0; i < running.length; i++) {
-            const { target, launched } = running[(i + round) % running.length] as (typeof running)[number];
+          const here = running.filter((r) => r.mode === scenario.mode);
+          for (let i = 0; i < here.length; i++) {
+            const { target, launched } = here[(i + round) % here.length] as (typeof here)[number];
             if ((Date.now() - began) / 1000 + perRun > opts.maxTimeS) {
               log(`bench: --max-time ${opts.maxTimeS}s reached; stopping with what was measured`);
               break measuring;
@@ -173,11 +228,15 @@ async function main(): Promise<number> {
             try {
               const waited = opts.quietWaitS > 0 ? await waitForQuiet(opts.quietWaitS) : 0;
               if (waited >= opts.quietWaitS && opts.quietWaitS > 0) log(`bench: machine still busy after ${opts.quietWaitS}s, measuring anyway`);
-              await runWrk({ url: `http://127.0.0.1:${launched.port}${scenario.path}`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(opts.warmupS), headers: scenario.headers, cpu: pin ? LOAD_CPU : undefined }, script);
+              await runWrk(wrkFor({ ...opts, pin }, scenario, launched.port, wrkSeconds(opts.warmupS)), script);
               const m = await measure({ ...opts, pin }, script, ctx, launched, scenario);
               const key = `${target.name}\0${scenario.name}`;
               got.set(key, [...(got.get(key) ?? []), { ...m, round }]);
-              log(`bench: r${round + 1} ${target.name.padEnd(16)} ${scenario.name.padEnd(6)} ${Math.round(m.rps).toString().padStart(7)} req/s  p99 ${(m.latencyUs.p99 / 1000).toFixed(2)} ms  ${m.cpuUsPerReq.toFixed(1)} us CPU/req  errors ${m.errors.total}  other CPU ${m.otherCpuPct.toFixed(0)}%`);
+              const figures =
+                scenario.unit === 'bytes'
+                  ? `${Math.round(m.mibPerS).toString().padStart(7)} MiB/s  p99 ${(m.latencyUs.p99 / 1000).toFixed(0)} ms  ${m.cpuSPerGiB.toFixed(3)} s CPU/GiB`
+                  : `${Math.round(m.rps).toString().padStart(7)} req/s  p99 ${(m.latencyUs.p99 / 1000).toFixed(2)} ms  ${m.cpuUsPerReq.toFixed(1)} us CPU/req`;
+              log(`bench: r${round + 1} ${target.name.padEnd(16)} ${scenario.name.padEnd(6)} ${figures}  errors ${m.errors.total}  other CPU ${m.otherCpuPct.toFixed(0)}%`);
             } catch (err) {
               log(`bench: ${target.name} ${scenario.name}: ${(err as Error).message}`);
               skipped.push({ target: `${target.name} ${scenario.name}`, reason: (err as Error).message });
@@ -186,12 +245,12 @@ async function main(): Promise<number> {
         }
       }
       for (const scenario of opts.scenarios) {
-        for (const { target } of running) {
+        for (const { target } of running.filter((r) => r.mode === scenario.mode)) {
           const runs = got.get(`${target.name}\0${scenario.name}`) ?? [];
           const chosen = aggregate(runs, opts.pick);
           if (chosen === undefined) continue;
           const live = runs.filter((r) => r.requests > 0);
-          const cpus = (live.length > 0 ? live : runs).map((r) => r.cpuUsPerReq);
+          const cpus = (live.length > 0 ? live : runs).map((r) => (scenario.unit === 'bytes' ? r.cpuSPerGiB : r.cpuUsPerReq));
           records.push({ target: target.name, role: target.role, scenario: scenario.name, ...chosen, cpuMin: Math.min(...cpus), cpuMax: Math.max(...cpus), stalledRounds: runs.length - live.length, rounds: runs });
         }
       }
@@ -208,10 +267,14 @@ async function main(): Promise<number> {
   for (const scenario of opts.scenarios) {
     const runs = records.filter((r) => r.scenario === scenario.name);
     if (runs.length === 0) continue;
-    out.push(`\n== ${scenario.name}: ${scenario.title} — wrk -t${opts.threads} -c${opts.connections} -d${wrkSeconds(opts.durationS)}s${scenario.headers.map((h) => ` -H '${h}'`).join('')}`);
-    out.push(scenarioTable(runs));
+    out.push(`\n== ${scenario.name}: ${scenario.title} — wrk -t${opts.threads} -c${scenario.connections ?? opts.connections} -d${wrkSeconds(opts.durationS)}s${scenario.headers.map((h) => ` -H '${h}'`).join('')}`);
+    out.push(scenario.unit === 'bytes' ? byteTable(runs) : scenarioTable(runs));
+    const na = notApplicable.get(scenario.name) ?? [];
+    if (na.length > 0) out.push(`(not applicable here, no ${scenario.mode} mode: ${na.join(', ')})`);
+    if (scenario.name === 'https' && tlsSeen.length > 0) out.push(`(TLS negotiated by the pre-flight check: ${tlsSeen.map((t) => `${t.target} ${t.protocol} ${t.cipher}`).join('; ')})`);
     out.push('');
-    out.push(ratioTable(rs.filter((r) => r.scenario === scenario.name)));
+    const mine = rs.filter((r) => r.scenario === scenario.name);
+    out.push(scenario.unit === 'bytes' ? byteRatioTable(mine) : scenario.mode === 'https' ? tlsRatioTable(mine) : ratioTable(mine));
   }
   const check = targetCheck(rs, records);
   if (check.length > 0) out.push('\n== product target on small keep-alive GETs (≥2x http-proxy, ≥60% nginx, p99 ≤2x nginx, ≤40 us CPU/req)', ...check);
@@ -226,6 +289,8 @@ async function main(): Promise<number> {
     finishedAt: new Date().toISOString(),
     command: ['node', 'bench/run.ts', ...process.argv.slice(2)].join(' '),
     options: { ...opts, scenarios: opts.scenarios.map((s) => s.name), pin },
+    scenarios: opts.scenarios,
+    tls: tls ? { subject: `CN=${TLS_NAME}`, key: 'EC P-256, self-signed, generated for this run and deleted with the temp dir', negotiated: tlsSeen } : undefined,
     machine: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -236,7 +301,7 @@ async function main(): Promise<number> {
       wrk: version(['wrk', '-v']),
       clkTck: ticksPerSecond(),
     },
-    targets: targets.map((t) => ({ name: t.name, role: t.role, description: t.description })),
+    targets: targets.map((t) => ({ name: t.name, role: t.role, modes: t.modes, description: t.description })),
     skipped,
     results: records,
     ratios: rs,

@@ -4,20 +4,60 @@
  */
 import { parseArgs } from 'node:util';
 
+/**
+ * What a target must offer for a scenario: a plain HTTP reverse proxy (`http`),
+ * an HTTP reverse proxy terminating TLS (`https`), or a TCP (L4) proxy (`tcp`).
+ * A target that cannot offer a mode is skipped for the scenarios needing it.
+ */
+export type Mode = 'http' | 'https' | 'tcp';
+
 /** A wrk workload. */
 export interface Scenario {
   readonly name: string;
   readonly title: string;
   readonly path: string;
   readonly headers: readonly string[];
+  readonly mode: Mode;
+  /**
+   * `requests`: the figures are per request (req/s, CPU us/req); `bytes`: large
+   * transfers, reported as MiB/s and balancer CPU seconds per GiB.
+   */
+  readonly unit: 'requests' | 'bytes';
+  /** wrk -c for this scenario regardless of --connections (large transfers use few connections). */
+  readonly connections?: number;
+  /** wrk --timeout, seconds (default 5). */
+  readonly timeoutS?: number;
 }
 
-/** The three workloads, by name. */
+/** Body size of /64m, the large file the l4 scenario downloads (64 MiB). */
+export const L4_BODY_BYTES = 64 * 1024 * 1024;
+/** wrk -c of the l4 scenario. */
+export const L4_CONNECTIONS = 4;
+
+/** The workloads, by name. */
 export const SCENARIOS: readonly Scenario[] = [
-  { name: 'small', title: 'small keep-alive GETs (GET /small, 3-byte body)', path: '/small', headers: [] },
-  { name: 'close', title: 'new connection per request (GET /small, Connection: close)', path: '/small', headers: ['Connection: close'] },
-  { name: '64k', title: '64 KiB responses, keep-alive (GET /64k)', path: '/64k', headers: [] },
+  { name: 'small', title: 'small keep-alive GETs (GET /small, 3-byte body)', path: '/small', headers: [], mode: 'http', unit: 'requests' },
+  { name: 'close', title: 'new connection per request (GET /small, Connection: close)', path: '/small', headers: ['Connection: close'], mode: 'http', unit: 'requests' },
+  { name: '64k', title: '64 KiB responses, keep-alive (GET /64k)', path: '/64k', headers: [], mode: 'http', unit: 'requests' },
+  {
+    name: 'l4',
+    title: `64 MiB downloads through a TCP (L4) proxy, ${L4_CONNECTIONS} keep-alive connections (GET /64m)`,
+    path: '/64m',
+    headers: [],
+    mode: 'tcp',
+    unit: 'bytes',
+    connections: L4_CONNECTIONS,
+    timeoutS: 60,
+  },
+  { name: 'https', title: 'small keep-alive GETs over TLS terminated by the balancer (GET https://…/small)', path: '/small', headers: [], mode: 'https', unit: 'requests' },
 ];
+
+/**
+ * Scenarios run when --scenarios is not given: the HTTP ones. l4 and https add
+ * six more runs per round (~80 s at the default duration) plus their own
+ * processes, a 64 MiB file and a certificate; ask for them by name or with `all`.
+ */
+export const DEFAULT_SCENARIOS: readonly string[] = ['small', 'close', '64k'];
 
 /** Resolved options for one bench invocation. */
 export interface BenchOptions {
@@ -46,7 +86,7 @@ export const USAGE = `Usage: node bench/run.ts [options]
   --quick                 ~3 s runs, 1 s warm-up (smoke test)
   --duration <t>          measured run per peer and scenario (BENCH_DURATION, default 10s)
   --warmup <t>            unmeasured warm-up before each run (BENCH_WARMUP, default 2s)
-  --connections <n>       wrk -c (BENCH_CONNECTIONS, default 50)
+  --connections <n>       wrk -c (BENCH_CONNECTIONS, default 50; the l4 scenario always uses 4)
   --threads <n>           wrk -t (BENCH_THREADS, default 1)
   --rounds <n>            repeat every run n times, targets interleaved (BENCH_ROUNDS, default 1)
   --pick median|quietest  what the tables show with --rounds > 1: per-metric medians over the
@@ -59,7 +99,10 @@ export const USAGE = `Usage: node bench/run.ts [options]
   --prototypes            add the four data-path prototypes to the targets
   --extra 'name=cmd'      extra target; {port} and {backends} (host:port,host:port) are substituted;
                           repeatable
-  --scenarios <a,b,...>   small,close,64k (BENCH_SCENARIOS, default all)
+  --scenarios <a,b,...>   small,close,64k,l4,https, or "all" (BENCH_SCENARIOS; default
+                          small,close,64k). l4 runs on the targets with a TCP mode (direct,
+                          usher, haproxy), https on those terminating TLS (usher, nginx,
+                          haproxy); other targets are left out of those two
   --no-pin                do not use taskset
   --nice <n>              niceness of all bench processes (BENCH_NICE; default -10 as root, else 0),
                           so other work on a shared machine does not take the pinned CPUs
@@ -129,7 +172,8 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
   });
   if (values.help) return 'help';
   const quick = values.quick === true;
-  const scenarioNames = list(values.scenarios ?? env.BENCH_SCENARIOS) ?? SCENARIOS.map((s) => s.name);
+  let scenarioNames = list(values.scenarios ?? env.BENCH_SCENARIOS) ?? [...DEFAULT_SCENARIOS];
+  if (scenarioNames.includes('all')) scenarioNames = SCENARIOS.map((s) => s.name);
   const scenarios = scenarioNames.map((name) => {
     const s = SCENARIOS.find((x) => x.name === name);
     if (s === undefined) throw new Error(`unknown scenario ${JSON.stringify(name)}; known: ${SCENARIOS.map((x) => x.name).join(', ')}`);

@@ -3,11 +3,11 @@
  * gate that precedes it. See bench/README.md for what each figure means.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { BenchOptions, Scenario } from './args.ts';
+import { L4_BODY_BYTES, type BenchOptions, type Scenario } from './args.ts';
 import { cpuJiffies, cpuTicks, descendants, rssMiB, ticksPerSecond } from './proc.ts';
 import type { Measured } from './report.ts';
 import type { BenchContext, Launched } from './targets.ts';
-import { runWrk, type WrkResult } from './wrk.ts';
+import { runWrk, type WrkOptions, type WrkResult } from './wrk.ts';
 
 /** CPU running wrk and the origin; the balancer gets CPU 0. */
 export const LOAD_CPU = 1;
@@ -18,6 +18,23 @@ function sumBusy(j: readonly { busy: number; total: number }[]): number {
   return j.reduce((sum, c) => sum + (c?.busy ?? 0), 0);
 }
 
+const GIB = 1024 ** 3;
+const MIB = 1024 ** 2;
+
+/** The wrk invocation of `scenario` against a target listening on `port`. */
+export function wrkFor(opts: Pick<BenchOptions, 'threads' | 'connections' | 'pin'>, scenario: Scenario, port: number, durationS: number): WrkOptions {
+  const scheme = scenario.mode === 'https' ? 'https' : 'http';
+  return {
+    url: `${scheme}://127.0.0.1:${port}${scenario.path}`,
+    threads: opts.threads,
+    connections: scenario.connections ?? opts.connections,
+    durationS,
+    headers: scenario.headers,
+    cpu: opts.pin ? LOAD_CPU : undefined,
+    ...(scenario.timeoutS !== undefined ? { timeoutS: scenario.timeoutS } : {}),
+  };
+}
+
 /** One measured wrk run with CPU accounting around it. */
 export async function measure(opts: BenchOptions, script: string, ctx: BenchContext, launched: Launched, scenario: Scenario): Promise<Measured> {
   const pids = [launched.cpuPid, ...descendants(launched.cpuPid)];
@@ -26,10 +43,7 @@ export async function measure(opts: BenchOptions, script: string, ctx: BenchCont
   const ticks0 = cpuTicks(pids);
   const origin0 = cpuTicks(originPids);
   const j0 = cpuJiffies();
-  const wrk: WrkResult = await runWrk(
-    { url: `http://127.0.0.1:${launched.port}${scenario.path}`, threads: opts.threads, connections: opts.connections, durationS: wrkSeconds(opts.durationS), headers: scenario.headers, cpu: opts.pin ? LOAD_CPU : undefined },
-    script,
-  );
+  const wrk: WrkResult = await runWrk(wrkFor(opts, scenario, launched.port, wrkSeconds(opts.durationS)), script);
   const ticks1 = cpuTicks(pids);
   const origin1 = cpuTicks(originPids);
   const j1 = cpuJiffies();
@@ -44,12 +58,19 @@ export async function measure(opts: BenchOptions, script: string, ctx: BenchCont
   const loadCpuPct = opts.pin && load0 && load1 && load1.total > load0.total ? ((load1.busy - load0.busy) / (load1.total - load0.total)) * 100 : undefined;
   const e = wrk.errors;
   const perReq = (ticks: number): number => (wrk.requests > 0 ? (ticks / tck) * 1e6 / wrk.requests : 0);
+  // wrk's byte count includes the headers and the part of the responses still in
+  // flight when it stopped, so every completed response must account for at least
+  // the full body: fewer bytes mean responses were cut short (or were not the file).
+  const short = scenario.unit === 'bytes' ? Math.max(0, wrk.requests - Math.floor(wrk.bytes / L4_BODY_BYTES)) : 0;
   return {
     requests: wrk.requests,
     durationS,
     rps: wrk.requests / durationS,
+    bytes: wrk.bytes,
+    mibPerS: wrk.bytes / MIB / durationS,
+    cpuSPerGiB: wrk.bytes > 0 ? balTicks / tck / (wrk.bytes / GIB) : 0,
     latencyUs: wrk.latencyUs,
-    errors: { ...e, total: e.connect + e.read + e.write + e.status + e.timeout },
+    errors: { ...e, short, total: e.connect + e.read + e.write + e.status + e.timeout + short },
     cpuUsPerReq: perReq(balTicks),
     balancerCpuPct: (balTicks / tck / wallS) * 100,
     loadCpuPct,

@@ -9,8 +9,15 @@ export interface Measured {
   readonly requests: number;
   readonly durationS: number;
   readonly rps: number;
+  /** Bytes wrk read (headers, bodies, and responses still in flight at the end). */
+  readonly bytes: number;
+  /** bytes / duration, MiB/s. */
+  readonly mibPerS: number;
+  /** Balancer CPU seconds per GiB wrk received (the l4 scenario's CPU figure). */
+  readonly cpuSPerGiB: number;
   readonly latencyUs: { readonly p50: number; readonly p90: number; readonly p99: number; readonly p999: number; readonly mean: number; readonly max: number };
-  readonly errors: { readonly connect: number; readonly read: number; readonly write: number; readonly status: number; readonly timeout: number; readonly total: number };
+  /** `short`: completed responses not covered by the bytes received (bytes scenarios only; see measure.ts). */
+  readonly errors: { readonly connect: number; readonly read: number; readonly write: number; readonly status: number; readonly timeout: number; readonly short: number; readonly total: number };
   /** Balancer CPU time (user+system, all threads and child processes) per completed request. */
   readonly cpuUsPerReq: number;
   /** Balancer CPU time over wall time, percent of one core. */
@@ -38,6 +45,7 @@ export interface RunRecord extends Measured {
   readonly target: string;
   readonly role: Role;
   readonly scenario: string;
+  /** Spread over the rounds of the scenario's CPU figure (us/req, or s/GiB for bytes scenarios). */
   readonly cpuMin: number;
   readonly cpuMax: number;
   /** Rounds in which the target completed no request at all (excluded from the figures). */
@@ -68,8 +76,11 @@ export function aggregate(all: readonly Measured[], pick: 'quietest' | 'median')
     requests: m((r) => r.requests),
     durationS: m((r) => r.durationS),
     rps: m((r) => r.rps),
+    bytes: m((r) => r.bytes),
+    mibPerS: m((r) => r.mibPerS),
+    cpuSPerGiB: m((r) => r.cpuSPerGiB),
     latencyUs: { p50: m((r) => r.latencyUs.p50), p90: m((r) => r.latencyUs.p90), p99: m((r) => r.latencyUs.p99), p999: m((r) => r.latencyUs.p999), mean: m((r) => r.latencyUs.mean), max: max((r) => r.latencyUs.max) },
-    errors: { connect: max((r) => r.errors.connect), read: max((r) => r.errors.read), write: max((r) => r.errors.write), status: max((r) => r.errors.status), timeout: max((r) => r.errors.timeout), total: max((r) => r.errors.total) },
+    errors: { connect: max((r) => r.errors.connect), read: max((r) => r.errors.read), write: max((r) => r.errors.write), status: max((r) => r.errors.status), timeout: max((r) => r.errors.timeout), short: max((r) => r.errors.short), total: max((r) => r.errors.total) },
     cpuUsPerReq: m((r) => r.cpuUsPerReq),
     balancerCpuPct: m((r) => r.balancerCpuPct),
     loadCpuPct: loads.length > 0 ? median(loads) : undefined,
@@ -89,6 +100,14 @@ export interface Ratio {
   readonly rpsVsHaproxy: number | undefined;
   readonly p99VsNginx: number | undefined;
   readonly cpuVsNginx: number | undefined;
+  readonly p99VsHaproxy: number | undefined;
+  readonly cpuVsHaproxy: number | undefined;
+  /** Bytes scenarios: MiB/s and CPU s/GiB against HAProxy and against no proxy at all. */
+  readonly mibpsVsHaproxy: number | undefined;
+  readonly mibpsVsDirect: number | undefined;
+  readonly cpuPerGiBVsHaproxy: number | undefined;
+  /** Against the origin's own CPU per GiB (serving with sendfile): what proxying costs relative to serving. */
+  readonly cpuPerGiBVsDirect: number | undefined;
 }
 
 function pad(text: string, width: number, right: boolean): string {
@@ -131,9 +150,32 @@ export function scenarioTable(runs: readonly RunRecord[]): string {
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
+/** The table of a bytes scenario (l4): throughput and CPU per GiB instead of per request. */
+export function byteTable(runs: readonly RunRecord[]): string {
+  const head = ['peer', 'MiB/s', 'resp/s', 'p50', 'p99', 'CPU s/GiB', 'CPU min-max', 'bal CPU%', 'load CPU%', 'other CPU%', 'RSS MiB', 'errors'];
+  const rows = runs.map((r) => [
+    r.target,
+    fmtInt(r.mibPerS),
+    r.rps.toFixed(1),
+    fmtLatency(r.latencyUs.p50),
+    fmtLatency(r.latencyUs.p99),
+    r.cpuSPerGiB.toFixed(3),
+    r.rounds.length > 1 ? `${r.cpuMin.toFixed(3)}-${r.cpuMax.toFixed(3)}` : '-',
+    r.balancerCpuPct.toFixed(0),
+    r.loadCpuPct === undefined ? '-' : r.loadCpuPct.toFixed(0),
+    r.otherCpuPct.toFixed(0),
+    r.rssMiB.toFixed(0),
+    r.errors.total === 0 && r.stalledRounds === 0 ? '0' : errorText(r),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i] ?? 0, i > 0 && i < cells.length - 1)).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
 function errorText(r: RunRecord): string {
   const parts: string[] = [];
   const e = r.errors;
+  if (e.short > 0) parts.push(`${e.short} short`);
   if (e.status > 0) parts.push(`${e.status} non-2xx`);
   if (e.connect > 0) parts.push(`${e.connect} connect`);
   if (e.read > 0) parts.push(`${e.read} read`);
@@ -152,6 +194,7 @@ export function ratios(runs: readonly RunRecord[]): Ratio[] {
     const hp = of('http-proxy');
     const ng = of('nginx');
     const ha = of('haproxy');
+    const di = of('direct');
     for (const c of runs.filter((r) => r.scenario === scenario && r.role === 'candidate')) {
       out.push({
         scenario,
@@ -161,6 +204,12 @@ export function ratios(runs: readonly RunRecord[]): Ratio[] {
         rpsVsHaproxy: paired(c, ha, (m) => m.rps),
         p99VsNginx: paired(c, ng, (m) => m.latencyUs.p99),
         cpuVsNginx: paired(c, ng, (m) => m.cpuUsPerReq),
+        p99VsHaproxy: paired(c, ha, (m) => m.latencyUs.p99),
+        cpuVsHaproxy: paired(c, ha, (m) => m.cpuUsPerReq),
+        mibpsVsHaproxy: paired(c, ha, (m) => m.mibPerS),
+        mibpsVsDirect: paired(c, di, (m) => m.mibPerS),
+        cpuPerGiBVsHaproxy: paired(c, ha, (m) => m.cpuSPerGiB),
+        cpuPerGiBVsDirect: paired(c, di, (m) => m.cpuSPerGiB),
       });
     }
   }
@@ -187,6 +236,33 @@ export function ratioTable(rs: readonly Ratio[]): string {
   if (rs.length === 0) return '(no candidate targets measured: no ratios)';
   const head = ['candidate', 'req/s vs http-proxy', 'vs nginx', 'vs haproxy', 'p99 vs nginx', 'CPU/req vs nginx'];
   const rows = rs.map((r) => [r.candidate, fmtRatio(r.rpsVsHttpProxy), fmtRatio(r.rpsVsNginx), fmtRatio(r.rpsVsHaproxy), fmtRatio(r.p99VsNginx), fmtRatio(r.cpuVsNginx)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i] ?? 0, i > 0)).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** Ratio lines for the l4 scenario: throughput and CPU per GiB against HAProxy and no proxy. */
+export function byteRatioTable(rs: readonly Ratio[]): string {
+  if (rs.length === 0) return '(no candidate targets measured: no ratios)';
+  const head = ['candidate', 'MiB/s vs haproxy', 'vs direct', 'CPU/GiB vs haproxy', 'CPU/GiB vs direct (origin)', 'p99 vs haproxy'];
+  const rows = rs.map((r) => [
+    r.candidate,
+    fmtRatio(r.mibpsVsHaproxy),
+    fmtRatio(r.mibpsVsDirect),
+    fmtRatio(r.cpuPerGiBVsHaproxy),
+    fmtRatio(r.cpuPerGiBVsDirect),
+    fmtRatio(r.p99VsHaproxy),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i] ?? 0, i > 0)).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+/** Ratio lines for the https scenario: against both TLS-terminating peers. */
+export function tlsRatioTable(rs: readonly Ratio[]): string {
+  if (rs.length === 0) return '(no candidate targets measured: no ratios)';
+  const head = ['candidate', 'req/s vs nginx', 'vs haproxy', 'p99 vs nginx', 'vs haproxy', 'CPU/req vs nginx', 'vs haproxy'];
+  const rows = rs.map((r) => [r.candidate, fmtRatio(r.rpsVsNginx), fmtRatio(r.rpsVsHaproxy), fmtRatio(r.p99VsNginx), fmtRatio(r.p99VsHaproxy), fmtRatio(r.cpuVsNginx), fmtRatio(r.cpuVsHaproxy)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => pad(c, widths[i] ?? 0, i > 0)).join('  ');
   return [line(head), ...rows.map(line)].join('\n');

@@ -3,10 +3,16 @@
  * pinned to the balancer CPU, on which port it listens, and which process's CPU
  * time is "the balancer's". Built-in: direct, usher, nginx, haproxy, http-proxy
  * and the data-path prototypes; more come from `--extra 'name=command'`.
+ *
+ * A target offers one or more modes (see `Mode`): every target proxies plain
+ * HTTP; usher, nginx and HAProxy also terminate TLS (`https`); usher and
+ * HAProxy also proxy TCP (`tcp`), and `direct` is the origin itself in every
+ * mode but https. Each mode is a separate process with its own port.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { haproxyConf, proxyNginxConf } from './configs.ts';
+import type { Mode } from './args.ts';
+import { haproxyConf, haproxyTcpConf, proxyNginxConf, usherHttpsYaml, usherTcpYaml, type TlsFiles } from './configs.ts';
 import { freePort, hasCommand, pinned, start, waitForPort, type Spawned } from './proc.ts';
 
 /** Shared facts every target launch needs. */
@@ -23,6 +29,8 @@ export interface BenchContext {
   readonly balancerCpu: number | undefined;
   /** PID of the origin process (the "balancer" of the direct target). */
   readonly originPid: number;
+  /** Certificate for the https mode (undefined when no https scenario runs or openssl failed). */
+  readonly tls: TlsFiles | undefined;
 }
 
 /** A started target. `proc` is undefined when the bench did not start anything (direct). */
@@ -45,7 +53,10 @@ export interface Target {
   readonly name: string;
   readonly role: Role;
   readonly description: string;
-  launch(ctx: BenchContext): Promise<Launched | Skipped>;
+  /** The modes the target can be launched in. */
+  readonly modes: readonly Mode[];
+  /** Starts the target in `mode` (one of `modes`). */
+  launch(ctx: BenchContext, mode: Mode): Promise<Launched | Skipped>;
 }
 
 /** Starts `argv` on a fresh port (argv built from the port) and waits until it accepts connections. */
@@ -65,6 +76,7 @@ function nodeScript(name: string, role: Role, file: string, description: string)
     name,
     role,
     description,
+    modes: ['http'],
     launch: (ctx) => {
       const path = join(ctx.root, file);
       if (!existsSync(path)) return Promise.resolve({ skip: `${name}: ${file} not found` });
@@ -80,7 +92,8 @@ function hostPorts(ports: readonly number[]): string {
 const direct: Target = {
   name: 'direct',
   role: 'baseline',
-  description: 'wrk straight at one origin port (CPU column: the origin nginx)',
+  description: 'wrk straight at one origin port (CPU column: the origin nginx); in l4 the same, as the no-proxy ceiling',
+  modes: ['http', 'tcp'],
   launch: (ctx) => {
     const port = ctx.backends[0];
     if (port === undefined) return Promise.resolve({ skip: 'direct: no origin' });
@@ -91,10 +104,22 @@ const direct: Target = {
 const usher: Target = {
   name: 'usher',
   role: 'candidate',
-  description: 'node dist/cli.js start --algorithm round-robin --no-access-log',
-  launch: (ctx) => {
+  description:
+    'http: node dist/cli.js start --bind … --backend … --algorithm round-robin --no-access-log; ' +
+    'https/tcp: node dist/cli.js start -c <generated yaml> (protocol https / tcp listener, round-robin pool, access log off)',
+  modes: ['http', 'https', 'tcp'],
+  launch: (ctx, mode) => {
     const cli = join(ctx.root, 'dist', 'cli.js');
     if (!existsSync(cli)) return Promise.resolve({ skip: 'usher: dist/cli.js not found (run `npm run build`; is the CLI written yet?)' });
+    if (mode !== 'http') {
+      const tls = ctx.tls;
+      if (mode === 'https' && tls === undefined) return Promise.resolve({ skip: 'usher (https): no certificate (openssl failed?)' });
+      return launchCommand(ctx, `usher-${mode}`, (port) => {
+        const file = join(ctx.dir, `usher-${mode}.yaml`);
+        writeFileSync(file, mode === 'tcp' ? usherTcpYaml(port, ctx.backends) : usherHttpsYaml(port, ctx.backends, tls as TlsFiles));
+        return [ctx.node, cli, 'start', '-c', file, '--no-access-log'];
+      });
+    }
     return launchCommand(ctx, 'usher', (port) => {
       const argv = [ctx.node, cli, 'start', '--bind', `127.0.0.1:${port}`];
       for (const b of ctx.backends) argv.push('--backend', `127.0.0.1:${b}`);
@@ -107,13 +132,16 @@ const usher: Target = {
 const nginx: Target = {
   name: 'nginx',
   role: 'peer',
-  description: 'nginx reverse proxy, 1 worker, upstream keepalive 64',
-  launch: (ctx) => {
+  description: 'nginx reverse proxy, 1 worker, upstream keepalive 64 (https: the same behind `listen … ssl`)',
+  modes: ['http', 'https'],
+  launch: (ctx, mode) => {
     if (!hasCommand('nginx')) return Promise.resolve({ skip: 'nginx: not installed' });
-    return launchCommand(ctx, 'nginx', (port) => {
-      const conf = join(ctx.dir, 'proxy-nginx.conf');
-      writeFileSync(conf, proxyNginxConf(ctx.dir, port, ctx.backends));
-      return ['nginx', '-p', `${ctx.dir}/`, '-c', conf, '-e', join(ctx.dir, 'proxy-error.log')];
+    if (mode === 'https' && ctx.tls === undefined) return Promise.resolve({ skip: 'nginx (https): no certificate (openssl failed?)' });
+    const name = mode === 'https' ? 'proxy-tls' : 'proxy';
+    return launchCommand(ctx, mode === 'https' ? 'nginx-https' : 'nginx', (port) => {
+      const conf = join(ctx.dir, `${name}-nginx.conf`);
+      writeFileSync(conf, proxyNginxConf(ctx.dir, port, ctx.backends, mode === 'https' ? ctx.tls : undefined, name));
+      return ['nginx', '-p', `${ctx.dir}/`, '-c', conf, '-e', join(ctx.dir, `${name}-error.log`)];
     });
   },
 };
@@ -121,12 +149,14 @@ const nginx: Target = {
 const haproxy: Target = {
   name: 'haproxy',
   role: 'peer',
-  description: 'HAProxy, nbthread 1, roundrobin, http-reuse always',
-  launch: (ctx) => {
+  description: 'HAProxy, nbthread 1, roundrobin, http-reuse always (https: `bind … ssl crt`; tcp: mode tcp, no splicing)',
+  modes: ['http', 'https', 'tcp'],
+  launch: (ctx, mode) => {
     if (!hasCommand('haproxy')) return Promise.resolve({ skip: 'haproxy: not installed' });
-    return launchCommand(ctx, 'haproxy', (port) => {
-      const conf = join(ctx.dir, 'haproxy.cfg');
-      writeFileSync(conf, haproxyConf(port, ctx.backends));
+    if (mode === 'https' && ctx.tls === undefined) return Promise.resolve({ skip: 'haproxy (https): no certificate (openssl failed?)' });
+    return launchCommand(ctx, mode === 'http' ? 'haproxy' : `haproxy-${mode}`, (port) => {
+      const conf = join(ctx.dir, `haproxy-${mode}.cfg`);
+      writeFileSync(conf, mode === 'tcp' ? haproxyTcpConf(port, ctx.backends) : haproxyConf(port, ctx.backends, mode === 'https' ? ctx.tls : undefined));
       return ['haproxy', '-db', '-f', conf];
     });
   },
@@ -168,6 +198,7 @@ export function extraTarget(spec: string): Target {
     name,
     role: 'candidate',
     description: `extra: ${words.join(' ')}`,
+    modes: ['http'],
     launch: (ctx) =>
       launchCommand(ctx, name, (port) =>
         words.map((w, i) => {

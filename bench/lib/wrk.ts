@@ -42,6 +42,8 @@ export interface WrkOptions {
   readonly durationS: number;
   readonly headers: readonly string[];
   readonly cpu: number | undefined;
+  /** wrk --timeout in seconds (default 5). */
+  readonly timeoutS?: number;
 }
 
 const MARKER = 'BENCH_JSON ';
@@ -74,7 +76,7 @@ export function writeDoneScript(dir: string): string {
 
 /** Runs wrk to completion (bounded by its -d plus a grace period) and parses the JSON line. */
 export async function runWrk(opts: WrkOptions, script: string): Promise<WrkResult> {
-  const argv = ['wrk', `-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.durationS}s`, '--timeout', '5s', '-s', script];
+  const argv = ['wrk', `-t${opts.threads}`, `-c${opts.connections}`, `-d${opts.durationS}s`, '--timeout', `${opts.timeoutS ?? 5}s`, '-s', script];
   for (const h of opts.headers) argv.push('-H', h);
   argv.push(opts.url);
   const proc = start('wrk', ['sh', '-c', WRAPPER, 'sh', ...pinned(opts.cpu, argv)]);

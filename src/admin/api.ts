@@ -1,16 +1,19 @@
 import { parseHostPort } from '../config/hostport.ts';
 import { formatHostPort } from '../pool/backend.ts';
+import type { AddressInfo } from 'node:net';
 import type { AdminState } from '../config/types.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { ReloadResult } from '../runtime/usher.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
-import { backendView, poolView } from './views.ts';
+import { backendView, listenerView, poolView, type ListenerView } from './views.ts';
 
 /** What the admin API drives: the running usher. */
 export interface AdminTarget {
   readonly snapshot: Snapshot;
   reload(): Promise<ReloadResult>;
+  /** The bound address of a listener; throws when it is not bound. */
+  address?(listener: string): AddressInfo;
 }
 
 /** An admin API answer: status and a JSON body. */
@@ -42,6 +45,7 @@ const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
  * The admin API's routes. Runtime changes here apply at once and need no
  * reload; a later reload resets every pool to the file (docs/operations.md).
  *
+ *   GET    /api/listeners
  *   GET    /api/pools
  *   GET    /api/pools/{pool}
  *   POST   /api/pools/{pool}/backends                  {address, weight?, backup?, state?, maxConnections?}
@@ -59,6 +63,10 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     allow(method, ['POST'], path);
     const result = await target.reload();
     return result.ok ? { status: 200, body: { reloaded: true, warnings: result.warnings } } : { status: 422, body: { reloaded: false, errors: result.errors } };
+  }
+  if (resource === 'listeners' && parts.length === 2) {
+    allow(method, ['GET'], path);
+    return { status: 200, body: { listeners: listenerViews(target) } };
   }
   if (resource !== 'pools') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/pools`);
   if (poolName === undefined) {
@@ -92,6 +100,26 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
   }
   patchBackend(pool, backend, body);
   return { status: 200, body: backendView(pool, backend) };
+}
+
+/** Every configured listener with its routes, in file order. */
+export function listenerViews(target: AdminTarget): ListenerView[] {
+  const { config, listeners, tcpListeners } = target.snapshot;
+  return config.listeners.map((listener) => {
+    const http = listeners.get(listener.name);
+    const names = http !== undefined ? http.routes.routes.map((r) => r.name) : (tcpListeners.get(listener.name)?.routes.map((r) => r.name) ?? []);
+    return listenerView(listener, names, boundAddress(target, listener.name));
+  });
+}
+
+function boundAddress(target: AdminTarget, listener: string): string | null {
+  if (target.address === undefined) return null;
+  try {
+    const { address, port } = target.address(listener);
+    return formatHostPort({ host: address, port });
+  } catch {
+    return null; // not bound (yet): a reload is adding it
+  }
 }
 
 function decodeSegment(segment: string): string {

@@ -6,7 +6,8 @@ import type { AdminConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import { renderMetrics } from '../observe/metrics.ts';
 import { AdminError, handleAdminRequest, type AdminTarget } from './api.ts';
-import { dashboardAsset, streamEvents } from './dashboard.ts';
+import { dashboardAsset } from './dashboard.ts';
+import { streamEvents } from './events.ts';
 
 /** Admin request bodies are small JSON objects. */
 const MAX_BODY_BYTES = 64 * 1024;
@@ -66,7 +67,7 @@ export class AdminServer {
       // Dashboard assets hold no data and need no token: the page asks for it and sends it with each call.
       const asset = method === 'GET' ? dashboardAsset(path) : undefined;
       if (asset !== undefined) {
-        res.writeHead(200, { 'content-type': asset.contentType, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
+        res.writeHead(200, { ...asset.headers, 'content-type': asset.contentType, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' });
         res.end(asset.body);
         return;
       }

@@ -1,5 +1,7 @@
-import type { Backend, BackendCounters, BackendState } from '../pool/backend.ts';
+import type { ListenerConfig, ListenerProtocol, MatchConfig, RedirectConfig, RouteConfig } from '../config/types.ts';
+import { formatHostPort, type Backend, type BackendCounters, type BackendState } from '../pool/backend.ts';
 import type { Pool, PoolMode } from '../pool/pool.ts';
+import type { TrafficSummary } from '../pool/recent-traffic.ts';
 
 /** A backend as the admin API shows it. Addresses are shown: the admin API is for operators. */
 export interface BackendView {
@@ -16,6 +18,8 @@ export interface BackendView {
   readonly maxConnections: number | null;
   readonly connections: { readonly open: number; readonly idle: number };
   readonly counters: BackendCounters;
+  /** The last `windowSeconds`: attempts, errors (failures and 5xx) and latency p50/p99 to response headers. */
+  readonly recent: TrafficSummary;
   readonly outlier: { readonly consecutiveFailures: number; readonly ejections: number; readonly ejectedUntil: string | null } | null;
   readonly checks: readonly { readonly at: string; readonly ok: boolean; readonly detail: string; readonly durationMs: number }[];
 }
@@ -53,6 +57,7 @@ export function backendView(pool: Pool, backend: Backend): BackendView {
     maxConnections: Number.isFinite(backend.maxConnections) ? backend.maxConnections : null,
     connections: { open: backend.connections.open, idle: backend.connections.idleCount },
     counters: { ...backend.counters },
+    recent: backend.traffic.summary(performance.now()),
     outlier:
       outlier === undefined
         ? null
@@ -68,4 +73,72 @@ export function backendView(pool: Pool, backend: Backend): BackendView {
       durationMs: Math.round(check.durationMs * 10) / 10,
     })),
   };
+}
+
+/** A listener as the admin API shows it: where it listens and where each route goes. */
+export interface ListenerView {
+  readonly name: string;
+  readonly protocol: ListenerProtocol;
+  /** The configured `host:port`. */
+  readonly bind: string;
+  /** The address bound now (differs from `bind` with port 0); null when not bound. */
+  readonly address: string | null;
+  readonly routes: readonly RouteView[];
+}
+
+export interface RouteView {
+  readonly name: string;
+  /** Match keys as `key value` strings (`pathPrefix /api`, `header x-env=canary`); empty for a catch-all. */
+  readonly match: readonly string[];
+  readonly pool: string | null;
+  /** The redirect's status and what it changes (`308: scheme https, port 443`); null when the route has a pool. */
+  readonly redirect: string | null;
+  readonly stripPrefix: string | null;
+}
+
+/**
+ * @param routeNames - each route's name as the data plane knows it (defaults such as `route-0` included).
+ * @param address - the bound address, when known.
+ */
+export function listenerView(listener: ListenerConfig, routeNames: readonly string[], address: string | null): ListenerView {
+  return {
+    name: listener.name,
+    protocol: listener.protocol,
+    bind: formatHostPort(listener.bind),
+    address,
+    routes: listener.routes.map((route, i) => routeView(route, routeNames[i] ?? route.name ?? `route-${i}`)),
+  };
+}
+
+function routeView(route: RouteConfig, name: string): RouteView {
+  const redirect = route.redirect;
+  return {
+    name,
+    match: route.match === undefined ? [] : matchSummary(route.match),
+    pool: route.pool ?? null,
+    redirect: redirect === undefined ? null : redirectSummary(redirect),
+    stripPrefix: route.stripPrefix ?? null,
+  };
+}
+
+function matchSummary(match: MatchConfig): string[] {
+  const out: string[] = [];
+  if (match.sni !== undefined) out.push(`sni ${match.sni}`);
+  if (match.host !== undefined) out.push(`host ${match.host}`);
+  if (match.path !== undefined) out.push(`path ${match.path}`);
+  if (match.pathPrefix !== undefined) out.push(`pathPrefix ${match.pathPrefix}`);
+  if (match.pathRegex !== undefined) out.push(`pathRegex ${match.pathRegex}`);
+  if (match.methods !== undefined) out.push(`methods ${match.methods.join(',')}`);
+  for (const [kind, values] of [['header', match.headers], ['query', match.query], ['cookie', match.cookies]] as const) {
+    for (const [key, value] of Object.entries(values ?? {})) out.push(`${kind} ${key}=${value}`);
+  }
+  return out;
+}
+
+function redirectSummary(redirect: RedirectConfig): string {
+  const changes: string[] = [];
+  if (redirect.scheme !== undefined) changes.push(`scheme ${redirect.scheme}`);
+  if (redirect.host !== undefined) changes.push(`host ${redirect.host}`);
+  if (redirect.port !== undefined) changes.push(`port ${redirect.port}`);
+  return changes.length === 0 ? String(redirect.code) : `${redirect.code}: ${changes.join(', ')}`;
 }

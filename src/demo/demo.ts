@@ -69,7 +69,7 @@ export function demoBanner(url: string, backends: readonly DemoBackend[], adminU
   const lines = [
     '',
     `usher demo is running on ${url}`,
-    ...(adminUrl === undefined ? [] : [`  admin API: ${adminUrl}`]),
+    ...(adminUrl === undefined ? [] : [`  admin API: ${adminUrl}`, `  dashboard: ${adminUrl}/`]),
     `  backends: ${backends.map((b) => `${b.name} (127.0.0.1:${b.port})`).join(', ')}`,
     '',
     'Try:',

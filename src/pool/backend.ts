@@ -1,5 +1,6 @@
 import type { Endpoint } from '../balancer/types.ts';
 import type { AdminState, HostPort } from '../config/types.ts';
+import { RecentTraffic } from './recent-traffic.ts';
 import type { UpstreamConnectionPool } from './upstream-connection.ts';
 
 /**
@@ -63,6 +64,8 @@ export class Backend implements Endpoint {
   /** Open tunnels (WebSocket, L4) to this backend, closed `drainTimeout` after a drain or disable. */
   readonly tunnels = new Set<{ close(): void }>();
   readonly counters: BackendCounters = { requests: 0, failures: 0, responses5xx: 0, retriedAway: 0, bytesOut: 0, ejections: 0 };
+  /** Attempts, errors and latency over the last seconds (the dashboard's rates and p50/p99); the pool records each ended attempt. */
+  readonly traffic = new RecentTraffic();
 
   constructor(init: {
     index: number;

@@ -170,17 +170,20 @@ export class Pool {
    * An attempt on `backend` ended: `failure` is a connect error, reset,
    * timeout, malformed response or a retried 5xx; `unknown` gives no verdict
    * (the client left). A 5xx `status` counts against the backend for outlier
-   * detection. Offers the freed slot to queued requests.
+   * detection. `latencyMs` (-1 for none) feeds the balancer and the backend's
+   * recent traffic. Offers the freed slot to queued requests.
    */
   attemptEnded(backend: Backend, outcome: 'success' | 'failure' | 'unknown', status: number, latencyMs: number): void {
     backend.inFlight--;
     if (outcome === 'failure') backend.counters.failures++;
     if (status >= 500) backend.counters.responses5xx++;
+    const now = performance.now();
+    backend.traffic.record(now, latencyMs, outcome === 'failure' || status >= 500);
     if (backend.removed) {
       if (backend.inFlight === 0) backend.connections.close();
     } else if (outcome !== 'unknown') {
       this.health.observe(backend, outcome === 'failure' || status >= 500);
-      if (latencyMs >= 0) (backend.backup ? this.#backups : this.#primaries).observe?.(backend, latencyMs, performance.now());
+      if (latencyMs >= 0) (backend.backup ? this.#backups : this.#primaries).observe?.(backend, latencyMs, now);
     }
     if (this.#queue.length > 0) this.#queue.wake();
   }

@@ -1,0 +1,71 @@
+/**
+ * The JSON the page reads: the `snapshot` events of GET /api/events
+ * (src/admin/events.ts, built from src/admin/views.ts). Declared here, not
+ * imported, so the browser program needs no Node types; only the fields the
+ * page uses. test/browser/dashboard.test.ts runs the page against the server.
+ */
+
+export type BackendState = 'disabled' | 'draining' | 'unhealthy' | 'ejected' | 'slow-start' | 'healthy';
+export type AdminState = 'enabled' | 'draining' | 'disabled';
+export type PoolMode = 'primary' | 'backup' | 'panic' | 'none';
+
+export interface HealthCheckResult {
+  readonly at: string;
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly durationMs: number;
+}
+
+export interface BackendView {
+  readonly address: string;
+  readonly state: BackendState;
+  readonly adminState: AdminState;
+  readonly weight: number;
+  readonly effectiveWeight: number;
+  readonly backup: boolean;
+  readonly inFlight: number;
+  readonly maxConnections: number | null;
+  readonly connections: { readonly open: number; readonly idle: number };
+  readonly counters: { readonly requests: number; readonly failures: number; readonly responses5xx: number };
+  readonly recent: {
+    readonly windowSeconds: number;
+    readonly requests: number;
+    readonly errors: number;
+    readonly p50Ms: number | null;
+    readonly p99Ms: number | null;
+  };
+  readonly outlier: { readonly ejectedUntil: string | null } | null;
+  readonly checks: readonly HealthCheckResult[];
+  /** Attempts per second over the last 60 complete seconds, oldest first. */
+  readonly requestsPerSecond: readonly number[];
+}
+
+export interface PoolView {
+  readonly name: string;
+  readonly algorithm: string;
+  readonly mode: PoolMode;
+  readonly queued: number;
+  readonly backends: readonly BackendView[];
+}
+
+export interface RouteView {
+  readonly name: string;
+  readonly match: readonly string[];
+  readonly pool: string | null;
+  readonly redirect: string | null;
+  readonly stripPrefix: string | null;
+}
+
+export interface ListenerView {
+  readonly name: string;
+  readonly protocol: string;
+  readonly bind: string;
+  readonly address: string | null;
+  readonly routes: readonly RouteView[];
+}
+
+export interface Snapshot {
+  readonly at: string;
+  readonly listeners: readonly ListenerView[];
+  readonly pools: readonly PoolView[];
+}

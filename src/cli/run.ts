@@ -20,7 +20,7 @@ export async function runUntilSignal(
     onStop?: () => void;
   } = {},
 ): Promise<number> {
-  const logger = createLogger();
+  const logger = createLogger(config.log);
   let usher: Usher;
   try {
     usher = await Usher.start(config, {

@@ -18,14 +18,17 @@
  * with a redirect, a tcp listener with more than one route or with match, a
  * match key other than sni on a tls-passthrough listener, sni on any other
  * listener, limits on a tcp or tls-passthrough listener; acceptProxyProtocol
- * without trustedProxies; tls on a backend of an h2c pool.
+ * without trustedProxies; tls on a backend of an h2c pool; a process log
+ * written to the access log's file.
  * Warnings: routes after a catch-all (never reached), a stripPrefix that the
  * route's path condition rules out, pools no route uses, pools whose backends
  * are all backups, a redirect back to the same scheme and host, trustedProxies
  * without acceptProxyProtocol, sticky and retry statuses on a pool that a tcp
- * or tls-passthrough listener uses (they are ignored there).
+ * or tls-passthrough listener uses (they are ignored there), process log and
+ * access log both on standard output.
  */
 import { BlockList, isIP } from 'node:net';
+import { resolve } from 'node:path';
 import { checkByteCount, parseByteSize } from './byte-size.ts';
 import { parseDuration } from './duration.ts';
 import { parseHostPort } from './hostport.ts';
@@ -57,6 +60,7 @@ export function checkConfig(root: unknown, reporter: Reporter, directory: string
   const context: ListenerContext = { pools: pools === undefined ? undefined : new Set(Object.keys(pools)), directory, used: new Set(), l4Users: new Map() };
   const binds = checkListeners(list(top['listeners']), context, reporter);
   checkAdmin(mapping(top['admin']), binds, reporter);
+  checkLogs(mapping(top['accessLog']), mapping(top['log']), reporter);
   for (const [name, pool] of poolEntries) {
     checkPool(name, mapping(pool), context.l4Users.get(name), directory, reporter);
     if (!context.used.has(name)) reporter.warn(['pools', name], `pool "${name}" is not used by any route`, { target: 'key' });
@@ -237,6 +241,26 @@ function checkAdmin(admin: Record<string, unknown> | undefined, binds: readonly 
   if (address.value.port !== 0) reportClash(path, host, address.value.port, binds, reporter);
   if (admin['token'] === undefined && !isLoopback(host)) {
     reporter.error(path, `admin.bind ${reporter.describe(path)} is not a loopback address; set admin.token (e.g. \${USHER_ADMIN_TOKEN}) or bind 127.0.0.1`);
+  }
+}
+
+/**
+ * The process log and the access log must not share a file (two writers
+ * interleave partial lines, and log pipelines parse each file one way); both
+ * on standard output is allowed but warned about.
+ */
+function checkLogs(accessLog: Record<string, unknown> | undefined, log: Record<string, unknown> | undefined, reporter: Reporter): void {
+  const destination = log?.['destination'];
+  if (typeof destination !== 'string' || destination === 'stderr' || accessLog?.['enabled'] === false) return;
+  const path = ['log', 'destination'];
+  const file = accessLog?.['path'];
+  const accessToStdout = file === undefined || file === '-';
+  if (destination === 'stdout') {
+    if (accessToStdout) reporter.warn(path, 'the process log and the access log both go to standard output, so their lines interleave; set accessLog.path, or log.destination: stderr');
+    return;
+  }
+  if (typeof file === 'string' && !accessToStdout && resolve(file) === resolve(destination)) {
+    reporter.error(path, `log.destination ${reporter.describe(path)} is the access log's file (accessLog.path); write the process log to another file, stderr or stdout`);
   }
 }
 

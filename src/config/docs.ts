@@ -166,6 +166,7 @@ Errors:
 - \`limits\` only apply to \`http\` and \`https\` listeners (\`timeouts.tunnelIdle\` applies to all).
 - \`acceptProxyProtocol: true\` requires a non-empty \`trustedProxies\`.
 - A backend of a pool with \`protocol: h2c\` cannot use \`tls\` (h2c is cleartext).
+- \`log.destination\` cannot be the access log's file (\`accessLog.path\`).
 
 Warnings (printed, the config still loads):
 - A route after a catch-all route (no \`match\`) is never reached.
@@ -175,4 +176,5 @@ Warnings (printed, the config still loads):
 - A \`redirect\` without \`host\` or \`port\` whose scheme is the listener's own may send clients back to it in a loop.
 - \`trustedProxies\` without \`acceptProxyProtocol: true\` does nothing.
 - A pool used by a \`tcp\` or \`tls-passthrough\` listener ignores \`sticky\` and retries on \`502\`, \`503\` and \`504\` for those connections.
+- \`log.destination: stdout\` while the access log also goes to standard output: their lines interleave.
 `;

@@ -11,7 +11,7 @@
  * checks.ts, which sees the whole file at once.
  */
 import { z } from 'zod';
-import type { AdminState, ListenerProtocol, RetryCondition, UsherConfig } from './types.ts';
+import type { AccessLogFormat, AdminState, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
   hostHeader, hostMatch, integerIn, matchValue, method, name, percentIn, queryName, regex, secret, serverName,
@@ -53,6 +53,12 @@ export const POOL_PROTOCOLS = ['http1', 'h2c'] as const;
 
 /** PROXY protocol versions usher can send to backends. */
 export const PROXY_PROTOCOL_VERSIONS = ['v1', 'v2'] as const;
+
+/** Access log line formats; the first is the default. */
+export const ACCESS_LOG_FORMATS = ['json', 'combined'] as const satisfies readonly AccessLogFormat[];
+
+/** Process log levels, most verbose first. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const satisfies readonly LogLevel[];
 
 /** Redirect statuses; 308 is the default. */
 export const REDIRECT_CODES = [301, 302, 303, 307, 308] as const;
@@ -112,6 +118,9 @@ export const DEFAULTS = {
   minRetriesPerSecond: 3,
   queueSize: 128,
   queueTimeout: '5s',
+  accessLogFormat: 'json',
+  logLevel: 'info',
+  logDestination: 'stderr',
   shutdownTimeout: '30s',
 } as const;
 
@@ -371,8 +380,17 @@ const accessLogSchema = documented(
   z.strictObject({
     enabled: flag({ description: 'Write one line per request.', examples: [false] }).default(true),
     path: text({ description: 'File to append to; `-` (or leaving it out) means standard output.', examples: ['/var/log/usher/access.log'] }).min(1, { error: 'expected a file path, or "-" for standard output' }).optional(),
+    format: documented(z.enum(ACCESS_LOG_FORMATS, { error: `expected one of ${ACCESS_LOG_FORMATS.join(', ')}` }), { description: '`json`: one JSON object per line (client, method, path, protocol, status, listener, route, pool, backend, upstreamMs, totalMs, bytesIn, bytesOut, error, requestId). `combined`: the Apache/nginx combined format (time in UTC, `-` for no body) with the request id appended in quotes, for tools that read it.', examples: ['combined'] }).default(DEFAULTS.accessLogFormat),
   }, { error: 'expected an accessLog mapping' }),
-  { description: 'The access log.', examples: [{ path: '/var/log/usher/access.log' }] },
+  { description: 'The access log.', examples: [{ path: '/var/log/usher/access.log' }, { format: 'combined' }] },
+);
+
+const logSchema = documented(
+  z.strictObject({
+    level: documented(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` }), { description: 'Least severe entries written: `trace`, `debug`, `info`, `warn`, `error`, `fatal`, or `silent` for none. The `USHER_LOG_LEVEL` environment variable overrides it.', examples: ['debug'] }).default(DEFAULTS.logLevel),
+    destination: text({ description: '`stderr`, `stdout`, or a file to append to (its directory is created). A relative path is relative to the working directory.', examples: ['/var/log/usher/usher.log'] }).min(1, { error: 'expected stderr, stdout or a file path' }).default(DEFAULTS.logDestination),
+  }, { error: 'expected a log mapping' }),
+  { description: 'The process log: start-up, state changes (backends healthy, ejected, reloads) and errors, as JSON lines. Changes apply at the next start.', examples: [{ level: 'warn', destination: 'stdout' }] },
 );
 
 const adminSchema = documented(
@@ -390,13 +408,15 @@ export const configSchema = z
     listeners: documented(z.array(listenerSchema, { error: 'expected a list of listeners' }).min(1, { error: 'define at least one listener' }), { description: 'Where usher accepts connections.', examples: [[{ name: 'web', bind: '0.0.0.0:8080', routes: [{ pool: 'web' }] }]] }),
     pools: documented(z.record(name('pool', { description: 'Pool name.' }), poolSchema, { error: 'expected a mapping of pool name to pool' }), { description: 'Backend pools by name; routes refer to them.', examples: [{ web: { backends: [{ address: '10.0.0.5:3000' }] } }] }),
     accessLog: accessLogSchema.prefault({}),
+    log: logSchema.prefault({}),
     admin: adminSchema.optional(),
     shutdownTimeout: duration({ description: 'How long a graceful stop waits for requests in flight.', examples: ['10s'] }).prefault(DEFAULTS.shutdownTimeout),
   }, { error: 'expected a mapping with "listeners" and "pools"' })
-  .transform(({ listeners, pools, accessLog, admin, shutdownTimeout }) => ({
+  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout }) => ({
     listeners,
     pools,
     accessLog,
+    log,
     ...(admin === undefined ? {} : { admin }),
     shutdownTimeoutMs: shutdownTimeout,
   }));

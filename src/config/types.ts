@@ -259,10 +259,26 @@ export interface PoolConfig {
   readonly queueTimeoutMs: number;
 }
 
+/** `json`: one JSON object per line; `combined`: the Apache/nginx combined format plus the request id. */
+export type AccessLogFormat = 'json' | 'combined';
+
 export interface AccessLogConfig {
   readonly enabled: boolean;
   /** File path; '-' or absent means stdout. */
   readonly path?: string | undefined;
+  /** Line format. Default `json`. */
+  readonly format: AccessLogFormat;
+}
+
+/** Process log levels, most verbose first; `silent` writes nothing. */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** The process log (start-up, state changes, errors), as opposed to the access log. */
+export interface LogConfig {
+  /** Least severe level written. Default `info`. */
+  readonly level: LogLevel;
+  /** `stderr` (the default), `stdout`, or a file path to append to. */
+  readonly destination: string;
 }
 
 export interface AdminConfig {
@@ -275,6 +291,7 @@ export interface UsherConfig {
   readonly listeners: readonly ListenerConfig[];
   readonly pools: Readonly<Record<string, PoolConfig>>;
   readonly accessLog: AccessLogConfig;
+  readonly log: LogConfig;
   readonly admin?: AdminConfig | undefined;
   /** How long a graceful stop waits for in-flight requests. Default 30s. */
   readonly shutdownTimeoutMs: number;

@@ -190,6 +190,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
     const framing = head.framing;
     const headers = responseHeaders(head.status, head.rawHeaders, head.connectionTokens, framing.kind === 'length' || framing.kind === 'none');
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie);
+    headers.push('x-request-id', this.requestId);
     const options = { endStream: framing.kind === 'none', waitForTrailers: framing.kind === 'chunked', sendDate: false };
     try {
       this.stream.respond(headers, options as ServerStreamResponseOptions);

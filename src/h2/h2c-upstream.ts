@@ -161,6 +161,7 @@ export class H2cExchange extends StreamExchange {
     if (status >= 502 && status <= 504 && this.retryStatus(status)) return;
     const list = passHeaders(raw, []);
     if (this.setCookie !== undefined) list.push('set-cookie', this.setCookie);
+    list.push('x-request-id', this.requestId);
     const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     try {
       this.stream.respond(list, { endStream, waitForTrailers: !endStream, sendDate: false } as ServerStreamResponseOptions);

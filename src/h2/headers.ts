@@ -94,7 +94,8 @@ export function isTarget(path: string): boolean {
 /**
  * The response header list for `stream.respond()` from an HTTP/1.1 response:
  * `:status` first, lowercase names, hop-by-hop fields and those the
- * Connection header names removed. Content-Length is kept only when
+ * Connection header names removed, and X-Request-Id (the caller adds the
+ * request's own). Content-Length is kept only when
  * `keepContentLength` (a length-framed body, or HEAD/304 where it describes
  * a body not sent); a de-chunked body has none.
  */
@@ -108,7 +109,7 @@ export function responseHeaders(
   let sawLength = false;
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
-    if (hopByHop.has(lower) || (connectionTokens.length > 0 && connectionTokens.includes(lower))) continue;
+    if (hopByHop.has(lower) || (connectionTokens.length > 0 && connectionTokens.includes(lower)) || lower === 'x-request-id') continue;
     if (lower === 'content-length') {
       if (!keepContentLength || sawLength) continue;
       sawLength = true;
@@ -119,9 +120,10 @@ export function responseHeaders(
 }
 
 /**
- * An HTTP/2 header list passed on between two HTTP/2 peers (h2c upstream):
- * pseudo-headers other than `:status` are dropped (the caller writes its own),
- * and so is anything connection-specific an HTTP/2 peer should not have sent.
+ * An HTTP/2 response header list passed on between two HTTP/2 peers (h2c
+ * upstream): pseudo-headers other than `:status` are dropped (the caller
+ * writes its own), and so is anything connection-specific an HTTP/2 peer
+ * should not have sent, and X-Request-Id (the caller adds the request's own).
  * `te: trailers` survives: gRPC requires it (RFC 9113 §8.2.2 allows exactly that value).
  */
 export function passHeaders(raw: readonly string[], out: string[]): string[] {
@@ -135,7 +137,7 @@ export function passHeaders(raw: readonly string[], out: string[]): string[] {
       if (raw[i + 1]!.toLowerCase() === 'trailers') out.push(name, 'trailers');
       continue;
     }
-    if (hopByHop.has(name)) continue;
+    if (hopByHop.has(name) || name === 'x-request-id') continue;
     out.push(name, raw[i + 1]!);
   }
   return out;
@@ -145,6 +147,8 @@ export function passHeaders(raw: readonly string[], out: string[]): string[] {
 export interface Forwarding {
   readonly clientIp: string;
   readonly proto: string;
+  /** The request's id; replaces every `x-request-id` the client sent. */
+  readonly requestId: string;
 }
 
 /**
@@ -152,7 +156,7 @@ export interface Forwarding {
  * `:authority` value at index 5 is filled in per attempt when the client sent
  * none. Fields pass as the client sent them (split Cookie crumbs too, which
  * HTTP/2 allows), minus Host and anything connection-specific; X-Forwarded-For
- * is appended to, X-Forwarded-Proto and X-Forwarded-Host are usher's own.
+ * is appended to, X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id are usher's own.
  */
 export function h2cRequestHeaders(rawHeaders: readonly string[], method: string, path: string, info: Forwarding): { list: string[]; authority: string | undefined } {
   let authority: string | undefined;
@@ -180,7 +184,7 @@ export function h2cRequestHeaders(rawHeaders: readonly string[], method: string,
       if (value.toLowerCase() === 'trailers') list.push(name, 'trailers');
       continue;
     }
-    if (hopByHop.has(name)) continue;
+    if (hopByHop.has(name) || name === 'x-request-id') continue;
     list.push(name, value);
   }
   list.push('x-forwarded-for', forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`);
@@ -189,6 +193,7 @@ export function h2cRequestHeaders(rawHeaders: readonly string[], method: string,
     list[5] = authority;
     list.push('x-forwarded-host', authority);
   }
+  list.push('x-request-id', info.requestId);
   return { list, authority };
 }
 

@@ -3,21 +3,23 @@ import { STATUS_REASONS } from '../http1/serialize.ts';
 
 /**
  * Answers an HTTP/2 stream with a short plain-text error: the same status,
- * body and `x-usher-error` reason `proxy/error-response.ts` gives HTTP/1.1
- * clients, so both protocols fail identically. Returns false when the stream
- * can no longer be answered (reset by the client, or a response already begun).
+ * body, `x-usher-error` reason and `x-request-id` `proxy/error-response.ts`
+ * gives HTTP/1.1 clients, so both protocols fail identically. Returns false
+ * when the stream can no longer be answered (reset by the client, or a
+ * response already begun).
  */
-export function respondError(stream: ServerHttp2Stream, status: number, reason: string, method: string): boolean {
+export function respondError(stream: ServerHttp2Stream, status: number, reason: string, method: string, requestId?: string): boolean {
   if (stream.destroyed || stream.closed || stream.headersSent) return false;
   const phrase = STATUS_REASONS[status] ?? 'Error';
   const body = `${status} ${phrase}: ${reason.replaceAll('_', ' ')}\n`;
-  const headers = {
+  const headers: Record<string, string | number> = {
     ':status': status,
     'content-type': 'text/plain; charset=utf-8',
     'content-length': body.length,
     'cache-control': 'no-store',
     'x-usher-error': reason,
   };
+  if (requestId !== undefined) headers['x-request-id'] = requestId;
   // A HEAD response has no body: node:http2 ends the stream with the headers.
   if (method === 'HEAD') {
     stream.respond(headers, { endStream: true });

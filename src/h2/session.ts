@@ -8,6 +8,7 @@ import type { DownstreamSettings, PlanSource } from '../proxy/downstream.ts';
 import { clientAddress, upstreamRequestHeaderLines } from '../proxy/headers.ts';
 import { decide, type HttpListenerPlan } from '../proxy/pick.ts';
 import { redirectResponse } from '../proxy/redirect.ts';
+import { requestIdOf } from '../proxy/request-id.ts';
 import { createRouteRequest } from '../route/request.ts';
 import { H2cExchange } from './h2c-upstream.ts';
 import { H2Exchange, type UpstreamBodyFraming } from './h2-exchange.ts';
@@ -120,19 +121,26 @@ export class Http2Downstream implements StreamOwner {
     const request = createRouteRequest(method, path, routeHeaders);
     const decision = plan === undefined ? new UsherError('USHER_NO_ROUTE', 'listener removed') : decide(plan, request, this.clientIp);
     const h2c = !(decision instanceof UsherError) && decision.pool?.config.protocol === 'h2c';
+    const requestId = requestIdOf(rawHeaders);
     const exchange = h2c
-      ? new H2cExchange(stream, this, method, path, settings, endStream)
-      : new H2Exchange(stream, this, method, path, settings, endStream);
+      ? new H2cExchange(stream, this, method, path, settings, endStream, requestId)
+      : new H2Exchange(stream, this, method, path, settings, endStream, requestId);
     this.#exchanges.add(exchange);
     if (plan !== undefined) {
       exchange.accessLog = plan.accessLog;
       exchange.listener = plan.name;
+      exchange.metrics = plan.metrics.unrouted;
+      if (plan.accessLog.needsHeaders) {
+        exchange.referer = headers['referer'];
+        exchange.userAgent = headers['user-agent'];
+      }
     }
     if (decision instanceof UsherError) {
       exchange.fail(method === 'CONNECT' ? new UsherError('USHER_DOWNSTREAM_CONNECT_REFUSED', 'no route allows CONNECT') : decision);
       return;
     }
     exchange.route = decision.route.name;
+    exchange.metrics = plan!.metrics.byRoute[decision.route.index];
     const refusal = refuse(method, path, fields, decision.route.allowsConnect, settings);
     if (refusal !== undefined) {
       exchange.fail(refusal);
@@ -151,7 +159,7 @@ export class Http2Downstream implements StreamOwner {
       return;
     }
     const target = decision.route.rewritePath(request.target);
-    const forwarding = { clientIp: this.clientIp, proto: this.proto };
+    const forwarding = { clientIp: this.clientIp, proto: this.proto, requestId };
     if (exchange instanceof H2cExchange) {
       const built = h2cRequestHeaders(rawHeaders, method, target, forwarding);
       exchange.prepare(built.list, built.authority);

@@ -7,6 +7,7 @@ import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
 import type { DownstreamSettings } from '../proxy/downstream.ts';
+import type { RouteMetrics } from '../proxy/metrics.ts';
 import { retryConditionOf } from '../proxy/retry-policy.ts';
 import { resetStream, respondError } from './respond.ts';
 
@@ -48,8 +49,15 @@ export abstract class StreamExchange implements Waiter {
   readonly path: string;
   readonly startedAt: number;
   readonly settings: DownstreamSettings;
+  /** `x-request-id` (proxy/request-id.ts): the client's when valid, else a fresh one. */
+  readonly requestId: string;
   listener = '';
   accessLog: AccessLog = disabledAccessLog;
+  /** Where the finished request is counted; set by the route phase (undefined: the listener was removed). */
+  metrics: RouteMetrics | undefined;
+  /** Referer and User-Agent, kept only when the access log shows them. */
+  referer: string | undefined;
+  userAgent: string | undefined;
   route: string | undefined;
   pool: Pool | undefined;
   backend: Backend | undefined;
@@ -80,12 +88,21 @@ export abstract class StreamExchange implements Waiter {
   #awaitingDrain = false;
   #clientPaused = false;
 
-  constructor(stream: ServerHttp2Stream, owner: StreamOwner, method: string, path: string, settings: DownstreamSettings, endStream: boolean) {
+  constructor(
+    stream: ServerHttp2Stream,
+    owner: StreamOwner,
+    method: string,
+    path: string,
+    settings: DownstreamSettings,
+    endStream: boolean,
+    requestId: string,
+  ) {
     this.stream = stream;
     this.owner = owner;
     this.method = method;
     this.path = path;
     this.settings = settings;
+    this.requestId = requestId;
     this.startedAt = performance.now();
     this.requestBodyDone = endStream;
     stream.on('close', this.#onClose);
@@ -348,7 +365,7 @@ export abstract class StreamExchange implements Waiter {
     if (this.responseStarted) {
       // Nothing truthful can follow a begun response: RST_STREAM tells the client it is incomplete.
       resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
-    } else if (respondError(stream, error.httpStatus, error.reason, this.method)) {
+    } else if (respondError(stream, error.httpStatus, error.reason, this.method, this.requestId)) {
       this.status = error.httpStatus;
       this.#stopUnreadBody();
     }
@@ -363,7 +380,7 @@ export abstract class StreamExchange implements Waiter {
   answer(status: number, headers: Readonly<Record<string, string>>): void {
     if (this.#finished) return;
     if (!this.stream.destroyed && !this.stream.closed) {
-      this.stream.respond({ ...headers, ':status': status }, { endStream: true });
+      this.stream.respond({ ...headers, 'x-request-id': this.requestId, ':status': status }, { endStream: true });
       this.status = status;
       this.#stopUnreadBody();
     }
@@ -391,28 +408,37 @@ export abstract class StreamExchange implements Waiter {
     this.#finished = true;
     this.endAttempt('unknown', this.status);
     const backend = this.backend;
-    if (backend !== undefined) backend.counters.bytesOut += this.bytesOut;
+    if (backend !== undefined) {
+      backend.metrics.bytesIn += this.bytesIn;
+      backend.counters.bytesOut += this.bytesOut;
+    }
     this.owner.streamDone(this);
   }
 
-  /** Writes the access log line (called once, by the session, when the exchange is done). */
+  /** Records the finished exchange, once (called by the session): the one place its metrics and access log line are written. */
   log(): void {
+    const totalMs = performance.now() - this.startedAt;
+    this.metrics?.observe(this.backend, this.status, totalMs, this.upstreamMs, this.bytesIn, this.bytesOut);
     const accessLog = this.accessLog;
     if (!accessLog.enabled) return;
     accessLog.write({
       client: this.owner.clientIp,
       method: this.method,
       path: this.path,
+      protocol: 'HTTP/2.0',
       status: this.status,
       listener: this.listener,
       route: this.route,
       pool: this.pool?.name,
       backend: this.backend?.key,
       upstreamMs: round(this.upstreamMs),
-      totalMs: round(performance.now() - this.startedAt),
+      totalMs: round(totalMs),
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       error: this.error?.code,
+      requestId: this.requestId,
+      referer: this.referer,
+      userAgent: this.userAgent,
     });
   }
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../observe/logger.ts';
 import type { Pool } from '../pool/pool.ts';
 import { compileHost, matchHost, type HostMatcher } from '../route/matchers.ts';
 import { compileCidrs } from './cidr.ts';
+import { L4Metrics, type L4RouteMetrics } from './metrics.ts';
 
 /**
  * What one L4 listener (`tcp` or `tls-passthrough`) serves, compiled once from
@@ -26,6 +27,8 @@ export interface TcpListenerPlan {
   /** The PROXY header and the ClientHello must arrive within this long of the accept. */
   readonly preludeTimeoutMs: number;
   readonly logger: Logger;
+  /** Where connections closed before a route was chosen are counted. */
+  readonly unrouted: L4RouteMetrics;
 }
 
 /** One compiled L4 route. */
@@ -35,6 +38,7 @@ export interface L4Route {
   /** SNI pattern (exact or `*.suffix`); undefined matches every connection. */
   readonly sni: HostMatcher | undefined;
   readonly pool: Pool;
+  readonly metrics: L4RouteMetrics;
 }
 
 /**
@@ -58,8 +62,9 @@ export function compileTcpPlan(
   listener: ListenerConfig,
   poolOf: (name: string) => Pool | undefined,
   logger: Logger,
-  options: { readonly preludeTimeoutMs?: number } = {},
+  options: { readonly preludeTimeoutMs?: number; readonly metrics?: L4Metrics } = {},
 ): TcpListenerPlan {
+  const metrics = options.metrics ?? new L4Metrics();
   const protocol = listener.protocol;
   if (protocol !== 'tcp' && protocol !== 'tls-passthrough') {
     throw new Error(`listener ${listener.name}: protocol ${protocol} is not an L4 protocol`);
@@ -74,7 +79,13 @@ export function compileTcpPlan(
     const httpKeys = Object.entries(rest).filter(([, value]) => value !== undefined).map(([key]) => key);
     if (httpKeys.length > 0) throw new Error(`${where}: ${httpKeys.join(', ')} cannot be matched at L4`);
     if (sni !== undefined && protocol === 'tcp') throw new Error(`${where}: sni needs a tls-passthrough listener`);
-    routes.push({ name: route.name ?? `#${i}`, sni: sni === undefined ? undefined : compileHost(sni, `${where}.match.sni`), pool });
+    const routeName = route.name ?? `#${i}`;
+    routes.push({
+      name: routeName,
+      sni: sni === undefined ? undefined : compileHost(sni, `${where}.match.sni`),
+      pool,
+      metrics: metrics.route(listener.name, routeName, pool.name),
+    });
   }
   if (routes.length === 0) throw new Error(`listener ${listener.name}: no routes`);
   if (protocol === 'tcp' && routes.length > 1) throw new Error(`listener ${listener.name}: a tcp listener has exactly one route`);
@@ -87,6 +98,7 @@ export function compileTcpPlan(
     tunnelIdleMs: listener.timeouts.tunnelIdleMs,
     preludeTimeoutMs: options.preludeTimeoutMs ?? DEFAULT_PRELUDE_TIMEOUT_MS,
     logger,
+    unrouted: metrics.route(listener.name, '', ''),
   };
 }
 

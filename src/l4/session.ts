@@ -50,6 +50,7 @@ export class L4Session implements Waiter {
   #connectMs = -1;
   #tunnel: Tunnel | undefined;
   #preludeTimer: NodeJS.Timeout | undefined;
+  readonly #startedAt = performance.now();
 
   constructor(sessions: Set<L4Session>, plan: TcpListenerPlan, client: Socket) {
     this.#sessions = sessions;
@@ -260,7 +261,9 @@ export class L4Session implements Waiter {
     const outcome = tunnelOutcome(end);
     backend.tunnels.delete(tunnel);
     this.#attemptOpen = false;
+    backend.metrics.bytesIn += tunnel.bytesFromClient;
     backend.counters.bytesOut += tunnel.bytesFromUpstream;
+    this.#route!.metrics.observe(performance.now() - this.#startedAt, tunnel.bytesFromClient, tunnel.bytesFromUpstream);
     this.#route!.pool.attemptEnded(backend, outcome, 0, outcome === 'success' ? this.#connectMs : -1);
     this.#phase = 'done';
     this.#sessions.delete(this);
@@ -311,6 +314,7 @@ export class L4Session implements Waiter {
     }
     this.#client.destroy();
     this.#sessions.delete(this);
+    (this.#route?.metrics ?? this.#plan.unrouted).observe(performance.now() - this.#startedAt, 0, 0);
     const logger = this.#plan.logger;
     if (logger.isLevelEnabled('debug')) logger.debug({ ...this.#logFields(), phase: previous }, reason);
   }

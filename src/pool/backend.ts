@@ -1,5 +1,6 @@
 import type { Endpoint } from '../balancer/types.ts';
 import type { AdminState, HostPort } from '../config/types.ts';
+import { BackendMetrics } from './metrics.ts';
 import { RecentTraffic } from './recent-traffic.ts';
 import type { UpstreamConnectionPool } from './upstream-connection.ts';
 
@@ -64,6 +65,8 @@ export class Backend implements Endpoint {
   /** Open tunnels (WebSocket, L4) to this backend, closed `drainTimeout` after a drain or disable. */
   readonly tunnels = new Set<{ close(): void }>();
   readonly counters: BackendCounters = { requests: 0, failures: 0, responses5xx: 0, retriedAway: 0, bytesOut: 0, ejections: 0 };
+  /** What only `/metrics` shows (pool/metrics.ts): bytes in, check results, upstream latency. */
+  readonly metrics = new BackendMetrics();
   /** Attempts, errors and latency over the last seconds (the dashboard's rates and p50/p99); the pool records each ended attempt. */
   readonly traffic = new RecentTraffic();
 

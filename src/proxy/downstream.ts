@@ -10,6 +10,7 @@ import { clientAddress, headerRecord, headerValue, transferCodings, upstreamRequ
 import { decide, type HttpListenerPlan } from './pick.ts';
 import { redirectResponse } from './redirect.ts';
 import { refuseRequest } from './request-policy.ts';
+import { newRequestId } from './request-id.ts';
 import { Tunnel } from '../l4/tunnel.ts';
 
 /** Timeouts and limits of the client side of a listener, compiled from its config. */
@@ -174,6 +175,7 @@ export class DownstreamConnection {
     this.socket.setTimeout(framing.kind === 'none' ? 0 : settings.bodyIdleTimeoutMs);
     exchange.accessLog = plan.accessLog;
     exchange.listener = plan.name;
+    exchange.metrics = plan.metrics.unrouted;
     const request = createRouteRequest(head.method, head.target, headerRecord(head.rawHeaders));
     const decision = decide(plan, request, this.clientIp);
     if (decision instanceof UsherError) {
@@ -181,6 +183,7 @@ export class DownstreamConnection {
       return;
     }
     exchange.route = decision.route.name;
+    exchange.metrics = plan.metrics.byRoute[decision.route.index];
     const refusal = refuseRequest(head, request, decision.route);
     if (refusal !== undefined) {
       exchange.fail(refusal);
@@ -190,7 +193,7 @@ export class DownstreamConnection {
       // A request body is never read: close after answering, so it is not taken for the next request.
       if (framing.kind !== 'none' || this.closing) exchange.clientKeepAlive = false;
       else if (head.headLength < buffer.length) this.#buffer = buffer.subarray(head.headLength); // pipelined requests
-      const target = { host: request.host, target: request.target, keepAlive: exchange.clientKeepAlive, minorVersion: head.minorVersion };
+      const target = { host: request.host, target: request.target, keepAlive: exchange.clientKeepAlive, minorVersion: head.minorVersion, requestId: exchange.requestId };
       const response = redirectResponse(decision.redirect, target, plan.proto);
       if (response === undefined) exchange.fail(new UsherError('USHER_DOWNSTREAM_BAD_REQUEST', 'a redirect needs a valid Host'));
       else exchange.respond(decision.redirect.code, response);
@@ -209,7 +212,7 @@ export class DownstreamConnection {
     if (framing.kind !== 'none') this.#requestFramer.reset(framing);
     let upstreamHead =
       `${head.method} ${decision.route.rewritePath(request.target)} HTTP/1.1\r\n` +
-      upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto });
+      upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto, requestId: exchange.requestId });
     if (framing.kind === 'length') upstreamHead += `content-length: ${framing.length}\r\n`;
     else if (framing.kind === 'chunked') upstreamHead += `transfer-encoding: ${transferCodings(head.rawHeaders)}\r\n`;
     // An upgrade (WebSocket) keeps its Upgrade and Connection fields: the backend must see what is asked.
@@ -380,30 +383,38 @@ export class DownstreamConnection {
   /** Answers a request usher could not read, and closes: after a framing error the byte stream cannot be trusted. */
   #reject(status: number, reason: string): void {
     const plan = this.#plans.plan();
-    if (plan !== undefined && plan.accessLog.enabled) {
+    const requestId = newRequestId();
+    if (plan !== undefined) {
+      const totalMs = performance.now() - this.#headStartedAt;
+      const bytesIn = this.#buffer?.length ?? 0;
+      plan.metrics.unrouted.observe(undefined, status, totalMs, -1, bytesIn, 0);
       // A request usher could not read still gets its log line: that is how an operator sees an attack.
-      plan.accessLog.write({
-        client: this.clientIp,
-        method: '-',
-        path: '-',
-        status,
-        listener: plan.name,
-        route: undefined,
-        pool: undefined,
-        backend: undefined,
-        upstreamMs: -1,
-        totalMs: Math.round((performance.now() - this.#headStartedAt) * 1000) / 1000,
-        bytesIn: this.#buffer?.length ?? 0,
-        bytesOut: 0,
-        error: reason,
-      });
+      if (plan.accessLog.enabled) {
+        plan.accessLog.write({
+          client: this.clientIp,
+          method: '-',
+          path: '-',
+          protocol: '-',
+          status,
+          listener: plan.name,
+          route: undefined,
+          pool: undefined,
+          backend: undefined,
+          upstreamMs: -1,
+          totalMs: Math.round(totalMs * 1000) / 1000,
+          bytesIn,
+          bytesOut: 0,
+          error: reason,
+          requestId,
+        });
+      }
     }
     this.#endInput();
     if (!this.socket.writable) {
       this.socket.destroy();
       return;
     }
-    this.socket.end(simpleResponse(status, reason, false), 'latin1');
+    this.socket.end(simpleResponse(status, reason, false, requestId), 'latin1');
     this.socket.setTimeout(1000); // a client that never reads our answer is not waited for
   }
 

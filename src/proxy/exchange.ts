@@ -13,6 +13,8 @@ import type { Waiter } from '../pool/wait-queue.ts';
 import type { DownstreamConnection } from './downstream.ts';
 import { errorResponse } from './error-response.ts';
 import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
+import type { RouteMetrics } from './metrics.ts';
+import { requestIdOf } from './request-id.ts';
 import { retryConditionOf } from './retry-policy.ts';
 import { upstreamError } from './upstream-errors.ts';
 
@@ -42,8 +44,12 @@ export class Exchange implements UpstreamListener, Waiter {
   readonly conn: DownstreamConnection;
   readonly head: RequestHead;
   readonly startedAt: number;
+  /** `x-request-id` (request-id.ts): the client's when valid, else a fresh one. */
+  readonly requestId: string;
   listener = '';
   accessLog: AccessLog = disabledAccessLog;
+  /** Where the finished request is counted; set by the route phase (undefined: the listener was removed). */
+  metrics: RouteMetrics | undefined;
   route: string | undefined;
   pool: Pool | undefined;
   backend: Backend | undefined;
@@ -90,6 +96,7 @@ export class Exchange implements UpstreamListener, Waiter {
     this.conn = conn;
     this.head = head;
     this.startedAt = startedAt;
+    this.requestId = requestIdOf(head.rawHeaders);
     this.bytesIn = head.headLength;
     this.clientKeepAlive = head.keepAlive;
     this.requestBodyDone = head.framing.kind === 'none';
@@ -206,7 +213,7 @@ export class Exchange implements UpstreamListener, Waiter {
       // An unread request body would be read as the next request: close after answering.
       if (!this.requestBodyDone) this.clientKeepAlive = false;
       this.status = error.httpStatus;
-      socket.write(errorResponse(error, this.clientKeepAlive), 'latin1');
+      socket.write(errorResponse(error, this.clientKeepAlive, this.requestId), 'latin1');
     }
     this.#releaseUpstream(false);
     this.#finish();
@@ -234,7 +241,7 @@ export class Exchange implements UpstreamListener, Waiter {
     const lines = downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, true);
     const client = this.conn.socket;
     client.cork();
-    client.write(`HTTP/1.1 101 Switching Protocols\r\n${lines}connection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`, 'latin1');
+    client.write(`HTTP/1.1 101 Switching Protocols\r\n${lines}x-request-id: ${this.requestId}\r\nconnection: upgrade\r\nupgrade: ${upgrade}\r\n\r\n`, 'latin1');
     if (rest.length > 0) client.write(rest);
     client.uncork();
     const upstream = this.#upstream!;
@@ -245,6 +252,7 @@ export class Exchange implements UpstreamListener, Waiter {
       this.bytesOut += tunnel.bytesFromUpstream;
       this.#endAttempt('success', 101);
       this.#finished = true;
+      backend.metrics.bytesIn += this.bytesIn;
       backend.counters.bytesOut += this.bytesOut;
       this.log();
     });
@@ -322,6 +330,7 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#upstreamReusable = head.keepAlive;
     let lines = downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, framing.kind === 'none');
     if (this.setCookie !== undefined) lines += `set-cookie: ${this.setCookie}\r\n`;
+    lines += `x-request-id: ${this.requestId}\r\n`;
     switch (framing.kind) {
       case 'length':
         lines += `content-length: ${framing.length}\r\n`;
@@ -553,24 +562,34 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#finish();
   }
 
-  /** Writes the access log line (called once, by the connection, when the exchange is done). */
+  /**
+   * Records the finished exchange, once (called by the connection, or by the
+   * tunnel's end): the one place its metrics and its access log line are written.
+   */
   log(): void {
+    const totalMs = performance.now() - this.startedAt;
+    this.metrics?.observe(this.backend, this.status, totalMs, this.upstreamMs, this.bytesIn, this.bytesOut);
     const accessLog = this.accessLog;
     if (!accessLog.enabled) return;
+    const raw = this.head.rawHeaders;
     accessLog.write({
       client: this.conn.clientIp,
       method: this.head.method,
       path: this.head.target,
+      protocol: this.head.minorVersion === 1 ? 'HTTP/1.1' : 'HTTP/1.0',
       status: this.status,
       listener: this.listener,
       route: this.route,
       pool: this.pool?.name,
       backend: this.backend?.key,
       upstreamMs: round(this.upstreamMs),
-      totalMs: round(performance.now() - this.startedAt),
+      totalMs: round(totalMs),
       bytesIn: this.bytesIn,
       bytesOut: this.bytesOut,
       error: this.error?.code,
+      requestId: this.requestId,
+      referer: accessLog.needsHeaders ? headerValue(raw, 'referer') : undefined,
+      userAgent: accessLog.needsHeaders ? headerValue(raw, 'user-agent') : undefined,
     });
   }
 
@@ -579,7 +598,10 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#finished = true;
     this.#endAttempt('unknown', this.status);
     const backend = this.backend;
-    if (backend !== undefined) backend.counters.bytesOut += this.bytesOut;
+    if (backend !== undefined) {
+      backend.metrics.bytesIn += this.bytesIn;
+      backend.counters.bytesOut += this.bytesOut;
+    }
     this.#pendingBody = undefined;
     this.conn.exchangeDone(this);
   }

@@ -33,6 +33,8 @@ export interface ForwardingInfo {
   readonly clientIp: string;
   /** `http` or `https`: the scheme the client used to reach usher. */
   readonly proto: string;
+  /** The request's id (request-id.ts): replaces every `x-request-id` the client sent. */
+  readonly requestId: string;
 }
 
 /** True when some Connection token names an end-to-end-looking header that must be dropped. */
@@ -45,7 +47,8 @@ function namesHeaders(connectionTokens: readonly string[]): boolean {
  * The header block to send upstream for one request, as `Name: value\r\n`
  * lines: hop-by-hop headers removed, Host kept as the client sent it,
  * X-Forwarded-For appended to, X-Forwarded-Proto and X-Forwarded-Host set by
- * usher (a client's own copies are not trusted).
+ * usher (a client's own copies are not trusted), X-Request-Id usher's (which
+ * is the client's when it was valid).
  */
 export function upstreamRequestHeaderLines(
   raw: readonly string[],
@@ -69,20 +72,25 @@ export function upstreamRequestHeaderLines(
       if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
     } else if (lower === 'host') {
       host = value;
+    } else if (lower === 'x-request-id') {
+      continue;
     }
     lines += `${name}: ${value}\r\n`;
   }
   lines += `x-forwarded-for: ${forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`}\r\n`;
   lines += `x-forwarded-proto: ${info.proto}\r\n`;
   if (host !== undefined) lines += `x-forwarded-host: ${host}\r\n`;
+  lines += `x-request-id: ${info.requestId}\r\n`;
   return lines;
 }
 
 /**
  * The header block to send downstream for one response, as `Name: value\r\n`
- * lines: hop-by-hop headers removed. The caller adds framing and Connection;
- * Content-Length passes through only when `keepContentLength` (HEAD and 304
- * responses, where it describes a body that is not sent).
+ * lines: hop-by-hop headers removed, and X-Request-Id (the caller writes the
+ * request's own, so an echo from the backend would duplicate it). The caller
+ * adds framing and Connection; Content-Length passes through only when
+ * `keepContentLength` (HEAD and 304 responses, where it describes a body that
+ * is not sent).
  */
 export function downstreamResponseHeaderLines(
   raw: readonly string[],
@@ -95,7 +103,7 @@ export function downstreamResponseHeaderLines(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const lower = name.toLowerCase();
-    if (hopByHop.has(lower) || (checkNamed && connectionTokens.includes(lower))) continue;
+    if (hopByHop.has(lower) || (checkNamed && connectionTokens.includes(lower)) || lower === 'x-request-id') continue;
     if (lower === 'content-length') {
       if (!keepContentLength || sawLength) continue;
       sawLength = true;

@@ -7,6 +7,7 @@ import type { Pool } from '../pool/pool.ts';
 import { cookiesOf, type RouteRequest } from '../route/request.ts';
 import type { CompiledRoute, RouteTable } from '../route/table.ts';
 import { hashKeyOf } from './hash-key.ts';
+import type { ListenerMetrics } from './metrics.ts';
 
 /**
  * What one HTTP listener serves, compiled from config and swapped as a whole on
@@ -19,6 +20,8 @@ export interface HttpListenerPlan {
   /** Pool of each route, by route index: resolved at compile time, not per request. `undefined` for redirect routes. */
   readonly poolOfRoute: readonly (Pool | undefined)[];
   readonly accessLog: AccessLog;
+  /** What requests record into: by route index, resolved at compile time like `poolOfRoute`. */
+  readonly metrics: ListenerMetrics;
   /** The listener's client-side limits and timeouts. */
   readonly settings: DownstreamSettings;
 }

@@ -11,6 +11,8 @@ export interface RedirectRequest {
   readonly keepAlive: boolean;
   /** HTTP/1.0 clients only keep the connection when told `connection: keep-alive`. */
   readonly minorVersion: 0 | 1;
+  /** The request's `x-request-id`, returned with the redirect. */
+  readonly requestId?: string | undefined;
 }
 
 /** A Host usher will copy into a Location: a reg-name or IPv4 address, or a bracketed IPv6 address, with an optional port. */
@@ -33,6 +35,7 @@ export function redirectResponse(redirect: RedirectConfig, request: RedirectRequ
     `HTTP/1.1 ${redirect.code} ${STATUS_REASONS[redirect.code] ?? 'Redirect'}\r\n` +
     `location: ${location}\r\n` +
     'content-length: 0\r\n' +
+    (request.requestId === undefined ? '' : `x-request-id: ${request.requestId}\r\n`) +
     connection +
     '\r\n'
   );

@@ -10,6 +10,7 @@ import type { HttpListenerPlan } from '../proxy/pick.ts';
 import { closeAll, destroyAll, serveHttp2, type Http2Downstream } from '../h2/index.ts';
 import { TcpProxy } from '../l4/tcp-proxy.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';
+import type { ListenerMetricsSource } from './listener-metrics.ts';
 import type { Snapshot } from './snapshot.ts';
 
 
@@ -19,7 +20,7 @@ import type { Snapshot } from './snapshot.ts';
  * tls-passthrough through a `TcpProxy`). It is its connections' plan source, so a reload
  * swaps what they see with one assignment.
  */
-export class RunningListener implements PlanSource {
+export class RunningListener implements PlanSource, ListenerMetricsSource {
   readonly name: string;
   readonly bind: HostPort;
   readonly protocol: ListenerConfig['protocol'];
@@ -34,6 +35,8 @@ export class RunningListener implements PlanSource {
   certificates: CertificateStore | undefined;
   /** Set when usher is stopping: new connections are closed after their first response. */
   stopping = false;
+  /** Client connections accepted (not refused) since the bind. */
+  accepted = 0;
   readonly #waiting: Socket[] = [];
   /** HTTP/2 sessions (TLS connections that negotiated `h2`). */
   readonly #http2 = new Set<Http2Downstream>();
@@ -103,6 +106,19 @@ export class RunningListener implements PlanSource {
     return this.current;
   }
 
+  /** Client connections open now (for metrics). */
+  get openConnections(): number {
+    return this.connections.size + this.#http2.size + (this.#tcp?.connections ?? 0);
+  }
+
+  /** HTTP requests being served now (for metrics): counted at scrape time, so serving them costs nothing. */
+  get requestsInFlight(): number {
+    let busy = 0;
+    for (const connection of this.connections) if (connection.busy) busy++;
+    for (const session of this.#http2) busy += session.activeStreams;
+    return busy;
+  }
+
   /** Applies a reloaded config: the plan, and for https the certificates the reload read from disk. */
   update(snapshot: Snapshot, certificates: CertificateStore | undefined): void {
     if (certificates !== undefined) {
@@ -170,6 +186,7 @@ export class RunningListener implements PlanSource {
 
   #accept(socket: Socket): void {
     if (this.#tcp !== undefined) {
+      this.accepted++;
       socket.resume(); // listeners bound by a reload accept paused (pauseOnConnect)
       this.#tcp.handle(socket);
       return;
@@ -183,6 +200,7 @@ export class RunningListener implements PlanSource {
       return;
     }
     this.perClient.set(clientIp, fromClient + 1);
+    this.accepted++;
     if ((socket as TLSSocket).alpnProtocol === 'h2') {
       this.#serveHttp2(socket as TLSSocket, clientIp);
       return;

@@ -4,6 +4,8 @@ import { Pool, type PoolOptions } from '../pool/pool.ts';
 import type { DownstreamSettings } from '../proxy/downstream.ts';
 import type { HttpListenerPlan } from '../proxy/pick.ts';
 import { compileTcpPlan, type TcpListenerPlan } from '../l4/plan.ts';
+import { L4Metrics } from '../l4/metrics.ts';
+import { HttpMetrics } from '../proxy/metrics.ts';
 import { silentLogger } from '../observe/logger.ts';
 import { compileRoutes, type RouteTable } from '../route/table.ts';
 
@@ -48,16 +50,24 @@ export function compileSnapshotRoutes(config: UsherConfig): CompiledRoutes {
   return { config, tables };
 }
 
+/** Where plans record their metrics; kept by the runtime across reloads. */
+export interface SnapshotMetrics {
+  readonly http: HttpMetrics;
+  readonly l4: L4Metrics;
+}
+
 /**
  * Applies compiled routes: pools that stay are reconfigured in place, new ones
  * are created, and those no longer named are returned for the caller to close
- * once nothing uses them.
+ * once nothing uses them. Route metrics of routes that stay are carried over;
+ * without `metrics` the plans record into stores no one reads.
  */
 export function applySnapshot(
   compiled: CompiledRoutes,
   previous: Snapshot | undefined,
   accessLog: AccessLog,
   poolOptions: PoolOptions,
+  metrics: SnapshotMetrics = { http: new HttpMetrics(), l4: new L4Metrics() },
 ): { snapshot: Snapshot; retiredPools: Pool[] } {
   const { config, tables } = compiled;
   const pools = new Map<string, Pool>();
@@ -70,21 +80,33 @@ export function applySnapshot(
   const listeners = new Map<string, HttpListenerPlan>();
   const tcpListeners = new Map<string, TcpListenerPlan>();
   const logger = poolOptions.logger ?? silentLogger();
+  metrics.http.begin();
+  metrics.l4.begin();
   for (const listener of config.listeners) {
     if (listener.protocol === 'tcp' || listener.protocol === 'tls-passthrough') {
-      tcpListeners.set(listener.name, compileTcpPlan(listener, (name) => pools.get(name), logger));
+      tcpListeners.set(listener.name, compileTcpPlan(listener, (name) => pools.get(name), logger, { metrics: metrics.l4 }));
     } else {
-      listeners.set(listener.name, planOf(listener, tables.get(listener.name)!, pools, accessLog));
+      listeners.set(listener.name, planOf(listener, tables.get(listener.name)!, pools, accessLog, metrics.http));
     }
   }
+  metrics.http.commit();
+  metrics.l4.commit();
   return { snapshot: { config, pools, listeners, tcpListeners }, retiredPools };
 }
 
-function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap<string, Pool>, accessLog: AccessLog): HttpListenerPlan {
+function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap<string, Pool>, accessLog: AccessLog, metrics: HttpMetrics): HttpListenerPlan {
   // Redirect routes have no pool: their slot stays undefined so indexes still line up.
   const poolOfRoute = routes.routes.map((route) => (route.pool === undefined ? undefined : pools.get(route.pool)!));
   const proto = listener.protocol === 'https' ? 'https' : 'http';
-  return { name: listener.name, proto, routes, poolOfRoute, accessLog, settings: downstreamSettings(listener) };
+  return {
+    name: listener.name,
+    proto,
+    routes,
+    poolOfRoute,
+    accessLog,
+    metrics: metrics.listener(listener.name, routes.routes),
+    settings: downstreamSettings(listener),
+  };
 }
 
 /** The client-side settings of a listener, resolved once per config. */

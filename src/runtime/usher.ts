@@ -1,14 +1,20 @@
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import { AdminServer } from '../admin/server.ts';
 import { formatIssue, type ConfigResult } from '../config/index.ts';
 import type { HostPort, UsherConfig } from '../config/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
+import { createMetricsRegistry } from '../observe/metrics.ts';
+import { L4Metrics } from '../l4/metrics.ts';
+import { declarePoolMetrics } from '../pool/metrics.ts';
 import type { Pool, PoolOptions } from '../pool/pool.ts';
+import { HttpMetrics } from '../proxy/metrics.ts';
 import { closeH2cSessions } from '../h2/index.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';
 import { RunningListener } from './listener.ts';
-import { applySnapshot, compileSnapshotRoutes, type Snapshot } from './snapshot.ts';
+import { declareListenerMetrics } from './listener-metrics.ts';
+import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetrics } from './snapshot.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
 export interface UsherOptions {
@@ -32,6 +38,9 @@ export type ReloadResult =
  */
 export class Usher {
   readonly logger: Logger;
+  /** This usher's metrics (`GET /metrics` on the admin API renders it). */
+  readonly metrics: Registry;
+  readonly #recorded: SnapshotMetrics = { http: new HttpMetrics(), l4: new L4Metrics() };
   #snapshot: Snapshot;
   readonly #listeners = new Map<string, RunningListener>();
   readonly #accessLog: AccessLog;
@@ -44,7 +53,14 @@ export class Usher {
     this.logger = options.logger ?? silentLogger();
     this.#options = options;
     this.#accessLog = options.accessLog ?? createAccessLog(config.accessLog);
-    this.#snapshot = applySnapshot(compileSnapshotRoutes(config), undefined, this.#accessLog, this.#poolOptions()).snapshot;
+    const pools = (): Iterable<Pool> => this.#snapshot.pools.values();
+    this.metrics = createMetricsRegistry([
+      (registry) => declareListenerMetrics(registry, () => this.#listeners.values()),
+      (registry) => declarePoolMetrics(registry, pools),
+      (registry) => this.#recorded.http.declare(registry, pools),
+      (registry) => this.#recorded.l4.declare(registry),
+    ]);
+    this.#snapshot = applySnapshot(compileSnapshotRoutes(config), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
 
   /** Builds the snapshot and binds every listener (and the admin API); rejects if any bind fails (and closes the others). */
@@ -150,7 +166,7 @@ export class Usher {
       }
     }
     const previousConfig = this.#snapshot.config;
-    const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions());
+    const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
     this.#snapshot = snapshot;
     const retiring: RunningListener[] = [];
     const configs = new Set(config.listeners.map((listener) => listener.name));
@@ -168,6 +184,13 @@ export class Usher {
     if (config.admin !== undefined) this.#admin?.configure(config.admin);
     if (JSON.stringify(config.admin?.bind) !== JSON.stringify(previousConfig.admin?.bind)) {
       warnings.push('admin.bind changes take effect at the next restart');
+    }
+    // Both logs are opened once, at start (their streams may hold buffered lines).
+    if (JSON.stringify(config.accessLog) !== JSON.stringify(previousConfig.accessLog)) {
+      warnings.push('accessLog changes take effect at the next restart');
+    }
+    if (JSON.stringify(config.log) !== JSON.stringify(previousConfig.log)) {
+      warnings.push('log changes take effect at the next restart');
     }
     this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, warnings }, 'config reloaded');
     return { ok: true, warnings };

@@ -105,11 +105,11 @@ pools:
   });
 
   await t.test('connection: close only when the client asks, keep-alive for an HTTP/1.0 client that asks', async () => {
-    const closed = await raw(base, 'GET /a?b HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n');
-    assert.equal(closed.text, 'HTTP/1.1 308 Permanent Redirect\r\nlocation: https://example.com/a?b\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+    const closed = await raw(base, 'GET /a?b HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\nX-Request-Id: r1\r\n\r\n');
+    assert.equal(closed.text, 'HTTP/1.1 308 Permanent Redirect\r\nlocation: https://example.com/a?b\r\ncontent-length: 0\r\nx-request-id: r1\r\nconnection: close\r\n\r\n');
     assert.equal(closed.closed, true);
-    const kept = await raw(base, 'GET /a HTTP/1.0\r\nHost: example.com\r\nConnection: keep-alive\r\n\r\n', 300);
-    assert.equal(kept.text, 'HTTP/1.1 308 Permanent Redirect\r\nlocation: https://example.com/a\r\ncontent-length: 0\r\nconnection: keep-alive\r\n\r\n');
+    const kept = await raw(base, 'GET /a HTTP/1.0\r\nHost: example.com\r\nConnection: keep-alive\r\nX-Request-Id: r2\r\n\r\n', 300);
+    assert.equal(kept.text, 'HTTP/1.1 308 Permanent Redirect\r\nlocation: https://example.com/a\r\ncontent-length: 0\r\nx-request-id: r2\r\nconnection: keep-alive\r\n\r\n');
     assert.equal(kept.closed, false);
     const pipelined = await raw(base, 'GET /1 HTTP/1.1\r\nHost: a.example\r\n\r\nGET /2 HTTP/1.1\r\nHost: b.example\r\nConnection: close\r\n\r\n');
     assert.match(pipelined.text, /^HTTP\/1\.1 308 [^]*location: https:\/\/a\.example\/1\r\n[^]*HTTP\/1\.1 308 [^]*location: https:\/\/b\.example\/2\r\n/);

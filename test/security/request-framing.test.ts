@@ -55,18 +55,28 @@ interface Row {
 
 const XFF = 'x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\n';
 
+/** What {@link sameIds} writes for every generated request id. */
+const ID = 'x-request-id: ID';
+
 /**
  * The request usher sends upstream: request line, the client's end-to-end
- * headers in order (`Name: value`), the X-Forwarded-* set, then the framing
- * header usher writes itself, then the body.
+ * headers in order (`Name: value`), the X-Forwarded-* set, the request id
+ * (random: compared through {@link sameIds}), then the framing header usher
+ * writes itself, then the body.
  */
 function upstream(line: string, headers: readonly string[], host: string | undefined, framing = '', body = ''): string {
   return (
     `${line}\r\n${headers.map((h) => `${h}\r\n`).join('')}${XFF}` +
     (host === undefined ? '' : `x-forwarded-host: ${host}\r\n`) +
+    `${ID}\r\n` +
     (framing === '' ? '' : `${framing}\r\n`) +
     `\r\n${body}`
   );
+}
+
+/** Bytes as received, with each generated request id (even one cut short) written as {@link ID}. */
+function sameIds(received: string): string {
+  return received.replace(/x-request-id: [0-9a-f-]{1,36}/g, ID);
 }
 
 const CANARY = 'GET /canary HTTP/1.1\r\nHost: canary\r\n\r\n';
@@ -345,8 +355,8 @@ for (const row of rows) {
     assert.equal(canaryClient.unread, '', 'nothing after the canary response');
 
     const expected = [...row.forwarded, CANARY_UPSTREAM];
-    assert.deepEqual(backend.requests, expected, 'the backend got exactly the expected requests');
-    const received = backend.allReceived();
+    assert.deepEqual(backend.requests.map(sameIds), expected, 'the backend got exactly the expected requests');
+    const received = sameIds(backend.allReceived());
     if (row.partial === undefined) {
       assert.equal(received, expected.join(''), 'the backend received no other byte');
     } else {

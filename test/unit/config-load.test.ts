@@ -80,7 +80,8 @@ const EXPECTED: UsherConfig = {
       queueTimeoutMs: 5000,
     },
   },
-  accessLog: { enabled: false, path: '/var/log/usher.log' },
+  accessLog: { enabled: false, path: '/var/log/usher.log', format: 'json' },
+  log: { level: 'info', destination: 'stderr' },
   shutdownTimeoutMs: 30_000,
 };
 
@@ -113,7 +114,8 @@ describe('parseConfig: valid files', () => {
           queueTimeoutMs: 5000,
         },
       },
-      accessLog: { enabled: true },
+      accessLog: { enabled: true, format: 'json' },
+      log: { level: 'info', destination: 'stderr' },
       shutdownTimeoutMs: 30_000,
     });
   });

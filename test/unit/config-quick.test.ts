@@ -34,7 +34,8 @@ describe('quickConfig', () => {
             queueTimeoutMs: 5000,
           },
         },
-        accessLog: { enabled: true },
+        accessLog: { enabled: true, format: 'json' },
+        log: { level: 'info', destination: 'stderr' },
         shutdownTimeoutMs: 30_000,
       },
     });

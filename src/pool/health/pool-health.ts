@@ -150,7 +150,13 @@ export class PoolHealth {
     const check = new ActiveHealthCheck(
       backend.address,
       config,
-      { onTransition: (healthy, last) => this.#onTransition(backend, healthy, last) },
+      {
+        onTransition: (healthy, last) => this.#onTransition(backend, healthy, last),
+        onResult: (result) => {
+          if (result.ok) backend.metrics.checksPassed++;
+          else backend.metrics.checksFailed++;
+        },
+      },
       { random: this.#random, initiallyHealthy: backend.healthy, tls: backend.connections.tls },
     );
     this.#checks.set(backend, check);

@@ -1,0 +1,103 @@
+/**
+ * The pool component's metrics: pools (mode, queue) and their backends
+ * (state, weight, in-flight, upstream connections, counters, health checks,
+ * upstream latency). Everything is read at scrape time from the fields the
+ * data plane and health checks already maintain; only the backends of the
+ * pools in the current snapshot are listed, so a removed backend or pool
+ * leaves the output at the next scrape.
+ */
+import type { Registry } from 'prom-client';
+import { collectedCounter, collectedGauge, type Emit } from '../observe/collected.ts';
+import { CollectedHistogram, LatencyHistogram, type HistogramSeries } from '../observe/histogram.ts';
+import type { Backend, BackendCounters, BackendState } from './backend.ts';
+import type { Pool, PoolMode } from './pool.ts';
+
+/**
+ * A backend's numbers that only `/metrics` shows (the admin API shows its
+ * `counters`). Plain numbers and a histogram: the data plane and health
+ * checks only add to them.
+ */
+export class BackendMetrics {
+  /** Bytes from clients that went to the backend (HTTP request heads and bodies, tunnel bytes). */
+  bytesIn = 0;
+  /** Active health checks that passed, and that failed. */
+  checksPassed = 0;
+  checksFailed = 0;
+  /** Time to the response head of HTTP requests the backend answered. */
+  readonly upstreamLatency = new LatencyHistogram();
+}
+
+const POOL_MODES: readonly PoolMode[] = ['primary', 'backup', 'panic', 'none'];
+const BACKEND_STATES: readonly BackendState[] = ['healthy', 'slow-start', 'ejected', 'unhealthy', 'draining', 'disabled'];
+
+const BACKEND_LABELS = ['pool', 'backend'] as const;
+
+/** Backend counters exposed one to one, with their metric names and help. */
+const COUNTERS: readonly (readonly [keyof BackendCounters, string, string])[] = [
+  ['requests', 'usher_backend_attempts_total', 'Attempts sent to the backend (HTTP requests, a retried request once per attempt; L4 connections).'],
+  ['failures', 'usher_backend_failures_total', 'Attempts that failed: connect errors, resets, timeouts, malformed responses.'],
+  ['responses5xx', 'usher_backend_responses_5xx_total', 'Attempts the backend answered with a 5xx status (retried ones included).'],
+  ['retriedAway', 'usher_backend_retries_total', 'Times a retry moved a request away from the backend.'],
+  ['ejections', 'usher_backend_ejections_total', 'Times outlier detection ejected the backend.'],
+  ['bytesOut', 'usher_backend_bytes_out_total', 'Bytes from the backend sent to clients (HTTP response bodies, tunnel bytes).'],
+];
+
+/** Declares the pool and backend metrics on `registry`; `pools` lists the live pools at each scrape. */
+export function declarePoolMetrics(registry: Registry, pools: () => Iterable<Pool>): void {
+  const eachBackend = (emit: Emit, value: (backend: Backend) => number): void => {
+    for (const pool of pools()) for (const backend of pool.backends) emit({ pool: pool.name, backend: backend.key }, value(backend));
+  };
+
+  collectedGauge(registry, 'usher_pool_mode', 'The mode each pool is in: 1 for the current mode, 0 for the others.', ['pool', 'mode'], (emit) => {
+    for (const pool of pools()) for (const mode of POOL_MODES) emit({ pool: pool.name, mode }, pool.mode === mode ? 1 : 0);
+  });
+  collectedGauge(registry, 'usher_pool_queue_length', 'Requests and connections waiting for a backend slot.', ['pool'], (emit) => {
+    for (const pool of pools()) emit({ pool: pool.name }, pool.queueLength);
+  });
+
+  collectedGauge(registry, 'usher_backend_state', 'The state each backend is in: 1 for the current state, 0 for the others.', [...BACKEND_LABELS, 'state'], (emit) => {
+    for (const pool of pools()) {
+      for (const backend of pool.backends) {
+        const current = backend.state;
+        for (const state of BACKEND_STATES) emit({ pool: pool.name, backend: backend.key, state }, state === current ? 1 : 0);
+      }
+    }
+  });
+  collectedGauge(registry, 'usher_backend_weight', 'Weight the balancer uses now (below the configured weight during slow start).', BACKEND_LABELS, (emit) =>
+    eachBackend(emit, (backend) => backend.weight),
+  );
+  collectedGauge(registry, 'usher_backend_in_flight', 'Attempts in progress on the backend (HTTP requests, WebSockets, L4 connections).', BACKEND_LABELS, (emit) =>
+    eachBackend(emit, (backend) => backend.inFlight),
+  );
+  collectedGauge(registry, 'usher_backend_connections_open', 'Open pooled HTTP/1.1 connections to the backend, busy or idle.', BACKEND_LABELS, (emit) =>
+    eachBackend(emit, (backend) => backend.connections.open),
+  );
+  collectedGauge(registry, 'usher_backend_connections_idle', 'Idle kept-alive HTTP/1.1 connections to the backend.', BACKEND_LABELS, (emit) =>
+    eachBackend(emit, (backend) => backend.connections.idleCount),
+  );
+
+  for (const [field, name, help] of COUNTERS) {
+    collectedCounter(registry, name, help, BACKEND_LABELS, (emit) => eachBackend(emit, (backend) => backend.counters[field]));
+  }
+  collectedCounter(registry, 'usher_backend_bytes_in_total', 'Bytes from clients sent to the backend (HTTP request heads and bodies, tunnel bytes).', BACKEND_LABELS, (emit) =>
+    eachBackend(emit, (backend) => backend.metrics.bytesIn),
+  );
+  collectedCounter(registry, 'usher_backend_health_checks_total', 'Active health checks by result (pass, fail).', [...BACKEND_LABELS, 'result'], (emit) => {
+    for (const pool of pools()) {
+      for (const backend of pool.backends) {
+        emit({ pool: pool.name, backend: backend.key, result: 'pass' }, backend.metrics.checksPassed);
+        emit({ pool: pool.name, backend: backend.key, result: 'fail' }, backend.metrics.checksFailed);
+      }
+    }
+  });
+
+  new CollectedHistogram(
+    registry,
+    'usher_upstream_duration_seconds',
+    'Time from sending an HTTP request to a backend to its response head, for requests it answered.',
+    BACKEND_LABELS,
+    function* (): Generator<HistogramSeries> {
+      for (const pool of pools()) for (const backend of pool.backends) yield [{ pool: pool.name, backend: backend.key }, backend.metrics.upstreamLatency];
+    },
+  );
+}

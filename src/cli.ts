@@ -5,8 +5,10 @@ import { configJsonSchema, formatIssue, loadConfigFile, parseConfig, quickConfig
 import type { AlgorithmName, UsherConfig } from './config/types.ts';
 import { demoBanner, demoConfigYaml, startDemoBackends, stopDemoBackends } from './demo/demo.ts';
 import { createAccessLog } from './observe/access-log.ts';
+import { adminEndpoint, callAdmin, errorMessage } from './cli/admin-client.ts';
 import { exitCodes, UsageError } from './cli/exit-codes.ts';
 import { runUntilSignal } from './cli/run.ts';
+import { runStatus } from './cli/status.ts';
 
 const mainHelp = `usher: a load balancer and reverse proxy
 
@@ -16,6 +18,7 @@ Usage:
                                             run without a file (quick mode)
   usher check -c usher.yaml                 validate a config and print every problem
   usher reload -c usher.yaml                ask a running usher to reload its config (admin API)
+  usher status -c usher.yaml [--watch]      pools and backends of a running usher, as a table (admin API)
   usher demo [--bind 127.0.0.1:8080]        three demo backends behind usher
   usher schema                              print the config's JSON Schema (for editors)
   usher <command> --help                    help for one command
@@ -48,6 +51,20 @@ SIGHUP reloads the config file (as "usher reload" does).
 
 An invalid config is rejected with the same errors as "usher check", and usher
 keeps serving the old one; the command then exits 1. SIGHUP does the same.
+`,
+  status: `usher status: show the pools and backends of a running usher
+
+  -c, --config FILE      the config file; its admin.bind and admin.token say where to ask
+  --admin URL            the admin API instead (e.g. http://127.0.0.1:9090)
+  --token TOKEN          admin token (default: $USHER_ADMIN_TOKEN, or admin.token of FILE)
+  --watch [SECONDS]      refresh every SECONDS (default 2) until Ctrl-C
+  --count N              with --watch: stop after N refreshes
+  --json                 print the admin API's JSON (GET /api/pools) instead of the table
+
+One row per backend: pool, pool mode, backend, state, weight (the weight in
+use during slow start in brackets), requests in flight, requests, failures and
+5xx responses since start, and the last health check. Exits 1 when the admin
+API cannot be reached or refuses the token.
 `,
   check: `usher check: validate a config file
 
@@ -91,6 +108,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return check(rest);
     case 'reload':
       return reload(rest);
+    case 'status':
+      return status(rest);
     case 'demo':
       return demo(rest);
     case 'schema':
@@ -166,44 +185,58 @@ function check(args: readonly string[]): number {
   return exitCodes.ok;
 }
 
+const adminOptions = { config: { type: 'string', short: 'c' }, admin: { type: 'string' }, token: { type: 'string' } } as const;
+
 async function reload(args: readonly string[]): Promise<number> {
-  const { values } = parsed(() =>
-    parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' }, admin: { type: 'string' }, token: { type: 'string' } } }),
-  );
-  let adminUrl = values.admin;
-  let token = values.token ?? process.env['USHER_ADMIN_TOKEN'];
-  if (adminUrl === undefined) {
-    if (values.config === undefined) throw new UsageError('give -c FILE (its admin section says where usher listens) or --admin URL');
-    const config = reportConfig(loadConfigFile(values.config));
-    if (config === undefined) return exitCodes.configOrStartup;
-    if (config.admin === undefined) {
-      process.stderr.write(`usher: ${values.config} has no admin section; add admin.bind, or send SIGHUP to the usher process\n`);
-      return exitCodes.configOrStartup;
-    }
-    const { host, port } = config.admin.bind;
-    adminUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-    token ??= config.admin.token;
-  }
-  let response: Response;
-  try {
-    response = await fetch(new URL('/api/reload', adminUrl), {
-      method: 'POST',
-      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(30_000),
-    });
-  } catch (err) {
-    process.stderr.write(`usher: cannot reach the admin API at ${adminUrl}: ${(err as Error).message}\n`);
+  const { values } = parsed(() => parseArgs({ args: [...args], options: adminOptions }));
+  const endpoint = adminEndpoint(values, (file) => reportConfig(loadConfigFile(file)));
+  if (endpoint === undefined) return exitCodes.configOrStartup;
+  if ('error' in endpoint) {
+    process.stderr.write(`usher: ${endpoint.error}, or send SIGHUP to the usher process\n`);
     return exitCodes.configOrStartup;
   }
-  const body = (await response.json().catch(() => ({}))) as { errors?: string[]; warnings?: string[]; error?: { message?: string } };
-  if (response.ok) {
+  const answer = await callAdmin(endpoint, 'POST', '/api/reload');
+  if (!answer.reached) {
+    process.stderr.write(`usher: ${answer.message}\n`);
+    return exitCodes.configOrStartup;
+  }
+  const body = answer.body as { errors?: string[]; warnings?: string[] };
+  if (answer.ok) {
     for (const warning of body.warnings ?? []) process.stderr.write(`warning: ${warning}\n`);
     process.stdout.write('reloaded\n');
     return exitCodes.ok;
   }
-  for (const error of body.errors ?? [body.error?.message ?? `HTTP ${response.status}`]) process.stderr.write(`${error}\n`);
+  for (const error of body.errors ?? [errorMessage(answer)]) process.stderr.write(`${error}\n`);
   process.stderr.write('usher: reload rejected; the running config is unchanged\n');
   return exitCodes.configOrStartup;
+}
+
+async function status(args: readonly string[]): Promise<number> {
+  const { values } = parsed(() =>
+    parseArgs({
+      args: withWatchValue(args),
+      options: { ...adminOptions, watch: { type: 'string' }, count: { type: 'string' }, json: { type: 'boolean', default: false } },
+    }),
+  );
+  const watchSeconds = values.watch === undefined ? undefined : Number(values.watch);
+  if (watchSeconds !== undefined && !(watchSeconds >= 0.1 && watchSeconds <= 3600)) {
+    throw new UsageError(`--watch takes seconds between 0.1 and 3600, got ${JSON.stringify(values.watch)}`);
+  }
+  const count = values.count === undefined ? undefined : Number(values.count);
+  if (count !== undefined && !(Number.isInteger(count) && count >= 1)) throw new UsageError(`--count takes a whole number of refreshes, at least 1, got ${JSON.stringify(values.count)}`);
+  if (count !== undefined && watchSeconds === undefined) throw new UsageError('--count goes with --watch');
+  const endpoint = adminEndpoint(values, (file) => reportConfig(loadConfigFile(file)));
+  if (endpoint === undefined) return exitCodes.configOrStartup;
+  if ('error' in endpoint) {
+    process.stderr.write(`usher: ${endpoint.error}\n`);
+    return exitCodes.configOrStartup;
+  }
+  return runStatus(endpoint, { json: values.json, watchSeconds, count });
+}
+
+/** `--watch` takes an optional value: without one (end of line, or another option next) it means every 2 seconds. */
+function withWatchValue(args: readonly string[]): string[] {
+  return args.map((arg, i) => (arg === '--watch' && (i + 1 >= args.length || args[i + 1]!.startsWith('-')) ? '--watch=2' : arg));
 }
 
 async function demo(args: readonly string[]): Promise<number> {

@@ -1,0 +1,125 @@
+/**
+ * `usher status`: the pools and backends of a running usher as a table, read
+ * from `GET /api/pools` on its admin API; once, or refreshed with `--watch`.
+ */
+import type { BackendView, PoolView } from '../admin/views.ts';
+import { callAdmin, errorMessage, type AdminEndpoint } from './admin-client.ts';
+import { exitCodes } from './exit-codes.ts';
+
+/** How `usher status` runs. */
+export interface StatusOptions {
+  /** Print the API's JSON instead of a table. */
+  readonly json: boolean;
+  /** Seconds between refreshes; undefined shows the status once. */
+  readonly watchSeconds: number | undefined;
+  /** Refreshes before stopping (watch mode); undefined: until Ctrl-C. */
+  readonly count: number | undefined;
+}
+
+const COLUMNS = ['POOL', 'MODE', 'BACKEND', 'STATE', 'WEIGHT', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', '5XX', 'LAST CHECK'] as const;
+/** Columns of numbers, aligned right. */
+const NUMERIC: ReadonlySet<string> = new Set(['WEIGHT', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', '5XX']);
+
+/** Detail of a failed check shown in the table; the admin API has the whole text. */
+const MAX_DETAIL = 40;
+
+/** The table's rows, one per backend (a pool without backends gets one row of dashes), header first. */
+export function statusRows(pools: readonly PoolView[], nowMs: number): string[][] {
+  const rows: string[][] = [[...COLUMNS]];
+  for (const pool of pools) {
+    if (pool.backends.length === 0) rows.push([pool.name, pool.mode, '-', '-', '-', '-', '-', '-', '-', '-']);
+    for (const backend of pool.backends) {
+      rows.push([
+        pool.name,
+        pool.mode,
+        backend.address,
+        backend.state,
+        weightOf(backend),
+        String(backend.inFlight),
+        String(backend.counters.requests),
+        String(backend.counters.failures),
+        String(backend.counters.responses5xx),
+        lastCheck(backend, nowMs),
+      ]);
+    }
+  }
+  return rows;
+}
+
+/** The configured weight, and the one in use when slow start holds it lower. */
+function weightOf(backend: BackendView): string {
+  return backend.effectiveWeight === backend.weight ? String(backend.weight) : `${backend.weight} (${backend.effectiveWeight})`;
+}
+
+/** `pass 1.2s ago`, `fail 0.4s ago: connect ECONNREFUSED`, or `-` without active checks. */
+function lastCheck(backend: BackendView, nowMs: number): string {
+  const check = backend.checks.at(-1);
+  if (check === undefined) return '-';
+  const ago = `${Math.max(0, (nowMs - Date.parse(check.at)) / 1000).toFixed(1)}s ago`;
+  if (check.ok) return `pass ${ago}`;
+  const detail = check.detail.length > MAX_DETAIL ? `${check.detail.slice(0, MAX_DETAIL - 1)}…` : check.detail;
+  return `fail ${ago}: ${detail}`;
+}
+
+/** Rows as aligned text: two spaces between columns, numbers right-aligned, no trailing spaces. */
+export function formatTable(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  const header = rows[0]!;
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => (NUMERIC.has(header[column]!) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** Shows the status once, or every `watchSeconds` until `count` refreshes or SIGINT. Returns the exit code. */
+export async function runStatus(endpoint: AdminEndpoint, options: StatusOptions): Promise<number> {
+  if (options.watchSeconds === undefined) {
+    const shown = await showOnce(endpoint, options.json, false);
+    return shown ? exitCodes.ok : exitCodes.configOrStartup;
+  }
+  const intervalMs = options.watchSeconds * 1000;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const stop = (): void => {
+    stopped = true;
+    wake?.();
+  };
+  process.once('SIGINT', stop);
+  try {
+    for (let refresh = 1; !stopped; refresh++) {
+      if (process.stdout.isTTY) process.stdout.write('\x1b[H\x1b[2J'); // clear the screen, cursor home
+      else if (refresh > 1) process.stdout.write('\n');
+      if (!options.json) process.stdout.write(`usher status: ${endpoint.url}, every ${options.watchSeconds}s, ${new Date().toISOString()}\n\n`);
+      // A failed refresh is shown and the watch goes on: usher may be restarting.
+      await showOnce(endpoint, options.json, true);
+      if (options.count !== undefined && refresh >= options.count) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, intervalMs);
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+  }
+  return exitCodes.ok;
+}
+
+async function showOnce(endpoint: AdminEndpoint, json: boolean, watching: boolean): Promise<boolean> {
+  const answer = await callAdmin(endpoint, 'GET', '/api/pools', 10_000);
+  const problem = !answer.reached ? answer.message : !answer.ok ? `admin API at ${endpoint.url}: ${errorMessage(answer)}` : undefined;
+  if (problem !== undefined || !answer.reached) {
+    (watching ? process.stdout : process.stderr).write(`usher: ${problem}\n`);
+    return false;
+  }
+  if (json) {
+    process.stdout.write(`${JSON.stringify(answer.body, null, 2)}\n`);
+    return true;
+  }
+  const pools = (answer.body as { pools?: PoolView[] }).pools ?? [];
+  process.stdout.write(`${formatTable(statusRows(pools, Date.now()))}\n`);
+  return true;
+}

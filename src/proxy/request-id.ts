@@ -6,11 +6,17 @@
  * A client's (or an upstream proxy's) id is kept when it is 1-200 printable
  * ASCII characters (0x20-0x7E), so a request keeps its id across several
  * proxies; anything else is replaced rather than passed on, since the id lands
- * in log lines and headers. Fresh ids are random UUIDs: `randomUUID()` draws
- * from a buffered entropy pool (tens of nanoseconds) and needs no coordination
- * between processes or instances.
+ * in log lines and headers.
+ *
+ * Fresh ids are 32 lowercase hex characters, 128 random bits (nginx's
+ * `$request_id` format): unique without coordination between processes or
+ * instances, and they tell a client nothing about how many requests others
+ * sent (a counter would). Why not `randomUUID()`: it builds its string from
+ * twenty pieces, and flattening that rope when the head is written cost about
+ * 0.2 µs per request in bench/micro/metrics.ts; here one `toString('hex')`
+ * per 256 ids and a slice per id cost a few tens of nanoseconds.
  */
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 /** The header, as usher writes it. */
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -38,12 +44,24 @@ export function requestIdOf(rawHeaders: readonly string[]): string {
     const name = rawHeaders[i]!;
     if (name.length !== 12 || name.toLowerCase() !== REQUEST_ID_HEADER) continue;
     const value = rawHeaders[i + 1]!;
-    return isValidRequestId(value) ? value : randomUUID();
+    return isValidRequestId(value) ? value : newRequestId();
   }
-  return randomUUID();
+  return newRequestId();
 }
 
-/** A fresh id, for a response to a request usher could not read. */
+/** Ids made per refill of the entropy pool. */
+const BATCH = 256;
+const entropy = Buffer.allocUnsafe(16 * BATCH);
+let batch = '';
+let next = BATCH;
+
+/** A fresh random id (32 hex characters). */
 export function newRequestId(): string {
-  return randomUUID();
+  if (next === BATCH) {
+    randomFillSync(entropy);
+    batch = entropy.toString('hex');
+    next = 0;
+  }
+  const start = next++ * 32;
+  return batch.slice(start, start + 32);
 }

@@ -76,7 +76,7 @@ function upstream(line: string, headers: readonly string[], host: string | undef
 
 /** Bytes as received, with each generated request id (even one cut short) written as {@link ID}. */
 function sameIds(received: string): string {
-  return received.replace(/x-request-id: [0-9a-f-]{1,36}/g, ID);
+  return received.replace(/x-request-id: [0-9a-f]{1,32}/g, ID);
 }
 
 const CANARY = 'GET /canary HTTP/1.1\r\nHost: canary\r\n\r\n';

@@ -41,6 +41,7 @@ export class L4RouteMetrics {
 export class L4Metrics {
   readonly #routes = new KeptByKey<L4RouteMetrics>();
 
+  /** The numbers a route records into: the same object while listener, route and pool stay. */
   route(listener: string, route: string, pool: string): L4RouteMetrics {
     return this.#routes.get(`${listener}\0${route}\0${pool}`, () => new L4RouteMetrics(listener, route, pool));
   }
@@ -54,6 +55,7 @@ export class L4Metrics {
     this.#routes.commit();
   }
 
+  /** Declares the L4 metrics on `registry`. TODO(metrics): how connections ended (`TunnelEnd`) is not a label yet. */
   declare(registry: Registry): void {
     const labels = ['listener', 'route', 'pool'];
     collectedCounter(registry, 'usher_l4_connections_total', 'TCP and TLS-passthrough connections ended, by listener, route ("" when none was chosen) and pool.', labels, (emit) => {

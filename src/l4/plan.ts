@@ -54,6 +54,8 @@ export const DEFAULT_PRELUDE_TIMEOUT_MS = 10_000;
  * matching one or more labels before `.example.com` but not `example.com`.
  *
  * @param poolOf - the live pool for a pool name.
+ * @param options - `metrics`: where the routes record (the runtime keeps one
+ *   across reloads); a store of its own when left out.
  * @throws Error when the listener is not an L4 one or a route cannot be
  *   served at L4 (no pool, a redirect, an HTTP match key, `sni` on `tcp`);
  *   the config schema should refuse these first.

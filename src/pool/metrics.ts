@@ -69,6 +69,7 @@ export function declarePoolMetrics(registry: Registry, pools: () => Iterable<Poo
   collectedGauge(registry, 'usher_backend_in_flight', 'Attempts in progress on the backend (HTTP requests, WebSockets, L4 connections).', BACKEND_LABELS, (emit) =>
     eachBackend(emit, (backend) => backend.inFlight),
   );
+  // TODO(metrics): h2c backends hold one HTTP/2 session each (h2/h2c-client.ts), not counted here.
   collectedGauge(registry, 'usher_backend_connections_open', 'Open pooled HTTP/1.1 connections to the backend, busy or idle.', BACKEND_LABELS, (emit) =>
     eachBackend(emit, (backend) => backend.connections.open),
   );

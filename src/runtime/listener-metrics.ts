@@ -18,6 +18,11 @@ export interface ListenerMetricsSource {
   readonly requestsInFlight: number;
 }
 
+/**
+ * Declares the listener metrics on `registry`; `listeners` lists the running
+ * listeners at each scrape. TODO(metrics): connections refused by
+ * `maxConnections` are only logged (rate-limited), not counted.
+ */
 export function declareListenerMetrics(registry: Registry, listeners: () => Iterable<ListenerMetricsSource>): void {
   collectedGauge(registry, 'usher_listener_connections', 'Client connections open on the listener (HTTP/1.1, HTTP/2 and L4).', ['listener'], (emit) => {
     for (const listener of listeners()) emit({ listener: listener.name }, listener.openConnections);

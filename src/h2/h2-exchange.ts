@@ -6,7 +6,8 @@ import type { ResponseHead } from '../http1/types.ts';
 import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-connection.ts';
 import { upstreamError } from '../proxy/upstream-errors.ts';
 import { chunkedTrailers, headerObject, responseHeaders, trailerObject } from './headers.ts';
-import { StreamExchange, idempotent } from './stream-exchange.ts';
+import { idempotentMethods } from '../proxy/retry-policy.ts';
+import { StreamExchange } from './stream-exchange.ts';
 
 /** How the request body goes to the backend: none, as announced by the client's content-length, or chunked. */
 export type UpstreamBodyFraming = 'none' | 'length' | 'chunked';
@@ -299,7 +300,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
       this.#responseBuffer === undefined &&
       !this.#replayed &&
       this.#bodyFraming === 'none' &&
-      idempotent.has(this.method)
+      idempotentMethods.has(this.method)
     ) {
       this.#replayed = true;
       this.connect();

@@ -1,20 +1,17 @@
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import type { PickContext } from '../balancer/types.ts';
 import type { RetryCondition } from '../config/types.ts';
-import { UsherError } from '../errors.ts';
+import { UsherError, type ErrorCode } from '../errors.ts';
 import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
 import type { DownstreamSettings } from '../proxy/downstream.ts';
 import type { RouteMetrics } from '../proxy/metrics.ts';
-import { retryConditionOf } from '../proxy/retry-policy.ts';
+import { mayRetry, retryConditionOf } from '../proxy/retry-policy.ts';
 import { resetStream, respondError } from './respond.ts';
 
 const nothingTried: readonly number[] = [];
-
-/** Methods whose request may be sent twice without changing the outcome (RFC 9110 §9.2.2). */
-export const idempotent: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** The HTTP/2 connection a stream belongs to, as its exchange sees it. */
 export interface StreamOwner {
@@ -216,17 +213,18 @@ export abstract class StreamExchange implements Waiter {
     return true;
   }
 
-  /** The retry rules of `Exchange.#mayRetry`, unchanged. */
-  #mayRetry(condition: RetryCondition | undefined, code: string | undefined): boolean {
-    const retry = this.pool!.config.retry;
-    if (retry === undefined || condition === undefined || this.#retries >= retry.attempts) return false;
+  /** Whether this failed attempt may be retried elsewhere: the response has not started, and {@link mayRetry}. */
+  #mayRetry(condition: RetryCondition | undefined, code: ErrorCode | undefined): boolean {
     if (this.responseStarted || this.sentInterim || this.stream.destroyed) return false;
-    const applies = retry.on.includes(condition) || (code === 'USHER_UPSTREAM_CONNECT_TIMEOUT' && retry.on.includes('timeout'));
-    if (!applies) return false;
-    const reachedBackend = condition !== 'connect-failure';
-    if (this.bodySent || (reachedBackend && !idempotent.has(this.method))) return false;
-    if (!this.pool!.hasOtherCandidate(this.ctx, this.backend!)) return false;
-    return this.pool!.retryBudget?.tryAcquireRetry(performance.now()) ?? false;
+    return mayRetry(this.pool!, {
+      condition,
+      code,
+      retries: this.#retries,
+      method: this.method,
+      bodySent: this.bodySent,
+      ctx: this.ctx,
+      backend: this.backend!,
+    });
   }
 
   #retryElsewhere(): void {

@@ -1,5 +1,5 @@
 import type { RetryCondition } from '../config/types.ts';
-import { UsherError } from '../errors.ts';
+import { UsherError, type ErrorCode } from '../errors.ts';
 import { BodyFramer } from '../http1/body-framer.ts';
 import { parseResponseHead } from '../http1/response-head.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
@@ -15,13 +15,11 @@ import { errorResponse } from './error-response.ts';
 import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
 import type { RouteMetrics } from './metrics.ts';
 import { requestIdOf } from './request-id.ts';
-import { retryConditionOf } from './retry-policy.ts';
+import { idempotentMethods, mayRetry, retryConditionOf } from './retry-policy.ts';
 import { upstreamError } from './upstream-errors.ts';
 
 const nothingTried: readonly number[] = [];
 
-/** Methods whose request may be sent twice without changing the outcome (RFC 9110 §9.2.2). */
-const idempotent: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
  * One request's trip through the proxy, from the parsed request head to the
@@ -438,7 +436,7 @@ export class Exchange implements UpstreamListener, Waiter {
       this.#responseBuffer === undefined &&
       !this.#replayed &&
       this.head.framing.kind === 'none' &&
-      idempotent.has(this.head.method)
+      idempotentMethods.has(this.head.method)
     ) {
       this.#replayed = true;
       this.#connect();
@@ -488,23 +486,18 @@ export class Exchange implements UpstreamListener, Waiter {
     return true;
   }
 
-  /**
-   * The retry rules: the pool retries this condition and has attempts and
-   * budget left; nothing of the response reached the client; and the request
-   * either never reached the backend (connect failure, body held back) or is
-   * idempotent with no body sent.
-   */
-  #mayRetry(condition: RetryCondition | undefined, code: string | undefined): boolean {
-    const retry = this.pool!.config.retry;
-    if (retry === undefined || condition === undefined || this.#retries >= retry.attempts) return false;
+  /** Whether this failed attempt may be retried elsewhere: nothing of the response has reached the client, and {@link mayRetry}. */
+  #mayRetry(condition: RetryCondition | undefined, code: ErrorCode | undefined): boolean {
     if (this.status !== 0 || this.#sentInterim || this.#responseHead !== undefined || this.conn.socket.destroyed) return false;
-    const applies = retry.on.includes(condition) || (code === 'USHER_UPSTREAM_CONNECT_TIMEOUT' && retry.on.includes('timeout'));
-    if (!applies) return false;
-    const reachedBackend = condition !== 'connect-failure';
-    if (this.#bodySent || (reachedBackend && !idempotent.has(this.head.method))) return false;
-    // Nowhere else to go: keep what the backend said (or the real error) and the budget.
-    if (!this.pool!.hasOtherCandidate(this.#ctx, this.backend!)) return false;
-    return this.pool!.retryBudget?.tryAcquireRetry(performance.now()) ?? false;
+    return mayRetry(this.pool!, {
+      condition,
+      code,
+      retries: this.#retries,
+      method: this.head.method,
+      bodySent: this.#bodySent,
+      ctx: this.#ctx,
+      backend: this.backend!,
+    });
   }
 
   #retryElsewhere(): void {

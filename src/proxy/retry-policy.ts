@@ -1,5 +1,8 @@
+import type { PickContext } from '../balancer/types.ts';
 import type { RetryCondition } from '../config/types.ts';
 import type { ErrorCode } from '../errors.ts';
+import type { Backend } from '../pool/backend.ts';
+import type { Pool } from '../pool/pool.ts';
 
 /**
  * Which `retry.on` condition an upstream failure is. A connect failure (the
@@ -17,4 +20,39 @@ const conditionByCode: Partial<Record<ErrorCode, RetryCondition>> = {
 
 export function retryConditionOf(code: ErrorCode): RetryCondition | undefined {
   return conditionByCode[code];
+}
+
+/** Methods whose request may be sent twice without changing the outcome (RFC 9110 §9.2.2). */
+export const idempotentMethods: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/** A failed attempt, as the retry rules see it. The caller has checked that no response byte reached the client. */
+export interface FailedAttempt {
+  readonly condition: RetryCondition | undefined;
+  readonly code: ErrorCode | undefined;
+  /** Retries this request has made so far. */
+  readonly retries: number;
+  readonly method: string;
+  /** Whether any request body byte went to a backend (it could not be sent again). */
+  readonly bodySent: boolean;
+  readonly ctx: PickContext;
+  readonly backend: Backend;
+}
+
+/**
+ * The retry rules shared by HTTP/1.1 and HTTP/2 exchanges: the pool retries
+ * this condition and has attempts and budget left; the request either never
+ * reached the backend (connect failure, body held back) or is idempotent with
+ * no body sent; and another backend could take it (otherwise the backend's
+ * answer or the real error stands, and no budget is spent).
+ */
+export function mayRetry(pool: Pool, attempt: FailedAttempt): boolean {
+  const retry = pool.config.retry;
+  const condition = attempt.condition;
+  if (retry === undefined || condition === undefined || attempt.retries >= retry.attempts) return false;
+  const applies = retry.on.includes(condition) || (attempt.code === 'USHER_UPSTREAM_CONNECT_TIMEOUT' && retry.on.includes('timeout'));
+  if (!applies) return false;
+  const reachedBackend = condition !== 'connect-failure';
+  if (attempt.bodySent || (reachedBackend && !idempotentMethods.has(attempt.method))) return false;
+  if (!pool.hasOtherCandidate(attempt.ctx, attempt.backend)) return false;
+  return pool.retryBudget?.tryAcquireRetry(performance.now()) ?? false;
 }

@@ -100,6 +100,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
 
   #writeBody(upstream: UpstreamConnection, chunk: Buffer): boolean {
     const socket = upstream.socket;
+    upstream.touch(); // body progress restarts the response timeout, as node's socket timeout did on writes
     if (this.#bodyFraming !== 'chunked') return socket.write(chunk);
     // One writev per chunk: size line, data, CRLF.
     socket.cork();
@@ -248,7 +249,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
       this.#pausedUpstream = true;
       const upstream = this.#upstream!;
       upstream.socket.pause();
-      upstream.socket.setTimeout(0);
+      upstream.suspendTimeout();
       this.awaitDrain();
     }
   };
@@ -264,7 +265,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
     this.#pausedUpstream = false;
     const upstream = this.#upstream;
     if (upstream === undefined || upstream.closed) return;
-    upstream.socket.setTimeout(this.responseTimeoutMs);
+    upstream.resumeTimeout(this.responseTimeoutMs);
     upstream.socket.resume();
   }
 
@@ -350,7 +351,6 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
       this.#pausedUpstream = false;
       reusable = false;
     }
-    if (reusable) upstream.socket.setTimeout(0);
     upstream.release(reusable);
   }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { deadlines, type Expiring } from '../runtime/deadlines.ts';
 import type { BackendTlsConfig, HostPort, TimeoutsConfig } from '../config/types.ts';
 
 /**
@@ -22,8 +23,14 @@ export interface UpstreamListener {
  * One TCP connection to a backend, reused across requests (keep-alive).
  * Socket listeners are bound once per connection, not per request; the
  * current exchange is a field that changes hands.
+ *
+ * Timeouts (connect, response, idle) are coarse deadlines swept by
+ * runtime/deadlines.ts, not `socket.setTimeout`, which allocates a timer per
+ * arming. The response timeout keeps node's inactivity meaning: it restarts
+ * on every chunk read and every body write, and is suspended while the
+ * exchange holds the socket paused for a slow client.
  */
-export class UpstreamConnection {
+export class UpstreamConnection implements Expiring {
   readonly socket: Socket;
   readonly #pool: UpstreamConnectionPool;
   #listener: UpstreamListener | undefined;
@@ -31,6 +38,10 @@ export class UpstreamConnection {
   /** How many requests this connection has carried; > 0 means it was reused. */
   uses = 0;
   #closed = false;
+  /** Expiring: when the current timeout fires (0 = none armed); see {@link onDeadline}. */
+  deadline = 0;
+  /** Length of the armed inactivity timeout, restarted on activity. */
+  #timeoutMs = 0;
 
   constructor(pool: UpstreamConnectionPool) {
     this.#pool = pool;
@@ -39,14 +50,14 @@ export class UpstreamConnection {
     const socket = tls === undefined ? connect({ host, port, noDelay: true }) : tlsConnect({ ...tls, host, port });
     if (tls !== undefined) socket.setNoDelay(true);
     this.socket = socket;
-    socket.setTimeout(pool.timeouts.connectMs);
+    this.#arm(pool.timeouts.connectMs);
+    deadlines.add(this);
     // A TLS backend is connected once its handshake is done: the request head waits for it.
     socket.on(tls === undefined ? 'connect' : 'secureConnect', this.#onConnect);
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
-    socket.on('timeout', this.#onTimeout);
     socket.on('drain', this.#onDrain);
   }
 
@@ -58,7 +69,26 @@ export class UpstreamConnection {
   attach(listener: UpstreamListener, responseTimeoutMs: number): void {
     this.#listener = listener;
     this.uses++;
-    if (this.connected) this.socket.setTimeout(responseTimeoutMs);
+    if (this.connected) this.#arm(responseTimeoutMs);
+  }
+
+  /** Request body bytes went out: progress, so the response timeout restarts (as node's socket timeout did on writes). */
+  touch(): void {
+    if (this.deadline !== 0) this.deadline = deadlines.at(this.#timeoutMs);
+  }
+
+  /** The exchange paused this socket for a slow client: no response timeout until {@link resumeTimeout}. */
+  suspendTimeout(): void {
+    this.deadline = 0;
+  }
+
+  resumeTimeout(responseTimeoutMs: number): void {
+    this.#arm(responseTimeoutMs);
+  }
+
+  #arm(ms: number): void {
+    this.#timeoutMs = ms;
+    this.deadline = deadlines.at(ms);
   }
 
   /** The exchange is done with the connection: back to the idle pool when reusable, else closed. */
@@ -85,28 +115,26 @@ export class UpstreamConnection {
     socket.removeListener('end', this.#onEnd);
     socket.removeListener('error', this.#onError);
     socket.removeListener('close', this.#onClose);
-    socket.removeListener('timeout', this.#onTimeout);
     socket.removeListener('drain', this.#onDrain);
-    socket.setTimeout(0);
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#pool.forget(this);
-    }
+    // markClosed also leaves the deadline sweep: a tunnel's socket must never be timed out by it.
+    this.#markClosed();
     return socket;
+  }
+
+  /** Back in the idle pool: closed if not reused within `idleMs`. */
+  armIdle(idleMs: number): void {
+    this.#arm(idleMs);
   }
 
   destroy(): void {
     this.#listener = undefined;
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#pool.forget(this);
-    }
+    this.#markClosed();
     this.socket.destroy();
   }
 
   #onConnect = (): void => {
     this.connected = true;
-    this.socket.setTimeout(this.#pool.timeouts.responseMs);
+    this.#arm(this.#pool.timeouts.responseMs);
     const listener = this.#listener;
     try {
       listener?.onUpstreamConnect();
@@ -122,6 +150,7 @@ export class UpstreamConnection {
       this.destroy();
       return;
     }
+    if (this.deadline !== 0) this.deadline = deadlines.at(this.#timeoutMs);
     try {
       listener.onUpstreamData(chunk);
     } catch (error) {
@@ -170,7 +199,8 @@ export class UpstreamConnection {
     }
   };
 
-  #onTimeout = (): void => {
+  /** Expiring: the armed timeout (connect, response or idle) passed. */
+  onDeadline(): void {
     const listener = this.#listener;
     if (listener === undefined) {
       this.destroy(); // idle too long
@@ -181,9 +211,10 @@ export class UpstreamConnection {
     } catch (error) {
       this.#internalError(listener, error);
     }
-  };
+  }
 
   #onDrain = (): void => {
+    this.touch();
     const listener = this.#listener;
     try {
       listener?.onUpstreamDrain();
@@ -195,6 +226,8 @@ export class UpstreamConnection {
   #markClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.deadline = 0;
+    deadlines.delete(this);
     this.#pool.forget(this);
   }
 }
@@ -239,7 +272,7 @@ export class UpstreamConnectionPool {
       connection.destroy();
       return;
     }
-    connection.socket.setTimeout(this.timeouts.idleMs);
+    connection.armIdle(this.timeouts.idleMs);
     this.#idle.push(connection);
   }
 

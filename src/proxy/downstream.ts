@@ -4,6 +4,7 @@ import { BodyFramer } from '../http1/body-framer.ts';
 import { parseRequestHead } from '../http1/request-head.ts';
 import type { HeadLimits, Http1ParseError, RequestHead } from '../http1/types.ts';
 import { createRouteRequest } from '../route/request.ts';
+import { deadlines, type Expiring } from '../runtime/deadlines.ts';
 import { simpleResponse } from './error-response.ts';
 import { Exchange } from './exchange.ts';
 import { clientAddress, headerRecord, headerValue, transferCodings, upstreamRequestHeaderLines } from './headers.ts';
@@ -47,8 +48,14 @@ export interface PlanSource {
  * One client connection speaking HTTP/1.1: reads request heads, runs one
  * exchange at a time (pipelined requests wait, unread, in the socket), and
  * decides when the connection is reused or closed.
+ *
+ * The keep-alive, header and request body idle timeouts are coarse deadlines
+ * swept by runtime/deadlines.ts (restarted by every read, off while usher
+ * waits for the upstream), so a request arms no node timer. The send timeout
+ * (a client that stops reading) has its own timer, and the grace period after
+ * a rejected request still uses `socket.setTimeout`.
  */
-export class DownstreamConnection {
+export class DownstreamConnection implements Expiring {
   readonly socket: Socket;
   readonly clientIp: string;
   limits: HeadLimits;
@@ -66,6 +73,10 @@ export class DownstreamConnection {
   #drainWaiter: Exchange | undefined;
   /** Set when usher is stopping: answer the current request with `Connection: close`. */
   closing = false;
+  /** Expiring: when the idle connection (or its incomplete head) times out; 0 while an exchange runs. */
+  deadline = 0;
+  /** Length of the armed timeout (keep-alive, header or body idle), restarted by every read. */
+  #timeoutMs = 0;
   readonly #onClosed: (connection: DownstreamConnection) => void;
 
   constructor(socket: Socket, plans: PlanSource, settings: DownstreamSettings, onClosed: (c: DownstreamConnection) => void) {
@@ -77,7 +88,8 @@ export class DownstreamConnection {
     this.#plans = plans;
     this.#onClosed = onClosed;
     socket.setNoDelay(true);
-    socket.setTimeout(settings.keepAliveTimeoutMs);
+    this.#arm(settings.keepAliveTimeoutMs);
+    deadlines.add(this);
     socket.on('data', this.#onDataGuarded);
     socket.on('timeout', this.#onTimeout);
     socket.on('drain', this.#onDrain);
@@ -120,6 +132,9 @@ export class DownstreamConnection {
   }
 
   #onData(chunk: Buffer): void {
+    // Every read restarts the armed timeout (keep-alive, header or body idle), as node's socket timeout did.
+    const now = performance.now();
+    if (this.deadline !== 0) this.deadline = now + this.#timeoutMs;
     if (this.#inputEnded) return;
     const exchange = this.#exchange;
     if (exchange !== undefined) {
@@ -134,11 +149,11 @@ export class DownstreamConnection {
     }
     if (this.#buffer === undefined) {
       this.#buffer = chunk;
-      this.#headStartedAt = performance.now();
-      this.socket.setTimeout(this.#settings.headerTimeoutMs);
+      this.#headStartedAt = now;
+      this.#arm(this.#settings.headerTimeoutMs);
     } else {
       this.#buffer = Buffer.concat([this.#buffer, chunk]);
-      if (performance.now() - this.#headStartedAt > this.#settings.headerTimeoutMs) {
+      if (now - this.#headStartedAt > this.#settings.headerTimeoutMs) {
         this.#reject(408, 'header_timeout');
         return;
       }
@@ -172,7 +187,8 @@ export class DownstreamConnection {
     if (++this.#requests >= settings.maxRequestsPerConnection) exchange.clientKeepAlive = false;
     const framing = head.framing;
     // Upstream timeouts bound the wait from here; only a request body still to come is the client's to time.
-    this.socket.setTimeout(framing.kind === 'none' ? 0 : settings.bodyIdleTimeoutMs);
+    if (framing.kind === 'none') this.deadline = 0;
+    else this.#arm(settings.bodyIdleTimeoutMs);
     exchange.accessLog = plan.accessLog;
     exchange.listener = plan.name;
     exchange.metrics = plan.metrics.unrouted;
@@ -244,11 +260,11 @@ export class DownstreamConnection {
     if (stop > start && !exchange.sendRequestBody(start === 0 && stop === chunk.length ? chunk : chunk.subarray(start, stop))) {
       // Resumed when the upstream drains; the wait is not the client's fault, so the body timer stops.
       this.socket.pause();
-      this.socket.setTimeout(0);
+      this.deadline = 0;
     }
     if (end >= 0) {
       exchange.requestBodyDone = true;
-      if (this.#drainWaiter === undefined) this.socket.setTimeout(0);
+      if (this.#drainWaiter === undefined) this.deadline = 0;
       if (end < chunk.length) {
         this.#buffer = chunk.subarray(end);
         this.socket.pause();
@@ -268,7 +284,7 @@ export class DownstreamConnection {
       this.socket.end();
       return;
     }
-    this.socket.setTimeout(this.#settings.keepAliveTimeoutMs);
+    this.#arm(this.#settings.keepAliveTimeoutMs);
     if (this.#buffer !== undefined) {
       this.#headStartedAt = performance.now();
       // Parse the next pipelined request on a fresh tick: a long pipeline must not grow the stack.
@@ -288,7 +304,7 @@ export class DownstreamConnection {
     if (!this.socket.isPaused() || this.socket.destroyed) return;
     const exchange = this.#exchange;
     if (exchange !== undefined && !exchange.requestBodyDone && this.#drainWaiter === undefined) {
-      this.socket.setTimeout(this.#settings.bodyIdleTimeoutMs);
+      this.#arm(this.#settings.bodyIdleTimeoutMs);
     }
     this.socket.resume();
   }
@@ -328,7 +344,9 @@ export class DownstreamConnection {
     socket.removeListener('data', this.#onDataGuarded);
     socket.removeListener('timeout', this.#onTimeout);
     socket.removeListener('drain', this.#onDrain);
-    socket.setTimeout(0);
+    // Leave the deadline sweep: the Tunnel has its own idle timeout, and no keep-alive, header or body deadline may cut it.
+    this.deadline = 0;
+    deadlines.delete(this);
     const pending = this.#buffer;
     this.#buffer = undefined;
     if (pending !== undefined) upstream.write(pending);
@@ -343,9 +361,19 @@ export class DownstreamConnection {
     if (waiter === undefined) return;
     this.#drainWaiter = undefined;
     clearTimeout(this.#sendTimer);
-    if (this.#exchange !== undefined) this.socket.setTimeout(0);
+    if (this.#exchange !== undefined) this.deadline = 0;
     waiter.onDownstreamDrain();
   };
+
+  #arm(ms: number): void {
+    this.#timeoutMs = ms;
+    this.deadline = deadlines.at(ms);
+  }
+
+  /** Expiring: the keep-alive, header or body idle deadline passed. */
+  onDeadline(): void {
+    this.#onTimeout();
+  }
 
   #onTimeout = (): void => {
     const exchange = this.#exchange;
@@ -353,6 +381,7 @@ export class DownstreamConnection {
       if (!exchange.requestBodyDone && this.#drainWaiter === undefined) {
         // The client stopped sending its body (slow POST).
         exchange.fail(new UsherError('USHER_DOWNSTREAM_BODY_TIMEOUT', `no request body bytes for ${this.#settings.bodyIdleTimeoutMs} ms`));
+        this.deadline = 0;
         this.socket.setTimeout(1000); // a client that never reads our answer is not waited for
         return;
       }
@@ -373,6 +402,8 @@ export class DownstreamConnection {
     this.#exchange?.onDownstreamClose();
     this.#exchange = undefined;
     this.#buffer = undefined;
+    this.deadline = 0;
+    deadlines.delete(this);
     this.#onClosed(this);
   };
 
@@ -415,6 +446,7 @@ export class DownstreamConnection {
       return;
     }
     this.socket.end(simpleResponse(status, reason, false, requestId), 'latin1');
+    this.deadline = 0;
     this.socket.setTimeout(1000); // a client that never reads our answer is not waited for
   }
 

@@ -182,6 +182,7 @@ export class Exchange implements UpstreamListener, Waiter {
     }
     if (upstream.closed) return true;
     this.#bodySent = true;
+    upstream.touch();
     return upstream.socket.write(chunk);
   }
 
@@ -387,7 +388,7 @@ export class Exchange implements UpstreamListener, Waiter {
       this.#pausedUpstream = true;
       const upstream = this.#upstream!;
       upstream.socket.pause();
-      upstream.socket.setTimeout(0);
+      upstream.suspendTimeout();
       this.conn.awaitDrain(this);
     }
   }
@@ -398,7 +399,7 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#pausedUpstream = false;
     const upstream = this.#upstream;
     if (upstream === undefined || upstream.closed) return;
-    upstream.socket.setTimeout(this.#responseTimeoutMs);
+    upstream.resumeTimeout(this.#responseTimeoutMs);
     upstream.socket.resume();
   }
 
@@ -537,7 +538,6 @@ export class Exchange implements UpstreamListener, Waiter {
       this.#pausedUpstream = false;
       reusable = false;
     }
-    if (reusable) upstream.socket.setTimeout(0);
     upstream.release(reusable);
   }
 

@@ -141,3 +141,47 @@ test('a client that disconnects cancels its upstream request', async (t) => {
   while (inFlight() !== 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.equal(backend.inFlight, 0);
 });
+
+test('an idle upstream connection is closed after the idle timeout', async (t) => {
+  let closedAt = 0;
+  const origin = await startOrigin('idle');
+  origin.server.on('connection', (socket: import('node:net').Socket) => socket.on('close', () => (closedAt = performance.now())));
+  const usher = await startUsher(yamlFor(origin.address, '{ connect: 1s, response: 5s, idle: 200ms }'));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const res = await get(`${usher.url('web')}/app/x`);
+  assert.equal(res.status, 200);
+  const idleFrom = performance.now();
+  const backend = usher.snapshot.pools.get('main')!.backends[0]!;
+  assert.equal(backend.connections.idleCount, 1);
+  const deadline = Date.now() + 5000;
+  while (closedAt === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(closedAt > 0, 'idle upstream connection not closed');
+  assert.ok(closedAt - idleFrom >= 150 && closedAt - idleFrom < 2000, `closed after ${closedAt - idleFrom} ms`);
+  assert.equal(backend.connections.idleCount, 0);
+});
+
+test('the response timeout restarts on every chunk: a slow but steady response is not cut', async (t) => {
+  const origin = await startOrigin('steady', (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    let sent = 0;
+    const timer = setInterval(() => {
+      res.write('x');
+      if (++sent === 6) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 150);
+    res.on('close', () => clearInterval(timer));
+  });
+  const usher = await startUsher(yamlFor(origin.address, '{ connect: 1s, response: 400ms, idle: 5s }'));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const res = await get(`${usher.url('web')}/app/x`);
+  assert.equal(res.status, 200);
+  assert.equal(res.body, 'xxxxxx');
+});

@@ -3,11 +3,11 @@ import { UsherError } from '../errors.ts';
 import { BodyFramer } from '../http1/body-framer.ts';
 import { parseRequestHead } from '../http1/request-head.ts';
 import type { HeadLimits, Http1ParseError, RequestHead } from '../http1/types.ts';
-import { createRouteRequest } from '../route/request.ts';
+import { createRouteRequestFromRaw } from '../route/request.ts';
 import { deadlines, type Expiring } from '../runtime/deadlines.ts';
 import { simpleResponse } from './error-response.ts';
 import { Exchange } from './exchange.ts';
-import { clientAddress, headerRecord, headerValue, transferCodings, upstreamRequestHeaderLines } from './headers.ts';
+import { clientAddress, headerValue, transferCodings, upstreamRequestHeaderLines } from './headers.ts';
 import { decide, type HttpListenerPlan } from './pick.ts';
 import { redirectResponse } from './redirect.ts';
 import { refuseRequest } from './request-policy.ts';
@@ -67,6 +67,8 @@ export class DownstreamConnection implements Expiring {
   #sendTimer: NodeJS.Timeout | undefined;
   readonly #plans: PlanSource;
   readonly #requestFramer = new BodyFramer();
+  /** Used by the current exchange for its response: one exchange at a time, so one framer per connection, not per request. */
+  readonly responseFramer = new BodyFramer();
   #buffer: Buffer | undefined;
   #headStartedAt = 0;
   #exchange: Exchange | undefined;
@@ -192,7 +194,7 @@ export class DownstreamConnection implements Expiring {
     exchange.accessLog = plan.accessLog;
     exchange.listener = plan.name;
     exchange.metrics = plan.metrics.unrouted;
-    const request = createRouteRequest(head.method, head.target, headerRecord(head.rawHeaders));
+    const request = createRouteRequestFromRaw(head.method, head.target, head.host, head.rawHeaders);
     const decision = decide(plan, request, this.clientIp);
     if (decision instanceof UsherError) {
       exchange.fail(head.method === 'CONNECT' ? new UsherError('USHER_DOWNSTREAM_CONNECT_REFUSED', 'no route allows CONNECT') : decision);

@@ -1,6 +1,6 @@
 import type { RetryCondition } from '../config/types.ts';
 import { UsherError, type ErrorCode } from '../errors.ts';
-import { BodyFramer } from '../http1/body-framer.ts';
+import type { BodyFramer, PayloadSink } from '../http1/body-framer.ts';
 import { parseResponseHead } from '../http1/response-head.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
 import type { RequestHead, ResponseHead } from '../http1/types.ts';
@@ -82,7 +82,9 @@ export class Exchange implements UpstreamListener, Waiter {
   #responseTimeoutMs = 0;
   #responseBuffer: Buffer | undefined;
   #responseHead: ResponseHead | undefined;
-  readonly #responseFramer = new BodyFramer();
+  readonly #responseFramer: BodyFramer;
+  /** Sink for de-chunked payload (HTTP/1.0 clients only): created when needed, not per request. */
+  #writePayload: PayloadSink | undefined;
   #dechunk = false;
   #responseDone = false;
   #upstreamReusable = false;
@@ -98,6 +100,7 @@ export class Exchange implements UpstreamListener, Waiter {
     this.bytesIn = head.headLength;
     this.clientKeepAlive = head.keepAlive;
     this.requestBodyDone = head.framing.kind === 'none';
+    this.#responseFramer = conn.responseFramer;
   }
 
   get finished(): boolean {
@@ -338,6 +341,7 @@ export class Exchange implements UpstreamListener, Waiter {
         if (this.head.minorVersion === 1) lines += 'transfer-encoding: chunked\r\n';
         else {
           this.#dechunk = true; // HTTP/1.0 has no chunked coding: send the payload and close.
+          this.#writePayload = (buffer, start, end) => this.#writeDownstream(buffer.subarray(start, end));
           this.clientKeepAlive = false;
         }
         break;
@@ -359,7 +363,7 @@ export class Exchange implements UpstreamListener, Waiter {
     const framer = this.#responseFramer;
     let end: number;
     if (this.#dechunk) {
-      end = framer.scanPayload(buffer, start, this.#writePayload);
+      end = framer.scanPayload(buffer, start, this.#writePayload!);
     } else {
       end = framer.scan(buffer, start);
       // On a framing error nothing of this buffer goes out: the client must not see a forged end of body.
@@ -376,10 +380,6 @@ export class Exchange implements UpstreamListener, Waiter {
       this.#completeResponse();
     }
   }
-
-  readonly #writePayload = (buffer: Buffer, start: number, end: number): void => {
-    this.#writeDownstream(buffer.subarray(start, end));
-  };
 
   #writeDownstream(data: Buffer): void {
     this.bytesOut += data.length;

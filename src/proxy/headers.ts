@@ -12,6 +12,8 @@
  * intermediate arrays or objects here.
  */
 
+import { eqLower } from '../http1/chars.ts';
+
 /** Lowercase names that never cross the proxy (HTTP/2 uses the same list: RFC 9113 §8.2.2). */
 export const hopByHop: ReadonlySet<string> = new Set([
   'connection',
@@ -25,8 +27,56 @@ export const hopByHop: ReadonlySet<string> = new Set([
   'proxy-authorization',
 ]);
 
-/** Connection tokens that name no header and need no second look. */
-const plainConnectionTokens: ReadonlySet<string> = new Set(['keep-alive', 'close', 'upgrade']);
+/** What {@link classify} says about a header name. */
+const OTHER = 0;
+/** Hop-by-hop: Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization. */
+const HOP = 1;
+const CONTENT_LENGTH = 2;
+const HOST = 3;
+const X_FORWARDED_FOR = 4;
+/** X-Forwarded-Proto and X-Forwarded-Host: usher sets its own. */
+const X_FORWARDED_SET = 5;
+/** X-Request-Id: usher writes the request's own, both ways. */
+const X_REQUEST_ID = 6;
+
+/**
+ * Which of the names this module cares about `name` is, case-insensitively,
+ * without lowercasing it: a switch on the length rules out most names at
+ * once (Server, Date, Content-Type, Accept...), and the rest are compared in
+ * place. `toLowerCase()` allocated a string for every mixed-case name, on
+ * every request and response.
+ */
+function classify(name: string): number {
+  const n = name.length;
+  switch (n) {
+    case 2:
+      return eqLower(name, 0, n, 'te') ? HOP : OTHER;
+    case 4:
+      return eqLower(name, 0, n, 'host') ? HOST : OTHER;
+    case 7:
+      return eqLower(name, 0, n, 'trailer') || eqLower(name, 0, n, 'upgrade') ? HOP : OTHER;
+    case 10:
+      return eqLower(name, 0, n, 'connection') || eqLower(name, 0, n, 'keep-alive') ? HOP : OTHER;
+    case 12:
+      return eqLower(name, 0, n, 'x-request-id') ? X_REQUEST_ID : OTHER;
+    case 14:
+      return eqLower(name, 0, n, 'content-length') ? CONTENT_LENGTH : OTHER;
+    case 15:
+      return eqLower(name, 0, n, 'x-forwarded-for') ? X_FORWARDED_FOR : OTHER;
+    case 16:
+      if (eqLower(name, 0, n, 'proxy-connection')) return HOP;
+      return eqLower(name, 0, n, 'x-forwarded-host') ? X_FORWARDED_SET : OTHER;
+    case 17:
+      if (eqLower(name, 0, n, 'transfer-encoding')) return HOP;
+      return eqLower(name, 0, n, 'x-forwarded-proto') ? X_FORWARDED_SET : OTHER;
+    case 18:
+      return eqLower(name, 0, n, 'proxy-authenticate') ? HOP : OTHER;
+    case 19:
+      return eqLower(name, 0, n, 'proxy-authorization') ? HOP : OTHER;
+    default:
+      return OTHER;
+  }
+}
 
 /** What the proxy knows about the downstream side when forwarding a request. */
 export interface ForwardingInfo {
@@ -39,7 +89,10 @@ export interface ForwardingInfo {
 
 /** True when some Connection token names an end-to-end-looking header that must be dropped. */
 function namesHeaders(connectionTokens: readonly string[]): boolean {
-  for (const token of connectionTokens) if (!plainConnectionTokens.has(token)) return true;
+  for (let i = 0; i < connectionTokens.length; i++) {
+    const token = connectionTokens[i];
+    if (token !== 'keep-alive' && token !== 'close' && token !== 'upgrade') return true;
+  }
   return false;
 }
 
@@ -62,19 +115,14 @@ export function upstreamRequestHeaderLines(
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     const value = raw[i + 1]!;
-    const lower = name.toLowerCase();
-    if (hopByHop.has(lower) || lower === 'content-length' || (checkNamed && connectionTokens.includes(lower))) continue;
-    if (lower.startsWith('x-forwarded-')) {
-      if (lower === 'x-forwarded-for') {
-        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
-        continue;
-      }
-      if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
-    } else if (lower === 'host') {
-      host = value;
-    } else if (lower === 'x-request-id') {
+    const kind = classify(name);
+    if (kind === HOP || kind === CONTENT_LENGTH || (checkNamed && connectionTokens.includes(name.toLowerCase()))) continue;
+    if (kind === X_FORWARDED_FOR) {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       continue;
     }
+    if (kind === X_FORWARDED_SET || kind === X_REQUEST_ID) continue;
+    if (kind === HOST) host = value;
     lines += `${name}: ${value}\r\n`;
   }
   lines += `x-forwarded-for: ${forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`}\r\n`;
@@ -102,29 +150,15 @@ export function downstreamResponseHeaderLines(
   let sawLength = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    const lower = name.toLowerCase();
-    if (hopByHop.has(lower) || (checkNamed && connectionTokens.includes(lower)) || lower === 'x-request-id') continue;
-    if (lower === 'content-length') {
+    const kind = classify(name);
+    if (kind === HOP || kind === X_REQUEST_ID || (checkNamed && connectionTokens.includes(name.toLowerCase()))) continue;
+    if (kind === CONTENT_LENGTH) {
       if (!keepContentLength || sawLength) continue;
       sawLength = true;
     }
     lines += `${name}: ${raw[i + 1]!}\r\n`;
   }
   return lines;
-}
-
-/** Lowercase-name view of raw headers for routing and hash keys; repeated names are joined as arrays. */
-export function headerRecord(raw: readonly string[]): Record<string, string | string[]> {
-  const record: Record<string, string | string[]> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    const existing = record[name];
-    if (existing === undefined) record[name] = value;
-    else if (typeof existing === 'string') record[name] = [existing, value];
-    else existing.push(value);
-  }
-  return record;
 }
 
 /** Client IP as a plain address: IPv4-mapped IPv6 (`::ffff:1.2.3.4`) is shown as IPv4. */

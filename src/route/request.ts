@@ -36,7 +36,7 @@ export interface RouteRequest {
 
 /**
  * Builds a {@link RouteRequest} from node:http's `req.method`, `req.url` and
- * `req.headers`.
+ * `req.headers`. (The proxy uses {@link createRouteRequestFromRaw}.)
  *
  * An absolute-form target (`GET http://a.example/x HTTP/1.1`, RFC 9112 §3.2.2)
  * takes its host from the target and ignores the Host header, as the RFC
@@ -49,30 +49,75 @@ export interface RouteRequest {
  */
 export function createRouteRequest(method: string, url: string, headers: RouteHeaders): RouteRequest {
   const hostHeader = headers['host'];
-  let host = typeof hostHeader === 'string' ? hostHeader : undefined;
-  let target = url;
-  if (url.charCodeAt(0) !== 0x2f /* / */) {
-    const authorityStart = schemeEnd(url);
-    if (authorityStart !== -1) {
-      let authorityEnd = authorityStart;
-      while (authorityEnd < url.length && !isAuthorityEnd(url.charCodeAt(authorityEnd))) authorityEnd++;
-      const authority = url.slice(authorityStart, authorityEnd);
-      host = authority.slice(authority.lastIndexOf('@') + 1);
-      const rest = url.slice(authorityEnd);
-      target = rest.charCodeAt(0) === 0x2f ? rest : `/${rest}`;
+  return new Request(method, url, typeof hostHeader === 'string' ? hostHeader : undefined, headers, NO_RAW_HEADERS);
+}
+
+/**
+ * Builds a {@link RouteRequest} from a parsed head: `host` is its single Host
+ * value (or undefined), `rawHeaders` its `[name, value, ...]` list. The
+ * lowercase `headers` record is only built if something reads it (a header
+ * or cookie match, a header or cookie hash key, a sticky cookie): most routes
+ * match on host and path alone, and then a request allocates no record.
+ */
+export function createRouteRequestFromRaw(method: string, url: string, host: string | undefined, rawHeaders: readonly string[]): RouteRequest {
+  return new Request(method, url, host, undefined, rawHeaders);
+}
+
+const NO_RAW_HEADERS: readonly string[] = Object.freeze([]);
+
+/** The one implementation of RouteRequest, so routing code always sees one object shape (V8 hidden class). */
+class Request implements RouteRequest {
+  readonly method: string;
+  readonly host: string | undefined;
+  readonly target: string;
+  readonly path: string;
+  readonly query: string;
+  parsedQuery: ReadonlyMap<string, string> | undefined = undefined;
+  parsedCookies: ReadonlyMap<string, string> | undefined = undefined;
+  #headers: RouteHeaders | undefined;
+  readonly #rawHeaders: readonly string[];
+
+  constructor(method: string, url: string, hostHeader: string | undefined, headers: RouteHeaders | undefined, rawHeaders: readonly string[]) {
+    let host = hostHeader;
+    let target = url;
+    if (url.charCodeAt(0) !== 0x2f /* / */) {
+      const authorityStart = schemeEnd(url);
+      if (authorityStart !== -1) {
+        let authorityEnd = authorityStart;
+        while (authorityEnd < url.length && !isAuthorityEnd(url.charCodeAt(authorityEnd))) authorityEnd++;
+        const authority = url.slice(authorityStart, authorityEnd);
+        host = authority.slice(authority.lastIndexOf('@') + 1);
+        const rest = url.slice(authorityEnd);
+        target = rest.charCodeAt(0) === 0x2f ? rest : `/${rest}`;
+      }
     }
+    const q = target.indexOf('?');
+    this.method = method;
+    this.host = host;
+    this.target = target;
+    this.path = q === -1 ? target : target.slice(0, q);
+    this.query = q === -1 ? '' : target.slice(q + 1);
+    this.#headers = headers;
+    this.#rawHeaders = rawHeaders;
   }
-  const q = target.indexOf('?');
-  return {
-    method,
-    host,
-    target,
-    path: q === -1 ? target : target.slice(0, q),
-    query: q === -1 ? '' : target.slice(q + 1),
-    headers,
-    parsedQuery: undefined,
-    parsedCookies: undefined,
-  };
+
+  get headers(): RouteHeaders {
+    return (this.#headers ??= headerRecord(this.#rawHeaders));
+  }
+}
+
+/** Lowercase-name view of raw headers for routing and hash keys; repeated names are joined as arrays. */
+export function headerRecord(raw: readonly string[]): Record<string, string | string[]> {
+  const record: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const existing = record[name];
+    if (existing === undefined) record[name] = value;
+    else if (typeof existing === 'string') record[name] = [existing, value];
+    else existing.push(value);
+  }
+  return record;
 }
 
 /** Decoded query parameters of `req` (first value per key), parsed on first use. */

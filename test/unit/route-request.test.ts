@@ -57,3 +57,17 @@ describe('createRouteRequest', () => {
     assert.equal(cookiesOf(r), c);
   });
 });
+
+describe('createRouteRequestFromRaw', () => {
+  test('builds the lowercase header record on first read, like createRouteRequest with headerRecord', async () => {
+    const { createRouteRequestFromRaw } = await import('../../src/route/request.ts');
+    const raw = ['Host', 'h.test', 'X-Tenant', 'a', 'x-tenant', 'b', 'Cookie', 's=1'];
+    const r = createRouteRequestFromRaw('GET', '/p?q=1', 'h.test', raw);
+    assert.equal(r.host, 'h.test');
+    assert.equal(r.path, '/p');
+    assert.deepEqual(r.headers, { host: 'h.test', 'x-tenant': ['a', 'b'], cookie: 's=1' });
+    assert.equal(r.headers, r.headers);
+    assert.equal(cookiesOf(r).get('s'), '1');
+    assert.equal(createRouteRequestFromRaw('GET', 'http://a.example/x', 'b.example', []).host, 'a.example');
+  });
+});

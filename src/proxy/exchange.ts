@@ -20,6 +20,8 @@ import { upstreamError } from './upstream-errors.ts';
 
 const nothingTried: readonly number[] = [];
 
+/** Largest body part sent in one string with the response head (see #sendSmallResponse). */
+const INLINE_BODY_BYTES = 1024;
 
 /**
  * One request's trip through the proxy, from the parsed request head to the
@@ -311,19 +313,24 @@ export class Exchange implements UpstreamListener, Waiter {
       }
       this.#responseBuffer = undefined;
       if (result.status >= 502 && result.status <= 504 && this.#retryStatus(result.status)) return;
-      // Head and the first body bytes leave in one writev: one syscall per small response instead of two.
+      const head = this.#startResponse(result);
+      const start = result.headLength;
+      if (!this.#dechunk && buffer.length - start <= INLINE_BODY_BYTES) {
+        this.#sendSmallResponse(head, buffer, start);
+        return;
+      }
+      // Head and the first body bytes leave in one writev: one syscall per response head instead of two.
       const socket = this.conn.socket;
       socket.cork();
-      this.#startResponse(result);
-      if (!this.#finished && (result.headLength < buffer.length || this.#responseFramer.done)) {
-        this.#forwardResponseBody(buffer, result.headLength);
-      }
+      socket.write(head, 'latin1');
+      if (start < buffer.length || this.#responseFramer.done) this.#forwardResponseBody(buffer, start);
       socket.uncork();
       return;
     }
   }
 
-  #startResponse(head: ResponseHead): void {
+  /** Sets up the response and returns its head for the client (ending in the blank line); the caller writes it. */
+  #startResponse(head: ResponseHead): string {
     this.#responseHead = head;
     this.upstreamMs = performance.now() - this.#upstreamStartedAt;
     this.status = head.status;
@@ -356,7 +363,31 @@ export class Exchange implements UpstreamListener, Waiter {
     if (!this.clientKeepAlive) lines += 'connection: close\r\n';
     else if (this.head.minorVersion === 0) lines += 'connection: keep-alive\r\n';
     const reason = head.reason || (STATUS_REASONS[head.status] ?? '');
-    this.conn.socket.write(`HTTP/1.1 ${head.status} ${reason}\r\n${lines}\r\n`, 'latin1');
+    return `HTTP/1.1 ${head.status} ${reason}\r\n${lines}\r\n`;
+  }
+
+  /**
+   * The head plus the body bytes read with it, when those are at most
+   * INLINE_BODY_BYTES (a typical small API or health response): decoded as
+   * latin1 (byte for byte) and sent in one string with one write(). Measured
+   * cheaper than cork + two writes + uncork, which goes through node's
+   * buffered-write list, a writev chunk array and a second copy in C++.
+   */
+  #sendSmallResponse(head: string, buffer: Buffer, start: number): void {
+    const end = this.#responseFramer.scan(buffer, start);
+    if (end === -2) {
+      // The head is not sent: the connection is cut at once, as on the corked path (which drops its buffered head).
+      this.#badResponseBody();
+      return;
+    }
+    const stop = end < 0 ? buffer.length : end;
+    if (stop > start) {
+      this.bytesOut += stop - start;
+      this.#afterDownstreamWrite(this.conn.socket.write(head + buffer.toString('latin1', start, stop), 'latin1'));
+    } else {
+      this.conn.socket.write(head, 'latin1');
+    }
+    if (end >= 0) this.#bodyEnded(buffer, end);
   }
 
   #forwardResponseBody(buffer: Buffer, start: number): void {
@@ -371,19 +402,32 @@ export class Exchange implements UpstreamListener, Waiter {
       if (stop > start) this.#writeDownstream(start === 0 && stop === buffer.length ? buffer : buffer.subarray(start, stop));
     }
     if (end === -2) {
-      this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${framer.error?.message ?? 'bad body framing'}`));
+      this.#badResponseBody();
       return;
     }
-    if (end >= 0) {
-      // Bytes after the end of the response: the backend is out of step; never reuse it.
-      if (end < buffer.length) this.#upstreamReusable = false;
-      this.#completeResponse();
-    }
+    if (end >= 0) this.#bodyEnded(buffer, end);
+  }
+
+  #badResponseBody(): void {
+    const message = this.#responseFramer.error?.message ?? 'bad body framing';
+    this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${message}`));
+  }
+
+  /** The response body ended at `buffer[end]`. */
+  #bodyEnded(buffer: Buffer, end: number): void {
+    // Bytes after the end of the response: the backend is out of step; never reuse it.
+    if (end < buffer.length) this.#upstreamReusable = false;
+    this.#completeResponse();
   }
 
   #writeDownstream(data: Buffer): void {
     this.bytesOut += data.length;
-    if (!this.conn.socket.write(data) && !this.#pausedUpstream) {
+    this.#afterDownstreamWrite(this.conn.socket.write(data));
+  }
+
+  /** `flowing` is what the client socket's write() returned for body bytes. */
+  #afterDownstreamWrite(flowing: boolean): void {
+    if (!flowing && !this.#pausedUpstream) {
       // The client reads slower than the backend sends: stop reading upstream until it drains.
       this.#pausedUpstream = true;
       const upstream = this.#upstream!;

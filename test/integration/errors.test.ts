@@ -185,3 +185,29 @@ test('the response timeout restarts on every chunk: a slow but steady response i
   assert.equal(res.status, 200);
   assert.equal(res.body, 'xxxxxx');
 });
+
+for (const [what, reply] of [
+  ['in the bytes read with the head', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'],
+  ['after a large first read', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'a'.repeat(0x800)}\r\nzz\r\n`],
+] as const) {
+  test(`a response body with bad chunked framing ${what} cuts the client connection after the head`, async (t) => {
+    const backend = await startRawBackend(reply);
+    const usher = await startUsher(yamlFor(backend.address));
+    t.after(async () => {
+      await usher.stop({ timeoutMs: 500 });
+      await new Promise<void>((resolve) => backend.server.close(() => resolve()));
+    });
+    const { port } = new URL(usher.url('web'));
+    const { connect } = await import('node:net');
+    const client = connect(Number(port), '127.0.0.1');
+    client.write('GET /app/x HTTP/1.1\r\nHost: h\r\n\r\n');
+    let received = '';
+    client.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    client.on('error', () => {});
+    const timer = setTimeout(() => client.destroy(), 5000);
+    await once(client, 'close');
+    clearTimeout(timer);
+    // The connection is cut before anything that could pass for a complete response.
+    assert.ok(!received.endsWith('0\r\n\r\n'), `got ${JSON.stringify(received.slice(0, 80))}`);
+  });
+}

@@ -218,3 +218,59 @@ test('https listener with default ALPN: curl --http2 speaks h2 to usher, the bac
   assert.equal(origin.seen.at(-1)!.url, '/over-h2');
   assert.equal(origin.seen.at(-1)!.headers['x-forwarded-proto'], 'https');
 });
+
+test('upstream TLS timeouts: the connect timeout covers the handshake (until secureConnect), then the response timeout runs', async (t) => {
+  const backendCert = generateCertificate(['backend.internal']);
+  // Completes the TLS handshake, then never answers.
+  const silent = createHttpsServer({ cert: backendCert.cert, key: backendCert.key }, () => {});
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  // Accepts TCP and never speaks TLS: the handshake never ends.
+  const { createServer: createTcpServer } = await import('node:net');
+  const tcpSockets = new Set<import('node:net').Socket>();
+  const stalled = createTcpServer((socket) => {
+    tcpSockets.add(socket);
+    socket.on('error', () => {});
+  });
+  stalled.listen(0, '127.0.0.1');
+  await once(stalled, 'listening');
+  const yaml = (port: number, timeouts: string): string => `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+pools:
+  main:
+    retry: { attempts: 1 }
+    timeouts: ${timeouts}
+    backends:
+      - address: 127.0.0.1:${port}
+        tls: { insecureSkipVerify: true }
+`;
+  const start = (port: number, timeouts: string): Promise<Usher> => Usher.start(configFromYaml(yaml(port, timeouts)), { accessLog: createAccessLog({ enabled: false }) });
+  const responseTimeout = await start((silent.address() as AddressInfo).port, '{ connect: 5s, response: 300ms }');
+  const connectTimeout = await start((stalled.address() as AddressInfo).port, '{ connect: 300ms, response: 5s }');
+  t.after(async () => {
+    await Promise.all([responseTimeout, connectTimeout].map((u) => u.stop({ timeoutMs: 500 })));
+    for (const socket of tcpSockets) socket.destroy();
+    silent.closeAllConnections();
+    silent.close();
+    stalled.close();
+  });
+  const timed = async (usher: Usher): Promise<{ status: number; reason: string | null; ms: number }> => {
+    const started = performance.now();
+    const res = await fetch(`${usher.url('web')}/x`);
+    await res.text();
+    return { status: res.status, reason: res.headers.get('x-usher-error'), ms: performance.now() - started };
+  };
+  const r = await timed(responseTimeout);
+  t.diagnostic(`response timeout after ${r.ms.toFixed(0)} ms (response: 300ms)`);
+  assert.equal(r.status, 504);
+  assert.equal(r.reason, 'response_timeout');
+  assert.ok(r.ms >= 250 && r.ms < 3000, `answered after ${r.ms.toFixed(0)} ms`);
+  const c = await timed(connectTimeout);
+  t.diagnostic(`connect timeout after ${c.ms.toFixed(0)} ms (connect: 300ms, handshake never done)`);
+  assert.equal(c.status, 504);
+  assert.equal(c.reason, 'connect_timeout');
+  assert.ok(c.ms >= 250 && c.ms < 3000, `answered after ${c.ms.toFixed(0)} ms`);
+});

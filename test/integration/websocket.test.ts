@@ -222,3 +222,23 @@ test('draining a backend closes its WebSockets after drainTimeout; graceful stop
   await Promise.all([stopping, onB.closed, next.closed]);
   assert.ok(performance.now() - stopStarted < 2000);
 });
+
+test('a WebSocket outlives short keep-alive, header and upstream response/idle timeouts: only tunnelIdle applies to it', async (t) => {
+  const backend = await startWsBackend('a');
+  const { usher } = await start(
+    yaml([backend], '    timeouts: { connect: 1s, response: 150ms, idle: 150ms }\n', '    timeouts: { keepAlive: 150ms, header: 150ms, bodyIdle: 150ms, tunnelIdle: 5s }\n'),
+  );
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 200 });
+    await backend.close();
+  });
+  const ws = await openWs(usher.url('web'));
+  assert.match(ws.head, /^HTTP\/1\.1 101 /);
+  let closed = false;
+  void ws.closed.then(() => (closed = true));
+  // Silent for several times every timeout but tunnelIdle (and several deadline sweeps).
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  assert.equal(closed, false, 'the tunnel was not cut by a keep-alive, header, response or idle deadline');
+  assert.equal(await ws.echo('still here'), 'a:still here');
+  ws.socket.destroy();
+});

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { RetryCondition } from '../config/types.ts';
 import { UsherError, type ErrorCode } from '../errors.ts';
 import type { BodyFramer, PayloadSink } from '../http1/body-framer.ts';
@@ -10,6 +11,7 @@ import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-connection.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
+import { corkUntilTurnEnd } from '../runtime/turn-flush.ts';
 import type { DownstreamConnection } from './downstream.ts';
 import { errorResponse } from './error-response.ts';
 import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
@@ -172,6 +174,7 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#upstream = upstream;
     upstream.attach(this, this.#responseTimeoutMs);
     const head = this.#addHost ? `${this.#upstreamHead}host: ${backend.key}\r\n\r\n` : `${this.#upstreamHead}\r\n`;
+    corkUntilTurnEnd(upstream.socket);
     upstream.socket.write(head, 'latin1');
     if (upstream.connected && this.#pendingBody !== undefined) this.#flushPendingBody(upstream);
   }
@@ -188,6 +191,7 @@ export class Exchange implements UpstreamListener, Waiter {
     if (upstream.closed) return true;
     this.#bodySent = true;
     upstream.touch();
+    corkUntilTurnEnd(upstream.socket);
     return upstream.socket.write(chunk);
   }
 
@@ -196,6 +200,7 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#pendingBody = undefined;
     this.#bodySent = true;
     let flowing = true;
+    corkUntilTurnEnd(upstream.socket);
     for (const chunk of pending) flowing = upstream.socket.write(chunk);
     if (flowing) this.conn.resumeReading(); // else 'drain' resumes it
   }
@@ -217,6 +222,7 @@ export class Exchange implements UpstreamListener, Waiter {
       // An unread request body would be read as the next request: close after answering.
       if (!this.requestBodyDone) this.clientKeepAlive = false;
       this.status = error.httpStatus;
+      corkUntilTurnEnd(socket);
       socket.write(errorResponse(error, this.clientKeepAlive, this.requestId), 'latin1');
     }
     this.#releaseUpstream(false);
@@ -227,7 +233,7 @@ export class Exchange implements UpstreamListener, Waiter {
   respond(status: number, raw: string): void {
     if (this.#finished) return;
     this.status = status;
-    if (!this.conn.socket.destroyed) this.conn.socket.write(raw, 'latin1');
+    if (!this.conn.socket.destroyed) this.#client().write(raw, 'latin1');
     this.#finish();
   }
 
@@ -261,6 +267,13 @@ export class Exchange implements UpstreamListener, Waiter {
       this.log();
     });
     backend.tunnels.add(tunnel);
+  }
+
+  /** The client's socket, corked until the end of this event-loop turn (runtime/turn-flush.ts): writes to it coalesce. */
+  #client(): Socket {
+    const socket = this.conn.socket;
+    corkUntilTurnEnd(socket);
+    return socket;
   }
 
   // ---- upstream events -------------------------------------------------------
@@ -299,7 +312,7 @@ export class Exchange implements UpstreamListener, Waiter {
         }
         if (this.head.minorVersion === 1) {
           this.#sentInterim = true;
-          this.conn.socket.write(
+          this.#client().write(
             `HTTP/1.1 ${result.status} ${result.reason || (STATUS_REASONS[result.status] ?? '')}\r\n${downstreamResponseHeaderLines(result.rawHeaders, result.connectionTokens, false)}\r\n`,
             'latin1',
           );
@@ -319,12 +332,9 @@ export class Exchange implements UpstreamListener, Waiter {
         this.#sendSmallResponse(head, buffer, start);
         return;
       }
-      // Head and the first body bytes leave in one writev: one syscall per response head instead of two.
-      const socket = this.conn.socket;
-      socket.cork();
-      socket.write(head, 'latin1');
+      // Head and the first body bytes leave in one writev at the end of the turn.
+      this.#client().write(head, 'latin1');
       if (start < buffer.length || this.#responseFramer.done) this.#forwardResponseBody(buffer, start);
-      socket.uncork();
       return;
     }
   }
@@ -383,9 +393,9 @@ export class Exchange implements UpstreamListener, Waiter {
     const stop = end < 0 ? buffer.length : end;
     if (stop > start) {
       this.bytesOut += stop - start;
-      this.#afterDownstreamWrite(this.conn.socket.write(head + buffer.toString('latin1', start, stop), 'latin1'));
+      this.#afterDownstreamWrite(this.#client().write(head + buffer.toString('latin1', start, stop), 'latin1'));
     } else {
-      this.conn.socket.write(head, 'latin1');
+      this.#client().write(head, 'latin1');
     }
     if (end >= 0) this.#bodyEnded(buffer, end);
   }
@@ -422,7 +432,7 @@ export class Exchange implements UpstreamListener, Waiter {
 
   #writeDownstream(data: Buffer): void {
     this.bytesOut += data.length;
-    this.#afterDownstreamWrite(this.conn.socket.write(data));
+    this.#afterDownstreamWrite(this.#client().write(data));
   }
 
   /** `flowing` is what the client socket's write() returned for body bytes. */

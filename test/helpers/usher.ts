@@ -17,8 +17,18 @@ export async function startUsher(yaml: string, options: UsherOptions = {}): Prom
   return Usher.start(config, { ...options, ...(accessLog ? { accessLog } : {}) });
 }
 
-/** A one-listener, one-pool YAML over the given backend addresses. */
-export function simpleYaml(backends: readonly string[], pool: Record<string, unknown> = {}): string {
+/** A backend of {@link simpleYaml}: its address, or its address with more keys (rendered as JSON, which YAML reads). */
+export type SimpleBackend = string | ({ readonly address: string } & Record<string, unknown>);
+
+function backendLine(backend: SimpleBackend): string {
+  if (typeof backend === 'string') return `      - address: ${backend}\n`;
+  const { address, ...rest } = backend;
+  const extra = Object.entries(rest).map(([key, value]) => `        ${key}: ${JSON.stringify(value)}\n`);
+  return `      - address: ${address}\n${extra.join('')}`;
+}
+
+/** A one-listener, one-pool YAML over the given backends; `pool` adds keys to the pool. */
+export function simpleYaml(backends: readonly SimpleBackend[], pool: Record<string, unknown> = {}): string {
   const extra = Object.entries(pool)
     .map(([key, value]) => `    ${key}: ${JSON.stringify(value)}\n`)
     .join('');
@@ -30,5 +40,5 @@ export function simpleYaml(backends: readonly string[], pool: Record<string, unk
 pools:
   main:
 ${extra}    backends:
-${backends.map((address) => `      - address: ${address}\n`).join('')}`;
+${backends.map(backendLine).join('')}`;
 }

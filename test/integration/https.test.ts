@@ -14,7 +14,7 @@ import { createAccessLog } from '../../src/observe/access-log.ts';
 import { Usher } from '../../src/runtime/usher.ts';
 import { startOrigin } from '../helpers/origin.ts';
 import { generateCertificate, type TestCertificate } from '../helpers/tls.ts';
-import { configFromYaml } from '../helpers/usher.ts';
+import { configFromYaml, simpleYaml, startUsher } from '../helpers/usher.ts';
 
 const run = promisify(execFile);
 
@@ -164,21 +164,10 @@ test('upstream TLS: verified with a CA file and servername, refused with the wro
   const backend = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   const goodCa = files.write('good.pem', backendCert.cert);
   const badCa = files.write('bad.pem', other.cert);
-  const yaml = (tls: string): string => `listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - pool: main
-pools:
-  main:
-    backends:
-      - address: ${backend}
-        tls: ${tls}
-`;
-  const start = (tls: string): Promise<Usher> => Usher.start(configFromYaml(yaml(tls)), { accessLog: createAccessLog({ enabled: false }) });
-  const verified = await start(`{ servername: backend.internal, ca: ${goodCa} }`);
-  const wrongCa = await start(`{ servername: backend.internal, ca: ${badCa} }`);
-  const insecure = await start('{ insecureSkipVerify: true }');
+  const start = (tls: Record<string, unknown>): Promise<Usher> => startUsher(simpleYaml([{ address: backend, tls }]));
+  const verified = await start({ servername: 'backend.internal', ca: goodCa });
+  const wrongCa = await start({ servername: 'backend.internal', ca: badCa });
+  const insecure = await start({ insecureSkipVerify: true });
   t.after(async () => {
     await Promise.all([verified, wrongCa, insecure].map((u) => u.stop({ timeoutMs: 500 })));
     server.close();
@@ -234,22 +223,10 @@ test('upstream TLS timeouts: the connect timeout covers the handshake (until sec
   });
   stalled.listen(0, '127.0.0.1');
   await once(stalled, 'listening');
-  const yaml = (port: number, timeouts: string): string => `listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - pool: main
-pools:
-  main:
-    retry: { attempts: 1 }
-    timeouts: ${timeouts}
-    backends:
-      - address: 127.0.0.1:${port}
-        tls: { insecureSkipVerify: true }
-`;
-  const start = (port: number, timeouts: string): Promise<Usher> => Usher.start(configFromYaml(yaml(port, timeouts)), { accessLog: createAccessLog({ enabled: false }) });
-  const responseTimeout = await start((silent.address() as AddressInfo).port, '{ connect: 5s, response: 300ms }');
-  const connectTimeout = await start((stalled.address() as AddressInfo).port, '{ connect: 300ms, response: 5s }');
+  const start = (port: number, timeouts: Record<string, string>): Promise<Usher> =>
+    startUsher(simpleYaml([{ address: `127.0.0.1:${port}`, tls: { insecureSkipVerify: true } }], { retry: { attempts: 1 }, timeouts }));
+  const responseTimeout = await start((silent.address() as AddressInfo).port, { connect: '5s', response: '300ms' });
+  const connectTimeout = await start((stalled.address() as AddressInfo).port, { connect: '300ms', response: '5s' });
   t.after(async () => {
     await Promise.all([responseTimeout, connectTimeout].map((u) => u.stop({ timeoutMs: 500 })));
     for (const socket of tcpSockets) socket.destroy();

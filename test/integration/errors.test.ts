@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { request } from 'undici';
 import { startOrigin } from '../helpers/origin.ts';
 import { startUsher } from '../helpers/usher.ts';
+import { refusedPort } from '../helpers/refused.ts';
 
 /** A TCP server that answers every connection with `reply` (or nothing) — a broken backend. */
 async function startRawBackend(reply: string | undefined): Promise<{ server: Server; address: string }> {
@@ -21,10 +22,9 @@ async function startRawBackend(reply: string | undefined): Promise<{ server: Ser
 }
 
 /** A port nothing listens on: bind, read the port, close. */
+/** A loopback port nothing listens on: connects are refused (test/helpers/refused.ts). */
 async function closedPort(): Promise<string> {
-  const { server, address } = await startRawBackend(undefined);
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address;
+  return `127.0.0.1:${await refusedPort()}`;
 }
 
 function yamlFor(address: string, timeouts = '{ connect: 1s, response: 300ms, idle: 5s }'): string {

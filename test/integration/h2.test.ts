@@ -38,6 +38,7 @@ import { peakRssMiB } from '../helpers/cli.ts';
 import { until } from '../helpers/load.ts';
 import { startOrigin, startOrigins } from '../helpers/origin.ts';
 import { configFromYaml } from '../helpers/usher.ts';
+import { refusedPort } from '../helpers/refused.ts';
 
 const MiB = 1024 * 1024;
 
@@ -187,13 +188,9 @@ async function startH2cOrigin(handler: (stream: ServerHttp2Stream, headers: Inco
 }
 
 /** A port nothing listens on. */
+/** A loopback port nothing listens on: connects are refused (test/helpers/refused.ts). */
 async function closedPort(): Promise<number> {
-  const server = createNetServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return refusedPort();
 }
 
 /** A throwaway self-signed certificate for `name`, made with the system openssl in a temp dir removed at once. */

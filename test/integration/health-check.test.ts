@@ -8,6 +8,7 @@ import type { HealthCheckConfig, HostPort } from '../../src/config/types.ts';
 import { ActiveHealthCheck, type TimedProbeResult } from '../../src/pool/health/active-check.ts';
 import { MAX_CHECK_BODY_BYTES, probe } from '../../src/pool/health/probe.ts';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
+import { refusedPort } from '../helpers/refused.ts';
 
 const HOST = '127.0.0.1';
 
@@ -86,13 +87,9 @@ async function rawServer(t: TestContext, onConnection: (socket: Socket) => void 
 }
 
 /** A port nothing listens on (bound, then released). */
+/** A loopback port nothing listens on: connects are refused (test/helpers/refused.ts). */
 async function closedPort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return refusedPort();
 }
 
 function targetOf(o: Origin): HostPort {

@@ -14,6 +14,7 @@ import { Pool } from '../../src/pool/pool.ts';
 import { compileTcpPlan, TcpProxy } from '../../src/l4/tcp-proxy.ts';
 import { encodeProxyV2, PROXY_V2_SIGNATURE } from '../../src/l4/proxy-protocol.ts';
 import { generateCertificate, type TestCertificate } from '../helpers/tls.ts';
+import { refusedPort } from '../helpers/refused.ts';
 
 const HOST = '127.0.0.1';
 const MiB = 1024 * 1024;
@@ -149,13 +150,9 @@ const sink: Behaviour = (socket) => {
 };
 
 /** A port with nothing listening. */
+/** A loopback port nothing listens on: connects are refused (test/helpers/refused.ts). */
 async function closedPort(): Promise<string> {
-  const server = createServer();
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `${HOST}:${port}`;
+  return `127.0.0.1:${await refusedPort()}`;
 }
 
 // ---- clients ---------------------------------------------------------------------

@@ -4,9 +4,9 @@ import { BodyFramer } from '../http1/body-framer.ts';
 import { parseResponseHead } from '../http1/response-head.ts';
 import type { ResponseHead } from '../http1/types.ts';
 import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-connection.ts';
-import { upstreamError } from '../proxy/upstream-errors.ts';
+import { connectionLost } from '../proxy/upstream-errors.ts';
 import { chunkedTrailers, headerObject, responseHeaders, trailerObject } from './headers.ts';
-import { idempotentMethods } from '../proxy/retry-policy.ts';
+import { mayReplayOnFreshConnection } from '../proxy/retry-policy.ts';
 import { StreamExchange } from './stream-exchange.ts';
 
 /** How the request body goes to the backend: none, as announced by the client's content-length, or chunked. */
@@ -291,43 +291,28 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
     const upstream = this.#upstream;
     this.#upstream = undefined;
     upstream?.destroy();
-    // A kept-alive connection the backend closed just as it was reused: the request never
-    // reached the application, so a bodiless idempotent request is replayed on a fresh one.
     if (
       phase === 'exchange' &&
       upstream !== undefined &&
-      upstream.uses > 1 &&
-      this.#responseHead === undefined &&
-      this.#responseBuffer === undefined &&
-      !this.#replayed &&
-      this.#bodyFraming === 'none' &&
-      idempotentMethods.has(this.method)
+      mayReplayOnFreshConnection({
+        uses: upstream.uses,
+        answered: this.#responseHead !== undefined || this.#responseBuffer !== undefined,
+        replayed: this.#replayed,
+        hasBody: this.#bodyFraming !== 'none',
+        method: this.method,
+      })
     ) {
       this.#replayed = true;
       this.connect();
       return;
     }
-    const cause = error ?? Object.assign(new Error('backend closed the connection'), { code: 'UND_ERR_SOCKET' });
-    const mapped = upstreamError(cause, this.backend!.key);
-    // A connect-phase failure with an unmapped code is still a connect failure (safe to retry).
-    this.attemptFailed(
-      phase === 'connect' && mapped.code === 'USHER_UPSTREAM_RESET'
-        ? new UsherError('USHER_UPSTREAM_CONNECT_FAILED', mapped.message, { cause })
-        : mapped,
-    );
+    this.attemptFailed(connectionLost(error, phase, this.backend!.key));
   }
 
   onUpstreamTimeout(phase: 'connect' | 'exchange'): void {
-    if (this.finished) return;
-    const connect = phase === 'connect';
-    const after = connect ? this.pool!.config.timeouts.connectMs : this.responseTimeoutMs;
-    this.attemptFailed(
-      new UsherError(
-        connect ? 'USHER_UPSTREAM_CONNECT_TIMEOUT' : 'USHER_UPSTREAM_RESPONSE_TIMEOUT',
-        `backend ${this.backend!.key}: no ${connect ? 'connection' : 'response'} within ${after} ms`,
-      ),
-    );
+    this.attemptTimedOut(phase);
   }
+
 
   // ---- completion --------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerStreamResponseOptions } from 'node:http2';
 import { UsherError } from '../errors.ts';
-import { upstreamError } from '../proxy/upstream-errors.ts';
+import { connectFailure } from '../proxy/upstream-errors.ts';
 import { h2cClientFor } from './h2c-client.ts';
 import { headerObject, passHeaders, statusOf, trailerObject } from './headers.ts';
 import { resetStream } from './respond.ts';
@@ -231,7 +231,7 @@ export class H2cExchange extends StreamExchange {
 
   readonly #onUpTimeout = (): void => {
     if (this.finished) return;
-    this.attemptFailed(new UsherError('USHER_UPSTREAM_RESPONSE_TIMEOUT', `backend ${this.backend!.key}: no response within ${this.responseTimeoutMs} ms`));
+    this.attemptTimedOut('exchange');
   };
 
   readonly #onUpClose = (): void => {
@@ -250,8 +250,7 @@ export class H2cExchange extends StreamExchange {
       // The session never connected: nothing reached the backend.
       // node:http2 cancels pending streams with its own error; the socket's (ECONNREFUSED...) is its cause.
       const cause = (this.#upError?.cause as Error | undefined) ?? this.#upError ?? new Error('connection closed before it was established');
-      const mapped = upstreamError(cause, key);
-      return mapped.code === 'USHER_UPSTREAM_RESET' ? new UsherError('USHER_UPSTREAM_CONNECT_FAILED', mapped.message, { cause: this.#upError }) : mapped;
+      return connectFailure(cause, key);
     }
     if (code === NGHTTP2_REFUSED_STREAM) return new UsherError('USHER_UPSTREAM_CONNECT_FAILED', `backend ${key}: stream refused (REFUSED_STREAM)`);
     return new UsherError('USHER_UPSTREAM_RESET', `backend ${key}: stream closed (HTTP/2 error code ${code}) before the response completed`, { cause: this.#upError });

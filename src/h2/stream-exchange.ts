@@ -1,17 +1,11 @@
 import { constants, type ServerHttp2Stream } from 'node:http2';
-import type { PickContext } from '../balancer/types.ts';
-import type { RetryCondition } from '../config/types.ts';
-import { UsherError, type ErrorCode } from '../errors.ts';
+import { UsherError } from '../errors.ts';
 import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
-import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
-import type { Waiter } from '../pool/wait-queue.ts';
+import { AttemptLoop } from '../proxy/attempt-loop.ts';
 import type { DownstreamSettings } from '../proxy/downstream.ts';
 import type { RouteMetrics } from '../proxy/metrics.ts';
-import { mayRetry, retryConditionOf } from '../proxy/retry-policy.ts';
 import { resetStream, respondError } from './respond.ts';
-
-const nothingTried: readonly number[] = [];
 
 /** The HTTP/2 connection a stream belongs to, as its exchange sees it. */
 export interface StreamOwner {
@@ -30,15 +24,12 @@ export interface StreamOwner {
  * attempts, retry on another backend when it is provably safe, answer errors,
  * watch the client's stream (reset, timeouts, flow control) and log.
  *
- * The same rules as `proxy/exchange.ts` (the HTTP/1.1 exchange) apply, so a
- * pool behaves the same whichever protocol its clients speak: attempts go
- * through `Pool.attemptStarted/attemptEnded`, and a retry needs the condition
- * in `retry.on`, attempts and budget left, nothing of the response sent, and
- * either a failure before the request reached the backend or an idempotent
- * method with no body byte sent. Subclasses speak to the backend:
+ * Picking, queueing, attempts and retries are {@link AttemptLoop}'s, the same
+ * loop as the HTTP/1.1 exchange's, so a pool behaves the same whichever
+ * protocol its clients speak. Subclasses speak to the backend:
  * {@link H2Exchange} over HTTP/1.1, {@link H2cExchange} over cleartext HTTP/2.
  */
-export abstract class StreamExchange implements Waiter {
+export abstract class StreamExchange extends AttemptLoop {
   readonly stream: ServerHttp2Stream;
   readonly owner: StreamOwner;
   readonly method: string;
@@ -56,31 +47,19 @@ export abstract class StreamExchange implements Waiter {
   referer: string | undefined;
   userAgent: string | undefined;
   route: string | undefined;
-  pool: Pool | undefined;
-  backend: Backend | undefined;
-  setCookie: string | undefined;
   error: UsherError | undefined;
   status = 0;
   /** Request body bytes read from the client (HTTP/2 heads are compressed: not counted). */
   bytesIn = 0;
   /** Response body bytes sent to the client (DATA payload). */
   bytesOut = 0;
-  upstreamMs = -1;
   /** The client has sent its whole request (END_STREAM seen). */
   requestBodyDone: boolean;
 
-  protected readonly ctx: PickContext = { hash: 0, tried: nothingTried };
-  protected upstreamStartedAt = 0;
-  protected responseTimeoutMs = 0;
   /** Response headers went to the client: from here a failure can only reset the stream. */
   protected responseStarted = false;
   /** An interim (1xx) response went to the client: the response has begun. */
   protected sentInterim = false;
-  #stickyToken: string | undefined;
-  #attemptOpen = false;
-  #retries = 0;
-  #lastError: UsherError | undefined;
-  #queued = false;
   #finished = false;
   #awaitingDrain = false;
   #clientPaused = false;
@@ -94,6 +73,7 @@ export abstract class StreamExchange implements Waiter {
     endStream: boolean,
     requestId: string,
   ) {
+    super();
     this.stream = stream;
     this.owner = owner;
     this.method = method;
@@ -114,134 +94,27 @@ export abstract class StreamExchange implements Waiter {
 
   /** Pick phase onwards, after the route phase chose `pool`. */
   start(pool: Pool, hash: number, stickyToken: string | undefined): void {
-    this.pool = pool;
-    this.ctx.hash = hash;
-    this.#stickyToken = stickyToken;
-    this.responseTimeoutMs = pool.config.timeouts.responseMs;
-    pool.retryBudget?.onRequest(performance.now());
     if (!this.requestBodyDone) {
       this.stream.on('data', this.#onData);
       this.stream.on('end', this.#onEnd);
       this.stream.on('trailers', this.#onTrailers);
       this.stream.setTimeout(this.settings.bodyIdleTimeoutMs);
     }
-    this.#pick();
+    this.startAttempts(pool, hash, stickyToken);
   }
 
-  // ---- what a subclass does with the backend ------------------------------------
-
-  /** Starts the current attempt on `this.backend`. */
-  protected abstract connect(): void;
+  // ---- what a subclass does with the backend (and AttemptLoop's abstract members) ----
   /** Request body bytes for the backend; false asks for the client to be paused. */
   protected abstract sendBody(chunk: Buffer): boolean;
   /** The client finished its request body. */
   protected abstract endBody(): void;
   /** Request trailers from the client (raw list). */
   protected abstract sendTrailers(raw: readonly string[]): void;
-  /** Whether any request body byte reached a backend: after that no retry can resend it. */
-  protected abstract get bodySent(): boolean;
-  /** Drops the attempt's upstream side: back to its pool when `reusable`, else cancelled. */
-  protected abstract releaseUpstream(reusable: boolean): void;
-  /** Forgets what the failed attempt received, before a retry. */
-  protected abstract resetResponse(): void;
   /** The client's stream drained after `awaitDrain`: read from the backend again. */
   protected abstract onDownstreamDrain(): void;
 
-  // ---- pick, attempts and retries -------------------------------------------------
-
-  #pick(): void {
-    const pool = this.pool!;
-    const selection = pool.select(this.ctx, this.#stickyToken);
-    if (selection === 'none') {
-      // On a retry with nowhere else to go, the client learns what actually failed.
-      this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${pool.name} has no available backend`));
-    } else if (selection === 'full') {
-      if (pool.enqueue(this)) this.#queued = true;
-      else this.fail(new UsherError('USHER_QUEUE_FULL', `pool ${pool.name}: every backend is at maxConnections and the queue is full`));
-    } else {
-      this.#attempt(selection);
-    }
-  }
-
-  /** Waiter: a slot may have freed up in the pool. */
-  retry(): boolean {
-    const selection = this.pool!.select(this.ctx, this.#stickyToken);
-    if (selection === 'full') return false;
-    this.#queued = false;
-    if (selection === 'none') this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${this.pool!.name} has no available backend`));
-    else this.#attempt(selection);
-    return true;
-  }
-
-  /** Waiter: the queue timeout passed. */
-  expire(): void {
-    this.#queued = false;
-    this.fail(new UsherError('USHER_QUEUE_TIMEOUT', `pool ${this.pool!.name}: no backend slot within ${this.pool!.config.queueTimeoutMs} ms`));
-  }
-
-  #attempt(backend: Backend): void {
-    const pool = this.pool!;
-    this.backend = backend;
-    pool.attemptStarted(backend);
-    this.#attemptOpen = true;
-    if (this.setCookie === undefined && pool.sticky !== undefined && this.#stickyToken !== backend.stickyToken) {
-      this.setCookie = pool.sticky.setCookie(backend.stickyToken);
-    }
-    this.upstreamStartedAt = performance.now();
-    this.connect();
-  }
-
-  /** The current attempt failed on the upstream side: retry elsewhere when safe, else answer. */
-  protected attemptFailed(error: UsherError): void {
-    if (this.#finished) return;
-    this.endAttempt('failure', 0);
-    if (this.#mayRetry(retryConditionOf(error.code), error.code)) {
-      this.#lastError = error;
-      this.#retryElsewhere();
-      return;
-    }
-    this.fail(error);
-  }
-
-  /** A 502/503/504 from the backend, before anything went to the client: retried when configured. */
-  protected retryStatus(status: number): boolean {
-    const condition = status === 502 ? '502' : status === 503 ? '503' : '504';
-    if (!this.#mayRetry(condition, undefined)) return false;
-    this.endAttempt('failure', status);
-    this.#lastError = undefined;
-    this.#retryElsewhere();
-    return true;
-  }
-
-  /** Whether this failed attempt may be retried elsewhere: the response has not started, and {@link mayRetry}. */
-  #mayRetry(condition: RetryCondition | undefined, code: ErrorCode | undefined): boolean {
-    if (this.responseStarted || this.sentInterim || this.stream.destroyed) return false;
-    return mayRetry(this.pool!, {
-      condition,
-      code,
-      retries: this.#retries,
-      method: this.method,
-      bodySent: this.bodySent,
-      ctx: this.ctx,
-      backend: this.backend!,
-    });
-  }
-
-  #retryElsewhere(): void {
-    const backend = this.backend!;
-    backend.counters.retriedAway++;
-    this.#retries++;
-    this.ctx.tried = [...this.ctx.tried, backend.index];
-    this.resetResponse();
-    this.#pick();
-  }
-
-  /** Ends the current attempt (once): releases its upstream side and tells the pool the outcome. */
-  protected endAttempt(outcome: 'success' | 'failure' | 'unknown', status: number): void {
-    if (!this.#attemptOpen) return;
-    this.#attemptOpen = false;
-    if (outcome !== 'success') this.releaseUpstream(false);
-    this.pool!.attemptEnded(this.backend!, outcome, status, outcome === 'success' ? this.upstreamMs : -1);
+  protected responseBegun(): boolean {
+    return this.responseStarted || this.sentInterim || this.stream.destroyed;
   }
 
   // ---- the client's stream ------------------------------------------------------------
@@ -330,10 +203,7 @@ export abstract class StreamExchange implements Waiter {
   /** The client reset the stream, or the connection went away, before the exchange finished. */
   #onClose = (): void => {
     if (this.#finished) return;
-    if (this.#queued) {
-      this.#queued = false;
-      this.pool?.dequeue(this);
-    }
+    this.leaveQueue();
     this.error ??= new UsherError('USHER_DOWNSTREAM_ABORTED', 'client reset the stream before the response completed');
     this.status = 499;
     try {
@@ -355,10 +225,7 @@ export abstract class StreamExchange implements Waiter {
   fail(error: UsherError): void {
     if (this.#finished) return;
     this.error ??= error;
-    if (this.#queued) {
-      this.#queued = false;
-      this.pool?.dequeue(this);
-    }
+    this.leaveQueue();
     const stream = this.stream;
     if (this.responseStarted) {
       // Nothing truthful can follow a begun response: RST_STREAM tells the client it is incomplete.

@@ -1,26 +1,21 @@
 import type { Socket } from 'node:net';
-import type { RetryCondition } from '../config/types.ts';
-import { UsherError, type ErrorCode } from '../errors.ts';
+import { UsherError } from '../errors.ts';
 import type { BodyFramer, PayloadSink } from '../http1/body-framer.ts';
 import { parseResponseHead } from '../http1/response-head.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
 import type { RequestHead, ResponseHead } from '../http1/types.ts';
 import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
-import type { PickContext } from '../balancer/types.ts';
-import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-connection.ts';
-import type { Waiter } from '../pool/wait-queue.ts';
 import { corkUntilTurnEnd } from '../runtime/turn-flush.ts';
+import { AttemptLoop } from './attempt-loop.ts';
 import type { DownstreamConnection } from './downstream.ts';
 import { errorResponse } from './error-response.ts';
 import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
 import type { RouteMetrics } from './metrics.ts';
 import { requestIdOf } from './request-id.ts';
-import { idempotentMethods, mayRetry, retryConditionOf } from './retry-policy.ts';
-import { upstreamError } from './upstream-errors.ts';
-
-const nothingTried: readonly number[] = [];
+import { mayReplayOnFreshConnection } from './retry-policy.ts';
+import { connectionLost } from './upstream-errors.ts';
 
 /** Largest body part sent in one string with the response head (see #sendSmallResponse). */
 const INLINE_BODY_BYTES = 1024;
@@ -32,9 +27,9 @@ const INLINE_BODY_BYTES = 1024;
  * backpressure both ways, retry on another backend when that is provably safe,
  * then log.
  *
- * An exchange makes one or more *attempts*; each attempt has one backend and
- * one upstream connection, and ends (success, failure or no verdict) before
- * the next one starts. Request body bytes that arrive before the upstream
+ * An exchange makes one or more *attempts* ({@link AttemptLoop}, shared with
+ * HTTP/2); each attempt has one backend and one upstream connection, and ends
+ * (success, failure or no verdict) before the next one starts. Request body bytes that arrive before the upstream
  * connection is up are held (the client is paused meanwhile), so a connect
  * failure can be retried for any method.
  *
@@ -42,7 +37,7 @@ const INLINE_BODY_BYTES = 1024;
  * ends (strictly, so the backend can never frame it differently). The one
  * exception is a chunked response to an HTTP/1.0 client, which is de-chunked.
  */
-export class Exchange implements UpstreamListener, Waiter {
+export class Exchange extends AttemptLoop implements UpstreamListener {
   readonly conn: DownstreamConnection;
   readonly head: RequestHead;
   readonly startedAt: number;
@@ -53,9 +48,6 @@ export class Exchange implements UpstreamListener, Waiter {
   /** Where the finished request is counted; set by the route phase (undefined: the listener was removed). */
   metrics: RouteMetrics | undefined;
   route: string | undefined;
-  pool: Pool | undefined;
-  backend: Backend | undefined;
-  setCookie: string | undefined;
   /** Whether the client connection can carry another request after this one. */
   clientKeepAlive: boolean;
   requestBodyDone: boolean;
@@ -64,26 +56,17 @@ export class Exchange implements UpstreamListener, Waiter {
   /** Request head and body bytes read from the client. */
   bytesIn: number;
   bytesOut = 0;
-  upstreamMs = -1;
 
   #upstream: UpstreamConnection | undefined;
   #upstreamHead = '';
   /** HTTP/1.0 clients may omit Host; HTTP/1.1 backends require it, so usher names the backend (nginx does too). */
   #addHost = false;
-  readonly #ctx: PickContext = { hash: 0, tried: nothingTried };
-  #stickyToken: string | undefined;
-  #attemptOpen = false;
-  #retries = 0;
-  #lastError: UsherError | undefined;
-  #queued = false;
   /** Body bytes read before the upstream connection was up (bounded: the client is paused). */
   #pendingBody: Buffer[] | undefined;
   /** Whether any request body byte went to a backend: after that a retry could not resend it. */
-  #bodySent = false;
+  protected bodySent = false;
   /** An interim (1xx) response went to the client: the response has begun. */
   #sentInterim = false;
-  #upstreamStartedAt = 0;
-  #responseTimeoutMs = 0;
   #responseBuffer: Buffer | undefined;
   #responseHead: ResponseHead | undefined;
   readonly #responseFramer: BodyFramer;
@@ -97,6 +80,7 @@ export class Exchange implements UpstreamListener, Waiter {
   #pausedUpstream = false;
 
   constructor(conn: DownstreamConnection, head: RequestHead, startedAt: number) {
+    super();
     this.conn = conn;
     this.head = head;
     this.startedAt = startedAt;
@@ -111,68 +95,25 @@ export class Exchange implements UpstreamListener, Waiter {
     return this.#finished;
   }
 
+  get method(): string {
+    return this.head.method;
+  }
+
   /**
    * Pick phase onwards: `upstreamHead` is the request head for the backend
    * without its final CRLF; body bytes follow through {@link sendRequestBody}.
    */
   start(pool: Pool, hash: number, stickyToken: string | undefined, upstreamHead: string, addHost: boolean): void {
-    this.pool = pool;
-    this.#ctx.hash = hash;
-    this.#stickyToken = stickyToken;
     this.#upstreamHead = upstreamHead;
     this.#addHost = addHost;
-    this.#responseTimeoutMs = pool.config.timeouts.responseMs;
-    pool.retryBudget?.onRequest(performance.now());
-    this.#pick();
+    this.startAttempts(pool, hash, stickyToken);
   }
 
-  #pick(): void {
-    const pool = this.pool!;
-    const selection = pool.select(this.#ctx, this.#stickyToken);
-    if (selection === 'none') {
-      // On a retry with nowhere else to go, the client learns what actually failed.
-      this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${pool.name} has no available backend`));
-    } else if (selection === 'full') {
-      if (pool.enqueue(this)) this.#queued = true;
-      else this.fail(new UsherError('USHER_QUEUE_FULL', `pool ${pool.name}: every backend is at maxConnections and the queue is full`));
-    } else {
-      this.#attempt(selection);
-    }
-  }
-
-  /** Waiter: a slot may have freed up in the pool. */
-  retry(): boolean {
-    const selection = this.pool!.select(this.#ctx, this.#stickyToken);
-    if (selection === 'full') return false;
-    this.#queued = false;
-    if (selection === 'none') this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${this.pool!.name} has no available backend`));
-    else this.#attempt(selection);
-    return true;
-  }
-
-  /** Waiter: the queue timeout passed. */
-  expire(): void {
-    this.#queued = false;
-    this.fail(new UsherError('USHER_QUEUE_TIMEOUT', `pool ${this.pool!.name}: no backend slot within ${this.pool!.config.queueTimeoutMs} ms`));
-  }
-
-  #attempt(backend: Backend): void {
-    const pool = this.pool!;
-    this.backend = backend;
-    pool.attemptStarted(backend);
-    this.#attemptOpen = true;
-    if (this.setCookie === undefined && pool.sticky !== undefined && this.#stickyToken !== backend.stickyToken) {
-      this.setCookie = pool.sticky.setCookie(backend.stickyToken);
-    }
-    this.#upstreamStartedAt = performance.now();
-    this.#connect();
-  }
-
-  #connect(): void {
+  protected connect(): void {
     const backend = this.backend!;
     const upstream = backend.connections.acquire();
     this.#upstream = upstream;
-    upstream.attach(this, this.#responseTimeoutMs);
+    upstream.attach(this, this.responseTimeoutMs);
     const head = this.#addHost ? `${this.#upstreamHead}host: ${backend.key}\r\n\r\n` : `${this.#upstreamHead}\r\n`;
     corkUntilTurnEnd(upstream.socket);
     upstream.socket.write(head, 'latin1');
@@ -189,7 +130,7 @@ export class Exchange implements UpstreamListener, Waiter {
       return false;
     }
     if (upstream.closed) return true;
-    this.#bodySent = true;
+    this.bodySent = true;
     upstream.touch();
     corkUntilTurnEnd(upstream.socket);
     return upstream.socket.write(chunk);
@@ -198,7 +139,7 @@ export class Exchange implements UpstreamListener, Waiter {
   #flushPendingBody(upstream: UpstreamConnection): void {
     const pending = this.#pendingBody!;
     this.#pendingBody = undefined;
-    this.#bodySent = true;
+    this.bodySent = true;
     let flowing = true;
     corkUntilTurnEnd(upstream.socket);
     for (const chunk of pending) flowing = upstream.socket.write(chunk);
@@ -209,10 +150,7 @@ export class Exchange implements UpstreamListener, Waiter {
   fail(error: UsherError): void {
     if (this.#finished) return;
     this.error ??= error;
-    if (this.#queued) {
-      this.#queued = false;
-      this.pool?.dequeue(this);
-    }
+    this.leaveQueue();
     const socket = this.conn.socket;
     if (this.status !== 0) {
       // The response already started: nothing truthful can be sent, so cut the connection.
@@ -225,7 +163,7 @@ export class Exchange implements UpstreamListener, Waiter {
       corkUntilTurnEnd(socket);
       socket.write(errorResponse(error, this.clientKeepAlive, this.requestId), 'latin1');
     }
-    this.#releaseUpstream(false);
+    this.releaseUpstream(false);
     this.#finish();
   }
 
@@ -244,7 +182,7 @@ export class Exchange implements UpstreamListener, Waiter {
    */
   #startTunnel(head: ResponseHead, rest: Buffer): void {
     const backend = this.backend!;
-    this.upstreamMs = performance.now() - this.#upstreamStartedAt;
+    this.upstreamMs = performance.now() - this.upstreamStartedAt;
     this.status = 101;
     this.#responseHead = head;
     const upgrade = headerValue(head.rawHeaders, 'upgrade') ?? 'websocket';
@@ -260,7 +198,7 @@ export class Exchange implements UpstreamListener, Waiter {
       backend.tunnels.delete(tunnel);
       this.bytesIn += tunnel.bytesFromClient;
       this.bytesOut += tunnel.bytesFromUpstream;
-      this.#endAttempt('success', 101);
+      this.endAttempt('success', 101);
       this.#finished = true;
       backend.metrics.bytesIn += this.bytesIn;
       backend.counters.bytesOut += this.bytesOut;
@@ -300,14 +238,14 @@ export class Exchange implements UpstreamListener, Waiter {
         return;
       }
       if ('error' in result) {
-        this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${result.message}`));
+        this.attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${result.message}`));
         return;
       }
       if (result.status >= 100 && result.status < 200) {
         // Interim responses: 100 Continue and 103 Early Hints reach HTTP/1.1 clients; 101 needs an upgrade usher did not ask for.
         if (result.status === 101) {
           if (this.head.upgrade) this.#startTunnel(result, buffer.subarray(result.headLength));
-          else this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: unexpected 101 Switching Protocols`));
+          else this.attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: unexpected 101 Switching Protocols`));
           return;
         }
         if (this.head.minorVersion === 1) {
@@ -325,7 +263,7 @@ export class Exchange implements UpstreamListener, Waiter {
         continue;
       }
       this.#responseBuffer = undefined;
-      if (result.status >= 502 && result.status <= 504 && this.#retryStatus(result.status)) return;
+      if (result.status >= 502 && result.status <= 504 && this.retryStatus(result.status)) return;
       const head = this.#startResponse(result);
       const start = result.headLength;
       if (!this.#dechunk && buffer.length - start <= INLINE_BODY_BYTES) {
@@ -342,7 +280,7 @@ export class Exchange implements UpstreamListener, Waiter {
   /** Sets up the response and returns its head for the client (ending in the blank line); the caller writes it. */
   #startResponse(head: ResponseHead): string {
     this.#responseHead = head;
-    this.upstreamMs = performance.now() - this.#upstreamStartedAt;
+    this.upstreamMs = performance.now() - this.upstreamStartedAt;
     this.status = head.status;
     const framing = head.framing;
     this.#responseFramer.reset(framing);
@@ -420,7 +358,7 @@ export class Exchange implements UpstreamListener, Waiter {
 
   #badResponseBody(): void {
     const message = this.#responseFramer.error?.message ?? 'bad body framing';
-    this.#attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${message}`));
+    this.attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${message}`));
   }
 
   /** The response body ended at `buffer[end]`. */
@@ -453,7 +391,7 @@ export class Exchange implements UpstreamListener, Waiter {
     this.#pausedUpstream = false;
     const upstream = this.#upstream;
     if (upstream === undefined || upstream.closed) return;
-    upstream.resumeTimeout(this.#responseTimeoutMs);
+    upstream.resumeTimeout(this.responseTimeoutMs);
     upstream.socket.resume();
   }
 
@@ -481,110 +419,50 @@ export class Exchange implements UpstreamListener, Waiter {
     const upstream = this.#upstream;
     this.#upstream = undefined;
     upstream?.destroy();
-    // A kept-alive connection the backend closed just as we reused it: the request never
-    // reached the application, so a replay on a fresh connection is safe for requests without a body.
     if (
       phase === 'exchange' &&
       upstream !== undefined &&
-      upstream.uses > 1 &&
-      this.#responseHead === undefined &&
-      this.#responseBuffer === undefined &&
-      !this.#replayed &&
-      this.head.framing.kind === 'none' &&
-      idempotentMethods.has(this.head.method)
+      mayReplayOnFreshConnection({
+        uses: upstream.uses,
+        answered: this.#responseHead !== undefined || this.#responseBuffer !== undefined,
+        replayed: this.#replayed,
+        hasBody: this.head.framing.kind !== 'none',
+        method: this.head.method,
+      })
     ) {
       this.#replayed = true;
-      this.#connect();
+      this.connect();
       return;
     }
-    const cause = error ?? Object.assign(new Error('backend closed the connection'), { code: 'UND_ERR_SOCKET' });
-    this.#attemptFailed(this.#toError(cause, phase));
+    this.attemptFailed(connectionLost(error, phase, this.backend!.key));
   }
 
   onUpstreamTimeout(phase: 'connect' | 'exchange'): void {
-    if (this.#finished) return;
-    const code = phase === 'connect' ? 'USHER_UPSTREAM_CONNECT_TIMEOUT' : 'USHER_UPSTREAM_RESPONSE_TIMEOUT';
-    const after = phase === 'connect' ? this.pool!.config.timeouts.connectMs : this.#responseTimeoutMs;
-    this.#attemptFailed(new UsherError(code, `backend ${this.backend!.key}: no ${phase === 'connect' ? 'connection' : 'response'} within ${after} ms`));
+    this.attemptTimedOut(phase);
   }
 
-  #toError(cause: NodeJS.ErrnoException, phase: 'connect' | 'exchange'): UsherError {
-    const error = upstreamError(cause, this.backend!.key);
-    // A connect-phase failure with an unmapped code is still a connect failure (safe to retry).
-    if (phase === 'connect' && error.code === 'USHER_UPSTREAM_RESET') {
-      return new UsherError('USHER_UPSTREAM_CONNECT_FAILED', error.message, { cause });
-    }
-    return error;
+  // ---- AttemptLoop ---------------------------------------------------------------
+
+  protected responseBegun(): boolean {
+    return this.status !== 0 || this.#sentInterim || this.#responseHead !== undefined || this.conn.socket.destroyed;
   }
 
-  // ---- attempts and retries ------------------------------------------------------
-
-  /** The current attempt failed on the upstream side: retry elsewhere when safe, else answer. */
-  #attemptFailed(error: UsherError): void {
-    if (this.#finished) return;
-    this.#endAttempt('failure', 0);
-    if (this.#mayRetry(retryConditionOf(error.code), error.code)) {
-      this.#lastError = error;
-      this.#retryElsewhere();
-      return;
-    }
-    this.fail(error);
-  }
-
-  /** A 502/503/504 from the backend, before any byte went to the client: retry when configured. */
-  #retryStatus(status: number): boolean {
-    const condition = status === 502 ? '502' : status === 503 ? '503' : '504';
-    if (!this.#mayRetry(condition, undefined)) return false;
-    this.#endAttempt('failure', status);
-    this.#lastError = undefined;
-    this.#retryElsewhere();
-    return true;
-  }
-
-  /** Whether this failed attempt may be retried elsewhere: nothing of the response has reached the client, and {@link mayRetry}. */
-  #mayRetry(condition: RetryCondition | undefined, code: ErrorCode | undefined): boolean {
-    if (this.status !== 0 || this.#sentInterim || this.#responseHead !== undefined || this.conn.socket.destroyed) return false;
-    return mayRetry(this.pool!, {
-      condition,
-      code,
-      retries: this.#retries,
-      method: this.head.method,
-      bodySent: this.#bodySent,
-      ctx: this.#ctx,
-      backend: this.backend!,
-    });
-  }
-
-  #retryElsewhere(): void {
-    const backend = this.backend!;
-    backend.counters.retriedAway++;
-    this.#retries++;
-    this.#ctx.tried = [...this.#ctx.tried, backend.index];
+  protected resetResponse(): void {
     this.#responseBuffer = undefined;
     this.#responseHead = undefined;
-    this.#pick();
-  }
-
-  /** Ends the current attempt (once): releases its connection and tells the pool the outcome. */
-  #endAttempt(outcome: 'success' | 'failure' | 'unknown', status: number): void {
-    if (!this.#attemptOpen) return;
-    this.#attemptOpen = false;
-    if (outcome !== 'success') this.#releaseUpstream(false);
-    const latency = outcome === 'success' ? this.upstreamMs : -1;
-    this.pool!.attemptEnded(this.backend!, outcome, status, latency);
   }
 
   // ---- completion --------------------------------------------------------------
 
   #completeResponse(): void {
     this.#responseDone = true;
-    this.#releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.adminState === 'enabled');
-    this.#endAttempt('success', this.status);
+    this.releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.adminState === 'enabled');
+    this.endAttempt('success', this.status);
     if (!this.requestBodyDone) this.clientKeepAlive = false; // the rest of the body is still on the wire
     this.#finish();
   }
 
-  #releaseUpstream(reusable: boolean): void {
+  protected releaseUpstream(reusable: boolean): void {
     const upstream = this.#upstream;
     if (upstream === undefined) return;
     this.#upstream = undefined;
@@ -598,14 +476,11 @@ export class Exchange implements UpstreamListener, Waiter {
   /** The client went away before the exchange finished: cancel the upstream side. */
   onDownstreamClose(): void {
     if (this.#finished) return;
-    if (this.#queued) {
-      this.#queued = false;
-      this.pool?.dequeue(this);
-    }
+    this.leaveQueue();
     this.error ??= new UsherError('USHER_DOWNSTREAM_ABORTED', 'client closed the connection before the response completed');
     this.status = 499;
     this.clientKeepAlive = false;
-    this.#releaseUpstream(false);
+    this.releaseUpstream(false);
     this.#finish();
   }
 
@@ -643,7 +518,7 @@ export class Exchange implements UpstreamListener, Waiter {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#endAttempt('unknown', this.status);
+    this.endAttempt('unknown', this.status);
     const backend = this.backend;
     if (backend !== undefined) {
       backend.metrics.bytesIn += this.bytesIn;

@@ -56,3 +56,26 @@ export function mayRetry(pool: Pool, attempt: FailedAttempt): boolean {
   if (!pool.hasOtherCandidate(attempt.ctx, attempt.backend)) return false;
   return pool.retryBudget?.tryAcquireRetry(performance.now()) ?? false;
 }
+
+/** An upstream connection that failed during the exchange, as the replay rule sees it. */
+export interface LostConnection {
+  /** Requests the connection has carried, this one included (> 1: it was reused). */
+  readonly uses: number;
+  /** Whether any byte of a response came back on it. */
+  readonly answered: boolean;
+  /** Whether this request was replayed once already. */
+  readonly replayed: boolean;
+  readonly hasBody: boolean;
+  readonly method: string;
+}
+
+/**
+ * A kept-alive connection the backend closed just as usher reused it (the race
+ * every keep-alive pool has): nothing came back, so the request never reached
+ * the application, and one without a body and with an idempotent method is
+ * replayed once on a fresh connection to the same backend. Not a retry: it
+ * spends no attempt and no budget.
+ */
+export function mayReplayOnFreshConnection(lost: LostConnection): boolean {
+  return lost.uses > 1 && !lost.answered && !lost.replayed && !lost.hasBody && idempotentMethods.has(lost.method);
+}

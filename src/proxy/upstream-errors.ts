@@ -29,3 +29,22 @@ export function upstreamError(err: unknown, backendKey: string): UsherError {
   }
   return new UsherError(usherCode, `backend ${backendKey}: ${message}`, { cause: err });
 }
+
+/** A failure before the request reached the backend: an unmapped code still means it could not connect (safe to retry for any method). */
+export function connectFailure(cause: unknown, backendKey: string): UsherError {
+  const error = upstreamError(cause, backendKey);
+  return error.code === 'USHER_UPSTREAM_RESET' ? new UsherError('USHER_UPSTREAM_CONNECT_FAILED', error.message, { cause }) : error;
+}
+
+/** An upstream connection failed (`error`) or closed without answering (no error), while connecting or during the exchange. */
+export function connectionLost(error: NodeJS.ErrnoException | undefined, phase: 'connect' | 'exchange', backendKey: string): UsherError {
+  const cause = error ?? Object.assign(new Error('backend closed the connection'), { code: 'UND_ERR_SOCKET' });
+  return phase === 'connect' ? connectFailure(cause, backendKey) : upstreamError(cause, backendKey);
+}
+
+/** The connect or response timeout of an attempt ran out after `afterMs`. */
+export function upstreamTimeout(phase: 'connect' | 'exchange', backendKey: string, afterMs: number): UsherError {
+  return phase === 'connect'
+    ? new UsherError('USHER_UPSTREAM_CONNECT_TIMEOUT', `backend ${backendKey}: no connection within ${afterMs} ms`)
+    : new UsherError('USHER_UPSTREAM_RESPONSE_TIMEOUT', `backend ${backendKey}: no response within ${afterMs} ms`);
+}

@@ -1,0 +1,176 @@
+import type { PickContext } from '../balancer/types.ts';
+import type { RetryCondition } from '../config/types.ts';
+import { UsherError, type ErrorCode } from '../errors.ts';
+import type { Backend } from '../pool/backend.ts';
+import type { Pool } from '../pool/pool.ts';
+import type { Waiter } from '../pool/wait-queue.ts';
+import { mayRetry, retryConditionOf } from './retry-policy.ts';
+import { upstreamTimeout } from './upstream-errors.ts';
+
+const nothingTried: readonly number[] = [];
+
+/**
+ * The pick → attempt → retry loop of one request, shared by the HTTP/1.1
+ * exchange (`proxy/exchange.ts`) and the HTTP/2 stream exchanges (`h2/`), so a
+ * pool behaves the same whichever protocol its clients speak.
+ *
+ * Pick a backend, or wait in the pool's bounded queue while every candidate is
+ * at `maxConnections`; run an *attempt* on it (one backend, one upstream
+ * connection or stream); end each attempt once, telling the pool the outcome
+ * (`Pool.attemptStarted/attemptEnded`); after a failure, retry on another
+ * backend when `retry-policy.ts` says it is safe, else answer the client with
+ * the error. Subclasses speak to the backend and to the client.
+ */
+export abstract class AttemptLoop implements Waiter {
+  pool: Pool | undefined;
+  backend: Backend | undefined;
+  /** The sticky cookie to set on the response: the request was not pinned to the backend that answers. */
+  setCookie: string | undefined;
+  /** Time to the response head of the successful attempt, ms; -1 when there was none. */
+  upstreamMs = -1;
+
+  protected readonly ctx: PickContext = { hash: 0, tried: nothingTried };
+  protected upstreamStartedAt = 0;
+  protected responseTimeoutMs = 0;
+  #stickyToken: string | undefined;
+  #attemptOpen = false;
+  #retries = 0;
+  #lastError: UsherError | undefined;
+  #queued = false;
+
+  /** The exchange is over: late upstream events are ignored. */
+  abstract readonly finished: boolean;
+  /** The request method (retries of non-idempotent requests are limited). */
+  abstract readonly method: string;
+  /** Whether any request body byte reached a backend: after that no retry can resend it. */
+  protected abstract readonly bodySent: boolean;
+
+  /** Answers the client with an error usher decided itself; the exchange ends. */
+  abstract fail(error: UsherError): void;
+  /** Starts the current attempt on `this.backend`. */
+  protected abstract connect(): void;
+  /** Drops the attempt's upstream side: back to its pool when `reusable`, else closed or cancelled. */
+  protected abstract releaseUpstream(reusable: boolean): void;
+  /** Forgets what the failed attempt received, before a retry. */
+  protected abstract resetResponse(): void;
+  /** Something of the response reached the client, or the client is gone: no retry can help any more. */
+  protected abstract responseBegun(): boolean;
+
+  /** Pick phase onwards, after the route phase chose `pool`. */
+  protected startAttempts(pool: Pool, hash: number, stickyToken: string | undefined): void {
+    this.pool = pool;
+    this.ctx.hash = hash;
+    this.#stickyToken = stickyToken;
+    this.responseTimeoutMs = pool.config.timeouts.responseMs;
+    pool.retryBudget?.onRequest(performance.now());
+    this.#pick();
+  }
+
+  #pick(): void {
+    const pool = this.pool!;
+    const selection = pool.select(this.ctx, this.#stickyToken);
+    if (selection === 'none') {
+      // On a retry with nowhere else to go, the client learns what actually failed.
+      this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${pool.name} has no available backend`));
+    } else if (selection === 'full') {
+      if (pool.enqueue(this)) this.#queued = true;
+      else this.fail(new UsherError('USHER_QUEUE_FULL', `pool ${pool.name}: every backend is at maxConnections and the queue is full`));
+    } else {
+      this.#attempt(selection);
+    }
+  }
+
+  /** Waiter: a slot may have freed up in the pool. */
+  retry(): boolean {
+    const selection = this.pool!.select(this.ctx, this.#stickyToken);
+    if (selection === 'full') return false;
+    this.#queued = false;
+    if (selection === 'none') this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${this.pool!.name} has no available backend`));
+    else this.#attempt(selection);
+    return true;
+  }
+
+  /** Waiter: the queue timeout passed. */
+  expire(): void {
+    this.#queued = false;
+    this.fail(new UsherError('USHER_QUEUE_TIMEOUT', `pool ${this.pool!.name}: no backend slot within ${this.pool!.config.queueTimeoutMs} ms`));
+  }
+
+  /** The exchange ends while waiting in the pool's queue: leave it. */
+  protected leaveQueue(): void {
+    if (!this.#queued) return;
+    this.#queued = false;
+    this.pool?.dequeue(this);
+  }
+
+  #attempt(backend: Backend): void {
+    const pool = this.pool!;
+    this.backend = backend;
+    pool.attemptStarted(backend);
+    this.#attemptOpen = true;
+    if (this.setCookie === undefined && pool.sticky !== undefined && this.#stickyToken !== backend.stickyToken) {
+      this.setCookie = pool.sticky.setCookie(backend.stickyToken);
+    }
+    this.upstreamStartedAt = performance.now();
+    this.connect();
+  }
+
+  /** The current attempt failed on the upstream side: retry elsewhere when safe, else answer. */
+  protected attemptFailed(error: UsherError): void {
+    if (this.finished) return;
+    this.endAttempt('failure', 0);
+    if (this.#mayRetry(retryConditionOf(error.code), error.code)) {
+      this.#lastError = error;
+      this.#retryElsewhere();
+      return;
+    }
+    this.fail(error);
+  }
+
+  /** The attempt's connect or response timeout ran out. */
+  protected attemptTimedOut(phase: 'connect' | 'exchange'): void {
+    const afterMs = phase === 'connect' ? this.pool!.config.timeouts.connectMs : this.responseTimeoutMs;
+    this.attemptFailed(upstreamTimeout(phase, this.backend!.key, afterMs));
+  }
+
+  /** A 502/503/504 from the backend, before anything went to the client: retried when configured. */
+  protected retryStatus(status: number): boolean {
+    const condition = status === 502 ? '502' : status === 503 ? '503' : '504';
+    if (!this.#mayRetry(condition, undefined)) return false;
+    this.endAttempt('failure', status);
+    this.#lastError = undefined;
+    this.#retryElsewhere();
+    return true;
+  }
+
+  /** Whether this failed attempt may be retried elsewhere: the response has not begun, and {@link mayRetry}. */
+  #mayRetry(condition: RetryCondition | undefined, code: ErrorCode | undefined): boolean {
+    if (this.responseBegun()) return false;
+    return mayRetry(this.pool!, {
+      condition,
+      code,
+      retries: this.#retries,
+      method: this.method,
+      bodySent: this.bodySent,
+      ctx: this.ctx,
+      backend: this.backend!,
+    });
+  }
+
+  #retryElsewhere(): void {
+    const backend = this.backend!;
+    backend.counters.retriedAway++;
+    this.#retries++;
+    this.ctx.tried = [...this.ctx.tried, backend.index];
+    this.resetResponse();
+    this.#pick();
+  }
+
+  /** Ends the current attempt (once): releases its upstream side unless it succeeded, and tells the pool the outcome. */
+  protected endAttempt(outcome: 'success' | 'failure' | 'unknown', status: number): void {
+    if (!this.#attemptOpen) return;
+    this.#attemptOpen = false;
+    if (outcome !== 'success') this.releaseUpstream(false);
+    this.pool!.attemptEnded(this.backend!, outcome, status, outcome === 'success' ? this.upstreamMs : -1);
+  }
+}

@@ -21,10 +21,10 @@ export async function startUsher(yaml: string, options: UsherOptions = {}): Prom
 export type SimpleBackend = string | ({ readonly address: string } & Record<string, unknown>);
 
 function backendLine(backend: SimpleBackend): string {
-  if (typeof backend === 'string') return `      - address: ${backend}\n`;
+  if (typeof backend === 'string') return `      - address: ${JSON.stringify(backend)}\n`;
   const { address, ...rest } = backend;
   const extra = Object.entries(rest).map(([key, value]) => `        ${key}: ${JSON.stringify(value)}\n`);
-  return `      - address: ${address}\n${extra.join('')}`;
+  return `      - address: ${JSON.stringify(address)}\n${extra.join('')}`;
 }
 
 /** A one-listener, one-pool YAML over the given backends; `pool` adds keys to the pool. */

@@ -8,7 +8,7 @@ import type { BackendView, PoolView } from '../../src/admin/views.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigins, type Origin, type OriginHandler } from '../helpers/origin.ts';
-import { startUsher } from '../helpers/usher.ts';
+import { simpleYaml, startUsher, type SimpleBackend } from '../helpers/usher.ts';
 
 const TOKEN = 'admin-test-token-0123456789';
 
@@ -18,34 +18,11 @@ const answerName: OriginHandler = (req, res, origin) => {
   req.on('end', () => res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(Buffer.byteLength(origin.name)) }).end(origin.name));
 };
 
-interface BackendEntry {
-  readonly address: string;
-  readonly weight?: number;
-  readonly state?: string;
-}
-
-/** One listener `web`, one round-robin pool `main`, an admin API on 127.0.0.1:0. */
-function yaml(backends: readonly (string | BackendEntry)[], options: { token?: string | null; pool?: string } = {}): string {
+/** One listener `web`, one round-robin pool `main` (plus `pool` keys), an admin API on 127.0.0.1:0. */
+function yaml(backends: readonly SimpleBackend[], options: { token?: string | null; pool?: Record<string, unknown> } = {}): string {
   const token = options.token === undefined ? TOKEN : options.token;
-  const lines = backends.map((entry) => {
-    const b = typeof entry === 'string' ? { address: entry } : entry;
-    let text = `      - address: "${b.address}"\n`;
-    if (b.weight !== undefined) text += `        weight: ${b.weight}\n`;
-    if (b.state !== undefined) text += `        state: ${b.state}\n`;
-    return text;
-  });
-  return `listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - pool: main
-pools:
-  main:
-    algorithm: round-robin
-${options.pool ?? ''}    backends:
-${lines.join('')}admin:
-  bind: 127.0.0.1:0
-${token === null ? '' : `  token: "${token}"\n`}`;
+  const admin = `admin:\n  bind: 127.0.0.1:0\n${token === null ? '' : `  token: "${token}"\n`}`;
+  return simpleYaml(backends, { algorithm: 'round-robin', ...options.pool }) + admin;
 }
 
 async function origins(t: TestContext, count: number, prefix = 'origin', handler: OriginHandler = answerName): Promise<Origin[]> {
@@ -500,7 +477,7 @@ test('drain: an in-flight request completes, inFlight goes 1 → 0, no new reque
 
 test('sticky: a client pinned to a backend that is then drained is re-pinned elsewhere', async (t) => {
   const three = await origins(t, 3);
-  const usher = await usherFor(t, yaml(three.map((o) => o.address), { pool: '    sticky: {}\n' }));
+  const usher = await usherFor(t, yaml(three.map((o) => o.address), { pool: { sticky: {} } }));
   const first = await hit(usher);
   assert.equal(first.status, 200);
   const token = /^usher_sticky=([^;]+);/.exec(first.setCookie ?? '')?.[1];

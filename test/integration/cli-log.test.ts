@@ -4,14 +4,14 @@
  * quiet; the level filters; USHER_LOG_LEVEL overrides the file.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { spawnCli } from '../helpers/cli.ts';
 import { startOrigin } from '../helpers/origin.ts';
+import { freePort } from '../helpers/ports.ts';
 
 function yaml(backend: string, log: string, port = 0): string {
   return `listeners:
@@ -27,16 +27,6 @@ accessLog:
   enabled: false
 log: ${log}
 `;
-}
-
-/** A port free right now, so the test knows where usher listens without reading its log. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Resolves once something accepts connections on `port` (usher has started). */

@@ -5,15 +5,14 @@
  * `--watch` bounded by `--count`, and the errors an operator can meet.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { request } from 'undici';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { startOrigin, type OriginHandler } from '../helpers/origin.ts';
+import { freePort } from '../helpers/ports.ts';
 
 const token = 'status-test-token-0123456789';
 
@@ -22,16 +21,6 @@ const handler: OriginHandler = (req, res, origin) => {
   req.resume();
   req.on('end', () => (req.url === '/boom' ? res.writeHead(500).end('boom') : res.writeHead(200).end(origin.name)));
 };
-
-/** A port free right now (the admin API must be at a known address for -c discovery). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The table's rows as cells (split on runs of two or more spaces). */
 function rows(stdout: string): string[][] {

@@ -5,27 +5,14 @@ import { parseConfig } from '../../src/config/index.ts';
 import { createAccessLog } from '../../src/observe/access-log.ts';
 import { Usher } from '../../src/runtime/usher.ts';
 import { startOrigin, startOrigins } from '../helpers/origin.ts';
-import { configFromYaml, startUsher } from '../helpers/usher.ts';
-
-function poolYaml(addresses: readonly string[], pool: string): string {
-  return `listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - pool: main
-pools:
-  main:
-    algorithm: round-robin
-${pool}    backends:
-${addresses.map((a) => `      - address: ${a}\n`).join('')}`;
-}
+import { configFromYaml, simpleYaml, startUsher } from '../helpers/usher.ts';
 
 test('with nowhere else to retry, the backend\'s own 502 reaches the client unchanged', async (t) => {
   const origin = await startOrigin('only', (req, res) => {
     req.resume();
     res.writeHead(502, { 'retry-after': '5', 'x-origin': 'only' }).end('backend says 502');
   });
-  const usher = await startUsher(poolYaml([origin.address], '    retry: { attempts: 2, on: ["502", "503"] }\n'));
+  const usher = await startUsher(simpleYaml([origin.address], { algorithm: 'round-robin', retry: { attempts: 2, on: ['502', '503'] } }));
   t.after(async () => {
     await usher.stop({ timeoutMs: 500 });
     await origin.close();
@@ -46,8 +33,8 @@ test('a reload applies a new retry budget and keeps the outlier ejection cap', a
     res.writeHead(failing ? 500 : 200, { 'x-origin': origin.name }).end(origin.name);
   });
   const addresses = origins.map((o) => o.address);
-  const outlier = '    outlier: { consecutiveFailures: 2, ejectionTime: 60s, maxEjectionPercent: 34 }\n';
-  let source = poolYaml(addresses, `${outlier}    retry: { attempts: 1, budget: 20%, minRetriesPerSecond: 1 }\n`);
+  const outlier = { consecutiveFailures: 2, ejectionTime: '60s', maxEjectionPercent: 34 };
+  let source = simpleYaml(addresses, { algorithm: 'round-robin', outlier, retry: { attempts: 1, budget: '20%', minRetriesPerSecond: 1 } });
   const usher = await Usher.start(configFromYaml(source), {
     accessLog: createAccessLog({ enabled: false }),
     configSource: () => parseConfig(source, 'test.yaml', {}),
@@ -69,7 +56,7 @@ test('a reload applies a new retry budget and keeps the outlier ejection cap', a
 
   // A changed budget applies: 100% lets every request retry once.
   failing = false;
-  source = poolYaml(addresses, `${outlier}    retry: { attempts: 1, on: ["503"], budget: 100%, minRetriesPerSecond: 0 }\n`);
+  source = simpleYaml(addresses, { algorithm: 'round-robin', outlier, retry: { attempts: 1, on: ['503'], budget: '100%', minRetriesPerSecond: 0 } });
   assert.equal((await usher.reload()).ok, true);
   assert.ok(pool.retryBudget !== undefined);
   const budget = pool.retryBudget;

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackendView, PoolView } from '../../src/admin/views.ts';
 import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigins } from '../helpers/origin.ts';
-import { startUsher } from '../helpers/usher.ts';
+import { simpleYaml, startUsher } from '../helpers/usher.ts';
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/rolling-update.sh', import.meta.url));
 const TOKEN = 'rolling-update-token-0123456789';
@@ -121,20 +121,10 @@ async function controlServer(t: TestContext, origins: readonly RestartableOrigin
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function yaml(backends: readonly string[], healthCheck: boolean): string {
-  return `listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - pool: main
-pools:
-  main:
-    algorithm: round-robin
-${healthCheck ? '    healthCheck: { path: /health, interval: 200ms, fastInterval: 100ms, timeout: 1s, rise: 2, fall: 3 }\n' : ''}    backends:
-${backends.map((b) => `      - address: ${b}\n`).join('')}admin:
-  bind: 127.0.0.1:0
-  token: ${TOKEN}
-`;
+const healthCheck = { path: '/health', interval: '200ms', fastInterval: '100ms', timeout: '1s', rise: 2, fall: 3 };
+
+function yaml(backends: readonly string[], checked: boolean): string {
+  return `${simpleYaml(backends, { algorithm: 'round-robin', ...(checked ? { healthCheck } : {}) })}admin:\n  bind: 127.0.0.1:0\n  token: ${TOKEN}\n`;
 }
 
 interface ScriptRun {

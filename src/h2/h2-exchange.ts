@@ -73,7 +73,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
 
   protected connect(): void {
     const backend = this.backend!;
-    const upstream = backend.connections.acquire();
+    const upstream = backend.connections.acquire(this.#replayed);
     this.#upstream = upstream;
     upstream.attach(this, this.responseTimeoutMs);
     upstream.socket.write(this.#addHost ? `${this.#head}host: ${backend.key}\r\n\r\n` : `${this.#head}\r\n`, 'latin1');
@@ -181,6 +181,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
         continue;
       }
       this.#responseBuffer = undefined;
+      this.#upstream!.advertisedKeepAlive(result.keepAliveTimeoutSeconds);
       if (result.status >= 502 && result.status <= 504 && this.retryStatus(result.status)) return;
       if (!this.#startResponse(result)) return;
       if (result.headLength < buffer.length || this.#framer.done) this.#forwardResponseBody(buffer, result.headLength);

@@ -27,6 +27,8 @@ export class FieldScan {
   upgradeHeader = false;
   expectContinue = false;
   expectOther = false;
+  /** `timeout=N` of a Keep-Alive field, in seconds; -1 when absent. */
+  keepAliveTimeout = -1;
 
   reset(): void {
     this.hostCount = 0;
@@ -41,6 +43,7 @@ export class FieldScan {
     this.upgradeHeader = false;
     this.expectContinue = false;
     this.expectOther = false;
+    this.keepAliveTimeout = -1;
   }
 }
 
@@ -113,6 +116,7 @@ function special(s: string, ns: number, ne: number, vs: number, ve: number, valu
       return undefined;
     case 10:
       if (eqLower(s, ns, ne, 'connection')) return connectionTokens(s, vs, ve, st);
+      if (eqLower(s, ns, ne, 'keep-alive')) st.keepAliveTimeout = keepAliveTimeout(value);
       return undefined;
     case 14:
       if (eqLower(s, ns, ne, 'content-length')) return contentLength(s, vs, ve, st);
@@ -181,6 +185,25 @@ function transferCodings(s: string, i: number, to: number, st: FieldScan): void 
     if (i >= to) return;
     i++;
   }
+}
+
+/**
+ * The `timeout` parameter of a Keep-Alive field (`timeout=5, max=1000`), in
+ * whole seconds, or -1. Only a hint for when the backend closes idle
+ * connections, so anything unreadable is simply ignored, never an error.
+ */
+function keepAliveTimeout(value: string): number {
+  const at = value.toLowerCase().indexOf('timeout=');
+  if (at === -1) return -1;
+  let seconds = 0;
+  let digits = 0;
+  for (let i = at + 8; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) break;
+    seconds = seconds * 10 + (c - 0x30);
+    if (++digits > 9) return -1;
+  }
+  return digits === 0 ? -1 : seconds;
 }
 
 /** Connection = #connection-option (tokens, case-insensitive); empty elements are skipped (RFC 9110 §5.6.1). */

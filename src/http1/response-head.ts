@@ -76,6 +76,7 @@ export function parseResponseHead(buf: Buffer, start: number, limits: HeadLimits
     headLength: end + 4 - start,
     status,
     reason,
+    keepAliveTimeoutSeconds: scan.keepAliveTimeout,
   };
 }
 

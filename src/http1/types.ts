@@ -58,6 +58,12 @@ export interface RequestHead extends MessageHead {
 export interface ResponseHead extends MessageHead {
   readonly status: number;
   readonly reason: string;
+  /**
+   * Seconds from `Keep-Alive: timeout=N` (RFC 2068 §19.7.1.1, still sent by
+   * node:http, Apache and others): how long the backend keeps an idle
+   * connection open. -1 when absent or unreadable.
+   */
+  readonly keepAliveTimeoutSeconds: number;
 }
 
 /** Why a message was rejected. `status` is what usher answers downstream for a bad request (and logs for a bad response). */

@@ -37,6 +37,12 @@ export class UpstreamConnection implements Expiring {
   connected = false;
   /** How many requests this connection has carried; > 0 means it was reused. */
   uses = 0;
+  /**
+   * Longest idle time before the backend itself would close the connection,
+   * from its last `Keep-Alive: timeout=N` (see {@link retireAfterMs}); Infinity
+   * while it advertised nothing.
+   */
+  idleLimitMs = Number.POSITIVE_INFINITY;
   #closed = false;
   /** Expiring: when the current timeout fires (0 = none armed); see {@link onDeadline}. */
   deadline = 0;
@@ -89,6 +95,11 @@ export class UpstreamConnection implements Expiring {
   #arm(ms: number): void {
     this.#timeoutMs = ms;
     this.deadline = deadlines.at(ms);
+  }
+
+  /** The backend's response said `Keep-Alive: timeout=N` (-1: it said nothing, the last hint stands). */
+  advertisedKeepAlive(seconds: number): void {
+    if (seconds >= 0) this.idleLimitMs = retireAfterMs(seconds);
   }
 
   /** The exchange is done with the connection: back to the idle pool when reusable, else closed. */
@@ -254,10 +265,16 @@ export class UpstreamConnectionPool {
     this.tls = tls;
   }
 
-  /** An idle connection, or a new one (connecting). */
-  acquire(): UpstreamConnection {
-    const idle = this.#idle.pop();
-    if (idle !== undefined) return idle;
+  /**
+   * An idle connection, or a new one (connecting). `fresh` skips the idle
+   * ones: a replay after a kept-alive connection was found closed must not
+   * land on another connection that may have gone stale the same way.
+   */
+  acquire(fresh = false): UpstreamConnection {
+    if (!fresh) {
+      const idle = this.#idle.pop();
+      if (idle !== undefined) return idle;
+    }
     this.open++;
     return new UpstreamConnection(this);
   }
@@ -267,12 +284,14 @@ export class UpstreamConnectionPool {
     return this.#idle.length;
   }
 
+  /** Keeps a connection for reuse for `timeouts.idle`, or less when the backend closes idle connections sooner. */
   putIdle(connection: UpstreamConnection): void {
-    if (this.#closed) {
+    const idleMs = Math.min(this.timeouts.idleMs, connection.idleLimitMs);
+    if (this.#closed || idleMs <= 0) {
       connection.destroy();
       return;
     }
-    connection.armIdle(this.timeouts.idleMs);
+    connection.armIdle(idleMs);
     this.#idle.push(connection);
   }
 
@@ -292,6 +311,23 @@ export class UpstreamConnectionPool {
     this.#closed = true;
     this.closeIdle();
   }
+}
+
+/**
+ * How long usher keeps a connection idle when the backend advertised
+ * `Keep-Alive: timeout=N`: a margin before N, so usher retires it before the
+ * backend closes it. A backend that closes an idle connection just as usher
+ * sends a request on it fails that request (the best-known source of sporadic
+ * 502s behind load balancers); node:http advertises `timeout=5` and closes
+ * about a second later. The margin covers the request's trip to the backend,
+ * the backend's timer starting when it finished writing the response (before
+ * usher read it) and usher's 25 ms deadline sweep: 2 s, as undici's
+ * `keepAliveTimeoutThreshold`, but at most half of N so short timeouts still
+ * allow reuse. `timeout=0` means "do not reuse".
+ */
+export function retireAfterMs(advertisedSeconds: number): number {
+  const ms = advertisedSeconds * 1000;
+  return ms - Math.min(2000, ms / 2);
 }
 
 /**

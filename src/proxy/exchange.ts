@@ -111,7 +111,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
 
   protected connect(): void {
     const backend = this.backend!;
-    const upstream = backend.connections.acquire();
+    const upstream = backend.connections.acquire(this.#replayed);
     this.#upstream = upstream;
     upstream.attach(this, this.responseTimeoutMs);
     const head = this.#addHost ? `${this.#upstreamHead}host: ${backend.key}\r\n\r\n` : `${this.#upstreamHead}\r\n`;
@@ -263,6 +263,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
         continue;
       }
       this.#responseBuffer = undefined;
+      this.#upstream!.advertisedKeepAlive(result.keepAliveTimeoutSeconds);
       if (result.status >= 502 && result.status <= 504 && this.retryStatus(result.status)) return;
       const head = this.#startResponse(result);
       const start = result.headLength;

@@ -1,4 +1,5 @@
 import { parseHostPort } from '../config/hostport.ts';
+import { NAME_PATTERN } from '../config/values.ts';
 import { formatHostPort } from '../pool/backend.ts';
 import type { AddressInfo } from 'node:net';
 import type { AdminState } from '../config/types.ts';
@@ -48,7 +49,7 @@ const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
  *   GET    /api/listeners
  *   GET    /api/pools
  *   GET    /api/pools/{pool}
- *   POST   /api/pools/{pool}/backends                  {address, weight?, backup?, state?, maxConnections?}
+ *   POST   /api/pools/{pool}/backends                  {address, name?, weight?, backup?, state?, maxConnections?}
  *   GET    /api/pools/{pool}/backends/{address}
  *   PATCH  /api/pools/{pool}/backends/{address}        {weight?, state?}
  *   DELETE /api/pools/{pool}/backends/{address}
@@ -186,7 +187,7 @@ function stateField(record: Record<string, unknown>): AdminState | undefined {
 }
 
 function addBackend(pool: Pool, body: unknown): Backend {
-  const record = objectBody(body, ['address', 'weight', 'backup', 'state', 'maxConnections']);
+  const record = objectBody(body, ['address', 'name', 'weight', 'backup', 'state', 'maxConnections']);
   const text = record['address'];
   if (typeof text !== 'string') throw new AdminError(400, 'bad_body', 'address is required, as "host:port"');
   const address = parseHostPort(text);
@@ -195,8 +196,13 @@ function addBackend(pool: Pool, body: unknown): Backend {
   if (backup !== undefined && typeof backup !== 'boolean') throw new AdminError(400, 'bad_body', 'backup must be true or false');
   // One backend per address: `[0:0:0:0:0:0:0:1]:80` is `[::1]:80`.
   const host = address.value.host.includes(':') ? new URL(`http://[${address.value.host}]/`).hostname.slice(1, -1) : address.value.host;
+  const name = record['name'];
+  if (name !== undefined && (typeof name !== 'string' || !NAME_PATTERN.test(name))) {
+    throw new AdminError(400, 'bad_body', `name must start with a letter or digit and contain only letters, digits, "_", "." and "-" (at most 63), got ${JSON.stringify(name)}`);
+  }
   const spec = {
     address: { host, port: address.value.port },
+    name,
     weight: integerField(record, 'weight', 1, 1000) ?? 1,
     backup: backup ?? false,
     state: stateField(record) ?? 'enabled',

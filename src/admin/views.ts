@@ -6,6 +6,8 @@ import type { TrafficSummary } from '../pool/recent-traffic.ts';
 /** A backend as the admin API shows it. Addresses are shown: the admin API is for operators. */
 export interface BackendView {
   readonly address: string;
+  /** The backend's `name` from the config; null when it has none. */
+  readonly name: string | null;
   readonly state: BackendState;
   readonly adminState: string;
   readonly healthy: boolean;
@@ -46,6 +48,7 @@ export function backendView(pool: Pool, backend: Backend): BackendView {
   const outlier = pool.health.outlierState(backend);
   return {
     address: backend.key,
+    name: backend.name ?? null,
     state: backend.state,
     adminState: backend.adminState,
     healthy: backend.healthy,

@@ -32,7 +32,7 @@ export function statusRows(pools: readonly PoolView[], nowMs: number): string[][
       rows.push([
         pool.name,
         pool.mode,
-        backend.address,
+        backend.name === null ? backend.address : `${backend.name} ${backend.address}`,
         backend.state,
         weightOf(backend),
         String(backend.inFlight),

@@ -395,13 +395,27 @@ function checkPool(name: string, pool: Record<string, unknown> | undefined, l4Us
       reporter.error(addressPath, `duplicate backend ${reporter.describe(addressPath)} (also backends[${first}]); raise its weight instead`);
     }
   });
+  const names = new Map<string, number>();
+  list(pool['backends']).forEach((raw, index) => {
+    const backendName = mapping(raw)?.['name'];
+    if (typeof backendName !== 'string') return;
+    const first = names.get(backendName);
+    if (first === undefined) names.set(backendName, index);
+    else reporter.error([...path, 'backends', index, 'name'], `duplicate backend name "${backendName}" (also backends[${first}]); names tell backends apart in the dashboard and logs`);
+  });
   const backends = list(pool['backends']);
+  if (Array.isArray(pool['backends']) || pool['backends'] === undefined) {
+    if (backends.length === 0) {
+      reporter.warn(pool['backends'] === undefined ? path : [...path, 'backends'], `pool "${name}" has no backends: requests routed to it get 503 no_backend until backends are added through the admin API`, { target: 'key' });
+    }
+  }
   if (backends.length > 0 && backends.every((backend) => mapping(backend)?.['backup'] === true)) {
     reporter.warn([...path, 'backends'], 'every backend has backup: true, so the pool has no primary; backups only stand in for primaries (set backup: false on at least one)');
   }
   checkBackendTls(path, pool, backends, directory, reporter);
   checkHealthCheck([...path, 'healthCheck'], mapping(pool['healthCheck']), reporter);
   checkOutlier([...path, 'outlier'], mapping(pool['outlier']), reporter);
+  checkUnreachable([...path, 'unreachable'], mapping(pool['unreachable']), reporter);
   checkRetry([...path, 'retry'], mapping(pool['retry']), reporter);
   if (l4User !== undefined) checkL4Pool(path, pool, l4User, reporter);
 }
@@ -457,15 +471,32 @@ function checkHealthCheck(path: KeyPath, check: Record<string, unknown> | undefi
 
 function checkOutlier(path: KeyPath, outlier: Record<string, unknown> | undefined, reporter: Reporter): void {
   if (outlier === undefined) return;
-  const ejection = durationAt(outlier, 'ejectionTime', DEFAULTS.ejectionTime);
-  const max = durationAt(outlier, 'maxEjectionTime', DEFAULTS.maxEjectionTime);
-  if (ejection === undefined || max === undefined || max >= ejection) return;
-  if (outlier['maxEjectionTime'] !== undefined) {
-    const maxPath = [...path, 'maxEjectionTime'];
-    reporter.error(maxPath, `maxEjectionTime ${reporter.describe(maxPath)} is shorter than ejectionTime ${shown(path, outlier, 'ejectionTime', DEFAULTS.ejectionTime, reporter)}; it caps how long one ejection lasts`);
+  checkCap(path, outlier, { key: 'ejectionTime', fallback: DEFAULTS.ejectionTime }, { key: 'maxEjectionTime', fallback: DEFAULTS.maxEjectionTime }, 'it caps how long one ejection lasts', reporter);
+}
+
+function checkUnreachable(path: KeyPath, unreachable: Record<string, unknown> | undefined, reporter: Reporter): void {
+  if (unreachable === undefined) return;
+  checkCap(path, unreachable, { key: 'backoff', fallback: DEFAULTS.unreachableBackoff }, { key: 'maxBackoff', fallback: DEFAULTS.unreachableMaxBackoff }, 'it caps how long a backend stays out', reporter);
+}
+
+/** A duration and the cap on it (`ejectionTime` and `maxEjectionTime`): the cap must not be shorter. The message lands on the key the user wrote. */
+function checkCap(
+  path: KeyPath,
+  parent: Record<string, unknown>,
+  base: { readonly key: string; readonly fallback: string },
+  cap: { readonly key: string; readonly fallback: string },
+  why: string,
+  reporter: Reporter,
+): void {
+  const baseMs = durationAt(parent, base.key, base.fallback);
+  const capMs = durationAt(parent, cap.key, cap.fallback);
+  if (baseMs === undefined || capMs === undefined || capMs >= baseMs) return;
+  if (parent[cap.key] !== undefined) {
+    const capPath = [...path, cap.key];
+    reporter.error(capPath, `${cap.key} ${reporter.describe(capPath)} is shorter than ${base.key} ${shown(path, parent, base.key, base.fallback, reporter)}; ${why}`);
   } else {
-    const ejectionPath = [...path, 'ejectionTime'];
-    reporter.error(ejectionPath, `ejectionTime ${reporter.describe(ejectionPath)} is longer than maxEjectionTime ("${DEFAULTS.maxEjectionTime}", the default); raise maxEjectionTime too`);
+    const basePath = [...path, base.key];
+    reporter.error(basePath, `${base.key} ${reporter.describe(basePath)} is longer than ${cap.key} ("${cap.fallback}", the default); raise ${cap.key} too`);
   }
 }
 

@@ -24,6 +24,10 @@ const POOL = 'default';
 
 /** Build and validate a one-listener, one-pool config from flags. */
 export function quickConfig(options: QuickOptions): ConfigResult {
+  if (options.backends.length === 0) {
+    // A file may name an empty pool (backends come later, through the admin API); quick mode has no admin API.
+    return { ok: false, errors: [{ file: QUICK_SOURCE, path: '--backend', message: 'give at least one --backend HOST:PORT' }] };
+  }
   const input = {
     listeners: [{ name: POOL, bind: options.bind, routes: [{ pool: POOL }] }],
     pools: {

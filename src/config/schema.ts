@@ -30,7 +30,7 @@ export const HEALTH_CHECK_TYPES = ['http', 'tcp'] as const;
 /** Keys of `healthCheck` that only apply to `type: http`. */
 export const HTTP_CHECK_KEYS: readonly string[] = ['path', 'expectStatus', 'expectBody', 'host'];
 
-/** Failures a pool can retry; all of them by default. */
+/** Failures a pool can retry. */
 export const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '502', '503', '504'] as const satisfies readonly RetryCondition[];
 
 /** A backend's operator states; the first is the default. */
@@ -114,6 +114,10 @@ export const DEFAULTS = {
   maxEjectionTime: '300s',
   maxEjectionPercent: 50,
   retryAttempts: 2,
+  /** Safe for every request: a connect failure reached no backend; a reset is retried only for idempotent requests with no body sent. */
+  retryOn: ['connect-failure', 'reset'],
+  unreachableBackoff: '1s',
+  unreachableMaxBackoff: '10s',
   retryBudget: 20,
   minRetriesPerSecond: 3,
   queueSize: 128,
@@ -251,7 +255,8 @@ const backendTlsSchema = documented(
 
 const backendSchema = documented(
   z.strictObject({
-    address: backendAddress({ description: 'Backend `host:port`.', examples: ['10.0.0.5:3000', 'app.internal:8080'] }),
+    address: backendAddress({ description: 'Backend `host:port`: its identity in the pool, the admin API and metrics.', examples: ['10.0.0.5:3000', 'app.internal:8080'] }),
+    name: name('backend', { description: 'A name for people, shown beside the address by the dashboard, `usher status` and the access log (`backendName`). Unique within the pool.', examples: ['alpha'] }).optional(),
     tls: backendTlsSchema.optional(),
     weight: integerIn('weight', 1, 1000, { description: 'Relative share of requests.', examples: [3] }).default(DEFAULTS.weight),
     backup: flag({ description: 'A backup receives requests only while no primary (non-backup) backend of the pool is available.', examples: [true] }).default(DEFAULTS.backup),
@@ -323,6 +328,17 @@ const outlierSchema = documented(
   { description: 'Passive outlier detection: a backend whose requests keep failing is ejected for a while, without waiting for a health check.', examples: [{ consecutiveFailures: 3, ejectionTime: '10s' }] },
 );
 
+const unreachableSchema = documented(
+  z.union([
+    z.literal(false, { error: 'expected false (off) or an unreachable mapping' }),
+    z.strictObject({
+      backoff: duration({ description: 'How long a backend that refused a connection stays out of rotation the first time; each refusal after it returns doubles this.', examples: ['500ms'] }).prefault(DEFAULTS.unreachableBackoff),
+      maxBackoff: duration({ description: 'Longest time out of rotation; at least `backoff`.', examples: ['30s'] }).prefault(DEFAULTS.unreachableMaxBackoff),
+    }, { error: 'expected false (off) or an unreachable mapping' }).transform((u) => ({ backoffMs: u.backoff, maxBackoffMs: u.maxBackoff })),
+  ], { error: 'expected false (off) or an unreachable mapping' }),
+  { description: 'Passive ejection of backends that cannot be reached (connection refused, connect error or timeout): such a backend leaves rotation at once, without waiting for a health check, and is tried again after `backoff` (nginx `max_fails=1 fail_timeout=10s`). A passing health check brings it back sooner. The last available backend of a pool is never taken out this way. On by default; `false` turns it off.', examples: [{ backoff: '2s', maxBackoff: '30s' }, false] },
+);
+
 const retrySchema = documented(
   z.strictObject({
     attempts: integerIn('attempts', 0, 10, { description: 'Retries after the first try (so up to `attempts` + 1 tries). 0 turns retries off.', examples: [1] }).default(DEFAULTS.retryAttempts),
@@ -334,9 +350,9 @@ const retrySchema = documented(
         ], { error: `expected one of ${RETRY_CONDITIONS.join(', ')}` }),
         { error: 'expected a list of retry conditions' },
       ).min(1, { error: 'list at least one condition, or set attempts: 0 to turn retries off' }),
-      { description: 'Failures that are retried: `connect-failure` (the backend could not be reached; always safe), `reset` and `timeout` (the request may have reached the backend), and the statuses `502`, `503`, `504`. Listed once each.', examples: [['connect-failure', 503]] },
-    ).prefault(() => [...RETRY_CONDITIONS]),
-    budget: percentIn('budget', 0, 100, { description: 'Retries may be at most this percent of the pool\'s requests, so retries cannot multiply the load on a failing pool.', examples: ['10%', 10] }).prefault(DEFAULTS.retryBudget),
+      { description: 'Failures that are retried: `connect-failure` (the backend could not be reached; safe for every method), `reset` (the connection broke before a response; idempotent requests only), `timeout` (no response headers within `timeouts.response`), and the statuses `502`, `503`, `504`. Listed once each. The default retries what never costs a second execution of a request that had an effect.', examples: [['connect-failure', 'reset', 503]], shownDefault: DEFAULTS.retryOn },
+    ).prefault(() => [...DEFAULTS.retryOn]),
+    budget: percentIn('budget', 0, 100, { description: 'Retries that send a request to a backend again (after a reset, timeout or status) may be at most this percent of the pool\'s requests over the last 10 s, so retries cannot multiply the load on a failing pool. Retries after a connect failure are not counted: the request reached no backend, so sending it elsewhere adds no work.', examples: ['10%', 10] }).prefault(DEFAULTS.retryBudget),
     minRetriesPerSecond: integerIn('minRetriesPerSecond', 0, 1000, { description: 'Retries always allowed per second regardless of `budget`, so a quiet pool can still retry.', examples: [10] }).default(DEFAULTS.minRetriesPerSecond),
   }, { error: 'expected a retry mapping' }).transform((r) => ({
     attempts: r.attempts,
@@ -344,7 +360,7 @@ const retrySchema = documented(
     budgetPercent: r.budget,
     minRetriesPerSecond: r.minRetriesPerSecond,
   })),
-  { description: 'Retry failed requests. Without this key nothing is retried.', examples: [{ attempts: 1, on: ['connect-failure', 503] }] },
+  { description: 'Retry failed requests on another backend. On by default for connect failures and resets; `attempts: 0` turns retries off.', examples: [{ attempts: 1, on: ['connect-failure', 'reset', 503] }, { attempts: 0 }] },
 );
 
 const poolSchema = documented(
@@ -359,14 +375,15 @@ const poolSchema = documented(
     timeouts: timeoutsSchema.prefault({}),
     healthCheck: healthCheckSchema.optional(),
     outlier: outlierSchema.optional(),
+    unreachable: unreachableSchema.prefault({}),
     slowStart: duration({ description: 'Ramp a backend that returns to rotation (healthy again, un-ejected or re-enabled) from 10% to its full weight over this long. Unset means no ramp.', examples: ['30s'] }).optional(),
     panicThreshold: percentIn('panicThreshold', 1, 100, { description: 'When fewer than this percent of the pool\'s backends are available, balance over all of them (healthy or not) instead of answering 503 (Envoy\'s panic mode). Unset means never.', examples: [50, '50%'] }).optional(),
-    retry: retrySchema.optional(),
+    retry: retrySchema.prefault({}),
     maxConnections: integerIn('maxConnections', 1, MAX_CONNECTIONS, { description: 'Most requests in flight to one backend (HAProxy `maxconn`); a backend\'s own `maxConnections` overrides it. Unset means unlimited.', examples: [100] }).optional(),
     queueSize: integerIn('queueSize', 0, MAX_CONNECTIONS, { description: 'Requests that may wait for a free backend slot when every backend is at `maxConnections`; more are answered 503. 0 means no queue.', examples: [1000] }).default(DEFAULTS.queueSize),
     queueTimeout: duration({ description: 'How long a request waits in that queue before it is answered 503.', examples: ['2s'] }).prefault(DEFAULTS.queueTimeout),
-    backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }).min(1, { error: 'a pool needs at least one backend' }), { description: 'The upstream servers.', examples: [[{ address: '10.0.0.5:3000' }, { address: '10.0.0.6:3000', weight: 2 }]] }),
-  }, { error: 'expected a pool mapping with "backends"' }).transform(({ drainTimeout, slowStart, panicThreshold, queueTimeout, ...pool }) => ({
+    backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }), { description: 'The upstream servers. May be empty (`usher check` warns): requests routed to an empty pool get 503 `no_backend` at once, and backends can be added through the admin API.', examples: [[{ address: '10.0.0.5:3000', name: 'alpha' }, { address: '10.0.0.6:3000', weight: 2 }]] }).prefault(() => []),
+  }, { error: 'expected a pool mapping' }).transform(({ drainTimeout, slowStart, panicThreshold, queueTimeout, ...pool }) => ({
     ...pool,
     drainTimeoutMs: drainTimeout,
     ...(slowStart === undefined ? {} : { slowStartMs: slowStart }),

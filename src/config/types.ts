@@ -166,6 +166,8 @@ export interface BackendTlsConfig {
 
 export interface BackendConfig {
   readonly address: HostPort;
+  /** A name for people (dashboard, `usher status`, access log); the address stays the backend's identity. */
+  readonly name?: string | undefined;
   /** Speak TLS to this backend. */
   readonly tls?: BackendTlsConfig | undefined;
   readonly weight: number;
@@ -215,12 +217,24 @@ export interface OutlierConfig {
   readonly maxEjectionPercent: number;
 }
 
+/**
+ * Passive ejection of backends that refuse connections (nginx `max_fails=1`):
+ * out of rotation at once for `backoffMs`, doubling on each refusal after a
+ * return, up to `maxBackoffMs`.
+ */
+export interface UnreachableConfig {
+  /** First time out of rotation. Default 1s. */
+  readonly backoffMs: number;
+  /** Longest time out of rotation. Default 10s (nginx `fail_timeout`). */
+  readonly maxBackoffMs: number;
+}
+
 export type RetryCondition = 'connect-failure' | 'reset' | 'timeout' | '502' | '503' | '504';
 
 export interface RetryConfig {
-  /** Retries after the first try (so up to attempts + 1 tries). Default 2. */
+  /** Retries after the first try (so up to attempts + 1 tries). Default 2; 0 turns retries off. */
   readonly attempts: number;
-  /** Failures that are retried. Default all of RetryCondition. */
+  /** Failures that are retried. Default connect-failure and reset. */
   readonly on: readonly RetryCondition[];
   /** Retries may be at most this percent of the pool's requests (Envoy: 20). Default 20. */
   readonly budgetPercent: number;
@@ -243,6 +257,8 @@ export interface PoolConfig {
   readonly backends: readonly BackendConfig[];
   readonly healthCheck?: HealthCheckConfig | undefined;
   readonly outlier?: OutlierConfig | undefined;
+  /** Passive ejection of backends that refuse connections; `false` turns it off. On by default. */
+  readonly unreachable: UnreachableConfig | false;
   /** Ramp a backend that returns to rotation from 10% to full weight over this long. */
   readonly slowStartMs?: number | undefined;
   /**
@@ -250,7 +266,8 @@ export interface PoolConfig {
    * backends (Envoy's panic mode) instead of answering 503. Unset means off.
    */
   readonly panicThresholdPercent?: number | undefined;
-  readonly retry?: RetryConfig | undefined;
+  /** Always present: connect failures and resets are retried by default. */
+  readonly retry: RetryConfig;
   /** Most requests in flight to one backend; unset means unlimited (HAProxy `maxconn`). */
   readonly maxConnections?: number | undefined;
   /** Requests that may wait for a backend slot when all are at `maxConnections`. Default 128. */

@@ -76,7 +76,8 @@ export const PERCENT_PATTERN = editorPattern('\\d+%?');
 export const STATUS_LIST_PATTERN = editorPattern('\\d+(-\\d+)?( *, *\\d+(-\\d+)?)*');
 /** JSON Schema pattern for an IP address or CIDR (`10.0.0.0/8`, `::1`). */
 export const CIDR_PATTERN = editorPattern('[0-9A-Fa-f:.]+(/[0-9]{1,3})?');
-const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** Names of listeners, pools, routes and backends: usable in metrics labels and URLs. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const METHOD_PATTERN = /^[A-Z][A-Z0-9-]*$/;
 const HOST_MATCH_PATTERN = /^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$/;

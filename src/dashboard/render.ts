@@ -108,7 +108,7 @@ class PoolSection {
     for (const backend of pool.backends) {
       let card = this.#cards.get(backend.address);
       if (card === undefined) {
-        card = new BackendCard(this.#name, backend.address, this.#onAction);
+        card = new BackendCard(this.#name, backend.address, backend.name, this.#onAction);
         this.#cards.set(backend.address, card);
       }
       card.update(backend);
@@ -134,6 +134,7 @@ const STATE_HELP: Readonly<Record<string, string>> = {
   draining: 'no new requests; in-flight ones finish',
   disabled: 'takes no requests',
   unhealthy: 'failing its health check',
+  unreachable: 'refused a connection: out of rotation, tried again after a short backoff',
   ejected: 'ejected by outlier detection after failed requests',
 };
 
@@ -149,11 +150,14 @@ class BackendCard {
   readonly #buttons: Record<Action, HTMLButtonElement>;
   #checksKey = '';
 
-  constructor(pool: string, address: string, onAction: ActionHandler) {
+  constructor(pool: string, address: string, name: string | null, onAction: ActionHandler) {
     this.el = el('article', 'backend', '', { 'data-address': address });
     const head = el('header');
     this.#badge = el('span', 'badge');
-    head.append(el('h3', 'mono', address), this.#badge);
+    // A named backend shows its name first and its address beside it: people know "alpha", logs and the API use the address.
+    const title = name === null ? el('h3', 'mono', address) : el('h3', '', name);
+    if (name !== null) title.append(' ', el('span', 'mono address', address));
+    head.append(title, this.#badge);
     this.#note = el('p', 'note');
 
     const stats = el('dl', 'stats');

@@ -5,7 +5,7 @@
  * page uses. test/browser/dashboard.test.ts runs the page against the server.
  */
 
-export type BackendState = 'disabled' | 'draining' | 'unhealthy' | 'ejected' | 'slow-start' | 'healthy';
+export type BackendState = 'disabled' | 'draining' | 'unhealthy' | 'unreachable' | 'ejected' | 'slow-start' | 'healthy';
 export type AdminState = 'enabled' | 'draining' | 'disabled';
 export type PoolMode = 'primary' | 'backup' | 'panic' | 'none';
 
@@ -18,6 +18,7 @@ export interface HealthCheckResult {
 
 export interface BackendView {
   readonly address: string;
+  readonly name: string | null;
   readonly state: BackendState;
   readonly adminState: AdminState;
   readonly weight: number;

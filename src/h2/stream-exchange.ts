@@ -296,6 +296,7 @@ export abstract class StreamExchange extends AttemptLoop {
       route: this.route,
       pool: this.pool?.name,
       backend: this.backend?.key,
+      backendName: this.backend?.name,
       upstreamMs: round(this.upstreamMs),
       totalMs: round(totalMs),
       bytesIn: this.bytesIn,

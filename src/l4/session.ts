@@ -215,7 +215,7 @@ export class L4Session implements Waiter {
     this.#upstream = undefined;
     this.#attemptOpen = false;
     this.#ctx.tried.push(backend.index);
-    pool.attemptEnded(backend, 'failure', 0, -1);
+    pool.attemptEnded(backend, 'unreachable', 0, -1);
     const logger = this.#plan.logger;
     if (logger.isLevelEnabled('debug')) logger.debug(this.#logFields(), reason);
     if (this.#phase === 'done') return;

@@ -13,6 +13,8 @@ export interface AccessRecord {
   readonly route: string | undefined;
   readonly pool: string | undefined;
   readonly backend: string | undefined;
+  /** The backend's `name` from the config, when it has one (left out of the JSON line otherwise). */
+  readonly backendName?: string | undefined;
   /** Time from sending upstream to the response head arriving; -1 when there was no upstream response. */
   readonly upstreamMs: number;
   readonly totalMs: number;

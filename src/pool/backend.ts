@@ -6,10 +6,11 @@ import type { UpstreamConnectionPool } from './upstream-connection.ts';
 
 /**
  * What a backend shows to operators, most important first: operator intent
- * (`disabled`, `draining`) outranks health (`unhealthy`, then `ejected` by
- * outlier detection), and `slow-start` is a healthy backend still ramping up.
+ * (`disabled`, `draining`) outranks health (`unhealthy` by active checks,
+ * `unreachable` after a refused connection, `ejected` by outlier detection),
+ * and `slow-start` is a healthy backend still ramping up.
  */
-export type BackendState = 'disabled' | 'draining' | 'unhealthy' | 'ejected' | 'slow-start' | 'healthy';
+export type BackendState = 'disabled' | 'draining' | 'unhealthy' | 'unreachable' | 'ejected' | 'slow-start' | 'healthy';
 
 /** Counters the admin API, metrics and dashboard read. Plain numbers: the data plane only increments. */
 export interface BackendCounters {
@@ -40,6 +41,8 @@ export class Backend implements Endpoint {
   readonly index: number;
   readonly key: string;
   readonly address: HostPort;
+  /** The name people know it by (`name` in the file), if any. */
+  name: string | undefined;
   /** Opaque id written into sticky cookies; never reveals the address. Set by the pool. */
   stickyToken: string;
   readonly connections: UpstreamConnectionPool;
@@ -56,6 +59,10 @@ export class Backend implements Endpoint {
   healthy = true;
   /** Passive health: set while outlier detection has ejected the backend. */
   ejected = false;
+  /** Passive health: set while the backend is out after refusing a connection (the pool's `unreachable`). */
+  unreachable = false;
+  /** Connect failures since the backend last answered; sizes the next `unreachable` backoff. */
+  connectFailures = 0;
   /** performance.now() when the backend (re)entered rotation with slow start; 0 = not ramping. */
   slowStartSince = 0;
   /** Derived: may take a new request (enabled, healthy, not ejected). Updated by the pool. */
@@ -73,6 +80,7 @@ export class Backend implements Endpoint {
   constructor(init: {
     index: number;
     address: HostPort;
+    name?: string | undefined;
     weight: number;
     backup: boolean;
     adminState: AdminState;
@@ -83,6 +91,7 @@ export class Backend implements Endpoint {
     this.index = init.index;
     this.address = init.address;
     this.key = formatHostPort(init.address);
+    this.name = init.name;
     this.configuredWeight = init.weight;
     this.weight = init.weight;
     this.backup = init.backup;
@@ -95,7 +104,7 @@ export class Backend implements Endpoint {
 
   /** Recomputes `available` from the state fields. */
   refresh(): void {
-    this.available = this.adminState === 'enabled' && this.healthy && !this.ejected && !this.removed;
+    this.available = this.adminState === 'enabled' && this.healthy && !this.ejected && !this.unreachable && !this.removed;
   }
 
   /** The single state an operator sees (see {@link BackendState}). */
@@ -103,6 +112,7 @@ export class Backend implements Endpoint {
     if (this.adminState === 'disabled') return 'disabled';
     if (this.adminState === 'draining') return 'draining';
     if (!this.healthy) return 'unhealthy';
+    if (this.unreachable) return 'unreachable';
     if (this.ejected) return 'ejected';
     if (this.slowStartSince !== 0) return 'slow-start';
     return 'healthy';

@@ -28,7 +28,7 @@ export class BackendMetrics {
 }
 
 const POOL_MODES: readonly PoolMode[] = ['primary', 'backup', 'panic', 'none'];
-const BACKEND_STATES: readonly BackendState[] = ['healthy', 'slow-start', 'ejected', 'unhealthy', 'draining', 'disabled'];
+const BACKEND_STATES: readonly BackendState[] = ['healthy', 'slow-start', 'ejected', 'unreachable', 'unhealthy', 'draining', 'disabled'];
 
 const BACKEND_LABELS = ['pool', 'backend'] as const;
 

@@ -59,7 +59,15 @@ export interface PoolOptions {
 export type Selection = Backend | 'full' | 'none';
 
 /** A backend as the admin API adds it. */
-export type BackendSpec = Pick<BackendConfig, 'address' | 'weight' | 'backup' | 'state' | 'maxConnections' | 'tls'>;
+export type BackendSpec = Pick<BackendConfig, 'address' | 'name' | 'weight' | 'backup' | 'state' | 'maxConnections' | 'tls'>;
+
+/**
+ * How an attempt on a backend ended: `success` (a complete response),
+ * `failure` (reset, timeout, malformed response or a retried 5xx),
+ * `unreachable` (no connection could be made: refused, connect error or
+ * timeout), or `unknown` (no verdict: the client left).
+ */
+export type AttemptOutcome = 'success' | 'failure' | 'unreachable' | 'unknown';
 
 /**
  * A named set of interchangeable backends and the rules for spreading requests
@@ -167,22 +175,24 @@ export class Pool {
   }
 
   /**
-   * An attempt on `backend` ended: `failure` is a connect error, reset,
-   * timeout, malformed response or a retried 5xx; `unknown` gives no verdict
-   * (the client left). A 5xx `status` counts against the backend for outlier
-   * detection. `latencyMs` (-1 for none) feeds the balancer and the backend's
-   * recent traffic. Offers the freed slot to queued requests.
+   * An attempt on `backend` ended (see {@link AttemptOutcome}). A 5xx
+   * `status` counts against the backend for outlier detection. `latencyMs`
+   * (-1 for none) feeds the balancer and the backend's recent traffic.
+   * Offers the freed slot to queued requests.
    */
-  attemptEnded(backend: Backend, outcome: 'success' | 'failure' | 'unknown', status: number, latencyMs: number): void {
+  attemptEnded(backend: Backend, outcome: AttemptOutcome, status: number, latencyMs: number): void {
     backend.inFlight--;
-    if (outcome === 'failure') backend.counters.failures++;
+    const failed = outcome === 'failure' || outcome === 'unreachable';
+    if (failed) backend.counters.failures++;
     if (status >= 500) backend.counters.responses5xx++;
     const now = performance.now();
-    backend.traffic.record(now, latencyMs, outcome === 'failure' || status >= 500);
+    backend.traffic.record(now, latencyMs, failed || status >= 500);
     if (backend.removed) {
       if (backend.inFlight === 0) backend.connections.close();
     } else if (outcome !== 'unknown') {
-      this.health.observe(backend, outcome === 'failure' || status >= 500);
+      if (outcome === 'unreachable') this.health.unreachable(backend);
+      else if (backend.connectFailures !== 0) backend.connectFailures = 0; // it answered: the backoff starts over
+      this.health.observe(backend, failed || status >= 500);
       if (latencyMs >= 0) (backend.backup ? this.#backups : this.#primaries).observe?.(backend, latencyMs, now);
     }
     if (this.#queue.length > 0) this.#queue.wake();
@@ -299,6 +309,7 @@ export class Pool {
         continue;
       }
       wanted.delete(backend.key);
+      backend.name = spec.name;
       backend.configuredWeight = spec.weight;
       backend.weight = spec.weight;
       backend.backup = spec.backup;
@@ -336,7 +347,7 @@ export class Pool {
     this.sticky = config.sticky === undefined ? undefined : new StickyCookie(config.sticky);
     this.hashKey = hashAlgorithms.has(config.algorithm) ? config.hashKey : undefined;
     const retry = config.retry;
-    if (retry === undefined || retry.attempts === 0) {
+    if (retry.attempts === 0) {
       this.retryBudget = undefined;
     } else if (
       this.retryBudget === undefined ||
@@ -352,6 +363,7 @@ export class Pool {
     return new Backend({
       index: this.#nextIndex++,
       address: spec.address,
+      name: spec.name,
       weight: spec.weight,
       backup: spec.backup,
       adminState: spec.state,

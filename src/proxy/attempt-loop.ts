@@ -2,7 +2,7 @@ import type { PickContext } from '../balancer/types.ts';
 import type { RetryCondition } from '../config/types.ts';
 import { UsherError, type ErrorCode } from '../errors.ts';
 import type { Backend } from '../pool/backend.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { AttemptOutcome, Pool } from '../pool/pool.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
 import { mayRetry, retryConditionOf } from './retry-policy.ts';
 import { upstreamTimeout } from './upstream-errors.ts';
@@ -118,8 +118,10 @@ export abstract class AttemptLoop implements Waiter {
   /** The current attempt failed on the upstream side: retry elsewhere when safe, else answer. */
   protected attemptFailed(error: UsherError): void {
     if (this.finished) return;
-    this.endAttempt('failure', 0);
-    if (this.#mayRetry(retryConditionOf(error.code), error.code)) {
+    const condition = retryConditionOf(error.code);
+    // A backend that could not be reached leaves rotation at once (the pool's `unreachable`).
+    this.endAttempt(condition === 'connect-failure' ? 'unreachable' : 'failure', 0);
+    if (this.#mayRetry(condition, error.code)) {
       this.#lastError = error;
       this.#retryElsewhere();
       return;
@@ -167,7 +169,7 @@ export abstract class AttemptLoop implements Waiter {
   }
 
   /** Ends the current attempt (once): releases its upstream side unless it succeeded, and tells the pool the outcome. */
-  protected endAttempt(outcome: 'success' | 'failure' | 'unknown', status: number): void {
+  protected endAttempt(outcome: AttemptOutcome, status: number): void {
     if (!this.#attemptOpen) return;
     this.#attemptOpen = false;
     if (outcome !== 'success') this.releaseUpstream(false);

@@ -505,6 +505,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
       route: this.route,
       pool: this.pool?.name,
       backend: this.backend?.key,
+      backendName: this.backend?.name,
       upstreamMs: round(this.upstreamMs),
       totalMs: round(totalMs),
       bytesIn: this.bytesIn,

@@ -40,20 +40,30 @@ export interface FailedAttempt {
 
 /**
  * The retry rules shared by HTTP/1.1 and HTTP/2 exchanges: the pool retries
- * this condition and has attempts and budget left; the request either never
- * reached the backend (connect failure, body held back) or is idempotent with
- * no body sent; and another backend could take it (otherwise the backend's
- * answer or the real error stands, and no budget is spent).
+ * this condition and has attempts left; the request either never reached the
+ * backend (connect failure, body held back) or is idempotent with no body
+ * sent; and another backend could take it (otherwise the backend's answer or
+ * the real error stands, and no budget is spent).
+ *
+ * The budget (retry-budget.ts) is charged only for retries that send the
+ * request to a backend *again*. A connect failure reached no backend, so its
+ * retry adds no work anywhere: charging it would turn one dead backend into
+ * failed requests exactly when the healthy ones have room (a third of all
+ * requests need a retry while one backend of three refuses, against a 20 %
+ * budget). Connect-failure retries stay bounded by `attempts` per request,
+ * and passive ejection (`unreachable`) takes the dead backend out after its
+ * first refusal.
  */
 export function mayRetry(pool: Pool, attempt: FailedAttempt): boolean {
   const retry = pool.config.retry;
   const condition = attempt.condition;
-  if (retry === undefined || condition === undefined || attempt.retries >= retry.attempts) return false;
+  if (condition === undefined || attempt.retries >= retry.attempts) return false;
   const applies = retry.on.includes(condition) || (attempt.code === 'USHER_UPSTREAM_CONNECT_TIMEOUT' && retry.on.includes('timeout'));
   if (!applies) return false;
   const reachedBackend = condition !== 'connect-failure';
   if (attempt.bodySent || (reachedBackend && !idempotentMethods.has(attempt.method))) return false;
   if (!pool.hasOtherCandidate(attempt.ctx, attempt.backend)) return false;
+  if (!reachedBackend) return true;
   return pool.retryBudget?.tryAcquireRetry(performance.now()) ?? false;
 }
 

@@ -130,6 +130,7 @@ function expectedBackend(address: string, requests: number, bytesOut: number, ov
   const latency = requests > 0 ? SOME_LATENCY : null;
   return {
     address,
+    name: null,
     state: 'healthy',
     adminState: 'enabled',
     healthy: true,

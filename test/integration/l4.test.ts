@@ -34,6 +34,8 @@ function poolConfig(addresses: readonly string[], extra: Partial<PoolConfig> = {
     }),
     queueSize: 128,
     queueTimeoutMs: 5000,
+    unreachable: { backoffMs: 1000, maxBackoffMs: 10_000 },
+    retry: { attempts: 2, on: ['connect-failure', 'reset'], budgetPercent: 20, minRetriesPerSecond: 3 },
     ...extra,
   };
 }

@@ -82,8 +82,6 @@ accessLog: { enabled: "yes", pat: x }
       [32, 50, 'pools.api.timeouts.idle', 'expected a duration such as "500ms", "5s", "1m", "1h" or "1d", got "5 minutes"'],
       [33, 20, 'pools.api.sticky.ttl', 'duration must be at least 1s (it is the cookie\'s Max-Age in seconds), got "500ms"'],
       [33, 35, 'pools.api.sticky.secret', 'secret must be at least 16 characters, got 5 characters (not shown: it is a secret)'],
-      [34, 15, 'pools.api.backends', 'a pool needs at least one backend'],
-      [35, 10, 'pools.empty', 'missing required key "backends"'],
       [36, 23, 'accessLog.enabled', 'expected true or false, got "yes"'],
       [36, 30, 'accessLog.pat', 'unknown key "pat" (did you mean "path"?)'],
     ]);

@@ -66,7 +66,8 @@ describe('config defaults for the new keys', () => {
         port: undefined,
       },
       outlier: { consecutiveFailures: 5, ejectionTimeMs: 30_000, maxEjectionTimeMs: 300_000, maxEjectionPercent: 50 },
-      retry: { attempts: 2, on: ['connect-failure', 'reset', 'timeout', '502', '503', '504'], budgetPercent: 20, minRetriesPerSecond: 3 },
+      unreachable: { backoffMs: 1000, maxBackoffMs: 10_000 },
+      retry: { attempts: 2, on: ['connect-failure', 'reset'], budgetPercent: 20, minRetriesPerSecond: 3 },
       queueSize: 128,
       queueTimeoutMs: 5000,
       backends: [{ address: { host: 'h', port: 1 }, weight: 1, backup: false, state: 'enabled' }],
@@ -76,9 +77,12 @@ describe('config defaults for the new keys', () => {
   it('leaves optional features off when their keys are absent', () => {
     const { config } = ok(parseConfig(file(BACKEND), 'u.yaml', {}));
     const pool = config.pools['web'];
-    for (const key of ['healthCheck', 'outlier', 'retry', 'slowStartMs', 'panicThresholdPercent', 'maxConnections'] as const) {
+    for (const key of ['healthCheck', 'outlier', 'slowStartMs', 'panicThresholdPercent', 'maxConnections'] as const) {
       assert.equal(pool !== undefined && key in pool, false, key);
     }
+    // What keeps requests alive when a backend dies is on without a key: retries of connect failures and resets, and passive ejection.
+    assert.deepEqual(pool?.retry, { attempts: 2, on: ['connect-failure', 'reset'], budgetPercent: 20, minRetriesPerSecond: 3 });
+    assert.deepEqual(pool?.unreachable, { backoffMs: 1000, maxBackoffMs: 10_000 });
     assert.equal('maxConnections' in (pool?.backends[0] ?? {}), false);
     assert.equal('admin' in config, false);
     assert.equal(config.shutdownTimeoutMs, 30_000);
@@ -107,7 +111,7 @@ describe('config defaults for the new keys', () => {
       Object.fromEntries(Object.entries(check).map(([key, node]) => [key, node.default])),
       { type: 'http', path: '/health', interval: '2s', fastInterval: '500ms', timeout: '1s', rise: 2, fall: 3, expectStatus: '200-399', expectBody: undefined, host: undefined, port: undefined },
     );
-    assert.deepEqual(pool.properties?.['retry']?.properties?.['on']?.default, ['connect-failure', 'reset', 'timeout', '502', '503', '504']);
+    assert.deepEqual(pool.properties?.['retry']?.properties?.['on']?.default, ['connect-failure', 'reset']);
     assert.equal(pool.properties?.['retry']?.properties?.['budget']?.default, 20);
     assert.equal(pool.properties?.['outlier']?.properties?.['maxEjectionPercent']?.default, 50);
     assert.equal(schema.properties?.['shutdownTimeout']?.default, '30s');
@@ -399,6 +403,40 @@ ${BACKEND}`);
     assert.deepEqual(located(file(`outlier: { ejectionTime: 10m }\n${BACKEND}`)), [
       'u.yaml:4:30 pools.web.outlier.ejectionTime: ejectionTime "10m" is longer than maxEjectionTime ("300s", the default); raise maxEjectionTime too',
     ]);
+  });
+
+  it('takes unreachable backoffs, or false to turn passive ejection of refusing backends off', () => {
+    assert.deepEqual(poolOf(file(`unreachable: { backoff: 250ms, maxBackoff: 1m }\n${BACKEND}`)).unreachable, { backoffMs: 250, maxBackoffMs: 60_000 });
+    assert.deepEqual(poolOf(file(`unreachable: {}\n${BACKEND}`)).unreachable, { backoffMs: 1000, maxBackoffMs: 10_000 });
+    assert.equal(poolOf(file(`unreachable: false\n${BACKEND}`)).unreachable, false);
+    assert.deepEqual(problems(file(`unreachable: true\n${BACKEND}`)), ['pools.web.unreachable: expected false (off) or an unreachable mapping, got true']);
+    assert.deepEqual(located(file(`unreachable: { backoff: 30s }\n${BACKEND}`)), [
+      'u.yaml:4:30 pools.web.unreachable.backoff: backoff "30s" is longer than maxBackoff ("10s", the default); raise maxBackoff too',
+    ]);
+    assert.deepEqual(located(file(`unreachable: { backoff: 2s, maxBackoff: 1s }\n${BACKEND}`)), [
+      'u.yaml:4:43 pools.web.unreachable.maxBackoff: maxBackoff "1s" is shorter than backoff "2s"; it caps how long a backend stays out',
+    ]);
+  });
+
+  it('takes retry: { attempts: 0 } to turn the default retries off', () => {
+    assert.deepEqual(poolOf(file(`retry: { attempts: 0 }\n${BACKEND}`)).retry, { attempts: 0, on: ['connect-failure', 'reset'], budgetPercent: 20, minRetriesPerSecond: 3 });
+  });
+
+  it('accepts an empty pool with a warning: requests to it get 503 until backends are added', () => {
+    for (const pool of ['backends: []', 'algorithm: round-robin']) {
+      const { config, warnings } = ok(parseConfig(file(pool), 'u.yaml', {}));
+      assert.deepEqual(config.pools['web']?.backends, []);
+      assert.equal(warnings.length, 1, pool);
+      assert.match(warnings[0]!, /pools\.web(\.backends)?: pool "web" has no backends: requests routed to it get 503 no_backend until backends are added through the admin API$/);
+    }
+  });
+
+  it('takes backend names, unique within a pool', () => {
+    assert.deepEqual(poolOf(file('backends: [{ address: "h:1", name: alpha }, { address: "h:2" }]')).backends.map((b) => b.name), ['alpha', undefined]);
+    assert.deepEqual(problems(file('backends: [{ address: "h:1", name: alpha }, { address: "h:2", name: alpha }]')), [
+      'pools.web.backends[1].name: duplicate backend name "alpha" (also backends[0]); names tell backends apart in the dashboard and logs',
+    ]);
+    assert.deepEqual(problems(file('backends: [{ address: "h:1", name: "al pha" }]')).length, 1);
   });
 
   it('warns when every backend of a pool is a backup', () => {

@@ -32,6 +32,8 @@ describe('quickConfig', () => {
             ],
             queueSize: 128,
             queueTimeoutMs: 5000,
+            unreachable: { backoffMs: 1000, maxBackoffMs: 10_000 },
+            retry: { attempts: 2, on: ['connect-failure', 'reset'], budgetPercent: 20, minRetriesPerSecond: 3 },
           },
         },
         accessLog: { enabled: true, format: 'json' },
@@ -59,6 +61,6 @@ describe('quickConfig', () => {
 
   it('requires at least one backend', () => {
     const result = quickConfig({ bind: '127.0.0.1:0', backends: [] });
-    assert.deepEqual(!result.ok && result.errors.map(formatIssue), ['<command line> --backend: a pool needs at least one backend']);
+    assert.deepEqual(!result.ok && result.errors.map(formatIssue), ['<command line> --backend: give at least one --backend HOST:PORT']);
   });
 });

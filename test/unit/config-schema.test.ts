@@ -86,7 +86,9 @@ describe('configJsonSchema', () => {
     const timeouts = pool.properties?.['timeouts'] as JsonSchemaNode;
     assert.deepEqual(pool.properties?.['algorithm']?.enum, [...ALGORITHMS]);
     assert.equal(pool.properties?.['algorithm']?.default, 'p2c');
-    assert.deepEqual(pool.required, ['backends']);
+    // A pool may be empty (backends added later through the admin API): nothing is required.
+    assert.equal(pool.required, undefined);
+    assert.deepEqual(validate(schema, { listeners: [{ name: 'a', bind: 'h:1', routes: [{ pool: 'p' }] }], pools: { p: {} } }), []);
     assert.equal(listener.properties?.['bind']?.type, 'string');
     assert.deepEqual(listener.required, ['name', 'bind', 'routes']);
     assert.equal(backend.properties?.['address']?.type, 'string');
@@ -121,7 +123,8 @@ describe('configJsonSchema', () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ algorithm: 'roundrobin' }, 'not in enum'],
       [{ algoritm: 'p2c' }, 'unknown key algoritm'],
-      [{ backends: [] }, 'too few items'],
+      [{ unreachable: true }, 'matches no alternative'],
+      [{ backends: [{ address: 'h:1', name: 'a b' }] }, 'does not match'],
       [{ backends: [{ address: 'localhost' }] }, 'does not match'],
       [{ backends: [{ address: 'h:1', weight: 0 }] }, 'below minimum'],
       [{ timeouts: { connect: 5 } }, 'expected string'],

@@ -13,9 +13,10 @@ export interface HealthHost {
 }
 
 /**
- * The three health mechanisms of one pool, which no single anchor combines:
- * active checks (HAProxy's rise/fall), passive ejection of backends that fail
- * real traffic (Envoy's outlier detection) and slow start for backends that
+ * The health mechanisms of one pool, which no single anchor combines: active
+ * checks (HAProxy's rise/fall), passive ejection of backends that refuse
+ * connections (nginx's `max_fails=1`, on by default) and of backends that fail
+ * real traffic (Envoy's outlier detection), and slow start for backends that
  * come back (Envoy's 10% → 100% linear ramp). Each only sets a field on the
  * backend and asks the pool to recompute availability; nothing here runs per request
  * except the outlier counters.
@@ -31,6 +32,7 @@ export class PoolHealth {
   #outlierConfig = 'null';
   readonly #outlierStates = new Map<Backend, OutlierState>();
   readonly #ejectionTimers = new Map<Backend, NodeJS.Timeout>();
+  readonly #unreachableTimers = new Map<Backend, NodeJS.Timeout>();
   #slowStartTicker: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -66,6 +68,7 @@ export class PoolHealth {
       this.#outlier = new OutlierDetector(outlier, () => this.#host.backends.length);
     }
     this.#outlierConfig = outlierConfig;
+    if (config.unreachable === false) for (const backend of this.#host.backends) this.#reachable(backend, false);
     for (const backend of this.#host.backends) this.#ensureCheck(backend);
     this.#host.stateChanged();
   }
@@ -84,6 +87,8 @@ export class PoolHealth {
     this.#outlierStates.delete(backend);
     clearTimeout(this.#ejectionTimers.get(backend));
     this.#ejectionTimers.delete(backend);
+    clearTimeout(this.#unreachableTimers.get(backend));
+    this.#unreachableTimers.delete(backend);
   }
 
   /** An operator enabled a backend again: it ramps up like one that recovered. */
@@ -132,12 +137,38 @@ export class PoolHealth {
     this.#host.stateChanged();
   }
 
+  /**
+   * A connection to the backend could not be made (refused, connect error or
+   * timeout): it leaves rotation at once, without waiting for a health check,
+   * and is tried again after the pool's `unreachable` backoff, which doubles
+   * with every refusal until the backend answers again. Never the pool's last
+   * available backend: taking that one out would turn "probably down" into
+   * "certainly 503" (nginx never marks down a lone server either).
+   * Refusals while it is out (attempts that were already connecting) are
+   * ignored, so one outage counts once.
+   */
+  unreachable(backend: Backend): void {
+    const config = this.#config?.unreachable;
+    if (config === undefined || config === false || backend.unreachable || this.#stopped) return;
+    if (!this.#host.backends.some((other) => other !== backend && other.available)) return;
+    const ms = Math.min(config.maxBackoffMs, config.backoffMs * 2 ** Math.min(backend.connectFailures, 30));
+    backend.connectFailures++;
+    backend.unreachable = true;
+    this.#logger?.warn({ pool: this.#host.name, backend: backend.key, outForMs: ms }, 'backend unreachable');
+    const timer = setTimeout(() => this.#reachable(backend, true), ms);
+    timer.unref();
+    this.#unreachableTimers.set(backend, timer);
+    this.#host.stateChanged();
+  }
+
   stop(): void {
     this.#stopped = true;
     for (const check of this.#checks.values()) check.stop();
     this.#checks.clear();
     for (const timer of this.#ejectionTimers.values()) clearTimeout(timer);
     this.#ejectionTimers.clear();
+    for (const timer of this.#unreachableTimers.values()) clearTimeout(timer);
+    this.#unreachableTimers.clear();
     clearInterval(this.#slowStartTicker);
     this.#slowStartTicker = undefined;
   }
@@ -155,6 +186,8 @@ export class PoolHealth {
         onResult: (result) => {
           if (result.ok) backend.metrics.checksPassed++;
           else backend.metrics.checksFailed++;
+          // A passing check proves the backend accepts connections again: no need to sit out the backoff.
+          if (result.ok && backend.unreachable) this.#reachable(backend, true);
         },
       },
       { random: this.#random, initiallyHealthy: backend.healthy, tls: backend.connections.tls },
@@ -182,6 +215,17 @@ export class PoolHealth {
     backend.ejected = false;
     if (slowStart) this.#beginSlowStart(backend);
     this.#logger?.info({ pool: this.#host.name, backend: backend.key }, 'backend returned after ejection');
+    this.#host.stateChanged();
+  }
+
+  /** Ends an `unreachable` spell: back in rotation (ramping up when slow start is on). */
+  #reachable(backend: Backend, slowStart: boolean): void {
+    clearTimeout(this.#unreachableTimers.get(backend));
+    this.#unreachableTimers.delete(backend);
+    if (!backend.unreachable) return;
+    backend.unreachable = false;
+    if (slowStart) this.#beginSlowStart(backend);
+    this.#logger?.info({ pool: this.#host.name, backend: backend.key }, 'backend back in rotation after being unreachable');
     this.#host.stateChanged();
   }
 

@@ -411,10 +411,10 @@ ${BACKEND}`);
     assert.equal(poolOf(file(`unreachable: false\n${BACKEND}`)).unreachable, false);
     assert.deepEqual(problems(file(`unreachable: true\n${BACKEND}`)), ['pools.web.unreachable: expected false (off) or an unreachable mapping, got true']);
     assert.deepEqual(located(file(`unreachable: { backoff: 30s }\n${BACKEND}`)), [
-      'u.yaml:4:30 pools.web.unreachable.backoff: backoff "30s" is longer than maxBackoff ("10s", the default); raise maxBackoff too',
+      'u.yaml:4:29 pools.web.unreachable.backoff: backoff "30s" is longer than maxBackoff ("10s", the default); raise maxBackoff too',
     ]);
     assert.deepEqual(located(file(`unreachable: { backoff: 2s, maxBackoff: 1s }\n${BACKEND}`)), [
-      'u.yaml:4:43 pools.web.unreachable.maxBackoff: maxBackoff "1s" is shorter than backoff "2s"; it caps how long a backend stays out',
+      'u.yaml:4:45 pools.web.unreachable.maxBackoff: maxBackoff "1s" is shorter than backoff "2s"; it caps how long a backend stays out',
     ]);
   });
 

@@ -285,7 +285,7 @@ test('errors: 404 unknown pool/backend, 405 wrong method, 400 bad JSON and bad f
   assertError(await admin(usher, 'PATCH', addressPath, { raw: 'weight=3' }), 400, 'bad_json', /^request body is not valid JSON: /);
   assertError(await admin(usher, 'POST', '/api/pools/main/backends', { body: [a!.address] }), 400, 'bad_body', 'expected a JSON object body');
   assertError(await admin(usher, 'POST', '/api/pools/main/backends'), 400, 'bad_body', 'expected a JSON object body');
-  assertError(await admin(usher, 'POST', '/api/pools/main/backends', { body: { address: '127.0.0.1:1', port: 1 } }), 400, 'bad_body', 'unknown field "port"; allowed: address, weight, backup, state, maxConnections');
+  assertError(await admin(usher, 'POST', '/api/pools/main/backends', { body: { address: '127.0.0.1:1', port: 1 } }), 400, 'bad_body', 'unknown field "port"; allowed: address, name, weight, backup, state, maxConnections');
   assertError(await admin(usher, 'POST', '/api/pools/main/backends', { body: { weight: 2 } }), 400, 'bad_body', 'address is required, as "host:port"');
   assertError(await admin(usher, 'POST', '/api/pools/main/backends', { body: { address: 'localhost' } }), 400, 'bad_body', 'address: expected host:port, got "localhost"');
   assertError(await admin(usher, 'POST', '/api/pools/main/backends', { body: { address: '127.0.0.1:1', backup: 'yes' } }), 400, 'bad_body', 'backup must be true or false');

@@ -91,21 +91,18 @@ test('queueTimeout 100ms: a queued request gets 503 queue_timeout after about 10
 
 // ---- retry budget ------------------------------------------------------------------
 
-test('retry budget 20%: with every backend refusing, attempts stay within (1 + 0.2) × N + minRetriesPerSecond × seconds', async (t) => {
+test('retry budget 20%: with every backend resetting, attempts stay within (1 + 0.2) × N + minRetriesPerSecond × seconds', async (t) => {
   const N = 200;
   const MIN_RETRIES_PER_SECOND = 3; // the default of retry.minRetriesPerSecond
-  const ports = await Promise.all([closedPort(), closedPort(), closedPort()]);
-  const { pool, url } = await usherWithPool(
-    t,
-    poolYaml('retry: { attempts: 2, on: [connect-failure], budget: 20% }', ports.map((p) => `${HOST}:${p}`)),
-  );
-  assert.equal(pool.config.retry?.minRetriesPerSecond, MIN_RETRIES_PER_SECOND);
+  const resetting = await Promise.all([resetAfterHead(t), resetAfterHead(t), resetAfterHead(t)]);
+  const { pool, url } = await usherWithPool(t, poolYaml('retry: { attempts: 2, on: [reset], budget: 20% }', resetting.map((r) => r.address)));
+  assert.equal(pool.config.retry.minRetriesPerSecond, MIN_RETRIES_PER_SECOND);
   const client = clientFor(t, url);
   const startedAt = performance.now();
   for (let i = 0; i < N; i++) {
     const reply = await send(client, `/b${i}`);
     assert.equal(reply.status, 502);
-    assert.equal(reply.reason, 'connect_refused');
+    assert.equal(reply.reason, 'upstream_reset');
   }
   const endedAt = performance.now();
   const attempts = totalAttempts(pool);
@@ -119,7 +116,29 @@ test('retry budget 20%: with every backend refusing, attempts stay within (1 + 0
   assert.ok(attempts < 2 * N, `${attempts} attempts; without the budget up to ${3 * N}`);
   // Rule 1 grants a retry whenever (retries + 1) × 100 ≤ 20 × requests, and every request asks: at least 20% are granted.
   assert.ok(retries >= Math.floor(0.2 * N), `${retries} retries: the budget was not used`);
-  for (const backend of pool.backends) assert.equal(backend.counters.failures, backend.counters.requests, 'every attempt failed');
+  assert.equal(resetting.reduce((sum, r) => sum + r.heads, 0), attempts, 'every attempt reached a backend');
+});
+
+test('retries after a connect failure are not charged to the budget: one refusing backend of three, budget 0%, no passive ejection, nothing fails', async (t) => {
+  const N = 120;
+  const dead = `${HOST}:${await closedPort()}`;
+  const origins = await switchableOrigins(t, 2);
+  // budget 0% and no minimum: any retry that were charged would be refused. unreachable: false keeps the dead backend in rotation.
+  const { pool, url } = await usherWithPool(
+    t,
+    poolYaml('unreachable: false\nretry: { budget: 0%, minRetriesPerSecond: 0 }', [dead, ...origins.map((o) => o.address)]),
+  );
+  const client = clientFor(t, url);
+  for (let i = 0; i < N; i++) {
+    const reply = await send(client, `/c${i}`);
+    assert.equal(reply.status, 200, `request ${i}: ${reply.status} ${reply.reason ?? ''}`);
+  }
+  const refused = backendAt(pool, dead).counters;
+  t.diagnostic(`${N} requests: ${refused.requests} attempts on the refusing backend, all retried elsewhere`);
+  // Round-robin sends every third pick to the dead backend: about N / 3 refusals, each retried for free.
+  assert.ok(refused.requests >= N / 4, `${refused.requests} attempts on the refusing backend`);
+  assert.equal(refused.retriedAway, refused.requests);
+  assert.equal(origins[0]!.hits + origins[1]!.hits, N);
 });
 
 // ---- what is retried -----------------------------------------------------------

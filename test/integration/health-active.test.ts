@@ -83,8 +83,9 @@ test('SIGKILL of one of three backends under load: with retries no request fails
   assert.equal(victim.counters.requests, run.attemptsAtUnhealthy, 'no attempt reached the dead backend once it was unhealthy');
 });
 
-test('SIGKILL of one of three backends under load: without retries failures stop within fall × interval + timeout', async (t) => {
-  const run = await killUnderLoad(t, '');
+test('SIGKILL of one of three backends under load: without retries or passive ejection, failures stop within fall × interval + timeout', async (t) => {
+  // What the active check alone does: the defaults that hide the kill (retries, unreachable) are off.
+  const run = await killUnderLoad(t, 'retry: { attempts: 0 }\nunreachable: false');
   const victim = backendAt(run.pool, run.victimKey);
   const failed = run.replies.filter((r) => r.status !== 200);
   const bound = FALL * INTERVAL + TIMEOUT + TOLERANCE;

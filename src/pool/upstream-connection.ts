@@ -272,7 +272,12 @@ export class UpstreamConnectionPool {
    */
   acquire(fresh = false): UpstreamConnection {
     if (!fresh) {
-      const idle = this.#idle.pop();
+      let idle = this.#idle.pop();
+      // Past its idle deadline but not yet swept (event-loop lag): the backend may be closing it, never reuse it.
+      while (idle !== undefined && idle.deadline !== 0 && idle.deadline <= performance.now()) {
+        idle.destroy();
+        idle = this.#idle.pop();
+      }
       if (idle !== undefined) return idle;
     }
     this.open++;

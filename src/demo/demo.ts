@@ -10,6 +10,7 @@ export const demoBackendNames = ['alpha', 'bravo', 'charlie'] as const;
 
 /** The demo's config, in the same YAML a user writes; ports come from the environment. */
 export const demoConfigYaml = `# usher demo: one listener, one pool of three local backends, health-checked.
+# Retries of refused connections and resets, and passive ejection of a backend that refuses, are on by default.
 listeners:
   - name: web
     bind: \${USHER_DEMO_BIND}
@@ -21,12 +22,14 @@ pools:
     timeouts: { connect: 2s, response: 30s, idle: 60s }
     healthCheck: { path: /health, interval: 1s, timeout: 500ms }
     outlier: { consecutiveFailures: 3, ejectionTime: 10s }
-    retry: { attempts: 2 }
     slowStart: 5s
     backends:
       - address: 127.0.0.1:\${USHER_DEMO_PORT_1}
+        name: alpha
       - address: 127.0.0.1:\${USHER_DEMO_PORT_2}
+        name: bravo
       - address: 127.0.0.1:\${USHER_DEMO_PORT_3}
+        name: charlie
 admin:
   bind: \${USHER_DEMO_ADMIN}
 `;

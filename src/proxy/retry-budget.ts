@@ -48,6 +48,9 @@ const WINDOW_BUCKETS = 10;
  *   and client-abort path, so no leak can shrink the budget for good.
  * The defaults keep Envoy's numbers: 20%, and 3 retries per second where
  * Envoy allows 3 concurrent.
+ *
+ * Only retries that send a request to a backend again are charged; a retry
+ * after a connect failure is not (see `mayRetry` in retry-policy.ts).
  */
 export class RetryBudget {
   readonly #budgetPercent: number;

@@ -99,6 +99,10 @@ test('dashboard on the demo: backends live, a killed one turns unhealthy, drain 
   await laptop.goto(dashboardUrl!);
   for (const address of [alpha!, bravo!, charlie!]) await laptop.waitForSelector(card(address, 'healthy'), { timeout: 10_000 });
   assert.equal(await laptop.locator('article.backend').count(), 3);
+  // The demo's backends carry names: each card shows its name, then its address.
+  for (const [name, address] of [['alpha', alpha!], ['bravo', bravo!], ['charlie', charlie!]]) {
+    assert.equal((await laptop.textContent(`${card(address!)} h3`))?.replace(/\s+/g, ' '), `${name} ${address}`);
+  }
   assert.equal(await laptop.textContent('#status'), 'live');
   // The listener and its route are shown, with the address it is bound to.
   assert.match((await laptop.textContent('#listeners'))!, new RegExp(`web.*http.*${url!.slice('http://'.length)}.*route-0.*everything.*pool demo`));

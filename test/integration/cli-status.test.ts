@@ -55,6 +55,7 @@ pools:
   spare:
     backends:
       - address: ${a.address}
+        name: spare-a
 admin:
   bind: 127.0.0.1:${adminPort}
   token: \${USHER_ADMIN_TOKEN}
@@ -90,7 +91,8 @@ accessLog:
     assert.match(rowA![9]!, /^pass \d+\.\ds ago$/);
     assert.deepEqual(rowB!.slice(0, 9), ['main', 'primary', b.address, 'healthy', '3', '0', '3', '0', '1']);
     assert.match(rowB![9]!, /^pass \d+\.\ds ago$/);
-    assert.deepEqual(spare, ['spare', 'primary', a.address, 'healthy', '1', '0', '0', '0', '0', '-']);
+    // A named backend shows its name beside its address.
+    assert.deepEqual(spare, ['spare', 'primary', `spare-a ${a.address}`, 'healthy', '1', '0', '0', '0', '0', '-']);
   });
 
   await t.test('--admin URL with the token from the environment; a drained backend shows its state', async () => {

@@ -27,6 +27,8 @@ export const errorSpecs = {
   USHER_UPSTREAM_CONNECT_TIMEOUT: { httpStatus: 504, source: 'upstream', retryable: true, reason: 'connect_timeout' },
   USHER_UPSTREAM_RESPONSE_TIMEOUT: { httpStatus: 504, source: 'upstream', retryable: true, reason: 'response_timeout' },
   USHER_UPSTREAM_RESET: { httpStatus: 502, source: 'upstream', retryable: true, reason: 'upstream_reset' },
+  /** An h2c backend refused the stream (REFUSED_STREAM): RFC 9113 §8.7 guarantees it did not process it. */
+  USHER_UPSTREAM_STREAM_REFUSED: { httpStatus: 502, source: 'upstream', retryable: true, reason: 'stream_refused' },
   USHER_UPSTREAM_BAD_RESPONSE: { httpStatus: 502, source: 'upstream', retryable: false, reason: 'bad_response' },
   USHER_DOWNSTREAM_ABORTED: { httpStatus: 499, source: 'downstream', retryable: false, reason: 'client_closed' },
   USHER_DOWNSTREAM_BAD_REQUEST: { httpStatus: 400, source: 'downstream', retryable: false, reason: 'bad_request' },

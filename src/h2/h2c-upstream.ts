@@ -252,7 +252,7 @@ export class H2cExchange extends StreamExchange {
       const cause = (this.#upError?.cause as Error | undefined) ?? this.#upError ?? new Error('connection closed before it was established');
       return connectFailure(cause, key);
     }
-    if (code === NGHTTP2_REFUSED_STREAM) return new UsherError('USHER_UPSTREAM_CONNECT_FAILED', `backend ${key}: stream refused (REFUSED_STREAM)`);
+    if (code === NGHTTP2_REFUSED_STREAM) return new UsherError('USHER_UPSTREAM_STREAM_REFUSED', `backend ${key}: stream refused (REFUSED_STREAM)`);
     return new UsherError('USHER_UPSTREAM_RESET', `backend ${key}: stream closed (HTTP/2 error code ${code}) before the response completed`, { cause: this.#upError });
   }
 

@@ -4,7 +4,7 @@ import { UsherError, type ErrorCode } from '../errors.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { AttemptOutcome, Pool } from '../pool/pool.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
-import { mayRetry, retryConditionOf } from './retry-policy.ts';
+import { isUnreachable, mayRetry, retryConditionOf } from './retry-policy.ts';
 import { upstreamTimeout } from './upstream-errors.ts';
 
 const nothingTried: readonly number[] = [];
@@ -118,10 +118,9 @@ export abstract class AttemptLoop implements Waiter {
   /** The current attempt failed on the upstream side: retry elsewhere when safe, else answer. */
   protected attemptFailed(error: UsherError): void {
     if (this.finished) return;
-    const condition = retryConditionOf(error.code);
     // A backend that could not be reached leaves rotation at once (the pool's `unreachable`).
-    this.endAttempt(condition === 'connect-failure' ? 'unreachable' : 'failure', 0);
-    if (this.#mayRetry(condition, error.code)) {
+    this.endAttempt(isUnreachable(error.code) ? 'unreachable' : 'failure', 0);
+    if (this.#mayRetry(retryConditionOf(error.code), error.code)) {
       this.#lastError = error;
       this.#retryElsewhere();
       return;

@@ -7,12 +7,14 @@ import type { Pool } from '../pool/pool.ts';
 /**
  * Which `retry.on` condition an upstream failure is. A connect failure (the
  * request never reached the backend) is the only condition that is safe to
- * retry for any method; a connect timeout also counts as `timeout`.
+ * retry for any method; a connect timeout also counts as `timeout`. A stream
+ * an h2c backend refused was not processed either, so it retries the same way.
  */
 const conditionByCode: Partial<Record<ErrorCode, RetryCondition>> = {
   USHER_UPSTREAM_CONNECT_REFUSED: 'connect-failure',
   USHER_UPSTREAM_CONNECT_FAILED: 'connect-failure',
   USHER_UPSTREAM_CONNECT_TIMEOUT: 'connect-failure',
+  USHER_UPSTREAM_STREAM_REFUSED: 'connect-failure',
   USHER_UPSTREAM_RESET: 'reset',
   USHER_UPSTREAM_RESPONSE_TIMEOUT: 'timeout',
   USHER_UPSTREAM_BAD_RESPONSE: '502',
@@ -20,6 +22,15 @@ const conditionByCode: Partial<Record<ErrorCode, RetryCondition>> = {
 
 export function retryConditionOf(code: ErrorCode): RetryCondition | undefined {
   return conditionByCode[code];
+}
+
+/**
+ * Whether the failure means the backend could not be reached at all, which
+ * takes it out of rotation (the pool's `unreachable`). A refused h2c stream
+ * does not: the backend is up, only busy.
+ */
+export function isUnreachable(code: ErrorCode): boolean {
+  return code === 'USHER_UPSTREAM_CONNECT_REFUSED' || code === 'USHER_UPSTREAM_CONNECT_FAILED' || code === 'USHER_UPSTREAM_CONNECT_TIMEOUT';
 }
 
 /** Methods whose request may be sent twice without changing the outcome (RFC 9110 §9.2.2). */

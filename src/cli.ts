@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { configJsonSchema, formatIssue, loadConfigFile, parseConfig, quickConfig, type ConfigResult } from './config/index.ts';
+import { configJsonSchema, formatIssue, loadConfigFile, parseConfig, parseDuration, quickConfig, type ConfigResult } from './config/index.ts';
 import type { AlgorithmName, UsherConfig } from './config/types.ts';
 import { demoBanner, demoConfigYaml, startDemoBackends, stopDemoBackends } from './demo/demo.ts';
 import { createAccessLog } from './observe/access-log.ts';
@@ -9,6 +9,8 @@ import { adminEndpoint, callAdmin, errorMessage } from './cli/admin-client.ts';
 import { exitCodes, UsageError } from './cli/exit-codes.ts';
 import { runUntilSignal } from './cli/run.ts';
 import { runStatus } from './cli/status.ts';
+import { runDoctorCommand } from './cli/doctor.ts';
+import { validRequestPath } from './doctor/plan.ts';
 
 const mainHelp = `usher: a load balancer and reverse proxy
 
@@ -19,13 +21,15 @@ Usage:
   usher check -c usher.yaml                 validate a config and print every problem
   usher reload -c usher.yaml                ask a running usher to reload its config (admin API)
   usher status -c usher.yaml [--watch]      pools and backends of a running usher, as a table (admin API)
+  usher doctor -c usher.yaml [--pool NAME]  check the backends for mistakes that break them behind a load balancer
   usher demo [--bind 127.0.0.1:8080]        three demo backends behind usher
   usher schema                              print the config's JSON Schema (for editors)
   usher <command> --help                    help for one command
 
 Exit codes:
   0    success
-  1    invalid config, or usher could not start (e.g. the port is taken)
+  1    invalid config, or usher could not start (e.g. the port is taken);
+       usher doctor: a problem found
   2    wrong command line
   130  stopped at once by a second SIGTERM/SIGINT
 `;
@@ -65,6 +69,30 @@ One row per backend: pool, pool mode, backend, state, weight (the weight in
 use during slow start in brackets), requests in flight, requests, failures and
 5xx responses since start, and the last health check. Exits 1 when the admin
 API cannot be reached or refuses the token.
+`,
+  doctor: `usher doctor: check every backend for the mistakes that make services
+misbehave behind a load balancer, and print each finding with its fix
+
+  -c, --config FILE      config file (YAML or JSON)
+  --pool NAME            check this pool only (default: every pool)
+  --path PATH            path of the keep-alive and session requests (default /)
+  --max-wait DURATION    hold idle connections at most this long (default: each
+                         pool's timeouts.idle + 1s, all backends at once)
+  --timeout DURATION     wait at most this long for each answer (default 5s;
+                         health requests use the pool's healthCheck.timeout)
+  --json                 print the findings as JSON
+
+Checks, per backend: the health endpoint (the pool's healthCheck, or /health
+when there is none); whether it keeps connections open between responses;
+whether it closes idle connections before usher does (Keep-Alive: timeout=N
+is honoured); and, for a pool of two or more backends without sticky,
+whether a session cookie from one backend is refused by another. Sends only
+GET requests, never to the admin API: it changes nothing.
+
+Each finding is "problem", "warning", "ok" or "skip" (with why), and each
+problem and warning has a fix. Exit codes: 0 no problem (warnings allowed),
+1 a problem found, or an invalid or unreadable config, 2 wrong command line
+(an unknown --pool included).
 `,
   check: `usher check: validate a config file
 
@@ -110,6 +138,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return reload(rest);
     case 'status':
       return status(rest);
+    case 'doctor':
+      return doctor(rest);
     case 'demo':
       return demo(rest);
     case 'schema':
@@ -237,6 +267,38 @@ async function status(args: readonly string[]): Promise<number> {
 /** `--watch` takes an optional value: without one (end of line, or another option next) it means every 2 seconds. */
 function withWatchValue(args: readonly string[]): string[] {
   return args.map((arg, i) => (arg === '--watch' && (i + 1 >= args.length || args[i + 1]!.startsWith('-')) ? '--watch=2' : arg));
+}
+
+async function doctor(args: readonly string[]): Promise<number> {
+  const { values } = parsed(() =>
+    parseArgs({
+      args: [...args],
+      options: {
+        config: { type: 'string', short: 'c' },
+        pool: { type: 'string' },
+        path: { type: 'string', default: '/' },
+        'max-wait': { type: 'string' },
+        timeout: { type: 'string', default: '5s' },
+        json: { type: 'boolean', default: false },
+      },
+    }),
+  );
+  const file = values.config;
+  if (file === undefined) throw new UsageError('give the config file with -c FILE');
+  if (!validRequestPath(values.path)) throw new UsageError(`--path takes a path starting with "/" (printable ASCII, no spaces), got ${JSON.stringify(values.path)}`);
+  const maxWaitMs = values['max-wait'] === undefined ? undefined : durationOption('--max-wait', values['max-wait'], 1);
+  const requestTimeoutMs = durationOption('--timeout', values.timeout, 1);
+  const config = reportConfig(loadConfigFile(file));
+  if (config === undefined) return exitCodes.configOrStartup;
+  return runDoctorCommand(config, { file, pool: values.pool, path: values.path, requestTimeoutMs, maxWaitMs, json: values.json });
+}
+
+/** A duration option (`500ms`, `5s`, `1m`) of at least `minMs`, or a usage error naming it. */
+function durationOption(name: string, text: string, minMs: number): number {
+  const result = parseDuration(text);
+  if (!result.ok) throw new UsageError(`${name}: ${result.message}, got ${JSON.stringify(text)}`);
+  if (result.value < minMs) throw new UsageError(`${name} must be at least ${minMs}ms, got ${JSON.stringify(text)}`);
+  return result.value;
 }
 
 async function demo(args: readonly string[]): Promise<number> {

@@ -3,6 +3,8 @@ export const exitCodes = {
   ok: 0,
   /** The config is invalid, or usher could not start (e.g. a port is taken). */
   configOrStartup: 1,
+  /** `usher doctor` found at least one problem. */
+  problemsFound: 1,
   /** The command line itself is wrong. */
   usage: 2,
   /** A signal asked for an immediate stop (second SIGTERM/SIGINT). */

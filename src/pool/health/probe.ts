@@ -45,8 +45,8 @@ export function probe(target: HostPort, config: HealthCheckConfig, signal?: Abor
   });
 }
 
-/** `expectBody` compiled once per config object. */
-interface BodyTest {
+/** `expectBody` compiled once per config object (also used by `usher doctor`, so both judge bodies alike). */
+export interface BodyTest {
   readonly test: (body: string) => boolean;
   /** Completes "body does not ...". */
   readonly expectation: string;
@@ -68,7 +68,7 @@ function bodyTestOf(config: HealthCheckConfig, expect: string): BodyTest | strin
  * `text` is a substring to find; `~regex` is a regex searched anywhere in the
  * body (not anchored, unlike route match values), so `~~x` is the regex `~x`.
  */
-function compileBodyTest(expect: string): BodyTest | string {
+export function compileBodyTest(expect: string): BodyTest | string {
   if (!expect.startsWith('~')) return { test: (body) => body.includes(expect), expectation: `contain ${JSON.stringify(expect)}` };
   try {
     const regex = new RegExp(expect.slice(1));
@@ -78,13 +78,14 @@ function compileBodyTest(expect: string): BodyTest | string {
   }
 }
 
-function statusAccepted(status: number, ranges: readonly StatusRange[]): boolean {
+/** Whether `status` is in one of the `expectStatus` ranges. */
+export function statusAccepted(status: number, ranges: readonly StatusRange[]): boolean {
   for (const [lo, hi] of ranges) if (status >= lo && status <= hi) return true;
   return false;
 }
 
 /** "200-399", "200-299, 404". */
-function formatRanges(ranges: readonly StatusRange[]): string {
+export function formatRanges(ranges: readonly StatusRange[]): string {
   return ranges.map(([lo, hi]) => (lo === hi ? String(lo) : `${lo}-${hi}`)).join(', ');
 }
 

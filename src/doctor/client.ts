@@ -237,6 +237,7 @@ export class BackendConnection {
     const deadline = started + maxMs;
     while (!this.ended) {
       if (!(await this.#nextEvent(deadline))) return { closed: false, waitedMs: performance.now() - started };
+      this.#inbox = Buffer.alloc(0); // bytes nobody asked for (a 408 before closing, noise): dropped, so they cannot pile up
     }
     return { closed: true, afterMs: Math.max(0, this.#endedAt - started) };
   }

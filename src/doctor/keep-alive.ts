@@ -172,7 +172,7 @@ function keepAliveFinding(idle: IdleResult, plan: IdleWaitPlan, advertised: numb
     return {
       check: 'keep-alive',
       severity: 'ok',
-      message: `kept the idle connection open ${measured(idle.waitedMs)}, longer than usher keeps it: ${usherSays}${advertisedMs === undefined ? '' : ` (the backend advertises ${header})`}`,
+      message: `kept the idle connection open ${measured(idle.waitedMs)}, longer than usher keeps it: ${usherSays}${advertisedMs === undefined ? '' : `; the backend advertises ${header}`}`,
       measured: { ...numbers, closed: false, waitedMs: Math.round(idle.waitedMs) },
     };
   }

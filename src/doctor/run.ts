@@ -66,7 +66,7 @@ async function examinePool(plan: PoolPlan, options: DoctorOptions): Promise<Pool
     prepared.map(async (entry): Promise<BackendReport> => {
       const tls = entry.plan.tls !== undefined && plan.kind !== 'tcp';
       if (!('reachable' in entry)) {
-        return { address: entry.plan.address, tls, findings: [{ check: 'connect', severity: 'problem', message: entry.error, fix: `correct tls in pools.${plan.name}.backends (caFile must be a readable PEM file)` }] };
+        return { address: entry.plan.address, tls, findings: [{ check: 'connect', severity: 'problem', message: entry.error, fix: `correct the backend's tls.ca in pools.${plan.name} (a readable PEM file)` }] };
       }
       const findings = await examineBackend(plan, entry.reachable, options, limits, (health) => healths.push(health));
       return { address: entry.plan.address, tls, findings };

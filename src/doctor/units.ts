@@ -17,9 +17,15 @@ export function configured(ms: number): string {
   return formatDuration(ms);
 }
 
-/** A duration safely below `ms` for `timeouts.idle`: three quarters of it, rounded down to 100 ms (at least 100 ms). */
+/**
+ * A duration safely below `ms` for `timeouts.idle`: three quarters of it,
+ * rounded down to 100 ms (to whole seconds from 10 s), at least 100 ms;
+ * written `2900ms` rather than `2s900ms`.
+ */
 export function idleBelow(ms: number): string {
-  return formatDuration(Math.max(100, Math.floor((ms * 0.75) / 100) * 100));
+  const below = ms * 0.75;
+  const value = below >= 10_000 ? Math.floor(below / 1000) * 1000 : Math.max(100, Math.floor(below / 100) * 100);
+  return value % 1000 === 0 ? formatDuration(value) : `${value}ms`;
 }
 
 /** `65000` → `65_000`, as a TypeScript literal for `server.keepAliveTimeout`. */

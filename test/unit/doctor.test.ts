@@ -281,6 +281,9 @@ test('units: measured times, idle suggestions, numeric literals', () => {
   assert.equal(idleBelow(300), '200ms');
   assert.equal(idleBelow(4000), '3s');
   assert.equal(idleBelow(50), '100ms');
+  assert.equal(idleBelow(3990), '2900ms');
+  assert.equal(idleBelow(59_000), '44s');
+  assert.equal(idleBelow(100_000), '1m15s');
   assert.equal(numericLiteral(65_000), '65_000');
   assert.equal(numericLiteral(7000), '7_000');
   assert.equal(numericLiteral(500), '500');

@@ -31,6 +31,8 @@ export interface Finding {
 export interface BackendReport {
   /** `host:port` as the config and the admin API show it. */
   readonly address: string;
+  /** The backend's `name` in the config, null without one (as in the admin API). */
+  readonly name: string | null;
   readonly tls: boolean;
   readonly findings: readonly Finding[];
 }

@@ -22,7 +22,8 @@ export function formatReport(report: DoctorReport, options: { readonly color?: b
     lines.push('', poolTitle(pool));
     lines.push(...findingLines(pool.findings, '  ', color));
     for (const backend of pool.backends) {
-      lines.push(`  backend ${backend.address}${backend.tls ? ' (tls)' : ''}`);
+      // As `usher status` shows it: the name, if any, before the address.
+      lines.push(`  backend ${backend.name === null ? '' : `${backend.name} `}${backend.address}${backend.tls ? ' (tls)' : ''}`);
       lines.push(...findingLines(backend.findings, '    ', color));
     }
   }

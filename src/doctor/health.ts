@@ -189,7 +189,7 @@ export function missingHealthCheckFinding(pool: string, observations: readonly H
   return {
     check: 'config',
     severity: 'warning',
-    message: 'no healthCheck: usher cannot tell a broken backend from a live one, and keeps sending requests to a backend that fails them',
+    message: 'no healthCheck: usher cannot tell a broken backend from a live one; one that answers errors or hangs keeps getting requests (only refused connections take a backend out)',
     fix: best === undefined
       ? `add a health endpoint to the backends, then \`${lines}\` to pools.${pool}`
       : `add \`${lines}\` to pools.${pool} (${best[1]} of ${observations.length} backends answer on ${path})`,

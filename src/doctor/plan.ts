@@ -11,6 +11,8 @@ import type { PoolReport } from './findings.ts';
 export interface BackendPlan {
   /** `host:port`, as the config and the admin API show it. */
   readonly address: string;
+  /** The backend's `name` in the file, if any. */
+  readonly name: string | undefined;
   readonly target: HostPort;
   readonly tls: BackendTlsConfig | undefined;
 }
@@ -59,7 +61,7 @@ export function planPools(config: UsherConfig, only?: string): readonly PoolPlan
         name,
         kind,
         pool,
-        backends: pool.backends.map((backend) => ({ address: formatHostPort(backend.address), target: backend.address, tls: backend.tls })),
+        backends: pool.backends.map((backend) => ({ address: formatHostPort(backend.address), name: backend.name, target: backend.address, tls: backend.tls })),
         sessionsSkipped: sessionsSkipReason(pool, kind),
       };
     });

@@ -66,10 +66,10 @@ async function examinePool(plan: PoolPlan, options: DoctorOptions): Promise<Pool
     prepared.map(async (entry): Promise<BackendReport> => {
       const tls = entry.plan.tls !== undefined && plan.kind !== 'tcp';
       if (!('reachable' in entry)) {
-        return { address: entry.plan.address, tls, findings: [{ check: 'connect', severity: 'problem', message: entry.error, fix: `correct the backend's tls.ca in pools.${plan.name} (a readable PEM file)` }] };
+        return { address: entry.plan.address, name: entry.plan.name ?? null, tls, findings: [{ check: 'connect', severity: 'problem', message: entry.error, fix: `correct the backend's tls.ca in pools.${plan.name} (a readable PEM file)` }] };
       }
       const findings = await examineBackend(plan, entry.reachable, options, limits, (health) => healths.push(health));
-      return { address: entry.plan.address, tls, findings };
+      return { address: entry.plan.address, name: entry.plan.name ?? null, tls, findings };
     }),
   );
   const findings: Finding[] = [];

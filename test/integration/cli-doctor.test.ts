@@ -51,7 +51,7 @@ interface Report {
   readonly ok: boolean;
   readonly config: string;
   readonly summary: { problems: number; warnings: number; ok: number; skipped: number };
-  readonly pools: { name: string; kind: string; findings: Finding[]; backends: { address: string; tls: boolean; findings: Finding[] }[] }[];
+  readonly pools: { name: string; kind: string; findings: Finding[]; backends: { address: string; name: string | null; tls: boolean; findings: Finding[] }[] }[];
 }
 
 /** A node:http backend with a long keep-alive (10 s: usher's idle is 2 s in these pools); records what it receives. */
@@ -263,7 +263,7 @@ test('usher doctor: findings with fixes, grouped by pool and backend; only GET r
     dir,
     'usher.json',
     {
-      good: { healthCheck: health, timeouts: idle, backends: [{ address: good.address }] },
+      good: { healthCheck: health, timeouts: idle, backends: [{ address: good.address, name: 'alpha' }] },
       missing: { healthCheck: health, timeouts: idle, backends: [{ address: missing.address }] },
       slow: { healthCheck: { path: '/health', timeout: '300ms' }, timeouts: idle, backends: [{ address: slow.address }] },
       failing: { healthCheck: health, timeouts: idle, backends: [{ address: failing.address }] },
@@ -285,7 +285,7 @@ test('usher doctor: findings with fixes, grouped by pool and backend; only GET r
     const result = await runCli(['doctor', '-c', file, '--pool', 'good']);
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stdout, /^pool good: http1, 1 backend, idle timeout 2s$/m);
-    assert.match(result.stdout, new RegExp(`^  backend ${good.address}$`, 'm'));
+    assert.match(result.stdout, new RegExp(`^  backend alpha ${good.address}$`, 'm'), 'the backend\'s name before its address, as usher status shows it');
     assert.match(result.stdout, /^ {4}ok {7}health {6}GET \/health answered 200 OK in \d+ms \(timeout 2s, expects 200-399\)$/m);
     assert.match(result.stdout, /^ {4}ok {7}reuse {7}served 2 requests on one connection$/m);
     assert.match(result.stdout, /^ {4}ok {7}keep-alive {2}kept the idle connection open \d\.\ds, longer than usher keeps it: usher keeps idle connections 2s/m);
@@ -310,6 +310,7 @@ test('usher doctor: findings with fixes, grouped by pool and backend; only GET r
     assert.equal(report.summary.problems, all.filter((f) => f.severity === 'problem').length);
     assert.equal(report.summary.ok, all.filter((f) => f.severity === 'ok').length);
     for (const finding of all) if (finding.severity === 'problem' || finding.severity === 'warning') assert.ok(finding.fix, `a fix for ${JSON.stringify(finding)}`);
+    assert.deepEqual([poolOf(report, 'good').backends[0]!.name, poolOf(report, 'missing').backends[0]!.name], ['alpha', null]);
   });
 
   await t.test('health: 404 is a missing endpoint, 500 and slow answers fail, all problems', () => {

@@ -249,7 +249,7 @@ test('text layout: one line per finding, fixes aligned below, repeated skips mer
         { check: 'reuse', severity: 'skip', message: 'same reason' },
         { check: 'keep-alive', severity: 'skip', message: 'same reason' },
       ],
-      backends: [{ address: '127.0.0.1:3001', tls: true, findings: [{ check: 'health', severity: 'problem', message: 'no health endpoint', fix: 'add one' }] }],
+      backends: [{ address: '127.0.0.1:3001', name: 'alpha', tls: true, findings: [{ check: 'health', severity: 'problem', message: 'no health endpoint', fix: 'add one' }] }],
     },
   ];
   const report: DoctorReport = { config: 'usher.yaml', pools, summary: summarize(pools) };
@@ -260,7 +260,7 @@ test('text layout: one line per finding, fixes aligned below, repeated skips mer
       '',
       'pool web: http1, 1 backend, idle timeout 1m',
       '  skip     reuse, keep-alive  same reason',
-      '  backend 127.0.0.1:3001 (tls)',
+      '  backend alpha 127.0.0.1:3001 (tls)',
       '    problem  health      no health endpoint',
       '                         fix: add one',
       '',

@@ -203,7 +203,8 @@ export async function startScriptedBackend(script: (connection: ScriptedConnecti
       wake?.();
     });
     socket.on('error', () => {});
-    const closed = once(socket, 'close').then(() => {
+    // Not `once(socket, 'close')`: it rejects on an 'error' first, and a reset is still a close here.
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => {
       sockets.delete(socket);
       wake?.();
     });

@@ -28,8 +28,6 @@ export class FieldScan {
   teMalformed = false;
   connection: string[] | undefined = undefined;
   upgradeHeader = false;
-  /** An Upgrade field names `h2c` or `h2`, or is not a list of protocols: the request is never an upgrade. */
-  upgradeRefused = false;
   expectContinue = false;
   expectOther = false;
 
@@ -45,7 +43,6 @@ export class FieldScan {
     this.teMalformed = false;
     this.connection = undefined;
     this.upgradeHeader = false;
-    this.upgradeRefused = false;
     this.expectContinue = false;
     this.expectOther = false;
   }
@@ -116,10 +113,7 @@ function special(s: string, ns: number, ne: number, vs: number, ve: number, valu
       }
       return undefined;
     case 7:
-      if (eqLower(s, ns, ne, 'upgrade') && ve > vs) {
-        st.upgradeHeader = true;
-        if (!upgradeProtocols(s, vs, ve)) st.upgradeRefused = true;
-      }
+      if (eqLower(s, ns, ne, 'upgrade') && ve > vs) st.upgradeHeader = true;
       return undefined;
     case 10:
       if (eqLower(s, ns, ne, 'connection')) return connectionTokens(s, vs, ve, st);
@@ -218,14 +212,24 @@ export function teError(st: FieldScan): Http1ParseError | undefined {
 }
 
 /**
- * Upgrade = #protocol, protocol = protocol-name ["/" protocol-version]
- * (RFC 9110 §7.8). False when the list names `h2c` or `h2` (any case, any
- * position, any version) or is not a list of protocols: usher never lets a
- * request switch a backend connection to HTTP/2 (h2c smuggling: the backend
- * would then serve requests usher never routed, checked or logged; RFC 9113
- * §3.1 deprecated the h2c upgrade). HAProxy strips Upgrade for the same two
- * names; Envoy for `h2c`.
+ * Whether the Upgrade fields of an upgrade request (`raw`: name/value pairs)
+ * may be honoured. Upgrade = #protocol, protocol = protocol-name ["/"
+ * protocol-version] (RFC 9110 §7.8). False when a list names `h2c` or `h2`
+ * (any case, any position, any version, any of several fields) or is not a
+ * list of protocols: usher never lets a request switch a backend connection
+ * to HTTP/2 (h2c smuggling: the backend would then serve requests usher never
+ * routed, checked or logged; RFC 9113 §3.1 deprecated the h2c upgrade).
+ * HAProxy strips Upgrade for the same two names; Envoy for `h2c`. Called only
+ * for a request that asks for an upgrade, so other requests pay nothing.
  */
+export function upgradeAllowed(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (eqLower(name, 0, name.length, 'upgrade') && !upgradeProtocols(raw[i + 1]!, 0, raw[i + 1]!.length)) return false;
+  }
+  return true;
+}
+
 function upgradeProtocols(s: string, i: number, to: number): boolean {
   while (i < to) {
     let c = s.charCodeAt(i);

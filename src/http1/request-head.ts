@@ -12,7 +12,7 @@
  */
 import { CR, HOST, LF, SP, TARGET, TOKEN, eqLower, latin1 } from './chars.ts';
 import { parseError } from './errors.ts';
-import { FieldScan, parseFields, teError } from './fields.ts';
+import { FieldScan, parseFields, teError, upgradeAllowed } from './fields.ts';
 import { TOO_BIG, headEnd, skipEmptyLines } from './head-bounds.ts';
 import { CHUNKED, NONE, NO_TOKENS, connectionFlags, lengthFraming } from './framing.ts';
 import type { HeadLimits, HeadResult, Http1ParseError, RequestHead } from './types.ts';
@@ -136,7 +136,7 @@ function finish(method: string, target: string, minor: 0 | 1, raw: string[], hea
     method,
     target,
     host: st.host,
-    upgrade: minor === 1 && st.upgradeHeader && !st.upgradeRefused && (flags & 4) !== 0,
+    upgrade: minor === 1 && st.upgradeHeader && (flags & 4) !== 0 && upgradeAllowed(raw),
     expectContinue: minor === 1 && st.expectContinue,
   };
 }

@@ -7,7 +7,9 @@
  * throws when asked to send one), and TE may only be `trailers`. So a request
  * from an HTTP/2 client needs no Connection-token parsing; a response from an
  * HTTP/1.1 backend does, and everything hop-by-hop is dropped before it is
- * handed to `stream.respond()`.
+ * handed to `stream.respond()`. nghttp2 does let `http2-settings` and names
+ * with `_` through: the first is hop-by-hop here too, and underscore
+ * look-alikes of special fields are dropped on the way up (proxy/headers.ts).
  *
  * Header lists stay flat raw arrays (`[name, value, name, value, ...]`) as
  * node:http2 gives and takes them, so repeated fields (Set-Cookie) survive

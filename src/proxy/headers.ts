@@ -14,8 +14,6 @@
  * intermediate arrays or objects here.
  */
 
-import { eqLower } from '../http1/chars.ts';
-
 /**
  * Lowercase names that never cross the proxy (HTTP/2 uses the same list: RFC
  * 9113 §8.2.2). HTTP2-Settings belongs to the h2c upgrade (RFC 9113 §3.1
@@ -59,7 +57,7 @@ const LOOKALIKE = 7;
  * `kind` when `name` equals `lower` case-insensitively, {@link LOOKALIKE}
  * when it does only with its `_` read as `-`, else {@link OTHER}. The caller
  * has matched the lengths. A mismatch usually shows at the first character,
- * so ordinary names cost what `eqLower` cost; the `_` test runs only on a
+ * so ordinary names cost what `eqLower` (http1/chars.ts) cost; the `_` test runs only on a
  * character that already failed. `| 0x20` lowercases letters and leaves `-`
  * and digits alone; no token character other than `_` folds onto `-`.
  */

@@ -7,7 +7,9 @@
  * throws when asked to send one), and TE may only be `trailers`. So a request
  * from an HTTP/2 client needs no Connection-token parsing; a response from an
  * HTTP/1.1 backend does, and everything hop-by-hop is dropped before it is
- * handed to `stream.respond()`.
+ * handed to `stream.respond()`. nghttp2 does let `http2-settings` and names
+ * with `_` through: the first is hop-by-hop here too, and underscore
+ * look-alikes of special fields are dropped on the way up (proxy/headers.ts).
  *
  * Header lists stay flat raw arrays (`[name, value, name, value, ...]`) as
  * node:http2 gives and takes them, so repeated fields (Set-Cookie) survive
@@ -15,8 +17,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { TARGET, isFieldValue, isToken } from '../http1/chars.ts';
-import { hopByHop } from '../proxy/headers.ts';
-
+import { hopByHop, isUnderscoreLookalike } from '../proxy/headers.ts';
 
 /**
  * Fields that must not be sent as HTTP/2 trailers: framing, routing and
@@ -96,8 +97,10 @@ export function isTarget(path: string): boolean {
  * `:status` first, lowercase names, hop-by-hop fields and those the
  * Connection header names removed, and X-Request-Id (the caller adds the
  * request's own). Content-Length is kept only when
- * `keepContentLength` (a length-framed body, or HEAD/304 where it describes
- * a body not sent); a de-chunked body has none.
+ * `keepContentLength` (a length-framed body, or HEAD where it describes
+ * a body not sent); a de-chunked body has none, and neither has a 204 or 304
+ * (RFC 9110 §8.6, §15.3.5, §15.4.5: the parser keeps their connection out of
+ * the pool when the backend sent one).
  */
 export function responseHeaders(
   status: number,
@@ -106,12 +109,13 @@ export function responseHeaders(
   keepContentLength: boolean,
 ): string[] {
   const out: string[] = [':status', String(status)];
+  const lengthAllowed = keepContentLength && status !== 204 && status !== 304;
   let sawLength = false;
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
     if (hopByHop.has(lower) || (connectionTokens.length > 0 && connectionTokens.includes(lower)) || lower === 'x-request-id') continue;
     if (lower === 'content-length') {
-      if (!keepContentLength || sawLength) continue;
+      if (!lengthAllowed || sawLength) continue;
       sawLength = true;
     }
     out.push(lower, raw[i + 1]!);
@@ -155,8 +159,10 @@ export interface Forwarding {
  * The header list for an HTTP/2 backend (h2c), pseudo-headers first; the
  * `:authority` value at index 5 is filled in per attempt when the client sent
  * none. Fields pass as the client sent them (split Cookie crumbs too, which
- * HTTP/2 allows), minus Host and anything connection-specific; X-Forwarded-For
- * is appended to, X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id are usher's own.
+ * HTTP/2 allows), minus Host, anything connection-specific and underscore
+ * look-alikes of the fields usher treats specially (as `proxy/headers.ts`
+ * does for HTTP/1.1 backends); X-Forwarded-For is appended to,
+ * X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id are usher's own.
  */
 export function h2cRequestHeaders(rawHeaders: readonly string[], method: string, path: string, info: Forwarding): { list: string[]; authority: string | undefined } {
   let authority: string | undefined;
@@ -184,7 +190,7 @@ export function h2cRequestHeaders(rawHeaders: readonly string[], method: string,
       if (value.toLowerCase() === 'trailers') list.push(name, 'trailers');
       continue;
     }
-    if (hopByHop.has(name) || name === 'x-request-id') continue;
+    if (hopByHop.has(name) || name === 'x-request-id' || (name.includes('_') && isUnderscoreLookalike(name))) continue;
     list.push(name, value);
   }
   list.push('x-forwarded-for', forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`);

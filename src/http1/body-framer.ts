@@ -11,7 +11,7 @@
  * ( token / quoted-string ) ] )`; every line ends in CRLF (a bare LF or CR is
  * an error); chunk data must be followed by CRLF; trailer fields follow the
  * header-field grammar (no obs-fold, no space before the colon), must not be
- * framing or routing fields (`FORBIDDEN_TRAILERS`), and are passed through.
+ * framing or routing fields (`FORBIDDEN_TRAILERS`, also spelt with `_`), and are passed through.
  * Size lines and trailers are bounded (`BodyFramerOptions`), since
  * unbounded chunk extensions are a cheap DoS (Node.js CVE-2024-22019).
  */
@@ -67,6 +67,16 @@ const MAX_SIZE = Number.MAX_SAFE_INTEGER;
  */
 const FORBIDDEN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'transfer-encoding', 'host', 'trailer', 'content-encoding', 'content-type', 'content-range']);
 const MAX_FORBIDDEN_TRAILER = 17;
+
+/**
+ * A trailer name byte as compared with `FORBIDDEN_TRAILERS`: lowercased, and
+ * `_` read as `-`, so `Content_Length` is refused like Content-Length (a
+ * backend that folds names the CGI way would read it as one; see
+ * proxy/headers.ts for the same rule on header fields).
+ */
+function fold(c: number): number {
+  return c === 0x5f ? 0x2d : c | 0x20;
+}
 
 /** Tracks one message body's framing over raw bytes. */
 export class BodyFramer {
@@ -247,7 +257,7 @@ export class BodyFramer {
       case TRAILER_START:
         if (c === CR) return END_LF;
         if (TOKEN[c] === 1) {
-          this.#trailerName = String.fromCharCode(c | 0x20);
+          this.#trailerName = String.fromCharCode(fold(c));
           return TRAILER_NAME;
         }
         if (c === SP || c === HT) return this.#fail('HTTP1_OBS_FOLD', 'trailer line starts with whitespace');
@@ -255,12 +265,12 @@ export class BodyFramer {
       case TRAILER_NAME:
         if (TOKEN[c] === 1) {
           // Only short names can be forbidden ones: stop collecting past the longest.
-          if (this.#trailerName.length <= MAX_FORBIDDEN_TRAILER) this.#trailerName += String.fromCharCode(c | 0x20);
+          if (this.#trailerName.length <= MAX_FORBIDDEN_TRAILER) this.#trailerName += String.fromCharCode(fold(c));
           return TRAILER_NAME;
         }
         if (c === COLON) {
           if (FORBIDDEN_TRAILERS.has(this.#trailerName)) {
-            return this.#fail('HTTP1_FORBIDDEN_TRAILER', `${this.#trailerName} is not allowed in a trailer section (RFC 9110 §6.5.1)`);
+            return this.#fail('HTTP1_FORBIDDEN_TRAILER', `${this.#trailerName} (in any case, or spelt with _) is not allowed in a trailer section (RFC 9110 §6.5.1)`);
           }
           return TRAILER_VALUE;
         }

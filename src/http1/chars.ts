@@ -14,6 +14,7 @@ export const DQUOTE = 0x22;
 export const COLON = 0x3a;
 export const SEMI = 0x3b;
 export const COMMA = 0x2c;
+export const SLASH = 0x2f;
 export const EQUALS = 0x3d;
 export const BACKSLASH = 0x5c;
 

@@ -8,7 +8,7 @@
  * Rejections here carry request statuses (400, 431, 501); the response parser
  * turns every one of them into 502 (`asBadResponse`).
  */
-import { COLON, COMMA, CR, HT, LF, SP, TOKEN, VALUE, eqLower } from './chars.ts';
+import { COLON, COMMA, CR, HT, LF, SLASH, SP, TOKEN, VALUE, eqLower } from './chars.ts';
 import { parseError } from './errors.ts';
 import type { HeadLimits, Http1ParseError } from './types.ts';
 
@@ -21,7 +21,10 @@ export class FieldScan {
   te = false;
   teChunkedCount = 0;
   teLastChunked = false;
+  /** A coding outside the IANA registry (`identity`, `x-chunked`, `foo`). */
   teUnknown = false;
+  /** Any coding other than `chunked`, registered or not: usher implements only chunked. */
+  teOther = false;
   teMalformed = false;
   connection: string[] | undefined = undefined;
   upgradeHeader = false;
@@ -38,6 +41,7 @@ export class FieldScan {
     this.teChunkedCount = 0;
     this.teLastChunked = false;
     this.teUnknown = false;
+    this.teOther = false;
     this.teMalformed = false;
     this.connection = undefined;
     this.upgradeHeader = false;
@@ -180,6 +184,7 @@ function transferCodings(s: string, i: number, to: number, st: FieldScan): void 
       st.teLastChunked = true;
     } else {
       st.teLastChunked = false;
+      st.teOther = true;
       if (!knownCoding(s, from, end)) st.teUnknown = true;
     }
     if (i >= to) return;
@@ -204,6 +209,69 @@ function keepAliveTimeout(value: string): number {
     if (++digits > 9) return -1;
   }
   return digits === 0 ? -1 : seconds;
+}
+
+/**
+ * Transfer-Encoding verdict, shared by requests and responses (the response
+ * parser turns it into a 502). usher implements exactly one transfer coding,
+ * `chunked`, once and alone; in order:
+ * - malformed list or `chunked` twice: 400 (RFC 9112 §6.1, §7);
+ * - a coding outside the IANA registry: 501 (§6.1: a coding the server does
+ *   not understand SHOULD get 501);
+ * - `chunked` missing or not last: 400, since the body length cannot be
+ *   determined (§6.3 item 4 says MUST for requests);
+ * - a registered coding before `chunked` (`gzip, chunked`): 501, as nginx
+ *   (1.21.1+) and Envoy do. Forwarding it would hand the backend a coding
+ *   usher neither removed nor can vouch for; decoding it is not usher's job.
+ * Messages never echo the value (it may be long or hostile).
+ */
+export function teError(st: FieldScan): Http1ParseError | undefined {
+  if (st.teMalformed) return parseError('HTTP1_BAD_TE', 400, 'Transfer-Encoding is not a comma-separated list of coding names (no parameters, quotes or empty elements)');
+  if (st.teChunkedCount > 1) return parseError('HTTP1_TE_CHUNKED_TWICE', 400, 'Transfer-Encoding lists chunked more than once (in one field or across fields)');
+  if (st.teUnknown) return parseError('HTTP1_UNSUPPORTED_TE', 501, 'Transfer-Encoding names a coding usher does not implement; only "Transfer-Encoding: chunked" is supported');
+  if (!st.teLastChunked) return parseError('HTTP1_TE_NOT_CHUNKED_FINAL', 400, 'Transfer-Encoding does not end with chunked, so the body length cannot be determined');
+  if (st.teOther) return parseError('HTTP1_UNSUPPORTED_TE', 501, 'Transfer-Encoding applies a coding before chunked; only "Transfer-Encoding: chunked" alone is supported (compress with Content-Encoding instead)');
+  return undefined;
+}
+
+/**
+ * Whether the Upgrade fields of an upgrade request (`raw`: name/value pairs)
+ * may be honoured. Upgrade = #protocol, protocol = protocol-name ["/"
+ * protocol-version] (RFC 9110 §7.8). False when a list names `h2c` or `h2`
+ * (any case, any position, any version, any of several fields) or is not a
+ * list of protocols: usher never lets a request switch a backend connection
+ * to HTTP/2 (h2c smuggling: the backend would then serve requests usher never
+ * routed, checked or logged; RFC 9113 §3.1 deprecated the h2c upgrade).
+ * HAProxy strips Upgrade for the same two names; Envoy for `h2c`. Called only
+ * for a request that asks for an upgrade, so other requests pay nothing.
+ */
+export function upgradeAllowed(raw: readonly string[]): boolean {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (eqLower(name, 0, name.length, 'upgrade') && !upgradeProtocols(raw[i + 1]!, 0, raw[i + 1]!.length)) return false;
+  }
+  return true;
+}
+
+function upgradeProtocols(s: string, i: number, to: number): boolean {
+  while (i < to) {
+    let c = s.charCodeAt(i);
+    while (i < to && (c === SP || c === HT)) c = s.charCodeAt(++i);
+    const from = i;
+    while (i < to && TOKEN[c] === 1) c = s.charCodeAt(++i);
+    const nameEnd = i;
+    if (i > from && i < to && c === SLASH) {
+      const versionStart = ++i;
+      c = s.charCodeAt(i);
+      while (i < to && TOKEN[c] === 1) c = s.charCodeAt(++i);
+      if (i === versionStart) return false;
+    }
+    while (i < to && (c === SP || c === HT)) c = s.charCodeAt(++i);
+    if (i < to && c !== COMMA) return false;
+    if (eqLower(s, from, nameEnd, 'h2c') || eqLower(s, from, nameEnd, 'h2')) return false;
+    i++;
+  }
+  return true;
 }
 
 /** Connection = #connection-option (tokens, case-insensitive); empty elements are skipped (RFC 9110 §5.6.1). */

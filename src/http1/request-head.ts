@@ -12,7 +12,7 @@
  */
 import { CR, HOST, LF, SP, TARGET, TOKEN, eqLower, latin1 } from './chars.ts';
 import { parseError } from './errors.ts';
-import { FieldScan, parseFields } from './fields.ts';
+import { FieldScan, parseFields, teError, upgradeAllowed } from './fields.ts';
 import { TOO_BIG, headEnd, skipEmptyLines } from './head-bounds.ts';
 import { CHUNKED, NONE, NO_TOKENS, connectionFlags, lengthFraming } from './framing.ts';
 import type { HeadLimits, HeadResult, Http1ParseError, RequestHead } from './types.ts';
@@ -136,18 +136,9 @@ function finish(method: string, target: string, minor: 0 | 1, raw: string[], hea
     method,
     target,
     host: st.host,
-    upgrade: minor === 1 && st.upgradeHeader && (flags & 4) !== 0,
+    upgrade: minor === 1 && st.upgradeHeader && (flags & 4) !== 0 && upgradeAllowed(raw),
     expectContinue: minor === 1 && st.expectContinue,
   };
-}
-
-/** Transfer-Encoding verdict for a request (RFC 9112 §6.1, §6.3 item 4). */
-function teError(st: FieldScan): Http1ParseError | undefined {
-  if (st.teMalformed) return parseError('HTTP1_BAD_TE', 400, 'malformed Transfer-Encoding');
-  if (st.teChunkedCount > 1) return parseError('HTTP1_TE_CHUNKED_TWICE', 400, 'chunked applied more than once');
-  if (st.teUnknown) return parseError('HTTP1_UNSUPPORTED_TE', 501, 'unsupported transfer coding');
-  if (!st.teLastChunked) return parseError('HTTP1_TE_NOT_CHUNKED_FINAL', 400, 'chunked is not the final transfer coding');
-  return undefined;
 }
 
 /**

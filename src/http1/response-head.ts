@@ -4,13 +4,15 @@
  * rejection is an `Http1ParseError` with status 502, since a malformed
  * response must never be relayed. Framing follows RFC 9112 §6.3 in order:
  * HEAD, 1xx, 204, 304 and 2xx-to-CONNECT have no body; Transfer-Encoding with
- * Content-Length is rejected (nginx does the same for upstreams); chunked as
- * the final coding frames the body, any other Transfer-Encoding means "until
- * close"; Content-Length frames it; otherwise the body runs until close.
+ * Content-Length is rejected (nginx does the same for upstreams), and so is
+ * any Transfer-Encoding other than exactly `chunked` (nginx: "upstream sent
+ * unknown Transfer-Encoding"), whatever the status: usher would otherwise
+ * relay bytes in a coding the client was never told about; Content-Length
+ * frames the body; otherwise it runs until close.
  */
 import { CR, LF, SP, VALUE, latin1 } from './chars.ts';
 import { asBadResponse, parseError } from './errors.ts';
-import { FieldScan, parseFields } from './fields.ts';
+import { FieldScan, parseFields, teError } from './fields.ts';
 import { CHUNKED, NONE, NO_TOKENS, UNTIL_CLOSE, connectionFlags, lengthFraming } from './framing.ts';
 import { TOO_BIG, headEnd } from './head-bounds.ts';
 import type { BodyFraming, HeadLimits, HeadResult, Http1ParseError, ResponseHead } from './types.ts';
@@ -67,11 +69,15 @@ export function parseResponseHead(buf: Buffer, start: number, limits: HeadLimits
   if (!('kind' in framingOrError)) return framingOrError;
   const tokens = scan.connection ?? NO_TOKENS;
   const flags = connectionFlags(tokens);
+  // A 204 or 304 has no body (RFC 9110 §15.3.5, §15.4.5), and must not say how long one is (§8.6, RFC 9112 §6.1,
+  // §6.3 rule 1). One that does came from a backend that may send the body anyway: relayed without those fields
+  // by the caller, and its connection is not reused, so those bytes are never read as the next response.
+  const framedNoBody = (status === 204 || status === 304) && (scan.te || scan.contentLength !== -1);
   return {
     minorVersion: minor as 0 | 1,
     rawHeaders: raw,
     framing: framingOrError,
-    keepAlive: framingOrError !== UNTIL_CLOSE && (minor === 1 ? (flags & 1) === 0 : (flags & 3) === 2),
+    keepAlive: framingOrError !== UNTIL_CLOSE && !framedNoBody && (minor === 1 ? (flags & 1) === 0 : (flags & 3) === 2),
     connectionTokens: tokens,
     headLength: end + 4 - start,
     status,
@@ -80,17 +86,24 @@ export function parseResponseHead(buf: Buffer, start: number, limits: HeadLimits
   };
 }
 
-/** RFC 9112 §6.3, with the framing fields validated even when the status means no body. */
+/**
+ * RFC 9112 §6.3, with the framing fields validated even when the status means
+ * no body. Item 4 would read `Transfer-Encoding: gzip` (or `chunked, gzip`)
+ * until close; usher answers 502 instead, as nginx does: the client would get
+ * gzip bytes with nothing saying so (Transfer-Encoding is hop-by-hop and
+ * usher writes its own framing), and `gzip, chunked` would lose its gzip the
+ * same way.
+ */
 function framingOf(status: number, method: string, minor: 0 | 1): BodyFraming | Http1ParseError {
   const st = scan;
   if (st.te) {
     if (st.contentLength !== -1) return bad('HTTP1_CL_AND_TE', 'both Content-Length and Transfer-Encoding');
     if (minor === 0) return bad('HTTP1_TE_HTTP10', 'Transfer-Encoding in an HTTP/1.0 response');
-    if (st.teMalformed) return bad('HTTP1_BAD_TE', 'malformed Transfer-Encoding');
-    if (st.teChunkedCount > 1) return bad('HTTP1_TE_CHUNKED_TWICE', 'chunked applied more than once');
+    const e = teError(st);
+    if (e !== undefined) return asBadResponse(e);
   }
   if (status < 200 || status === 204 || status === 304 || method === 'HEAD' || (method === 'CONNECT' && status < 300)) return NONE;
-  if (st.te) return st.teLastChunked ? CHUNKED : UNTIL_CLOSE;
+  if (st.te) return CHUNKED;
   if (st.contentLength !== -1) return lengthFraming(st.contentLength);
   return UNTIL_CLOSE;
 }

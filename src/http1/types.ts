@@ -34,7 +34,12 @@ export interface MessageHead {
   readonly rawHeaders: readonly string[];
   /** Body framing; `Content-Length: 0` is reported as `none`. */
   readonly framing: BodyFraming;
-  /** Whether the connection may carry another message after this one (version default + Connection header). */
+  /**
+   * Whether the connection may carry another message after this one (version
+   * default + Connection header). Responses: also false when the body runs
+   * until close, and for a 204 or 304 that carried Content-Length or
+   * Transfer-Encoding (a body may follow that must not be read as the next response).
+   */
   readonly keepAlive: boolean;
   /** Lowercased tokens of the Connection header(s), e.g. ['keep-alive'] or ['close', 'x-foo']. */
   readonly connectionTokens: readonly string[];
@@ -49,7 +54,11 @@ export interface RequestHead extends MessageHead {
   readonly target: string;
   /** The single Host header value, or undefined when absent (only allowed for HTTP/1.0). */
   readonly host: string | undefined;
-  /** `Upgrade` requested (Connection: upgrade + Upgrade header present). */
+  /**
+   * `Upgrade` requested: HTTP/1.1, Connection: upgrade and a non-empty Upgrade
+   * field that is a list of protocols naming neither `h2c` nor `h2` (those are
+   * never upgrades: the request is proxied as a plain one, without Upgrade).
+   */
   readonly upgrade: boolean;
   /** `Expect: 100-continue` present. */
   readonly expectContinue: boolean;

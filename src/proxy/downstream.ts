@@ -7,7 +7,7 @@ import { createRouteRequestFromRaw } from '../route/request.ts';
 import { deadlines, type Expiring } from '../runtime/deadlines.ts';
 import { simpleResponse } from './error-response.ts';
 import { Exchange } from './exchange.ts';
-import { clientAddress, headerValue, transferCodings, upstreamRequestHeaderLines } from './headers.ts';
+import { clientAddress, headerValue, upstreamRequestHeaderLines } from './headers.ts';
 import { decide, type HttpListenerPlan } from './pick.ts';
 import { redirectResponse } from './redirect.ts';
 import { refuseRequest } from './request-policy.ts';
@@ -232,7 +232,7 @@ export class DownstreamConnection implements Expiring {
       `${head.method} ${decision.route.rewritePath(request.target)} HTTP/1.1\r\n` +
       upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto, requestId: exchange.requestId });
     if (framing.kind === 'length') upstreamHead += `content-length: ${framing.length}\r\n`;
-    else if (framing.kind === 'chunked') upstreamHead += `transfer-encoding: ${transferCodings(head.rawHeaders)}\r\n`;
+    else if (framing.kind === 'chunked') upstreamHead += 'transfer-encoding: chunked\r\n'; // the parser accepts no other coding
     // An upgrade (WebSocket) keeps its Upgrade and Connection fields: the backend must see what is asked.
     if (head.upgrade) upstreamHead += `upgrade: ${headerValue(head.rawHeaders, 'upgrade') ?? ''}\r\nconnection: upgrade\r\n`;
     const addHost = head.host === undefined && request.host === undefined;

@@ -286,7 +286,8 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
     const framing = head.framing;
     this.#responseFramer.reset(framing);
     this.#upstreamReusable = head.keepAlive;
-    let lines = downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, framing.kind === 'none');
+    // Content-Length of a body not sent stays for HEAD; a 204 or 304 never carries one (RFC 9110 §8.6).
+    let lines = downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, framing.kind === 'none' && head.status !== 204 && head.status !== 304);
     if (this.setCookie !== undefined) lines += `set-cookie: ${this.setCookie}\r\n`;
     lines += `x-request-id: ${this.requestId}\r\n`;
     switch (framing.kind) {

@@ -4,17 +4,22 @@
  * Hop-by-hop headers describe one connection and must not be forwarded:
  * Connection and every header it names, Keep-Alive, TE, Trailer,
  * Transfer-Encoding (each side frames its own body: usher writes the framing
- * header itself), Upgrade (outside an upgrade) and the Proxy-* family.
- * Everything else passes through in order and with its original case.
+ * header itself), Upgrade (outside an upgrade), HTTP2-Settings and the
+ * Proxy-* family. Requests also lose underscore look-alikes of the fields
+ * usher treats specially (`Transfer_Encoding`). Everything else passes
+ * through in order and with its original case.
  *
  * Works on flat raw header lists ([name, value, name, value, ...]) and writes
  * the header block straight into one string, so a request allocates no
  * intermediate arrays or objects here.
  */
 
-import { eqLower } from '../http1/chars.ts';
-
-/** Lowercase names that never cross the proxy (HTTP/2 uses the same list: RFC 9113 §8.2.2). */
+/**
+ * Lowercase names that never cross the proxy (HTTP/2 uses the same list: RFC
+ * 9113 §8.2.2). HTTP2-Settings belongs to the h2c upgrade (RFC 9113 §3.1
+ * deprecated it; RFC 7540 §3.2.1 made it connection-specific), which usher
+ * never forwards.
+ */
 export const hopByHop: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
@@ -25,11 +30,12 @@ export const hopByHop: ReadonlySet<string> = new Set([
   'proxy-connection',
   'proxy-authenticate',
   'proxy-authorization',
+  'http2-settings',
 ]);
 
 /** What {@link classify} says about a header name. */
 const OTHER = 0;
-/** Hop-by-hop: Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization. */
+/** Hop-by-hop: Connection, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization, HTTP2-Settings. */
 const HOP = 1;
 const CONTENT_LENGTH = 2;
 const HOST = 3;
@@ -38,44 +44,82 @@ const X_FORWARDED_FOR = 4;
 const X_FORWARDED_SET = 5;
 /** X-Request-Id: usher writes the request's own, both ways. */
 const X_REQUEST_ID = 6;
+/**
+ * A name that is one of the fields above, or X-Real-IP, once `_` is read as
+ * `-` (`Transfer_Encoding`, `x_forwarded_for`, `CONTENT_LENGTH`). CGI, PHP,
+ * WSGI and Rack turn both spellings into the same variable (`HTTP_X_FORWARDED_FOR`),
+ * so such a backend would read it as the field usher decided framing on, removed
+ * or wrote itself. Dropped from requests; passed in responses (clients don't fold).
+ */
+const LOOKALIKE = 7;
+
+/**
+ * `kind` when `name` equals `lower` case-insensitively, {@link LOOKALIKE}
+ * when it does only with its `_` read as `-`, else {@link OTHER}. The caller
+ * has matched the lengths. A mismatch usually shows at the first character,
+ * so ordinary names cost what `eqLower` (http1/chars.ts) cost; the `_` test runs only on a
+ * character that already failed. `| 0x20` lowercases letters and leaves `-`
+ * and digits alone; no token character other than `_` folds onto `-`.
+ */
+function named(name: string, lower: string, kind: number): number {
+  let folded = false;
+  for (let i = 0; i < lower.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if ((c | 0x20) === l) continue;
+    if (c !== 0x5f || l !== 0x2d) return OTHER;
+    folded = true;
+  }
+  return folded ? LOOKALIKE : kind;
+}
 
 /**
  * Which of the names this module cares about `name` is, case-insensitively,
  * without lowercasing it: a switch on the length rules out most names at
  * once (Server, Date, Content-Type, Accept...), and the rest are compared in
  * place. `toLowerCase()` allocated a string for every mixed-case name, on
- * every request and response.
+ * every request and response. Names without `-` (Host, TE, Trailer, Upgrade,
+ * Connection, Expect, Forwarded) have no underscore look-alike.
  */
 function classify(name: string): number {
-  const n = name.length;
-  switch (n) {
+  switch (name.length) {
     case 2:
-      return eqLower(name, 0, n, 'te') ? HOP : OTHER;
+      return named(name, 'te', HOP);
     case 4:
-      return eqLower(name, 0, n, 'host') ? HOST : OTHER;
+      return named(name, 'host', HOST);
     case 7:
-      return eqLower(name, 0, n, 'trailer') || eqLower(name, 0, n, 'upgrade') ? HOP : OTHER;
+      return named(name, 'trailer', HOP) || named(name, 'upgrade', HOP);
+    case 9:
+      // Passed as sent (usher does not set it), but a look-alike is still a spoof of it.
+      return named(name, 'x-real-ip', OTHER);
     case 10:
-      return eqLower(name, 0, n, 'connection') || eqLower(name, 0, n, 'keep-alive') ? HOP : OTHER;
+      return named(name, 'connection', HOP) || named(name, 'keep-alive', HOP);
     case 12:
-      return eqLower(name, 0, n, 'x-request-id') ? X_REQUEST_ID : OTHER;
+      return named(name, 'x-request-id', X_REQUEST_ID);
     case 14:
-      return eqLower(name, 0, n, 'content-length') ? CONTENT_LENGTH : OTHER;
+      return named(name, 'content-length', CONTENT_LENGTH) || named(name, 'http2-settings', HOP);
     case 15:
-      return eqLower(name, 0, n, 'x-forwarded-for') ? X_FORWARDED_FOR : OTHER;
+      return named(name, 'x-forwarded-for', X_FORWARDED_FOR);
     case 16:
-      if (eqLower(name, 0, n, 'proxy-connection')) return HOP;
-      return eqLower(name, 0, n, 'x-forwarded-host') ? X_FORWARDED_SET : OTHER;
+      return named(name, 'proxy-connection', HOP) || named(name, 'x-forwarded-host', X_FORWARDED_SET);
     case 17:
-      if (eqLower(name, 0, n, 'transfer-encoding')) return HOP;
-      return eqLower(name, 0, n, 'x-forwarded-proto') ? X_FORWARDED_SET : OTHER;
+      return named(name, 'transfer-encoding', HOP) || named(name, 'x-forwarded-proto', X_FORWARDED_SET);
     case 18:
-      return eqLower(name, 0, n, 'proxy-authenticate') ? HOP : OTHER;
+      return named(name, 'proxy-authenticate', HOP);
     case 19:
-      return eqLower(name, 0, n, 'proxy-authorization') ? HOP : OTHER;
+      return named(name, 'proxy-authorization', HOP);
     default:
       return OTHER;
   }
+}
+
+/**
+ * Whether a request field named `name` is an underscore look-alike of a
+ * field usher treats specially (see {@link LOOKALIKE}), for header lists
+ * built elsewhere (the h2c upstream request).
+ */
+export function isUnderscoreLookalike(name: string): boolean {
+  return classify(name) === LOOKALIKE;
 }
 
 /** What the proxy knows about the downstream side when forwarding a request. */
@@ -101,7 +145,11 @@ function namesHeaders(connectionTokens: readonly string[]): boolean {
  * lines: hop-by-hop headers removed, Host kept as the client sent it,
  * X-Forwarded-For appended to, X-Forwarded-Proto and X-Forwarded-Host set by
  * usher (a client's own copies are not trusted), X-Request-Id usher's (which
- * is the client's when it was valid).
+ * is the client's when it was valid), and underscore look-alikes of any of
+ * these (and of X-Real-IP) dropped. Other names with `_` pass: applications
+ * use them, and only a look-alike can be confused with what usher decided.
+ * nginx drops every name with `_` by default (`underscores_in_headers off`);
+ * Envoy passes them all by default (`headers_with_underscores_action: ALLOW`).
  */
 export function upstreamRequestHeaderLines(
   raw: readonly string[],
@@ -116,7 +164,7 @@ export function upstreamRequestHeaderLines(
     const name = raw[i]!;
     const value = raw[i + 1]!;
     const kind = classify(name);
-    if (kind === HOP || kind === CONTENT_LENGTH || (checkNamed && connectionTokens.includes(name.toLowerCase()))) continue;
+    if (kind === HOP || kind === CONTENT_LENGTH || kind === LOOKALIKE || (checkNamed && connectionTokens.includes(name.toLowerCase()))) continue;
     if (kind === X_FORWARDED_FOR) {
       forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
       continue;
@@ -137,8 +185,9 @@ export function upstreamRequestHeaderLines(
  * lines: hop-by-hop headers removed, and X-Request-Id (the caller writes the
  * request's own, so an echo from the backend would duplicate it). The caller
  * adds framing and Connection; Content-Length passes through only when
- * `keepContentLength` (HEAD and 304 responses, where it describes a body that
- * is not sent).
+ * `keepContentLength` (a HEAD response, where it describes a body that is not
+ * sent; never for 204 or 304, RFC 9110 §8.6). Underscore names pass: only
+ * requests lose look-alikes.
  */
 export function downstreamResponseHeaderLines(
   raw: readonly string[],
@@ -165,24 +214,6 @@ export function downstreamResponseHeaderLines(
 export function clientAddress(remote: string | undefined): string {
   if (remote === undefined) return '';
   return remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote;
-}
-
-/**
- * The request's transfer codings as one normalised list, for re-framing
- * upstream. The parser already checked that `chunked` is last and every coding
- * is known; codings before it (`gzip, chunked`) are end-to-end and must reach
- * the backend. The common case, plain `chunked`, allocates nothing.
- */
-export function transferCodings(rawHeaders: readonly string[]): string {
-  let codings = '';
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.length !== 17 || rawHeaders[i]!.toLowerCase() !== 'transfer-encoding') continue;
-    for (const coding of rawHeaders[i + 1]!.split(',')) {
-      const token = coding.trim().toLowerCase();
-      if (token !== '') codings = codings === '' ? token : `${codings}, ${token}`;
-    }
-  }
-  return codings === '' ? 'chunked' : codings;
 }
 
 /** The first value of header `name` (lowercase) in a raw list, or undefined. */

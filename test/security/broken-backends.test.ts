@@ -16,7 +16,12 @@
  *   early close) → usher cannot send anything truthful, so it cuts the client
  *   connection after the last good body byte;
  * - bytes after a complete response → the response is delivered, the extra
- *   bytes never are, and the upstream connection is closed.
+ *   bytes never are, and the upstream connection is closed;
+ * - a Transfer-Encoding other than exactly `chunked`, whatever the status →
+ *   502 `bad_response` (nginx: "upstream sent unknown Transfer-Encoding");
+ * - a 204 or 304 with Content-Length or Transfer-Encoding → relayed without
+ *   them (RFC 9110 §8.6), any body bytes dropped, the upstream connection
+ *   closed (the body might otherwise be read as the next response).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,13 +30,20 @@ import { RawClient, startScriptedBackend, type ScriptedConnection } from './help
 
 const GOOD = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok';
 
+/** The request head usher sends upstream for the client's `GET <path>` (request id written as ID). */
+function upstreamGet(path: string): string {
+  return `GET ${path} HTTP/1.1\r\nHost: x\r\nx-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\nx-forwarded-host: x\r\nx-request-id: ID\r\n\r\n`;
+}
+
 type Outcome =
   /** usher answers 502 itself, with this `x-usher-error`. */
   | { readonly kind: 'error'; readonly error: 'bad_response' | 'upstream_reset' }
   /** The client gets a 200 head and exactly `body` bytes of its body, then the connection closes. */
   | { readonly kind: 'cut'; readonly body: string }
   /** The client gets the backend's 200 `ok`, and nothing else. */
-  | { readonly kind: 'ok' };
+  | { readonly kind: 'ok' }
+  /** The client gets this status (204 or 304) without Content-Length, Transfer-Encoding or body bytes, on a kept connection. */
+  | { readonly kind: 'repaired'; readonly status: 204 | 304 };
 
 interface BrokenRow {
   readonly name: string;
@@ -164,6 +176,90 @@ const rows: readonly BrokenRow[] = [
     stepAfter: '\r\n\r\nok',
     outcome: { kind: 'ok' },
   },
+
+  // ---- Transfer-Encoding other than exactly chunked → 502 bad_response, never relayed (RFC 9112 §6.1; nginx, Envoy) ----
+  // gzip alone: RFC 9112 §6.3 item 4 would read until close and hand the client gzip bytes labelled as nothing.
+  {
+    name: 'Transfer-Encoding gzip (body until close)',
+    respond: (c) => void c.socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n\x1f\x8b\x08\x00smuggle'),
+    outcome: { kind: 'error', error: 'bad_response' },
+  },
+  // gzip before chunked: relaying the de-framed body as plain chunked would drop the gzip the body is in.
+  {
+    name: 'Transfer-Encoding gzip, chunked',
+    respond: (c) => void c.socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n7\r\nsmuggle\r\n0\r\n\r\n'),
+    outcome: { kind: 'error', error: 'bad_response' },
+  },
+  {
+    name: 'Transfer-Encoding gzip, then Transfer-Encoding chunked (two fields)',
+    respond: (c) => void c.socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nsmuggle\r\n0\r\n\r\n'),
+    outcome: { kind: 'error', error: 'bad_response' },
+  },
+  // chunked not last: the length cannot be determined from the framing.
+  {
+    name: 'Transfer-Encoding chunked, gzip',
+    respond: (c) => void c.socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n7\r\nsmuggle\r\n0\r\n\r\n'),
+    outcome: { kind: 'error', error: 'bad_response' },
+  },
+  {
+    name: 'Transfer-Encoding identity',
+    respond: (c) => void c.socket.end('HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\n\r\nsmuggle'),
+    outcome: { kind: 'error', error: 'bad_response' },
+  },
+  {
+    name: 'Transfer-Encoding chunked in two fields',
+    respond: (c) => void c.socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nsmuggle\r\n0\r\n\r\n'),
+    outcome: { kind: 'error', error: 'bad_response' },
+  },
+  {
+    name: 'Transfer-Encoding chunked with a parameter',
+    respond: (c) => void c.socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked;q=1\r\n\r\n7\r\nsmuggle\r\n0\r\n\r\n'),
+    outcome: { kind: 'error', error: 'bad_response' },
+  },
+  // The Transfer-Encoding rule holds even when the status has no body.
+  {
+    name: '304 with Transfer-Encoding gzip',
+    respond: (c) => void c.socket.write('HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip\r\n\r\nsmuggle'),
+    outcome: { kind: 'error', error: 'bad_response' },
+  },
+
+  // ---- 204 / 304 that say they have a body: repaired, body dropped, connection closed (RFC 9110 §8.6, §15.3.5, §15.4.5) ----
+  {
+    name: '204 with Content-Length and a body in the same write',
+    respond: (c) => void c.socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\nsmuggle'),
+    outcome: { kind: 'repaired', status: 204 },
+  },
+  // The body comes once the client has the 204: usher closed the connection already, so it is never read as a response.
+  {
+    name: '204 with Content-Length, the body sent after the client has the 204',
+    respond: async (c, step) => {
+      c.socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 44\r\n\r\n');
+      await step;
+      if (!c.socket.destroyed) c.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nsmuggle');
+    },
+    stepAfter: '\r\n\r\n',
+    outcome: { kind: 'repaired', status: 204 },
+  },
+  {
+    name: '204 with Content-Length: 0',
+    respond: (c) => void c.socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n'),
+    outcome: { kind: 'repaired', status: 204 },
+  },
+  {
+    name: '204 with Transfer-Encoding chunked and a chunked body',
+    respond: (c) => void c.socket.write('HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nsmuggle\r\n0\r\n\r\n'),
+    outcome: { kind: 'repaired', status: 204 },
+  },
+  {
+    name: '304 with Content-Length and a body in the same write',
+    respond: (c) => void c.socket.write('HTTP/1.1 304 Not Modified\r\nETag: "e"\r\nContent-Length: 7\r\n\r\nsmuggle'),
+    outcome: { kind: 'repaired', status: 304 },
+  },
+  {
+    name: '304 with Transfer-Encoding chunked and a chunked body',
+    respond: (c) => void c.socket.write('HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n7\r\nsmuggle\r\n0\r\n\r\n'),
+    outcome: { kind: 'repaired', status: 304 },
+  },
 ];
 
 for (const row of rows) {
@@ -171,7 +267,9 @@ for (const row of rows) {
     let release!: () => void;
     const step = new Promise<void>((resolve) => (release = resolve));
     const laterHeads: string[] = [];
+    const accepted: ScriptedConnection[] = [];
     const backend = await startScriptedBackend(async (connection) => {
+      accepted.push(connection);
       const head = await connection.head();
       if (connection.index === 0) {
         await row.respond(connection, step);
@@ -227,6 +325,17 @@ for (const row of rows) {
         assert.equal(res.body, 'ok');
         break;
       }
+      case 'repaired': {
+        const res = await client.readResponse();
+        assert.ok(res, `expected a ${outcome.status}, the connection closed; received ${JSON.stringify(client.data)}`);
+        assert.equal(res.status, outcome.status);
+        assert.equal(res.headers['x-usher-error'], undefined, 'relayed, not an usher error');
+        assert.equal(res.headers['content-length'], undefined, `no Content-Length on a ${outcome.status} (RFC 9110 §8.6)`);
+        assert.equal(res.headers['transfer-encoding'], undefined, `no Transfer-Encoding on a ${outcome.status}`);
+        assert.doesNotMatch(res.head, /smuggle/);
+        assert.doesNotMatch(res.headers['connection'] ?? '', /close/i, 'the client connection is kept');
+        break;
+      }
       default: {
         const never: never = outcome;
         throw new Error(`unknown outcome ${JSON.stringify(never)}`);
@@ -244,5 +353,8 @@ for (const row of rows) {
     assert.equal(backend.accepted, 2, 'the next request went out on a fresh upstream connection');
     assert.equal(laterHeads.length, 1);
     assert.match(laterHeads[0]!, /^GET \/next HTTP\/1\.1\r\n/);
+    // Byte for byte: each upstream connection carried exactly one request head as usher writes it, and nothing else.
+    const received = await Promise.all(accepted.map(async (c) => (await c.head()).replace(/x-request-id: [0-9a-f]{32}/, 'x-request-id: ID')));
+    assert.deepEqual(received, [upstreamGet('/first'), upstreamGet('/next')]);
   });
 }

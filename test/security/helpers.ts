@@ -203,7 +203,8 @@ export async function startScriptedBackend(script: (connection: ScriptedConnecti
       wake?.();
     });
     socket.on('error', () => {});
-    const closed = once(socket, 'close').then(() => {
+    // Not `once(socket, 'close')`: it rejects on an 'error' first, and a reset is still a close here.
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve())).then(() => {
       sockets.delete(socket);
       wake?.();
     });
@@ -236,6 +237,52 @@ export async function startScriptedBackend(script: (connection: ScriptedConnecti
     },
     close: () => closeServer(server, sockets),
   };
+}
+
+/** What a {@link SequencedBackend} does for one request: write its answer (and maybe close). */
+export type Answer = (socket: Socket) => void;
+
+/** A backend that answers the n-th request it receives, on any connection, with the n-th {@link Answer}. */
+export interface SequencedBackend {
+  readonly address: string;
+  /** Every byte received, per accepted connection, in accept order (latin1). */
+  readonly received: string[];
+  /** Requests received so far, all connections. */
+  heads(): number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a {@link SequencedBackend}. Requests are framed by their head and
+ * Content-Length only (no chunked bodies): enough for the requests usher
+ * forwards in these tests, and a request beyond `answers` gets no answer.
+ */
+export async function startSequencedBackend(answers: readonly Answer[]): Promise<SequencedBackend> {
+  const received: string[] = [];
+  const sockets = new Set<Socket>();
+  let heads = 0;
+  const server = createServer((socket) => {
+    const index = received.push('') - 1;
+    sockets.add(socket);
+    let pending = '';
+    socket.on('data', (chunk) => {
+      const text = chunk.toString('latin1');
+      received[index] += text;
+      pending += text;
+      for (;;) {
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(pending.slice(0, end))?.[1] ?? 0);
+        if (pending.length < end + 4 + length) return;
+        pending = pending.slice(end + 4 + length);
+        answers[heads++]?.(socket);
+      }
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  const address = await listen(server);
+  return { address, received, heads: () => heads, close: () => closeServer(server, sockets) };
 }
 
 async function listen(server: Server): Promise<string> {

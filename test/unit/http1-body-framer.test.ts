@@ -132,7 +132,16 @@ const badChunks: readonly (readonly [string, string, string])[] = [
   ['trailer bare LF', '0\r\nX: a\n\r\n', 'HTTP1_BARE_LF'],
   ['trailer bare CR', '0\r\nX: a\rb\r\n\r\n', 'HTTP1_BARE_CR'],
   ['final CR without LF', '0\r\n\rX', 'HTTP1_BARE_CR'],
+  ['trailer Content-Length', '0\r\nContent-Length: 5\r\n\r\n', 'HTTP1_FORBIDDEN_TRAILER'],
+  ['trailer HOST (case)', '0\r\nHOST: x\r\n\r\n', 'HTTP1_FORBIDDEN_TRAILER'],
+  ['trailer Content_Length (underscore look-alike)', '0\r\nContent_Length: 5\r\n\r\n', 'HTTP1_FORBIDDEN_TRAILER'],
+  ['trailer TRANSFER_ENCODING (underscore look-alike)', '0\r\nTRANSFER_ENCODING: chunked\r\n\r\n', 'HTTP1_FORBIDDEN_TRAILER'],
 ];
+
+test('chunked: trailer names with _ that are not look-alikes of forbidden fields pass', () => {
+  const raw = '0\r\nX_Checksum: 1\r\ncontent_lengthx: 2\r\n\r\n';
+  assert.equal(feed(CHUNKED, [b(raw)]).end, raw.length);
+});
 
 test('chunked: malformed framing is an error (-2) with a code, split anywhere', async (t) => {
   for (const [name, raw, code] of badChunks) {

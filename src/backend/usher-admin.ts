@@ -142,7 +142,14 @@ export class UsherAdmin {
       res = await fetch(`${this.#base}${path}`, { method, headers, signal: AbortSignal.timeout(this.#timeoutMs) });
       text = await res.text();
     } catch (err) {
-      const reason = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError') ? `no answer within ${this.#timeoutMs} ms` : networkError(err);
+      if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
+        return { ok: false, retry: true, message: `${method} ${path}: no answer within ${this.#timeoutMs} ms` };
+      }
+      const reason = networkError(err);
+      if (reason === 'bad port') {
+        // The Fetch standard blocks some ports (6000, 6665-6669, 10080, most below 1024…) before connecting: retrying cannot help.
+        return { ok: false, retry: false, message: `${method} ${path}: fetch refuses to connect to port ${new URL(this.#base).port} (a port blocked by the Fetch standard); give usher's admin API another port` };
+      }
       return { ok: false, retry: true, message: `${method} ${path}: ${reason}` };
     }
     const body = parseJson(text);

@@ -40,6 +40,7 @@ export function describeValue(value: unknown): string {
     if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
     if (typeof value === 'function') return 'a function';
     if (typeof value === 'bigint') return `${value}n`;
+    if (typeof value === 'number') return String(value); // NaN and Infinity, which JSON shows as null
     const text = JSON.stringify(value);
     if (text === undefined) return String(value);
     return text.length > 80 ? `${text.slice(0, 80)}…` : text;

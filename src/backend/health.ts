@@ -130,8 +130,13 @@ export class Health {
     void answer.then((reply) => {
       // The prober may have given up; writing to a destroyed response is harmless but pointless.
       if (res.destroyed || res.headersSent) return;
-      res.writeHead(reply.status, reply.headers);
-      res.end(reply.body);
+      try {
+        res.writeHead(reply.status, reply.headers);
+        res.end(reply.body);
+      } catch {
+        // Only a response the application touched meanwhile can throw here; a probe is not worth a crash.
+        res.destroy();
+      }
     });
     return true;
   }

@@ -66,7 +66,7 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
 export const shutdownExitCodes = Object.freeze({
   /** Every connection finished and the cleanup succeeded. */
   ok: 0,
-  /** `timeoutMs` passed: the remaining connections were cut. */
+  /** `timeoutMs` passed and the remaining connections were cut (or a custom `close` failed). */
   timeout: 1,
   /** `onShutdown` threw or rejected. */
   cleanupFailed: 2,
@@ -83,11 +83,11 @@ export interface Shutdown {
   /** Responses in progress on the server. */
   readonly inFlight: number;
   /**
-   * Starts the shutdown as a signal would (a second call while it runs acts
-   * as a second signal only when `force` is true) and resolves with the exit
-   * code once `exit` was called.
+   * Starts the shutdown as a signal would and resolves with the exit code
+   * once `exit` was called. Calling it again returns the same promise (unlike
+   * a second signal, which exits at once).
    */
-  shutdown(reason?: string, force?: boolean): Promise<number>;
+  shutdown(reason?: string): Promise<number>;
   /** Removes the signal handlers and stops following the server (without shutting anything down). */
   dispose(): void;
 }
@@ -163,14 +163,8 @@ class GracefulShutdown implements Shutdown {
     return this.#tracker.inFlight;
   }
 
-  shutdown(reason = 'shutdown requested', force = false): Promise<number> {
-    if (this.#result !== undefined) {
-      if (force && this.#state !== 'done') {
-        safeLog(this.#logger, 'warn', `${reason} during the shutdown: exiting now`);
-        this.#finish(shutdownExitCodes.forced);
-      }
-      return this.#result;
-    }
+  shutdown(reason = 'shutdown requested'): Promise<number> {
+    if (this.#result !== undefined) return this.#result;
     this.#result = new Promise((resolve) => (this.#resolve = resolve));
     this.#started.abort();
     void this.#run(reason);
@@ -185,7 +179,12 @@ class GracefulShutdown implements Shutdown {
   }
 
   readonly #onSignal = (signal: NodeJS.Signals): void => {
-    void this.shutdown(signal, true);
+    if (this.#result === undefined) {
+      void this.shutdown(signal);
+      return;
+    }
+    safeLog(this.#logger, 'warn', `${signal} during the shutdown: exiting now`);
+    this.#finish(shutdownExitCodes.forced);
   };
 
   readonly #enable = (): void => {

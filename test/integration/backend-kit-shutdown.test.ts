@@ -1,10 +1,15 @@
 /**
- * The backend kit's graceful shutdown in real child processes
- * (test/fixtures/kit-backend.ts) stopped with real signals.
+ * The backend kit's graceful shutdown: in real child processes
+ * (test/fixtures/kit-backend.ts) stopped with real signals, and in-process for
+ * the cleanup step.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
+import { gracefulShutdown } from '../../src/backend/index.ts';
 import { holdBody } from '../fixtures/kit-backend.ts';
 import { idleKeepAlive, refused, startKitBackend, until } from '../fixtures/kit-process.ts';
 
@@ -92,4 +97,50 @@ test('a second SIGTERM during the drain delay exits 130 at once', async (t) => {
   const elapsed = performance.now() - secondAt;
   assert.ok(elapsed < 5000, `exited ${elapsed.toFixed(0)} ms after the second signal`);
   assert.ok(kit.logs.includes('warn: SIGTERM during the shutdown: exiting now'), kit.logs.join('\n'));
+});
+
+test('onShutdown runs after the last response finished; a failing one makes the exit code 2; a server that never listened shuts down at once', async (t) => {
+  const events: string[] = [];
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const server = createServer((req, res) => {
+    req.resume();
+    events.push('request');
+    void released.then(() => res.end('done', () => events.push('response finished')));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const exits: number[] = [];
+  const logs: string[] = [];
+  const shutdown = gracefulShutdown(server, {
+    drainDelayMs: 0,
+    signals: [],
+    exit: (code) => exits.push(code),
+    logger: { info: (m) => logs.push(`info: ${m}`), warn: (m) => logs.push(`warn: ${m}`), error: (m) => logs.push(`error: ${m}`) },
+    onShutdown: async () => {
+      events.push('onShutdown');
+      throw new Error('the pool would not close');
+    },
+  });
+  const reply = get(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+  await until(() => events.includes('request'), 'the request at the server');
+  const code = shutdown.shutdown('test');
+  assert.equal(shutdown.shutdown('again'), code, 'a second call returns the same shutdown');
+  await until(() => shutdown.state === 'closing', 'closing');
+  assert.equal(shutdown.inFlight, 1);
+  release();
+  assert.equal(await code, 2);
+  assert.deepEqual(exits, [2]);
+  assert.deepEqual(events, ['request', 'response finished', 'onShutdown']);
+  assert.deepEqual(await reply, { status: 200, connection: 'close', body: 'done' });
+  assert.ok(logs.some((l) => l.startsWith('error: onShutdown failed: Error: the pool would not close')), logs.join('\n'));
+
+  const idle = gracefulShutdown(createServer(), { drainDelayMs: 0, signals: [], exit: () => undefined, logger: { info() {}, warn() {}, error() {} } });
+  assert.equal(await idle.shutdown(), 0);
+  assert.throws(() => gracefulShutdown({} as never), /gracefulShutdown needs a node:http or node:https server, got \{\}/);
+  assert.throws(() => gracefulShutdown(createServer(), { drainDelayMs: Number.NaN }), /drainDelayMs must be a number of milliseconds ≥ 0, got NaN/);
 });

@@ -78,7 +78,8 @@ function shutdownOptions(health: Health, exits: number[], logs: string[]): Shutd
 async function exercise(t: TestContext, running: Running, held: ReturnType<typeof gate>): Promise<void> {
   const base = `http://127.0.0.1:${running.port}`;
   const ready = await get(`${base}/health`);
-  assert.deepEqual([ready.status, ready.body], [200, '{"status":"ok","checks":{"app":{"ok":true,"ms":0}}}']);
+  assert.equal(ready.status, 200);
+  assert.match(ready.body, /^\{"status":"ok","checks":\{"app":\{"ok":true,"ms":\d+\}\}\}$/);
   assert.match(ready.contentType ?? '', /^application\/json/);
   assert.equal((await get(`${base}/readyz`)).status, 200);
   assert.deepEqual(await get(`${base}/livez`).then((r) => [r.status, r.body]), [200, '{"status":"ok"}']);
@@ -109,7 +110,6 @@ async function exercise(t: TestContext, running: Running, held: ReturnType<typeo
 }
 
 function appHealth(): Health {
-  // A check that passes at once, so the answer is deterministic ("ms":0).
   return createHealth({ checks: { app: () => true } });
 }
 

@@ -30,7 +30,7 @@ async function get(url: string): Promise<{ status: number; connection: string | 
 }
 
 test('SIGTERM: readiness fails at once while requests are still served, then the listener closes, idle connections close, the in-flight response completes with Connection: close, exit 0', async (t) => {
-  const drainDelayMs = 2000;
+  const drainDelayMs = 3000;
   const kit = await startKitBackend(t, { name: 'kit', port: 0, drainDelayMs, timeoutMs: 20_000, holdBytes: HOLD_BYTES });
   const base = `http://${kit.address}`;
 

@@ -122,8 +122,9 @@ class GracefulShutdown implements Shutdown {
   readonly #logger: Logger;
   readonly #usher: UsherAdmin | undefined;
   readonly #close: () => Promise<unknown>;
-  /** Aborted when the shutdown ends (or starts, for the enable retries): pending waits stop. */
+  /** Aborted when the shutdown ends (exit called): pending waits stop, nothing runs after. */
   readonly #ended = new AbortController();
+  /** Aborted when the shutdown starts (or on dispose): enable retries stop, a drain is under way. */
   readonly #started = new AbortController();
   #state: ShutdownState = 'running';
   #result: Promise<number> | undefined;
@@ -179,6 +180,7 @@ class GracefulShutdown implements Shutdown {
   }
 
   readonly #onSignal = (signal: NodeJS.Signals): void => {
+    if (this.#ended.signal.aborted) return;
     if (this.#result === undefined) {
       void this.shutdown(signal);
       return;

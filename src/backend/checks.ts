@@ -141,16 +141,16 @@ async function runCheck(check: NamedCheck): Promise<CheckResult> {
     timer = setTimeout(() => {
       const error = `timed out after ${check.timeoutMs} ms`;
       controller.abort(new Error(`usher/backend: check "${check.name}" ${error}`));
-      resolve({ ok: false, ms: check.timeoutMs, error });
+      resolve({ ok: false, error, ms: check.timeoutMs });
     }, check.timeoutMs);
-    // A pending check must not keep a process alive that is otherwise done.
-    timer.unref();
+    // Not unref'd: a caller awaiting readiness (at start-up, before listening) must get its answer
+    // even when nothing else keeps the process alive; the timer lives at most timeoutMs.
   });
   // The async wrapper turns a synchronous throw into a rejection like any other.
   const ran = (async (): Promise<CheckResult> => {
     const value: unknown = await check.run(controller.signal);
-    return value === false ? { ok: false, ms: elapsed(), error: 'returned false' } : { ok: true, ms: elapsed() };
-  })().catch((err: unknown): CheckResult => ({ ok: false, ms: elapsed(), error: errorText(err) }));
+    return value === false ? { ok: false, error: 'returned false', ms: elapsed() } : { ok: true, ms: elapsed() };
+  })().catch((err: unknown): CheckResult => ({ ok: false, error: errorText(err), ms: elapsed() }));
   try {
     return await Promise.race([ran, timedOut]);
   } finally {

@@ -85,6 +85,14 @@ test('the built package exports usher/backend (types and code), and "." still wo
     assert.ok(kit.includes(name), `usher/backend exports ${name}: ${kit.join(', ')}`);
   }
   assert.equal(main, 'function');
+  // The built kit works on its own, and a pending check's timeout keeps the process alive until the answer.
+  const answered = run(`
+    const { createHealth } = await import('usher/backend');
+    const health = createHealth({ checkTimeoutMs: 50, checks: { db: () => new Promise(() => {}) } });
+    const answer = await health.answer('GET', '/health');
+    console.log(answer.status, answer.body);
+  `);
+  assert.equal(answered, '503 {"status":"unavailable","failed":["db"],"checks":{"db":{"ok":false,"error":"timed out after 50 ms","ms":50}}}\n');
   const loaded = JSON.parse(run(loadedByKit)) as string[];
   const kitDir = new URL('dist/backend/', `file://${ROOT}`).href;
   assert.ok(loaded.includes(`${kitDir}index.js`), loaded.join('\n'));

@@ -73,7 +73,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
 
   protected connect(): void {
     const backend = this.backend!;
-    const upstream = backend.connections.acquire(this.#replayed);
+    const upstream = backend.connections.acquire(this.#replayed, this.upstreamStartedAt);
     this.#upstream = upstream;
     upstream.attach(this, this.responseTimeoutMs);
     upstream.socket.write(this.#addHost ? `${this.#head}host: ${backend.key}\r\n\r\n` : `${this.#head}\r\n`, 'latin1');

@@ -269,12 +269,13 @@ export class UpstreamConnectionPool {
    * An idle connection, or a new one (connecting). `fresh` skips the idle
    * ones: a replay after a kept-alive connection was found closed must not
    * land on another connection that may have gone stale the same way.
+   * `nowMs` is the caller's performance.now().
    */
-  acquire(fresh = false): UpstreamConnection {
+  acquire(fresh: boolean, nowMs: number): UpstreamConnection {
     if (!fresh) {
       let idle = this.#idle.pop();
       // Past its idle deadline but not yet swept (event-loop lag): the backend may be closing it, never reuse it.
-      while (idle !== undefined && idle.deadline !== 0 && idle.deadline <= performance.now()) {
+      while (idle !== undefined && idle.deadline !== 0 && idle.deadline <= nowMs) {
         idle.destroy();
         idle = this.#idle.pop();
       }

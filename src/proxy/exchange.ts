@@ -111,7 +111,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
 
   protected connect(): void {
     const backend = this.backend!;
-    const upstream = backend.connections.acquire(this.#replayed);
+    const upstream = backend.connections.acquire(this.#replayed, this.upstreamStartedAt);
     this.#upstream = upstream;
     upstream.attach(this, this.responseTimeoutMs);
     const head = this.#addHost ? `${this.#upstreamHead}host: ${backend.key}\r\n\r\n` : `${this.#upstreamHead}\r\n`;

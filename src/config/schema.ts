@@ -11,7 +11,7 @@
  * checks.ts, which sees the whole file at once.
  */
 import { z } from 'zod';
-import type { AccessLogFormat, AdminState, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
+import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
   hostHeader, hostMatch, integerIn, matchValue, method, name, percentIn, queryName, regex, secret, serverName,
@@ -312,6 +312,11 @@ const healthCheckSchema = documented(
   })),
   { description: 'Active health checks: each backend is probed on its own schedule and taken out of rotation after `fall` failures in a row, back after `rise` successes. Without this key backends are not probed.', examples: [{ path: '/healthz', interval: '5s' }, { type: 'tcp' }] },
 );
+
+/** The health check a pool gets from `healthCheck: {}`: every default, from the schema itself. */
+export function defaultHealthCheck(): HealthCheckConfig {
+  return healthCheckSchema.parse({});
+}
 
 const outlierSchema = documented(
   z.strictObject({

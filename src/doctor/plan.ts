@@ -4,6 +4,7 @@
  * tls-passthrough listeners), and which checks apply to it.
  */
 import type { BackendTlsConfig, HealthCheckConfig, HostPort, PoolConfig, UsherConfig } from '../config/types.ts';
+import { defaultHealthCheck } from '../config/schema.ts';
 import { formatHostPort } from '../pool/backend.ts';
 import type { PoolReport } from './findings.ts';
 
@@ -27,17 +28,8 @@ export interface PoolPlan {
   readonly sessionsSkipped: string | undefined;
 }
 
-/** The health check usher runs, or the one the doctor tries when the pool has none. */
-export const GUESSED_HEALTH: HealthCheckConfig = {
-  type: 'http',
-  path: '/health',
-  intervalMs: 2000,
-  fastIntervalMs: 500,
-  timeoutMs: 1000,
-  rise: 2,
-  fall: 3,
-  expectStatus: [[200, 399]],
-};
+/** The health check usher runs with `healthCheck: {}`: what the doctor tries when the pool has none. */
+export const GUESSED_HEALTH: HealthCheckConfig = defaultHealthCheck();
 
 /** Paths tried, in order, on a pool without `healthCheck`: the first that answers is suggested. */
 export const GUESSED_HEALTH_PATHS: readonly string[] = ['/health', '/healthz'];

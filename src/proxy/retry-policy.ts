@@ -1,27 +1,12 @@
 import type { PickContext } from '../balancer/types.ts';
 import type { RetryCondition } from '../config/types.ts';
-import type { ErrorCode } from '../errors.ts';
+import { errorSpecs, type ErrorCode, type ErrorSpec } from '../errors.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 
-/**
- * Which `retry.on` condition an upstream failure is. A connect failure (the
- * request never reached the backend) is the only condition that is safe to
- * retry for any method; a connect timeout also counts as `timeout`. A stream
- * an h2c backend refused was not processed either, so it retries the same way.
- */
-const conditionByCode: Partial<Record<ErrorCode, RetryCondition>> = {
-  USHER_UPSTREAM_CONNECT_REFUSED: 'connect-failure',
-  USHER_UPSTREAM_CONNECT_FAILED: 'connect-failure',
-  USHER_UPSTREAM_CONNECT_TIMEOUT: 'connect-failure',
-  USHER_UPSTREAM_STREAM_REFUSED: 'connect-failure',
-  USHER_UPSTREAM_RESET: 'reset',
-  USHER_UPSTREAM_RESPONSE_TIMEOUT: 'timeout',
-  USHER_UPSTREAM_BAD_RESPONSE: '502',
-};
-
+/** Which `retry.on` condition an upstream failure is (`retryAs` in the error catalogue, errors.ts). */
 export function retryConditionOf(code: ErrorCode): RetryCondition | undefined {
-  return conditionByCode[code];
+  return (errorSpecs[code] as ErrorSpec).retryAs;
 }
 
 /**
@@ -30,7 +15,7 @@ export function retryConditionOf(code: ErrorCode): RetryCondition | undefined {
  * does not: the backend is up, only busy.
  */
 export function isUnreachable(code: ErrorCode): boolean {
-  return code === 'USHER_UPSTREAM_CONNECT_REFUSED' || code === 'USHER_UPSTREAM_CONNECT_FAILED' || code === 'USHER_UPSTREAM_CONNECT_TIMEOUT';
+  return (errorSpecs[code] as ErrorSpec).unreachable === true;
 }
 
 /** Methods whose request may be sent twice without changing the outcome (RFC 9110 §9.2.2). */

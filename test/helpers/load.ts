@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import { waitFor } from './wait.ts';
 
 /** One failed request of a load run. */
 export interface LoadFailure {
@@ -76,11 +77,5 @@ export function steadyLoad(
   };
 }
 
-/** Polls `condition` every 10 ms until it holds; throws with `what` after `timeoutMs`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Polls until `condition` holds (test/helpers/wait.ts). */
+export { waitFor as until };

@@ -25,6 +25,11 @@ export async function refusedPort(): Promise<number> {
   throw new Error(`no refused loopback port left in ${FIRST}-${LAST}`);
 }
 
+/** `127.0.0.1:PORT` of a {@link refusedPort}: a dead backend's address. */
+export async function refusedAddress(): Promise<string> {
+  return `127.0.0.1:${await refusedPort()}`;
+}
+
 function isRefused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port });

@@ -9,6 +9,7 @@ import { parseConfig } from '../../src/config/index.ts';
 import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigins, type Origin, type OriginHandler } from '../helpers/origin.ts';
 import { simpleYaml, startUsher, type SimpleBackend } from '../helpers/usher.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const TOKEN = 'admin-test-token-0123456789';
 
@@ -109,13 +110,6 @@ function count(names: readonly string[], name: string): number {
   return names.filter((n) => n === name).length;
 }
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** Latencies vary from run to run: {@link stable} replaces each one with this, so views compare exactly otherwise. */
 const SOME_LATENCY = -1;

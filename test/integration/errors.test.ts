@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { request } from 'undici';
 import { startOrigin } from '../helpers/origin.ts';
 import { startUsher } from '../helpers/usher.ts';
-import { refusedPort } from '../helpers/refused.ts';
+import { refusedAddress } from '../helpers/refused.ts';
 
 /** A TCP server that answers every connection with `reply` (or nothing) — a broken backend. */
 async function startRawBackend(reply: string | undefined): Promise<{ server: Server; address: string }> {
@@ -19,12 +19,6 @@ async function startRawBackend(reply: string | undefined): Promise<{ server: Ser
   await once(server, 'listening');
   const port = (server.address() as { port: number }).port;
   return { server, address: `127.0.0.1:${port}` };
-}
-
-/** A port nothing listens on: bind, read the port, close. */
-/** A loopback port nothing listens on: connects are refused (test/helpers/refused.ts). */
-async function closedPort(): Promise<string> {
-  return `127.0.0.1:${await refusedPort()}`;
 }
 
 function yamlFor(address: string, timeouts = '{ connect: 1s, response: 300ms, idle: 5s }'): string {
@@ -48,7 +42,7 @@ async function get(url: string) {
 }
 
 test('502 when the backend refuses the connection', async (t) => {
-  const usher = await startUsher(yamlFor(await closedPort()));
+  const usher = await startUsher(yamlFor(await refusedAddress()));
   t.after(() => usher.stop({ timeoutMs: 500 }));
   const res = await get(`${usher.url('web')}/app/x`);
   assert.equal(res.status, 502);

@@ -187,12 +187,6 @@ async function startH2cOrigin(handler: (stream: ServerHttp2Stream, headers: Inco
   return origin;
 }
 
-/** A port nothing listens on. */
-/** A loopback port nothing listens on: connects are refused (test/helpers/refused.ts). */
-async function closedPort(): Promise<number> {
-  return refusedPort();
-}
-
 /** A throwaway self-signed certificate for `name`, made with the system openssl in a temp dir removed at once. */
 function selfSigned(name: string): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'usher-h2-'));
@@ -487,7 +481,7 @@ function registerTests(): void {
   });
 
   test('backend failures answer 404/502/503/504 with x-usher-error; a connect failure is retried on another backend', async (t) => {
-    const dead = await closedPort();
+    const dead = await refusedPort();
     const live = await startOrigin('live');
     const slow = await startOrigin('slow', (req) => req.resume()); // never answers
     const broken = await startOrigin('broken', (req, res) => {
@@ -752,7 +746,7 @@ pools:
   });
 
   test('h2c backends: connect failure 502 and retry, a reset mid-response passes on, a backend GOAWAY gets a new session', async (t) => {
-    const dead = await closedPort();
+    const dead = await refusedPort();
     let mode = 'ok';
     const origin = await startH2cOrigin((stream) => {
       stream.resume();

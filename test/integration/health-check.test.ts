@@ -9,6 +9,7 @@ import { ActiveHealthCheck, type TimedProbeResult } from '../../src/pool/health/
 import { MAX_CHECK_BODY_BYTES, probe } from '../../src/pool/health/probe.ts';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
 import { refusedPort } from '../helpers/refused.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const HOST = '127.0.0.1';
 
@@ -26,14 +27,6 @@ function checkConfig(overrides: Partial<HealthCheckConfig> = {}): HealthCheckCon
   };
 }
 
-/** Polls `condition` every few ms until it holds; fails after `timeoutMs`. */
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 async function origin(t: TestContext, handler: OriginHandler): Promise<Origin> {
   const started = await startOrigin('health', handler);
@@ -84,12 +77,6 @@ async function rawServer(t: TestContext, onConnection: (socket: Socket) => void 
   });
   Object.assign(raw, { target: { host: HOST, port: (server.address() as AddressInfo).port } });
   return raw;
-}
-
-/** A port nothing listens on (bound, then released). */
-/** A loopback port nothing listens on: connects are refused (test/helpers/refused.ts). */
-async function closedPort(): Promise<number> {
-  return refusedPort();
 }
 
 function targetOf(o: Origin): HostPort {
@@ -207,7 +194,7 @@ test('probe: a server that accepts but never answers times out, and the socket i
 });
 
 test('probe: a refused port fails with connect ECONNREFUSED, http and tcp', async () => {
-  const port = await closedPort();
+  const port = await refusedPort();
   for (const type of ['http', 'tcp'] as const) {
     const result = await probe({ host: HOST, port }, checkConfig({ type }));
     assert.equal(result.ok, false);
@@ -263,7 +250,7 @@ test('probe: interim 1xx responses are skipped; a body until close is read to th
 
 test('probe: config.port and config.host override the target port and the Host header', async (t) => {
   const o = await origin(t, answer(200));
-  const unused = await closedPort();
+  const unused = await refusedPort();
   const target = { host: HOST, port: unused };
   const withHost = await probe(target, checkConfig({ port: o.port, host: 'health.internal' }));
   assert.equal(withHost.ok, true, withHost.detail);
@@ -340,7 +327,7 @@ test('ActiveHealthCheck: out after exactly `fall` failures, back after exactly `
 });
 
 test('ActiveHealthCheck: a backend dead at start leaves on the first failed check', async (t) => {
-  const port = await closedPort();
+  const port = await refusedPort();
   const transitions: [boolean, string][] = [];
   let results = 0;
   const check = new ActiveHealthCheck({ host: HOST, port }, checkConfig({ fall: 5 }), {

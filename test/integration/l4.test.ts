@@ -14,7 +14,8 @@ import { Pool } from '../../src/pool/pool.ts';
 import { compileTcpPlan, TcpProxy } from '../../src/l4/tcp-proxy.ts';
 import { encodeProxyV2, PROXY_V2_SIGNATURE } from '../../src/l4/proxy-protocol.ts';
 import { generateCertificate, type TestCertificate } from '../helpers/tls.ts';
-import { refusedPort } from '../helpers/refused.ts';
+import { refusedAddress } from '../helpers/refused.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const HOST = '127.0.0.1';
 const MiB = 1024 * 1024;
@@ -151,12 +152,6 @@ const sink: Behaviour = (socket) => {
   socket.on('end', () => socket.end(`${count}\n`));
 };
 
-/** A port with nothing listening. */
-/** A loopback port nothing listens on: connects are refused (test/helpers/refused.ts). */
-async function closedPort(): Promise<string> {
-  return `127.0.0.1:${await refusedPort()}`;
-}
-
 // ---- clients ---------------------------------------------------------------------
 
 async function dial(port: number): Promise<Socket> {
@@ -197,13 +192,6 @@ function readLine(socket: Socket): Promise<string> {
   });
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** Writes `total` bytes from one reused chunk, honouring backpressure. */
 async function writeBytes(socket: Socket, total: number, chunk: Buffer): Promise<void> {
@@ -517,8 +505,8 @@ test('PROXY refused: from an untrusted peer, malformed or missing from a trusted
 
 test('connect failure on one backend: the connection goes to another; all down closes the client', async (t) => {
   const live = await startBackend(t, 'live', greetEcho);
-  const deadA = await closedPort();
-  const deadB = await closedPort();
+  const deadA = await refusedAddress();
+  const deadB = await refusedAddress();
   const usher = await startUsher(t, listenerConfig('tcp', [{ pool: 'p' }, ]), { p: poolConfig([deadA, live.address, deadB]) });
   const pool = usher.pools['p']!;
   for (let i = 0; i < 6; i++) {
@@ -532,7 +520,7 @@ test('connect failure on one backend: the connection goes to another; all down c
   assert.equal(live.connections, 6);
   await waitFor(() => inFlight(pool).every((n) => n === 0), 'attempts to end');
 
-  const allDown = await startUsher(t, listenerConfig('tcp', [{ pool: 'p' }]), { p: poolConfig([await closedPort(), await closedPort(), await closedPort(), await closedPort()]) });
+  const allDown = await startUsher(t, listenerConfig('tcp', [{ pool: 'p' }]), { p: poolConfig([await refusedAddress(), await refusedAddress(), await refusedAddress(), await refusedAddress()]) });
   const socket = await dial(allDown.port);
   const { data } = await collect(socket);
   assert.equal(data, '');

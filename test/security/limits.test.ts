@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
 import { startUsher } from '../helpers/usher.ts';
 import type { Usher } from '../../src/runtime/usher.ts';
+import { waitFor as until } from '../helpers/wait.ts';
 
 // ---- a raw HTTP/1.1 client -------------------------------------------------------
 
@@ -176,13 +177,6 @@ class RawClient {
   }
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { startOrigin } from '../helpers/origin.ts';
 import { startUsher } from '../helpers/usher.ts';
 import type { Usher } from '../../src/runtime/usher.ts';
+import { waitFor as until } from '../helpers/wait.ts';
 
 const ATTACKERS = 200;
 const BYTE_INTERVAL_MS = 100;
@@ -24,13 +25,6 @@ interface Attacker {
   reset: boolean;
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 async function openAttacker(port: number): Promise<Attacker> {
   const socket = connect(port, '127.0.0.1');

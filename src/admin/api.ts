@@ -1,6 +1,6 @@
 import { parseHostPort } from '../config/hostport.ts';
 import { NAME_PATTERN } from '../config/values.ts';
-import { formatHostPort } from '../pool/backend.ts';
+import { formatHostPort } from '../config/hostport.ts';
 import type { AddressInfo } from 'node:net';
 import type { AdminState } from '../config/types.ts';
 import type { Backend } from '../pool/backend.ts';

@@ -1,5 +1,6 @@
 import type { ListenerConfig, ListenerProtocol, MatchConfig, RedirectConfig, RouteConfig } from '../config/types.ts';
-import { formatHostPort, type Backend, type BackendCounters, type BackendState } from '../pool/backend.ts';
+import { formatHostPort } from '../config/hostport.ts';
+import type { Backend, BackendCounters, BackendState } from '../pool/backend.ts';
 import type { Pool, PoolMode } from '../pool/pool.ts';
 import type { TrafficSummary } from '../pool/recent-traffic.ts';
 

@@ -1,6 +1,7 @@
 import type { Endpoint } from '../balancer/types.ts';
 import type { AdminState, HostPort } from '../config/types.ts';
-import { BackendMetrics } from './metrics.ts';
+import { formatHostPort } from '../config/hostport.ts';
+import { LatencyHistogram } from '../observe/histogram.ts';
 import { RecentTraffic } from './recent-traffic.ts';
 import type { UpstreamConnectionPool } from './upstream-connection.ts';
 
@@ -119,7 +120,17 @@ export class Backend implements Endpoint {
   }
 }
 
-/** `host:port`, with IPv6 hosts in brackets. */
-export function formatHostPort(address: HostPort): string {
-  return address.host.includes(':') ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+/**
+ * A backend's numbers that only `/metrics` shows (the admin API shows its
+ * `counters`). Plain numbers and a histogram: the data plane and health
+ * checks only add to them.
+ */
+export class BackendMetrics {
+  /** Bytes from clients that went to the backend (HTTP request heads and bodies, tunnel bytes). */
+  bytesIn = 0;
+  /** Active health checks that passed, and that failed. */
+  checksPassed = 0;
+  checksFailed = 0;
+  /** Time to the response head of HTTP requests the backend answered. */
+  readonly upstreamLatency = new LatencyHistogram();
 }

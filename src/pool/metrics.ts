@@ -8,24 +8,9 @@
  */
 import type { Registry } from 'prom-client';
 import { collectedCounter, collectedGauge, type Emit } from '../observe/collected.ts';
-import { CollectedHistogram, LatencyHistogram, type HistogramSeries } from '../observe/histogram.ts';
+import { CollectedHistogram, type HistogramSeries } from '../observe/histogram.ts';
 import type { Backend, BackendCounters, BackendState } from './backend.ts';
 import type { Pool, PoolMode } from './pool.ts';
-
-/**
- * A backend's numbers that only `/metrics` shows (the admin API shows its
- * `counters`). Plain numbers and a histogram: the data plane and health
- * checks only add to them.
- */
-export class BackendMetrics {
-  /** Bytes from clients that went to the backend (HTTP request heads and bodies, tunnel bytes). */
-  bytesIn = 0;
-  /** Active health checks that passed, and that failed. */
-  checksPassed = 0;
-  checksFailed = 0;
-  /** Time to the response head of HTTP requests the backend answered. */
-  readonly upstreamLatency = new LatencyHistogram();
-}
 
 const POOL_MODES: readonly PoolMode[] = ['primary', 'backup', 'panic', 'none'];
 const BACKEND_STATES: readonly BackendState[] = ['healthy', 'slow-start', 'ejected', 'unreachable', 'unhealthy', 'draining', 'disabled'];

@@ -2,8 +2,9 @@ import type { Accept, Balancer, Endpoint, PickContext } from '../balancer/types.
 import { createBalancer } from '../balancer/registry.ts';
 import type { AdminState, BackendConfig, HashKey, PoolConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
-import { RetryBudget } from '../proxy/retry-budget.ts';
-import { Backend, formatHostPort } from './backend.ts';
+import { RetryBudget } from './retry-budget.ts';
+import { formatHostPort } from '../config/hostport.ts';
+import { Backend } from './backend.ts';
 import { PoolHealth } from './health/pool-health.ts';
 import { StickyCookie } from './sticky.ts';
 import { backendTlsOptions, UpstreamConnectionPool } from './upstream-connection.ts';

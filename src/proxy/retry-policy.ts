@@ -1,8 +1,8 @@
 import type { PickContext } from '../balancer/types.ts';
 import type { RetryCondition } from '../config/types.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { Backend } from '../pool/backend.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { BackendRuntime } from '../pool/backend-runtime.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 
 /**
  * Which `retry.on` condition an upstream failure is. A connect failure (the
@@ -46,7 +46,7 @@ export interface FailedAttempt {
   /** Whether any request body byte went to a backend (it could not be sent again). */
   readonly bodySent: boolean;
   readonly ctx: PickContext;
-  readonly backend: Backend;
+  readonly backend: BackendRuntime;
 }
 
 /**
@@ -65,7 +65,7 @@ export interface FailedAttempt {
  * and passive ejection (`unreachable`) takes the dead backend out after its
  * first refusal.
  */
-export function mayRetry(pool: Pool, attempt: FailedAttempt): boolean {
+export function mayRetry(pool: PoolRuntime, attempt: FailedAttempt): boolean {
   const retry = pool.config.retry;
   const condition = attempt.condition;
   if (condition === undefined || attempt.retries >= retry.attempts) return false;

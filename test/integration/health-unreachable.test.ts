@@ -37,7 +37,7 @@ test('the last available backend is never taken out: a lone refusing backend ans
     assert.equal(reply.reason, 'connect_refused');
   }
   assert.equal(backendAt(pool, address).state, 'healthy');
-  assert.equal(pool.mode, 'primary');
+  assert.equal(pool.control.mode, 'primary');
 });
 
 test('with every backend refusing, all but one leave rotation and clients get the real error', async (t) => {
@@ -69,10 +69,10 @@ test('while a backend keeps refusing, its time out of rotation doubles up to max
       await sleep(2);
     }
   })();
-  // Every state change goes through pool.stateChanged(): record each flip of `unreachable` with its time (polling could miss a short return).
+  // Every state change goes through pool.control.stateChanged(): record each flip of `unreachable` with its time (polling could miss a short return).
   const flips: { readonly out: boolean; readonly at: number }[] = [];
-  const stateChanged = pool.stateChanged.bind(pool);
-  pool.stateChanged = () => {
+  const stateChanged = pool.control.stateChanged.bind(pool.control);
+  pool.control.stateChanged = () => {
     stateChanged();
     if (flips.at(-1)?.out !== backend.unreachable && (flips.length > 0 || backend.unreachable)) flips.push({ out: backend.unreachable, at: performance.now() });
   };

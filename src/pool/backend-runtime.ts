@@ -18,32 +18,13 @@ export class BackendMetrics {
 }
 
 /**
- * Set only while a data plane builds hash tables (see {@link withConfiguredWeights}).
- * Module state rather than a field per backend: it is true for the length of one synchronous build.
- */
-let configuredWeights = false;
-
-/**
- * Runs `build` while every backend reports its configured weight instead of
- * its slow-start one. Hash tables are built once from the weights they see,
- * so a backend ramping up would otherwise keep its reduced share after the
- * ramp (nginx's slow start ignores hash pools for the same reason).
- */
-export function withConfiguredWeights<T>(build: () => T): T {
-  configuredWeights = true;
-  try {
-    return build();
-  } finally {
-    configuredWeights = false;
-  }
-}
-
-/**
  * One data plane's side of a backend: the kept-alive connections and tunnels
  * to it, this plane's counters, metrics and recent traffic, and its cell in
- * the in-flight table. It is the `Endpoint` the plane's balancers see; its
- * `weight` and availability are the control plane's ({@link control}), read
- * in place, and `inFlight` is the total across data planes.
+ * the in-flight table. It is the `Endpoint` the plane's balancers see:
+ * availability is the control plane's ({@link control}), read in place at
+ * each pick; `weight` is a copy its pool refreshes when the control plane
+ * says weights changed, because balancers read it several times per pick;
+ * `inFlight` is the total across data planes.
  */
 export class BackendRuntime implements Endpoint, BackendUsage {
   /** What the control plane publishes about this backend; read only. */
@@ -60,6 +41,8 @@ export class BackendRuntime implements Endpoint, BackendUsage {
   readonly metrics = new BackendMetrics();
   /** Attempts, errors and latency over the last seconds (the dashboard's rates and p50/p99); recorded as each attempt ends. */
   readonly traffic = new RecentTraffic();
+  /** The weight balancers read; only its PoolRuntime writes it, from `control.weight`. */
+  weight: number;
   /** Set when the backend left the pool's membership: this plane finishes its attempts on it, then closes its connections. */
   retired = false;
   readonly #inFlight: InFlightCounts;
@@ -70,16 +53,12 @@ export class BackendRuntime implements Endpoint, BackendUsage {
     this.key = control.key;
     this.address = control.address;
     this.#inFlight = inFlight;
+    this.weight = control.weight;
     this.connections = new UpstreamConnectionPool(control.address, timeouts, control.tls);
   }
 
   /** Attempts in flight on this backend in every data plane. */
   get inFlight(): number {
     return this.#inFlight.total(this.index);
-  }
-
-  /** The weight balancers read (see {@link withConfiguredWeights}). */
-  get weight(): number {
-    return configuredWeights ? this.control.configuredWeight : this.control.weight;
   }
 }

@@ -44,6 +44,8 @@ export class InFlightTable {
   readonly planes: number;
   #slots: number;
   #cells: Int32Array;
+  /** Rows handed out: they hold the cells directly (one hop less per update) and are told when the table grows. */
+  readonly #rows: InFlightRow[] = [];
 
   constructor(planes = 1, slots = INITIAL_SLOTS) {
     if (!Number.isInteger(planes) || planes < 1) throw new RangeError(`planes must be an integer >= 1, got ${planes}`);
@@ -60,7 +62,9 @@ export class InFlightTable {
   /** The counts data plane `plane` writes. */
   row(plane: number): InFlightCounts {
     if (!Number.isInteger(plane) || plane < 0 || plane >= this.planes) throw new RangeError(`plane must be an integer in [0, ${this.planes - 1}], got ${plane}`);
-    return new InFlightRow(this, plane);
+    const row = new InFlightRow(this.#cells, this.#slots, plane);
+    this.#rows.push(row);
+    return row;
   }
 
   /** Attempts in flight on `slot` across every data plane. */
@@ -86,47 +90,50 @@ export class InFlightTable {
     for (let plane = 0; plane < this.planes; plane++) grown.set(this.#cells.subarray(plane * this.#slots, (plane + 1) * this.#slots), plane * size);
     this.#cells = grown;
     this.#slots = size;
-  }
-
-  /** Attempts data plane `plane` has in flight on `slot`. */
-  own(plane: number, slot: number): number {
-    return this.#cells[plane * this.#slots + slot]!;
-  }
-
-  /** Data plane `plane` started an attempt on `slot`. Only that plane calls this (single writer per row). */
-  started(plane: number, slot: number): void {
-    this.#cells[plane * this.#slots + slot]!++;
-  }
-
-  /** Data plane `plane` ended an attempt on `slot`; returns its remaining count there. */
-  ended(plane: number, slot: number): number {
-    return --this.#cells[plane * this.#slots + slot]!;
+    for (const row of this.#rows) row.moved(grown, size);
   }
 }
 
 /** One plane's row: the only writer of its cells. */
 class InFlightRow implements InFlightCounts {
-  readonly #table: InFlightTable;
+  #cells: Int32Array;
+  /** Cells per row: the table's capacity. */
+  #stride: number;
+  /** Index of this row's first cell. */
+  #base: number;
   readonly #plane: number;
 
-  constructor(table: InFlightTable, plane: number) {
-    this.#table = table;
+  constructor(cells: Int32Array, stride: number, plane: number) {
     this.#plane = plane;
+    this.#cells = cells;
+    this.#stride = stride;
+    this.#base = plane * stride;
+  }
+
+  /** The table grew into `cells`. */
+  moved(cells: Int32Array, stride: number): void {
+    this.#cells = cells;
+    this.#stride = stride;
+    this.#base = this.#plane * stride;
   }
 
   total(slot: number): number {
-    return this.#table.total(slot);
+    const cells = this.#cells;
+    const stride = this.#stride;
+    let sum = 0;
+    for (let i = slot; i < cells.length; i += stride) sum += cells[i]!;
+    return sum;
   }
 
   own(slot: number): number {
-    return this.#table.own(this.#plane, slot);
+    return this.#cells[this.#base + slot]!;
   }
 
   started(slot: number): void {
-    this.#table.started(this.#plane, slot);
+    this.#cells[this.#base + slot]!++;
   }
 
   ended(slot: number): number {
-    return this.#table.ended(this.#plane, slot);
+    return --this.#cells[this.#base + slot]!;
   }
 }

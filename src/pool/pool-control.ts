@@ -71,6 +71,9 @@ export class PoolControl implements PublishedPool, AttemptReports {
         closeIdle: (backend) => {
           for (const plane of planes) plane.closeIdle(backend.slot);
         },
+        weightsChanged: () => {
+          for (const plane of planes) plane.weightsChanged();
+        },
       },
       options.random ?? Math.random,
       options.logger,

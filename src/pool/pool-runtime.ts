@@ -1,7 +1,7 @@
 import type { Accept, Balancer, Endpoint, PickContext } from '../balancer/types.ts';
 import { createBalancer } from '../balancer/registry.ts';
 import type { HashKey, PoolConfig, RetryConfig, TimeoutsConfig } from '../config/types.ts';
-import { BackendRuntime, withConfiguredWeights } from './backend-runtime.ts';
+import { BackendRuntime } from './backend-runtime.ts';
 import type { InFlightCounts } from './in-flight.ts';
 import type { PoolMode } from './pool-mode.ts';
 import type { AttemptOutcome, AttemptReports, BackendUsage, PoolDataPlane, PublishedPool } from './published.ts';
@@ -232,8 +232,9 @@ export class PoolRuntime implements PoolDataPlane {
     for (const backend of previous) if (bySlot[backend.index] !== backend) this.#retire(backend);
     this.#backends = backends;
     this.#bySlot = bySlot;
-    const primaries: Endpoint[] = [];
-    const backups: Endpoint[] = [];
+    for (const backend of backends) backend.weight = backend.control.weight;
+    const primaries: BackendRuntime[] = [];
+    const backups: BackendRuntime[] = [];
     for (const backend of backends) (backend.control.backup ? backups : primaries).push(backend);
     this.#primaries = this.#buildBalancer(primaries);
     this.#backups = this.#buildBalancer(backups);
@@ -244,6 +245,10 @@ export class PoolRuntime implements PoolDataPlane {
 
   availabilityChanged(): void {
     if (this.#queue.length > 0) this.#queue.wake();
+  }
+
+  weightsChanged(): void {
+    for (const backend of this.#backends) backend.weight = backend.control.weight;
   }
 
   closeIdle(slot: number): void {
@@ -304,11 +309,18 @@ export class PoolRuntime implements PoolDataPlane {
     this.#budgetSettings = settings;
   }
 
-  #buildBalancer(endpoints: readonly Endpoint[]): Balancer {
+  #buildBalancer(endpoints: readonly BackendRuntime[]): Balancer {
     const config = this.#control.config;
     const build = (): Balancer =>
       createBalancer(config.algorithm, endpoints, { random: this.#random, now: this.#now, hashBalanceFactor: config.hashBalanceFactor });
-    // Hash tables are built once from the weights they see: build them from the configured ones.
-    return this.#control.hashKey === undefined ? build() : withConfiguredWeights(build);
+    if (this.#control.hashKey === undefined) return build();
+    // Hash tables are built once from the weights they see: build them from the configured ones, or a
+    // backend ramping up (slow start) would keep its reduced share after the ramp (nginx ignores it too).
+    for (const backend of endpoints) backend.weight = backend.control.configuredWeight;
+    try {
+      return build();
+    } finally {
+      for (const backend of endpoints) backend.weight = backend.control.weight;
+    }
   }
 }

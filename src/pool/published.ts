@@ -38,7 +38,7 @@ export interface PublishedBackend {
   readonly maxConnections: number;
   /** Opaque id written into sticky cookies; '' when the pool is not sticky. */
   readonly stickyToken: string;
-  /** The weight balancers read: the configured one, scaled down during slow start. */
+  /** The effective weight: the configured one, scaled down during slow start. Data planes copy it when told (weightsChanged). */
   readonly weight: number;
   /** The weight from the file or the admin API (hash tables are built from it). */
   readonly configuredWeight: number;
@@ -108,6 +108,8 @@ export interface PoolDataPlane {
   membersChanged(): void;
   /** Availability or the mode changed: offer capacity to waiting requests. */
   availabilityChanged(): void;
+  /** Effective weights changed (slow start): copy them to the balancers' endpoints. */
+  weightsChanged(): void;
   /** The member in `slot` left rotation (unhealthy, ejected): keep no idle connection to it. */
   closeIdle(slot: number): void;
   /** An operator drained or disabled the member in `slot`: idle connections close now, tunnels after `drainTimeout`. */

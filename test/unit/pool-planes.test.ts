@@ -95,6 +95,17 @@ test('a weight set on the control plane rebuilds every data plane\'s balancer', 
   }
 });
 
+test('slow-start weights reach every data plane as they ramp; a weight set meanwhile keeps the ramp', (t) => {
+  for (const algorithm of ['round-robin', 'hash']) {
+    const { control, planes } = twoPlanes(t, poolConfig([A], { algorithm, slowStart: '10s' }));
+    const c = control.add({ address: { host: '127.0.0.1', port: 3 }, weight: 5, backup: false, state: 'enabled' });
+    assert.equal(c.state, 'slow-start');
+    for (const plane of planes) assert.equal(runtimeAt(plane, C).weight, 0.5, `${algorithm}: 10% at first, on every plane`);
+    control.setWeight(c, 10);
+    for (const plane of planes) assert.equal(runtimeAt(plane, C).weight, 1, `${algorithm}: still 10%, of the new weight`);
+  }
+});
+
 test('a refused connect reported by one data plane takes the backend out for the other', (t) => {
   const { control, planes } = twoPlanes(t, poolConfig([A, B], { algorithm: 'round-robin' }));
   const [one, two] = planes;

@@ -13,6 +13,8 @@ export interface HealthHost {
   stateChanged(): void;
   /** The backend left rotation: data planes keep no idle connection to it (a restarted server must not see stale ones). */
   closeIdle(backend: BackendControl): void;
+  /** Slow start changed effective weights: data planes take the new ones. */
+  weightsChanged(): void;
 }
 
 /**
@@ -238,6 +240,7 @@ export class PoolHealth {
     if (windowMs === undefined || windowMs <= 0 || this.#stopped) return;
     backend.slowStartSince = performance.now();
     backend.weight = backend.configuredWeight * slowStartFactor(backend.slowStartSince, backend.slowStartSince, windowMs);
+    this.#host.weightsChanged();
     if (this.#slowStartTicker === undefined) {
       // 20 steps over the window, between 50 ms and 1 s apart: smooth enough, and cheap.
       const every = Math.min(1000, Math.max(50, windowMs / 20));
@@ -261,6 +264,7 @@ export class PoolHealth {
         ramping++;
       }
     }
+    this.#host.weightsChanged();
     if (ramping === 0) {
       clearInterval(this.#slowStartTicker);
       this.#slowStartTicker = undefined;

@@ -251,7 +251,7 @@ export class L4Session implements Waiter {
       acceptFirstClientChunk: judgeFirst ? acceptNonProxyChunk : undefined,
     });
     this.#tunnel = tunnel;
-    // The pool closes a backend's tunnels drainTimeout after a drain, disable or removal (pool.ts).
+    // The pool closes a backend's tunnels drainTimeout after a drain, disable or removal (pool-runtime.ts).
     this.backend!.tunnels.add(tunnel);
   };
 

@@ -18,7 +18,7 @@ const nothingTried: readonly number[] = [];
  * Pick a backend, or wait in the pool's bounded queue while every candidate is
  * at `maxConnections`; run an *attempt* on it (one backend, one upstream
  * connection or stream); end each attempt once, telling the pool the outcome
- * (`Pool.attemptStarted/attemptEnded`); after a failure, retry on another
+ * (`PoolRuntime.attemptStarted/attemptEnded`); after a failure, retry on another
  * backend when `retry-policy.ts` says it is safe, else answer the client with
  * the error. Subclasses speak to the backend and to the client.
  */

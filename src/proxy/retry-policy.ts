@@ -56,7 +56,7 @@ export interface FailedAttempt {
  * sent; and another backend could take it (otherwise the backend's answer or
  * the real error stands, and no budget is spent).
  *
- * The budget (retry-budget.ts) is charged only for retries that send the
+ * The budget (pool/retry-budget.ts) is charged only for retries that send the
  * request to a backend *again*. A connect failure reached no backend, so its
  * retry adds no work anywhere: charging it would turn one dead backend into
  * failed requests exactly when the healthy ones have room (a third of all

@@ -3,7 +3,6 @@ import { createBalancer } from '../balancer/registry.ts';
 import type { HashKey, PoolConfig, RetryConfig, TimeoutsConfig } from '../config/types.ts';
 import { BackendRuntime } from './backend-runtime.ts';
 import type { InFlightCounts } from './in-flight.ts';
-import type { PoolMode } from './pool-mode.ts';
 import type { AttemptOutcome, AttemptReports, BackendUsage, PoolDataPlane, PublishedPool } from './published.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { StickyCookie } from './sticky.ts';
@@ -100,10 +99,6 @@ export class PoolRuntime implements PoolDataPlane {
     return this.#control.config;
   }
 
-  get mode(): PoolMode {
-    return this.#control.mode;
-  }
-
   /** Set when the algorithm hashes a request feature; the proxy computes `ctx.hash` only then. */
   get hashKey(): HashKey | undefined {
     return this.#control.hashKey;
@@ -130,11 +125,6 @@ export class PoolRuntime implements PoolDataPlane {
 
   get queueLength(): number {
     return this.#queue.length;
-  }
-
-  /** The balancer over primary backends (latency feedback goes to it). */
-  get balancer(): Balancer {
-    return this.#primaries;
   }
 
   // ---- the request path -------------------------------------------------------------

@@ -1,4 +1,5 @@
-import type { Accept, Balancer, Endpoint, PickContext } from '../balancer/types.ts';
+import type { Balancer, PickContext } from '../balancer/types.ts';
+import { acceptAvailable, acceptIfFree, acceptInPanic, acceptInPanicIfFree } from './accept.ts';
 import { createBalancer } from '../balancer/registry.ts';
 import type { HashKey, PoolConfig, RetryConfig, TimeoutsConfig } from '../config/types.ts';
 import { BackendRuntime } from './backend-runtime.ts';
@@ -7,34 +8,6 @@ import type { AttemptOutcome, AttemptReports, BackendUsage, PoolDataPlane, Publi
 import { RetryBudget } from './retry-budget.ts';
 import type { StickyCookie } from './sticky.ts';
 import { WaitQueue, type Waiter } from './wait-queue.ts';
-
-/**
- * Health, draining, connection limits and "already tried" are decided here,
- * once, for every algorithm: the balancer only ranks candidates (see
- * balancer/types.ts). Availability and the mode are the control plane's,
- * read in place; in-flight counts span every data plane. Module-level
- * functions, so a pick allocates nothing.
- */
-const acceptAvailable: Accept = (endpoint, ctx) => {
-  const backend = endpoint as BackendRuntime;
-  const control = backend.control;
-  return control.available && backend.inFlight < control.maxConnections && notTried(backend, ctx);
-};
-
-/** Panic mode (Envoy): health is ignored, operator intent and limits are not. */
-const acceptInPanic: Accept = (endpoint, ctx) => {
-  const backend = endpoint as BackendRuntime;
-  const control = backend.control;
-  return control.enabled && backend.inFlight < control.maxConnections && notTried(backend, ctx);
-};
-
-/** Like `acceptAvailable` without the connection limit: "would a slot help?". */
-const acceptIfFree: Accept = (endpoint, ctx) => (endpoint as BackendRuntime).control.available && notTried(endpoint, ctx);
-const acceptInPanicIfFree: Accept = (endpoint, ctx) => (endpoint as BackendRuntime).control.enabled && notTried(endpoint, ctx);
-
-function notTried(backend: Endpoint, ctx: PickContext): boolean {
-  return ctx.tried.length === 0 || !ctx.tried.includes(backend.index);
-}
 
 /** What selecting a backend produced. */
 export type Selection = BackendRuntime | 'full' | 'none';

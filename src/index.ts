@@ -9,7 +9,13 @@
 export { Usher, type UsherOptions } from './runtime/usher.ts';
 export type { Snapshot } from './runtime/snapshot.ts';
 export { Pool, type PoolOptions } from './pool/pool.ts';
-export { Backend, type BackendState, type BackendCounters } from './pool/backend.ts';
+export { PoolControl, type BackendSpec } from './pool/pool-control.ts';
+export { PoolRuntime, type Selection } from './pool/pool-runtime.ts';
+export type { PoolMode } from './pool/pool-mode.ts';
+export { BackendControl, type BackendState, type BackendCounters } from './pool/backend-control.ts';
+export { BackendRuntime } from './pool/backend-runtime.ts';
+export type { PublishedPool, PublishedBackend, PoolDataPlane, AttemptReports, AttemptOutcome, AttemptCounters, BackendUsage } from './pool/published.ts';
+export { InFlightTable, type InFlightCounts } from './pool/in-flight.ts';
 export { UsherError, UsherConfigError, errorSpecs, type ErrorCode, type ErrorSource } from './errors.ts';
 export { loadConfigFile, parseConfig, formatIssue, configJsonSchema, quickConfig } from './config/index.ts';
 export type { ConfigResult, ConfigIssue } from './config/index.ts';

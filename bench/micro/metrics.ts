@@ -14,8 +14,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { Backend } from '../../src/pool/backend.ts';
-import { UpstreamConnectionPool } from '../../src/pool/upstream-connection.ts';
+import { BackendControl } from '../../src/pool/backend-control.ts';
+import { BackendRuntime } from '../../src/pool/backend-runtime.ts';
+import { InFlightTable } from '../../src/pool/in-flight.ts';
 import { RouteMetrics } from '../../src/proxy/metrics.ts';
 import { newRequestId, requestIdOf } from '../../src/proxy/request-id.ts';
 
@@ -24,16 +25,9 @@ const ROUNDS = 7;
 
 const address = { host: '127.0.0.1', port: 3001 };
 const timeouts = { connectMs: 1000, responseMs: 1000, idleMs: 1000 };
-const backend = new Backend({
-  index: 0,
-  address,
-  weight: 1,
-  backup: false,
-  adminState: 'enabled',
-  maxConnections: Infinity,
-  stickyToken: '',
-  connections: new UpstreamConnectionPool(address, timeouts, undefined),
-});
+const inFlight = new InFlightTable();
+const control = new BackendControl({ slot: 0, address, weight: 1, backup: false, adminState: 'enabled', maxConnections: Infinity, tls: undefined }, inFlight, []);
+const backend = new BackendRuntime(control, inFlight.row(0), timeouts);
 const route = new RouteMetrics('web', 'api', 'main');
 
 const registry = new Registry();

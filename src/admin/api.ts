@@ -1,9 +1,9 @@
 import { parseHostPort } from '../config/hostport.ts';
 import { NAME_PATTERN } from '../config/values.ts';
-import { formatHostPort } from '../pool/backend.ts';
+import { formatHostPort } from '../config/hostport.ts';
 import type { AddressInfo } from 'node:net';
 import type { AdminState } from '../config/types.ts';
-import type { Backend } from '../pool/backend.ts';
+import type { BackendControl } from '../pool/backend-control.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { ReloadResult } from '../runtime/usher.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
@@ -90,13 +90,13 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     allow(method, ['POST'], path);
     const state = ACTIONS[action];
     if (state === undefined) throw new AdminError(404, 'not_found', `unknown action "${action}"; use drain, disable or enable`);
-    pool.setAdminState(backend, state);
+    pool.control.setAdminState(backend, state);
     return { status: 200, body: backendView(pool, backend) };
   }
   allow(method, ['GET', 'PATCH', 'DELETE'], path);
   if (method === 'GET') return { status: 200, body: backendView(pool, backend) };
   if (method === 'DELETE') {
-    pool.remove(backend);
+    pool.control.remove(backend);
     return { status: 200, body: { removed: backend.key, inFlight: backend.inFlight } };
   }
   patchBackend(pool, backend, body);
@@ -148,10 +148,10 @@ function poolOf(target: AdminTarget, name: string): Pool {
   return pool;
 }
 
-function backendOf(pool: Pool, key: string): Backend {
-  const backend = pool.find(key);
+function backendOf(pool: Pool, key: string): BackendControl {
+  const backend = pool.control.find(key);
   if (backend === undefined) {
-    const keys = pool.backends.map((b) => b.key).join(', ') || 'none';
+    const keys = pool.control.backends.map((b) => b.key).join(', ') || 'none';
     throw new AdminError(404, 'unknown_backend', `pool "${pool.name}" has no backend "${key}"; backends: ${keys}`);
   }
   return backend;
@@ -186,7 +186,7 @@ function stateField(record: Record<string, unknown>): AdminState | undefined {
   return value as AdminState;
 }
 
-function addBackend(pool: Pool, body: unknown): Backend {
+function addBackend(pool: Pool, body: unknown): BackendControl {
   const record = objectBody(body, ['address', 'name', 'weight', 'backup', 'state', 'maxConnections']);
   const text = record['address'];
   if (typeof text !== 'string') throw new AdminError(400, 'bad_body', 'address is required, as "host:port"');
@@ -208,16 +208,16 @@ function addBackend(pool: Pool, body: unknown): Backend {
     state: stateField(record) ?? 'enabled',
     maxConnections: integerField(record, 'maxConnections', 1, 1_000_000),
   };
-  const candidate = pool.find(formatHostPort(spec.address));
+  const candidate = pool.control.find(formatHostPort(spec.address));
   if (candidate !== undefined) throw new AdminError(409, 'duplicate_backend', `pool "${pool.name}" already has backend ${candidate.key}`);
-  return pool.add(spec);
+  return pool.control.add(spec);
 }
 
-function patchBackend(pool: Pool, backend: Backend, body: unknown): void {
+function patchBackend(pool: Pool, backend: BackendControl, body: unknown): void {
   const record = objectBody(body, ['weight', 'state']);
   const weight = integerField(record, 'weight', 1, 1000);
   const state = stateField(record);
   if (weight === undefined && state === undefined) throw new AdminError(400, 'bad_body', 'give weight and/or state');
-  if (weight !== undefined) pool.setWeight(backend, weight);
-  if (state !== undefined) pool.setAdminState(backend, state);
+  if (weight !== undefined) pool.control.setWeight(backend, weight);
+  if (state !== undefined) pool.control.setAdminState(backend, state);
 }

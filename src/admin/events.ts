@@ -41,8 +41,9 @@ export function dashboardSnapshot(target: AdminTarget): DashboardSnapshot {
     at: new Date().toISOString(),
     listeners: listenerViews(target),
     pools: [...target.snapshot.pools.values()].map((pool) => {
-      const view = poolView(pool); // its backends are pool.backends, in order
-      return { ...view, backends: view.backends.map((b, i) => ({ ...b, requestsPerSecond: pool.backends[i]!.traffic.perSecond(now) })) };
+      const view = poolView(pool); // its backends are pool.control.backends, in order
+      const members = pool.control.backends;
+      return { ...view, backends: view.backends.map((b, i) => ({ ...b, requestsPerSecond: pool.runtimeOf(members[i]!).traffic.perSecond(now) })) };
     }),
   };
 }

@@ -1,6 +1,8 @@
 import type { ListenerConfig, ListenerProtocol, MatchConfig, RedirectConfig, RouteConfig } from '../config/types.ts';
-import { formatHostPort, type Backend, type BackendCounters, type BackendState } from '../pool/backend.ts';
-import type { Pool, PoolMode } from '../pool/pool.ts';
+import { formatHostPort } from '../config/hostport.ts';
+import type { BackendControl, BackendCounters, BackendState } from '../pool/backend-control.ts';
+import type { Pool } from '../pool/pool.ts';
+import type { PoolMode } from '../pool/pool-mode.ts';
 import type { TrafficSummary } from '../pool/recent-traffic.ts';
 
 /** A backend as the admin API shows it. Addresses are shown: the admin API is for operators. */
@@ -34,18 +36,26 @@ export interface PoolView {
   readonly backends: readonly BackendView[];
 }
 
+/** A pool as operators see it: control state, and the data plane's queue. */
 export function poolView(pool: Pool): PoolView {
+  const control = pool.control;
   return {
     name: pool.name,
-    algorithm: pool.config.algorithm,
-    mode: pool.mode,
-    queued: pool.queueLength,
-    backends: pool.backends.map((backend) => backendView(pool, backend)),
+    algorithm: control.config.algorithm,
+    mode: control.mode,
+    queued: pool.runtime.queueLength,
+    backends: control.backends.map((backend) => backendView(pool, backend)),
   };
 }
 
-export function backendView(pool: Pool, backend: Backend): BackendView {
-  const outlier = pool.health.outlierState(backend);
+/**
+ * A backend as operators see it: its control state, and what the data planes
+ * did with it as the control plane sums it (in-flight, connections,
+ * counters); recent traffic is the local data plane's.
+ */
+export function backendView(pool: Pool, backend: BackendControl): BackendView {
+  const health = pool.control.health;
+  const outlier = health.outlierState(backend);
   return {
     address: backend.key,
     name: backend.name ?? null,
@@ -58,9 +68,9 @@ export function backendView(pool: Pool, backend: Backend): BackendView {
     backup: backend.backup,
     inFlight: backend.inFlight,
     maxConnections: Number.isFinite(backend.maxConnections) ? backend.maxConnections : null,
-    connections: { open: backend.connections.open, idle: backend.connections.idleCount },
-    counters: { ...backend.counters },
-    recent: backend.traffic.summary(performance.now()),
+    connections: backend.connections,
+    counters: backend.counters,
+    recent: pool.runtimeOf(backend).traffic.summary(performance.now()),
     outlier:
       outlier === undefined
         ? null
@@ -69,7 +79,7 @@ export function backendView(pool: Pool, backend: Backend): BackendView {
             ejections: outlier.ejections,
             ejectedUntil: outlier.ejectedUntil > 0 && backend.ejected ? new Date(outlier.ejectedUntil).toISOString() : null,
           },
-    checks: pool.health.recentChecks(backend).map((check) => ({
+    checks: health.recentChecks(backend).map((check) => ({
       at: new Date(check.at).toISOString(),
       ok: check.ok,
       detail: check.detail,

@@ -6,7 +6,7 @@
  * is bounded, every socket closed, nothing rejects.
  */
 import type { HealthCheckConfig } from '../config/types.ts';
-import { formatHostPort } from '../pool/backend.ts';
+import { formatHostPort } from '../config/hostport.ts';
 import { BackendConnection, type Endpoint, type Outcome } from './client.ts';
 import { healthWaitMs, type HealthAttempt, type HealthObservation } from './health.ts';
 import { advertisedSeconds, idleWaitPlan, type ConnectionObservation } from './keep-alive.ts';

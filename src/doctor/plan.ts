@@ -5,7 +5,7 @@
  */
 import type { BackendTlsConfig, HealthCheckConfig, HostPort, PoolConfig, UsherConfig } from '../config/types.ts';
 import { defaultHealthCheck } from '../config/schema.ts';
-import { formatHostPort } from '../pool/backend.ts';
+import { formatHostPort } from '../config/hostport.ts';
 import type { PoolReport } from './findings.ts';
 
 /** One backend to examine. */

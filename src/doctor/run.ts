@@ -4,7 +4,7 @@
  * `keep-alive.ts`, `sessions.ts`), the findings grouped by pool and backend.
  */
 import type { ConnectionOptions } from 'node:tls';
-import { formatHostPort } from '../pool/backend.ts';
+import { formatHostPort } from '../config/hostport.ts';
 import { backendTlsOptions } from '../pool/upstream-connection.ts';
 import { summarize, type BackendReport, type CheckName, type DoctorReport, type Finding, type PoolReport } from './findings.ts';
 import { healthFinding, missingHealthCheckFinding, type HealthObservation } from './health.ts';

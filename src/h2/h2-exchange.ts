@@ -321,7 +321,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
     this.#responseDone = true;
     if (this.#chunkedResponse && this.#tail !== undefined) this.#trailers = chunkedTrailers(this.#tail);
     this.#tail = undefined;
-    this.releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.adminState === 'enabled');
+    this.releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.control.enabled);
     if (!this.#endedDownstream) {
       this.#endedDownstream = true;
       this.stream.end();

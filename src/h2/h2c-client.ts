@@ -1,6 +1,6 @@
 import { connect, type ClientHttp2Session, type ClientHttp2Stream, type ClientSessionRequestOptions } from 'node:http2';
 import type { TimeoutsConfig } from '../config/types.ts';
-import type { Backend } from '../pool/backend.ts';
+import type { BackendRuntime } from '../pool/backend-runtime.ts';
 
 /**
  * One cleartext HTTP/2 session ("prior knowledge", RFC 9113 §3.3) to one
@@ -105,12 +105,12 @@ export class H2cClient {
 function ignoreError(): void {}
 
 /** Sessions by backend: a backend that stays across reloads keeps its session. */
-const clients = new WeakMap<Backend, H2cClient>();
+const clients = new WeakMap<BackendRuntime, H2cClient>();
 /** Clients with an open session, for shutdown. */
 const live = new Set<H2cClient>();
 
 /** The h2c client of `backend`, created on first use. */
-export function h2cClientFor(backend: Backend): H2cClient {
+export function h2cClientFor(backend: BackendRuntime): H2cClient {
   let client = clients.get(backend);
   if (client === undefined) {
     client = new H2cClient(backend.key);

@@ -1,7 +1,7 @@
 import { constants, type ServerHttp2Stream } from 'node:http2';
 import { UsherError } from '../errors.ts';
 import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { AttemptLoop } from '../proxy/attempt-loop.ts';
 import type { DownstreamSettings } from '../proxy/downstream.ts';
 import type { RouteMetrics } from '../proxy/metrics.ts';
@@ -93,7 +93,7 @@ export abstract class StreamExchange extends AttemptLoop {
   }
 
   /** Pick phase onwards, after the route phase chose `pool`. */
-  start(pool: Pool, hash: number, stickyToken: string | undefined): void {
+  start(pool: PoolRuntime, hash: number, stickyToken: string | undefined): void {
     if (!this.requestBodyDone) {
       this.stream.on('data', this.#onData);
       this.stream.on('end', this.#onEnd);
@@ -296,7 +296,7 @@ export abstract class StreamExchange extends AttemptLoop {
       route: this.route,
       pool: this.pool?.name,
       backend: this.backend?.key,
-      backendName: this.backend?.name,
+      backendName: this.backend?.control.name,
       upstreamMs: round(this.upstreamMs),
       totalMs: round(totalMs),
       bytesIn: this.bytesIn,

@@ -1,6 +1,6 @@
 import type { ListenerConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { compileHost, matchHost, type HostMatcher } from '../route/matchers.ts';
 import { compileCidrs } from './cidr.ts';
 import { L4Metrics, type L4RouteMetrics } from './metrics.ts';
@@ -37,7 +37,7 @@ export interface L4Route {
   readonly name: string;
   /** SNI pattern (exact or `*.suffix`); undefined matches every connection. */
   readonly sni: HostMatcher | undefined;
-  readonly pool: Pool;
+  readonly pool: PoolRuntime;
   readonly metrics: L4RouteMetrics;
 }
 
@@ -62,7 +62,7 @@ export const DEFAULT_PRELUDE_TIMEOUT_MS = 10_000;
  */
 export function compileTcpPlan(
   listener: ListenerConfig,
-  poolOf: (name: string) => Pool | undefined,
+  poolOf: (name: string) => PoolRuntime | undefined,
   logger: Logger,
   options: { readonly preludeTimeoutMs?: number; readonly metrics?: L4Metrics } = {},
 ): TcpListenerPlan {

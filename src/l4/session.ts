@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { hashString } from '../balancer/hash-fn.ts';
 import type { PickContext } from '../balancer/types.ts';
-import type { Backend } from '../pool/backend.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { BackendRuntime } from '../pool/backend-runtime.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
 import { readServerName } from './client-hello.ts';
 import { routeForServerName, type L4Route, type TcpListenerPlan } from './plan.ts';
@@ -43,7 +43,7 @@ export class L4Session implements Waiter {
   #buffer: Buffer = ZERO_BYTES;
   #route: L4Route | undefined;
   readonly #ctx: { hash: number; tried: number[] } & PickContext = { hash: 0, tried: [] };
-  backend: Backend | undefined;
+  backend: BackendRuntime | undefined;
   #upstream: Socket | undefined;
   #attemptOpen = false;
   #connectStartedAt = 0;
@@ -176,7 +176,7 @@ export class L4Session implements Waiter {
     this.#close(`pool ${this.#route!.pool.name}: no backend slot within ${this.#route!.pool.config.queueTimeoutMs} ms`);
   }
 
-  #attempt(pool: Pool, backend: Backend): void {
+  #attempt(pool: PoolRuntime, backend: BackendRuntime): void {
     this.#phase = 'connecting';
     this.backend = backend;
     pool.attemptStarted(backend);
@@ -251,7 +251,7 @@ export class L4Session implements Waiter {
       acceptFirstClientChunk: judgeFirst ? acceptNonProxyChunk : undefined,
     });
     this.#tunnel = tunnel;
-    // The pool closes a backend's tunnels drainTimeout after a drain, disable or removal (pool.ts).
+    // The pool closes a backend's tunnels drainTimeout after a drain, disable or removal (pool-runtime.ts).
     this.backend!.tunnels.add(tunnel);
   };
 

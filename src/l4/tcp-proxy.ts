@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Backend } from '../pool/backend.ts';
+import type { BackendRuntime } from '../pool/backend-runtime.ts';
 import type { TcpListenerPlan } from './plan.ts';
 import { L4Session } from './session.ts';
 
@@ -95,7 +95,7 @@ export class TcpProxy {
    * need no call: each tunnel is in `backend.tunnels`, which the pool closes
    * `drainTimeoutMs` after them. This is for closing on other occasions.
    */
-  closeBackend(backend: Backend, afterMs: number): void {
+  closeBackend(backend: BackendRuntime, afterMs: number): void {
     if (afterMs <= 0) {
       this.#closeSessionsOf(backend);
       return;
@@ -116,7 +116,7 @@ export class TcpProxy {
     for (const session of [...this.#sessions]) session.destroy('shutdown');
   }
 
-  #closeSessionsOf(backend: Backend): void {
+  #closeSessionsOf(backend: BackendRuntime): void {
     for (const session of [...this.#sessions]) if (session.backend === backend) session.destroy('backend drained');
   }
 }

@@ -2,30 +2,18 @@
  * The pool component's metrics: pools (mode, queue) and their backends
  * (state, weight, in-flight, upstream connections, counters, health checks,
  * upstream latency). Everything is read at scrape time from the fields the
- * data plane and health checks already maintain; only the backends of the
+ * control plane keeps (state, weights, checks, ejections) or sums over the
+ * data planes (in-flight, connections, counters, bytes), and the upstream
+ * latency histogram of the local data plane; only the backends of the
  * pools in the current snapshot are listed, so a removed backend or pool
  * leaves the output at the next scrape.
  */
 import type { Registry } from 'prom-client';
 import { collectedCounter, collectedGauge, type Emit } from '../observe/collected.ts';
-import { CollectedHistogram, LatencyHistogram, type HistogramSeries } from '../observe/histogram.ts';
-import type { Backend, BackendCounters, BackendState } from './backend.ts';
-import type { Pool, PoolMode } from './pool.ts';
-
-/**
- * A backend's numbers that only `/metrics` shows (the admin API shows its
- * `counters`). Plain numbers and a histogram: the data plane and health
- * checks only add to them.
- */
-export class BackendMetrics {
-  /** Bytes from clients that went to the backend (HTTP request heads and bodies, tunnel bytes). */
-  bytesIn = 0;
-  /** Active health checks that passed, and that failed. */
-  checksPassed = 0;
-  checksFailed = 0;
-  /** Time to the response head of HTTP requests the backend answered. */
-  readonly upstreamLatency = new LatencyHistogram();
-}
+import { CollectedHistogram, type HistogramSeries } from '../observe/histogram.ts';
+import type { BackendControl, BackendCounters, BackendState } from './backend-control.ts';
+import type { Pool } from './pool.ts';
+import type { PoolMode } from './pool-mode.ts';
 
 const POOL_MODES: readonly PoolMode[] = ['primary', 'backup', 'panic', 'none'];
 const BACKEND_STATES: readonly BackendState[] = ['healthy', 'slow-start', 'ejected', 'unreachable', 'unhealthy', 'draining', 'disabled'];
@@ -44,20 +32,20 @@ const COUNTERS: readonly (readonly [keyof BackendCounters, string, string])[] = 
 
 /** Declares the pool and backend metrics on `registry`; `pools` lists the live pools at each scrape. */
 export function declarePoolMetrics(registry: Registry, pools: () => Iterable<Pool>): void {
-  const eachBackend = (emit: Emit, value: (backend: Backend) => number): void => {
-    for (const pool of pools()) for (const backend of pool.backends) emit({ pool: pool.name, backend: backend.key }, value(backend));
+  const eachBackend = (emit: Emit, value: (backend: BackendControl) => number): void => {
+    for (const pool of pools()) for (const backend of pool.control.backends) emit({ pool: pool.name, backend: backend.key }, value(backend));
   };
 
   collectedGauge(registry, 'usher_pool_mode', 'The mode each pool is in: 1 for the current mode, 0 for the others.', ['pool', 'mode'], (emit) => {
-    for (const pool of pools()) for (const mode of POOL_MODES) emit({ pool: pool.name, mode }, pool.mode === mode ? 1 : 0);
+    for (const pool of pools()) for (const mode of POOL_MODES) emit({ pool: pool.name, mode }, pool.control.mode === mode ? 1 : 0);
   });
   collectedGauge(registry, 'usher_pool_queue_length', 'Requests and connections waiting for a backend slot.', ['pool'], (emit) => {
-    for (const pool of pools()) emit({ pool: pool.name }, pool.queueLength);
+    for (const pool of pools()) emit({ pool: pool.name }, pool.runtime.queueLength);
   });
 
   collectedGauge(registry, 'usher_backend_state', 'The state each backend is in: 1 for the current state, 0 for the others.', [...BACKEND_LABELS, 'state'], (emit) => {
     for (const pool of pools()) {
-      for (const backend of pool.backends) {
+      for (const backend of pool.control.backends) {
         const current = backend.state;
         for (const state of BACKEND_STATES) emit({ pool: pool.name, backend: backend.key, state }, state === current ? 1 : 0);
       }
@@ -74,20 +62,20 @@ export function declarePoolMetrics(registry: Registry, pools: () => Iterable<Poo
     eachBackend(emit, (backend) => backend.connections.open),
   );
   collectedGauge(registry, 'usher_backend_connections_idle', 'Idle kept-alive HTTP/1.1 connections to the backend.', BACKEND_LABELS, (emit) =>
-    eachBackend(emit, (backend) => backend.connections.idleCount),
+    eachBackend(emit, (backend) => backend.connections.idle),
   );
 
   for (const [field, name, help] of COUNTERS) {
     collectedCounter(registry, name, help, BACKEND_LABELS, (emit) => eachBackend(emit, (backend) => backend.counters[field]));
   }
   collectedCounter(registry, 'usher_backend_bytes_in_total', 'Bytes from clients sent to the backend (HTTP request heads and bodies, tunnel bytes).', BACKEND_LABELS, (emit) =>
-    eachBackend(emit, (backend) => backend.metrics.bytesIn),
+    eachBackend(emit, (backend) => backend.bytesIn),
   );
   collectedCounter(registry, 'usher_backend_health_checks_total', 'Active health checks by result (pass, fail).', [...BACKEND_LABELS, 'result'], (emit) => {
     for (const pool of pools()) {
-      for (const backend of pool.backends) {
-        emit({ pool: pool.name, backend: backend.key, result: 'pass' }, backend.metrics.checksPassed);
-        emit({ pool: pool.name, backend: backend.key, result: 'fail' }, backend.metrics.checksFailed);
+      for (const backend of pool.control.backends) {
+        emit({ pool: pool.name, backend: backend.key, result: 'pass' }, backend.checks.passed);
+        emit({ pool: pool.name, backend: backend.key, result: 'fail' }, backend.checks.failed);
       }
     }
   });
@@ -98,7 +86,9 @@ export function declarePoolMetrics(registry: Registry, pools: () => Iterable<Poo
     'Time from sending an HTTP request to a backend to its response head, for requests it answered.',
     BACKEND_LABELS,
     function* (): Generator<HistogramSeries> {
-      for (const pool of pools()) for (const backend of pool.backends) yield [{ pool: pool.name, backend: backend.key }, backend.metrics.upstreamLatency];
+      for (const pool of pools()) {
+        for (const backend of pool.control.backends) yield [{ pool: pool.name, backend: backend.key }, pool.runtimeOf(backend).metrics.upstreamLatency];
+      }
     },
   );
 }

@@ -1,8 +1,9 @@
 import type { PickContext } from '../balancer/types.ts';
 import type { RetryCondition } from '../config/types.ts';
 import { UsherError, type ErrorCode } from '../errors.ts';
-import type { Backend } from '../pool/backend.ts';
-import type { AttemptOutcome, Pool } from '../pool/pool.ts';
+import type { BackendRuntime } from '../pool/backend-runtime.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
+import type { AttemptOutcome } from '../pool/published.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
 import { isUnreachable, mayRetry, retryConditionOf } from './retry-policy.ts';
 import { upstreamTimeout } from './upstream-errors.ts';
@@ -17,13 +18,13 @@ const nothingTried: readonly number[] = [];
  * Pick a backend, or wait in the pool's bounded queue while every candidate is
  * at `maxConnections`; run an *attempt* on it (one backend, one upstream
  * connection or stream); end each attempt once, telling the pool the outcome
- * (`Pool.attemptStarted/attemptEnded`); after a failure, retry on another
+ * (`PoolRuntime.attemptStarted/attemptEnded`); after a failure, retry on another
  * backend when `retry-policy.ts` says it is safe, else answer the client with
  * the error. Subclasses speak to the backend and to the client.
  */
 export abstract class AttemptLoop implements Waiter {
-  pool: Pool | undefined;
-  backend: Backend | undefined;
+  pool: PoolRuntime | undefined;
+  backend: BackendRuntime | undefined;
   /** The sticky cookie to set on the response: the request was not pinned to the backend that answers. */
   setCookie: string | undefined;
   /** Time to the response head of the successful attempt, ms; -1 when there was none. */
@@ -59,7 +60,7 @@ export abstract class AttemptLoop implements Waiter {
   protected abstract responseBegun(): boolean;
 
   /** Pick phase onwards, after the route phase chose `pool`. */
-  protected startAttempts(pool: Pool, hash: number, stickyToken: string | undefined): void {
+  protected startAttempts(pool: PoolRuntime, hash: number, stickyToken: string | undefined): void {
     this.pool = pool;
     this.ctx.hash = hash;
     this.#stickyToken = stickyToken;
@@ -106,13 +107,13 @@ export abstract class AttemptLoop implements Waiter {
     this.pool?.dequeue(this);
   }
 
-  #attempt(backend: Backend): void {
+  #attempt(backend: BackendRuntime): void {
     const pool = this.pool!;
     this.backend = backend;
     pool.attemptStarted(backend);
     this.#attemptOpen = true;
-    if (this.setCookie === undefined && pool.sticky !== undefined && this.#stickyToken !== backend.stickyToken) {
-      this.setCookie = pool.sticky.setCookie(backend.stickyToken);
+    if (this.setCookie === undefined && pool.sticky !== undefined && this.#stickyToken !== backend.control.stickyToken) {
+      this.setCookie = pool.sticky.setCookie(backend.control.stickyToken);
     }
     this.upstreamStartedAt = performance.now();
     this.connect();

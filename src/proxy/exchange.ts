@@ -5,7 +5,7 @@ import { parseResponseHead } from '../http1/response-head.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
 import type { RequestHead, ResponseHead } from '../http1/types.ts';
 import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-connection.ts';
 import { corkUntilTurnEnd } from '../runtime/turn-flush.ts';
 import { AttemptLoop } from './attempt-loop.ts';
@@ -103,7 +103,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
    * Pick phase onwards: `upstreamHead` is the request head for the backend
    * without its final CRLF; body bytes follow through {@link sendRequestBody}.
    */
-  start(pool: Pool, hash: number, stickyToken: string | undefined, upstreamHead: string, addHost: boolean): void {
+  start(pool: PoolRuntime, hash: number, stickyToken: string | undefined, upstreamHead: string, addHost: boolean): void {
     this.#upstreamHead = upstreamHead;
     this.#addHost = addHost;
     this.startAttempts(pool, hash, stickyToken);
@@ -458,7 +458,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
 
   #completeResponse(): void {
     this.#responseDone = true;
-    this.releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.adminState === 'enabled');
+    this.releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.control.enabled);
     this.endAttempt('success', this.status);
     if (!this.requestBodyDone) this.clientKeepAlive = false; // the rest of the body is still on the wire
     this.#finish();
@@ -506,7 +506,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
       route: this.route,
       pool: this.pool?.name,
       backend: this.backend?.key,
-      backendName: this.backend?.name,
+      backendName: this.backend?.control.name,
       upstreamMs: round(this.upstreamMs),
       totalMs: round(totalMs),
       bytesIn: this.bytesIn,

@@ -18,8 +18,8 @@
 import type { Registry } from 'prom-client';
 import { collectedCounter, KeptByKey } from '../observe/collected.ts';
 import { CollectedHistogram, LatencyHistogram, type HistogramSeries } from '../observe/histogram.ts';
-import type { Backend } from '../pool/backend.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { BackendRuntime } from '../pool/backend-runtime.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 
 /** Status classes as label values, by index (`status / 100 - 1`). */
 const CLASSES: readonly string[] = ['1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -47,7 +47,7 @@ export class RouteMetrics {
   /** Requests by status class answered without a backend (errors usher decided, redirects). */
   readonly #direct = new Float64Array(CLASSES.length);
   /** Requests by status class, per backend that took the last attempt. */
-  readonly #byBackend = new Map<Backend, Float64Array>();
+  readonly #byBackend = new Map<BackendRuntime, Float64Array>();
 
   constructor(listener: string, route: string, pool: string) {
     this.listener = listener;
@@ -59,7 +59,7 @@ export class RouteMetrics {
    * Records one finished request: `backend` is the one of the last attempt,
    * if any, and `upstreamMs` its time to the response head (-1 when it sent none).
    */
-  observe(backend: Backend | undefined, status: number, totalMs: number, upstreamMs: number, bytesIn: number, bytesOut: number): void {
+  observe(backend: BackendRuntime | undefined, status: number, totalMs: number, upstreamMs: number, bytesIn: number, bytesOut: number): void {
     let cells: Float64Array = this.#direct;
     if (backend !== undefined) {
       cells = this.#byBackend.get(backend) ?? this.#cellsOf(backend);
@@ -71,7 +71,7 @@ export class RouteMetrics {
     this.bytesOut += bytesOut;
   }
 
-  #cellsOf(backend: Backend): Float64Array {
+  #cellsOf(backend: BackendRuntime): Float64Array {
     const cells = new Float64Array(CLASSES.length);
     this.#byBackend.set(backend, cells);
     return cells;
@@ -81,7 +81,7 @@ export class RouteMetrics {
    * Lists the request counts by backend and class; forgets backends no longer
    * in a live pool (`live`), so they leave the output.
    */
-  collectRequests(live: ReadonlySet<Backend>, emit: (backend: string, statusClass: string, value: number) => void): void {
+  collectRequests(live: ReadonlySet<BackendRuntime>, emit: (backend: string, statusClass: string, value: number) => void): void {
     for (let i = 0; i < CLASSES.length; i++) if (this.#direct[i]! > 0) emit('', CLASSES[i]!, this.#direct[i]!);
     for (const [backend, cells] of this.#byBackend) {
       if (!live.has(backend)) {
@@ -132,14 +132,14 @@ export class HttpMetrics {
   }
 
   /** Declares the HTTP metrics on `registry`; `pools` lists the live pools at each scrape. */
-  declare(registry: Registry, pools: () => Iterable<Pool>): void {
+  declare(registry: Registry, pools: () => Iterable<PoolRuntime>): void {
     collectedCounter(
       registry,
       'usher_http_requests_total',
       'HTTP requests answered, by listener, route, pool, backend of the last attempt ("" when none) and status class.',
       ['listener', 'route', 'pool', 'backend', 'class'],
       (emit) => {
-        const live = new Set<Backend>();
+        const live = new Set<BackendRuntime>();
         for (const pool of pools()) for (const backend of pool.backends) live.add(backend);
         for (const route of this.#routes.values()) {
           route.collectRequests(live, (backend, statusClass, value) =>

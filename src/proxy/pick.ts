@@ -3,7 +3,7 @@ import type { RedirectConfig } from '../config/types.ts';
 import { UsherError } from '../errors.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import type { DownstreamSettings } from './downstream.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { cookiesOf, type RouteRequest } from '../route/request.ts';
 import type { CompiledRoute, RouteTable } from '../route/table.ts';
 import { hashKeyOf } from './hash-key.ts';
@@ -17,8 +17,8 @@ export interface HttpListenerPlan {
   readonly name: string;
   readonly proto: 'http' | 'https';
   readonly routes: RouteTable;
-  /** Pool of each route, by route index: resolved at compile time, not per request. `undefined` for redirect routes. */
-  readonly poolOfRoute: readonly (Pool | undefined)[];
+  /** The data plane of each route's pool, by route index: resolved at compile time, not per request. `undefined` for redirect routes. */
+  readonly poolOfRoute: readonly (PoolRuntime | undefined)[];
   readonly accessLog: AccessLog;
   /** What requests record into: by route index, resolved at compile time like `poolOfRoute`. */
   readonly metrics: ListenerMetrics;
@@ -35,7 +35,7 @@ export type Decision = ProxyDecision | RedirectDecision;
 /** The request goes to a pool. */
 export interface ProxyDecision {
   readonly route: CompiledRoute;
-  readonly pool: Pool;
+  readonly pool: PoolRuntime;
   readonly redirect: undefined;
   /** Hash of the pool's hash key (0 when the pool does not hash). */
   readonly hash: number;

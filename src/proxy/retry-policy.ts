@@ -1,8 +1,8 @@
 import type { PickContext } from '../balancer/types.ts';
 import type { RetryCondition } from '../config/types.ts';
 import { errorSpecs, type ErrorCode, type ErrorSpec } from '../errors.ts';
-import type { Backend } from '../pool/backend.ts';
-import type { Pool } from '../pool/pool.ts';
+import type { BackendRuntime } from '../pool/backend-runtime.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 
 /** Which `retry.on` condition an upstream failure is (`retryAs` in the error catalogue, errors.ts). */
 export function retryConditionOf(code: ErrorCode): RetryCondition | undefined {
@@ -31,7 +31,7 @@ export interface FailedAttempt {
   /** Whether any request body byte went to a backend (it could not be sent again). */
   readonly bodySent: boolean;
   readonly ctx: PickContext;
-  readonly backend: Backend;
+  readonly backend: BackendRuntime;
 }
 
 /**
@@ -41,7 +41,7 @@ export interface FailedAttempt {
  * sent; and another backend could take it (otherwise the backend's answer or
  * the real error stands, and no budget is spent).
  *
- * The budget (retry-budget.ts) is charged only for retries that send the
+ * The budget (pool/retry-budget.ts) is charged only for retries that send the
  * request to a backend *again*. A connect failure reached no backend, so its
  * retry adds no work anywhere: charging it would turn one dead backend into
  * failed requests exactly when the healthy ones have room (a third of all
@@ -50,7 +50,7 @@ export interface FailedAttempt {
  * and passive ejection (`unreachable`) takes the dead backend out after its
  * first refusal.
  */
-export function mayRetry(pool: Pool, attempt: FailedAttempt): boolean {
+export function mayRetry(pool: PoolRuntime, attempt: FailedAttempt): boolean {
   const retry = pool.config.retry;
   const condition = attempt.condition;
   if (condition === undefined || attempt.retries >= retry.attempts) return false;

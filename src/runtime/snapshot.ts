@@ -16,7 +16,9 @@ import { compileRoutes, type RouteTable } from '../route/table.ts';
  *
  * Pools are long-lived objects carried from one snapshot to the next, because
  * their backends hold state a reload must keep (health, counters, pooled
- * connections); route tables and plans are rebuilt and swapped whole.
+ * connections); route tables and plans are rebuilt and swapped whole. Plans
+ * point at each pool's data-plane side (`Pool.runtime`); the admin API and
+ * reloads work on its control side (`Pool.control`).
  */
 export interface Snapshot {
   readonly config: UsherConfig;
@@ -84,7 +86,7 @@ export function applySnapshot(
   metrics.l4.begin();
   for (const listener of config.listeners) {
     if (listener.protocol === 'tcp' || listener.protocol === 'tls-passthrough') {
-      tcpListeners.set(listener.name, compileTcpPlan(listener, (name) => pools.get(name), logger, { metrics: metrics.l4 }));
+      tcpListeners.set(listener.name, compileTcpPlan(listener, (name) => pools.get(name)?.runtime, logger, { metrics: metrics.l4 }));
     } else {
       listeners.set(listener.name, planOf(listener, tables.get(listener.name)!, pools, accessLog, metrics.http));
     }
@@ -96,7 +98,7 @@ export function applySnapshot(
 
 function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap<string, Pool>, accessLog: AccessLog, metrics: HttpMetrics): HttpListenerPlan {
   // Redirect routes have no pool: their slot stays undefined so indexes still line up.
-  const poolOfRoute = routes.routes.map((route) => (route.pool === undefined ? undefined : pools.get(route.pool)!));
+  const poolOfRoute = routes.routes.map((route) => (route.pool === undefined ? undefined : pools.get(route.pool)!.runtime));
   const proto = listener.protocol === 'https' ? 'https' : 'http';
   return {
     name: listener.name,

@@ -9,6 +9,7 @@ import { createMetricsRegistry } from '../observe/metrics.ts';
 import { L4Metrics } from '../l4/metrics.ts';
 import { declarePoolMetrics } from '../pool/metrics.ts';
 import type { Pool, PoolOptions } from '../pool/pool.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { HttpMetrics } from '../proxy/metrics.ts';
 import { closeH2cSessions } from '../h2/index.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';
@@ -54,10 +55,12 @@ export class Usher {
     this.#options = options;
     this.#accessLog = options.accessLog ?? createAccessLog(config.accessLog);
     const pools = (): Iterable<Pool> => this.#snapshot.pools.values();
+    // Read at scrape time only: the array costs nothing on the data path.
+    const runtimes = (): Iterable<PoolRuntime> => [...this.#snapshot.pools.values()].map((pool) => pool.runtime);
     this.metrics = createMetricsRegistry([
       (registry) => declareListenerMetrics(registry, () => this.#listeners.values()),
       (registry) => declarePoolMetrics(registry, pools),
-      (registry) => this.#recorded.http.declare(registry, pools),
+      (registry) => this.#recorded.http.declare(registry, runtimes),
       (registry) => this.#recorded.l4.declare(registry),
     ]);
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;

@@ -222,7 +222,7 @@ ${origins.map((o) => `      - address: ${o.address}\n`).join('')}admin:
   await page.click(`${card(origins[0]!.address)} button[data-action="disable"]`);
   await page.click('#confirm-ok');
   await page.waitForSelector(card(origins[0]!.address, 'disabled'), { timeout: 5000 });
-  assert.equal(usher.snapshot.pools.get('main')!.backends[0]!.adminState, 'disabled');
+  assert.equal(usher.snapshot.pools.get('main')!.control.backends[0]!.adminState, 'disabled');
 
   // A reload keeps the token for the tab's session: no prompt.
   await page.reload();

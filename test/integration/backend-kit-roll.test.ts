@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend } from '../../src/pool/backend.ts';
+import type { BackendControl } from '../../src/pool/backend-control.ts';
 import { startKitBackend, until, type KitProcess } from '../fixtures/kit-process.ts';
 import { steadyLoad } from '../helpers/load.ts';
 import { simpleYaml, startUsher } from '../helpers/usher.ts';
@@ -28,8 +28,8 @@ test('rolling restart of three kit backends under steady load: SIGTERM, exit, st
   const usher = await startUsher(simpleYaml(first.map((k) => k.address), { algorithm: 'round-robin', healthCheck: HEALTH_CHECK }));
   t.after(() => usher.stop({ timeoutMs: 500 }));
   const pool = usher.snapshot.pools.get('main')!;
-  const backendOf = (address: string): Backend => pool.find(address)!;
-  await until(() => first.every((k) => backendOf(k.address).state === 'healthy' && pool.health.recentChecks(backendOf(k.address)).length > 0), 'a passing check on every backend', 10_000);
+  const backendOf = (address: string): BackendControl => pool.control.find(address)!;
+  await until(() => first.every((k) => backendOf(k.address).state === 'healthy' && pool.control.health.recentChecks(backendOf(k.address)).length > 0), 'a passing check on every backend', 10_000);
 
   const startedAt = performance.now();
   const load = steadyLoad(usher.url('web'), { concurrency: 4, maxRequests: 500_000, maxMs: 60_000 });

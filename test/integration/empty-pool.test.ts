@@ -53,7 +53,7 @@ test('an empty pool answers 503 no_backend at once; backends added and removed t
   assert.equal(empty.status, 503);
   assert.equal(empty.reason, 'no_backend');
   assert.ok(empty.ms < 1000, `answered after ${empty.ms.toFixed(0)} ms`); // not queued, not timed out
-  assert.equal(usher.snapshot.pools.get('main')?.mode, 'none');
+  assert.equal(usher.snapshot.pools.get('main')?.control.mode, 'none');
 
   const admin = (method: string, path: string, body?: unknown): Promise<Response> =>
     fetch(`${usher.adminUrl!}${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

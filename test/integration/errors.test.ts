@@ -102,7 +102,7 @@ test('503 when the pool has no available backend, 404 when no route matches', as
   assert.equal(notFound.reason, 'no_route');
 
   const pool = usher.snapshot.pools.get('main')!;
-  for (const backend of pool.backends) pool.setAdminState(backend, 'disabled');
+  for (const backend of pool.control.backends) pool.control.setAdminState(backend, 'disabled');
   const unavailable = await get(`${usher.url('web')}/app/x`);
   assert.equal(unavailable.status, 503);
   assert.equal(unavailable.reason, 'no_backend');
@@ -126,7 +126,7 @@ test('a client that disconnects cancels its upstream request', async (t) => {
   const controller = new AbortController();
   const res = await request(`${usher.url('web')}/app/slow`, { signal: controller.signal });
   assert.equal(res.statusCode, 200);
-  const backend = usher.snapshot.pools.get('main')!.backends[0]!;
+  const backend = usher.snapshot.pools.get('main')!.control.backends[0]!;
   const inFlight = (): number => backend.inFlight;
   assert.equal(inFlight(), 1);
   controller.abort();
@@ -148,13 +148,13 @@ test('an idle upstream connection is closed after the idle timeout', async (t) =
   const res = await get(`${usher.url('web')}/app/x`);
   assert.equal(res.status, 200);
   const idleFrom = performance.now();
-  const backend = usher.snapshot.pools.get('main')!.backends[0]!;
-  assert.equal(backend.connections.idleCount, 1);
+  const backend = usher.snapshot.pools.get('main')!.control.backends[0]!;
+  assert.equal(backend.connections.idle, 1);
   const deadline = Date.now() + 5000;
   while (closedAt === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   assert.ok(closedAt > 0, 'idle upstream connection not closed');
   assert.ok(closedAt - idleFrom >= 150 && closedAt - idleFrom < 2000, `closed after ${closedAt - idleFrom} ms`);
-  assert.equal(backend.connections.idleCount, 0);
+  assert.equal(backend.connections.idle, 0);
 });
 
 test('the response timeout restarts on every chunk: a slow but steady response is not cut', async (t) => {

@@ -31,7 +31,7 @@ test('maxConnections 2: at most two requests at the origin, queued ones run as s
   const client = clientFor(t, url, 6);
   const started = performance.now();
   const pending = Array.from({ length: 6 }, (_, i) => send(client, `/q${i}`));
-  await waitFor(() => pool.queueLength === 4, 'four requests queued');
+  await waitFor(() => pool.runtime.queueLength === 4, 'four requests queued');
   assert.equal(origin!.inFlight, 2);
   const replies = await Promise.all(pending);
   const done = replies.map((r) => r.end - started).sort((a, b) => a - b);
@@ -42,8 +42,8 @@ test('maxConnections 2: at most two requests at the origin, queued ones run as s
   // Two at a time, each at least DELAY: the k-th completion cannot come before ceil(k/2) × DELAY.
   done.forEach((ms, i) => assert.ok(ms >= Math.ceil((i + 1) / 2) * DELAY - 10, `completion ${i + 1} after ${ms.toFixed(0)} ms`));
   assert.ok(done[5]! < 3 * DELAY + 1000, `last completion after ${done[5]!.toFixed(0)} ms`);
-  assert.equal(pool.queueLength, 0);
-  assert.equal(pool.backends[0]!.inFlight, 0);
+  assert.equal(pool.runtime.queueLength, 0);
+  assert.equal(pool.control.backends[0]!.inFlight, 0);
 });
 
 test('queueSize 2: requests beyond the slots and the queue get 503 queue_full at once', async (t) => {
@@ -67,7 +67,7 @@ test('queueSize 2: requests beyond the slots and the queue get 503 queue_full at
   }
   assert.equal(origin!.maxInFlight, 2);
   assert.equal(origin!.hits, 4);
-  assert.equal(pool.queueLength, 0);
+  assert.equal(pool.runtime.queueLength, 0);
 });
 
 test('queueTimeout 100ms: a queued request gets 503 queue_timeout after about 100 ms', async (t) => {
@@ -83,7 +83,7 @@ test('queueTimeout 100ms: a queued request gets 503 queue_timeout after about 10
   assert.equal(queued.status, 503);
   assert.equal(queued.reason, 'queue_timeout');
   assert.ok(waited >= 80 && waited <= 1000, `waited ${waited.toFixed(0)} ms`);
-  assert.equal(pool.queueLength, 0);
+  assert.equal(pool.runtime.queueLength, 0);
   const replies = await Promise.all(long);
   assert.deepEqual(replies.map((r) => r.status), [200, 200]);
   assert.equal(origin!.hits, 2, 'the timed-out request never reached the origin');
@@ -96,7 +96,7 @@ test('retry budget 20%: with every backend resetting, attempts stay within (1 + 
   const MIN_RETRIES_PER_SECOND = 3; // the default of retry.minRetriesPerSecond
   const resetting = await Promise.all([resetAfterHead(t), resetAfterHead(t), resetAfterHead(t)]);
   const { pool, url } = await usherWithPool(t, poolYaml('retry: { attempts: 2, on: [reset], budget: 20% }', resetting.map((r) => r.address)));
-  assert.equal(pool.config.retry.minRetriesPerSecond, MIN_RETRIES_PER_SECOND);
+  assert.equal(pool.control.config.retry.minRetriesPerSecond, MIN_RETRIES_PER_SECOND);
   const client = clientFor(t, url);
   const startedAt = performance.now();
   for (let i = 0; i < N; i++) {

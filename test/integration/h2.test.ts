@@ -364,7 +364,7 @@ function registerTests(): void {
     assert.deepEqual(counts, { b0: 100, b1: 100, b2: 100 });
     assert.equal(front.sessions.length, 1, 'one client connection');
     for (const origin of origins) assert.ok(origin.connections <= 100, `${origin.name}: ${origin.connections} upstream connections`);
-    assert.ok(front.pool('main').backends.every((b) => b.inFlight === 0));
+    assert.ok(front.pool('main').control.backends.every((b) => b.inFlight === 0));
   });
 
   test('50 MiB upload and download through usher in a child process, with backpressure and bounded memory', { timeout: 120_000 }, async (t) => {
@@ -538,7 +538,7 @@ pools:
     }
     const posts = await Promise.all(Array.from({ length: 4 }, () => fetch2(client, { ':method': 'POST', ':path': '/retry' }, 'body')));
     assert.deepEqual(posts.map((r) => r.status), [200, 200, 200, 200], 'a connect failure is retried for any method');
-    assert.equal(front.pool('retry').backends[0]!.counters.retriedAway > 0, true);
+    assert.equal(front.pool('retry').control.backends[0]!.counters.retriedAway > 0, true);
     assert.equal(front.internalErrors.length, 0);
   });
 
@@ -625,7 +625,7 @@ pools:
     assert.equal(front.records[0]!.error, 'USHER_UPSTREAM_RESET');
     assert.equal(front.records[1]!.status, 499);
     assert.equal(front.records[1]!.error, 'USHER_DOWNSTREAM_ABORTED');
-    assert.equal(front.pool('main').backends[0]!.inFlight, 0);
+    assert.equal(front.pool('main').control.backends[0]!.inFlight, 0);
     const after = await fetch2(client, { ':path': '/cut' });
     assert.equal(after.status, 200, 'the session still serves streams');
   });

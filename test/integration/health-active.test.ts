@@ -114,7 +114,7 @@ test('a restarted backend returns within rise × interval, then ramps from 10% t
   const { pool, url } = await usherWithPool(t, poolYaml(`${CHECK}\nslowStart: ${SLOW_START}ms`, origins.map((o) => o.address)));
   const victim = origins[2]!;
   const backend = backendAt(pool, victim.address);
-  await waitFor(() => pool.backends.every((b) => b.state === 'healthy'), 'all healthy at start');
+  await waitFor(() => pool.control.backends.every((b) => b.state === 'healthy'), 'all healthy at start');
 
   await victim.close();
   await waitFor(() => backend.state === 'unhealthy', 'the closed backend to turn unhealthy', 2000);
@@ -172,20 +172,20 @@ test('backup: no traffic while a primary is up, all of it when both primaries ar
     return counts;
   };
 
-  await waitFor(() => pool.backends.every((b) => b.state === 'healthy'), 'all healthy at start');
-  assert.equal(pool.mode, 'primary');
+  await waitFor(() => pool.control.backends.every((b) => b.state === 'healthy'), 'all healthy at start');
+  assert.equal(pool.control.mode, 'primary');
   let counts = await burst(30);
   assert.deepEqual([counts.get(p0.name), counts.get(p1.name), counts.get(bk.name) ?? 0], [15, 15, 0]);
 
   await p0.close();
   await waitFor(() => backendAt(pool, p0.address).state === 'unhealthy', 'p0 unhealthy', 2000);
-  assert.equal(pool.mode, 'primary');
+  assert.equal(pool.control.mode, 'primary');
   counts = await burst(30);
   assert.deepEqual([counts.get(p0.name) ?? 0, counts.get(p1.name), counts.get(bk.name) ?? 0], [0, 30, 0], 'one primary still carries everything');
 
   await p1.close();
   await waitFor(() => backendAt(pool, p1.address).state === 'unhealthy', 'p1 unhealthy', 2000);
-  assert.equal(pool.mode, 'backup');
+  assert.equal(pool.control.mode, 'backup');
   const backupBefore = bk.hits;
   counts = await burst(30);
   assert.equal(counts.get(bk.name), 30, 'every request goes to the backup');
@@ -193,7 +193,7 @@ test('backup: no traffic while a primary is up, all of it when both primaries ar
 
   await p0.listen();
   await waitFor(() => backendAt(pool, p0.address).available, 'p0 back', 2000);
-  assert.equal(pool.mode, 'primary');
+  assert.equal(pool.control.mode, 'primary');
   const backupAfter = bk.hits;
   counts = await burst(30);
   assert.deepEqual([counts.get(p0.name), counts.get(bk.name) ?? 0], [30, 0], 'the backup is idle again');
@@ -206,8 +206,8 @@ test('no available backend: 503 no_backend at once; with panicThreshold the unhe
   const addresses = origins.map((o) => o.address);
 
   const strict = await usherWithPool(t, poolYaml(CHECK, addresses));
-  await waitFor(() => strict.pool.backends.every((b) => b.state === 'unhealthy'), 'all unhealthy', 2000);
-  assert.equal(strict.pool.mode, 'none');
+  await waitFor(() => strict.pool.control.backends.every((b) => b.state === 'unhealthy'), 'all unhealthy', 2000);
+  assert.equal(strict.pool.control.mode, 'none');
   const client = clientFor(t, strict.url);
   const slowest = { sequential: 0, concurrent: 0 };
   for (let i = 0; i < 20; i++) {
@@ -229,8 +229,8 @@ test('no available backend: 503 no_backend at once; with panicThreshold the unhe
   assert.equal(origins.reduce((sum, o) => sum + o.hits, 0), 0, 'nothing reached a backend');
 
   const panic = await usherWithPool(t, poolYaml(`${CHECK}\npanicThreshold: 50`, addresses));
-  await waitFor(() => panic.pool.backends.every((b) => b.state === 'unhealthy'), 'all unhealthy', 2000);
-  assert.equal(panic.pool.mode, 'panic');
+  await waitFor(() => panic.pool.control.backends.every((b) => b.state === 'unhealthy'), 'all unhealthy', 2000);
+  assert.equal(panic.pool.control.mode, 'panic');
   const panicClient = clientFor(t, panic.url);
   const counts = new Map<string, number>();
   for (let i = 0; i < 30; i++) {
@@ -241,21 +241,21 @@ test('no available backend: 503 no_backend at once; with panicThreshold the unhe
   t.diagnostic(`panic spread: ${JSON.stringify(Object.fromEntries(counts))}`);
   // Round-robin over all three, health ignored.
   assert.deepEqual(origins.map((o) => counts.get(o.name) ?? 0), [10, 10, 10]);
-  assert.equal(panic.pool.mode, 'panic');
+  assert.equal(panic.pool.control.mode, 'panic');
 });
 
 test('health checks bypass maxConnections: a backend with its only slot taken stays healthy', async (t) => {
   const [origin] = await switchableOrigins(t, 1);
   origin!.delayMs = 1200;
   const { pool, url } = await usherWithPool(t, poolYaml(`${CHECK}\nmaxConnections: 1\nqueueSize: 4\nqueueTimeout: 5s`, [origin!.address]));
-  const backend = pool.backends[0]!;
+  const backend = pool.control.backends[0]!;
   await waitFor(() => origin!.healthChecks > 0 && backend.state === 'healthy', 'first check', 2000);
 
   const client = clientFor(t, url, 2);
   const first = send(client, '/long');
   await waitFor(() => backend.inFlight === 1 && origin!.inFlight === 1, 'the long request in flight');
   const second = send(client, '/queued');
-  await waitFor(() => pool.queueLength === 1, 'the second request queued');
+  await waitFor(() => pool.runtime.queueLength === 1, 'the second request queued');
   const checksBefore = origin!.healthChecks;
   const watchStart = performance.now();
   let notHealthy = 0;

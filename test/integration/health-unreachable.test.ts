@@ -37,7 +37,7 @@ test('the last available backend is never taken out: a lone refusing backend ans
     assert.equal(reply.reason, 'connect_refused');
   }
   assert.equal(backendAt(pool, address).state, 'healthy');
-  assert.equal(pool.mode, 'primary');
+  assert.equal(pool.control.mode, 'primary');
 });
 
 test('with every backend refusing, all but one leave rotation and clients get the real error', async (t) => {
@@ -69,10 +69,10 @@ test('while a backend keeps refusing, its time out of rotation doubles up to max
       await sleep(2);
     }
   })();
-  // Every state change goes through pool.stateChanged(): record each flip of `unreachable` with its time (polling could miss a short return).
+  // Every state change goes through pool.control.stateChanged(): record each flip of `unreachable` with its time (polling could miss a short return).
   const flips: { readonly out: boolean; readonly at: number }[] = [];
-  const stateChanged = pool.stateChanged.bind(pool);
-  pool.stateChanged = () => {
+  const stateChanged = pool.control.stateChanged.bind(pool.control);
+  pool.control.stateChanged = () => {
     stateChanged();
     if (flips.at(-1)?.out !== backend.unreachable && (flips.length > 0 || backend.unreachable)) flips.push({ out: backend.unreachable, at: performance.now() });
   };
@@ -98,6 +98,9 @@ test('a passing health check brings an unreachable backend back before its backo
     poolYaml('unreachable: { backoff: 20s, maxBackoff: 20s }\nhealthCheck: { interval: 100ms, fastInterval: 50ms, timeout: 200ms, rise: 2, fall: 30 }', origins.map((o) => o.address)),
   );
   const backend = backendAt(pool, victim.address);
+  // The first check result is decisive (one failure takes a backend out): let it pass before closing the
+  // victim, so only a request can find it closed. A second check has started only once the first was judged.
+  await waitFor(() => victim.healthChecks >= 2, 'the first health check to pass');
   await victim.close();
   const client = clientFor(t, url);
   // Round-robin: one of the first two requests goes to the closed backend and is refused.

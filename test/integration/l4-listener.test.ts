@@ -135,7 +135,7 @@ pools:
   assert.equal(await fetchOver('a.example', certA.cert), 'tls-backend-a');
   assert.equal(await fetchOver('b.example', certB.cert), 'tls-backend-b');
   const pools = usher.snapshot.pools;
-  await until(() => pools.get('a')!.backends[0]!.inFlight === 0 && pools.get('b')!.backends[0]!.inFlight === 0, 'tunnels to end');
-  assert.equal(pools.get('a')!.backends[0]!.counters.requests, 1);
-  assert.equal(pools.get('b')!.backends[0]!.counters.requests, 1);
+  await until(() => pools.get('a')!.control.backends[0]!.inFlight === 0 && pools.get('b')!.control.backends[0]!.inFlight === 0, 'tunnels to end');
+  assert.equal(pools.get('a')!.control.backends[0]!.counters.requests, 1);
+  assert.equal(pools.get('b')!.control.backends[0]!.counters.requests, 1);
 });

@@ -73,7 +73,7 @@ async function startUsher(
 ): Promise<Usher> {
   const live: Record<string, Pool> = {};
   for (const [name, config] of Object.entries(pools)) live[name] = new Pool(name, config, { logger: silentLogger() });
-  const plan = compileTcpPlan(listener, (name) => live[name], silentLogger(), options);
+  const plan = compileTcpPlan(listener, (name) => live[name]?.runtime, silentLogger(), options);
   const proxy = new TcpProxy(plan);
   const accepted: Socket[] = [];
   const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
@@ -204,7 +204,7 @@ async function writeBytes(socket: Socket, total: number, chunk: Buffer): Promise
 }
 
 function inFlight(pool: Pool): number[] {
-  return pool.backends.map((backend) => backend.inFlight);
+  return pool.control.backends.map((backend) => backend.inFlight);
 }
 
 // ---- balancing -------------------------------------------------------------------
@@ -225,7 +225,7 @@ test('round-robin spreads connections over 3 echo backends, one connection at a 
   }
   assert.deepEqual(seen, ['b0', 'b1', 'b2', 'b0', 'b1', 'b2']);
   await waitFor(() => inFlight(usher.pools['p']!).every((n) => n === 0), 'attempts to end');
-  assert.deepEqual(usher.pools['p']!.backends.map((b) => b.counters.requests), [2, 2, 2]);
+  assert.deepEqual(usher.pools['p']!.control.backends.map((b) => b.counters.requests), [2, 2, 2]);
 });
 
 test('least-connections balances on open connections (one L4 connection is one attempt for its life)', async (t) => {
@@ -250,7 +250,7 @@ test('least-connections balances on open connections (one L4 connection is one a
   const closed = collect(closing);
   closing.end();
   await closed;
-  await waitFor(() => pool.backends[1]!.inFlight === 0, 'b1 to have no open connection');
+  await waitFor(() => pool.control.backends[1]!.inFlight === 0, 'b1 to have no open connection');
   assert.deepEqual(inFlight(pool), [1, 0, 1]);
   assert.equal(await openOne(), 'b1');
   assert.deepEqual(inFlight(pool), [1, 1, 1]);
@@ -284,8 +284,8 @@ test('half-close: the client ends its write side and still receives the backend\
   assert.equal(error, undefined);
   assert.equal(data, 'got 1000 bytes; final words');
   await backend.ended[0];
-  await waitFor(() => usher.pools['p']!.backends[0]!.inFlight === 0, 'the attempt to end');
-  assert.equal(usher.pools['p']!.backends[0]!.counters.failures, 0);
+  await waitFor(() => usher.pools['p']!.control.backends[0]!.inFlight === 0, 'the attempt to end');
+  assert.equal(usher.pools['p']!.control.backends[0]!.counters.failures, 0);
 });
 
 test('backpressure: a slow reader of 200 MiB does not make usher buffer it', async (t) => {
@@ -352,8 +352,8 @@ test('1 GiB through usher with bounded memory', async (t) => {
   assert.equal(data, `${TOTAL}\n`);
   assert.ok(growth < 128, `RSS grew by ${growth.toFixed(1)} MiB`);
   assert.ok(seconds < 30, `took ${seconds.toFixed(1)} s`);
-  await waitFor(() => usher.pools['p']!.backends[0]!.inFlight === 0, 'the attempt to end');
-  assert.equal(usher.pools['p']!.backends[0]!.counters.bytesOut, TOTAL.toString().length + 1);
+  await waitFor(() => usher.pools['p']!.control.backends[0]!.inFlight === 0, 'the attempt to end');
+  assert.equal(usher.pools['p']!.control.backends[0]!.counters.bytesOut, TOTAL.toString().length + 1);
 });
 
 test('idle timeout: no byte either way for tunnelIdleMs closes both sides; traffic keeps it open', async (t) => {
@@ -375,7 +375,7 @@ test('idle timeout: no byte either way for tunnelIdleMs closes both sides; traff
   await backend.ended[0];
   t.diagnostic(`closed ${closedAfter.toFixed(0)} ms after the last byte`);
   assert.ok(closedAfter >= 250 && closedAfter < 1000, `closed after ${closedAfter.toFixed(0)} ms`);
-  await waitFor(() => usher.pools['p']!.backends[0]!.inFlight === 0, 'the attempt to end');
+  await waitFor(() => usher.pools['p']!.control.backends[0]!.inFlight === 0, 'the attempt to end');
 });
 
 // ---- PROXY protocol out ---------------------------------------------------------------
@@ -516,7 +516,7 @@ test('connect failure on one backend: the connection goes to another; all down c
     const { data } = await done;
     assert.equal(data, 'live\nxbye live\n', `connection ${i}`);
   }
-  assert.ok(pool.backends[0]!.counters.failures > 0 && pool.backends[2]!.counters.failures > 0, 'both dead backends were tried');
+  assert.ok(pool.control.backends[0]!.counters.failures > 0 && pool.control.backends[2]!.counters.failures > 0, 'both dead backends were tried');
   assert.equal(live.connections, 6);
   await waitFor(() => inFlight(pool).every((n) => n === 0), 'attempts to end');
 
@@ -524,7 +524,7 @@ test('connect failure on one backend: the connection goes to another; all down c
   const socket = await dial(allDown.port);
   const { data } = await collect(socket);
   assert.equal(data, '');
-  const failures = allDown.pools['p']!.backends.map((b) => b.counters.failures);
+  const failures = allDown.pools['p']!.control.backends.map((b) => b.counters.failures);
   assert.equal(failures.reduce((a, b) => a + b, 0), 3, `three different backends tried: ${failures}`);
   assert.ok(failures.every((n) => n <= 1));
 });
@@ -539,7 +539,7 @@ test('maxConnections: a connection waits in the queue for a slot, one past the q
   assert.equal(await readLine(first), 'b0');
   const second = await dial(usher.port);
   const secondLine = readLine(second);
-  await waitFor(() => pool.queueLength === 1, 'the second connection to queue');
+  await waitFor(() => pool.runtime.queueLength === 1, 'the second connection to queue');
   const third = await dial(usher.port);
   const started = performance.now();
   assert.equal((await collect(third)).data, '');
@@ -561,7 +561,7 @@ test('closeBackend and a drain close a backend\'s tunnels after the delay; close
   assert.equal(await readLine(b), 'b1');
   const aClosed = collect(a);
   const started = performance.now();
-  usher.proxy.closeBackend(pool.backends[0]!, 200);
+  usher.proxy.closeBackend(pool.runtime.backends[0]!, 200);
   await aClosed;
   const after = performance.now() - started;
   assert.ok(after >= 180 && after < 1500, `closed after ${after.toFixed(0)} ms`);
@@ -572,7 +572,7 @@ test('closeBackend and a drain close a backend\'s tunnels after the delay; close
   assert.equal(await readLine(c), 'b0');
   const cClosed = collect(c);
   const drainedAt = performance.now();
-  pool.setAdminState(pool.backends[0]!, 'draining');
+  pool.control.setAdminState(pool.control.backends[0]!, 'draining');
   await cClosed;
   const drainedAfter = performance.now() - drainedAt;
   assert.ok(drainedAfter >= 180 && drainedAfter < 1500, `drained tunnel closed after ${drainedAfter.toFixed(0)} ms`);

@@ -172,7 +172,7 @@ test('a backend being drained shows its state; an ejected one counts its ejectio
   );
   t.after(() => usher.stop({ timeoutMs: 500 }));
   const pool = usher.snapshot.pools.get('main')!;
-  pool.setAdminState(pool.find(b!.address)!, 'draining');
+  pool.control.setAdminState(pool.control.find(b!.address)!, 'draining');
   assert.equal(await get(`${usher.url('web')}/api/fail`), 500); // a's only request fails: ejected
   const samples = await scrape(usher);
   assert.equal(value(samples, 'usher_backend_state', { pool: 'main', backend: b!.address, state: 'draining' }), 1);

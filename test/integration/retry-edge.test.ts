@@ -23,7 +23,7 @@ test('with nowhere else to retry, the backend\'s own 502 reaches the client unch
   assert.equal(res.headers['x-usher-error'], undefined);
   assert.equal(await res.body.text(), 'backend says 502');
   assert.equal(origin.seen.length, 1);
-  assert.equal(usher.snapshot.pools.get('main')!.backends[0]!.counters.retriedAway, 0);
+  assert.equal(usher.snapshot.pools.get('main')!.control.backends[0]!.counters.retriedAway, 0);
 });
 
 test('a reload applies a new retry budget and keeps the outlier ejection cap', async (t) => {
@@ -46,20 +46,20 @@ test('a reload applies a new retry budget and keeps the outlier ejection cap', a
   const pool = usher.snapshot.pools.get('main')!;
   // 500 is never a retry condition: every request lands once, and each 500 counts for outlier detection.
   for (let i = 0; i < 6; i++) await (await request(`${usher.url('web')}/`)).body.text();
-  const ejected = pool.backends.filter((b) => b.ejected).length;
+  const ejected = pool.control.backends.filter((b) => b.ejected).length;
   assert.equal(ejected, 1, 'maxEjectionPercent 34 of 3 backends allows one ejection');
 
   // An identical reload must not reset the detector's count of ejected backends.
   assert.equal((await usher.reload()).ok, true);
   for (let i = 0; i < 8; i++) await (await request(`${usher.url('web')}/`)).body.text();
-  assert.equal(pool.backends.filter((b) => b.ejected).length, 1, 'still at most one ejected after a reload');
+  assert.equal(pool.control.backends.filter((b) => b.ejected).length, 1, 'still at most one ejected after a reload');
 
   // A changed budget applies: 100% lets every request retry once.
   failing = false;
   source = simpleYaml(addresses, { algorithm: 'round-robin', outlier, retry: { attempts: 1, on: ['503'], budget: '100%', minRetriesPerSecond: 0 } });
   assert.equal((await usher.reload()).ok, true);
-  assert.ok(pool.retryBudget !== undefined);
-  const budget = pool.retryBudget;
+  assert.ok(pool.runtime.retryBudget !== undefined);
+  const budget = pool.runtime.retryBudget;
   const now = performance.now();
   for (let i = 0; i < 5; i++) budget.onRequest(now);
   let granted = 0;

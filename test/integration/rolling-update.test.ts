@@ -187,7 +187,7 @@ test('scripts/rolling-update.sh restarts every backend of a pool under steady lo
   const control = await controlServer(t, origins, () => {
     // At the moment of a restart exactly one backend is out of rotation: the one restarting.
     const pool = usher.snapshot.pools.get('main')!;
-    outOfRotationAtRestart.push(pool.backends.filter((b) => b.adminState !== 'enabled').map((b) => `${b.key} ${b.adminState} inFlight=${b.inFlight}`));
+    outOfRotationAtRestart.push(pool.control.backends.filter((b) => b.adminState !== 'enabled').map((b) => `${b.key} ${b.adminState} inFlight=${b.inFlight}`));
   });
 
   let finished = false;

@@ -44,8 +44,8 @@ test('sticky cookie pins a client to its backend and re-pins when that backend i
 
   // The pinned backend leaves rotation: the client is re-pinned elsewhere and gets a new cookie.
   const pool = usher.snapshot.pools.get('main')!;
-  const pinned = pool.backends.find((b) => b.stickyToken === token)!;
-  pool.setAdminState(pinned, 'draining');
+  const pinned = pool.control.backends.find((b) => b.stickyToken === token)!;
+  pool.control.setAdminState(pinned, 'draining');
   const moved = await request(url, { headers: { cookie: `usher_sticky=${token}` } });
   const movedTo = await moved.body.text();
   assert.notEqual(movedTo, firstBackend);

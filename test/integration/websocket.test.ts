@@ -158,9 +158,9 @@ test('WebSocket upgrades are balanced per request, relayed with their 101, then 
 
   // An open WebSocket counts as in flight on its backend (least-connections sees it).
   const pool = usher.snapshot.pools.get('main')!;
-  assert.deepEqual(pool.backends.map((b) => b.inFlight), [1, 1]);
+  assert.deepEqual(pool.control.backends.map((b) => b.inFlight), [1, 1]);
   first.socket.end();
-  await until(() => pool.backends.reduce((n, b) => n + b.inFlight, 0) === 1, 'the closed WebSocket to leave inFlight');
+  await until(() => pool.control.backends.reduce((n, b) => n + b.inFlight, 0) === 1, 'the closed WebSocket to leave inFlight');
 });
 
 test('a backend that refuses the upgrade answers like any request; plain requests on the same listener still work', async (t) => {
@@ -206,7 +206,7 @@ test('draining a backend closes its WebSockets after drainTimeout; graceful stop
   const onA = await openWs(usher.url('web'));
   const onB = await openWs(usher.url('web'));
   assert.match(onA.head, /x-backend: a/);
-  pool.setAdminState(pool.backends[0]!, 'draining');
+  pool.control.setAdminState(pool.control.backends[0]!, 'draining');
   const drainedAt = performance.now();
   assert.equal(await onA.echo('still here'), 'a:still here', 'a drained backend keeps its WebSockets until drainTimeout');
   const next = await openWs(usher.url('web'));

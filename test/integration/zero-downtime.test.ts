@@ -64,7 +64,7 @@ test('reload during load changes a pool\'s backends with zero failed requests an
     await Promise.all(origins.map((o) => o.close()));
   });
   const pool = usher.snapshot.pools.get('main')!;
-  const keptBackend = pool.find(o1.address)!;
+  const keptBackend = pool.control.find(o1.address)!;
 
   const load = steadyLoad(usher.url('web'), { concurrency: 4, maxMs: 15_000 });
   await until(() => load.completed() >= 300, '300 responses before the reload');
@@ -94,9 +94,9 @@ test('reload during load changes a pool\'s backends with zero failed requests an
   assert.ok((result.lastSeen.get('o0') ?? 0) < reloadedAt + 1000);
   // The backend that stayed is the same object: health, counters and pooled connections carried over.
   assert.equal(usher.snapshot.pools.get('main'), pool);
-  assert.equal(pool.find(o1.address), keptBackend);
+  assert.equal(pool.control.find(o1.address), keptBackend);
   assert.ok(keptBackend.counters.requests > 300 / 2, 'counters kept across the reload');
-  assert.equal(pool.find(o0.address), undefined);
+  assert.equal(pool.control.find(o0.address), undefined);
 });
 
 test('reload adds and removes listeners cleanly', async (t) => {

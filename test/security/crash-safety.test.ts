@@ -64,5 +64,5 @@ pools:
   assert.match(errors[0]!.msg, /internal error on a client connection/);
   assert.equal(origin.seen.length, 3, 'only the healthy route reached the backend');
   const pool = usher.snapshot.pools.get('broken')!;
-  assert.equal(pool.backends[0]!.inFlight, 0);
+  assert.equal(pool.control.backends[0]!.inFlight, 0);
 });

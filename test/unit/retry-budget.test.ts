@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { RetryBudget } from '../../src/proxy/retry-budget.ts';
+import { RetryBudget } from '../../src/pool/retry-budget.ts';
 import { mulberry32 } from '../helpers/prng.ts';
 
 interface RunResult {

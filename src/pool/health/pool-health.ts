@@ -1,15 +1,20 @@
 import type { PoolConfig } from '../../config/types.ts';
 import type { Logger } from '../../observe/logger.ts';
-import type { Backend } from '../backend.ts';
+import type { BackendControl } from '../backend-control.ts';
 import { ActiveHealthCheck, type ProbeResult } from './active-check.ts';
 import { OutlierDetector, newOutlierState, type OutlierState } from './outlier.ts';
 import { slowStartFactor } from './slow-start.ts';
 
-/** What PoolHealth needs from its pool. */
+/** What PoolHealth needs from its pool's control plane. */
 export interface HealthHost {
   readonly name: string;
-  readonly backends: readonly Backend[];
+  readonly backends: readonly BackendControl[];
+  /** A state field changed: recompute availability and the mode, and tell the data planes. */
   stateChanged(): void;
+  /** The backend left rotation: data planes keep no idle connection to it (a restarted server must not see stale ones). */
+  closeIdle(backend: BackendControl): void;
+  /** Slow start changed effective weights: data planes take the new ones. */
+  weightsChanged(): void;
 }
 
 /**
@@ -18,8 +23,9 @@ export interface HealthHost {
  * connections (nginx's `max_fails=1`, on by default) and of backends that fail
  * real traffic (Envoy's outlier detection), and slow start for backends that
  * come back (Envoy's 10% → 100% linear ramp). Each only sets a field on the
- * backend and asks the pool to recompute availability; nothing here runs per request
- * except the outlier counters.
+ * backend's control record and asks the pool to recompute availability;
+ * nothing here runs per request except the outlier counters. It is control
+ * plane: one set of checks per pool, however many data planes serve it.
  */
 export class PoolHealth {
   readonly #host: HealthHost;
@@ -27,12 +33,12 @@ export class PoolHealth {
   readonly #logger: Logger | undefined;
   #checkConfig = '';
   #config: PoolConfig | undefined;
-  readonly #checks = new Map<Backend, ActiveHealthCheck>();
+  readonly #checks = new Map<BackendControl, ActiveHealthCheck>();
   #outlier: OutlierDetector | undefined;
   #outlierConfig = 'null';
-  readonly #outlierStates = new Map<Backend, OutlierState>();
-  readonly #ejectionTimers = new Map<Backend, NodeJS.Timeout>();
-  readonly #unreachableTimers = new Map<Backend, NodeJS.Timeout>();
+  readonly #outlierStates = new Map<BackendControl, OutlierState>();
+  readonly #ejectionTimers = new Map<BackendControl, NodeJS.Timeout>();
+  readonly #unreachableTimers = new Map<BackendControl, NodeJS.Timeout>();
   #slowStartTicker: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -74,12 +80,12 @@ export class PoolHealth {
   }
 
   /** A backend joined the pool after start (admin API or reload). */
-  added(backend: Backend, slowStart: boolean): void {
+  added(backend: BackendControl, slowStart: boolean): void {
     this.#ensureCheck(backend);
     if (slowStart) this.#beginSlowStart(backend);
   }
 
-  removed(backend: Backend): void {
+  removed(backend: BackendControl): void {
     this.#checks.get(backend)?.stop();
     this.#checks.delete(backend);
     const state = this.#outlierStates.get(backend);
@@ -92,27 +98,27 @@ export class PoolHealth {
   }
 
   /** An operator enabled a backend again: it ramps up like one that recovered. */
-  rejoined(backend: Backend): void {
+  rejoined(backend: BackendControl): void {
     this.#beginSlowStart(backend);
   }
 
   /** The configured weight changed: keep the ramp's proportion. */
-  reweigh(backend: Backend): void {
+  reweigh(backend: BackendControl): void {
     if (backend.slowStartSince !== 0) this.#tickSlowStart();
   }
 
   /** Recent check results of a backend, oldest first (for the admin API and dashboard). */
-  recentChecks(backend: Backend): readonly (ProbeResult & { at: number })[] {
+  recentChecks(backend: BackendControl): readonly (ProbeResult & { at: number })[] {
     return this.#checks.get(backend)?.recent ?? [];
   }
 
   /** Outlier state of a backend, when outlier detection is on. */
-  outlierState(backend: Backend): Readonly<OutlierState> | undefined {
+  outlierState(backend: BackendControl): Readonly<OutlierState> | undefined {
     return this.#outlierStates.get(backend);
   }
 
   /** One finished attempt: passive health learns from real traffic. */
-  observe(backend: Backend, failed: boolean): void {
+  observe(backend: BackendControl, failed: boolean): void {
     const detector = this.#outlier;
     if (detector === undefined) return;
     let state = this.#outlierStates.get(backend);
@@ -127,8 +133,8 @@ export class PoolHealth {
     const now = Date.now();
     if (!detector.onFailure(state, now)) return;
     backend.ejected = true;
-    backend.counters.ejections++;
-    backend.connections.closeIdle();
+    backend.ejections++;
+    this.#host.closeIdle(backend);
     const ms = Math.max(0, state.ejectedUntil - now);
     this.#logger?.warn({ pool: this.#host.name, backend: backend.key, ejectedForMs: ms, ejections: state.ejections }, 'backend ejected');
     const timer = setTimeout(() => this.#release(backend, true), ms);
@@ -147,7 +153,7 @@ export class PoolHealth {
    * Refusals while it is out (attempts that were already connecting) are
    * ignored, so one outage counts once.
    */
-  unreachable(backend: Backend): void {
+  unreachable(backend: BackendControl): void {
     const config = this.#config?.unreachable;
     if (config === undefined || config === false || backend.unreachable || this.#stopped) return;
     if (!this.#host.backends.some((other) => other !== backend && other.available)) return;
@@ -175,7 +181,7 @@ export class PoolHealth {
 
   // ---- internals ---------------------------------------------------------------
 
-  #ensureCheck(backend: Backend): void {
+  #ensureCheck(backend: BackendControl): void {
     const config = this.#config?.healthCheck;
     if (config === undefined || this.#stopped || this.#checks.has(backend)) return;
     const check = new ActiveHealthCheck(
@@ -184,28 +190,28 @@ export class PoolHealth {
       {
         onTransition: (healthy, last) => this.#onTransition(backend, healthy, last),
         onResult: (result) => {
-          if (result.ok) backend.metrics.checksPassed++;
-          else backend.metrics.checksFailed++;
+          if (result.ok) backend.checks.passed++;
+          else backend.checks.failed++;
           // A passing check proves the backend accepts connections again: no need to sit out the backoff.
           if (result.ok && backend.unreachable) this.#reachable(backend, true);
         },
       },
-      { random: this.#random, initiallyHealthy: backend.healthy, tls: backend.connections.tls },
+      { random: this.#random, initiallyHealthy: backend.healthy, tls: backend.tls },
     );
     this.#checks.set(backend, check);
     check.start();
   }
 
-  #onTransition(backend: Backend, healthy: boolean, last: ProbeResult): void {
+  #onTransition(backend: BackendControl, healthy: boolean, last: ProbeResult): void {
     if (backend.healthy === healthy) return;
     backend.healthy = healthy;
     if (healthy) this.#beginSlowStart(backend);
-    else backend.connections.closeIdle();
+    else this.#host.closeIdle(backend);
     this.#logger?.[healthy ? 'info' : 'warn']({ pool: this.#host.name, backend: backend.key, check: last.detail }, healthy ? 'backend healthy' : 'backend unhealthy');
     this.#host.stateChanged();
   }
 
-  #release(backend: Backend, slowStart: boolean): void {
+  #release(backend: BackendControl, slowStart: boolean): void {
     clearTimeout(this.#ejectionTimers.get(backend));
     this.#ejectionTimers.delete(backend);
     const state = this.#outlierStates.get(backend);
@@ -219,7 +225,7 @@ export class PoolHealth {
   }
 
   /** Ends an `unreachable` spell: back in rotation (ramping up when slow start is on). */
-  #reachable(backend: Backend, slowStart: boolean): void {
+  #reachable(backend: BackendControl, slowStart: boolean): void {
     clearTimeout(this.#unreachableTimers.get(backend));
     this.#unreachableTimers.delete(backend);
     if (!backend.unreachable) return;
@@ -229,11 +235,12 @@ export class PoolHealth {
     this.#host.stateChanged();
   }
 
-  #beginSlowStart(backend: Backend): void {
+  #beginSlowStart(backend: BackendControl): void {
     const windowMs = this.#config?.slowStartMs;
     if (windowMs === undefined || windowMs <= 0 || this.#stopped) return;
     backend.slowStartSince = performance.now();
     backend.weight = backend.configuredWeight * slowStartFactor(backend.slowStartSince, backend.slowStartSince, windowMs);
+    this.#host.weightsChanged();
     if (this.#slowStartTicker === undefined) {
       // 20 steps over the window, between 50 ms and 1 s apart: smooth enough, and cheap.
       const every = Math.min(1000, Math.max(50, windowMs / 20));
@@ -257,6 +264,7 @@ export class PoolHealth {
         ramping++;
       }
     }
+    this.#host.weightsChanged();
     if (ramping === 0) {
       clearInterval(this.#slowStartTicker);
       this.#slowStartTicker = undefined;

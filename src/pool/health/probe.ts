@@ -20,7 +20,7 @@ import { BodyFramer } from '../../http1/body-framer.ts';
 import { isParseError } from '../../http1/errors.ts';
 import { parseResponseHead } from '../../http1/response-head.ts';
 import { defaultHeadLimits, type ResponseHead } from '../../http1/types.ts';
-import { formatHostPort } from '../backend.ts';
+import { formatHostPort } from '../../config/hostport.ts';
 
 /** The outcome of one probe. */
 export interface ProbeResult {

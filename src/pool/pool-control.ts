@@ -1,0 +1,304 @@
+import { formatHostPort } from '../config/hostport.ts';
+import type { AdminState, BackendConfig, HashKey, PoolConfig } from '../config/types.ts';
+import type { Logger } from '../observe/logger.ts';
+import { BackendControl } from './backend-control.ts';
+import { PoolHealth } from './health/pool-health.ts';
+import { InFlightTable } from './in-flight.ts';
+import { poolMode, type PoolMode } from './pool-mode.ts';
+import type { AttemptOutcome, AttemptReports, PoolDataPlane, PublishedPool } from './published.ts';
+import { StickyCookie } from './sticky.ts';
+import { backendTlsOptions } from './upstream-connection.ts';
+
+const hashAlgorithms: ReadonlySet<string> = new Set(['hash', 'maglev']);
+
+/** A backend as the admin API adds it. */
+export type BackendSpec = Pick<BackendConfig, 'address' | 'name' | 'weight' | 'backup' | 'state' | 'maxConnections' | 'tls'>;
+
+/** Options that are not part of the config file: injected for tests and embedding. */
+export interface PoolControlOptions {
+  /** Jitter of health checks; default `Math.random`. */
+  readonly random?: () => number;
+  readonly logger?: Logger;
+  /** Data planes that will serve the pool: rows of its in-flight table. Default 1. */
+  readonly dataPlanes?: number;
+}
+
+/**
+ * The control plane of one pool: which backends it has (membership, in file
+ * order), their weights and slow-start weights, their health (active checks,
+ * outlier ejection, the `unreachable` ejection after a refused connect),
+ * operator state, the pool's mode, the sticky secret and tokens. Admin
+ * actions, reloads and health results change it; nothing here runs per
+ * request except {@link attemptReported}, which feeds passive health.
+ *
+ * Data planes read it as a {@link PublishedPool} and are told what to rebuild
+ * through {@link PoolDataPlane} (see published.ts). A pool lives across
+ * reloads: {@link reconfigure} applies a new file while keeping the health,
+ * counters and connections of backends that stay.
+ */
+export class PoolControl implements PublishedPool, AttemptReports {
+  readonly name: string;
+  /** Health checks, passive ejection and slow start of this pool. */
+  readonly health: PoolHealth;
+  /** In-flight attempts per backend slot, one row per data plane. */
+  readonly inFlight: InFlightTable;
+  #config: PoolConfig;
+  #backends: BackendControl[] = [];
+  /** Members by slot: data planes report by slot. */
+  #bySlot: (BackendControl | undefined)[] = [];
+  /** Removed backends whose slot no member uses yet; a slot is reused once nothing is in flight on it. */
+  readonly #retired: BackendControl[] = [];
+  #nextSlot = 0;
+  #mode: PoolMode = 'none';
+  #sticky: StickyCookie | undefined;
+  #hashKey: HashKey | undefined;
+  readonly #planes: PoolDataPlane[] = [];
+  #closed = false;
+
+  constructor(name: string, config: PoolConfig, options: PoolControlOptions = {}) {
+    this.name = name;
+    this.#config = config;
+    this.inFlight = new InFlightTable(options.dataPlanes ?? 1, Math.max(16, config.backends.length));
+    const planes = this.#planes;
+    const members = (): readonly BackendControl[] => this.#backends;
+    this.health = new PoolHealth(
+      {
+        name,
+        get backends() {
+          return members();
+        },
+        stateChanged: () => this.stateChanged(),
+        closeIdle: (backend) => {
+          for (const plane of planes) plane.closeIdle(backend.slot);
+        },
+        weightsChanged: () => {
+          for (const plane of planes) plane.weightsChanged();
+        },
+      },
+      options.random ?? Math.random,
+      options.logger,
+    );
+    this.#applySettings(config);
+    for (const spec of config.backends) this.#backends.push(this.#newBackend(spec));
+    this.#membersChanged();
+    this.health.configure(config);
+  }
+
+  get config(): PoolConfig {
+    return this.#config;
+  }
+
+  /** Members, in file order (admin additions last until the next reload). */
+  get backends(): readonly BackendControl[] {
+    return this.#backends;
+  }
+
+  get mode(): PoolMode {
+    return this.#mode;
+  }
+
+  get sticky(): StickyCookie | undefined {
+    return this.#sticky;
+  }
+
+  get hashKey(): HashKey | undefined {
+    return this.#hashKey;
+  }
+
+  /**
+   * A data plane serving this pool: from now on it is told about every
+   * change. It has built itself from the published state already.
+   */
+  attach(plane: PoolDataPlane): void {
+    this.#planes.push(plane);
+  }
+
+  /** The member with this `host:port` (hostnames compared case-insensitively). */
+  find(key: string): BackendControl | undefined {
+    const wanted = key.toLowerCase();
+    for (const backend of this.#backends) if (backend.key.toLowerCase() === wanted) return backend;
+    return undefined;
+  }
+
+  // ---- reports from data planes ------------------------------------------------------
+
+  /** AttemptReports: a refused connect takes the backend out (`unreachable`); every verdict feeds outlier detection. */
+  attemptReported(slot: number, outcome: Exclude<AttemptOutcome, 'unknown'>, failed: boolean): void {
+    const backend = this.#bySlot[slot];
+    if (backend === undefined) return; // removed meanwhile
+    if (outcome === 'unreachable') this.health.unreachable(backend);
+    else if (backend.connectFailures !== 0) backend.connectFailures = 0; // it answered: the backoff starts over
+    this.health.observe(backend, failed);
+  }
+
+  // ---- operator and config changes -------------------------------------------------------
+
+  /** Adds a backend at runtime; it starts as the first health check decides, with slow start. */
+  add(spec: BackendSpec): BackendControl {
+    const backend = this.#newBackend(spec);
+    this.#backends.push(backend);
+    this.#membersChanged();
+    this.health.added(backend, true);
+    return backend;
+  }
+
+  /** Removes a backend: no new requests; data planes finish their attempts on it, then close its connections. */
+  remove(backend: BackendControl): void {
+    const i = this.#backends.indexOf(backend);
+    if (i === -1) return;
+    this.#backends.splice(i, 1);
+    this.#retire(backend);
+    this.#membersChanged();
+  }
+
+  setWeight(backend: BackendControl, weight: number): void {
+    backend.configuredWeight = weight;
+    backend.weight = weight;
+    this.health.reweigh(backend);
+    this.#membersChanged(); // weighted tables (rings, WRR) are built from weights
+  }
+
+  setAdminState(backend: BackendControl, state: AdminState): void {
+    if (backend.adminState === state) return;
+    backend.adminState = state;
+    if (state !== 'enabled') {
+      for (const plane of this.#planes) plane.takenOut(backend.slot);
+    } else {
+      this.health.rejoined(backend);
+    }
+    this.stateChanged();
+  }
+
+  /** Recomputes availability and the pool mode, then tells the data planes; called after any state change. */
+  stateChanged(): void {
+    let primaries = 0;
+    let primariesUp = 0;
+    let backupsUp = 0;
+    let enabled = 0;
+    for (const backend of this.#backends) {
+      backend.refresh();
+      if (!backend.enabled) continue;
+      enabled++;
+      if (backend.backup) {
+        if (backend.available) backupsUp++;
+        continue;
+      }
+      primaries++;
+      if (backend.available) primariesUp++;
+    }
+    this.#mode = poolMode({ primaries, primariesUp, backupsUp, enabled }, this.#config.panicThresholdPercent);
+    for (const plane of this.#planes) plane.availabilityChanged();
+  }
+
+  /**
+   * Applies a reloaded pool config. The file is the source of truth: backends
+   * it lists keep their health, counters and connections but take its weight,
+   * backup flag, state and limit; backends it does not list are removed (also
+   * those the admin API added).
+   */
+  reconfigure(config: PoolConfig): void {
+    this.#config = config;
+    this.#applySettings(config);
+    const wanted = new Map(config.backends.map((b) => [formatHostPort(b.address), b]));
+    for (const backend of [...this.#backends]) {
+      const spec = wanted.get(backend.key);
+      if (spec === undefined) {
+        this.#backends.splice(this.#backends.indexOf(backend), 1);
+        this.#retire(backend);
+        continue;
+      }
+      wanted.delete(backend.key);
+      backend.name = spec.name;
+      backend.configuredWeight = spec.weight;
+      backend.weight = spec.weight;
+      backend.backup = spec.backup;
+      backend.maxConnections = spec.maxConnections ?? config.maxConnections ?? Infinity;
+      if (backend.adminState !== spec.state) this.setAdminState(backend, spec.state);
+    }
+    const added: BackendControl[] = [];
+    for (const spec of wanted.values()) {
+      const backend = this.#newBackend(spec);
+      this.#backends.push(backend);
+      added.push(backend);
+    }
+    // Keep the file's order: balancers that walk the list (round-robin ties) follow it.
+    const order = new Map(config.backends.map((b, i) => [formatHostPort(b.address), i]));
+    this.#backends.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
+    this.#membersChanged();
+    this.health.configure(config);
+    for (const backend of added) this.health.added(backend, true);
+  }
+
+  /** Stops health checks and closes the data planes' side (queued requests fail, idle connections close). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.health.stop();
+    for (const plane of this.#planes) plane.close();
+  }
+
+  // ---- internals ---------------------------------------------------------------
+
+  #applySettings(config: PoolConfig): void {
+    this.#sticky = config.sticky === undefined ? undefined : new StickyCookie(config.sticky);
+    this.#hashKey = hashAlgorithms.has(config.algorithm) ? config.hashKey : undefined;
+  }
+
+  #newBackend(spec: BackendSpec): BackendControl {
+    const slot = this.#allocateSlot();
+    const backend = new BackendControl(
+      {
+        slot,
+        address: spec.address,
+        name: spec.name,
+        weight: spec.weight,
+        backup: spec.backup,
+        adminState: spec.state,
+        maxConnections: spec.maxConnections ?? this.#config.maxConnections ?? Infinity,
+        // The CA file is read here, when the member is created (start, reload, admin add), never per connection.
+        tls: spec.tls === undefined ? undefined : backendTlsOptions(spec.address, spec.tls),
+      },
+      this.inFlight,
+      this.#planes,
+    );
+    this.#bySlot[slot] = backend;
+    return backend;
+  }
+
+  /**
+   * A slot for a new member: a removed backend's once nothing is in flight
+   * on it (so no late attempt end can count against the newcomer), else a
+   * new one. Slots stay few, so the in-flight table stays as small as the
+   * largest membership.
+   */
+  #allocateSlot(): number {
+    const retired = this.#retired;
+    for (let i = 0; i < retired.length; i++) {
+      const old = retired[i]!;
+      if (this.inFlight.total(old.slot) !== 0) continue;
+      retired.splice(i, 1);
+      old.releaseSlot();
+      return old.slot;
+    }
+    const slot = this.#nextSlot++;
+    this.inFlight.reserve(slot + 1);
+    return slot;
+  }
+
+  /** Takes a backend out of membership; the caller publishes the change. */
+  #retire(backend: BackendControl): void {
+    backend.removed = true;
+    backend.refresh();
+    this.health.removed(backend);
+    this.#bySlot[backend.slot] = undefined;
+    this.#retired.push(backend);
+  }
+
+  /** Membership, weights or settings changed: new sticky tokens, then every data plane rebuilds, then availability. */
+  #membersChanged(): void {
+    const sticky = this.#sticky;
+    for (const backend of this.#backends) backend.stickyToken = sticky === undefined ? '' : sticky.token(this.name, backend.key);
+    for (const plane of this.#planes) plane.membersChanged();
+    this.stateChanged();
+  }
+}

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { configJsonSchema, formatIssue, loadConfigFile, parseConfig, parseDuration, quickConfig, type ConfigResult } from './config/index.ts';
-import type { AlgorithmName, UsherConfig } from './config/types.ts';
+import { configJsonSchema, formatIssue, loadConfig, loadConfigFile, parseConfig, parseDuration, quickConfig, type ConfigResult } from './config/index.ts';
+import type { UsherConfig } from './config/types.ts';
+import { BUILTIN_BALANCERS, DEFAULT_BALANCER } from './balancer/names.ts';
 import { demoBanner, demoConfigYaml, startDemoBackends, stopDemoBackends } from './demo/demo.ts';
 import { createAccessLog } from './observe/access-log.ts';
 import { adminEndpoint, callAdmin, errorMessage } from './cli/admin-client.ts';
@@ -40,7 +41,7 @@ const commandHelp: Readonly<Record<string, string>> = {
   -c, --config FILE      config file (YAML or JSON)
   --bind HOST:PORT       quick mode: listen here (default 127.0.0.1:8080)
   --backend HOST:PORT    quick mode: a backend; repeat for each
-  --algorithm NAME       quick mode: p2c (default), round-robin, least-connections, random, ewma, hash, maglev
+  --algorithm NAME       quick mode: ${BUILTIN_BALANCERS.map((name) => (name === DEFAULT_BALANCER ? `${name} (default)` : name)).join(', ')}
   --no-access-log        do not write the access log
   -h, --help             this help
 
@@ -99,7 +100,8 @@ problem and warning has a fix. Exit codes: 0 no problem (warnings allowed),
   -c, --config FILE      config file (YAML or JSON)
 
 Prints "ok" and exits 0 when valid; otherwise prints every problem as
-file:line:col key.path: message and exits 1.
+file:line:col key.path: message and exits 1. Modules the file names
+(algorithm: { module: ./x.ts }) are loaded and their options checked.
 `,
   demo: `usher demo: run three demo backends behind usher
 
@@ -190,26 +192,27 @@ async function start(args: readonly string[]): Promise<number> {
   if (file === undefined && backends.length === 0) throw new UsageError('give -c FILE, or at least one --backend HOST:PORT');
   const result =
     file !== undefined
-      ? loadConfigFile(file)
+      ? await loadConfig(file)
       : quickConfig({
           bind: values.bind ?? '127.0.0.1:8080',
           backends,
-          algorithm: (values.algorithm as AlgorithmName | undefined) ?? 'p2c',
+          algorithm: values.algorithm ?? DEFAULT_BALANCER,
         });
   const config = reportConfig(result);
   if (config === undefined) return exitCodes.configOrStartup;
   const accessLog = values['access-log'] === false ? createAccessLog({ enabled: false }) : undefined;
   return runUntilSignal(config, {
     ...(accessLog ? { accessLog } : {}),
-    ...(file !== undefined ? { configSource: () => loadConfigFile(file) } : {}),
+    ...(file !== undefined ? { configSource: () => loadConfig(file) } : {}),
   });
 }
 
-function check(args: readonly string[]): number {
+async function check(args: readonly string[]): Promise<number> {
   const { values } = parsed(() => parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' } } }));
   const file = values.config;
   if (file === undefined) throw new UsageError('give the config file with -c FILE');
-  const config = reportConfig(loadConfigFile(file));
+  // Modules the file names are loaded and their options checked, as start does.
+  const config = reportConfig(await loadConfig(file));
   if (config === undefined) return exitCodes.configOrStartup;
   process.stdout.write(`ok: ${file} is valid (${config.listeners.length} listener(s), ${Object.keys(config.pools).length} pool(s))\n`);
   return exitCodes.ok;

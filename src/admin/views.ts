@@ -1,3 +1,4 @@
+import { algorithmName } from '../balancer/algorithm.ts';
 import type { ListenerConfig, ListenerProtocol, MatchConfig, RedirectConfig, RouteConfig } from '../config/types.ts';
 import { formatHostPort, type Backend, type BackendCounters, type BackendState } from '../pool/backend.ts';
 import type { Pool, PoolMode } from '../pool/pool.ts';
@@ -37,7 +38,7 @@ export interface PoolView {
 export function poolView(pool: Pool): PoolView {
   return {
     name: pool.name,
-    algorithm: pool.config.algorithm,
+    algorithm: algorithmName(pool.config.algorithm),
     mode: pool.mode,
     queued: pool.queueLength,
     backends: pool.backends.map((backend) => backendView(pool, backend)),

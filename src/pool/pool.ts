@@ -1,5 +1,5 @@
 import type { Accept, Balancer, Endpoint, PickContext } from '../balancer/types.ts';
-import { createBalancer } from '../balancer/registry.ts';
+import { algorithmHashes, algorithmName, createAlgorithm } from '../balancer/algorithm.ts';
 import type { AdminState, BackendConfig, HashKey, PoolConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import { RetryBudget } from '../proxy/retry-budget.ts';
@@ -36,8 +36,6 @@ function notTried(backend: Backend, ctx: PickContext): boolean {
   return ctx.tried.length === 0 || !ctx.tried.includes(backend.index);
 }
 
-const hashAlgorithms: ReadonlySet<string> = new Set(['hash', 'maglev']);
-
 /**
  * Which backends a pool balances over right now; recomputed on every state
  * change, so a request reads one field.
@@ -55,8 +53,12 @@ export interface PoolOptions {
   readonly logger?: Logger;
 }
 
-/** What selecting a backend produced. */
-export type Selection = Backend | 'full' | 'none';
+/**
+ * What selecting a backend produced: a backend, `full` (candidates exist but
+ * all are at their limit), `none`, or `failed`: the balancer threw (a bug in
+ * a custom balancer), which is logged; the request is answered 500.
+ */
+export type Selection = Backend | 'full' | 'none' | 'failed';
 
 /** A backend as the admin API adds it. */
 export type BackendSpec = Pick<BackendConfig, 'address' | 'name' | 'weight' | 'backup' | 'state' | 'maxConnections' | 'tls'>;
@@ -94,6 +96,9 @@ export class Pool {
   #nextIndex = 0;
   #closed = false;
   #budgetSettings = '';
+  /** Throws from the balancer since the last one was logged, and when that was (ms): one line per second at most. */
+  #unloggedThrows = 0;
+  #lastThrowLoggedAt = -Infinity;
 
   constructor(name: string, config: PoolConfig, options: PoolOptions = {}) {
     this.name = name;
@@ -125,8 +130,21 @@ export class Pool {
     return this.#primaries;
   }
 
-  /** The backend a request goes to, 'full' when candidates exist but all are at their limit, or 'none'. */
+  /**
+   * The backend a request goes to, or why there is none (see {@link Selection}).
+   * The one place balancers are asked to pick, so the one place a throwing
+   * balancer is caught: one request fails, not the process.
+   */
   select(ctx: PickContext, stickyToken: string | undefined): Selection {
+    try {
+      return this.#select(ctx, stickyToken);
+    } catch (error) {
+      this.#balancerThrew('pick', error);
+      return 'failed';
+    }
+  }
+
+  #select(ctx: PickContext, stickyToken: string | undefined): Selection {
     const mode = this.#mode;
     if (mode === 'none') return 'none';
     const accept = mode === 'panic' ? acceptInPanic : acceptAvailable;
@@ -137,7 +155,11 @@ export class Pool {
     const balancer = mode === 'backup' ? this.#backups : this.#primaries;
     let backend = balancer.pick(ctx, accept) as Backend | undefined;
     if (backend === undefined && mode === 'panic') backend = this.#backups.pick(ctx, accept) as Backend | undefined;
-    if (backend !== undefined) return backend;
+    if (backend !== undefined) {
+      // A custom balancer must return one of the endpoints it was given; anything else would fail later, far from here.
+      if (!(backend instanceof Backend)) throw new TypeError(`the balancer returned ${JSON.stringify((backend as { key?: unknown }).key)}, which is not one of the pool's backends`);
+      return backend;
+    }
     const acceptFree = mode === 'panic' ? acceptInPanicIfFree : acceptIfFree;
     if (balancer.pick(ctx, acceptFree) !== undefined) return 'full';
     return mode === 'panic' && this.#backups.pick(ctx, acceptFree) !== undefined ? 'full' : 'none';
@@ -193,7 +215,13 @@ export class Pool {
       if (outcome === 'unreachable') this.health.unreachable(backend);
       else if (backend.connectFailures !== 0) backend.connectFailures = 0; // it answered: the backoff starts over
       this.health.observe(backend, failed || status >= 500);
-      if (latencyMs >= 0) (backend.backup ? this.#backups : this.#primaries).observe?.(backend, latencyMs, now);
+      if (latencyMs >= 0) {
+        try {
+          (backend.backup ? this.#backups : this.#primaries).observe?.(backend, latencyMs, now);
+        } catch (error) {
+          this.#balancerThrew('observe', error);
+        }
+      }
     }
     if (this.#queue.length > 0) this.#queue.wake();
   }
@@ -342,10 +370,23 @@ export class Pool {
 
   // ---- internals ---------------------------------------------------------------
 
+  /** Logs a balancer's exception: the first at once, then at most one line a second with the count in between. */
+  #balancerThrew(method: 'pick' | 'observe', error: unknown): void {
+    this.#unloggedThrows++;
+    const now = performance.now();
+    if (now - this.#lastThrowLoggedAt < 1000) return;
+    this.#options.logger?.error(
+      { err: error, pool: this.name, algorithm: algorithmName(this.config.algorithm), throws: this.#unloggedThrows },
+      method === 'pick' ? 'the balancer threw while picking a backend; the request is answered 500' : 'the balancer threw in observe()',
+    );
+    this.#unloggedThrows = 0;
+    this.#lastThrowLoggedAt = now;
+  }
+
   #applyPoolSettings(config: PoolConfig): void {
     this.#queue.configure(config.queueSize, config.queueTimeoutMs);
     this.sticky = config.sticky === undefined ? undefined : new StickyCookie(config.sticky);
-    this.hashKey = hashAlgorithms.has(config.algorithm) ? config.hashKey : undefined;
+    this.hashKey = algorithmHashes(config.algorithm) ? config.hashKey : undefined;
     const retry = config.retry;
     if (retry.attempts === 0) {
       this.retryBudget = undefined;
@@ -395,7 +436,7 @@ export class Pool {
 
   #buildBalancer(endpoints: readonly Endpoint[]): Balancer {
     const build = (): Balancer =>
-      createBalancer(this.config.algorithm, endpoints, {
+      createAlgorithm(this.config.algorithm, endpoints, {
         random: this.#options.random ?? Math.random,
         now: this.#options.now ?? performance.now.bind(performance),
         hashBalanceFactor: this.config.hashBalanceFactor,

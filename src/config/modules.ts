@@ -116,7 +116,8 @@ export async function loadConfigModule<T>(
  * Checks `ref.options` with the module's `schema`; each issue is reported at
  * `[...at, 'options', ...its path]`, so it points at the offending line.
  * A module without a schema takes no options: any given are an error.
- * Returns the checked options, or `{ ok: false }` after reporting.
+ * Leaving `options` out is the same as `options: {}`, so an object schema's
+ * defaults apply. Returns the checked options, or `{ ok: false }` after reporting.
  *
  * @param what - names the module in messages (`balancer "least-latency"`).
  */
@@ -134,7 +135,7 @@ export async function checkModuleOptions<T>(
   }
   let result: OptionsResult<T>;
   try {
-    result = await schema['~standard'].validate(ref.options);
+    result = await schema['~standard'].validate(ref.options ?? {});
   } catch (error) {
     reporter.error([...at, 'options'], `${what}: its options schema threw: ${errorText(error)}`);
     return { ok: false };

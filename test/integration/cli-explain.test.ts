@@ -291,3 +291,41 @@ ${origins.map((origin, i) => `      - { address: ${origin.address}, weight: ${i 
   }
   await Promise.all(origins.map((origin) => origin.close()));
 });
+
+test('a sticky cookie signed with a known secret: explain names the backend it pins, as usher routes it', async (t) => {
+  const origins = await Promise.all(['a', 'b', 'c'].map((name) => startOrigin(name)));
+  const yaml = (secret: string): string => `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+pools:
+  main:
+    sticky: { cookie: pin${secret} }
+    backends:
+${origins.map((origin) => `      - address: ${origin.address}\n`).join('')}`;
+  const usher = await startUsher(yaml(', secret: explain-sticky-secret-0123'));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 0 });
+    await Promise.all(origins.map((origin) => origin.close()));
+  });
+  const parsed = parseConfig(yaml(', secret: explain-sticky-secret-0123'), 'test.yaml', {});
+  assert.ok(parsed.ok);
+  for (let i = 0; i < 4; i++) {
+    const first = await request(usher.url('web'));
+    await first.body.text();
+    const cookie = String(first.headers['set-cookie']).split(';')[0]!;
+    const pinned = explain(parsed.config, readExplainRequest('GET', '/', [`cookie: ${cookie}`])).pool!.pick;
+    assert.equal(pinned.computable, true);
+    assert.match(pinned.text, /^the pin cookie pins 127\.0\.0\.1:\d+$/);
+    const again = await request(usher.url('web'), { headers: { cookie } });
+    await again.body.text();
+    assert.equal(pinned.backend, origins.find((origin) => origin.name === again.headers['x-origin'])!.address);
+  }
+  // Without a secret the key is made at start: explain says it cannot tell.
+  const unsigned = parseConfig(yaml(''), 'test.yaml', {});
+  assert.ok(unsigned.ok);
+  const unknown = explain(unsigned.config, readExplainRequest('GET', '/', ['cookie: pin=abc'])).pool!.pick;
+  assert.equal(unknown.computable, false);
+  assert.match(unknown.text, /key made at start \(no sticky\.secret\): cannot tell/);
+});

@@ -2,7 +2,8 @@
  * Loads the balancer modules a config names (`algorithm: { module, options }`)
  * and checks their options: the balancer half of `resolveModules`.
  */
-import { checkModuleOptions, loadConfigModule, type ModuleExports } from '../config/modules.ts';
+import { formatHostPort } from '../config/hostport.ts';
+import { checkModuleOptions, errorText, loadConfigModule, type ModuleExports } from '../config/modules.ts';
 import { failed, parsed, type Parsed } from '../config/parsed.ts';
 import type { Reporter } from '../config/report.ts';
 import type { BalancerModuleConfig, LoadedBalancer, PoolConfig, UsherConfig } from '../config/types.ts';
@@ -25,7 +26,7 @@ export async function resolveBalancerModules(config: UsherConfig, reporter: Repo
       pools[name] = pool;
       const algorithm = pool.algorithm;
       if (typeof algorithm === 'string' || algorithm.loaded !== undefined) return;
-      const loaded = await loadBalancer(algorithm, ['pools', name], reporter);
+      const loaded = await loadBalancer(pool, algorithm, ['pools', name], reporter);
       if (loaded === undefined) failedAny = true;
       else {
         pools[name] = { ...pool, algorithm: { ...algorithm, loaded } };
@@ -38,7 +39,7 @@ export async function resolveBalancerModules(config: UsherConfig, reporter: Repo
   return changed ? { ...config, pools: Object.fromEntries(Object.keys(config.pools).map((name) => [name, pools[name]!])) } : config;
 }
 
-async function loadBalancer(ref: BalancerModuleConfig, poolPath: readonly string[], reporter: Reporter): Promise<LoadedBalancer | undefined> {
+async function loadBalancer(pool: PoolConfig, ref: BalancerModuleConfig, poolPath: readonly string[], reporter: Reporter): Promise<LoadedBalancer | undefined> {
   const at = [...poolPath, 'algorithm'];
   const definition = await loadConfigModule(ref, at, reporter, balancerExport);
   if (definition === undefined) return undefined;
@@ -55,7 +56,20 @@ async function loadBalancer(ref: BalancerModuleConfig, poolPath: readonly string
       }
     }
   }
-  return { name: definition.name, factory: factoryOf(definition, options.value), hashes };
+  const factory = factoryOf(definition, options.value);
+  // Build it once over the file's backends, as the pool will: a create() that throws is a config error now, not a 500 later.
+  for (const backup of [false, true]) {
+    const endpoints = pool.backends
+      .filter((backend) => backend.backup === backup)
+      .map((backend, index) => ({ index, key: formatHostPort(backend.address), weight: backend.weight, inFlight: 0 }));
+    try {
+      factory(endpoints, { random: Math.random, now: () => performance.now(), hashBalanceFactor: pool.hashBalanceFactor });
+    } catch (error) {
+      reporter.error([...at, 'module'], `${what}: create() threw over this pool's ${backup ? 'backup' : 'primary'} backends: ${errorText(error)}`);
+      return undefined;
+    }
+  }
+  return { name: definition.name, factory, hashes };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Accept, Balancer, Endpoint, PickContext } from '../balancer/types.ts';
-import { algorithmHashes, algorithmName, createAlgorithm } from '../balancer/algorithm.ts';
+import { algorithmHashes, algorithmName, BalancerNotLoadedError, createAlgorithm } from '../balancer/algorithm.ts';
+import { UnknownBalancerError } from '../balancer/registry.ts';
 import type { AdminState, BackendConfig, HashKey, PoolConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import { RetryBudget } from '../proxy/retry-budget.ts';
@@ -435,12 +436,22 @@ export class Pool {
   }
 
   #buildBalancer(endpoints: readonly Endpoint[]): Balancer {
-    const build = (): Balancer =>
-      createAlgorithm(this.config.algorithm, endpoints, {
-        random: this.#options.random ?? Math.random,
-        now: this.#options.now ?? performance.now.bind(performance),
-        hashBalanceFactor: this.config.hashBalanceFactor,
-      });
+    const build = (): Balancer => {
+      try {
+        return createAlgorithm(this.config.algorithm, endpoints, {
+          random: this.#options.random ?? Math.random,
+          now: this.#options.now ?? performance.now.bind(performance),
+          hashBalanceFactor: this.config.hashBalanceFactor,
+        });
+      } catch (error) {
+        // A name nobody registered, a module never loaded: the config is wrong, and start or reload says so.
+        if (error instanceof UnknownBalancerError || error instanceof BalancerNotLoadedError) throw error;
+        // A custom balancer's create() failed on this membership (an admin API change, a reload): the pool
+        // stays consistent and its requests get 500 balancer_error, as if pick had thrown, until a change builds again.
+        this.#options.logger?.error({ err: error, pool: this.name, algorithm: algorithmName(this.config.algorithm) }, 'the balancer could not be built; requests to this pool are answered 500');
+        return { pick: () => { throw error; } };
+      }
+    };
     if (this.hashKey === undefined) return build();
     // Hash tables are built once from the weights they see: build them from the configured
     // weights, or a backend ramping up (slow start) would keep its reduced share after the ramp.

@@ -28,6 +28,10 @@ registerBalancer('explodes-on-retry', (endpoints) => ({
 registerBalancer('returns-a-stranger', () => ({
   pick: () => ({ index: 0, key: 'stranger:1', weight: 1, inFlight: 0 }),
 }));
+registerBalancer('cannot-build-over-three', (endpoints) => {
+  if (endpoints.length >= 3) throw new Error('three is too many for this balancer');
+  return { pick: (ctx, accept) => endpoints.find((e) => accept(e, ctx)) };
+});
 
 interface Logged {
   readonly level: number;
@@ -145,4 +149,27 @@ test('a balancer that returns an endpoint it was not given: 500 balancer_error, 
   const line = logged.find((entry) => /the balancer threw/.test(entry.msg)) as (Logged & { err?: { message?: string } }) | undefined;
   assert.match(line?.err?.message ?? '', /"stranger:1", which is not one of the pool's backends/);
   assert.equal(origin.seen.length, 0);
+});
+
+test('a balancer whose create() throws after a membership change: the pool answers 500 balancer_error until a change builds again', async (t) => {
+  const origin = await startOrigin('ok');
+  const other = await startOrigin('other');
+  const { usher, logged } = await startLogged(t, brokenConfig('cannot-build-over-three', [origin.address, other.address], origin.address), [origin, other]);
+  const ok = await request(`${usher.url('web')}/broken`);
+  assert.equal(ok.statusCode, 200);
+  await ok.body.text();
+  const pool = usher.snapshot.pools.get('broken')!;
+  // The admin API's add goes through the same rebuild.
+  const third = pool.add({ address: { host: '127.0.0.1', port: 9 }, weight: 1, backup: false, state: 'enabled' });
+  assert.equal(pool.backends.length, 3);
+  const failed = await request(`${usher.url('web')}/broken`);
+  assert.equal(failed.statusCode, 500);
+  assert.equal(failed.headers['x-usher-error'], 'balancer_error');
+  await failed.body.text();
+  const line = logged.find((entry) => /the balancer could not be built/.test(entry.msg));
+  assert.equal(line?.pool, 'broken');
+  pool.remove(third);
+  const again = await request(`${usher.url('web')}/broken`);
+  assert.equal(again.statusCode, 200);
+  await again.body.text();
 });

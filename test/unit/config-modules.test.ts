@@ -57,6 +57,14 @@ const modules: Readonly<Record<string, string>> = {
 `,
   'factory.mjs': `export default function lastone(endpoints) { return { pick: (ctx, accept) => [...endpoints].reverse().find((e) => accept(e, ctx)) }; }\n`,
   'no-default.ts': `export const balancer = 1;\n`,
+  'picky.ts': `export default {
+  name: 'picky',
+  create(endpoints: readonly unknown[]) {
+    if (endpoints.length > 1) throw new Error('one backend at most');
+    return { pick: () => endpoints[0] };
+  },
+};
+`,
   'not-a-balancer.ts': `export default { name: 'Bad Name', create: 3 };\n`,
   'enum.ts': `enum Mode { A }\nexport default Mode;\n`,
   'syntax.ts': `export default {\n  name: 'x',\n  create: = 2,\n};\n`,
@@ -176,6 +184,13 @@ describe('balancer modules', () => {
       assert.match(errors[0]!, /usher\.yaml:8:\d+ pools\.p\.algorithm\.module: /, file);
       assert.match(errors[0]!, expected, file);
     }
+  });
+
+  it('builds the balancer once over the file\'s backends: a create() that throws is a config error', async () => {
+    const errors = await errorsOf(yaml('{ module: ./picky.ts }'));
+    assert.deepEqual(errors.map((e) => e.replace(/^.*usher\.yaml:\d+:\d+ /, '')), [
+      'pools.p.algorithm.module: balancer "picky": create() threw over this pool\'s primary backends: one backend at most',
+    ]);
   });
 
   it('keeps parseConfig synchronous and module-free: the module is loaded only by resolveModules', () => {

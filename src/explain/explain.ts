@@ -126,7 +126,6 @@ export function explain(config: UsherConfig, request: ExplainRequest, options: E
     };
   }
   const poolName = compiled.pool;
-  const live = options.livePools?.find((pool) => pool.name === poolName);
   return {
     ...base,
     match: {
@@ -139,7 +138,7 @@ export function explain(config: UsherConfig, request: ExplainRequest, options: E
       redirect: null,
       filters,
     },
-    pool: explainPool(poolName, config.pools[poolName]!, routeRequest, request.clientIp, live),
+    pool: explainPool(poolName, config.pools[poolName]!, routeRequest, request.clientIp, options.livePools),
   };
 }
 

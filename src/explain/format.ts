@@ -32,7 +32,10 @@ export function formatExplanation(explanation: Explanation): string {
   lines.push(`filters: ${match.filters === null || match.filters.length === 0 ? 'none' : match.filters.join(', ')}`);
   if (pool === null) return lines.join('\n');
   const hashing = pool.hashKey === null ? '' : ` on ${pool.hashKey}`;
-  const source = pool.source === 'live' ? 'live, from the admin API' : 'from the file; health is known only with --admin';
+  const source =
+    pool.source === 'live' ? 'live, from the admin API'
+    : pool.source === 'file' ? 'from the file; health is known only with --admin'
+    : 'from the file: the running usher has no such pool; reload it?';
   lines.push(`pool ${pool.name}: algorithm ${pool.algorithm}${hashing}, mode ${pool.mode} (${source})`);
   if (pool.backends.length === 0) lines.push('  no backends');
   for (const backend of pool.backends) {

@@ -44,14 +44,22 @@ export interface PoolExplanation {
   /** The hash key, for algorithms that hash. */
   readonly hashKey: string | null;
   readonly mode: string;
-  /** `file`: as the config says, every backend assumed healthy. `live`: from the running usher's admin API. */
-  readonly source: 'file' | 'live';
+  /**
+   * `file`: as the config says, every backend assumed healthy. `live`: from the
+   * running usher's admin API. `file, not live`: the admin API was asked but the
+   * running usher has no such pool (its config differs from the file).
+   */
+  readonly source: 'file' | 'live' | 'file, not live';
   readonly backends: readonly BackendLine[];
   readonly pick: PickExplanation;
 }
 
-/** Explains pool `name` for `request`; `live` is the running pool from `GET /api/pools`, when asked for. */
-export function explainPool(name: string, config: PoolConfig, request: RouteRequest, clientIp: string, live: PoolView | undefined): PoolExplanation {
+/**
+ * Explains pool `name` for `request`. `livePools` are the running usher's
+ * pools from `GET /api/pools`, when `--admin` asked for them.
+ */
+export function explainPool(name: string, config: PoolConfig, request: RouteRequest, clientIp: string, livePools: readonly PoolView[] | undefined): PoolExplanation {
+  const live = livePools?.find((pool) => pool.name === name);
   const backends = live === undefined ? config.backends.map(fileBackend) : live.backends.map(liveBackend);
   const mode = live?.mode ?? fileMode(backends);
   const hashes = algorithmHashes(config.algorithm);
@@ -60,7 +68,7 @@ export function explainPool(name: string, config: PoolConfig, request: RouteRequ
     algorithm: algorithmName(config.algorithm),
     hashKey: hashes ? formatHashKey(config.hashKey) : null,
     mode,
-    source: live === undefined ? 'file' : 'live',
+    source: live !== undefined ? 'live' : livePools === undefined ? 'file' : 'file, not live',
     backends,
     pick: explainPick(name, config, backends, mode, request, clientIp),
   };

@@ -252,6 +252,12 @@ accessLog:
   assert.match(none.stdout, /^pool main: algorithm round-robin, mode none \(live, from the admin API\)$/m);
   assert.match(none.stdout, /^pick: no backend is available: usher answers 503 \(no_backend\)$/m);
 
+  // A file that has drifted from the running usher: its pool is not live, and explain says so.
+  const drifted = tempConfig(t, yaml.replaceAll('main', 'renamed'));
+  const notLive = await runCli(['explain', '-c', drifted, '--admin', usher.adminUrl!, 'GET', '/x']);
+  assert.equal(notLive.code, 0, notLive.stderr);
+  assert.match(notLive.stdout, /^pool renamed: algorithm round-robin, mode primary \(from the file: the running usher has no such pool; reload it\?\)$/m);
+
   // A wrong token is refused by the admin API: exit 1 and its message.
   const refused = await runCli(['explain', '-c', file, '--admin', usher.adminUrl!, '--token', 'wrong-token-0123456789', 'GET', '/x']);
   assert.equal(refused.code, 1);

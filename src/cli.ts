@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { configJsonSchema, formatIssue, loadConfigFile, parseConfig, parseDuration, quickConfig, type ConfigResult } from './config/index.ts';
-import type { AlgorithmName, UsherConfig } from './config/types.ts';
+import { configJsonSchema, formatIssue, loadConfig, loadConfigFile, parseConfig, parseDuration, quickConfig, type ConfigResult } from './config/index.ts';
+import type { UsherConfig } from './config/types.ts';
+import { BUILTIN_BALANCERS, DEFAULT_BALANCER } from './balancer/names.ts';
 import { demoBanner, demoConfigYaml, startDemoBackends, stopDemoBackends } from './demo/demo.ts';
 import { createAccessLog } from './observe/access-log.ts';
 import { adminEndpoint, callAdmin, errorMessage } from './cli/admin-client.ts';
@@ -10,6 +11,7 @@ import { exitCodes, UsageError } from './cli/exit-codes.ts';
 import { runUntilSignal } from './cli/run.ts';
 import { runStatus } from './cli/status.ts';
 import { runDoctorCommand } from './cli/doctor.ts';
+import { runExplain } from './cli/explain.ts';
 import { validRequestPath } from './doctor/plan.ts';
 
 const mainHelp = `usher: a load balancer and reverse proxy
@@ -22,6 +24,8 @@ Usage:
   usher reload -c usher.yaml                ask a running usher to reload its config (admin API)
   usher status -c usher.yaml [--watch]      pools and backends of a running usher, as a table (admin API)
   usher doctor -c usher.yaml [--pool NAME]  check the backends for mistakes that break them behind a load balancer
+  usher explain -c usher.yaml [-H 'name: value']... METHOD URL
+                                            which listener, route, pool and backend a request would take, and why
   usher demo [--bind 127.0.0.1:8080]        three demo backends behind usher
   usher schema                              print the config's JSON Schema (for editors)
   usher <command> --help                    help for one command
@@ -29,7 +33,7 @@ Usage:
 Exit codes:
   0    success
   1    invalid config, or usher could not start (e.g. the port is taken);
-       usher doctor: a problem found
+       usher doctor: a problem found; usher explain: no route matches
   2    wrong command line
   130  stopped at once by a second SIGTERM/SIGINT
 `;
@@ -40,7 +44,7 @@ const commandHelp: Readonly<Record<string, string>> = {
   -c, --config FILE      config file (YAML or JSON)
   --bind HOST:PORT       quick mode: listen here (default 127.0.0.1:8080)
   --backend HOST:PORT    quick mode: a backend; repeat for each
-  --algorithm NAME       quick mode: p2c (default), round-robin, least-connections, random, ewma, hash, maglev
+  --algorithm NAME       quick mode: ${BUILTIN_BALANCERS.map((name) => (name === DEFAULT_BALANCER ? `${name} (default)` : name)).join(', ')}
   --no-access-log        do not write the access log
   -h, --help             this help
 
@@ -94,12 +98,37 @@ problem and warning has a fix. Exit codes: 0 no problem (warnings allowed),
 1 a problem found, or an invalid or unreadable config, 2 wrong command line
 (an unknown --pool included).
 `,
+  explain: `usher explain: which listener and route a request would match and why,
+what the route does with it, and which backend it would reach; sends nothing
+
+  usher explain -c usher.yaml [-H 'name: value']... METHOD URL
+
+  -c, --config FILE      config file (YAML or JSON)
+  -H, --header 'N: V'    a request header; repeat for each (a Host here wins over the URL's)
+  --listener NAME        explain against this listener (default: the http/https
+                         listener bound to the URL's port, else the first one)
+  --client-ip IP         the client address a client-ip hash key hashes (default 127.0.0.1)
+  --admin URL            read live health, drain state and pool mode from a running usher
+  --token TOKEN          admin token (default: $USHER_ADMIN_TOKEN, or admin.token of FILE)
+  --json                 print the explanation as JSON
+
+URL is absolute (http://api.example.com:8080/api/users?id=7: its host is the
+Host header) or a path (/api/users?id=7). For each route before the one that
+matches, explain prints the first condition that failed; for the match, its
+action: the pool and the path the backend sees (after stripPrefix), or the
+redirect; its filters; the pool's algorithm, mode and backends; and for hash,
+maglev and sticky pools the backend this request's key picks.
+
+Exit codes: 0 a route matches, 1 no route matches (or an invalid config, or
+the admin API cannot be reached), 2 wrong command line.
+`,
   check: `usher check: validate a config file
 
   -c, --config FILE      config file (YAML or JSON)
 
 Prints "ok" and exits 0 when valid; otherwise prints every problem as
-file:line:col key.path: message and exits 1.
+file:line:col key.path: message and exits 1. Modules the file names
+(algorithm: { module: ./x.ts }) are loaded and their options checked.
 `,
   demo: `usher demo: run three demo backends behind usher
 
@@ -140,6 +169,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return status(rest);
     case 'doctor':
       return doctor(rest);
+    case 'explain':
+      return runExplain(rest, async (file) => reportConfig(await loadConfig(file)));
     case 'demo':
       return demo(rest);
     case 'schema':
@@ -190,26 +221,27 @@ async function start(args: readonly string[]): Promise<number> {
   if (file === undefined && backends.length === 0) throw new UsageError('give -c FILE, or at least one --backend HOST:PORT');
   const result =
     file !== undefined
-      ? loadConfigFile(file)
+      ? await loadConfig(file)
       : quickConfig({
           bind: values.bind ?? '127.0.0.1:8080',
           backends,
-          algorithm: (values.algorithm as AlgorithmName | undefined) ?? 'p2c',
+          algorithm: values.algorithm ?? DEFAULT_BALANCER,
         });
   const config = reportConfig(result);
   if (config === undefined) return exitCodes.configOrStartup;
   const accessLog = values['access-log'] === false ? createAccessLog({ enabled: false }) : undefined;
   return runUntilSignal(config, {
     ...(accessLog ? { accessLog } : {}),
-    ...(file !== undefined ? { configSource: () => loadConfigFile(file) } : {}),
+    ...(file !== undefined ? { configSource: () => loadConfig(file) } : {}),
   });
 }
 
-function check(args: readonly string[]): number {
+async function check(args: readonly string[]): Promise<number> {
   const { values } = parsed(() => parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' } } }));
   const file = values.config;
   if (file === undefined) throw new UsageError('give the config file with -c FILE');
-  const config = reportConfig(loadConfigFile(file));
+  // Modules the file names are loaded and their options checked, as start does.
+  const config = reportConfig(await loadConfig(file));
   if (config === undefined) return exitCodes.configOrStartup;
   process.stdout.write(`ok: ${file} is valid (${config.listeners.length} listener(s), ${Object.keys(config.pools).length} pool(s))\n`);
   return exitCodes.ok;

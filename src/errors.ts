@@ -52,6 +52,8 @@ export const errorSpecs = {
   USHER_H2C_REQUIRES_H2: { httpStatus: 502, source: 'upstream', reason: 'h2c_requires_h2' },
   USHER_DOWNSTREAM_SEND_TIMEOUT: { httpStatus: 499, source: 'downstream', reason: 'send_timeout' },
   USHER_INTERNAL: { httpStatus: 500, source: 'internal', reason: 'internal_error' },
+  /** The pool's balancer threw while picking (a bug in a custom balancer); logged by the pool. */
+  USHER_BALANCER_FAILED: { httpStatus: 500, source: 'internal', reason: 'balancer_error' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorSpecs;

@@ -1,3 +1,4 @@
+import { algorithmName } from '../balancer/algorithm.ts';
 import type { ListenerConfig, ListenerProtocol, MatchConfig, RedirectConfig, RouteConfig } from '../config/types.ts';
 import { formatHostPort } from '../config/hostport.ts';
 import type { BackendControl, BackendCounters, BackendState } from '../pool/backend-control.ts';
@@ -41,7 +42,7 @@ export function poolView(pool: Pool): PoolView {
   const control = pool.control;
   return {
     name: pool.name,
-    algorithm: control.config.algorithm,
+    algorithm: algorithmName(control.config.algorithm),
     mode: control.mode,
     queued: pool.runtime.queueLength,
     backends: control.backends.map((backend) => backendView(pool, backend)),

@@ -12,7 +12,8 @@ export {
   registerBalancer,
   UnknownBalancerError,
 } from './registry.ts';
-export type { BuiltinBalancerName } from './registry.ts';
+export type { BuiltinBalancerName, RegisterOptions } from './registry.ts';
+export { defineBalancer, type BalancerDefinition } from './define.ts';
 export { hashBytes, hashString } from './hash-fn.ts';
 export { createRoundRobin } from './round-robin.ts';
 export { createLeastConnections } from './least-connections.ts';

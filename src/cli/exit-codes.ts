@@ -5,6 +5,8 @@ export const exitCodes = {
   configOrStartup: 1,
   /** `usher doctor` found at least one problem. */
   problemsFound: 1,
+  /** `usher explain`: no route matches the request. */
+  noRouteMatches: 1,
   /** The command line itself is wrong. */
   usage: 2,
   /** A signal asked for an immediate stop (second SIGTERM/SIGINT). */

@@ -3,6 +3,7 @@ import type { UsherConfig } from '../config/types.ts';
 import { createLogger } from '../observe/logger.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import { Usher } from '../runtime/usher.ts';
+import { UsherConfigError } from '../errors.ts';
 import { exitCodes } from './exit-codes.ts';
 
 /**
@@ -15,7 +16,7 @@ export async function runUntilSignal(
   options: {
     accessLog?: AccessLog;
     /** Re-reads the config file: SIGHUP and the admin API reload from it. */
-    configSource?: () => ConfigResult;
+    configSource?: () => ConfigResult | Promise<ConfigResult>;
     onStarted?: (usher: Usher) => void;
     onStop?: () => void;
   } = {},
@@ -29,6 +30,8 @@ export async function runUntilSignal(
       ...(options.configSource ? { configSource: options.configSource } : {}),
     });
   } catch (err) {
+    // A config error lists each problem as `usher check` does.
+    for (const detail of err instanceof UsherConfigError ? err.details : []) process.stderr.write(`${detail}\n`);
     process.stderr.write(`usher: ${(err as Error).message}\n`);
     return exitCodes.configOrStartup;
   }

@@ -35,7 +35,8 @@ import { parseHostPort } from './hostport.ts';
 import { resolveConfigPath, unreadableReason } from './files.ts';
 import type { KeyPath } from './issues.ts';
 import type { Reporter } from './report.ts';
-import { ALGORITHMS, DEFAULTS, HASH_ALGORITHMS, HTTP_CHECK_KEYS, HTTP_LISTENER_PROTOCOLS, LISTENER_PROTOCOLS, LISTENER_SIZE_RANGES } from './schema.ts';
+import { balancerHashes, balancerNames, hasBalancer } from '../balancer/registry.ts';
+import { DEFAULTS, HTTP_CHECK_KEYS, HTTP_LISTENER_PROTOCOLS, LISTENER_PROTOCOLS, LISTENER_SIZE_RANGES } from './schema.ts';
 import { didYouMean } from './suggest.ts';
 
 type Entries = readonly (readonly [string, unknown])[];
@@ -369,15 +370,22 @@ function checkStripPrefix(routePath: KeyPath, strip: unknown, match: Record<stri
   }
 }
 
+/** `"hash" or "maglev"`: the registered algorithms that read the hash key. */
+function hashingNames(): string {
+  const names = balancerNames().filter(balancerHashes).map((name) => `"${name}"`);
+  return names.length <= 1 ? names.join('') : `${names.slice(0, -1).join(', ')} or ${names.at(-1)}`;
+}
+
 function checkPool(name: string, pool: Record<string, unknown> | undefined, l4User: number | undefined, directory: string, reporter: Reporter): void {
   if (pool === undefined) return;
   const path = ['pools', name];
   const algorithm = pool['algorithm'] === undefined ? DEFAULTS.algorithm : pool['algorithm'];
-  if (typeof algorithm === 'string' && isAlgorithm(algorithm) && !HASH_ALGORITHMS.includes(algorithm)) {
+  // A balancer module's `hashes` is known only once it is loaded: resolveModules checks those.
+  if (typeof algorithm === 'string' && hasBalancer(algorithm) && !balancerHashes(algorithm)) {
     const uses = pool['algorithm'] === undefined ? `"${algorithm}" (the default)` : reporter.describe([...path, 'algorithm']);
     for (const key of ['hashKey', 'hashBalanceFactor']) {
       if (pool[key] !== undefined) {
-        reporter.error([...path, key], `${key} only applies to algorithm "hash" or "maglev", but this pool uses ${uses}`, { target: 'key' });
+        reporter.error([...path, key], `${key} only applies to algorithm ${hashingNames()}, but this pool uses ${uses}`, { target: 'key' });
       }
     }
   }
@@ -535,6 +543,3 @@ function shown(path: KeyPath, parent: Record<string, unknown>, key: string, fall
   return parent[key] === undefined ? `("${fallback}", the default)` : reporter.describe([...path, key]);
 }
 
-function isAlgorithm(name: string): boolean {
-  return (ALGORITHMS as readonly string[]).includes(name);
-}

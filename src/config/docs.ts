@@ -152,7 +152,7 @@ Errors:
 - Listener names are unique; two listeners cannot bind the same address and port (\`0.0.0.0\` and \`::\` overlap every address on that port).
 - A listener's \`limits.maxUriBytes\` is less than its \`maxHeaderBytes\` (defaults count): the request target is part of the request head.
 - A route uses at most one of \`path\`, \`pathPrefix\` and \`pathRegex\`.
-- \`hashKey\` and \`hashBalanceFactor\` are only allowed with \`algorithm: hash\` or \`maglev\` (elsewhere they would silently do nothing).
+- \`hashKey\` and \`hashBalanceFactor\` are only allowed with an algorithm that hashes: \`hash\`, \`maglev\`, or a balancer module whose definition says \`hashes: true\` (elsewhere they would silently do nothing).
 - A backend address appears once per pool; give it a higher \`weight\` instead.
 - \`healthCheck\` keys for HTTP (\`path\`, \`expectStatus\`, \`expectBody\`, \`host\`) are not allowed with \`type: tcp\`.
 - \`healthCheck.fastInterval\` is at most \`interval\`; \`outlier.maxEjectionTime\` is at least \`ejectionTime\` (defaults count).

@@ -65,7 +65,7 @@ export function describeFsError(error: unknown): string {
   }
 }
 
-/** The config with every file path (listener certificates and keys, backend CA bundles) made absolute against `directory`. */
+/** The config with every file path (listener certificates and keys, backend CA bundles, balancer modules) made absolute against `directory`. */
 export function resolveConfigFiles(config: UsherConfig, directory: string): UsherConfig {
   const file = (path: string): string => resolveConfigPath(directory, path);
   return {
@@ -86,6 +86,7 @@ export function resolveConfigFiles(config: UsherConfig, directory: string): Ushe
         name,
         {
           ...pool,
+          ...(typeof pool.algorithm === 'string' ? {} : { algorithm: { ...pool.algorithm, module: file(pool.algorithm.module) } }),
           backends: pool.backends.map((backend) =>
             backend.tls?.caFile === undefined ? backend : { ...backend, tls: { ...backend.tls, caFile: file(backend.tls.caFile) } },
           ),

@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import type { KeyPath } from './issues.ts';
 import { configSchema } from './schema.ts';
+import { CODE_ONLY } from './values.ts';
 import type { ScalarType } from './source.ts';
 
 /** The subset of JSON Schema that usher's generated schema uses. */
@@ -54,10 +55,30 @@ function build(): JsonSchemaNode {
     },
   }) as JsonSchemaNode;
   return deepFreeze({
-    ...generated,
+    ...withoutCodeOnly(generated),
     title: 'usher configuration',
     description: 'The usher load balancer config file (YAML or JSON). See docs/config.md.',
   });
+}
+
+/** `node` without the alternatives marked {@link CODE_ONLY} (and without the mark). */
+function withoutCodeOnly(node: JsonSchemaNode): JsonSchemaNode {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === CODE_ONLY) continue;
+    if (key === 'anyOf' && Array.isArray(value)) {
+      out[key] = (value as JsonSchemaNode[]).filter((option) => option[CODE_ONLY] !== true).map(withoutCodeOnly);
+    } else if (Array.isArray(value)) {
+      out[key] = value.map((item: unknown) => (isNode(item) ? withoutCodeOnly(item) : item));
+    } else {
+      out[key] = isNode(value) ? withoutCodeOnly(value) : value;
+    }
+  }
+  return out as JsonSchemaNode;
+}
+
+function isNode(value: unknown): value is JsonSchemaNode {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function deepFreeze<T>(value: T): T {

@@ -22,12 +22,34 @@ export type ConfigResult =
   | { readonly ok: true; readonly config: UsherConfig; readonly warnings: readonly ConfigIssue[] }
   | { readonly ok: false; readonly errors: readonly ConfigIssue[] };
 
+/** The file a config was read from, as read: values with their positions. */
+export interface ConfigSource {
+  /** The file name messages show. */
+  readonly fileName: string;
+  readonly tree: SourceTree;
+}
+
+/**
+ * The source of each config this module produced, so a later step
+ * (`resolveModules`, `usher explain`) can point at lines and read what the
+ * file says beyond the schema. Weak: a config that is dropped takes its
+ * source with it; a config built or copied in code has none.
+ */
+const sources = new WeakMap<UsherConfig, ConfigSource>();
+
+/** The file `config` was read from, with positions, when the loader produced it. */
+export function sourceOf(config: UsherConfig): ConfigSource | undefined {
+  return sources.get(config);
+}
+
 /** Files larger than this are refused: a config is kilobytes, not megabytes. */
 const MAX_FILE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Read and validate a config file. YAML, or JSON when the name ends in `.json`
  * or the content starts with `{`. An unreadable file is a {@link ConfigResult} error too.
+ * Modules the file names (`algorithm: { module }`) are not loaded: use
+ * `loadConfig`, or pass the result to `resolveModules`, to run it.
  */
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
   let text: string;
@@ -71,7 +93,9 @@ export function validateTree(tree: SourceTree, fileName: string, directory: stri
   checkConfig(tree.value, reporter, directory);
   const errors = [...tree.errors, ...reporter.errors()];
   if (errors.length > 0 || !result.success) return { ok: false, errors: sortIssues(errors) };
-  return { ok: true, config: resolveConfigFiles(result.data, directory), warnings: sortIssues([...tree.warnings, ...reporter.warnings()]) };
+  const config = resolveConfigFiles(result.data, directory);
+  sources.set(config, { fileName, tree });
+  return { ok: true, config, warnings: sortIssues([...tree.warnings, ...reporter.warnings()]) };
 }
 
 /** `json` for `.json` files or content starting with `{`, else `yaml`. */

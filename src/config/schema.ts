@@ -11,18 +11,14 @@
  * checks.ts, which sees the whole file at once.
  */
 import { z } from 'zod';
+import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from '../balancer/names.ts';
+import { balancerNames, hasBalancer } from '../balancer/registry.ts';
 import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
-  backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
+  CODE_ONLY, backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
   hostHeader, hostMatch, integerIn, matchValue, method, name, percentIn, queryName, regex, secret, serverName,
   serverNameMatch, statusRanges, text, urlHost, urlPath,
 } from './values.ts';
-
-/** Algorithms a pool can use; the first is the default. */
-export const ALGORITHMS = ['p2c', 'round-robin', 'least-connections', 'random', 'ewma', 'hash', 'maglev'] as const;
-
-/** Algorithms that read the pool's `hashKey` and `hashBalanceFactor`. */
-export const HASH_ALGORITHMS: readonly string[] = ['hash', 'maglev'];
 
 /** Health check kinds; the first is the default. */
 export const HEALTH_CHECK_TYPES = ['http', 'tcp'] as const;
@@ -90,7 +86,7 @@ export const DEFAULTS = {
   poolProtocol: 'http1',
   drainTimeout: '30s',
   insecureSkipVerify: false,
-  algorithm: 'p2c',
+  algorithm: DEFAULT_BALANCER,
   hashKey: 'client-ip',
   weight: 1,
   backup: false,
@@ -368,14 +364,46 @@ const retrySchema = documented(
   { description: 'Retry failed requests on another backend. On by default for connect failures and resets; `attempts: 0` turns retries off.', examples: [{ attempts: 1, on: ['connect-failure', 'reset', 503] }, { attempts: 0 }] },
 );
 
+/** `{ module: ./x.ts, options }`: a balancer written in TypeScript; the module is loaded and its options checked by `resolveModules`. */
+const balancerModuleSchema = documented(
+  z.strictObject({
+    module: filePath({ description: 'TypeScript (or JavaScript) module whose default export is a balancer: `export default defineBalancer({ name, options, create })`. A relative path is relative to the config file\'s directory. `.ts` files run through Node\'s type stripping (erasable syntax only).', examples: ['./balancers/least-latency.ts'] }),
+    options: documented(z.unknown(), { description: 'Options for the balancer, checked by the schema its module exports (errors point at the line here).', examples: [{ explore: 0.05 }] }).optional(),
+  }, { error: 'expected a mapping with "module" (and "options")' }),
+  { description: 'A custom balancer from a module. See docs/api.md.', examples: [{ module: './balancers/least-latency.ts', options: { explore: 0.05 } }] },
+);
+
+/** `expected one of p2c, …, or a balancer module`: built-ins and names registered so far. */
+const expectedAlgorithm = (): string => `expected one of ${balancerNames().join(', ')}, or a balancer module ({ module: ./balancer.ts })`;
+
+/**
+ * Any name `registerBalancer` has registered (checked when the config is read,
+ * so embedders register first). `suggest` feeds the "did you mean". Left out
+ * of the JSON Schema (`CODE_ONLY`): a file edited with it should flag a
+ * misspelt built-in, and registered names exist only where usher is embedded.
+ */
+const registeredBalancerSchema = z
+  .string()
+  .refine((value) => hasBalancer(value), { error: expectedAlgorithm, params: { suggest: BUILTIN_BALANCERS } })
+  .meta({ [CODE_ONLY]: true });
+
+// The enum is there for editors (the JSON Schema lists the built-ins); the refine accepts registered names.
+const algorithmSchema = documented(
+  z.union([z.enum(BUILTIN_BALANCERS), registeredBalancerSchema, balancerModuleSchema], { error: expectedAlgorithm }),
+  {
+    description: `How a backend is chosen per request: ${BUILTIN_BALANCERS.map((name) => `\`${name}\` (${BUILTIN_BALANCER_SUMMARIES[name]})`).join(', ')}; or a custom balancer, \`{ module: ./balancer.ts, options }\` (or, when usher is embedded, a name given to \`registerBalancer\`).`,
+    examples: ['round-robin', { module: './balancers/least-latency.ts', options: { explore: 0.05 } }],
+  },
+);
+
 const poolSchema = documented(
   z.strictObject({
     protocol: documented(z.enum(POOL_PROTOCOLS, { error: `expected one of ${POOL_PROTOCOLS.join(', ')}` }), { description: 'How usher speaks HTTP to the backends: `http1` (HTTP/1.1, over TLS for backends with `tls`), or `h2c` (HTTP/2 in cleartext, e.g. gRPC servers). tcp and tls-passthrough listeners forward bytes and ignore it.', examples: ['h2c'] }).default(DEFAULTS.poolProtocol),
     proxyProtocol: documented(z.enum(PROXY_PROTOCOL_VERSIONS, { error: `expected one of ${PROXY_PROTOCOL_VERSIONS.join(', ')}` }), { description: 'Send a PROXY protocol header (`v1` text, `v2` binary) with the client\'s address at the start of each new backend connection. The backends must expect it. Unset means none.', examples: ['v2'] }).optional(),
     drainTimeout: duration({ description: 'Tunnels (WebSockets, tcp and tls-passthrough connections) to a backend that is draining or removed may stay open this long, then are closed.', examples: ['5m'] }).prefault(DEFAULTS.drainTimeout),
-    algorithm: documented(z.enum(ALGORITHMS, { error: `expected one of ${ALGORITHMS.join(', ')}` }), { description: 'How a backend is chosen per request.', examples: ['round-robin'] }).default(DEFAULTS.algorithm),
-    hashKey: hashKey({ description: 'What `hash` and `maglev` hash: `client-ip`, `path`, `header:NAME`, `cookie:NAME` or `query:NAME`.', examples: ['header:x-user-id'] }).prefault(DEFAULTS.hashKey),
-    hashBalanceFactor: integerIn('hashBalanceFactor', 100, 1000, { description: 'Bounded loads for `hash` and `maglev`: no backend takes more than this percent of the average load (125 is a common choice). Unset means unbounded.', examples: [125] }).optional(),
+    algorithm: algorithmSchema.default(DEFAULTS.algorithm),
+    hashKey: hashKey({ description: 'What `hash`, `maglev` and custom balancers that hash read: `client-ip`, `path`, `header:NAME`, `cookie:NAME` or `query:NAME`.', examples: ['header:x-user-id'] }).prefault(DEFAULTS.hashKey),
+    hashBalanceFactor: integerIn('hashBalanceFactor', 100, 1000, { description: 'Bounded loads for `hash`, `maglev` and custom balancers that hash: no backend takes more than this percent of the average load (125 is a common choice). Unset means unbounded.', examples: [125] }).optional(),
     sticky: stickySchema.optional(),
     timeouts: timeoutsSchema.prefault({}),
     healthCheck: healthCheckSchema.optional(),

@@ -3,20 +3,41 @@
  * defaults. Durations are milliseconds; addresses are split into host and port.
  * The data plane compiles this into its snapshot; nothing here is read per request.
  */
+import type { BuiltinBalancerName } from '../balancer/names.ts';
+import type { BalancerFactory } from '../balancer/types.ts';
 
 export interface HostPort {
   readonly host: string;
   readonly port: number;
 }
 
-export type AlgorithmName =
-  | 'p2c'
-  | 'round-robin'
-  | 'least-connections'
-  | 'random'
-  | 'ewma'
-  | 'hash'
-  | 'maglev';
+/**
+ * A balancing algorithm by name: a built-in (`BUILTIN_BALANCERS`), or a name
+ * registered with `registerBalancer` before the config is loaded (embedding).
+ */
+export type AlgorithmName = BuiltinBalancerName | (string & {});
+
+/** `algorithm:` — a registered name, or a balancer module. */
+export type AlgorithmConfig = AlgorithmName | BalancerModuleConfig;
+
+/** `algorithm: { module, options }`: a balancer defined in a TypeScript or JavaScript module. */
+export interface BalancerModuleConfig {
+  /** Absolute path of the module (written relative to the config file). */
+  readonly module: string;
+  /** Options as written; the module's schema checks them when it is loaded. */
+  readonly options?: unknown;
+  /** Set by `resolveModules`: the module's balancer, its options checked and bound. */
+  readonly loaded?: LoadedBalancer | undefined;
+}
+
+/** A balancer module after loading. */
+export interface LoadedBalancer {
+  /** The definition's `name`, shown wherever the algorithm is. */
+  readonly name: string;
+  readonly factory: BalancerFactory;
+  /** Whether it reads `ctx.hash` (the pool then hashes its `hashKey`). */
+  readonly hashes: boolean;
+}
 
 export type HashKey =
   | { readonly kind: 'client-ip' }
@@ -249,7 +270,7 @@ export interface PoolConfig {
   readonly proxyProtocol?: 'v1' | 'v2' | undefined;
   /** Tunnels (WebSocket, L4) to a draining backend may live this long after the drain. Default 30s. */
   readonly drainTimeoutMs: number;
-  readonly algorithm: AlgorithmName;
+  readonly algorithm: AlgorithmConfig;
   readonly hashKey: HashKey;
   readonly hashBalanceFactor?: number | undefined;
   readonly sticky?: StickyConfig | undefined;

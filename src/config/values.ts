@@ -437,6 +437,12 @@ export function flag(doc: KeyDoc) {
   return z.boolean({ error: 'expected true or false' }).meta(meta(doc));
 }
 
+/**
+ * Metadata key marking an alternative the loader accepts but the JSON Schema
+ * (editors, docs/config.md) leaves out: names registered in code.
+ */
+export const CODE_ONLY = 'x-usher-code-only';
+
 /** Attach documentation to any schema (objects, lists, records). */
 export function documented<T extends z.ZodType>(schema: T, doc: KeyDoc): T {
   return schema.meta(meta(doc));

@@ -71,9 +71,15 @@ function reportOne(issue: Issue, reporter: Reporter): void {
     case 'too_small':
     case 'invalid_format':
     case 'not_multiple_of':
-    case 'custom':
       reporter.error(path, messageOf(issue), { got: isScalar(reporter.valueAt(path)) });
       return;
+    case 'custom': {
+      // A check may name the values it expects (`params.suggest`) for a "did you mean".
+      const suggest: unknown = issue.params?.['suggest'];
+      const suggestion = Array.isArray(suggest) && !reporter.isInterpolated(path) ? suggestValue(reporter.valueAt(path), suggest) : '';
+      reporter.error(path, messageOf(issue) + suggestion, { got: isScalar(reporter.valueAt(path)) });
+      return;
+    }
     default: {
       const unexpected: never = issue;
       reporter.error(path, String((unexpected as { message?: unknown }).message));

@@ -151,6 +151,8 @@ export class L4Session implements Waiter {
     const selection = pool.select(this.#ctx, undefined);
     if (selection === 'none') {
       this.#close(`pool ${pool.name} has no available backend`);
+    } else if (selection === 'failed') {
+      this.#close(`pool ${pool.name}: the balancer failed to pick a backend`);
     } else if (selection === 'full') {
       if (pool.enqueue(this)) this.#phase = 'queued';
       else this.#close(`pool ${pool.name}: every backend is at maxConnections and the queue is full`);
@@ -166,6 +168,7 @@ export class L4Session implements Waiter {
     if (selection === 'full') return false;
     this.#phase = 'pick'; // the queue removes this waiter itself
     if (selection === 'none') this.#close(`pool ${pool.name} has no available backend`);
+    else if (selection === 'failed') this.#close(`pool ${pool.name}: the balancer failed to pick a backend`);
     else this.#attempt(pool, selection);
     return true;
   }

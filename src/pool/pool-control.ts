@@ -1,3 +1,4 @@
+import { algorithmHashes } from '../balancer/algorithm.ts';
 import { formatHostPort } from '../config/hostport.ts';
 import type { AdminState, BackendConfig, HashKey, PoolConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
@@ -9,7 +10,6 @@ import type { AttemptOutcome, AttemptReports, PoolDataPlane, PublishedPool } fro
 import { StickyCookie } from './sticky.ts';
 import { backendTlsOptions } from './upstream-connection.ts';
 
-const hashAlgorithms: ReadonlySet<string> = new Set(['hash', 'maglev']);
 
 /** A backend as the admin API adds it. */
 export type BackendSpec = Pick<BackendConfig, 'address' | 'name' | 'weight' | 'backup' | 'state' | 'maxConnections' | 'tls'>;
@@ -241,7 +241,7 @@ export class PoolControl implements PublishedPool, AttemptReports {
 
   #applySettings(config: PoolConfig): void {
     this.#sticky = config.sticky === undefined ? undefined : new StickyCookie(config.sticky);
-    this.#hashKey = hashAlgorithms.has(config.algorithm) ? config.hashKey : undefined;
+    this.#hashKey = algorithmHashes(config.algorithm) ? config.hashKey : undefined;
   }
 
   #newBackend(spec: BackendSpec): BackendControl {

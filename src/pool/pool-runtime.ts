@@ -1,6 +1,8 @@
 import type { Balancer, PickContext } from '../balancer/types.ts';
 import { acceptAvailable, acceptIfFree, acceptInPanic, acceptInPanicIfFree } from './accept.ts';
-import { createBalancer } from '../balancer/registry.ts';
+import { algorithmName, BalancerNotLoadedError, createAlgorithm } from '../balancer/algorithm.ts';
+import { UnknownBalancerError } from '../balancer/registry.ts';
+import type { Logger } from '../observe/logger.ts';
 import type { HashKey, PoolConfig, RetryConfig, TimeoutsConfig } from '../config/types.ts';
 import { BackendRuntime } from './backend-runtime.ts';
 import type { InFlightCounts } from './in-flight.ts';
@@ -9,8 +11,12 @@ import { RetryBudget } from './retry-budget.ts';
 import type { StickyCookie } from './sticky.ts';
 import { WaitQueue, type Waiter } from './wait-queue.ts';
 
-/** What selecting a backend produced. */
-export type Selection = BackendRuntime | 'full' | 'none';
+/**
+ * What selecting a backend produced: a backend, `full` (candidates exist but
+ * all are at their limit), `none`, or `failed`: the balancer threw (a bug in
+ * a custom balancer), which is logged; the request is answered 500.
+ */
+export type Selection = BackendRuntime | 'full' | 'none' | 'failed';
 
 /** Injected for tests and embedding. */
 export interface PoolRuntimeOptions {
@@ -18,6 +24,8 @@ export interface PoolRuntimeOptions {
   readonly random?: () => number;
   /** Balancers' clock; default `performance.now`. */
   readonly now?: () => number;
+  /** Where a throwing (custom) balancer is reported. */
+  readonly logger?: Logger | undefined;
 }
 
 /**
@@ -47,6 +55,10 @@ export class PoolRuntime implements PoolDataPlane {
   #budgetSettings = '';
   #timeouts: TimeoutsConfig;
   #closed = false;
+  readonly #logger: Logger | undefined;
+  /** Throws from the balancer since the last one was logged, and when that was (ms): one line per second at most. */
+  #unloggedThrows = 0;
+  #lastThrowLoggedAt = -Infinity;
 
   /**
    * @param control - the pool's control plane, as published (read only) and as the sink of attempt reports.
@@ -57,6 +69,7 @@ export class PoolRuntime implements PoolDataPlane {
     this.#inFlight = inFlight;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? performance.now.bind(performance);
+    this.#logger = options.logger;
     const config = control.config;
     this.#queue = new WaitQueue(config.queueSize, config.queueTimeoutMs);
     this.#timeouts = config.timeouts;
@@ -102,8 +115,21 @@ export class PoolRuntime implements PoolDataPlane {
 
   // ---- the request path -------------------------------------------------------------
 
-  /** The backend a request goes to, 'full' when candidates exist but all are at their limit, or 'none'. */
+  /**
+   * The backend a request goes to, or why there is none (see {@link Selection}).
+   * The one place balancers are asked to pick, so the one place a throwing
+   * balancer is caught: one request fails, not the process.
+   */
   select(ctx: PickContext, stickyToken: string | undefined): Selection {
+    try {
+      return this.#select(ctx, stickyToken);
+    } catch (error) {
+      this.#balancerThrew('pick', error);
+      return 'failed';
+    }
+  }
+
+  #select(ctx: PickContext, stickyToken: string | undefined): Selection {
     const mode = this.#control.mode;
     if (mode === 'none') return 'none';
     const accept = mode === 'panic' ? acceptInPanic : acceptAvailable;
@@ -114,7 +140,11 @@ export class PoolRuntime implements PoolDataPlane {
     const balancer = mode === 'backup' ? this.#backups : this.#primaries;
     let backend = balancer.pick(ctx, accept) as BackendRuntime | undefined;
     if (backend === undefined && mode === 'panic') backend = this.#backups.pick(ctx, accept) as BackendRuntime | undefined;
-    if (backend !== undefined) return backend;
+    if (backend !== undefined) {
+      // A custom balancer must return one of the endpoints it was given; anything else would fail later, far from here.
+      if (!(backend instanceof BackendRuntime)) throw new TypeError(`the balancer returned ${JSON.stringify((backend as { key?: unknown }).key)}, which is not one of the pool's backends`);
+      return backend;
+    }
     const acceptFree = mode === 'panic' ? acceptInPanicIfFree : acceptIfFree;
     if (balancer.pick(ctx, acceptFree) !== undefined) return 'full';
     return mode === 'panic' && this.#backups.pick(ctx, acceptFree) !== undefined ? 'full' : 'none';
@@ -168,7 +198,13 @@ export class PoolRuntime implements PoolDataPlane {
       if (own === 0) backend.connections.close();
     } else if (outcome !== 'unknown') {
       this.#control.attemptReported(backend.index, outcome, failed || status >= 500);
-      if (latencyMs >= 0) (backend.control.backup ? this.#backups : this.#primaries).observe?.(backend, latencyMs, now);
+      if (latencyMs >= 0) {
+        try {
+          (backend.control.backup ? this.#backups : this.#primaries).observe?.(backend, latencyMs, now);
+        } catch (error) {
+          this.#balancerThrew('observe', error);
+        }
+      }
     }
     if (this.#queue.length > 0) this.#queue.wake();
   }
@@ -272,10 +308,37 @@ export class PoolRuntime implements PoolDataPlane {
     this.#budgetSettings = settings;
   }
 
+  /** Logs a balancer's exception: the first at once, then at most one line a second with the count in between. */
+  #balancerThrew(method: 'pick' | 'observe', error: unknown): void {
+    this.#unloggedThrows++;
+    const now = performance.now();
+    if (now - this.#lastThrowLoggedAt < 1000) return;
+    this.#logger?.error(
+      { err: error, pool: this.name, algorithm: algorithmName(this.config.algorithm), throws: this.#unloggedThrows },
+      method === 'pick' ? 'the balancer threw while picking a backend; the request is answered 500' : 'the balancer threw in observe()',
+    );
+    this.#unloggedThrows = 0;
+    this.#lastThrowLoggedAt = now;
+  }
+
   #buildBalancer(endpoints: readonly BackendRuntime[]): Balancer {
     const config = this.#control.config;
-    const build = (): Balancer =>
-      createBalancer(config.algorithm, endpoints, { random: this.#random, now: this.#now, hashBalanceFactor: config.hashBalanceFactor });
+    const build = (): Balancer => {
+      try {
+        return createAlgorithm(config.algorithm, endpoints, { random: this.#random, now: this.#now, hashBalanceFactor: config.hashBalanceFactor });
+      } catch (error) {
+        // A name nobody registered, a module never loaded: the config is wrong, and start or reload says so.
+        if (error instanceof UnknownBalancerError || error instanceof BalancerNotLoadedError) throw error;
+        // A custom balancer's create() failed on this membership (an admin API change, a reload): the pool
+        // stays consistent and its requests get 500 balancer_error, as if pick had thrown, until a change builds again.
+        this.#logger?.error({ err: error, pool: this.name, algorithm: algorithmName(config.algorithm) }, 'the balancer could not be built; requests to this pool are answered 500');
+        return {
+          pick: () => {
+            throw error;
+          },
+        };
+      }
+    };
     if (this.#control.hashKey === undefined) return build();
     // Hash tables are built once from the weights they see: build them from the configured ones, or a
     // backend ramping up (slow start) would keep its reduced share after the ramp (nginx ignores it too).

@@ -31,7 +31,7 @@ export class Pool {
   constructor(name: string, config: PoolConfig, options: PoolOptions = {}) {
     this.name = name;
     this.control = new PoolControl(name, config, { random: options.random, logger: options.logger });
-    const runtimeOptions = { random: options.random, now: options.now };
+    const runtimeOptions = { random: options.random, now: options.now, logger: options.logger };
     this.runtime = new PoolRuntime(this.control, this.control.inFlight.row(0), runtimeOptions);
     this.control.attach(this.runtime);
   }

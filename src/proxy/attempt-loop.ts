@@ -10,6 +10,11 @@ import { upstreamTimeout } from './upstream-errors.ts';
 
 const nothingTried: readonly number[] = [];
 
+/** The pool's balancer threw (the pool has logged it). */
+function balancerFailed(pool: PoolRuntime): UsherError {
+  return new UsherError('USHER_BALANCER_FAILED', `pool ${pool.name}: the balancer failed to pick a backend; see the usher log`);
+}
+
 /**
  * The pick → attempt → retry loop of one request, shared by the HTTP/1.1
  * exchange (`proxy/exchange.ts`) and the HTTP/2 stream exchanges (`h2/`), so a
@@ -76,6 +81,8 @@ export abstract class AttemptLoop implements Waiter {
     if (selection === 'none') {
       // On a retry with nowhere else to go, the client learns what actually failed.
       this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${pool.name} has no available backend`));
+    } else if (selection === 'failed') {
+      this.fail(balancerFailed(pool));
     } else if (selection === 'full') {
       if (pool.enqueue(this)) this.#queued = true;
       else this.fail(new UsherError('USHER_QUEUE_FULL', `pool ${pool.name}: every backend is at maxConnections and the queue is full`));
@@ -90,6 +97,7 @@ export abstract class AttemptLoop implements Waiter {
     if (selection === 'full') return false;
     this.#queued = false;
     if (selection === 'none') this.fail(this.#lastError ?? new UsherError('USHER_NO_BACKEND', `pool ${this.pool!.name} has no available backend`));
+    else if (selection === 'failed') this.fail(balancerFailed(this.pool!));
     else this.#attempt(selection);
     return true;
   }

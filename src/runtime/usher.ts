@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { AdminServer } from '../admin/server.ts';
-import { formatIssue, type ConfigResult } from '../config/index.ts';
+import { formatIssue, hasUnresolvedModules, resolveModules, type ConfigResult } from '../config/index.ts';
+import { UsherConfigError } from '../errors.ts';
 import type { HostPort, UsherConfig } from '../config/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
@@ -23,8 +24,8 @@ export interface UsherOptions {
   /** Overrides `config.accessLog` (tests and benchmarks pass a disabled log). */
   readonly accessLog?: AccessLog;
   readonly poolOptions?: PoolOptions;
-  /** Where a reload without a config (SIGHUP, admin API) reads one: the CLI passes its file loader. */
-  readonly configSource?: () => ConfigResult;
+  /** Where a reload without a config (SIGHUP, admin API) reads one: the CLI passes its file loader (`loadConfig`). */
+  readonly configSource?: () => ConfigResult | Promise<ConfigResult>;
 }
 
 /** The outcome of a reload; on failure nothing changed. */
@@ -66,8 +67,15 @@ export class Usher {
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
 
-  /** Builds the snapshot and binds every listener (and the admin API); rejects if any bind fails (and closes the others). */
-  static async start(config: UsherConfig, options: UsherOptions = {}): Promise<Usher> {
+  /**
+   * Builds the snapshot and binds every listener (and the admin API); rejects if any bind fails (and closes the others).
+   * Balancer modules the config names are loaded first when they are not yet
+   * (see `resolveModules`); one that fails rejects with an {@link UsherConfigError}.
+   */
+  static async start(given: UsherConfig, options: UsherOptions = {}): Promise<Usher> {
+    const resolved = await withModules(given);
+    if (!resolved.ok) throw new UsherConfigError('the config names modules that cannot be used', resolved.errors.map(formatIssue));
+    const config = resolved.config;
     const usher = new Usher(config, options);
     try {
       for (const listener of config.listeners) {
@@ -135,11 +143,14 @@ export class Usher {
     if (config === undefined) {
       const source = this.#options.configSource;
       if (source === undefined) return { ok: false, errors: ['no config file to reload from (usher was started without -c)'] };
-      const result = source();
+      const result = await source();
       if (!result.ok) return this.#rejected(result.errors.map(formatIssue));
       config = result.config;
       warnings = result.warnings.map(formatIssue);
     }
+    const resolved = await withModules(config);
+    if (!resolved.ok) return this.#rejected(resolved.errors.map(formatIssue));
+    config = resolved.config;
     let compiled;
     try {
       compiled = compileSnapshotRoutes(config);
@@ -251,6 +262,11 @@ export class Usher {
     this.#accessLog.flush();
     this.logger.info('stopped');
   }
+}
+
+/** `config` with its modules loaded (the config itself when there is nothing to load), or why they cannot be. */
+async function withModules(config: UsherConfig): Promise<ConfigResult> {
+  return hasUnresolvedModules(config) ? resolveModules({ ok: true, config, warnings: [] }) : { ok: true, config, warnings: [] };
 }
 
 function sameBind(a: HostPort, b: HostPort): boolean {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
-import type { AlgorithmName, ListenerConfig, PoolConfig, RouteConfig } from '../../src/config/types.ts';
+import type { ListenerConfig, PoolConfig, RouteConfig } from '../../src/config/types.ts';
 import { silentLogger } from '../../src/observe/logger.ts';
 import { Pool } from '../../src/pool/pool.ts';
 import { compileTcpPlan, TcpProxy } from '../../src/l4/tcp-proxy.ts';
@@ -231,7 +231,7 @@ test('round-robin spreads connections over 3 echo backends, one connection at a 
 test('least-connections balances on open connections (one L4 connection is one attempt for its life)', async (t) => {
   const backends = await Promise.all(['b0', 'b1', 'b2'].map((name) => startBackend(t, name, greetEcho)));
   const usher = await startUsher(t, listenerConfig('tcp', [{ pool: 'p' }]), {
-    p: poolConfig(backends.map((b) => b.address), { algorithm: 'least-connections' as AlgorithmName }),
+    p: poolConfig(backends.map((b) => b.address), { algorithm: 'least-connections' }),
   });
   const pool = usher.pools['p']!;
   const open = new Map<string, Socket[]>();

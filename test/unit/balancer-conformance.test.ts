@@ -1,11 +1,14 @@
 /**
  * One suite, every registered balancer: the guarantees the proxy relies on,
- * whatever the algorithm.
+ * whatever the algorithm. The example custom balancers in examples/balancers/
+ * are registered first, so they are held to the same contract.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { balancerNames, createBalancer } from '../../src/balancer/index.ts';
-import type { Accept, Balancer, Endpoint } from '../../src/balancer/index.ts';
+import { balancerNames, createBalancer, registerBalancer } from '../../src/balancer/index.ts';
+import type { Accept, Balancer, BalancerDefinition, Endpoint } from '../../src/balancer/index.ts';
+import { factoryOf } from '../../src/balancer/define.ts';
+import leastLatency from '../../examples/balancers/least-latency.ts';
 import { mulberry32 } from '../helpers/prng.ts';
 import { acceptAll, acceptUntried, makeCtx, makeEndpoints, makeOptions } from './balancer-fixtures.ts';
 
@@ -16,7 +19,21 @@ function build(name: string, endpoints: readonly Endpoint[], seed = 1, factor?: 
   return createBalancer(name, endpoints, makeOptions(seed, { now: 1000 }, factor));
 }
 
+/** Registers an example definition with `options` checked by its own schema, as the config loader does. */
+async function registerExample(name: string, definition: BalancerDefinition<unknown>, options: unknown): Promise<void> {
+  const checked = definition.options === undefined ? { value: undefined } : await definition.options['~standard'].validate(options);
+  if (checked.issues !== undefined) throw new Error(`${name}: ${JSON.stringify(checked.issues)}`);
+  registerBalancer(name, factoryOf(definition, checked.value), { hashes: definition.hashes === true });
+}
+
+await registerExample('example-least-latency', leastLatency, {});
+await registerExample('example-least-latency-explore-half', leastLatency, { explore: 0.5, decayMs: 50 });
+
 const names = balancerNames();
+
+it('runs the examples too', () => {
+  assert.ok(names.includes('example-least-latency'));
+});
 
 it('registers the seven built-ins', () => {
   for (const name of ['round-robin', 'least-connections', 'random', 'p2c', 'ewma', 'hash', 'maglev']) {

@@ -98,7 +98,7 @@ pools:
     assert.deepEqual(messages, [
       'u.yaml:2:11 listeners[0].name: listener names start with a letter or digit and contain only letters, digits, "_", "." and "-" (at most 63), got "${NAME}"',
       'u.yaml:4:22 listeners[0].routes[0].pool: unknown pool "${POOL}"; defined pools: web',
-      'u.yaml:7:16 pools.web.algorithm: expected one of p2c, round-robin, least-connections, random, ewma, hash, maglev, got "${ALG}"',
+      'u.yaml:7:16 pools.web.algorithm: expected one of p2c, round-robin, least-connections, random, ewma, hash, maglev, or a balancer module ({ module: ./balancer.ts }), got "${ALG}"',
       'u.yaml:8:23 pools.web.sticky.secret: secret must be at least 16 characters, got "${SECRET}"',
       'u.yaml:10:18 pools.web.backends[0].address: expected host:port, got "${ADDR}"',
       'u.yaml:11:17 pools.web.backends[0].weight: weight must be an integer in [1, 1000], got "${W}"',

@@ -69,7 +69,7 @@ accessLog: { enabled: "yes", pat: x }
       [16, 11, 'listeners[1].name', 'duplicate listener name "web" (also listeners[0])'],
       [17, 11, 'listeners[1].bind', 'bind "127.0.0.1:8080" is also used by listeners[0] (same port)'],
       [18, 13, 'listeners[1].routes', 'a listener needs at least one route'],
-      [21, 16, 'pools.web.algorithm', 'expected one of p2c, round-robin, least-connections, random, ewma, hash, maglev (did you mean "round-robin"?), got "roundrobin"'],
+      [21, 16, 'pools.web.algorithm', 'expected one of p2c, round-robin, least-connections, random, ewma, hash, maglev, or a balancer module ({ module: ./balancer.ts }) (did you mean "round-robin"?), got "roundrobin"'],
       [24, 17, 'pools.web.backends[0].weight', 'weight must be an integer in [1, 1000], got 0'],
       [25, 18, 'pools.web.backends[1].address', 'expected host:port, got "localhost"'],
       [26, 18, 'pools.web.backends[2].address', 'port must be an integer in [1, 65535], got "127.0.0.1:70000"'],

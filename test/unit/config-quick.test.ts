@@ -53,7 +53,7 @@ describe('quickConfig', () => {
     assert.equal(result.ok, false);
     assert.deepEqual(!result.ok && result.errors.map(formatIssue), [
       '<command line> --bind: expected host:port, got "localhost"',
-      '<command line> --algorithm: expected one of p2c, round-robin, least-connections, random, ewma, hash, maglev, got "rr"',
+      '<command line> --algorithm: expected one of p2c, round-robin, least-connections, random, ewma, hash, maglev, or a balancer module ({ module: ./balancer.ts }), got "rr"',
       '<command line> --backend[1]: expected host:port, got "nope"',
       '<command line> --backend[2]: duplicate backend "h:1" (also --backend[0]); raise its weight instead',
     ]);

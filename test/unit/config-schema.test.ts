@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { ALGORITHMS, configJsonSchema, parseConfig } from '../../src/config/index.ts';
+import { BUILTIN_BALANCERS } from '../../src/balancer/names.ts';
+import { configJsonSchema, parseConfig } from '../../src/config/index.ts';
 import type { JsonSchemaNode } from '../../src/config/json-schema.ts';
 
 const schema = configJsonSchema() as JsonSchemaNode;
@@ -84,8 +85,14 @@ describe('configJsonSchema', () => {
     const listener = schema.properties?.['listeners']?.items as JsonSchemaNode;
     const backend = pool.properties?.['backends']?.items as JsonSchemaNode;
     const timeouts = pool.properties?.['timeouts'] as JsonSchemaNode;
-    assert.deepEqual(pool.properties?.['algorithm']?.enum, [...ALGORITHMS]);
-    assert.equal(pool.properties?.['algorithm']?.default, 'p2c');
+    // A built-in name or a balancer module; names registered in code are not offered to editors.
+    const algorithm = pool.properties?.['algorithm'];
+    assert.equal(algorithm?.anyOf?.length, 2);
+    assert.deepEqual(algorithm?.anyOf?.[0]?.enum, [...BUILTIN_BALANCERS]);
+    assert.deepEqual(Object.keys(algorithm?.anyOf?.[1]?.properties ?? {}), ['module', 'options']);
+    assert.deepEqual(algorithm?.anyOf?.[1]?.required, ['module']);
+    assert.ok(!JSON.stringify(schema).includes('x-usher'), 'no internal marks in the published schema');
+    assert.equal(algorithm?.default, 'p2c');
     // A pool may be empty (backends added later through the admin API): nothing is required.
     assert.equal(pool.required, undefined);
     assert.deepEqual(validate(schema, { listeners: [{ name: 'a', bind: 'h:1', routes: [{ pool: 'p' }] }], pools: { p: {} } }), []);

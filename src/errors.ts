@@ -41,6 +41,16 @@ export const errorSpecs = {
   USHER_H2C_REQUIRES_H2: { httpStatus: 502, source: 'upstream', retryable: false, reason: 'h2c_requires_h2' },
   USHER_DOWNSTREAM_SEND_TIMEOUT: { httpStatus: 499, source: 'downstream', retryable: false, reason: 'send_timeout' },
   USHER_INTERNAL: { httpStatus: 500, source: 'internal', retryable: false, reason: 'internal_error' },
+  /** A route filter threw (or returned something that is not a verdict); logged with the route and filter. */
+  USHER_FILTER_ERROR: { httpStatus: 500, source: 'internal', retryable: false, reason: 'filter_error' },
+  /** An asynchronous filter did not settle within its time. */
+  USHER_FILTER_TIMEOUT: { httpStatus: 504, source: 'internal', retryable: false, reason: 'filter_timeout' },
+  /** `ipAllow`/`ipDeny`: the client's address may not use this route. */
+  USHER_FORBIDDEN: { httpStatus: 403, source: 'downstream', retryable: false, reason: 'forbidden' },
+  /** `forwardAuth`: the auth service could not be asked (down, slow, bad answer) and `onError` is 503. */
+  USHER_AUTH_UNAVAILABLE: { httpStatus: 503, source: 'upstream', retryable: false, reason: 'auth_unavailable' },
+  /** `forwardAuth`: the auth service could not be asked and `onError` is 401. */
+  USHER_AUTH_UNAUTHORIZED: { httpStatus: 401, source: 'upstream', retryable: false, reason: 'unauthorized' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorSpecs;

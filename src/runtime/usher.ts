@@ -60,7 +60,7 @@ export class Usher {
       (registry) => this.#recorded.http.declare(registry, pools),
       (registry) => this.#recorded.l4.declare(registry),
     ]);
-    this.#snapshot = applySnapshot(compileSnapshotRoutes(config), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
+    this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
 
   /** Builds the snapshot and binds every listener (and the admin API); rejects if any bind fails (and closes the others). */
@@ -139,7 +139,7 @@ export class Usher {
     }
     let compiled;
     try {
-      compiled = compileSnapshotRoutes(config);
+      compiled = compileSnapshotRoutes(config, this.logger);
     } catch (err) {
       return this.#rejected([(err as Error).message]);
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { configJsonSchema, formatIssue, loadConfigFile, parseConfig, parseDuration, quickConfig, type ConfigResult } from './config/index.ts';
+import { configJsonSchema, formatIssue, loadConfigFile, loadConfigFileAsync, parseConfig, parseDuration, quickConfig, type ConfigResult } from './config/index.ts';
 import type { AlgorithmName, UsherConfig } from './config/types.ts';
 import { demoBanner, demoConfigYaml, startDemoBackends, stopDemoBackends } from './demo/demo.ts';
 import { createAccessLog } from './observe/access-log.ts';
@@ -190,7 +190,7 @@ async function start(args: readonly string[]): Promise<number> {
   if (file === undefined && backends.length === 0) throw new UsageError('give -c FILE, or at least one --backend HOST:PORT');
   const result =
     file !== undefined
-      ? loadConfigFile(file)
+      ? await loadConfigFileAsync(file)
       : quickConfig({
           bind: values.bind ?? '127.0.0.1:8080',
           backends,
@@ -201,15 +201,16 @@ async function start(args: readonly string[]): Promise<number> {
   const accessLog = values['access-log'] === false ? createAccessLog({ enabled: false }) : undefined;
   return runUntilSignal(config, {
     ...(accessLog ? { accessLog } : {}),
-    ...(file !== undefined ? { configSource: () => loadConfigFile(file) } : {}),
+    ...(file !== undefined ? { configSource: () => loadConfigFileAsync(file) } : {}),
   });
 }
 
-function check(args: readonly string[]): number {
+async function check(args: readonly string[]): Promise<number> {
   const { values } = parsed(() => parseArgs({ args: [...args], options: { config: { type: 'string', short: 'c' } } }));
   const file = values.config;
   if (file === undefined) throw new UsageError('give the config file with -c FILE');
-  const config = reportConfig(loadConfigFile(file));
+  // The asynchronous loader also imports filter modules and checks their options.
+  const config = reportConfig(await loadConfigFileAsync(file));
   if (config === undefined) return exitCodes.configOrStartup;
   process.stdout.write(`ok: ${file} is valid (${config.listeners.length} listener(s), ${Object.keys(config.pools).length} pool(s))\n`);
   return exitCodes.ok;

@@ -3,7 +3,7 @@
  * in custom balancing algorithms.
  *
  * ```ts
- * import { Usher, parseConfig, registerBalancer } from 'usher';
+ * import { Usher, parseConfig, registerBalancer, defineFilter, z } from 'usher';
  * ```
  */
 export { Usher, type UsherOptions } from './runtime/usher.ts';
@@ -11,7 +11,7 @@ export type { Snapshot } from './runtime/snapshot.ts';
 export { Pool, type PoolOptions } from './pool/pool.ts';
 export { Backend, type BackendState, type BackendCounters } from './pool/backend.ts';
 export { UsherError, UsherConfigError, errorSpecs, type ErrorCode, type ErrorSource } from './errors.ts';
-export { loadConfigFile, parseConfig, formatIssue, configJsonSchema, quickConfig } from './config/index.ts';
+export { loadConfigFile, loadConfigFileAsync, parseConfig, parseConfigAsync, formatIssue, configJsonSchema, quickConfig } from './config/index.ts';
 export type { ConfigResult, ConfigIssue } from './config/index.ts';
 export type * from './config/types.ts';
 export { registerBalancer, createBalancer, balancerNames } from './balancer/registry.ts';
@@ -19,3 +19,6 @@ export type * from './balancer/types.ts';
 export { hashString } from './balancer/hash-fn.ts';
 export { compileRoutes, RouteTable, type CompiledRoute } from './route/table.ts';
 export { createRouteRequest, type RouteRequest } from './route/request.ts';
+export { defineFilter, type Filter, type FilterDefinition, type FilterRequest, type FilterResponse, type LocalResponse, type RequestVerdict, type BodyTransform } from './filter/filter.ts';
+/** The zod usher validates with: filter modules declare their options with it (one zod instance, one error format). */
+export { z } from 'zod';

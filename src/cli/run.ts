@@ -15,7 +15,7 @@ export async function runUntilSignal(
   options: {
     accessLog?: AccessLog;
     /** Re-reads the config file: SIGHUP and the admin API reload from it. */
-    configSource?: () => ConfigResult;
+    configSource?: () => ConfigResult | Promise<ConfigResult>;
     onStarted?: (usher: Usher) => void;
     onStop?: () => void;
   } = {},

@@ -2,7 +2,7 @@
  * Config: schema, loading, validation, JSON Schema. See docs/config.md.
  */
 export type * from './types.ts';
-export { loadConfigFile, parseConfig, detectFormat, type ConfigResult } from './load.ts';
+export { loadConfigFile, loadConfigFileAsync, parseConfig, parseConfigAsync, detectFormat, type ConfigResult } from './load.ts';
 export { formatIssue, formatPath, type ConfigIssue } from './issues.ts';
 export { configJsonSchema } from './json-schema.ts';
 export { parseDuration, formatDuration, MAX_DURATION_MS } from './duration.ts';

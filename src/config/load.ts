@@ -3,12 +3,17 @@
  * → schema and cross-key checks → a resolved {@link UsherConfig} or every
  * problem at once, sorted by position. Never throws on any input.
  *
+ * `parseConfig`/`loadConfigFile` are synchronous and leave user filter
+ * modules unloaded (a config naming one cannot start from their result);
+ * `parseConfigAsync`/`loadConfigFileAsync` add the step that imports them.
+ *
  * File paths in the config (certificates, keys, CA bundles) are relative to
  * the config file's directory; the resolved config holds them absolute.
  */
 import { readFileSync } from 'node:fs';
 import { sortIssues, type ConfigIssue } from './issues.ts';
 import { checkConfig } from './checks.ts';
+import { loadFilterModules } from './filter-modules.ts';
 import { configDirectory, describeFsError, resolveConfigFiles } from './files.ts';
 import { scalarTypeAt } from './json-schema.ts';
 import { Reporter } from './report.ts';
@@ -30,15 +35,18 @@ const MAX_FILE_BYTES = 16 * 1024 * 1024;
  * or the content starts with `{`. An unreadable file is a {@link ConfigResult} error too.
  */
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
-  let text: string;
+  const text = readConfigText(path);
+  return typeof text === 'string' ? parseConfig(text, path, env) : text;
+}
+
+function readConfigText(path: string): string | ConfigResult {
   try {
     const bytes = readFileSync(path);
     if (bytes.length > MAX_FILE_BYTES) return failure(path, `the file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`);
-    text = bytes.toString('utf8');
+    return bytes.toString('utf8');
   } catch (error) {
     return failure(path, `cannot read the config file: ${describeFsError(error)}`);
   }
-  return parseConfig(text, path, env);
 }
 
 /**
@@ -47,13 +55,38 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
  * when that does not exist).
  */
 export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
+  return parse(text, fileName, env).result;
+}
+
+/**
+ * {@link parseConfig}, then the asynchronous step: user filter modules are
+ * imported and their options validated (`filter-modules.ts`). What `usher
+ * check`, start and reload use; without modules it adds nothing.
+ */
+export async function parseConfigAsync(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfigResult> {
+  const { result, tree } = parse(text, fileName, env);
+  if (tree === undefined) return result;
+  try {
+    return await loadFilterModules(result, fileName, tree);
+  } catch (error) {
+    return failure(fileName, `internal error while loading filter modules: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** {@link loadConfigFile} with the asynchronous step of {@link parseConfigAsync}. */
+export async function loadConfigFileAsync(path: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfigResult> {
+  const text = readConfigText(path);
+  return typeof text === 'string' ? parseConfigAsync(text, path, env) : text;
+}
+
+function parse(text: string, fileName: string, env: NodeJS.ProcessEnv): { result: ConfigResult; tree: SourceTree | undefined } {
   try {
     const tree = readSource(text, { fileName, format: detectFormat(fileName, text), env, scalarTypeAt });
-    if (tree.syntaxErrors.length > 0) return { ok: false, errors: tree.syntaxErrors };
-    return validateTree(tree, fileName);
+    if (tree.syntaxErrors.length > 0) return { result: { ok: false, errors: tree.syntaxErrors }, tree: undefined };
+    return { result: validateTree(tree, fileName), tree };
   } catch (error) {
     // A bug in usher, not in the file; still an answer rather than a crash.
-    return failure(fileName, `internal error while reading the config: ${error instanceof Error ? error.message : String(error)}`);
+    return { result: failure(fileName, `internal error while reading the config: ${error instanceof Error ? error.message : String(error)}`), tree: undefined };
   }
 }
 

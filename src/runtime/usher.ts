@@ -23,7 +23,7 @@ export interface UsherOptions {
   readonly accessLog?: AccessLog;
   readonly poolOptions?: PoolOptions;
   /** Where a reload without a config (SIGHUP, admin API) reads one: the CLI passes its file loader. */
-  readonly configSource?: () => ConfigResult;
+  readonly configSource?: () => ConfigResult | Promise<ConfigResult>;
 }
 
 /** The outcome of a reload; on failure nothing changed. */
@@ -132,7 +132,7 @@ export class Usher {
     if (config === undefined) {
       const source = this.#options.configSource;
       if (source === undefined) return { ok: false, errors: ['no config file to reload from (usher was started without -c)'] };
-      const result = source();
+      const result = await source();
       if (!result.ok) return this.#rejected(result.errors.map(formatIssue));
       config = result.config;
       warnings = result.warnings.map(formatIssue);

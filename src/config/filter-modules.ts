@@ -14,6 +14,7 @@
 import { statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import type { FilterDefinition } from '../filter/filter.ts';
+import { describeFsError } from './files.ts';
 import { sortIssues } from './issues.ts';
 import type { KeyPath } from './issues.ts';
 import type { ConfigResult } from './load.ts';
@@ -64,8 +65,14 @@ export async function loadFilterModules(result: ConfigResult, fileName: string, 
 async function loadOne(filter: ModuleFilterConfig, at: KeyPath, reporter: Reporter): Promise<ModuleFilterConfig | undefined> {
   const modulePath = [...at, 'module'];
   let exported: unknown;
+  let version: number;
   try {
-    const version = statSync(filter.path).mtimeMs;
+    version = statSync(filter.path).mtimeMs;
+  } catch (error) {
+    reporter.error(modulePath, `cannot load filter module ${JSON.stringify(filter.path)}: ${describeFsError(error)}`);
+    return undefined;
+  }
+  try {
     const module = (await import(`${pathToFileURL(filter.path).href}?mtime=${version}`)) as { default?: unknown };
     exported = module.default;
   } catch (error) {

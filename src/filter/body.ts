@@ -15,7 +15,7 @@ import type { BodyTransform } from './filter.ts';
 
 /** What the transformer needs from the run that made it. */
 interface FailureSink {
-  bodyFailed(transform: BodyTransform, error: unknown): UsherError;
+  bodyFailed(filter: string, error: unknown): UsherError;
 }
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
@@ -29,14 +29,17 @@ function asBuffer(out: Uint8Array | string | undefined): Buffer | undefined {
 /** The transforms of one response, bound to the exchange's writer by {@link BodyTransformer.attach}. */
 export class BodyTransformer {
   readonly #transforms: readonly BodyTransform[];
+  /** The filter of each transform, for logs and metrics. */
+  readonly #names: readonly string[];
   readonly #run: FailureSink;
   #write: (data: Buffer) => void = () => {};
   #fail: (error: UsherError) => void = () => {};
   #chunked = false;
   #failed = false;
 
-  constructor(transforms: readonly BodyTransform[], run: FailureSink) {
+  constructor(transforms: readonly BodyTransform[], names: readonly string[], run: FailureSink) {
     this.#transforms = transforms;
+    this.#names = names;
     this.#run = run;
   }
 
@@ -67,7 +70,7 @@ export class BodyTransformer {
       try {
         out = asBuffer(transform.flush?.());
       } catch (error) {
-        this.#failure(transform, error);
+        this.#failure(i, error);
         return;
       }
       if (out !== undefined) this.#through(i + 1, out);
@@ -84,7 +87,7 @@ export class BodyTransformer {
       try {
         out = asBuffer(transform.transform(out));
       } catch (error) {
-        this.#failure(transform, error);
+        this.#failure(i, error);
         return;
       }
     }
@@ -93,9 +96,9 @@ export class BodyTransformer {
     else this.#write(out);
   }
 
-  #failure(transform: BodyTransform, error: unknown): void {
+  #failure(index: number, error: unknown): void {
     this.#failed = true;
-    this.#fail(this.#run.bodyFailed(transform, error));
+    this.#fail(this.#run.bodyFailed(this.#names[index]!, error));
   }
 }
 

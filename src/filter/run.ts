@@ -342,27 +342,30 @@ export class FilterRun implements FilterRequest {
     const filters = this.#chain.filters;
     const view = new ResponseView(status, raw);
     let transforms: BodyTransform[] | undefined;
+    let names: string[] | undefined;
     for (let i = Math.min(end, this.#ran) - 1; i >= 0; i--) {
       const filter = filters[i]!.filter;
       try {
         filter.onResponse?.(view, this);
         // Local answers (end < length) carry a filter's own body: it is not transformed.
         const transform = end === this.#chain.length ? filter.transformBody?.(view, this) : undefined;
-        if (transform !== undefined) (transforms ??= []).push(transform);
+        if (transform !== undefined) {
+          (transforms ??= []).push(transform);
+          (names ??= []).push(filter.name);
+        }
       } catch (error) {
         return this.#failed(i, error);
       }
     }
-    if (transforms !== undefined) this.body = new BodyTransformer(transforms, this);
+    if (transforms !== undefined) this.body = new BodyTransformer(transforms, names!, this);
     return { status: view.status, edits: view.edited ? view.edits : undefined };
   }
 
-  /** A body transform threw: log and count it under the filter's name, as a request-phase throw is. */
-  bodyFailed(transform: BodyTransform, error: unknown): UsherError {
-    void transform;
-    this.#metrics.filterFailed('body-transform');
-    this.#logger.error({ err: error, listener: this.listener, route: this.route, filter: 'body-transform', requestId: this.requestId }, 'filter failed');
-    return new UsherError('USHER_FILTER_ERROR', `a response body transform of route ${this.route} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  /** A body transform threw: logged and counted under its filter's name, as a request-phase throw is. */
+  bodyFailed(filter: string, error: unknown): UsherError {
+    this.#metrics.filterFailed(filter);
+    this.#logger.error({ err: error, listener: this.listener, route: this.route, filter, requestId: this.requestId }, 'filter failed');
+    return new UsherError('USHER_FILTER_ERROR', `the body transform of filter ${filter} of route ${this.route} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
 }
 

@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { connect as h2connect, createServer as createH2cServer, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,7 +80,7 @@ async function startAuthServer(t: TestContext): Promise<number> {
  * with the asynchronous loader (filter modules are absolute paths here), and
  * starts usher with a logger whose lines the test can read.
  */
-async function startWorld(t: TestContext, routes: string, options: { auth?: boolean } = {}): Promise<World> {
+async function startWorld(t: TestContext, routes: string, options: { auth?: boolean; pools?: string } = {}): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'usher-filters-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const certificate = generateCertificate(['filters.test', '*.filters.test']);
@@ -109,7 +110,7 @@ pools:
   main:
     backends:
       - address: ${origin.address}
-`
+${options.pools ?? ''}`
     .replaceAll('${ORIGIN}', origin.address)
     .replaceAll('${AUTH}', `127.0.0.1:${auth}`)
     .replaceAll('${DOWN}', `127.0.0.1:${down}`)
@@ -481,5 +482,66 @@ test('a response body transform: HTTP/1.1 clients get it chunked, HTTP/2 clients
     const plain = await world.send(protocol, { path: '/plain' });
     assert.equal(plain.body, 'hello from origin');
     assert.equal(plain.headers['content-length'], String('hello from origin'.length), `${protocol}: untouched route`);
+    // A transform that throws once the response began can only cut it; the next request is fine.
+    await assert.rejects(world.send(protocol, { path: '/upper/explode' }), `${protocol}: the response is cut`);
+    assert.equal((await world.send(protocol, { path: '/upper/y' })).body, 'HELLO FROM ORIGIN|END');
   }
+  assert.equal(world.logLines.filter((line) => line.includes('"filter":"upper"') && line.includes('transform failure on purpose')).length, 2);
+});
+
+test('an h2c pool: request edits reach the HTTP/2 backend (Host as :authority), response edits and a body transform reach the client', async (t) => {
+  const server = createH2cServer();
+  const received: IncomingHttpHeaders[] = [];
+  server.on('stream', (stream, headers) => {
+    received.push(headers);
+    stream.on('error', () => {});
+    stream.respond({ ':status': 200, server: 'h2c-origin', 'content-type': 'text/plain', 'content-length': 5 });
+    stream.end('grpc!');
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const port = (server.address() as AddressInfo).port;
+  const world = await startWorld(
+    t,
+    `      - match: { pathPrefix: /rpc }
+        pool: grpc
+        filters:
+          - headers: { request: { set: { x-env: prod }, remove: [x-debug] }, response: { remove: [server], set: { x-edge: usher } } }
+          - rewrite: { prefix: { from: /rpc, to: /svc }, host: grpc.internal }
+          - module: \${FIXTURES}/upper.ts`,
+    { pools: `  grpc:\n    protocol: h2c\n    backends:\n      - address: 127.0.0.1:${port}\n` },
+  );
+  const reply = await world.send('HTTP/2', { path: '/rpc/Call', host: 'front.example', headers: { 'x-debug': '1', 'x-env': 'dev' } });
+  assert.equal(reply.status, 200);
+  assert.equal(reply.body, 'GRPC!|END');
+  assert.equal(reply.headers['server'], undefined);
+  assert.equal(reply.headers['x-edge'], 'usher');
+  assert.equal(reply.headers['content-length'], undefined, 'a transformed body has no content-length');
+  const at = received.at(-1)!;
+  assert.equal(at[':path'], '/svc/Call');
+  assert.equal(at[':authority'], 'grpc.internal');
+  assert.equal(at['x-forwarded-host'], 'front.example');
+  assert.equal(at['x-env'], 'prod');
+  assert.equal(at['x-debug'], undefined);
+});
+
+test('HTTP/1.1 pipelining: a request answered by a filter (or refused) keeps the connection, and the next one is served', async (t) => {
+  const world = await startWorld(t, `      - match: { pathPrefix: /no }
+        pool: main
+        filters: [ { ipDeny: [127.0.0.0/8] } ]
+      - match: { pathPrefix: /plain }
+        pool: main`);
+  const port = world.usher.address('secure').port;
+  const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'filters.test', rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+  t.after(() => socket.destroy());
+  await once(socket, 'secureConnect');
+  let text = '';
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (text += chunk));
+  socket.write('GET /no HTTP/1.1\r\nHost: filters.test\r\n\r\nGET /missing HTTP/1.1\r\nHost: filters.test\r\n\r\nGET /plain HTTP/1.1\r\nHost: filters.test\r\n\r\n');
+  await until(() => text.includes('hello from origin'), 'three pipelined answers');
+  const statuses = [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((match) => match[1]);
+  assert.deepEqual(statuses, ['403', '404', '200']);
+  assert.doesNotMatch(text, /connection: close/i);
 });

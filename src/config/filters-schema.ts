@@ -58,8 +58,8 @@ const cidrList = (allow: boolean) =>
     z.array(cidr({ description: 'An IP address or CIDR.' }), { error: 'expected a list of IP addresses or CIDRs' }).min(1, { error: 'list at least one address or CIDR' }),
     {
       description: allow
-        ? 'Only clients whose address is in one of these CIDRs may use the route; others get 403 `forbidden`. The address is the connection\'s peer (the real client\'s behind a trusted PROXY protocol peer), never a header.'
-        : 'Clients whose address is in one of these CIDRs get 403 `forbidden`. The address is the connection\'s peer (the real client\'s behind a trusted PROXY protocol peer), never a header.',
+        ? 'Only clients whose address is in one of these CIDRs may use the route; others get 403 `forbidden`. The address is the one the client connection reports, never a header (http and https listeners do not read PROXY protocol headers yet: it is the peer\'s).'
+        : 'Clients whose address is in one of these CIDRs get 403 `forbidden`. The address is the one the client connection reports, never a header (http and https listeners do not read PROXY protocol headers yet: it is the peer\'s).',
       examples: [allow ? ['10.0.0.0/8', '192.168.1.7'] : ['203.0.113.0/24']],
     },
   );

@@ -33,7 +33,7 @@ export interface FilterRequest {
   readonly target: string;
   /** The Host (HTTP/2: `:authority`) as it will be sent upstream; undefined when the client sent none. */
   readonly host: string | undefined;
-  /** The client's address (the real one when a trusted PROXY protocol peer forwarded the connection). */
+  /** The client's address as the connection reports it (the peer's: http and https listeners do not read PROXY protocol headers yet). */
   readonly clientIp: string;
   readonly scheme: 'http' | 'https';
   readonly protocol: 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';

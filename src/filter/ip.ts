@@ -1,8 +1,11 @@
 /**
  * `ipAllow` and `ipDeny`: CIDR lists on the client's address, 403
  * `forbidden` otherwise (Traefik IPAllowList, nginx `allow`/`deny`, Envoy
- * RBAC on `remote_ip`). The address is the one the connection reports:
- * the real client's when a trusted PROXY protocol peer forwarded it.
+ * RBAC on `remote_ip`). The address is the one the client connection
+ * reports (`FilterRequest.clientIp`), never a header. http and https
+ * listeners do not read PROXY protocol headers yet (tcp and tls-passthrough
+ * ones do), so today it is the peer's; when they do, the connection will
+ * report the client's and this filter needs no change.
  * Matching is `l4/cidr.ts`'s (IPv4 also matches as IPv4-mapped IPv6).
  */
 import { UsherError } from '../errors.ts';

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect as h2connect, createServer as createH2cServer, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { request as httpsRequest } from 'node:https';
@@ -544,4 +544,49 @@ test('HTTP/1.1 pipelining: a request answered by a filter (or refused) keeps the
   const statuses = [...text.matchAll(/^HTTP\/1\.1 (\d{3})/gm)].map((match) => match[1]);
   assert.deepEqual(statuses, ['403', '404', '200']);
   assert.doesNotMatch(text, /connection: close/i);
+});
+
+test('reload: a changed filter module runs its new code; a broken one rejects the reload and the old code keeps serving', async (t) => {
+  const origin = await startOrigin('reload-origin');
+  t.after(() => origin.close());
+  const dir = mkdtempSync(join(tmpdir(), 'usher-filter-reload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // A module needs no import of usher: the default export only has to look like defineFilter's result.
+  const writeModule = (version: string, mtimeSeconds: number): void => {
+    const file = join(dir, 'version.mjs');
+    writeFileSync(file, `export default { name: 'version', create: () => ({ onRequest(request) { request.setHeader('x-version', '${version}'); } }) };\n`);
+    utimesSync(file, mtimeSeconds, mtimeSeconds);
+  };
+  writeModule('1', 1_000_000);
+  const configFile = join(dir, 'usher.yaml');
+  writeFileSync(configFile, `listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters: [ { module: ./version.mjs } ]
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`);
+  const first = await loadConfigFileAsync(configFile, {});
+  assert.ok(first.ok);
+  const usher = await Usher.start(first.config, { accessLog: createAccessLog({ enabled: false }), configSource: () => loadConfigFileAsync(configFile, {}) });
+  t.after(() => usher.stop({ timeoutMs: 500 }));
+  const get = async (): Promise<string | string[] | undefined> => {
+    const response = await fetch(`${usher.url('web')}/v`);
+    await response.text();
+    return origin.seen.at(-1)?.headers['x-version'];
+  };
+  assert.equal(await get(), '1');
+  writeModule('2', 2_000_000);
+  assert.deepEqual(await usher.reload(), { ok: true, warnings: [] });
+  assert.equal(await get(), '2');
+  writeFileSync(join(dir, 'version.mjs'), 'export default { name: "version" };\n');
+  utimesSync(join(dir, 'version.mjs'), 3_000_000, 3_000_000);
+  const rejected = await usher.reload();
+  assert.equal(rejected.ok, false);
+  assert.match(rejected.ok ? '' : rejected.errors.join('\n'), /usher\.yaml:6:\d+ listeners\[0\]\.routes\[0\]\.filters\[0\]\.module: filter module "\.\/version\.mjs": filter version has no create\(\) function/);
+  assert.equal(await get(), '2', 'the old config keeps serving');
 });

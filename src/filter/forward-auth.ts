@@ -82,6 +82,7 @@ export function forwardAuthFilter(config: ForwardAuthFilterConfig, context: Forw
         const call = httpRequest({ host: url.hostname, port: url.port === '' ? 80 : Number(url.port), path, method: 'GET', headers, agent }, (response) => {
           const status = response.statusCode ?? 0;
           if (status >= 200 && status < 300) {
+            response.on('error', ignore); // a reset after the answer changes nothing, and must not reach the process
             response.resume(); // drained, so the connection is reused
             for (const name of copy) copyHeader(request, name, response.headers[name]);
             finish(undefined);
@@ -109,6 +110,8 @@ export function forwardAuthFilter(config: ForwardAuthFilterConfig, context: Forw
     },
   });
 }
+
+function ignore(): void {}
 
 /** A field the auth service decides: its value(s) replace the client's, and its absence removes the client's. */
 function copyHeader(request: FilterRequest, name: string, value: string | string[] | undefined): void {

@@ -50,7 +50,15 @@ export function routeRequest(plan: HttpListenerPlan | undefined, request: RouteR
   }
   const run = new FilterRun(chain, plan, route, request, facts);
   const outcome = run.start();
-  if (outcome instanceof Promise) return new Suspension(route, pool, run, outcome.then((settled) => decided(plan, route, pool, request, facts, run, settled)));
+  if (outcome instanceof Promise) {
+    // Never rejects: a bug after the filters settled must fail this request, not reach the process as an unhandled rejection.
+    const failed = (error: unknown): Refusal => {
+      plan.logger.error({ err: error, listener: plan.name, route: route.name }, 'internal error after an asynchronous filter; request failed');
+      return refusal(route, pool, new UsherError('USHER_INTERNAL', `route phase of route ${route.name} failed`, { cause: error }));
+    };
+    const settled = outcome.then((result) => decided(plan, route, pool, request, facts, run, result)).catch(failed);
+    return new Suspension(route, pool, run, settled);
+  }
   return decided(plan, route, pool, request, facts, run, outcome);
 }
 

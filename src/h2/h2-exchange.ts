@@ -194,7 +194,10 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
 
   #startResponse(received: ResponseHead): boolean {
     const head = this.filters === undefined ? received : this.filters.filterHead(received);
-    if (head instanceof UsherError) return void this.fail(head), false;
+    if (head instanceof UsherError) {
+      this.fail(head);
+      return false;
+    }
     const framing = head.framing;
     this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach((data) => this.#writePayload(data, 0, data.length), false, (error) => this.fail(error));
     const headers = responseHeaders(head.status, head.rawHeaders, head.connectionTokens, this.#transform === undefined && (framing.kind === 'length' || framing.kind === 'none'));

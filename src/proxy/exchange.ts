@@ -301,7 +301,9 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
     // A transformed body has a new length: chunked to HTTP/1.1 clients, close-delimited to HTTP/1.0 ones (filter/body.ts).
     this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach((data) => this.#writeDownstream(data), this.head.minorVersion === 1, (error) => this.fail(error));
     if (this.#transform !== undefined) {
-      [this.#dechunk, this.#writePayload, this.#upstreamReusable] = [true, this.#transform.push, this.#upstreamReusable && framing.kind !== 'until-close'];
+      this.#dechunk = true;
+      this.#writePayload = this.#transform.push;
+      if (framing.kind === 'until-close') this.#upstreamReusable = false;
       if (this.head.minorVersion === 1) lines += 'transfer-encoding: chunked\r\n';
       else this.clientKeepAlive = false;
     } else switch (framing.kind) {

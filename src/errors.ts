@@ -54,6 +54,16 @@ export const errorSpecs = {
   USHER_INTERNAL: { httpStatus: 500, source: 'internal', reason: 'internal_error' },
   /** The pool's balancer threw while picking (a bug in a custom balancer); logged by the pool. */
   USHER_BALANCER_FAILED: { httpStatus: 500, source: 'internal', reason: 'balancer_error' },
+  /** A route filter threw (or returned something that is not a verdict); logged with the route and filter. */
+  USHER_FILTER_ERROR: { httpStatus: 500, source: 'internal', reason: 'filter_error' },
+  /** An asynchronous filter did not settle within its time. */
+  USHER_FILTER_TIMEOUT: { httpStatus: 504, source: 'internal', reason: 'filter_timeout' },
+  /** `ipAllow`/`ipDeny`: the client's address may not use this route. */
+  USHER_FORBIDDEN: { httpStatus: 403, source: 'downstream', reason: 'forbidden' },
+  /** `forwardAuth`: the auth service could not be asked (down, slow, bad answer) and `onError` is 503. */
+  USHER_AUTH_UNAVAILABLE: { httpStatus: 503, source: 'upstream', reason: 'auth_unavailable' },
+  /** `forwardAuth`: the auth service could not be asked and `onError` is 401. */
+  USHER_AUTH_UNAUTHORIZED: { httpStatus: 401, source: 'upstream', reason: 'unauthorized' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof errorSpecs;

@@ -3,7 +3,7 @@
  * in custom balancing algorithms.
  *
  * ```ts
- * import { Usher, parseConfig, registerBalancer } from 'usher';
+ * import { Usher, parseConfig, registerBalancer, defineFilter, z } from 'usher';
  * ```
  */
 export { Usher, type UsherOptions } from './runtime/usher.ts';
@@ -17,7 +17,7 @@ export { BackendRuntime } from './pool/backend-runtime.ts';
 export type { PublishedPool, PublishedBackend, PoolDataPlane, AttemptReports, AttemptOutcome, AttemptCounters, BackendUsage } from './pool/published.ts';
 export { InFlightTable, type InFlightCounts } from './pool/in-flight.ts';
 export { UsherError, UsherConfigError, errorSpecs, type ErrorCode, type ErrorSource } from './errors.ts';
-export { loadConfigFile, parseConfig, formatIssue, configJsonSchema, quickConfig, loadConfig, resolveModules } from './config/index.ts';
+export { loadConfigFile, parseConfig, parseConfigAsync, formatIssue, configJsonSchema, quickConfig, loadConfig, resolveModules } from './config/index.ts';
 export type { ConfigResult, ConfigIssue, OptionsSchema } from './config/index.ts';
 export type * from './config/types.ts';
 export { registerBalancer, createBalancer, balancerNames, BUILTIN_BALANCERS, type RegisterOptions } from './balancer/registry.ts';
@@ -26,3 +26,6 @@ export type * from './balancer/types.ts';
 export { hashString } from './balancer/hash-fn.ts';
 export { compileRoutes, RouteTable, type CompiledRoute } from './route/table.ts';
 export { createRouteRequest, type RouteRequest } from './route/request.ts';
+export { defineFilter, type Filter, type FilterDefinition, type FilterRequest, type FilterResponse, type LocalResponse, type RequestVerdict, type BodyTransform } from './filter/filter.ts';
+/** The zod usher validates with: filter modules declare their options with it (one zod instance, one error format). */
+export { z } from 'zod';

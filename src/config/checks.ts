@@ -14,7 +14,7 @@
  * non-loopback address without a token; an https listener without tls, tls on
  * any other listener, an ALPN protocol listed twice, a certificate, key or CA
  * file that cannot be read; a route with neither or both of pool and redirect,
- * a redirect or stripPrefix on a tcp or tls-passthrough listener, stripPrefix
+ * a redirect, stripPrefix or filters on a tcp or tls-passthrough listener, stripPrefix
  * with a redirect, a tcp listener with more than one route or with match, a
  * match key other than sni on a tls-passthrough listener, sni on any other
  * listener, limits on a tcp or tls-passthrough listener; acceptProxyProtocol
@@ -302,7 +302,7 @@ function checkRoutes(
       if (context.pools !== undefined && !context.pools.has(pool)) reportUnknownPool([...routePath, 'pool'], context.pools, reporter);
     }
     if (l4) {
-      for (const key of ['redirect', 'stripPrefix']) {
+      for (const key of ['redirect', 'stripPrefix', 'filters']) {
         if (route[key] !== undefined) reporter.error([...routePath, key], `${key} only applies to "http" and "https" listeners, but this one uses ${uses()}`, { target: 'key' });
       }
     } else if (hasRedirect) {

@@ -65,22 +65,23 @@ export function describeFsError(error: unknown): string {
   }
 }
 
-/** The config with every file path (listener certificates and keys, backend CA bundles, balancer modules) made absolute against `directory`. */
+/** The config with every file path (listener certificates and keys, backend CA bundles, balancer and filter modules) made absolute against `directory`. */
 export function resolveConfigFiles(config: UsherConfig, directory: string): UsherConfig {
   const file = (path: string): string => resolveConfigPath(directory, path);
   return {
     ...config,
-    listeners: config.listeners.map((listener) =>
-      listener.tls === undefined
-        ? listener
+    listeners: config.listeners.map((listener) => {
+      const withModules = { ...listener, routes: listener.routes.map((route) => (route.filters === undefined ? route : { ...route, filters: route.filters.map((filter) => (filter.kind === 'module' ? { ...filter, path: file(filter.module) } : filter)) })) };
+      return listener.tls === undefined
+        ? withModules
         : {
-            ...listener,
+            ...withModules,
             tls: {
               ...listener.tls,
               certificates: listener.tls.certificates.map((c) => ({ certFile: file(c.certFile), keyFile: file(c.keyFile) })),
             },
-          },
-    ),
+          };
+    }),
     pools: Object.fromEntries(
       Object.entries(config.pools).map(([name, pool]) => [
         name,

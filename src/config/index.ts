@@ -3,7 +3,7 @@
  */
 export type * from './types.ts';
 export { loadConfigFile, parseConfig, detectFormat, sourceOf, type ConfigResult, type ConfigSource } from './load.ts';
-export { loadConfig, resolveModules, hasUnresolvedModules } from './resolve-modules.ts';
+export { loadConfig, parseConfigAsync, resolveModules, hasUnresolvedModules } from './resolve-modules.ts';
 export { importConfigModule, loadConfigModule, checkModuleOptions, type ModuleReference, type ModuleExports, type OptionsSchema, type OptionsResult, type OptionsIssue } from './modules.ts';
 export { formatIssue, formatPath, type ConfigIssue } from './issues.ts';
 export { configJsonSchema } from './json-schema.ts';

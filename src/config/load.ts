@@ -3,6 +3,10 @@
  * → schema and cross-key checks → a resolved {@link UsherConfig} or every
  * problem at once, sorted by position. Never throws on any input.
  *
+ * `parseConfig`/`loadConfigFile` are synchronous and leave the modules a
+ * file names (custom balancers, user filters) unloaded; `loadConfig` and
+ * `parseConfigAsync` add the step that imports them (resolve-modules.ts).
+ *
  * File paths in the config (certificates, keys, CA bundles) are relative to
  * the config file's directory; the resolved config holds them absolute.
  */
@@ -52,15 +56,18 @@ const MAX_FILE_BYTES = 16 * 1024 * 1024;
  * `loadConfig`, or pass the result to `resolveModules`, to run it.
  */
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
-  let text: string;
+  const text = readConfigText(path);
+  return typeof text === 'string' ? parseConfig(text, path, env) : text;
+}
+
+function readConfigText(path: string): string | ConfigResult {
   try {
     const bytes = readFileSync(path);
     if (bytes.length > MAX_FILE_BYTES) return failure(path, `the file is larger than ${MAX_FILE_BYTES / 1024 / 1024} MiB`);
-    text = bytes.toString('utf8');
+    return bytes.toString('utf8');
   } catch (error) {
     return failure(path, `cannot read the config file: ${describeFsError(error)}`);
   }
-  return parseConfig(text, path, env);
 }
 
 /**
@@ -69,13 +76,17 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
  * when that does not exist).
  */
 export function parseConfig(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): ConfigResult {
+  return parse(text, fileName, env).result;
+}
+
+function parse(text: string, fileName: string, env: NodeJS.ProcessEnv): { result: ConfigResult; tree: SourceTree | undefined } {
   try {
     const tree = readSource(text, { fileName, format: detectFormat(fileName, text), env, scalarTypeAt });
-    if (tree.syntaxErrors.length > 0) return { ok: false, errors: tree.syntaxErrors };
-    return validateTree(tree, fileName);
+    if (tree.syntaxErrors.length > 0) return { result: { ok: false, errors: tree.syntaxErrors }, tree: undefined };
+    return { result: validateTree(tree, fileName), tree };
   } catch (error) {
     // A bug in usher, not in the file; still an answer rather than a crash.
-    return failure(fileName, `internal error while reading the config: ${error instanceof Error ? error.message : String(error)}`);
+    return { result: failure(fileName, `internal error while reading the config: ${error instanceof Error ? error.message : String(error)}`), tree: undefined };
   }
 }
 

@@ -6,12 +6,13 @@
  *
  * Each kind of module resolves in its own function over the whole config,
  * reporting through one {@link Reporter} so problems come out together,
- * sorted by position. Balancers are the first kind; a new kind adds one call
- * in {@link resolveModules}.
+ * sorted by position: balancers (`algorithm: { module }`), then filters
+ * (`filters: [{ module }]`, filter-modules.ts).
  */
 import { resolveBalancerModules } from '../balancer/module.ts';
+import { hasFilterModules, loadFilterModules } from './filter-modules.ts';
 import { sortIssues } from './issues.ts';
-import { loadConfigFile, sourceOf, type ConfigResult } from './load.ts';
+import { loadConfigFile, parseConfig, sourceOf, type ConfigResult } from './load.ts';
 import { Reporter } from './report.ts';
 import type { SourceTree } from './source.ts';
 import type { UsherConfig } from './types.ts';
@@ -51,7 +52,17 @@ export async function resolveModules(result: ConfigResult): Promise<ConfigResult
   }
   const errors = reporter.errors();
   if (config === undefined || errors.length > 0) return { ok: false, errors };
-  return { ...result, config, warnings: sortIssues([...result.warnings, ...reporter.warnings()]) };
+  const resolved: ConfigResult = { ...result, config, warnings: sortIssues([...result.warnings, ...reporter.warnings()]) };
+  try {
+    return await loadFilterModules(resolved, fileName, source?.tree ?? NO_SOURCE);
+  } catch (error) {
+    return { ok: false, errors: [{ file: fileName, path: '', message: `internal error while loading filter modules: ${error instanceof Error ? error.message : String(error)}` }] };
+  }
+}
+
+/** {@link parseConfig}, then {@link resolveModules}: config text to a config whose modules are loaded. */
+export async function parseConfigAsync(text: string, fileName: string, env: NodeJS.ProcessEnv = process.env): Promise<ConfigResult> {
+  return resolveModules(parseConfig(text, fileName, env));
 }
 
 /**
@@ -64,5 +75,10 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
 
 /** Whether `config` names a module that is not loaded yet. */
 export function hasUnresolvedModules(config: UsherConfig): boolean {
-  return Object.values(config.pools).some((pool) => typeof pool.algorithm !== 'string' && pool.algorithm.loaded === undefined);
+  return Object.values(config.pools).some((pool) => typeof pool.algorithm !== 'string' && pool.algorithm.loaded === undefined) || hasUnloadedFilterModules(config);
+}
+
+function hasUnloadedFilterModules(config: UsherConfig): boolean {
+  if (!hasFilterModules(config)) return false;
+  return config.listeners.some((listener) => listener.routes.some((route) => route.filters?.some((filter) => filter.kind === 'module' && filter.loaded === undefined) ?? false));
 }

@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from '../balancer/names.ts';
 import { balancerNames, hasBalancer } from '../balancer/registry.ts';
+import { filterSchema } from './filters-schema.ts';
 import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   CODE_ONLY, backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
@@ -169,7 +170,8 @@ const routeSchema = documented(
     match: matchSchema.optional(),
     pool: text({ description: 'Name of the pool (under `pools`) that serves matching requests (or connections, on tcp and tls-passthrough listeners). Give either `pool` or `redirect`.', examples: ['api'] }, 'expected a pool name').optional(),
     redirect: redirectSchema.optional(),
-    stripPrefix: urlPath({ description: 'Remove this prefix from the path before proxying, at a segment boundary (`/api/users?x=1` becomes `/users?x=1`, `/api` becomes `/`). http and https listeners; not with `redirect`.', examples: ['/api'] }).optional(),
+    stripPrefix: urlPath({ description: 'Remove this prefix from the path before proxying, at a segment boundary (`/api/users?x=1` becomes `/users?x=1`, `/api` becomes `/`). http and https listeners; not with `redirect`. Runs before the route\'s `filters`.', examples: ['/api'] }).optional(),
+    filters: documented(z.array(filterSchema, { error: 'expected a list of filters' }), { description: 'Filters the route\'s requests go through, in this order, before the pool (or the `redirect`); responses go back through them in reverse (http and https listeners). A route without filters pays nothing for them.', examples: [[{ ipAllow: ['10.0.0.0/8'] }, { headers: { request: { set: { 'x-env': 'prod' } } } }, { module: './filters/tenant.ts', options: { header: 'x-tenant' } }]] }).optional(),
   }, { error: 'expected a route mapping with "pool" or "redirect"' }),
   { description: 'Routes are tried in order; the first whose `match` fits the request (or, on tls-passthrough listeners, the connection) wins. A tcp listener has exactly one route, without `match`.' },
 );

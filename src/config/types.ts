@@ -5,6 +5,7 @@
  */
 import type { BuiltinBalancerName } from '../balancer/names.ts';
 import type { BalancerFactory } from '../balancer/types.ts';
+import type { FilterDefinition } from '../filter/filter.ts';
 
 export interface HostPort {
   readonly host: string;
@@ -82,7 +83,80 @@ export interface RouteConfig {
   readonly pool?: string | undefined;
   readonly redirect?: RedirectConfig | undefined;
   readonly stripPrefix?: string | undefined;
+  /** Filters, in the order requests go through them (http and https listeners). */
+  readonly filters?: readonly FilterConfig[] | undefined;
 }
+
+/** One side's header edits (Gateway API HTTPHeaderFilter): `set` replaces, `add` appends, `remove` drops. */
+export interface HeaderEditsConfig {
+  readonly set?: Readonly<Record<string, string>> | undefined;
+  readonly add?: Readonly<Record<string, string | readonly string[]>> | undefined;
+  readonly remove?: readonly string[] | undefined;
+}
+
+/** `headers`: edit request and response header fields. */
+export interface HeadersFilterConfig {
+  readonly kind: 'headers';
+  readonly request?: HeaderEditsConfig | undefined;
+  readonly response?: HeaderEditsConfig | undefined;
+}
+
+/** `rewrite`: at most one of `path`, `prefix`, `regex`, and/or `host`. */
+export interface RewriteFilterConfig {
+  readonly kind: 'rewrite';
+  /** Replace the whole path. */
+  readonly path?: string | undefined;
+  /** Replace a leading path prefix at a segment boundary. */
+  readonly prefix?: { readonly from: string; readonly to: string } | undefined;
+  /** Replace what a regular expression matches in the path (`$1` for captures). */
+  readonly regex?: { readonly pattern: string; readonly replacement: string } | undefined;
+  /** The Host sent upstream. */
+  readonly host?: string | undefined;
+}
+
+/** `ipAllow` / `ipDeny`: CIDRs the client address must (not) be in. */
+export interface IpFilterConfig {
+  readonly kind: 'ipAllow' | 'ipDeny';
+  readonly cidrs: readonly string[];
+}
+
+/** `forwardAuth`: ask an auth service before proxying. */
+export interface ForwardAuthFilterConfig {
+  readonly kind: 'forwardAuth';
+  /** `http://host:port/path` of the auth service. */
+  readonly url: string;
+  readonly timeoutMs: number;
+  /** Request fields sent to the auth service. */
+  readonly requestHeaders: readonly string[];
+  /** Fields of a 2xx answer copied into the upstream request. */
+  readonly copyHeaders: readonly string[];
+  /** Status when the auth service cannot be asked. */
+  readonly onError: 401 | 503;
+  /** Largest answer body passed to the client. */
+  readonly maxResponseBytes: number;
+}
+
+/** A user filter from a TypeScript module (see docs/api.md). */
+export interface ModuleFilterConfig {
+  readonly kind: 'module';
+  /** The path as written in the file. */
+  readonly module: string;
+  /** Absolute path of the module (relative ones are taken from the config file's directory). */
+  readonly path: string;
+  /** `options` as written; validated against the module's schema when it is loaded. */
+  readonly options: unknown;
+  /** Set by `loadFilterModules` (resolveModules: loadConfig, parseConfigAsync): the module's definition and its validated options. */
+  readonly loaded?: LoadedFilterModule | undefined;
+}
+
+/** A loaded filter module. */
+export interface LoadedFilterModule {
+  readonly definition: FilterDefinition;
+  readonly options: unknown;
+}
+
+/** One entry of a route's `filters`. */
+export type FilterConfig = HeadersFilterConfig | RewriteFilterConfig | IpFilterConfig | ForwardAuthFilterConfig | ModuleFilterConfig;
 
 /** What one client may send and hold open. Exceeding a limit gives the status named. */
 export interface ListenerLimitsConfig {

@@ -15,6 +15,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { parseHostHeader, parseHostPort, parseHostname } from './hostport.ts';
 import { failed, parsed, type Parsed } from './parsed.ts';
 import type { HashKey, HostPort, StatusRange } from './types.ts';
+import { headerNameProblem, headerValueProblem, type EditSide } from '../filter/edits.ts';
 
 /** Documentation attached to a key: shown in the JSON Schema and docs/config.md. */
 export interface KeyDoc {
@@ -446,4 +447,44 @@ export const CODE_ONLY = 'x-usher-code-only';
 /** Attach documentation to any schema (objects, lists, records). */
 export function documented<T extends z.ZodType>(schema: T, doc: KeyDoc): T {
   return schema.meta(meta(doc));
+}
+
+/** A header name a filter may edit on `side` (checked by `filter/edits.ts`): kept as written. */
+export function editableHeaderName(side: EditSide, doc?: KeyDoc) {
+  return parsedString<string>('expected a header name', (text) => {
+    const problem = headerNameProblem(text, side);
+    return problem === undefined ? parsed(text) : failed(problem);
+  }, doc ?? { description: 'A header name.' });
+}
+
+/** A header value: text without control characters. */
+export function headerValueText(doc: KeyDoc) {
+  return parsedString<string>('expected a header value (quote numbers and booleans, e.g. "1")', (text) => {
+    const problem = headerValueProblem(text);
+    return problem === undefined ? parsed(text) : failed(problem);
+  }, doc);
+}
+
+/** An `http://host[:port]/path` URL (plain HTTP: the auth service is expected next to usher). */
+export function httpUrl(doc: KeyDoc) {
+  return parsedString<string>('expected an http:// URL such as "http://127.0.0.1:9000/auth"', (text) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return failed('expected an http:// URL such as "http://127.0.0.1:9000/auth"');
+    }
+    if (url.protocol !== 'http:') return failed('only http:// URLs are supported (the auth service is expected on a trusted network, next to usher)');
+    if (url.username !== '' || url.password !== '' || url.hash !== '') return failed('the URL must not carry credentials or a #fragment');
+    return parsed(text);
+  }, doc);
+}
+
+/** A filter module: a path to a `.ts` or `.js` file, relative to the config file's directory or absolute. */
+export function modulePath(doc: KeyDoc) {
+  return parsedString<string>('expected a path such as "./filters/tenant.ts"', (text) => {
+    if (!/^(\.{1,2}\/|\/)/.test(text)) return failed('a filter module is a file path starting with "./", "../" or "/" (packages are not supported yet)');
+    if (!/\.(ts|mts|js|mjs)$/.test(text)) return failed('a filter module is a .ts, .mts, .js or .mjs file');
+    return parsed(text);
+  }, doc);
 }

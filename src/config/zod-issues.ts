@@ -138,6 +138,8 @@ export function genericMessage(issue: Issue): string {
     case 'too_big':
       return bound(issue.origin, 'at most', issue.maximum);
     case 'invalid_format':
+      // A `.regex()` in a filter module's options schema: say which pattern.
+      if (issue.format === 'regex' && 'pattern' in issue && typeof issue.pattern === 'string') return `expected text matching ${issue.pattern}`;
       return `expected ${issue.format} format`;
     case 'not_multiple_of':
       return `expected a multiple of ${String(issue.divisor)}`;

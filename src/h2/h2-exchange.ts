@@ -1,6 +1,7 @@
 import type { ServerStreamResponseOptions } from 'node:http2';
 import { UsherError } from '../errors.ts';
 import { BodyFramer } from '../http1/body-framer.ts';
+import type { BodyTransformer } from '../filter/body.ts';
 import { parseResponseHead } from '../http1/response-head.ts';
 import type { ResponseHead } from '../http1/types.ts';
 import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-connection.ts';
@@ -49,6 +50,8 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
   #responseHead: ResponseHead | undefined;
   readonly #framer = new BodyFramer({ errorStatus: 502 });
   #chunkedResponse = false;
+  /** A filter's response body transform (filter/body.ts): the payload goes through it; the response loses its trailers. */
+  #transform: BodyTransformer | undefined;
   /** Bytes after the last payload byte of a chunked response: where its trailers are. */
   #tail: Buffer | undefined;
   #payloadEnd = -1;
@@ -189,12 +192,18 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
     }
   }
 
-  #startResponse(head: ResponseHead): boolean {
+  #startResponse(received: ResponseHead): boolean {
+    const head = this.filters === undefined ? received : this.filters.filterHead(received);
+    if (head instanceof UsherError) {
+      this.fail(head);
+      return false;
+    }
     const framing = head.framing;
-    const headers = responseHeaders(head.status, head.rawHeaders, head.connectionTokens, framing.kind === 'length' || framing.kind === 'none');
+    this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach((data) => this.#writePayload(data, 0, data.length), false, (error) => this.fail(error));
+    const headers = responseHeaders(head.status, head.rawHeaders, head.connectionTokens, this.#transform === undefined && (framing.kind === 'length' || framing.kind === 'none'));
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie);
     headers.push('x-request-id', this.requestId);
-    const options = { endStream: framing.kind === 'none', waitForTrailers: framing.kind === 'chunked', sendDate: false };
+    const options = { endStream: framing.kind === 'none', waitForTrailers: framing.kind === 'chunked' && this.#transform === undefined, sendDate: false };
     try {
       this.stream.respond(headers, options as ServerStreamResponseOptions);
     } catch (error) {
@@ -209,14 +218,14 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
     this.#framer.reset(framing);
     this.#upstreamReusable = head.keepAlive && framing.kind !== 'until-close';
     this.#endedDownstream = framing.kind === 'none';
-    this.#chunkedResponse = framing.kind === 'chunked';
+    this.#chunkedResponse = framing.kind === 'chunked' && this.#transform === undefined;
     if (this.#chunkedResponse) this.stream.once('wantTrailers', this.#sendResponseTrailers);
     return true;
   }
 
   #forwardResponseBody(buffer: Buffer, start: number): void {
     this.#payloadEnd = -1;
-    const end = this.#framer.scanPayload(buffer, start, this.#writePayload);
+    const end = this.#framer.scanPayload(buffer, start, this.#transform?.push ?? this.#writePayload);
     if (end === -2) {
       this.attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${this.#framer.error?.message ?? 'bad body framing'}`));
       return;
@@ -322,6 +331,7 @@ export class H2Exchange extends StreamExchange implements UpstreamListener {
     if (this.#chunkedResponse && this.#tail !== undefined) this.#trailers = chunkedTrailers(this.#tail);
     this.#tail = undefined;
     this.releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.control.enabled);
+    this.#transform?.end();
     if (!this.#endedDownstream) {
       this.#endedDownstream = true;
       this.stream.end();

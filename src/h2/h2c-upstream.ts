@@ -1,5 +1,6 @@
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerStreamResponseOptions } from 'node:http2';
 import { UsherError } from '../errors.ts';
+import type { BodyTransformer } from '../filter/body.ts';
 import { connectFailure } from '../proxy/upstream-errors.ts';
 import { h2cClientFor } from './h2c-client.ts';
 import { headerObject, passHeaders, statusOf, trailerObject } from './headers.ts';
@@ -42,6 +43,8 @@ export class H2cExchange extends StreamExchange {
   #responseTrailers: string[] | undefined;
   #endedDownstream = false;
   #pausedUpstream = false;
+  /** A filter's response body transform (filter/body.ts). */
+  #transform: BodyTransformer | undefined;
 
   /** The request header list (pseudo-headers first, `:authority` at index 5, see `h2cRequestHeaders`). */
   prepare(headers: string[], authority: string | undefined): void {
@@ -159,10 +162,13 @@ export class H2cExchange extends StreamExchange {
   readonly #onResponse = (headers: IncomingHttpHeaders, flags: number, raw: string[]): void => {
     const status = statusOf(headers);
     if (status >= 502 && status <= 504 && this.retryStatus(status)) return;
-    const list = passHeaders(raw, []);
+    const filtered = this.filters === undefined ? passHeaders(raw, []) : this.filters.filterFields(status, passHeaders(raw, []));
+    if (filtered instanceof UsherError) return this.fail(filtered);
+    const list = filtered;
+    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    this.#transform = endStream ? undefined : this.filters?.body?.attach((data) => this.#writeDownstream(data), false, (error) => this.fail(error));
     if (this.setCookie !== undefined) list.push('set-cookie', this.setCookie);
     list.push('x-request-id', this.requestId);
-    const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     try {
       this.stream.respond(list, { endStream, waitForTrailers: !endStream, sendDate: false } as ServerStreamResponseOptions);
     } catch (error) {
@@ -171,12 +177,17 @@ export class H2cExchange extends StreamExchange {
     }
     this.responseStarted = true;
     this.#endedDownstream = endStream;
-    this.status = status;
+    this.status = this.filters === undefined ? status : Number(list[1]);
     this.upstreamMs = performance.now() - this.upstreamStartedAt;
   };
 
   readonly #onUpData = (chunk: Buffer): void => {
     if (!this.responseStarted) return;
+    if (this.#transform !== undefined) return this.#transform.push(chunk, 0, chunk.length);
+    this.#writeDownstream(chunk);
+  };
+
+  #writeDownstream(chunk: Buffer): void {
     this.bytesOut += chunk.length;
     if (!this.stream.write(chunk) && !this.#pausedUpstream) {
       // The client reads slower than the backend sends: stop reading (and granting window) upstream.
@@ -185,7 +196,7 @@ export class H2cExchange extends StreamExchange {
       this.#up!.setTimeout(0);
       this.awaitDrain();
     }
-  };
+  }
 
   protected onDownstreamDrain(): void {
     if (!this.#pausedUpstream) return;
@@ -213,6 +224,7 @@ export class H2cExchange extends StreamExchange {
     try {
       if (!this.#endedDownstream) {
         this.#endedDownstream = true;
+        this.#transform?.end();
         this.stream.once('wantTrailers', this.#sendResponseTrailers);
         this.stream.end();
       }

@@ -17,7 +17,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import { TARGET, isFieldValue, isToken } from '../http1/chars.ts';
-import { hopByHop, isUnderscoreLookalike } from '../proxy/headers.ts';
+import { hopByHop, isUnderscoreLookalike, type RequestEdits } from '../proxy/headers.ts';
 
 /**
  * Fields that must not be sent as HTTP/2 trailers: framing, routing and
@@ -164,7 +164,8 @@ export interface Forwarding {
  * does for HTTP/1.1 backends); X-Forwarded-For is appended to,
  * X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id are usher's own.
  */
-export function h2cRequestHeaders(rawHeaders: readonly string[], method: string, path: string, info: Forwarding): { list: string[]; authority: string | undefined } {
+export function h2cRequestHeaders(rawHeaders: readonly string[], method: string, path: string, info: Forwarding, edits?: RequestEdits): { list: string[]; authority: string | undefined } {
+  const drops = edits !== undefined && edits.headers.removed.length > 0;
   let authority: string | undefined;
   let forwardedFor: string | undefined;
   const list: string[] = [':method', method, ':scheme', 'http', ':authority', '', ':path', path];
@@ -191,7 +192,12 @@ export function h2cRequestHeaders(rawHeaders: readonly string[], method: string,
       continue;
     }
     if (hopByHop.has(name) || name === 'x-request-id' || (name.includes('_') && isUnderscoreLookalike(name))) continue;
+    if (drops && edits.headers.drops(name)) continue;
     list.push(name, value);
+  }
+  if (edits !== undefined) {
+    const added = edits.headers.added;
+    for (let i = 0; i < added.length; i += 2) list.push(added[i]!.toLowerCase(), added[i + 1]!);
   }
   list.push('x-forwarded-for', forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`);
   list.push('x-forwarded-proto', info.proto);
@@ -200,6 +206,11 @@ export function h2cRequestHeaders(rawHeaders: readonly string[], method: string,
     list.push('x-forwarded-host', authority);
   }
   list.push('x-request-id', info.requestId);
+  // A filter's new Host is the backend's :authority; X-Forwarded-Host keeps the client's.
+  if (edits?.hostEdited === true && edits.host !== undefined) {
+    list[5] = edits.host;
+    return { list, authority: edits.host };
+  }
   return { list, authority };
 }
 

@@ -10,4 +10,4 @@
  */
 export { closeAll, destroyAll, serveHttp2, type Http2Downstream, type Http2Hooks } from './session.ts';
 export { closeH2cSessions } from './h2c-client.ts';
-export type { PlanSource } from '../proxy/downstream.ts';
+export type { PlanSource } from '../proxy/plan.ts';

@@ -1,14 +1,12 @@
 import { constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import type { RedirectConfig } from '../config/types.ts';
 import { UsherError } from '../errors.ts';
 import { isToken } from '../http1/chars.ts';
 import { defaultHeadLimits } from '../http1/types.ts';
-import type { DownstreamSettings, PlanSource } from '../proxy/downstream.ts';
 import { clientAddress, upstreamRequestHeaderLines } from '../proxy/headers.ts';
-import { decide, type HttpListenerPlan } from '../proxy/pick.ts';
-import { redirectResponse } from '../proxy/redirect.ts';
+import type { DownstreamSettings, Forward, HttpListenerPlan, PlanSource, RequestFacts, RouteOutcome } from '../proxy/plan.ts';
 import { requestIdOf } from '../proxy/request-id.ts';
+import { routeRequest } from '../proxy/route-phase.ts';
 import { createRouteRequest } from '../route/request.ts';
 import { H2cExchange } from './h2c-upstream.ts';
 import { H2Exchange, type UpstreamBodyFraming } from './h2-exchange.ts';
@@ -109,7 +107,7 @@ export class Http2Downstream implements StreamOwner {
     if (++this.#streams >= max) this.close();
   };
 
-  /** Route phase for one stream, then the exchange that fits the pool's protocol. */
+  /** Route phase for one stream (proxy/route-phase.ts, shared with HTTP/1.1), then the exchange that fits the pool's protocol. */
   #serve(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, rawHeaders: readonly string[]): void {
     const plan = this.#plans.plan();
     const method = headers[':method'] ?? '';
@@ -119,10 +117,23 @@ export class Http2Downstream implements StreamOwner {
     const routeHeaders = headers as Record<string, string | string[] | undefined>;
     if (routeHeaders['host'] === undefined && fields.host !== undefined) routeHeaders['host'] = fields.host;
     const request = createRouteRequest(method, path, routeHeaders);
-    const decision = plan === undefined ? new UsherError('USHER_NO_ROUTE', 'listener removed') : decide(plan, request, this.clientIp);
-    const h2c = !(decision instanceof UsherError) && decision.pool?.config.protocol === 'h2c';
     const requestId = requestIdOf(rawHeaders);
-    const exchange = h2c
+    const lengthHeader = headers['content-length'];
+    const length = lengthHeader === undefined ? -1 : Number(lengthHeader);
+    const facts: RequestFacts = {
+      clientIp: this.clientIp,
+      scheme: this.proto === 'https' ? 'https' : 'http',
+      protocol: 'HTTP/2',
+      requestId,
+      rawTarget: path,
+      rawHeaders: fields.raw,
+      contentLength: length,
+      absoluteForm: false,
+      hostHeader: undefined,
+      malformed: malformed(method, path, fields, settings),
+    };
+    const outcome = routeRequest(plan, request, facts);
+    const exchange = outcome.pool?.config.protocol === 'h2c'
       ? new H2cExchange(stream, this, method, path, settings, endStream, requestId)
       : new H2Exchange(stream, this, method, path, settings, endStream, requestId);
     this.#exchanges.add(exchange);
@@ -135,43 +146,65 @@ export class Http2Downstream implements StreamOwner {
         exchange.userAgent = headers['user-agent'];
       }
     }
-    if (decision instanceof UsherError) {
-      exchange.fail(method === 'CONNECT' ? new UsherError('USHER_DOWNSTREAM_CONNECT_REFUSED', 'no route allows CONNECT') : decision);
-      return;
+    this.#act(plan, exchange, fields, method, length, endStream, outcome);
+  }
+
+  /** Acts on the route phase's outcome (again when an asynchronous filter settles). */
+  #act(plan: HttpListenerPlan | undefined, exchange: StreamExchange, fields: H2RequestFields, method: string, length: number, endStream: boolean, outcome: RouteOutcome): void {
+    if (outcome.route !== undefined && plan !== undefined) {
+      exchange.route = outcome.route.name;
+      exchange.metrics = plan.metrics.byRoute[outcome.route.index];
     }
-    exchange.route = decision.route.name;
-    exchange.metrics = plan!.metrics.byRoute[decision.route.index];
-    const refusal = refuse(method, path, fields, decision.route.allowsConnect, settings);
-    if (refusal !== undefined) {
-      exchange.fail(refusal);
-      return;
+    switch (outcome.kind) {
+      case 'fail':
+        exchange.fail(outcome.error);
+        return;
+      case 'answer':
+        exchange.answer(outcome.status, outcome.headers, outcome.body);
+        return;
+      case 'forward':
+        this.#forward(exchange, fields, method, length, endStream, outcome);
+        return;
+      case 'suspended': {
+        // The stream's body is not read until start(): flow control holds the client meanwhile. A reset cancels the filter.
+        const cancel = (): void => outcome.cancel();
+        exchange.stream.once('close', cancel);
+        void outcome.settled.then((settled) => {
+          exchange.stream.off('close', cancel);
+          if (exchange.finished) return;
+          try {
+            this.#act(plan, exchange, fields, method, length, endStream, settled);
+          } catch (error) {
+            this.#plans.onInternalError(error);
+            exchange.fail(new UsherError('USHER_INTERNAL', 'internal error while routing; see the usher log'));
+          }
+        });
+        return;
+      }
+      default: {
+        const unreachable: never = outcome;
+        throw new Error(`unknown route outcome ${String(unreachable)}`);
+      }
     }
-    if (decision.redirect !== undefined) {
-      const location = redirectLocation(decision.redirect, request.host, request.target, plan!.proto);
-      if (location === undefined) exchange.fail(new UsherError('USHER_DOWNSTREAM_BAD_REQUEST', 'a redirect needs a valid Host'));
-      else exchange.answer(decision.redirect.code, { location, 'content-length': '0' });
-      return;
-    }
-    const lengthHeader = headers['content-length'];
-    const length = lengthHeader === undefined ? -1 : Number(lengthHeader);
-    if (settings.maxBodyBytes > 0 && length > settings.maxBodyBytes) {
-      exchange.fail(new UsherError('USHER_DOWNSTREAM_BODY_TOO_LARGE', `content-length ${length} exceeds maxBodyBytes ${settings.maxBodyBytes}`));
-      return;
-    }
-    const target = decision.route.rewritePath(request.target);
-    const forwarding = { clientIp: this.clientIp, proto: this.proto, requestId };
+  }
+
+  /** The request head for the backend (with the filters' edits), then the pick phase onwards. */
+  #forward(exchange: StreamExchange, fields: H2RequestFields, method: string, length: number, endStream: boolean, outcome: Forward): void {
+    const filters = outcome.filters;
+    const forwarding = { clientIp: this.clientIp, proto: this.proto, requestId: exchange.requestId };
     if (exchange instanceof H2cExchange) {
-      const built = h2cRequestHeaders(rawHeaders, method, target, forwarding);
+      const built = h2cRequestHeaders(fields.raw, method, outcome.target, forwarding, filters);
       exchange.prepare(built.list, built.authority);
-    } else {
+    } else if (exchange instanceof H2Exchange) {
       const framing: UpstreamBodyFraming = endStream ? 'none' : length >= 0 ? 'length' : 'chunked';
-      let head = `${method} ${target} HTTP/1.1\r\n${upstreamRequestHeaderLines(fields.raw, noTokens, forwarding)}`;
+      let head = `${method} ${outcome.target} HTTP/1.1\r\n${upstreamRequestHeaderLines(fields.raw, noTokens, forwarding, filters)}`;
       if (framing === 'length') head += `content-length: ${length}\r\n`;
       else if (framing === 'chunked') head += 'transfer-encoding: chunked\r\n';
       else if (bodyExpected.has(method)) head += 'content-length: 0\r\n'; // some servers answer 411 without one
-      exchange.prepare(head, fields.host === undefined, framing, length);
+      exchange.prepare(head, fields.host === undefined && filters?.hostEdited !== true, framing, length);
     }
-    exchange.start(decision.pool, decision.hash, decision.stickyToken);
+    exchange.filters = filters;
+    exchange.start(outcome.pool, outcome.hash, outcome.stickyToken);
   }
 
   #onIdle = (): void => {
@@ -194,19 +227,6 @@ export class Http2Downstream implements StreamOwner {
 
 const noTokens: readonly string[] = [];
 
-/**
- * The Location of a redirect route's answer, from the HTTP/1.1 response
- * `proxy/redirect.ts` builds (one rule for both protocols; HTTP/2 needs only
- * its Location). Undefined when the request has no usable host.
- * TODO(h2-redirect): use a Location-only export of redirect.ts once it has one.
- */
-function redirectLocation(redirect: RedirectConfig, host: string | undefined, target: string, proto: 'http' | 'https'): string | undefined {
-  const response = redirectResponse(redirect, { host, target, keepAlive: true, minorVersion: 1 }, proto);
-  if (response === undefined) return undefined;
-  const start = response.indexOf('\r\nlocation: ') + 12;
-  return response.slice(start, response.indexOf('\r\n', start));
-}
-
 /** Methods whose request normally has a body: an empty one is announced with `content-length: 0`. */
 const bodyExpected: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
 
@@ -225,19 +245,15 @@ const fallbackSettings: DownstreamSettings = {
 };
 
 /**
- * The refusals of `proxy/request-policy.ts` in HTTP/2 terms: CONNECT reaches
- * only a route that lists it (and is not tunnelled yet); `:authority` and Host
- * must agree (RFC 9113 §8.3.1); HTTP/2 has no absolute-form. The target
- * length limit applies as on HTTP/1.1 (nghttp2 bounds the rest of the head),
- * and so do its character rules: fields that reach an HTTP/1.1 backend must
- * be ones usher's own parser would have accepted.
+ * What the route phase refuses in an HTTP/2 request itself (the rest,
+ * CONNECT included, is `proxy/route-phase.ts`'s, as for HTTP/1.1):
+ * `:authority` and Host must agree (RFC 9113 §8.3.1); HTTP/2 has no
+ * absolute-form. The target length limit applies as on HTTP/1.1 (nghttp2
+ * bounds the rest of the head), and so do its character rules: fields that
+ * reach an HTTP/1.1 backend must be ones usher's own parser would have accepted.
  */
-function refuse(method: string, path: string, fields: H2RequestFields, allowsConnect: boolean, settings: DownstreamSettings): UsherError | undefined {
-  if (method === 'CONNECT') {
-    return allowsConnect
-      ? new UsherError('USHER_DOWNSTREAM_CONNECT_UNSUPPORTED', 'CONNECT tunnels are not supported')
-      : new UsherError('USHER_DOWNSTREAM_CONNECT_REFUSED', 'no route allows CONNECT');
-  }
+function malformed(method: string, path: string, fields: H2RequestFields, settings: DownstreamSettings): UsherError | undefined {
+  if (method === 'CONNECT') return undefined;
   if (!isToken(method) || !isTarget(path) || !fields.valid) {
     return new UsherError('USHER_DOWNSTREAM_BAD_REQUEST', 'a method, :path or header field HTTP/1.1 would reject');
   }

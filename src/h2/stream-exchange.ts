@@ -2,8 +2,9 @@ import { constants, type ServerHttp2Stream } from 'node:http2';
 import { UsherError } from '../errors.ts';
 import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
+import type { FilterRun } from '../filter/run.ts';
 import { AttemptLoop } from '../proxy/attempt-loop.ts';
-import type { DownstreamSettings } from '../proxy/downstream.ts';
+import type { DownstreamSettings } from '../proxy/plan.ts';
 import type { RouteMetrics } from '../proxy/metrics.ts';
 import { resetStream, respondError } from './respond.ts';
 
@@ -47,6 +48,8 @@ export abstract class StreamExchange extends AttemptLoop {
   referer: string | undefined;
   userAgent: string | undefined;
   route: string | undefined;
+  /** The route's filters (response phases); undefined on routes without filters. */
+  filters: FilterRun | undefined;
   error: UsherError | undefined;
   status = 0;
   /** Request body bytes read from the client (HTTP/2 heads are compressed: not counted). */
@@ -241,11 +244,21 @@ export abstract class StreamExchange extends AttemptLoop {
     }
   }
 
-  /** Answers without a backend (a redirect route): `headers` is the whole response, which has no body. */
-  answer(status: number, headers: Readonly<Record<string, string>>): void {
+  /**
+   * Answers without a backend (a redirect, a filter's response): `headers`
+   * (`[name, value, ...]`, no framing fields) and `body`, with the content-length
+   * and `x-request-id` the HTTP/1.1 twin (`proxy/local-answer.ts`) writes.
+   */
+  answer(status: number, headers: readonly string[], body: Buffer): void {
     if (this.#finished) return;
     if (!this.stream.destroyed && !this.stream.closed) {
-      this.stream.respond({ ...headers, 'x-request-id': this.requestId, ':status': status }, { endStream: true });
+      const list = [':status', String(status)];
+      for (let i = 0; i < headers.length; i += 2) list.push(headers[i]!.toLowerCase(), headers[i + 1]!);
+      if (status !== 204 && status !== 304) list.push('content-length', String(body.length));
+      list.push('x-request-id', this.requestId);
+      const endStream = body.length === 0 || this.method === 'HEAD';
+      this.stream.respond(list, { endStream });
+      if (!endStream) this.stream.end(body);
       this.status = status;
       this.#stopUnreadBody();
     }

@@ -3,46 +3,18 @@ import { UsherError } from '../errors.ts';
 import { BodyFramer } from '../http1/body-framer.ts';
 import { parseRequestHead } from '../http1/request-head.ts';
 import type { HeadLimits, Http1ParseError, RequestHead } from '../http1/types.ts';
-import { createRouteRequestFromRaw } from '../route/request.ts';
+import { createRouteRequestFromRaw, type RouteRequest } from '../route/request.ts';
 import { deadlines, type Expiring } from '../runtime/deadlines.ts';
 import { simpleResponse } from './error-response.ts';
 import { Exchange } from './exchange.ts';
 import { clientAddress, headerValue, upstreamRequestHeaderLines } from './headers.ts';
-import { decide, type HttpListenerPlan } from './pick.ts';
-import { redirectResponse } from './redirect.ts';
-import { refuseRequest } from './request-policy.ts';
+import { http1Answer } from './local-answer.ts';
+import type { DownstreamSettings, Forward, HttpListenerPlan, PlanSource, RequestFacts, RouteOutcome, Suspended } from './plan.ts';
 import { newRequestId } from './request-id.ts';
+import { routeRequest } from './route-phase.ts';
 import { Tunnel } from '../l4/tunnel.ts';
 
-/** Timeouts and limits of the client side of a listener, compiled from its config. */
-export interface DownstreamSettings {
-  readonly limits: HeadLimits;
-  /** Close a connection idle between requests after this long. */
-  readonly keepAliveTimeoutMs: number;
-  /** A request head must arrive completely within this long of its first byte (slowloris). */
-  readonly headerTimeoutMs: number;
-  /** Longest pause between two reads of a request body (slow POST). */
-  readonly bodyIdleTimeoutMs: number;
-  /** A client that stops reading its response is cut after this long without progress. */
-  readonly sendTimeoutMs: number;
-  /** An upgraded connection (WebSocket) idle both ways this long is closed. */
-  readonly tunnelIdleTimeoutMs: number;
-  /** Request body bytes allowed; 0 = unlimited. */
-  readonly maxBodyBytes: number;
-  /** Requests per connection before the response says `Connection: close`. */
-  readonly maxRequestsPerConnection: number;
-  /** Open connections on the listener; past it new ones get 503 and are closed. */
-  readonly maxConnections: number;
-  /** Open connections per client IP; 0 = unlimited. */
-  readonly maxConnectionsPerClient: number;
-}
-
-/** Where a listener finds its current plan: swapped on reload, read once per request. */
-export interface PlanSource {
-  plan(): HttpListenerPlan | undefined;
-  /** Something threw inside a connection's event handler: the connection is cut and this logs it. */
-  onInternalError(error: unknown): void;
-}
+export type { DownstreamSettings, PlanSource } from './plan.ts';
 
 /**
  * One client connection speaking HTTP/1.1: reads request heads, runs one
@@ -72,7 +44,11 @@ export class DownstreamConnection implements Expiring {
   #buffer: Buffer | undefined;
   #headStartedAt = 0;
   #exchange: Exchange | undefined;
+  /** The current request while an asynchronous filter decides it. */
+  #waiting: Suspended | undefined;
   #drainWaiter: Exchange | undefined;
+  /** What the route phase reads about the current request: one exchange at a time, so one object per connection. */
+  readonly #facts: Http1Facts;
   /** Set when usher is stopping: answer the current request with `Connection: close`. */
   closing = false;
   /** Expiring: when the idle connection (or its incomplete head) times out; 0 while an exchange runs. */
@@ -85,6 +61,7 @@ export class DownstreamConnection implements Expiring {
     this.socket = socket;
     // Every handler is guarded: a bug on one connection must cut that connection, not the process.
     this.clientIp = clientAddress(socket.remoteAddress);
+    this.#facts = new Http1Facts(this.clientIp);
     this.limits = settings.limits;
     this.#settings = settings;
     this.#plans = plans;
@@ -191,58 +168,85 @@ export class DownstreamConnection implements Expiring {
     // Upstream timeouts bound the wait from here; only a request body still to come is the client's to time.
     if (framing.kind === 'none') this.deadline = 0;
     else this.#arm(settings.bodyIdleTimeoutMs);
+    this.#bodyBytes = 0;
+    if (framing.kind !== 'none') this.#requestFramer.reset(framing);
     exchange.accessLog = plan.accessLog;
     exchange.listener = plan.name;
     exchange.metrics = plan.metrics.unrouted;
     const request = createRouteRequestFromRaw(head.method, head.target, head.host, head.rawHeaders);
-    const decision = decide(plan, request, this.clientIp);
-    if (decision instanceof UsherError) {
-      exchange.fail(head.method === 'CONNECT' ? new UsherError('USHER_DOWNSTREAM_CONNECT_REFUSED', 'no route allows CONNECT') : decision);
-      return;
+    const outcome = routeRequest(plan, request, this.#facts.of(head, plan, exchange.requestId));
+    this.#act(plan, exchange, head, request, outcome, head.headLength < buffer.length ? buffer.subarray(head.headLength) : undefined);
+  }
+
+  /** Acts on the route phase's outcome; `rest` is what the client sent after the head, not yet looked at. */
+  #act(plan: HttpListenerPlan, exchange: Exchange, head: RequestHead, request: RouteRequest, outcome: RouteOutcome, rest: Buffer | undefined): void {
+    if (outcome.route !== undefined) {
+      exchange.route = outcome.route.name;
+      exchange.metrics = plan.metrics.byRoute[outcome.route.index];
     }
-    exchange.route = decision.route.name;
-    exchange.metrics = plan.metrics.byRoute[decision.route.index];
-    const refusal = refuseRequest(head, request, decision.route);
-    if (refusal !== undefined) {
-      exchange.fail(refusal);
-      return;
+    switch (outcome.kind) {
+      case 'forward':
+        this.#forward(plan, exchange, head, request, outcome, rest);
+        return;
+      case 'suspended':
+        this.#suspend(plan, exchange, head, request, outcome, rest);
+        return;
+      case 'answer':
+      case 'fail':
+        // A request body is never read: close after answering, so it is not taken for the next request.
+        if (head.framing.kind !== 'none' || this.closing) exchange.clientKeepAlive = false;
+        else if (rest !== undefined) this.#buffer = rest; // pipelined requests
+        if (outcome.kind === 'fail') exchange.fail(outcome.error);
+        else exchange.respond(outcome.status, http1Answer(outcome, exchange.clientKeepAlive, head.minorVersion, exchange.requestId, head.method));
+        return;
+      default: {
+        const unreachable: never = outcome;
+        throw new Error(`unknown route outcome ${String(unreachable)}`);
+      }
     }
-    if (decision.redirect !== undefined) {
-      // A request body is never read: close after answering, so it is not taken for the next request.
-      if (framing.kind !== 'none' || this.closing) exchange.clientKeepAlive = false;
-      else if (head.headLength < buffer.length) this.#buffer = buffer.subarray(head.headLength); // pipelined requests
-      const target = { host: request.host, target: request.target, keepAlive: exchange.clientKeepAlive, minorVersion: head.minorVersion, requestId: exchange.requestId };
-      const response = redirectResponse(decision.redirect, target, plan.proto);
-      if (response === undefined) exchange.fail(new UsherError('USHER_DOWNSTREAM_BAD_REQUEST', 'a redirect needs a valid Host'));
-      else exchange.respond(decision.redirect.code, response);
-      return;
-    }
-    if (decision.pool.config.protocol === 'h2c') {
-      exchange.fail(new UsherError('USHER_H2C_REQUIRES_H2', `pool ${decision.pool.name} speaks h2c: use an HTTP/2 client (an https listener with ALPN h2)`));
-      return;
-    }
-    const maxBody = settings.maxBodyBytes;
-    if (maxBody > 0 && framing.kind === 'length' && framing.length > maxBody) {
-      exchange.fail(new UsherError('USHER_DOWNSTREAM_BODY_TOO_LARGE', `Content-Length ${framing.length} exceeds maxBodyBytes ${maxBody}`));
-      return;
-    }
-    this.#bodyBytes = 0;
-    if (framing.kind !== 'none') this.#requestFramer.reset(framing);
+  }
+
+  /** The pick phase onwards: the upstream head (with the filters' edits), then the body bytes read so far. */
+  #forward(plan: HttpListenerPlan, exchange: Exchange, head: RequestHead, request: RouteRequest, outcome: Forward, rest: Buffer | undefined): void {
+    const framing = head.framing;
+    const filters = outcome.filters;
     let upstreamHead =
-      `${head.method} ${decision.route.rewritePath(request.target)} HTTP/1.1\r\n` +
-      upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto, requestId: exchange.requestId });
+      `${head.method} ${outcome.target} HTTP/1.1\r\n` +
+      upstreamRequestHeaderLines(head.rawHeaders, head.connectionTokens, { clientIp: this.clientIp, proto: plan.proto, requestId: exchange.requestId }, filters);
     if (framing.kind === 'length') upstreamHead += `content-length: ${framing.length}\r\n`;
     else if (framing.kind === 'chunked') upstreamHead += 'transfer-encoding: chunked\r\n'; // the parser accepts no other coding
     // An upgrade (WebSocket) keeps its Upgrade and Connection fields: the backend must see what is asked.
     if (head.upgrade) upstreamHead += `upgrade: ${headerValue(head.rawHeaders, 'upgrade') ?? ''}\r\nconnection: upgrade\r\n`;
-    const addHost = head.host === undefined && request.host === undefined;
-    exchange.start(decision.pool, decision.hash, decision.stickyToken, upstreamHead, addHost);
-    if (!exchange.finished && head.headLength < buffer.length) {
-      if (!exchange.requestBodyDone) this.#feedRequestBody(exchange, buffer, head.headLength);
-      else this.#buffer = buffer.subarray(head.headLength);
-    } else if (head.headLength < buffer.length) {
-      this.#buffer = buffer.subarray(head.headLength);
+    const addHost = head.host === undefined && request.host === undefined && filters?.hostEdited !== true;
+    exchange.filters = filters;
+    exchange.start(outcome.pool, outcome.hash, outcome.stickyToken, upstreamHead, addHost);
+    if (rest === undefined) return;
+    if (!exchange.finished && !exchange.requestBodyDone) this.#feedRequestBody(exchange, rest, 0);
+    else this.#buffer = rest;
+  }
+
+  /**
+   * An asynchronous filter decides the request: body bytes read with the head
+   * go to the exchange, which holds them and pauses the client (as while
+   * connecting); pipelined requests wait in the buffer. The client leaving
+   * cancels the filter (exchangeDone).
+   */
+  #suspend(plan: HttpListenerPlan, exchange: Exchange, head: RequestHead, request: RouteRequest, outcome: Suspended, rest: Buffer | undefined): void {
+    this.#waiting = outcome;
+    if (rest !== undefined) {
+      if (!exchange.requestBodyDone) this.#feedRequestBody(exchange, rest, 0);
+      else this.#buffer = rest;
     }
+    void outcome.settled.then((settled) => {
+      if (this.#waiting === outcome) this.#waiting = undefined;
+      if (exchange.finished || this.#exchange !== exchange) return;
+      try {
+        this.#act(plan, exchange, head, request, settled, undefined);
+      } catch (error) {
+        this.#plans.onInternalError(error);
+        this.#failInternally();
+      }
+    });
   }
 
   #feedRequestBody(exchange: Exchange, chunk: Buffer, start: number): void {
@@ -279,6 +283,9 @@ export class DownstreamConnection implements Expiring {
     if (this.#exchange !== exchange) return;
     this.#exchange = undefined;
     this.#drainWaiter = undefined;
+    // Answered (or the client left) while a filter was still deciding: its outcome no longer matters.
+    this.#waiting?.cancel();
+    this.#waiting = undefined;
     clearTimeout(this.#sendTimer);
     exchange.log();
     if (!exchange.clientKeepAlive || this.closing) {
@@ -471,5 +478,36 @@ export class DownstreamConnection implements Expiring {
     this.#inputEnded = true;
     this.#buffer = undefined;
     this.socket.resume();
+  }
+}
+
+/** The route phase's view of an HTTP/1.1 request ({@link RequestFacts}), refilled per request. */
+class Http1Facts implements RequestFacts {
+  readonly clientIp: string;
+  scheme: 'http' | 'https' = 'http';
+  protocol: 'HTTP/1.0' | 'HTTP/1.1' = 'HTTP/1.1';
+  requestId = '';
+  rawTarget = '';
+  rawHeaders: readonly string[] = [];
+  contentLength = -1;
+  absoluteForm = false;
+  hostHeader: string | undefined = undefined;
+  readonly malformed = undefined;
+
+  constructor(clientIp: string) {
+    this.clientIp = clientIp;
+  }
+
+  of(head: RequestHead, plan: HttpListenerPlan, requestId: string): this {
+    const target = head.target;
+    this.scheme = plan.proto;
+    this.protocol = head.minorVersion === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+    this.requestId = requestId;
+    this.rawTarget = target;
+    this.rawHeaders = head.rawHeaders;
+    this.contentLength = head.framing.kind === 'length' ? head.framing.length : -1;
+    this.absoluteForm = target.charCodeAt(0) !== 0x2f /* / */ && target !== '*';
+    this.hostHeader = head.host;
+    return this;
   }
 }

@@ -1,5 +1,7 @@
 import type { Socket } from 'node:net';
 import { UsherError } from '../errors.ts';
+import type { BodyTransformer } from '../filter/body.ts';
+import type { FilterRun } from '../filter/run.ts';
 import type { BodyFramer, PayloadSink } from '../http1/body-framer.ts';
 import { parseResponseHead } from '../http1/response-head.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
@@ -48,6 +50,8 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
   /** Where the finished request is counted; set by the route phase (undefined: the listener was removed). */
   metrics: RouteMetrics | undefined;
   route: string | undefined;
+  /** The route's filters (response phases); undefined on routes without filters. */
+  filters: FilterRun | undefined;
   /** Whether the client connection can carry another request after this one. */
   clientKeepAlive: boolean;
   requestBodyDone: boolean;
@@ -73,6 +77,8 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
   /** Sink for de-chunked payload (HTTP/1.0 clients only): created when needed, not per request. */
   #writePayload: PayloadSink | undefined;
   #dechunk = false;
+  /** A filter's response body transform (filter/body.ts), fed like the de-chunked payload. */
+  #transform: BodyTransformer | undefined;
   #responseDone = false;
   #upstreamReusable = false;
   #finished = false;
@@ -265,7 +271,9 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
       this.#responseBuffer = undefined;
       this.#upstream!.advertisedKeepAlive(result.keepAliveTimeoutSeconds);
       if (result.status >= 502 && result.status <= 504 && this.retryStatus(result.status)) return;
-      const head = this.#startResponse(result);
+      const filtered = this.filters === undefined ? result : this.filters.filterHead(result);
+      if (filtered instanceof UsherError) return this.fail(filtered);
+      const head = this.#startResponse(filtered);
       const start = result.headLength;
       if (!this.#dechunk && buffer.length - start <= INLINE_BODY_BYTES) {
         this.#sendSmallResponse(head, buffer, start);
@@ -290,7 +298,15 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
     let lines = downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, framing.kind === 'none' && head.status !== 204 && head.status !== 304);
     if (this.setCookie !== undefined) lines += `set-cookie: ${this.setCookie}\r\n`;
     lines += `x-request-id: ${this.requestId}\r\n`;
-    switch (framing.kind) {
+    // A transformed body has a new length: chunked to HTTP/1.1 clients, close-delimited to HTTP/1.0 ones (filter/body.ts).
+    this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach((data) => this.#writeDownstream(data), this.head.minorVersion === 1, (error) => this.fail(error));
+    if (this.#transform !== undefined) {
+      this.#dechunk = true;
+      this.#writePayload = this.#transform.push;
+      if (framing.kind === 'until-close') this.#upstreamReusable = false;
+      if (this.head.minorVersion === 1) lines += 'transfer-encoding: chunked\r\n';
+      else this.clientKeepAlive = false;
+    } else switch (framing.kind) {
       case 'length':
         lines += `content-length: ${framing.length}\r\n`;
         break;
@@ -457,6 +473,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
   // ---- completion --------------------------------------------------------------
 
   #completeResponse(): void {
+    this.#transform?.end();
     this.#responseDone = true;
     this.releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.control.enabled);
     this.endAttempt('success', this.status);

@@ -155,8 +155,10 @@ export function upstreamRequestHeaderLines(
   raw: readonly string[],
   connectionTokens: readonly string[],
   info: ForwardingInfo,
+  edits?: RequestEdits,
 ): string {
   const checkNamed = namesHeaders(connectionTokens);
+  const drops = edits !== undefined && edits.headers.removed.length > 0;
   let lines = '';
   let forwardedFor: string | undefined;
   let host: string | undefined;
@@ -170,13 +172,41 @@ export function upstreamRequestHeaderLines(
       continue;
     }
     if (kind === X_FORWARDED_SET || kind === X_REQUEST_ID) continue;
-    if (kind === HOST) host = value;
+    if (drops && edits.headers.drops(name)) continue;
+    if (kind === HOST) {
+      host = value;
+      // A filter's new Host replaces the field in place; X-Forwarded-Host keeps the client's.
+      if (edits?.hostEdited === true) {
+        lines += `${name}: ${edits.host}\r\n`;
+        continue;
+      }
+    }
     lines += `${name}: ${value}\r\n`;
   }
+  if (edits !== undefined) lines += editedLines(edits, host === undefined);
   lines += `x-forwarded-for: ${forwardedFor === undefined ? info.clientIp : `${forwardedFor}, ${info.clientIp}`}\r\n`;
   lines += `x-forwarded-proto: ${info.proto}\r\n`;
   if (host !== undefined) lines += `x-forwarded-host: ${host}\r\n`;
   lines += `x-request-id: ${info.requestId}\r\n`;
+  return lines;
+}
+
+/**
+ * A route's filter edits to a request head (`filter/run.ts`), as the builders
+ * read them: names whose received fields are dropped, fields added, and a new
+ * Host. Undefined on routes without filters.
+ */
+export interface RequestEdits {
+  readonly headers: { readonly removed: readonly string[]; readonly added: readonly string[]; drops(name: string): boolean };
+  readonly hostEdited: boolean;
+  readonly host: string | undefined;
+}
+
+/** The fields a filter added, and its Host when the request had none to replace. */
+function editedLines(edits: RequestEdits, noHost: boolean): string {
+  let lines = edits.hostEdited && noHost ? `host: ${edits.host}\r\n` : '';
+  const added = edits.headers.added;
+  for (let i = 0; i < added.length; i += 2) lines += `${added[i]}: ${added[i + 1]}\r\n`;
   return lines;
 }
 

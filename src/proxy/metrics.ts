@@ -48,6 +48,8 @@ export class RouteMetrics {
   readonly #direct = new Float64Array(CLASSES.length);
   /** Requests by status class, per backend that took the last attempt. */
   readonly #byBackend = new Map<BackendRuntime, Float64Array>();
+  /** Filters of this route that threw or timed out, by filter name (rare: a Map is fine). */
+  readonly filterErrors = new Map<string, number>();
 
   constructor(listener: string, route: string, pool: string) {
     this.listener = listener;
@@ -69,6 +71,11 @@ export class RouteMetrics {
     this.duration.observe(totalMs);
     this.bytesIn += bytesIn;
     this.bytesOut += bytesOut;
+  }
+
+  /** A filter of this route threw or did not settle in time. */
+  filterFailed(filter: string): void {
+    this.filterErrors.set(filter, (this.filterErrors.get(filter) ?? 0) + 1);
   }
 
   #cellsOf(backend: BackendRuntime): Float64Array {
@@ -153,6 +160,9 @@ export class HttpMetrics {
     });
     collectedCounter(registry, 'usher_http_bytes_out_total', 'Response body bytes sent to HTTP clients.', ['listener', 'route'], (emit) => {
       for (const route of this.#routes.values()) emit({ listener: route.listener, route: route.route }, route.bytesOut);
+    });
+    collectedCounter(registry, 'usher_filter_errors_total', 'Route filters that threw (or timed out), by listener, route and filter; each answered 500 filter_error (504 filter_timeout).', ['listener', 'route', 'filter'], (emit) => {
+      for (const route of this.#routes.values()) for (const [filter, count] of route.filterErrors) emit({ listener: route.listener, route: route.route, filter }, count);
     });
     new CollectedHistogram(
       registry,

@@ -6,7 +6,7 @@ import type { Logger } from '../observe/logger.ts';
 import { DownstreamConnection, type PlanSource } from '../proxy/downstream.ts';
 import { simpleResponse } from '../proxy/error-response.ts';
 import { clientAddress } from '../proxy/headers.ts';
-import type { HttpListenerPlan } from '../proxy/pick.ts';
+import type { HttpListenerPlan } from '../proxy/plan.ts';
 import { closeAll, destroyAll, serveHttp2, type Http2Downstream } from '../h2/index.ts';
 import { TcpProxy } from '../l4/tcp-proxy.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';

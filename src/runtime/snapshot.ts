@@ -1,12 +1,14 @@
 import type { ListenerConfig, UsherConfig } from '../config/types.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import { Pool, type PoolOptions } from '../pool/pool.ts';
-import type { DownstreamSettings } from '../proxy/downstream.ts';
-import type { HttpListenerPlan } from '../proxy/pick.ts';
+import type { DownstreamSettings } from '../proxy/plan.ts';
+import type { HttpListenerPlan } from '../proxy/plan.ts';
 import { compileTcpPlan, type TcpListenerPlan } from '../l4/plan.ts';
 import { L4Metrics } from '../l4/metrics.ts';
 import { HttpMetrics } from '../proxy/metrics.ts';
-import { silentLogger } from '../observe/logger.ts';
+import { silentLogger, type Logger } from '../observe/logger.ts';
+import { compileFilterChain } from '../filter/compile.ts';
+import type { FilterChain } from '../filter/chain.ts';
 import { compileRoutes, type RouteTable } from '../route/table.ts';
 
 /**
@@ -29,14 +31,22 @@ export interface Snapshot {
   readonly tcpListeners: ReadonlyMap<string, TcpListenerPlan>;
 }
 
-/** Route tables compiled from a config: the part of a reload that can fail, done before anything changes. */
+/** Route tables and filter chains compiled from a config: the part of a reload that can fail, done before anything changes. */
 export interface CompiledRoutes {
   readonly config: UsherConfig;
   readonly tables: ReadonlyMap<string, RouteTable>;
+  /** Each HTTP listener's filter chains, by route index. */
+  readonly filters: ReadonlyMap<string, readonly FilterChain[]>;
 }
 
-export function compileSnapshotRoutes(config: UsherConfig): CompiledRoutes {
+/**
+ * Compiles route tables and filter chains; throws on a route that names no
+ * pool, a filter module that was not loaded, or a filter's `create()` that
+ * throws. `logger` is where filters log (forwardAuth's failures).
+ */
+export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = silentLogger()): CompiledRoutes {
   const tables = new Map<string, RouteTable>();
+  const filters = new Map<string, readonly FilterChain[]>();
   for (const listener of config.listeners) {
     const routes = compileRoutes(listener.routes);
     for (const route of routes.routes) {
@@ -48,8 +58,12 @@ export function compileSnapshotRoutes(config: UsherConfig): CompiledRoutes {
       }
     }
     tables.set(listener.name, routes);
+    if (listener.protocol === 'http' || listener.protocol === 'https') {
+      const context = { listener: listener.name, proto: listener.protocol, logger } as const;
+      filters.set(listener.name, routes.routes.map((route) => compileFilterChain(listener.routes[route.index]!, route, context)));
+    }
   }
-  return { config, tables };
+  return { config, tables, filters };
 }
 
 /** Where plans record their metrics; kept by the runtime across reloads. */
@@ -88,7 +102,7 @@ export function applySnapshot(
     if (listener.protocol === 'tcp' || listener.protocol === 'tls-passthrough') {
       tcpListeners.set(listener.name, compileTcpPlan(listener, (name) => pools.get(name)?.runtime, logger, { metrics: metrics.l4 }));
     } else {
-      listeners.set(listener.name, planOf(listener, tables.get(listener.name)!, pools, accessLog, metrics.http));
+      listeners.set(listener.name, planOf(listener, tables.get(listener.name)!, compiled.filters.get(listener.name)!, pools, accessLog, metrics.http, logger));
     }
   }
   metrics.http.commit();
@@ -96,7 +110,7 @@ export function applySnapshot(
   return { snapshot: { config, pools, listeners, tcpListeners }, retiredPools };
 }
 
-function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap<string, Pool>, accessLog: AccessLog, metrics: HttpMetrics): HttpListenerPlan {
+function planOf(listener: ListenerConfig, routes: RouteTable, filters: readonly FilterChain[], pools: ReadonlyMap<string, Pool>, accessLog: AccessLog, metrics: HttpMetrics, logger: Logger): HttpListenerPlan {
   // Redirect routes have no pool: their slot stays undefined so indexes still line up.
   const poolOfRoute = routes.routes.map((route) => (route.pool === undefined ? undefined : pools.get(route.pool)!.runtime));
   const proto = listener.protocol === 'https' ? 'https' : 'http';
@@ -105,9 +119,11 @@ function planOf(listener: ListenerConfig, routes: RouteTable, pools: ReadonlyMap
     proto,
     routes,
     poolOfRoute,
+    filtersOfRoute: filters,
     accessLog,
     metrics: metrics.listener(listener.name, routes.routes),
     settings: downstreamSettings(listener),
+    logger,
   };
 }
 

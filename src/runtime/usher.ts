@@ -64,7 +64,7 @@ export class Usher {
       (registry) => this.#recorded.http.declare(registry, runtimes),
       (registry) => this.#recorded.l4.declare(registry),
     ]);
-    this.#snapshot = applySnapshot(compileSnapshotRoutes(config), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
+    this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
 
   /**
@@ -153,7 +153,7 @@ export class Usher {
     config = resolved.config;
     let compiled;
     try {
-      compiled = compileSnapshotRoutes(config);
+      compiled = compileSnapshotRoutes(config, this.logger);
     } catch (err) {
       return this.#rejected([(err as Error).message]);
     }

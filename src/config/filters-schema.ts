@@ -1,0 +1,126 @@
+/**
+ * The schema of a route's `filters` list (part of `schema.ts`, kept apart for
+ * size). Each entry names exactly one filter: a built-in one by its key
+ * (`headers`, `rewrite`, `ipAllow`, `ipDeny`, `forwardAuth`) or a user filter
+ * module (`module` with its `options`, validated against the module's own
+ * schema when it is loaded: `config/filter-modules.ts`).
+ */
+import { z } from 'zod';
+import type { FilterConfig, HeaderEditsConfig } from './types.ts';
+import { byteSize, cidr, documented, duration, editableHeaderName, headerValueText, httpUrl, modulePath, regex, text, urlHost, urlPath } from './values.ts';
+import type { EditSide } from '../filter/edits.ts';
+
+/** Defaults of the filters, written as in the file. */
+export const FILTER_DEFAULTS = {
+  forwardAuthTimeout: '1s',
+  forwardAuthOnError: 503,
+  forwardAuthMaxResponseBytes: '64KiB',
+} as const;
+
+/** The filter kinds an entry can name. */
+export const FILTER_KINDS = ['headers', 'rewrite', 'ipAllow', 'ipDeny', 'forwardAuth', 'module'] as const;
+
+function headerEdits(side: EditSide) {
+  const what = side === 'request' ? 'request sent upstream' : 'response sent to the client';
+  return documented(
+    z.strictObject({
+      set: documented(z.record(editableHeaderName(side), headerValueText({ description: 'The value.' }), { error: 'expected a mapping of header name to value' }), { description: `Fields of the ${what} set to these values, replacing any the message had.`, examples: [side === 'request' ? { 'x-env': 'prod' } : { 'strict-transport-security': 'max-age=31536000' }] }).optional(),
+      add: documented(z.record(editableHeaderName(side), z.union([headerValueText({ description: 'The value.' }), z.array(headerValueText({ description: 'A value.' }))], { error: 'expected a value or a list of values' }), { error: 'expected a mapping of header name to value' }), { description: `Fields added to the ${what}, after those it has (a list adds one field per value).`, examples: [side === 'request' ? { via: 'usher' } : { 'cache-control': 'no-store' }] }).optional(),
+      remove: documented(z.array(editableHeaderName(side), { error: 'expected a list of header names' }), { description: `Fields removed from the ${what} (every field of each name).`, examples: [side === 'request' ? ['x-debug'] : ['server', 'x-powered-by']] }).optional(),
+    }, { error: 'expected a mapping with set, add or remove' }),
+    { description: `Edits of the ${what}: \`set\`, then \`add\`, then \`remove\`. Framing and hop-by-hop fields (Content-Length, Transfer-Encoding, Connection...), X-Request-Id${side === 'request' ? ', Host (use rewrite.host) and X-Forwarded-*' : ''} cannot be edited.`, examples: [side === 'request' ? { set: { 'x-env': 'prod' }, remove: ['x-debug'] } : { set: { 'x-frame-options': 'DENY' }, remove: ['server'] }] },
+  );
+}
+
+const headersSchema = documented(
+  z.strictObject({ request: headerEdits('request').optional(), response: headerEdits('response').optional() }, { error: 'expected a mapping with request or response' }),
+  { description: 'Set, add and remove header fields of the request sent upstream and of the response sent back (Gateway API RequestHeaderModifier and ResponseHeaderModifier, Traefik headers). Response edits apply to the backend\'s responses and to answers of filters listed after this one.', examples: [{ request: { set: { 'x-env': 'prod' } }, response: { remove: ['server'] } }] },
+);
+
+const rewriteSchema = documented(
+  z.strictObject({
+    path: urlPath({ description: 'Replace the whole path with this one (the query string is kept).', examples: ['/index.html'] }).optional(),
+    prefix: documented(z.strictObject({
+      from: urlPath({ description: 'The prefix to replace, at a segment boundary (`/api` matches `/api` and `/api/x`, not `/apix`).', examples: ['/api'] }),
+      to: urlPath({ description: 'What replaces it (`/` removes it).', examples: ['/v2'] }),
+    }, { error: 'expected a mapping with "from" and "to"' }), { description: 'Replace a leading path prefix: with `from: /api` and `to: /v2`, `/api/users` becomes `/v2/users`. Paths without the prefix are left alone.', examples: [{ from: '/api', to: '/v2' }] }).optional(),
+    regex: documented(z.strictObject({
+      pattern: regex({ description: 'A JavaScript regular expression searched in the path (not anchored: write `^` and `$` to match the whole path).', examples: ['^/users/([0-9]+)$'] }),
+      replacement: text({ description: 'What replaces the first match; `$1`, `$2`... are the captures. The result must be a path starting with `/`, or the request fails with 500 `filter_error`.', examples: ['/u/$1'] }),
+    }, { error: 'expected a mapping with "pattern" and "replacement"' }), { description: 'Replace what a regular expression matches in the path (Traefik ReplacePathRegex).', examples: [{ pattern: '^/users/([0-9]+)$', replacement: '/u/$1' }] }).optional(),
+    host: urlHost({ description: 'The Host sent upstream (HTTP/2 backends: `:authority`). X-Forwarded-Host keeps the client\'s.', examples: ['internal.example.com'] }).optional(),
+  }, { error: 'expected a mapping with path, prefix, regex or host' }),
+  { description: 'Rewrite the request before proxying (Gateway API URLRewrite): at most one of `path`, `prefix` and `regex`, and/or `host`. Routing already happened: the route does not change.', examples: [{ prefix: { from: '/api', to: '/' } }, { regex: { pattern: '^/users/([0-9]+)$', replacement: '/u/$1' }, host: 'users.internal' }] },
+);
+
+const cidrList = (allow: boolean) =>
+  documented(
+    z.array(cidr({ description: 'An IP address or CIDR.' }), { error: 'expected a list of IP addresses or CIDRs' }).min(1, { error: 'list at least one address or CIDR' }),
+    {
+      description: allow
+        ? 'Only clients whose address is in one of these CIDRs may use the route; others get 403 `forbidden`. The address is the one the client connection reports, never a header (http and https listeners do not read PROXY protocol headers yet: it is the peer\'s).'
+        : 'Clients whose address is in one of these CIDRs get 403 `forbidden`. The address is the one the client connection reports, never a header (http and https listeners do not read PROXY protocol headers yet: it is the peer\'s).',
+      examples: [allow ? ['10.0.0.0/8', '192.168.1.7'] : ['203.0.113.0/24']],
+    },
+  );
+
+const forwardAuthSchema = documented(
+  z.strictObject({
+    url: httpUrl({ description: 'The auth service, asked with a GET per request: `http://host:port/path`. It gets X-Forwarded-Method, -Proto, -Host, -Uri, -For, X-Request-Id and the `requestHeaders`; never the body.', examples: ['http://127.0.0.1:9000/verify'] }),
+    timeout: duration({ description: 'Longest wait for the auth service\'s answer; after it the request gets `onError`. Short, because every request on the route waits for it.', examples: ['500ms'] }).prefault(FILTER_DEFAULTS.forwardAuthTimeout),
+    requestHeaders: documented(z.array(editableHeaderName('request', { description: 'A header name.' }), { error: 'expected a list of header names' }), { description: 'Fields of the client\'s request sent to the auth service.', examples: [['authorization', 'cookie']] }).prefault(() => []),
+    copyHeaders: documented(z.array(editableHeaderName('request', { description: 'A header name.' }), { error: 'expected a list of header names' }), { description: 'Fields of a 2xx answer copied into the request sent upstream. A client\'s own copy is always removed, so a client cannot forge them.', examples: [['x-user-id', 'x-user-roles']] }).prefault(() => []),
+    onError: documented(z.literal([401, 503], { error: 'expected 401 or 503' }), { description: 'Status when the auth service cannot be asked (refused, reset, slower than `timeout`, an answer body over `maxResponseBytes`): 503 `auth_unavailable` or 401 `unauthorized`. The request is never let through.', examples: [401] }).default(FILTER_DEFAULTS.forwardAuthOnError),
+    maxResponseBytes: byteSize('maxResponseBytes', 0, 1024 * 1024, { description: 'Largest answer body passed on to a refused client (a login page, an error document); a longer one counts as an error (`onError`).', examples: ['16KiB'] }).prefault(FILTER_DEFAULTS.forwardAuthMaxResponseBytes),
+  }, { error: 'expected a mapping with "url"' }),
+  { description: 'Ask an auth service before proxying (Traefik forwardAuth, nginx auth_request, Envoy ext_authz): a 2xx answer lets the request through with `copyHeaders`; any other answer goes back to the client as the auth service sent it (status, fields, body).', examples: [{ url: 'http://127.0.0.1:9000/verify', requestHeaders: ['authorization', 'cookie'], copyHeaders: ['x-user-id'] }] },
+);
+
+/** One entry of a route's `filters`: exactly one kind. */
+export const filterSchema = documented(
+  z.strictObject({
+    headers: headersSchema.optional(),
+    rewrite: rewriteSchema.optional(),
+    ipAllow: cidrList(true).optional(),
+    ipDeny: cidrList(false).optional(),
+    forwardAuth: forwardAuthSchema.optional(),
+    module: modulePath({ description: 'A user filter: a TypeScript (or JavaScript) module whose default export is `defineFilter({...})` (see docs/api.md). Relative to the config file\'s directory. Loaded by `usher check`, at start and at each reload; a module that fails to load is a config error.', examples: ['./filters/tenant.ts'] }).optional(),
+    options: documented(z.unknown(), { description: 'Options of a `module` filter, checked against the zod schema the module declares.', examples: [{ header: 'x-tenant' }] }).optional(),
+  }, { error: 'expected a filter mapping such as { headers: {...} } or { module: ./filters/x.ts }' }).transform((entry, ctx): FilterConfig => {
+    const kinds = FILTER_KINDS.filter((kind) => entry[kind] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.issues.push({ code: 'custom', message: kinds.length === 0 ? `a filter names one of ${FILTER_KINDS.join(', ')}` : `a filter names one kind, found ${kinds.join(' and ')}: write one list entry each (they run in list order)`, input: entry });
+      return z.NEVER;
+    }
+    if (entry.options !== undefined && entry.module === undefined) {
+      ctx.issues.push({ code: 'custom', message: '"options" goes with "module" (built-in filters take their settings under their own key)', input: entry, path: ['options'] });
+      return z.NEVER;
+    }
+    const { headers, rewrite, ipAllow, ipDeny, forwardAuth, module } = entry;
+    if (headers !== undefined) return { kind: 'headers', request: edits(headers.request), response: edits(headers.response) };
+    if (rewrite !== undefined) {
+      const forms = (['path', 'prefix', 'regex'] as const).filter((key) => rewrite[key] !== undefined);
+      if (forms.length > 1) {
+        ctx.issues.push({ code: 'custom', message: `use only one of path, prefix and regex (found ${forms.join(' and ')})`, input: entry, path: ['rewrite', forms[1]!] });
+        return z.NEVER;
+      }
+      if (forms.length === 0 && rewrite.host === undefined) {
+        ctx.issues.push({ code: 'custom', message: 'a rewrite changes at least one of path, prefix, regex and host', input: entry, path: ['rewrite'] });
+        return z.NEVER;
+      }
+      return { kind: 'rewrite', ...rewrite };
+    }
+    if (ipAllow !== undefined) return { kind: 'ipAllow', cidrs: ipAllow };
+    if (ipDeny !== undefined) return { kind: 'ipDeny', cidrs: ipDeny };
+    if (forwardAuth !== undefined) {
+      const { timeout, ...rest } = forwardAuth;
+      return { kind: 'forwardAuth', ...rest, timeoutMs: timeout };
+    }
+    return { kind: 'module', module: module!, path: module!, options: entry.options };
+  }),
+  { description: 'A filter: one key naming its kind. Requests go through a route\'s filters in list order, responses in reverse.' },
+);
+
+function edits(side: { set?: Record<string, string> | undefined; add?: Record<string, string | string[]> | undefined; remove?: string[] | undefined } | undefined): HeaderEditsConfig | undefined {
+  return side === undefined ? undefined : { set: side.set, add: side.add, remove: side.remove };
+}

@@ -1,0 +1,44 @@
+/**
+ * A route's filters, compiled once per config (start and reload) into the
+ * listener's plan: the request phase runs them in this order, the response
+ * phases in reverse (Envoy's decoder and encoder filter chains).
+ */
+import type { UsherError } from '../errors.ts';
+import type { Filter, FilterRequest, RequestVerdict } from './filter.ts';
+
+/** A request phase's verdict as built-in filters may also give it: an {@link UsherError} fails the request with its own status (403 `forbidden`...). */
+export type InternalVerdict = RequestVerdict | UsherError;
+
+/** A filter as the chain runs it: a user {@link Filter}, or a built-in one that may fail with an UsherError. */
+export interface InternalFilter extends Omit<Filter, 'onRequest'> {
+  onRequest?(request: FilterRequest): InternalVerdict | Promise<InternalVerdict>;
+}
+
+/** Default bound on one asynchronous request phase (a user filter's promise). */
+export const DEFAULT_FILTER_TIMEOUT_MS = 5000;
+
+/** One filter of a chain. */
+export interface CompiledFilter {
+  readonly filter: InternalFilter;
+  /** Most time one asynchronous `onRequest` may take before the request fails with 504 `filter_timeout`. */
+  readonly timeoutMs: number;
+}
+
+/** A route's compiled filters. */
+export class FilterChain {
+  readonly filters: readonly CompiledFilter[];
+  /** `filters.length`: the route phase's one check for routes without filters. */
+  readonly length: number;
+  /** Whether some filter has a response phase (head or body): otherwise responses are not touched at all. */
+  readonly hasResponsePhase: boolean;
+
+  constructor(filters: readonly CompiledFilter[]) {
+    this.filters = Object.freeze([...filters]);
+    this.length = filters.length;
+    this.hasResponsePhase = filters.some(({ filter }) => filter.onResponse !== undefined || filter.transformBody !== undefined);
+    Object.freeze(this);
+  }
+}
+
+/** The chain of a route without filters, shared by all of them. */
+export const NO_FILTERS: FilterChain = new FilterChain([]);

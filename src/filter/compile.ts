@@ -1,0 +1,69 @@
+/**
+ * Builds each route's {@link FilterChain} from its config, once per config
+ * (start and reload), so nothing about a filter is decided per request. The
+ * chain is `stripPrefix` (when set), the route's `filters` in file order, then
+ * `redirect` (when set): a redirect answers whatever reaches it, so it is last.
+ */
+import type { FilterConfig, RouteConfig } from '../config/types.ts';
+import type { Logger } from '../observe/logger.ts';
+import type { CompiledRoute } from '../route/table.ts';
+import { DEFAULT_FILTER_TIMEOUT_MS, FilterChain, NO_FILTERS, type CompiledFilter } from './chain.ts';
+import { forwardAuthFilter } from './forward-auth.ts';
+import { headersFilter } from './headers.ts';
+import { ipFilter } from './ip.ts';
+import { redirectFilter } from './redirect.ts';
+import { rewriteFilter, stripPrefixFilter } from './rewrite.ts';
+
+/** What compiling a listener's filters needs besides the route. */
+export interface FilterCompileContext {
+  readonly listener: string;
+  readonly proto: 'http' | 'https';
+  readonly logger: Logger;
+}
+
+/** A forwardAuth call is bounded by its own timeout; the chain's bound is a safety net behind it. */
+const SAFETY_MARGIN_MS = 1000;
+
+/**
+ * The chain of one route. Throws when a module filter was not loaded (the
+ * config came from the synchronous `parseConfig`) or its `create` throws.
+ */
+export function compileFilterChain(config: RouteConfig, route: CompiledRoute, context: FilterCompileContext): FilterChain {
+  const filters: CompiledFilter[] = [];
+  if (route.stripPrefix !== undefined) filters.push({ filter: stripPrefixFilter(route.stripPrefix), timeoutMs: DEFAULT_FILTER_TIMEOUT_MS });
+  for (const entry of config.filters ?? []) filters.push(compileOne(entry, route, context));
+  if (route.redirect !== undefined) filters.push({ filter: redirectFilter(route.redirect, context.proto), timeoutMs: DEFAULT_FILTER_TIMEOUT_MS });
+  return filters.length === 0 ? NO_FILTERS : new FilterChain(filters);
+}
+
+function compileOne(entry: FilterConfig, route: CompiledRoute, context: FilterCompileContext): CompiledFilter {
+  switch (entry.kind) {
+    case 'headers':
+      return { filter: headersFilter(entry), timeoutMs: DEFAULT_FILTER_TIMEOUT_MS };
+    case 'rewrite':
+      return { filter: rewriteFilter(entry), timeoutMs: DEFAULT_FILTER_TIMEOUT_MS };
+    case 'ipAllow':
+    case 'ipDeny':
+      return { filter: ipFilter(entry.kind, entry.cidrs), timeoutMs: DEFAULT_FILTER_TIMEOUT_MS };
+    case 'forwardAuth':
+      return { filter: forwardAuthFilter(entry, { logger: context.logger, listener: context.listener, route: route.name }), timeoutMs: entry.timeoutMs + SAFETY_MARGIN_MS };
+    case 'module': {
+      const loaded = entry.loaded;
+      if (loaded === undefined) {
+        throw new Error(`listener ${context.listener}, route ${route.name}: filter module ${entry.module} was not loaded; load the config with loadConfig or parseConfigAsync (or pass it to resolveModules)`);
+      }
+      const { definition, options } = loaded;
+      let made;
+      try {
+        made = definition.create(options as never);
+      } catch (error) {
+        throw new Error(`listener ${context.listener}, route ${route.name}: filter ${definition.name} (${entry.module}): create() threw: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+      return { filter: Object.freeze({ ...made, name: definition.name }), timeoutMs: definition.timeoutMs ?? DEFAULT_FILTER_TIMEOUT_MS };
+    }
+    default: {
+      const unreachable: never = entry;
+      throw new Error(`unknown filter ${JSON.stringify(unreachable)}`);
+    }
+  }
+}

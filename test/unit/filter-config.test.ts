@@ -86,7 +86,7 @@ test('filter modules load relative to the config file; the synchronous parse lea
   const { readFileSync } = await import('node:fs');
   const sync = parseConfig(readFileSync(file, 'utf8'), file, {});
   assert.ok(sync.ok);
-  assert.throws(() => compileSnapshotRoutes(sync.config), /filter module \.\.\/\.\.\/\.\.\/examples\/filters\/tenant\.ts was not loaded; load the config with parseConfigAsync/);
+  assert.throws(() => compileSnapshotRoutes(sync.config), /filter module \.\.\/\.\.\/\.\.\/examples\/filters\/tenant\.ts was not loaded; load the config with loadConfig/);
 });
 
 test('invalid module options and a missing module are config errors with file:line:col', async () => {

@@ -11,10 +11,8 @@
  * after the module changed loads the new code (Node caches modules by URL;
  * each version loaded stays in memory).
  */
-import { statSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import type { FilterDefinition } from '../filter/filter.ts';
-import { describeFsError } from './files.ts';
+import { importConfigModule } from './modules.ts';
 import { sortIssues } from './issues.ts';
 import type { KeyPath } from './issues.ts';
 import type { ConfigResult } from './load.ts';
@@ -64,21 +62,13 @@ export async function loadFilterModules(result: ConfigResult, fileName: string, 
 
 async function loadOne(filter: ModuleFilterConfig, at: KeyPath, reporter: Reporter): Promise<ModuleFilterConfig | undefined> {
   const modulePath = [...at, 'module'];
-  let exported: unknown;
-  let version: number;
-  try {
-    version = statSync(filter.path).mtimeMs;
-  } catch (error) {
-    reporter.error(modulePath, `cannot load filter module ${JSON.stringify(filter.path)}: ${describeFsError(error)}`);
+  // The same import as every module the config names (config/modules.ts): fresh after an edit, failures in words.
+  const imported = await importConfigModule(filter.path);
+  if (!imported.ok) {
+    reporter.error(modulePath, imported.message);
     return undefined;
   }
-  try {
-    const module = (await import(`${pathToFileURL(filter.path).href}?mtime=${version}`)) as { default?: unknown };
-    exported = module.default;
-  } catch (error) {
-    reporter.error(modulePath, `cannot load filter module ${JSON.stringify(filter.path)}: ${describe(error)}`);
-    return undefined;
-  }
+  const exported = imported.value['default'];
   const definition = asDefinition(exported);
   if (typeof definition === 'string') {
     reporter.error(modulePath, `filter module ${JSON.stringify(filter.module)}: ${definition}`);
@@ -111,11 +101,4 @@ function asDefinition(exported: unknown): FilterDefinition | string {
   if (candidate.options !== undefined && typeof (candidate.options as { safeParse?: unknown }).safeParse !== 'function') return `filter ${candidate.name}: options must be a zod schema`;
   if (candidate.timeoutMs !== undefined && !(Number.isInteger(candidate.timeoutMs) && candidate.timeoutMs > 0)) return `filter ${candidate.name}: timeoutMs must be a positive integer`;
   return candidate as FilterDefinition;
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const code = (error as { code?: unknown }).code;
-  const first = error.message.split('\n')[0] ?? error.message;
-  return typeof code === 'string' ? `${first} (${code})` : first;
 }

@@ -36,11 +36,12 @@ export interface AccessLog {
   /** Whether lines show Referer and User-Agent, so callers read them (only then: it costs a header scan). Absent: no. */
   readonly needsHeaders?: boolean;
   write(record: AccessRecord): void;
-  flush(): void;
+  /** Writes out everything logged so far and closes the log; resolves once it is on disk (usher's stop). Lines after it are dropped. */
+  close(): Promise<void>;
 }
 
 /** The access log that writes nothing. */
-export const disabledAccessLog: AccessLog = { enabled: false, needsHeaders: false, write() {}, flush() {} };
+export const disabledAccessLog: AccessLog = { enabled: false, needsHeaders: false, write() {}, close: () => Promise.resolve() };
 
 /**
  * The access log as configured: lines to stdout or a file, or nothing.
@@ -53,18 +54,38 @@ export function createAccessLog(config: Pick<AccessLogConfig, 'enabled' | 'path'
   const dest = config.path === undefined || config.path === '-' ? 1 : config.path;
   const stream = pino.destination({ dest, sync: false, mkdir: true });
   const combined = config.format === 'combined';
+  let closed = false;
   return {
     enabled: true,
     needsHeaders: combined,
     write: combined
-      ? (record) => stream.write(combinedLine(record, Date.now()))
-      : (record) => stream.write(`{"time":"${new Date().toISOString()}",${JSON.stringify(record).slice(1)}\n`),
-    flush() {
-      try {
-        stream.flushSync();
-      } catch {
-        // Not open yet or already closed: nothing buffered to lose.
-      }
+      ? (record) => {
+          if (!closed) stream.write(combinedLine(record, Date.now()));
+        }
+      : (record) => {
+          if (!closed) stream.write(`{"time":"${new Date().toISOString()}",${JSON.stringify(record).slice(1)}\n`);
+        },
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      // end() waits for a write in progress and the file to open, writes what is buffered, then closes it:
+      // flushSync() could not wait for the asynchronous write in flight, so the last lines could be missing
+      // when a caller read the file right after stop. Bounded: a stuck disk must not hold the stop forever.
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        timer.unref();
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        stream.once('close', done);
+        stream.once('error', done);
+        try {
+          stream.end();
+        } catch {
+          done(); // already closed or destroyed: nothing buffered to lose
+        }
+      });
     },
   };
 }

@@ -259,7 +259,7 @@ export class Usher {
     for (const pool of this.#snapshot.pools.values()) pool.close();
     closeH2cSessions();
     await this.#admin?.close();
-    this.#accessLog.flush();
+    await this.#accessLog.close();
     this.logger.info('stopped');
   }
 }

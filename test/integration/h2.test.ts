@@ -68,7 +68,7 @@ function testConfig(yaml: string, h2cPools: readonly string[] = []): UsherConfig
 async function startFront(yaml: string, options: { h2cPools?: readonly string[]; tls?: { cert: string; key: string } } = {}): Promise<Front> {
   const config = testConfig(yaml, options.h2cPools);
   const records: AccessRecord[] = [];
-  const accessLog: AccessLog = { enabled: true, write: (record) => records.push(record), flush() {} };
+  const accessLog: AccessLog = { enabled: true, write: (record) => records.push(record), close: async () => undefined };
   const { snapshot } = applySnapshot(compileSnapshotRoutes(config), undefined, accessLog, {});
   const plan = snapshot.listeners.get(config.listeners[0]!.name)!;
   const internalErrors: unknown[] = [];
@@ -214,7 +214,7 @@ function grpcFrame(payload: Buffer): Buffer {
 
 async function serveChild(yaml: string): Promise<void> {
   const config = testConfig(yaml);
-  const accessLog: AccessLog = { enabled: false, write() {}, flush() {} };
+  const accessLog: AccessLog = { enabled: false, write() {}, close: async () => undefined };
   const { snapshot } = applySnapshot(compileSnapshotRoutes(config), undefined, accessLog, {});
   const plan = snapshot.listeners.get('web')!;
   const plans: PlanSource = { plan: () => plan, onInternalError: (error) => console.error(error) };

@@ -31,7 +31,7 @@ function raw(url: string, bytes: string, ms = 1000): Promise<{ text: string; clo
 test('redirect routes answer with Location built from the request, and are logged with their status', async (t) => {
   const origin = await startOrigin('web');
   const records: AccessRecord[] = [];
-  const accessLog: AccessLog = { enabled: true, write: (record) => void records.push(record), flush() {} };
+  const accessLog: AccessLog = { enabled: true, write: (record) => void records.push(record), close: async () => undefined };
   const usher = await Usher.start(
     configFromYaml(`listeners:
   - name: web

@@ -26,7 +26,7 @@ const FRESH = /^[0-9a-f]{32}$/;
 /** An access log that keeps its records, for the test to read. */
 function recordingLog(): { log: AccessLog; records: AccessRecord[] } {
   const records: AccessRecord[] = [];
-  return { records, log: { enabled: true, write: (record) => void records.push(record), flush() {} } };
+  return { records, log: { enabled: true, write: (record) => void records.push(record), close: async () => undefined } };
 }
 
 /** The one access log record for `path`, once the exchange has logged it. */

@@ -15,6 +15,7 @@
 import { BodyFramer, parseRequestHead, parseResponseHead } from '../../src/http1/index.ts';
 import { COLON, CR, HT, SP, TOKEN, VALUE, latin1 } from '../../src/http1/chars.ts';
 import { defaultHeadLimits } from '../../src/http1/types.ts';
+import { measureNs } from './timing.ts';
 
 const request = Buffer.from(
   'GET /api/v1/items?id=12345&sort=desc HTTP/1.1\r\n' +
@@ -39,16 +40,7 @@ const chunked = Buffer.from(`${'400\r\n'}${'x'.repeat(1024)}\r\n`.repeat(16) + '
 let sink = 0;
 
 function bench(name: string, iterations: number, fn: () => void): number {
-  for (let i = 0; i < iterations; i++) fn();
-  const rounds: number[] = [];
-  for (let r = 0; r < 7; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn();
-    rounds.push(Number(process.hrtime.bigint() - t0) / iterations);
-  }
-  rounds.sort((a, b) => a - b);
-  const median = rounds[3] as number;
-  const min = rounds[0] as number;
+  const { median, min } = measureNs(iterations, fn);
   console.log(`${name.padEnd(52)} ${median.toFixed(0).padStart(6)} ns/op median ${min.toFixed(0).padStart(6)} min`);
   return median;
 }

@@ -19,6 +19,7 @@ import { BackendRuntime } from '../../src/pool/backend-runtime.ts';
 import { InFlightTable } from '../../src/pool/in-flight.ts';
 import { RouteMetrics } from '../../src/proxy/metrics.ts';
 import { newRequestId, requestIdOf } from '../../src/proxy/request-id.ts';
+import { measureNs } from './timing.ts';
 
 const N = 1_000_000;
 const ROUNDS = 7;
@@ -65,14 +66,7 @@ function inHead(id: string): number {
 }
 
 for (const [name, run] of Object.entries(cases)) {
-  for (let i = 0; i < N; i++) run(i); // warm-up
-  const perCall: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) run(i);
-    perCall.push(Number(process.hrtime.bigint() - start) / N);
-  }
-  perCall.sort((a, b) => a - b);
-  process.stdout.write(`${name.padEnd(36)} median ${perCall[ROUNDS >> 1]!.toFixed(1).padStart(7)} ns   min ${perCall[0]!.toFixed(1).padStart(7)} ns\n`);
+  const { median, min } = measureNs(N, run, ROUNDS);
+  process.stdout.write(`${name.padEnd(36)} median ${median.toFixed(1).padStart(7)} ns   min ${min.toFixed(1).padStart(7)} ns\n`);
 }
 if (sink === 0) process.stdout.write('\n');

@@ -14,6 +14,7 @@
 import { parseConfig } from '../../src/config/index.ts';
 import { silentLogger } from '../../src/observe/logger.ts';
 import { Pool } from '../../src/pool/pool.ts';
+import { measureNs } from './timing.ts';
 
 const N = 1_000_000;
 const ROUNDS = 7;
@@ -40,13 +41,6 @@ for (const algorithm of ['round-robin', 'p2c', 'least-connections']) {
     runtime.attemptStarted(backend);
     runtime.attemptEnded(backend, 'success', 200, (i & 7) + 0.5);
   };
-  for (let i = 0; i < N; i++) run(i); // warm-up
-  const perCall: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) run(i);
-    perCall.push(Number(process.hrtime.bigint() - start) / N);
-  }
-  perCall.sort((a, b) => a - b);
-  process.stdout.write(`${algorithm.padEnd(20)} median ${perCall[ROUNDS >> 1]!.toFixed(1).padStart(7)} ns   min ${perCall[0]!.toFixed(1).padStart(7)} ns\n`);
+  const { median, min } = measureNs(N, run, ROUNDS);
+  process.stdout.write(`${algorithm.padEnd(20)} median ${median.toFixed(1).padStart(7)} ns   min ${min.toFixed(1).padStart(7)} ns\n`);
 }

@@ -10,6 +10,7 @@
  * busy machine); one core, no GC tuning.
  */
 import { downstreamResponseHeaderLines, upstreamRequestHeaderLines } from '../../src/proxy/headers.ts';
+import { measureNs } from './timing.ts';
 
 const request = [
   'Host', 'api.example.com',
@@ -36,15 +37,8 @@ const keepAlive = ['keep-alive'];
 let sink = 0;
 
 function bench(name: string, iterations: number, fn: () => void): void {
-  for (let i = 0; i < iterations; i++) fn();
-  const rounds: number[] = [];
-  for (let r = 0; r < 7; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn();
-    rounds.push(Number(process.hrtime.bigint() - t0) / iterations);
-  }
-  rounds.sort((a, b) => a - b);
-  console.log(`${name.padEnd(52)} ${rounds[3]!.toFixed(0).padStart(6)} ns/op median ${rounds[0]!.toFixed(0).padStart(6)} min`);
+  const { median, min } = measureNs(iterations, fn);
+  console.log(`${name.padEnd(52)} ${median.toFixed(0).padStart(6)} ns/op median ${min.toFixed(0).padStart(6)} min`);
 }
 
 const N = 200_000;

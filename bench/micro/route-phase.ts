@@ -25,6 +25,7 @@ import type { HttpListenerPlan, RequestFacts } from '../../src/proxy/plan.ts';
 import { routeRequest } from '../../src/proxy/route-phase.ts';
 import { cookiesOf, createRouteRequestFromRaw } from '../../src/route/request.ts';
 import { applySnapshot, compileSnapshotRoutes } from '../../src/runtime/snapshot.ts';
+import { measureNs } from './timing.ts';
 
 const yaml = `listeners:
   - name: web
@@ -71,15 +72,8 @@ const facts: RequestFacts = {
 let sink = 0;
 
 function bench(name: string, iterations: number, fn: () => void): void {
-  for (let i = 0; i < iterations; i++) fn();
-  const rounds: number[] = [];
-  for (let r = 0; r < 7; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn();
-    rounds.push(Number(process.hrtime.bigint() - t0) / iterations);
-  }
-  rounds.sort((a, b) => a - b);
-  console.log(`${name.padEnd(56)} ${rounds[3]!.toFixed(0).padStart(6)} ns/op median ${rounds[0]!.toFixed(0).padStart(6)} min`);
+  const { median, min } = measureNs(iterations, fn);
+  console.log(`${name.padEnd(56)} ${median.toFixed(0).padStart(6)} ns/op median ${min.toFixed(0).padStart(6)} min`);
 }
 
 /** The route phase as it was before filters: decide() and refuseRequest() of the previous commit, inlined. */

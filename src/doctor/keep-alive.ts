@@ -12,7 +12,7 @@
  * sooner than it advertises, or, advertising nothing, no sooner than usher's
  * idle timeout.
  */
-import { retireAfterMs } from '../pool/upstream-connection.ts';
+import { retireAfterMs } from '../upstream/connection.ts';
 import type { Failure, IdleResult, Reply } from './client.ts';
 import type { Finding } from './findings.ts';
 import { configured, idleBelow, measured, numericLiteral } from './units.ts';

@@ -5,7 +5,7 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import { formatHostPort } from '../config/hostport.ts';
-import { backendTlsOptions } from '../pool/upstream-connection.ts';
+import { backendTlsOptions } from '../upstream/connection.ts';
 import { summarize, type BackendReport, type CheckName, type DoctorReport, type Finding, type PoolReport } from './findings.ts';
 import { healthFinding, missingHealthCheckFinding, type HealthObservation } from './health.ts';
 import { connectionFindings, IDLE_MARGIN_MS } from './keep-alive.ts';

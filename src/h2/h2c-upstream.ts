@@ -243,7 +243,7 @@ export class H2cExchange extends StreamExchange {
 
   readonly #onUpTimeout = (): void => {
     if (this.finished) return;
-    this.attemptTimedOut('exchange');
+    this.onUpstreamTimeout('exchange');
   };
 
   readonly #onUpClose = (): void => {

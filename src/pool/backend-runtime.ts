@@ -4,7 +4,7 @@ import { LatencyHistogram } from '../observe/histogram.ts';
 import type { InFlightCounts } from './in-flight.ts';
 import type { AttemptCounters, BackendUsage, PublishedBackend } from './published.ts';
 import { RecentTraffic } from './recent-traffic.ts';
-import { UpstreamConnectionPool } from './upstream-connection.ts';
+import { UpstreamConnectionPool } from '../upstream/connection.ts';
 
 /**
  * A backend's numbers that only `/metrics` shows (pool/metrics.ts). A plain
@@ -54,7 +54,7 @@ export class BackendRuntime implements Endpoint, BackendUsage {
     this.address = control.address;
     this.#inFlight = inFlight;
     this.weight = control.weight;
-    this.connections = new UpstreamConnectionPool(control.address, timeouts, control.tls);
+    this.connections = new UpstreamConnectionPool(control.key, control.address, timeouts, control.tls);
   }
 
   /** Attempts in flight on this backend in every data plane. */

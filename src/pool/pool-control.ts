@@ -8,7 +8,7 @@ import { InFlightTable } from './in-flight.ts';
 import { poolMode, type PoolMode } from './pool-mode.ts';
 import type { AttemptOutcome, AttemptReports, PoolDataPlane, PublishedPool } from './published.ts';
 import { StickyCookie } from './sticky.ts';
-import { backendTlsOptions } from './upstream-connection.ts';
+import { backendTlsOptions } from '../upstream/connection.ts';
 
 
 /** A backend as the admin API adds it. */

@@ -5,8 +5,8 @@ import type { BackendRuntime } from '../pool/backend-runtime.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { AttemptOutcome } from '../pool/published.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
-import { isUnreachable, mayRetry, retryConditionOf } from './retry-policy.ts';
-import { upstreamTimeout } from './upstream-errors.ts';
+import { isUnreachable, mayReplayOnFreshConnection, mayRetry, retryConditionOf } from './retry-policy.ts';
+import { connectionLost, upstreamTimeout } from './upstream-errors.ts';
 
 const nothingTried: readonly number[] = [];
 
@@ -43,6 +43,8 @@ export abstract class AttemptLoop implements Waiter {
   #retries = 0;
   #lastError: UsherError | undefined;
   #queued = false;
+  /** The request was sent again on a fresh connection after a kept-alive one was found closed (once per request). */
+  #replayed = false;
 
   /** performance.now() when the request began to arrive. */
   abstract readonly startedAt: number;
@@ -52,6 +54,10 @@ export abstract class AttemptLoop implements Waiter {
   abstract readonly method: string;
   /** Whether any request body byte reached a backend: after that no retry can resend it. */
   protected abstract readonly bodySent: boolean;
+  /** Whether the request has a body (a request with one is never replayed). */
+  protected get hasRequestBody(): boolean {
+    return true;
+  }
 
   /** Answers the client with an error usher decided itself; the exchange ends. */
   abstract fail(error: UsherError): void;
@@ -141,9 +147,36 @@ export abstract class AttemptLoop implements Waiter {
   }
 
   /** The attempt's connect or response timeout ran out. */
-  protected attemptTimedOut(phase: 'connect' | 'exchange'): void {
+  onUpstreamTimeout(phase: 'connect' | 'exchange'): void {
     const afterMs = phase === 'connect' ? this.pool!.config.timeouts.connectMs : this.responseTimeoutMs;
     this.attemptFailed(upstreamTimeout(phase, this.backend!.key, afterMs));
+  }
+
+  /** The backend answered something usher cannot pass on (upstream/http1.ts): the attempt failed. */
+  onUpstreamFailed(error: UsherError): void {
+    this.attemptFailed(error);
+  }
+
+  /**
+   * The attempt's connection closed or failed before the response ended.
+   * A kept-alive connection the backend closed just as the request went out
+   * is replayed once on a fresh connection when that is safe
+   * ({@link mayReplayOnFreshConnection}); anything else fails the attempt.
+   */
+  onUpstreamLost(error: NodeJS.ErrnoException | undefined, phase: 'connect' | 'exchange', answered: boolean, uses: number): void {
+    if (this.finished) return;
+    this.releaseUpstream(false);
+    if (phase === 'exchange' && mayReplayOnFreshConnection({ uses, answered, replayed: this.#replayed, hasBody: this.hasRequestBody, method: this.method })) {
+      this.#replayed = true;
+      this.connect();
+      return;
+    }
+    this.attemptFailed(connectionLost(error, phase, this.backend!.key));
+  }
+
+  /** Whether the current attempt is a replay: it must use a fresh connection. */
+  protected get replayed(): boolean {
+    return this.#replayed;
   }
 
   /** A 502/503/504 from the backend, before anything went to the client: retried when configured. */

@@ -39,8 +39,6 @@ export class DownstreamConnection implements Expiring {
   #sendTimer: NodeJS.Timeout | undefined;
   readonly #plans: PlanSource;
   readonly #requestFramer = new BodyFramer();
-  /** Used by the current exchange for its response: one exchange at a time, so one framer per connection, not per request. */
-  readonly responseFramer = new BodyFramer();
   #buffer: Buffer | undefined;
   #headStartedAt = 0;
   #exchange: Exchange | undefined;

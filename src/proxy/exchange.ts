@@ -2,13 +2,11 @@ import type { Socket } from 'node:net';
 import { UsherError } from '../errors.ts';
 import type { BodyTransformer } from '../filter/body.ts';
 import type { FilterRun } from '../filter/run.ts';
-import type { BodyFramer, PayloadSink } from '../http1/body-framer.ts';
-import { parseResponseHead } from '../http1/response-head.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
-import type { RequestHead, ResponseHead } from '../http1/types.ts';
+import type { HeadLimits, RequestHead, ResponseHead } from '../http1/types.ts';
 import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
-import type { UpstreamConnection, UpstreamListener } from '../pool/upstream-connection.ts';
+import type { Http1Upstream, Http1UpstreamHandler, ResponseBodyMode } from '../upstream/http1.ts';
 import { corkUntilTurnEnd } from '../runtime/turn-flush.ts';
 import { AttemptLoop } from './attempt-loop.ts';
 import type { DownstreamConnection } from './downstream.ts';
@@ -16,10 +14,8 @@ import { errorResponse } from './error-response.ts';
 import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
 import type { RouteMetrics } from './metrics.ts';
 import { requestIdOf } from './request-id.ts';
-import { mayReplayOnFreshConnection } from './retry-policy.ts';
-import { connectionLost } from './upstream-errors.ts';
 
-/** Largest body part sent in one string with the response head (see #sendSmallResponse). */
+/** Largest body part sent in one string with the response head (see #writeRange). */
 const INLINE_BODY_BYTES = 1024;
 
 /**
@@ -35,11 +31,12 @@ const INLINE_BODY_BYTES = 1024;
  * connection is up are held (the client is paused meanwhile), so a connect
  * failure can be retried for any method.
  *
- * Bodies pass through as raw bytes; `BodyFramer` only finds where each message
- * ends (strictly, so the backend can never frame it differently). The one
- * exception is a chunked response to an HTTP/1.0 client, which is de-chunked.
+ * The backend is spoken to through the connection's {@link Http1Upstream},
+ * the same HTTP/1.1 client as HTTP/2 clients' requests use. Bodies pass
+ * through as raw bytes, framed as the backend framed them; a chunked response
+ * to an HTTP/1.0 client and a body a filter transforms take the payload.
  */
-export class Exchange extends AttemptLoop implements UpstreamListener {
+export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   readonly conn: DownstreamConnection;
   readonly head: RequestHead;
   readonly startedAt: number;
@@ -61,29 +58,24 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
   bytesIn: number;
   bytesOut = 0;
 
-  #upstream: UpstreamConnection | undefined;
+  #upstream: Http1Upstream | undefined;
   #upstreamHead = '';
   /** HTTP/1.0 clients may omit Host; HTTP/1.1 backends require it, so usher names the backend (nginx does too). */
   #addHost = false;
-  /** Body bytes read before the upstream connection was up (bounded: the client is paused). */
-  #pendingBody: Buffer[] | undefined;
-  /** Whether any request body byte went to a backend: after that a retry could not resend it. */
-  protected bodySent = false;
+  /** Body bytes read while no upstream connection was up (bounded: the client is paused). */
+  #heldBody: Buffer[] | undefined;
+  /** Whether a body byte went to a backend on an earlier attempt. */
+  #bodySent = false;
   /** An interim (1xx) response went to the client: the response has begun. */
   #sentInterim = false;
-  #responseBuffer: Buffer | undefined;
-  #responseHead: ResponseHead | undefined;
-  readonly #responseFramer: BodyFramer;
-  /** Sink for de-chunked payload (HTTP/1.0 clients only): created when needed, not per request. */
-  #writePayload: PayloadSink | undefined;
-  #dechunk = false;
-  /** A filter's response body transform (filter/body.ts), fed like the de-chunked payload. */
+  /** The response head, held back to leave in one write with a small body (see {@link onResponseData}). */
+  #pendingHead = '';
+  #responseStarted = false;
+  /** A filter's response body transform (filter/body.ts), fed with the payload. */
   #transform: BodyTransformer | undefined;
-  #responseDone = false;
-  #upstreamReusable = false;
   #finished = false;
-  #replayed = false;
-  #pausedUpstream = false;
+  /** The upstream is paused until the client's socket drains. */
+  #awaitingDrain = false;
 
   constructor(conn: DownstreamConnection, head: RequestHead, startedAt: number) {
     super();
@@ -94,7 +86,6 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
     this.bytesIn = head.headLength;
     this.clientKeepAlive = head.keepAlive;
     this.requestBodyDone = head.framing.kind === 'none';
-    this.#responseFramer = conn.responseFramer;
   }
 
   get finished(): boolean {
@@ -103,6 +94,19 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
 
   get method(): string {
     return this.head.method;
+  }
+
+  get responseLimits(): HeadLimits {
+    return this.conn.limits;
+  }
+
+  /** Whether any request body byte went to a backend: after that a retry could not resend it. */
+  protected get bodySent(): boolean {
+    return this.#bodySent || this.#upstream?.bodySent === true;
+  }
+
+  protected override get hasRequestBody(): boolean {
+    return this.head.framing.kind !== 'none';
   }
 
   /**
@@ -117,13 +121,13 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
 
   protected connect(): void {
     const backend = this.backend!;
-    const upstream = backend.connections.acquire(this.#replayed, this.upstreamStartedAt);
+    const upstream = backend.connections.acquire(this.replayed, this.upstreamStartedAt).http;
     this.#upstream = upstream;
-    upstream.attach(this, this.responseTimeoutMs);
     const head = this.#addHost ? `${this.#upstreamHead}host: ${backend.key}\r\n\r\n` : `${this.#upstreamHead}\r\n`;
-    corkUntilTurnEnd(upstream.socket);
-    upstream.socket.write(head, 'latin1');
-    if (upstream.connected && this.#pendingBody !== undefined) this.#flushPendingBody(upstream);
+    const held = this.#heldBody;
+    this.#heldBody = undefined;
+    // The client's body keeps its own framing: the bytes go up as they came.
+    upstream.begin(this, head, false, held, this.responseTimeoutMs);
   }
 
   /** Request body bytes from the client. Returns false when the caller should pause the client. */
@@ -131,25 +135,15 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
     this.bytesIn += chunk.length;
     if (this.#finished) return true; // answered already: discard
     const upstream = this.#upstream;
-    if (upstream === undefined || !upstream.connected) {
-      (this.#pendingBody ??= []).push(chunk);
+    if (upstream === undefined) {
+      (this.#heldBody ??= []).push(chunk);
       return false;
     }
-    if (upstream.closed) return true;
-    this.bodySent = true;
-    upstream.touch();
-    corkUntilTurnEnd(upstream.socket);
-    return upstream.socket.write(chunk);
+    return upstream.sendBody(chunk);
   }
 
-  #flushPendingBody(upstream: UpstreamConnection): void {
-    const pending = this.#pendingBody!;
-    this.#pendingBody = undefined;
-    this.bodySent = true;
-    let flowing = true;
-    corkUntilTurnEnd(upstream.socket);
-    for (const chunk of pending) flowing = upstream.socket.write(chunk);
-    if (flowing) this.conn.resumeReading(); // else 'drain' resumes it
+  onRequestBodyFlowing(): void {
+    this.conn.resumeReading();
   }
 
   /** Answers the client with an error usher decided itself; the exchange ends. */
@@ -181,16 +175,35 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
     this.#finish();
   }
 
+  /** The client's socket, corked until the end of this event-loop turn (runtime/turn-flush.ts): writes to it coalesce. */
+  #client(): Socket {
+    const socket = this.conn.socket;
+    corkUntilTurnEnd(socket);
+    return socket;
+  }
+
+  // ---- the response (Http1UpstreamHandler) ---------------------------------------------
+
+  onInterim(head: ResponseHead): void {
+    // 100 Continue and 103 Early Hints reach HTTP/1.1 clients; HTTP/1.0 has no interim responses.
+    if (this.head.minorVersion !== 1) return;
+    this.#sentInterim = true;
+    this.#client().write(
+      `HTTP/1.1 ${head.status} ${head.reason || (STATUS_REASONS[head.status] ?? '')}\r\n${downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, false)}\r\n`,
+      'latin1',
+    );
+  }
+
   /**
    * The backend accepted an upgrade (WebSocket): relay its 101, then the two
    * sockets become one byte tunnel. The attempt stays open while the tunnel
    * lives, so least-connections counts it and a drain can close it.
    */
-  #startTunnel(head: ResponseHead, rest: Buffer): void {
+  onSwitchingProtocols(head: ResponseHead, rest: Buffer): boolean {
+    if (!this.head.upgrade) return false;
     const backend = this.backend!;
     this.upstreamMs = performance.now() - this.upstreamStartedAt;
     this.status = 101;
-    this.#responseHead = head;
     const upgrade = headerValue(head.rawHeaders, 'upgrade') ?? 'websocket';
     const lines = downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, true);
     const client = this.conn.socket;
@@ -211,99 +224,30 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
       this.log();
     });
     backend.tunnels.add(tunnel);
+    return true;
   }
 
-  /** The client's socket, corked until the end of this event-loop turn (runtime/turn-flush.ts): writes to it coalesce. */
-  #client(): Socket {
-    const socket = this.conn.socket;
-    corkUntilTurnEnd(socket);
-    return socket;
-  }
-
-  // ---- upstream events -------------------------------------------------------
-
-  onUpstreamConnect(): void {
-    const upstream = this.#upstream;
-    if (upstream !== undefined && this.#pendingBody !== undefined) this.#flushPendingBody(upstream);
-  }
-
-  onUpstreamData(chunk: Buffer): void {
-    if (this.#responseHead === undefined) {
-      this.#onResponseHeadBytes(chunk);
-      return;
+  /** Retries a 502-504 when configured, else runs the response filters and prepares the head for the client. */
+  onResponseHead(received: ResponseHead): ResponseBodyMode {
+    if (received.status >= 502 && received.status <= 504 && this.retryStatus(received.status)) return 'stop';
+    const head = this.filters === undefined ? received : this.filters.filterHead(received);
+    if (head instanceof UsherError) {
+      this.fail(head);
+      return 'stop';
     }
-    this.#forwardResponseBody(chunk, 0);
-  }
-
-  #onResponseHeadBytes(chunk: Buffer): void {
-    let buffer = this.#responseBuffer === undefined ? chunk : Buffer.concat([this.#responseBuffer, chunk]);
-    for (;;) {
-      const result = parseResponseHead(buffer, 0, this.conn.limits, this.head.method);
-      if (result === undefined) {
-        this.#responseBuffer = buffer;
-        return;
-      }
-      if ('error' in result) {
-        this.attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${result.message}`));
-        return;
-      }
-      if (result.status >= 100 && result.status < 200) {
-        // Interim responses: 100 Continue and 103 Early Hints reach HTTP/1.1 clients; 101 needs an upgrade usher did not ask for.
-        if (result.status === 101) {
-          if (this.head.upgrade) this.#startTunnel(result, buffer.subarray(result.headLength));
-          else this.attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: unexpected 101 Switching Protocols`));
-          return;
-        }
-        if (this.head.minorVersion === 1) {
-          this.#sentInterim = true;
-          this.#client().write(
-            `HTTP/1.1 ${result.status} ${result.reason || (STATUS_REASONS[result.status] ?? '')}\r\n${downstreamResponseHeaderLines(result.rawHeaders, result.connectionTokens, false)}\r\n`,
-            'latin1',
-          );
-        }
-        buffer = buffer.subarray(result.headLength);
-        if (buffer.length === 0) {
-          this.#responseBuffer = undefined;
-          return;
-        }
-        continue;
-      }
-      this.#responseBuffer = undefined;
-      this.#upstream!.advertisedKeepAlive(result.keepAliveTimeoutSeconds);
-      if (result.status >= 502 && result.status <= 504 && this.retryStatus(result.status)) return;
-      const filtered = this.filters === undefined ? result : this.filters.filterHead(result);
-      if (filtered instanceof UsherError) return this.fail(filtered);
-      const head = this.#startResponse(filtered);
-      const start = result.headLength;
-      if (!this.#dechunk && buffer.length - start <= INLINE_BODY_BYTES) {
-        this.#sendSmallResponse(head, buffer, start);
-        return;
-      }
-      // Head and the first body bytes leave in one writev at the end of the turn.
-      this.#client().write(head, 'latin1');
-      if (start < buffer.length || this.#responseFramer.done) this.#forwardResponseBody(buffer, start);
-      return;
-    }
-  }
-
-  /** Sets up the response and returns its head for the client (ending in the blank line); the caller writes it. */
-  #startResponse(head: ResponseHead): string {
-    this.#responseHead = head;
     this.upstreamMs = performance.now() - this.upstreamStartedAt;
     this.status = head.status;
+    this.#responseStarted = true;
     const framing = head.framing;
-    this.#responseFramer.reset(framing);
-    this.#upstreamReusable = head.keepAlive;
+    let payload = false;
     // Content-Length of a body not sent stays for HEAD; a 204 or 304 never carries one (RFC 9110 §8.6).
     let lines = downstreamResponseHeaderLines(head.rawHeaders, head.connectionTokens, framing.kind === 'none' && head.status !== 204 && head.status !== 304);
     if (this.setCookie !== undefined) lines += `set-cookie: ${this.setCookie}\r\n`;
     lines += `x-request-id: ${this.requestId}\r\n`;
     // A transformed body has a new length: chunked to HTTP/1.1 clients, close-delimited to HTTP/1.0 ones (filter/body.ts).
-    this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach((data) => this.#writeDownstream(data), this.head.minorVersion === 1, (error) => this.fail(error));
+    this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach(this.#writeBody, this.head.minorVersion === 1, (error) => this.fail(error));
     if (this.#transform !== undefined) {
-      this.#dechunk = true;
-      this.#writePayload = this.#transform.push;
-      if (framing.kind === 'until-close') this.#upstreamReusable = false;
+      payload = true;
       if (this.head.minorVersion === 1) lines += 'transfer-encoding: chunked\r\n';
       else this.clientKeepAlive = false;
     } else switch (framing.kind) {
@@ -313,14 +257,12 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
       case 'chunked':
         if (this.head.minorVersion === 1) lines += 'transfer-encoding: chunked\r\n';
         else {
-          this.#dechunk = true; // HTTP/1.0 has no chunked coding: send the payload and close.
-          this.#writePayload = (buffer, start, end) => this.#writeDownstream(buffer.subarray(start, end));
+          payload = true; // HTTP/1.0 has no chunked coding: send the payload and close.
           this.clientKeepAlive = false;
         }
         break;
       case 'until-close':
         this.clientKeepAlive = false;
-        this.#upstreamReusable = false;
         break;
       case 'none':
         break;
@@ -329,92 +271,72 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
     if (!this.clientKeepAlive) lines += 'connection: close\r\n';
     else if (this.head.minorVersion === 0) lines += 'connection: keep-alive\r\n';
     const reason = head.reason || (STATUS_REASONS[head.status] ?? '');
-    return `HTTP/1.1 ${head.status} ${reason}\r\n${lines}\r\n`;
+    this.#pendingHead = `HTTP/1.1 ${head.status} ${reason}\r\n${lines}\r\n`;
+    return payload ? 'payload' : 'raw';
   }
+
+  onResponseData(buffer: Buffer, start: number, end: number): void {
+    const transform = this.#transform;
+    if (transform !== undefined) transform.push(buffer, start, end);
+    else this.#writeRange(buffer, start, end);
+  }
+
+  readonly #writeBody = (data: Buffer): void => {
+    this.#writeRange(data, 0, data.length);
+  };
 
   /**
-   * The head plus the body bytes read with it, when those are at most
-   * INLINE_BODY_BYTES (a typical small API or health response): decoded as
-   * latin1 (byte for byte) and sent in one string with one write(). Measured
-   * cheaper than cork + two writes + uncork, which goes through node's
-   * buffered-write list, a writev chunk array and a second copy in C++.
+   * Body bytes to the client. The first ones go with the held head: when they
+   * are at most INLINE_BODY_BYTES (a typical small API or health response),
+   * decoded as latin1 (byte for byte) in one string with one write(), measured
+   * cheaper than two writes in a corked socket (node's buffered-write list, a
+   * writev chunk array and a second copy in C++).
    */
-  #sendSmallResponse(head: string, buffer: Buffer, start: number): void {
-    const end = this.#responseFramer.scan(buffer, start);
-    if (end === -2) {
-      // The head is not sent: the connection is cut at once, as on the corked path (which drops its buffered head).
-      this.#badResponseBody();
-      return;
-    }
-    const stop = end < 0 ? buffer.length : end;
-    if (stop > start) {
-      this.bytesOut += stop - start;
-      this.#afterDownstreamWrite(this.#client().write(head + buffer.toString('latin1', start, stop), 'latin1'));
+  #writeRange(buffer: Buffer, start: number, end: number): void {
+    const length = end - start;
+    this.bytesOut += length;
+    const client = this.#client();
+    let flowing: boolean;
+    const head = this.#pendingHead;
+    if (head !== '' && length <= INLINE_BODY_BYTES) {
+      this.#pendingHead = '';
+      flowing = client.write(head + buffer.toString('latin1', start, end), 'latin1');
     } else {
-      this.#client().write(head, 'latin1');
+      this.#writeHead();
+      flowing = client.write(start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end));
     }
-    if (end >= 0) this.#bodyEnded(buffer, end);
-  }
-
-  #forwardResponseBody(buffer: Buffer, start: number): void {
-    const framer = this.#responseFramer;
-    let end: number;
-    if (this.#dechunk) {
-      end = framer.scanPayload(buffer, start, this.#writePayload!);
-    } else {
-      end = framer.scan(buffer, start);
-      // On a framing error nothing of this buffer goes out: the client must not see a forged end of body.
-      const stop = end === -2 ? start : end < 0 ? buffer.length : end;
-      if (stop > start) this.#writeDownstream(start === 0 && stop === buffer.length ? buffer : buffer.subarray(start, stop));
-    }
-    if (end === -2) {
-      this.#badResponseBody();
-      return;
-    }
-    if (end >= 0) this.#bodyEnded(buffer, end);
-  }
-
-  #badResponseBody(): void {
-    const message = this.#responseFramer.error?.message ?? 'bad body framing';
-    this.attemptFailed(new UsherError('USHER_UPSTREAM_BAD_RESPONSE', `backend ${this.backend!.key}: ${message}`));
-  }
-
-  /** The response body ended at `buffer[end]`. */
-  #bodyEnded(buffer: Buffer, end: number): void {
-    // Bytes after the end of the response: the backend is out of step; never reuse it.
-    if (end < buffer.length) this.#upstreamReusable = false;
-    this.#completeResponse();
-  }
-
-  #writeDownstream(data: Buffer): void {
-    this.bytesOut += data.length;
-    this.#afterDownstreamWrite(this.#client().write(data));
-  }
-
-  /** `flowing` is what the client socket's write() returned for body bytes. */
-  #afterDownstreamWrite(flowing: boolean): void {
-    if (!flowing && !this.#pausedUpstream) {
-      // The client reads slower than the backend sends: stop reading upstream until it drains.
-      this.#pausedUpstream = true;
-      const upstream = this.#upstream!;
-      upstream.socket.pause();
-      upstream.suspendTimeout();
+    if (!flowing && this.#upstream?.pauseResponse() === true) {
+      // The client reads slower than the backend sends: the backend waits until the client's socket drains.
+      this.#awaitingDrain = true;
       this.conn.awaitDrain(this);
     }
   }
 
-  /** The client's socket drained: read from the backend again. */
-  onDownstreamDrain(): void {
-    if (!this.#pausedUpstream) return;
-    this.#pausedUpstream = false;
-    const upstream = this.#upstream;
-    if (upstream === undefined || upstream.closed) return;
-    upstream.resumeTimeout(this.responseTimeoutMs);
-    upstream.socket.resume();
+  onResponseHeadRead(): void {
+    this.#writeHead();
   }
 
-  onUpstreamDrain(): void {
-    this.conn.resumeReading();
+  #writeHead(): void {
+    const head = this.#pendingHead;
+    if (head === '') return;
+    this.#pendingHead = '';
+    this.#client().write(head, 'latin1');
+  }
+
+  onResponseEnd(): void {
+    this.#writeHead();
+    this.#transform?.end();
+    this.releaseUpstream(this.requestBodyDone && this.backend!.control.enabled);
+    this.endAttempt('success', this.status);
+    if (!this.requestBodyDone) this.clientKeepAlive = false; // the rest of the body is still on the wire
+    this.#finish();
+  }
+
+  /** The client's socket drained: read from the backend again. */
+  onDownstreamDrain(): void {
+    if (!this.#awaitingDrain) return;
+    this.#awaitingDrain = false;
+    this.#upstream?.resumeResponse();
   }
 
   onUpstreamInternalError(error: unknown): void {
@@ -423,74 +345,27 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
     this.fail(new UsherError('USHER_INTERNAL', 'internal error while proxying; see the usher log'));
   }
 
-  onUpstreamEnd(): void {
-    const framing = this.#responseHead?.framing;
-    if (framing !== undefined && framing.kind === 'until-close' && !this.#responseDone) {
-      this.#completeResponse();
-      return;
-    }
-    this.onUpstreamError(undefined, 'exchange');
-  }
-
-  onUpstreamError(error: NodeJS.ErrnoException | undefined, phase: 'connect' | 'exchange'): void {
-    if (this.#finished || this.#responseDone) return;
-    const upstream = this.#upstream;
-    this.#upstream = undefined;
-    upstream?.destroy();
-    if (
-      phase === 'exchange' &&
-      upstream !== undefined &&
-      mayReplayOnFreshConnection({
-        uses: upstream.uses,
-        answered: this.#responseHead !== undefined || this.#responseBuffer !== undefined,
-        replayed: this.#replayed,
-        hasBody: this.head.framing.kind !== 'none',
-        method: this.head.method,
-      })
-    ) {
-      this.#replayed = true;
-      this.connect();
-      return;
-    }
-    this.attemptFailed(connectionLost(error, phase, this.backend!.key));
-  }
-
-  onUpstreamTimeout(phase: 'connect' | 'exchange'): void {
-    this.attemptTimedOut(phase);
-  }
-
   // ---- AttemptLoop ---------------------------------------------------------------
 
   protected responseBegun(): boolean {
-    return this.status !== 0 || this.#sentInterim || this.#responseHead !== undefined || this.conn.socket.destroyed;
+    return this.status !== 0 || this.#sentInterim || this.#responseStarted || this.conn.socket.destroyed;
   }
 
   protected resetResponse(): void {
-    this.#responseBuffer = undefined;
-    this.#responseHead = undefined;
-  }
-
-  // ---- completion --------------------------------------------------------------
-
-  #completeResponse(): void {
-    this.#transform?.end();
-    this.#responseDone = true;
-    this.releaseUpstream(this.#upstreamReusable && this.requestBodyDone && this.backend!.control.enabled);
-    this.endAttempt('success', this.status);
-    if (!this.requestBodyDone) this.clientKeepAlive = false; // the rest of the body is still on the wire
-    this.#finish();
+    this.#pendingHead = '';
   }
 
   protected releaseUpstream(reusable: boolean): void {
     const upstream = this.#upstream;
     if (upstream === undefined) return;
     this.#upstream = undefined;
-    if (this.#pausedUpstream) {
-      this.#pausedUpstream = false;
-      reusable = false;
-    }
-    upstream.release(reusable);
+    this.#awaitingDrain = false;
+    if (upstream.bodySent) this.#bodySent = true;
+    const unsent = upstream.release(reusable);
+    if (unsent !== undefined) this.#heldBody = unsent;
   }
+
+  // ---- completion --------------------------------------------------------------
 
   /** The client went away before the exchange finished: cancel the upstream side. */
   onDownstreamClose(): void {
@@ -544,7 +419,7 @@ export class Exchange extends AttemptLoop implements UpstreamListener {
       backend.metrics.bytesIn += this.bytesIn;
       backend.counters.bytesOut += this.bytesOut;
     }
-    this.#pendingBody = undefined;
+    this.#heldBody = undefined;
     this.conn.exchangeDone(this);
   }
 }

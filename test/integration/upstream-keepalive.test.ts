@@ -17,7 +17,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool as UndiciPool } from 'undici';
-import { retireAfterMs } from '../../src/pool/upstream-connection.ts';
+import { retireAfterMs } from '../../src/upstream/connection.ts';
 import { simpleYaml, startUsher } from '../helpers/usher.ts';
 
 const HOST = '127.0.0.1';

@@ -3,10 +3,12 @@ import { connect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { deadlines, type Expiring } from '../runtime/deadlines.ts';
 import type { BackendTlsConfig, HostPort, TimeoutsConfig } from '../config/types.ts';
+import { Http1Upstream } from './http1.ts';
 
 /**
- * What an upstream connection reports to the exchange using it. The exchange
- * owns the HTTP state; the connection only moves bytes and signals events.
+ * What an upstream connection reports to its user: {@link Http1Upstream}, the
+ * HTTP/1.1 client that speaks over it. The connection only moves bytes,
+ * keeps its deadlines and signals events.
  */
 export interface UpstreamListener {
   onUpstreamConnect(): void;
@@ -32,6 +34,8 @@ export interface UpstreamListener {
  */
 export class UpstreamConnection implements Expiring {
   readonly socket: Socket;
+  /** The HTTP/1.1 client over this connection, reused for every request it carries. */
+  readonly http: Http1Upstream;
   readonly #pool: UpstreamConnectionPool;
   #listener: UpstreamListener | undefined;
   connected = false;
@@ -56,6 +60,7 @@ export class UpstreamConnection implements Expiring {
     const socket = tls === undefined ? connect({ host, port, noDelay: true }) : tlsConnect({ ...tls, host, port });
     if (tls !== undefined) socket.setNoDelay(true);
     this.socket = socket;
+    this.http = new Http1Upstream(this);
     this.#arm(pool.timeouts.connectMs);
     deadlines.add(this);
     // A TLS backend is connected once its handshake is done: the request head waits for it.
@@ -71,7 +76,12 @@ export class UpstreamConnection implements Expiring {
     return this.#closed;
   }
 
-  /** Binds the connection to an exchange; its response deadline starts now. */
+  /** The backend's key (`host:port`). */
+  get key(): string {
+    return this.#pool.key;
+  }
+
+  /** Binds the connection to a request; its response deadline starts now. */
   attach(listener: UpstreamListener, responseTimeoutMs: number): void {
     this.#listener = listener;
     this.uses++;
@@ -248,6 +258,8 @@ export class UpstreamConnection implements Expiring {
  * connections stay warm and surplus ones age out on the idle timeout.
  */
 export class UpstreamConnectionPool {
+  /** The backend's key (`host:port`), for error messages. */
+  readonly key: string;
   readonly address: HostPort;
   /** Replaced on reload; new connections and the next request use the new values. */
   timeouts: TimeoutsConfig;
@@ -259,7 +271,8 @@ export class UpstreamConnectionPool {
   /** TLS options when the backend speaks TLS (see {@link backendTlsOptions}). */
   readonly tls: ConnectionOptions | undefined;
 
-  constructor(address: HostPort, timeouts: TimeoutsConfig, tls?: ConnectionOptions) {
+  constructor(key: string, address: HostPort, timeouts: TimeoutsConfig, tls?: ConnectionOptions) {
+    this.key = key;
     this.address = address;
     this.timeouts = timeouts;
     this.tls = tls;

@@ -36,16 +36,10 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
   #bodyFraming: UpstreamBodyFraming = 'none';
   #declaredLength = 0;
   #bodyBytes = 0;
-  /** Body bytes read while no upstream connection was up (bounded: the client is paused). */
-  #heldBody: Buffer[] | undefined;
-  /** Whether a body byte went to a backend on an earlier attempt. */
-  #bodySent = false;
   /** A filter's response body transform (filter/body.ts): the payload goes through it; the response loses its trailers. */
   #transform: BodyTransformer | undefined;
   #trailers: string[] | undefined;
   #endedDownstream = false;
-  /** The upstream is paused until the client's stream drains. */
-  #awaitingDrain = false;
 
   /** The upstream request head without its final CRLF, and how its body is framed. */
   prepare(head: string, addHost: boolean, framing: UpstreamBodyFraming, length: number): void {
@@ -53,10 +47,6 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
     this.#addHost = addHost;
     this.#bodyFraming = framing;
     this.#declaredLength = length;
-  }
-
-  protected get bodySent(): boolean {
-    return this.#bodySent || this.#upstream?.bodySent === true;
   }
 
   protected override get hasRequestBody(): boolean {
@@ -71,10 +61,8 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
     const backend = this.backend!;
     const upstream = backend.connections.acquire(this.replayed, this.upstreamStartedAt).http;
     this.#upstream = upstream;
-    const held = this.#heldBody;
-    this.#heldBody = undefined;
     const head = this.#addHost ? `${this.#head}host: ${backend.key}\r\n\r\n` : `${this.#head}\r\n`;
-    upstream.begin(this, head, this.#bodyFraming === 'chunked', held, this.responseTimeoutMs);
+    upstream.begin(this, head, this.#bodyFraming === 'chunked', this.responseTimeoutMs);
   }
 
   // ---- request body -------------------------------------------------------------
@@ -87,7 +75,7 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
     }
     const upstream = this.#upstream;
     if (upstream === undefined) {
-      (this.#heldBody ??= []).push(chunk);
+      (this.heldBody ??= []).push(chunk);
       return false;
     }
     return upstream.sendBody(chunk);
@@ -122,12 +110,8 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
   }
 
   onResponseHead(received: ResponseHead): ResponseBodyMode {
-    if (received.status >= 502 && received.status <= 504 && this.retryStatus(received.status)) return 'stop';
-    const head = this.filters === undefined ? received : this.filters.filterHead(received);
-    if (head instanceof UsherError) {
-      this.fail(head);
-      return 'stop';
-    }
+    const head = this.finalHead(received);
+    if (head === undefined) return 'stop';
     const framing = head.framing;
     this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach(this.#writeBody, false, (error) => this.fail(error));
     const headers = responseHeaders(head.status, head.rawHeaders, head.connectionTokens, this.#transform === undefined && (framing.kind === 'length' || framing.kind === 'none'));
@@ -168,7 +152,6 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
     this.bytesOut += data.length;
     if (!this.stream.write(data) && this.#upstream?.pauseResponse() === true) {
       // The client reads slower than the backend sends: the backend waits until its stream drains.
-      this.#awaitingDrain = true;
       this.awaitDrain();
     }
   }
@@ -191,8 +174,6 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
   }
 
   protected onDownstreamDrain(): void {
-    if (!this.#awaitingDrain) return;
-    this.#awaitingDrain = false;
     this.#upstream?.resumeResponse();
   }
 
@@ -205,12 +186,8 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
 
   protected releaseUpstream(reusable: boolean): void {
     const upstream = this.#upstream;
-    if (upstream === undefined) return;
     this.#upstream = undefined;
-    this.#awaitingDrain = false;
-    if (upstream.bodySent) this.#bodySent = true;
-    const unsent = upstream.release(reusable);
-    if (unsent !== undefined) this.#heldBody = unsent;
+    upstream?.release(reusable);
   }
 
   protected resetResponse(): void {}

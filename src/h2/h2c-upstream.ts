@@ -36,9 +36,7 @@ export class H2cExchange extends StreamExchange {
   /** The backend's session is connected and the stream has its id: body bytes may go. */
   #ready = false;
   #upError: Error | undefined;
-  #pendingBody: Buffer[] | undefined;
   #pendingEnd = false;
-  #bodySent = false;
   #requestTrailers: OutgoingHttpHeaders | undefined;
   #responseTrailers: string[] | undefined;
   #endedDownstream = false;
@@ -52,15 +50,11 @@ export class H2cExchange extends StreamExchange {
     this.#authority = authority;
   }
 
-  protected get bodySent(): boolean {
-    return this.#bodySent;
-  }
-
   protected connect(): void {
     const backend = this.backend!;
     if (this.#authority === undefined) this.#headers[5] = backend.key;
     const client = h2cClientFor(backend);
-    const noBody = this.requestBodyDone && this.#pendingBody === undefined;
+    const noBody = this.requestBodyDone && this.heldBody === undefined;
     if (noBody) this.#pendingEnd = false;
     const up = client.request(this.#headers, noBody ? { endStream: true } : { waitForTrailers: true }, this.pool!.config.timeouts);
     this.#up = up;
@@ -104,11 +98,11 @@ export class H2cExchange extends StreamExchange {
   readonly #onReady = (): void => {
     this.#ready = true;
     const up = this.#up!;
-    const pending = this.#pendingBody;
-    this.#pendingBody = undefined;
+    const pending = this.heldBody;
+    this.heldBody = undefined;
     let flowing = true;
     if (pending !== undefined) {
-      this.#bodySent = true;
+      this.bodySent = true;
       for (const chunk of pending) flowing = up.write(chunk);
     }
     if (this.#pendingEnd) {
@@ -121,10 +115,10 @@ export class H2cExchange extends StreamExchange {
   protected sendBody(chunk: Buffer): boolean {
     const up = this.#up;
     if (up === undefined || !this.#ready) {
-      (this.#pendingBody ??= []).push(chunk);
+      (this.heldBody ??= []).push(chunk);
       return false;
     }
-    this.#bodySent = true;
+    this.bodySent = true;
     return up.write(chunk);
   }
 

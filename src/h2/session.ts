@@ -138,23 +138,15 @@ export class Http2Downstream implements StreamOwner {
       : new H2Exchange(stream, this, method, path, settings, endStream, requestId);
     this.#exchanges.add(exchange);
     if (plan !== undefined) {
-      exchange.accessLog = plan.accessLog;
-      exchange.listener = plan.name;
-      exchange.metrics = plan.metrics.unrouted;
-      if (plan.accessLog.needsHeaders) {
-        exchange.referer = headers['referer'];
-        exchange.userAgent = headers['user-agent'];
-      }
+      exchange.arrivedOn(plan);
+      if (plan.accessLog.needsHeaders) exchange.requestHeaders = headers;
     }
     this.#act(plan, exchange, fields, method, length, endStream, outcome);
   }
 
   /** Acts on the route phase's outcome (again when an asynchronous filter settles). */
   #act(plan: HttpListenerPlan | undefined, exchange: StreamExchange, fields: H2RequestFields, method: string, length: number, endStream: boolean, outcome: RouteOutcome): void {
-    if (outcome.route !== undefined && plan !== undefined) {
-      exchange.route = outcome.route.name;
-      exchange.metrics = plan.metrics.byRoute[outcome.route.index];
-    }
+    if (outcome.route !== undefined && plan !== undefined) exchange.matched(plan, outcome.route);
     switch (outcome.kind) {
       case 'fail':
         exchange.fail(outcome.error);

@@ -1,11 +1,8 @@
-import { constants, type ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { UsherError } from '../errors.ts';
-import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
-import type { FilterRun } from '../filter/run.ts';
 import { AttemptLoop } from '../proxy/attempt-loop.ts';
 import type { DownstreamSettings } from '../proxy/plan.ts';
-import type { RouteMetrics } from '../proxy/metrics.ts';
 import { resetStream, respondError } from './respond.ts';
 
 /** The HTTP/2 connection a stream belongs to, as its exchange sees it. */
@@ -38,24 +35,9 @@ export abstract class StreamExchange extends AttemptLoop {
   readonly path: string;
   readonly startedAt: number;
   readonly settings: DownstreamSettings;
-  /** `x-request-id` (proxy/request-id.ts): the client's when valid, else a fresh one. */
   readonly requestId: string;
-  listener = '';
-  accessLog: AccessLog = disabledAccessLog;
-  /** Where the finished request is counted; set by the route phase (undefined: the listener was removed). */
-  metrics: RouteMetrics | undefined;
-  /** Referer and User-Agent, kept only when the access log shows them. */
-  referer: string | undefined;
-  userAgent: string | undefined;
-  route: string | undefined;
-  /** The route's filters (response phases); undefined on routes without filters. */
-  filters: FilterRun | undefined;
-  error: UsherError | undefined;
-  status = 0;
-  /** Request body bytes read from the client (HTTP/2 heads are compressed: not counted). */
-  bytesIn = 0;
-  /** Response body bytes sent to the client (DATA payload). */
-  bytesOut = 0;
+  /** The request's headers, kept only when the access log shows some of them. */
+  requestHeaders: IncomingHttpHeaders | undefined;
   /** The client has sent its whole request (END_STREAM seen). */
   requestBodyDone: boolean;
 
@@ -284,47 +266,27 @@ export abstract class StreamExchange extends AttemptLoop {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.endAttempt('unknown', this.status);
-    const backend = this.backend;
-    if (backend !== undefined) {
-      backend.metrics.bytesIn += this.bytesIn;
-      backend.counters.bytesOut += this.bytesOut;
-    }
+    this.settle();
     this.owner.streamDone(this);
   }
 
-  /** Records the finished exchange, once (called by the session): the one place its metrics and access log line are written. */
-  log(): void {
-    const totalMs = performance.now() - this.startedAt;
-    this.metrics?.observe(this.backend, this.status, totalMs, this.upstreamMs, this.bytesIn, this.bytesOut);
-    const accessLog = this.accessLog;
-    if (!accessLog.enabled) return;
-    accessLog.write({
-      client: this.owner.clientIp,
-      method: this.method,
-      path: this.path,
-      protocol: 'HTTP/2.0',
-      status: this.status,
-      listener: this.listener,
-      route: this.route,
-      pool: this.pool?.name,
-      backend: this.backend?.key,
-      backendName: this.backend?.control.name,
-      upstreamMs: round(this.upstreamMs),
-      totalMs: round(totalMs),
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      error: this.error?.code,
-      requestId: this.requestId,
-      referer: this.referer,
-      userAgent: this.userAgent,
-    });
+  protected get clientIp(): string {
+    return this.owner.clientIp;
+  }
+
+  protected get target(): string {
+    return this.path;
+  }
+
+  protected get protocol(): string {
+    return 'HTTP/2.0';
+  }
+
+  protected requestHeader(name: string): string | undefined {
+    const value = this.requestHeaders?.[name];
+    return typeof value === 'string' ? value : undefined;
   }
 }
 
 /** Stream errors (a reset, a write after the client left) are followed by 'close', which does the bookkeeping. */
 function ignoreError(): void {}
-
-function round(ms: number): number {
-  return ms < 0 ? -1 : Math.round(ms * 1000) / 1000;
-}

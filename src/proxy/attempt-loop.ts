@@ -5,6 +5,9 @@ import type { BackendRuntime } from '../pool/backend-runtime.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { AttemptOutcome } from '../pool/published.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
+import type { FilterRun } from '../filter/run.ts';
+import type { ResponseHead } from '../http1/types.ts';
+import { RequestRecord } from './request-record.ts';
 import { isUnreachable, mayReplayOnFreshConnection, mayRetry, retryConditionOf } from './retry-policy.ts';
 import { connectionLost, upstreamTimeout } from './upstream-errors.ts';
 
@@ -27,13 +30,11 @@ function balancerFailed(pool: PoolRuntime): UsherError {
  * backend when `retry-policy.ts` says it is safe, else answer the client with
  * the error. Subclasses speak to the backend and to the client.
  */
-export abstract class AttemptLoop implements Waiter {
-  pool: PoolRuntime | undefined;
-  backend: BackendRuntime | undefined;
+export abstract class AttemptLoop extends RequestRecord implements Waiter {
   /** The sticky cookie to set on the response: the request was not pinned to the backend that answers. */
   setCookie: string | undefined;
-  /** Time to the response head of the successful attempt, ms; -1 when there was none. */
-  upstreamMs = -1;
+  /** The route's filters (response phases); undefined on routes without filters. */
+  filters: FilterRun | undefined;
 
   protected readonly ctx: PickContext = { hash: 0, tried: nothingTried };
   protected upstreamStartedAt = 0;
@@ -46,14 +47,12 @@ export abstract class AttemptLoop implements Waiter {
   /** The request was sent again on a fresh connection after a kept-alive one was found closed (once per request). */
   #replayed = false;
 
-  /** performance.now() when the request began to arrive. */
-  abstract readonly startedAt: number;
   /** The exchange is over: late upstream events are ignored. */
   abstract readonly finished: boolean;
-  /** The request method (retries of non-idempotent requests are limited). */
-  abstract readonly method: string;
   /** Whether any request body byte reached a backend: after that no retry can resend it. */
-  protected abstract readonly bodySent: boolean;
+  bodySent = false;
+  /** Request body bytes no attempt could send yet (no connection up, or waiting in the queue); bounded: the client is paused meanwhile. */
+  heldBody: Buffer[] | undefined;
   /** Whether the request has a body (a request with one is never replayed). */
   protected get hasRequestBody(): boolean {
     return true;
@@ -179,6 +178,22 @@ export abstract class AttemptLoop implements Waiter {
     return this.#replayed;
   }
 
+  /**
+   * The final response head from an HTTP/1.1 backend, as the client gets it:
+   * a 502-504 retried elsewhere when configured, else the head through the
+   * route's response filters. Undefined: the exchange went on without it
+   * (retried, or failed by a filter).
+   */
+  protected finalHead(received: ResponseHead): ResponseHead | undefined {
+    if (received.status >= 502 && received.status <= 504 && this.retryStatus(received.status)) return undefined;
+    const head = this.filters === undefined ? received : this.filters.filterHead(received);
+    if (head instanceof UsherError) {
+      this.fail(head);
+      return undefined;
+    }
+    return head;
+  }
+
   /** A 502/503/504 from the backend, before anything went to the client: retried when configured. */
   protected retryStatus(status: number): boolean {
     const condition = status === 502 ? '502' : status === 503 ? '503' : '504';
@@ -210,6 +225,17 @@ export abstract class AttemptLoop implements Waiter {
     this.ctx.tried = [...this.ctx.tried, backend.index];
     this.resetResponse();
     this.#pick();
+  }
+
+  /** The exchange is over: ends an attempt still open, and adds the request's bytes to its last backend's counters. */
+  protected settle(): void {
+    this.endAttempt('unknown', this.status);
+    this.heldBody = undefined;
+    const backend = this.backend;
+    if (backend !== undefined) {
+      backend.metrics.bytesIn += this.bytesIn;
+      backend.counters.bytesOut += this.bytesOut;
+    }
   }
 
   /** Ends the current attempt (once): releases its upstream side unless it succeeded, and tells the pool the outcome. */

@@ -11,6 +11,7 @@ import { clientAddress, headerValue, upstreamRequestHeaderLines } from './header
 import { http1Answer } from './local-answer.ts';
 import type { DownstreamSettings, Forward, HttpListenerPlan, PlanSource, RequestFacts, RouteOutcome, Suspended } from './plan.ts';
 import { newRequestId } from './request-id.ts';
+import { roundMs } from './request-record.ts';
 import { routeRequest } from './route-phase.ts';
 import { Tunnel } from '../l4/tunnel.ts';
 
@@ -168,9 +169,7 @@ export class DownstreamConnection implements Expiring {
     else this.#arm(settings.bodyIdleTimeoutMs);
     this.#bodyBytes = 0;
     if (framing.kind !== 'none') this.#requestFramer.reset(framing);
-    exchange.accessLog = plan.accessLog;
-    exchange.listener = plan.name;
-    exchange.metrics = plan.metrics.unrouted;
+    exchange.arrivedOn(plan);
     const request = createRouteRequestFromRaw(head.method, head.target, head.host, head.rawHeaders);
     const outcome = routeRequest(plan, request, this.#facts.of(head, plan, exchange.requestId));
     this.#act(plan, exchange, head, request, outcome, head.headLength < buffer.length ? buffer.subarray(head.headLength) : undefined);
@@ -178,10 +177,7 @@ export class DownstreamConnection implements Expiring {
 
   /** Acts on the route phase's outcome; `rest` is what the client sent after the head, not yet looked at. */
   #act(plan: HttpListenerPlan, exchange: Exchange, head: RequestHead, request: RouteRequest, outcome: RouteOutcome, rest: Buffer | undefined): void {
-    if (outcome.route !== undefined) {
-      exchange.route = outcome.route.name;
-      exchange.metrics = plan.metrics.byRoute[outcome.route.index];
-    }
+    if (outcome.route !== undefined) exchange.matched(plan, outcome.route);
     switch (outcome.kind) {
       case 'forward':
         this.#forward(plan, exchange, head, request, outcome, rest);
@@ -439,7 +435,7 @@ export class DownstreamConnection implements Expiring {
           pool: undefined,
           backend: undefined,
           upstreamMs: -1,
-          totalMs: Math.round(totalMs * 1000) / 1000,
+          totalMs: roundMs(totalMs),
           bytesIn,
           bytesOut: 0,
           error: reason,

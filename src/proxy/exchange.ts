@@ -1,10 +1,8 @@
 import type { Socket } from 'node:net';
 import { UsherError } from '../errors.ts';
 import type { BodyTransformer } from '../filter/body.ts';
-import type { FilterRun } from '../filter/run.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
 import type { HeadLimits, RequestHead, ResponseHead } from '../http1/types.ts';
-import { disabledAccessLog, type AccessLog } from '../observe/access-log.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { Http1Upstream, Http1UpstreamHandler, ResponseBodyMode } from '../upstream/http1.ts';
 import { corkUntilTurnEnd } from '../runtime/turn-flush.ts';
@@ -12,7 +10,6 @@ import { AttemptLoop } from './attempt-loop.ts';
 import type { DownstreamConnection } from './downstream.ts';
 import { errorResponse } from './error-response.ts';
 import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
-import type { RouteMetrics } from './metrics.ts';
 import { requestIdOf } from './request-id.ts';
 
 /** Largest body part sent in one string with the response head (see #writeRange). */
@@ -40,32 +37,15 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   readonly conn: DownstreamConnection;
   readonly head: RequestHead;
   readonly startedAt: number;
-  /** `x-request-id` (request-id.ts): the client's when valid, else a fresh one. */
   readonly requestId: string;
-  listener = '';
-  accessLog: AccessLog = disabledAccessLog;
-  /** Where the finished request is counted; set by the route phase (undefined: the listener was removed). */
-  metrics: RouteMetrics | undefined;
-  route: string | undefined;
-  /** The route's filters (response phases); undefined on routes without filters. */
-  filters: FilterRun | undefined;
   /** Whether the client connection can carry another request after this one. */
   clientKeepAlive: boolean;
   requestBodyDone: boolean;
-  error: UsherError | undefined;
-  status = 0;
-  /** Request head and body bytes read from the client. */
-  bytesIn: number;
-  bytesOut = 0;
 
   #upstream: Http1Upstream | undefined;
   #upstreamHead = '';
   /** HTTP/1.0 clients may omit Host; HTTP/1.1 backends require it, so usher names the backend (nginx does too). */
   #addHost = false;
-  /** Body bytes read while no upstream connection was up (bounded: the client is paused). */
-  #heldBody: Buffer[] | undefined;
-  /** Whether a body byte went to a backend on an earlier attempt. */
-  #bodySent = false;
   /** An interim (1xx) response went to the client: the response has begun. */
   #sentInterim = false;
   /** The response head, held back to leave in one write with a small body (see {@link onResponseData}). */
@@ -74,8 +54,6 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   /** A filter's response body transform (filter/body.ts), fed with the payload. */
   #transform: BodyTransformer | undefined;
   #finished = false;
-  /** The upstream is paused until the client's socket drains. */
-  #awaitingDrain = false;
 
   constructor(conn: DownstreamConnection, head: RequestHead, startedAt: number) {
     super();
@@ -96,13 +74,24 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     return this.head.method;
   }
 
-  get responseLimits(): HeadLimits {
-    return this.conn.limits;
+  protected get clientIp(): string {
+    return this.conn.clientIp;
   }
 
-  /** Whether any request body byte went to a backend: after that a retry could not resend it. */
-  protected get bodySent(): boolean {
-    return this.#bodySent || this.#upstream?.bodySent === true;
+  protected get target(): string {
+    return this.head.target;
+  }
+
+  protected get protocol(): string {
+    return this.head.minorVersion === 1 ? 'HTTP/1.1' : 'HTTP/1.0';
+  }
+
+  protected requestHeader(name: string): string | undefined {
+    return headerValue(this.head.rawHeaders, name);
+  }
+
+  get responseLimits(): HeadLimits {
+    return this.conn.limits;
   }
 
   protected override get hasRequestBody(): boolean {
@@ -124,10 +113,8 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     const upstream = backend.connections.acquire(this.replayed, this.upstreamStartedAt).http;
     this.#upstream = upstream;
     const head = this.#addHost ? `${this.#upstreamHead}host: ${backend.key}\r\n\r\n` : `${this.#upstreamHead}\r\n`;
-    const held = this.#heldBody;
-    this.#heldBody = undefined;
     // The client's body keeps its own framing: the bytes go up as they came.
-    upstream.begin(this, head, false, held, this.responseTimeoutMs);
+    upstream.begin(this, head, false, this.responseTimeoutMs);
   }
 
   /** Request body bytes from the client. Returns false when the caller should pause the client. */
@@ -136,7 +123,7 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     if (this.#finished) return true; // answered already: discard
     const upstream = this.#upstream;
     if (upstream === undefined) {
-      (this.#heldBody ??= []).push(chunk);
+      (this.heldBody ??= []).push(chunk);
       return false;
     }
     return upstream.sendBody(chunk);
@@ -219,8 +206,7 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
       this.bytesOut += tunnel.bytesFromUpstream;
       this.endAttempt('success', 101);
       this.#finished = true;
-      backend.metrics.bytesIn += this.bytesIn;
-      backend.counters.bytesOut += this.bytesOut;
+      this.settle();
       this.log();
     });
     backend.tunnels.add(tunnel);
@@ -229,12 +215,8 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
 
   /** Retries a 502-504 when configured, else runs the response filters and prepares the head for the client. */
   onResponseHead(received: ResponseHead): ResponseBodyMode {
-    if (received.status >= 502 && received.status <= 504 && this.retryStatus(received.status)) return 'stop';
-    const head = this.filters === undefined ? received : this.filters.filterHead(received);
-    if (head instanceof UsherError) {
-      this.fail(head);
-      return 'stop';
-    }
+    const head = this.finalHead(received);
+    if (head === undefined) return 'stop';
     this.upstreamMs = performance.now() - this.upstreamStartedAt;
     this.status = head.status;
     this.#responseStarted = true;
@@ -307,7 +289,6 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     }
     if (!flowing && this.#upstream?.pauseResponse() === true) {
       // The client reads slower than the backend sends: the backend waits until the client's socket drains.
-      this.#awaitingDrain = true;
       this.conn.awaitDrain(this);
     }
   }
@@ -334,8 +315,6 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
 
   /** The client's socket drained: read from the backend again. */
   onDownstreamDrain(): void {
-    if (!this.#awaitingDrain) return;
-    this.#awaitingDrain = false;
     this.#upstream?.resumeResponse();
   }
 
@@ -357,12 +336,8 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
 
   protected releaseUpstream(reusable: boolean): void {
     const upstream = this.#upstream;
-    if (upstream === undefined) return;
     this.#upstream = undefined;
-    this.#awaitingDrain = false;
-    if (upstream.bodySent) this.#bodySent = true;
-    const unsent = upstream.release(reusable);
-    if (unsent !== undefined) this.#heldBody = unsent;
+    upstream?.release(reusable);
   }
 
   // ---- completion --------------------------------------------------------------
@@ -378,52 +353,10 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     this.#finish();
   }
 
-  /**
-   * Records the finished exchange, once (called by the connection, or by the
-   * tunnel's end): the one place its metrics and its access log line are written.
-   */
-  log(): void {
-    const totalMs = performance.now() - this.startedAt;
-    this.metrics?.observe(this.backend, this.status, totalMs, this.upstreamMs, this.bytesIn, this.bytesOut);
-    const accessLog = this.accessLog;
-    if (!accessLog.enabled) return;
-    const raw = this.head.rawHeaders;
-    accessLog.write({
-      client: this.conn.clientIp,
-      method: this.head.method,
-      path: this.head.target,
-      protocol: this.head.minorVersion === 1 ? 'HTTP/1.1' : 'HTTP/1.0',
-      status: this.status,
-      listener: this.listener,
-      route: this.route,
-      pool: this.pool?.name,
-      backend: this.backend?.key,
-      backendName: this.backend?.control.name,
-      upstreamMs: round(this.upstreamMs),
-      totalMs: round(totalMs),
-      bytesIn: this.bytesIn,
-      bytesOut: this.bytesOut,
-      error: this.error?.code,
-      requestId: this.requestId,
-      referer: accessLog.needsHeaders ? headerValue(raw, 'referer') : undefined,
-      userAgent: accessLog.needsHeaders ? headerValue(raw, 'user-agent') : undefined,
-    });
-  }
-
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.endAttempt('unknown', this.status);
-    const backend = this.backend;
-    if (backend !== undefined) {
-      backend.metrics.bytesIn += this.bytesIn;
-      backend.counters.bytesOut += this.bytesOut;
-    }
-    this.#heldBody = undefined;
+    this.settle();
     this.conn.exchangeDone(this);
   }
-}
-
-function round(ms: number): number {
-  return ms < 0 ? -1 : Math.round(ms * 1000) / 1000;
 }

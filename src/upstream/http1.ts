@@ -32,6 +32,10 @@ export interface Http1UpstreamHandler {
   readonly method: string;
   /** Whether the client has sent its whole request body (the last chunk then follows held bytes). */
   readonly requestBodyDone: boolean;
+  /** Body bytes no connection has taken yet: the codec takes them at `begin` and gives back what it could not send. */
+  heldBody: Buffer[] | undefined;
+  /** Set once a request body byte went to the backend: no retry can resend it. */
+  bodySent: boolean;
   /** Bounds on the response head. */
   readonly responseLimits: HeadLimits;
   /** The request body may flow again: held bytes went out, or the backend's socket drained. */
@@ -87,8 +91,6 @@ export class Http1Upstream implements UpstreamListener {
   #chunked = false;
   /** Body bytes to send once the connection is up (the client is paused meanwhile). */
   #held: Buffer[] | undefined;
-  /** Some request body byte went to the backend: no retry can resend it. */
-  bodySent = false;
   #responseBuffer: Buffer | undefined;
   #head: ResponseHead | undefined;
   #mode: ResponseBodyMode = 'raw';
@@ -107,16 +109,16 @@ export class Http1Upstream implements UpstreamListener {
   }
 
   /**
-   * Starts a request: `head` is the whole request head (final CRLF included),
-   * `held` body bytes an earlier attempt could not send. `chunked`: frame the
-   * body bytes given to {@link sendBody} as chunks.
+   * Starts a request: `head` is the whole request head (final CRLF included);
+   * the handler's held body bytes go once the connection is up. `chunked`:
+   * frame the body bytes as chunks.
    */
-  begin(handler: Http1UpstreamHandler, head: string, chunked: boolean, held: Buffer[] | undefined, responseTimeoutMs: number): void {
+  begin(handler: Http1UpstreamHandler, head: string, chunked: boolean, responseTimeoutMs: number): void {
     this.#handler = handler;
     this.#responseTimeoutMs = responseTimeoutMs;
     this.#chunked = chunked;
-    this.#held = held;
-    this.bodySent = false;
+    this.#held = handler.heldBody;
+    handler.heldBody = undefined;
     this.#responseBuffer = undefined;
     this.#head = undefined;
     this.#answered = false;
@@ -142,7 +144,7 @@ export class Http1Upstream implements UpstreamListener {
       return false;
     }
     if (connection.closed) return true;
-    this.bodySent = true;
+    this.#handler!.bodySent = true;
     return this.#write(chunk);
   }
 
@@ -166,14 +168,14 @@ export class Http1Upstream implements UpstreamListener {
   }
 
   #flushHeld(): void {
+    const handler = this.#handler!;
     const held = this.#held;
     this.#held = undefined;
     let flowing = true;
     if (held !== undefined) {
-      this.bodySent = true;
+      handler.bodySent = true;
       for (const chunk of held) flowing = this.#write(chunk);
     }
-    const handler = this.#handler!;
     if (this.#chunked && handler.requestBodyDone) flowing = this.connection.socket.write(LAST_CHUNK, 'latin1');
     if (held !== undefined && flowing) handler.onRequestBodyFlowing(); // else 'drain' does
   }
@@ -325,6 +327,7 @@ export class Http1Upstream implements UpstreamListener {
   onUpstreamError(error: NodeJS.ErrnoException | undefined, phase: 'connect' | 'exchange'): void {
     const handler = this.#handler;
     if (handler === undefined || this.#done) return;
+    this.#giveBackHeld(handler);
     this.#handler = undefined;
     this.connection.destroy();
     handler.onUpstreamLost(error, phase, this.#answered || this.#responseBuffer !== undefined, this.connection.uses);
@@ -345,18 +348,23 @@ export class Http1Upstream implements UpstreamListener {
   /**
    * The exchange is done with the connection: back to the idle pool when
    * `reusable` and the response allows it (kept alive, ended where its framing
-   * said, not paused), else closed. Returns the body bytes never sent (the
-   * connection never came up), for the next attempt.
+   * said, not paused), else closed. Body bytes never sent (the connection
+   * never came up) go back to the handler, for its next attempt.
    */
-  release(reusable: boolean): Buffer[] | undefined {
-    const held = this.#held;
-    this.#held = undefined;
+  release(reusable: boolean): void {
+    const handler = this.#handler;
+    if (handler !== undefined) this.#giveBackHeld(handler);
     this.#handler = undefined;
     this.#responseBuffer = undefined;
     this.#head = undefined;
     this.#tail = undefined;
     this.connection.release(reusable && this.#done && this.#reusable && !this.#paused);
-    return held;
+  }
+
+  #giveBackHeld(handler: Http1UpstreamHandler): void {
+    if (this.#held === undefined) return;
+    handler.heldBody = this.#held;
+    this.#held = undefined;
   }
 
   /** Hands the socket over (a WebSocket tunnel): the connection is never reused. */

@@ -251,3 +251,62 @@ test('upstream TLS timeouts: the connect timeout covers the handshake (until sec
   assert.equal(c.reason, 'connect_timeout');
   assert.ok(c.ms >= 250 && c.ms < 3000, `answered after ${c.ms.toFixed(0)} ms`);
 });
+
+test('HTTP/1.1 and HTTP/2 clients share one kept-alive backend connection (one HTTP/1.1 upstream client for both fronts); an h2 body of unknown length goes up chunked', async (t) => {
+  const files = tempFiles();
+  const cert = generateCertificate(['both.example']);
+  const certFile = files.write('cert.pem', cert.cert);
+  const keyFile = files.write('key.pem', cert.key);
+  const bodies: string[] = [];
+  const origin = await startOrigin('shared', (req, res) => {
+    let body = '';
+    req.setEncoding('latin1');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      bodies.push(`${req.headers['transfer-encoding'] ?? '-'}:${body}`);
+      res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-sum' });
+      res.write(`${req.httpVersion} ${req.method} `);
+      res.addTrailers({ 'x-sum': String(body.length) });
+      res.end('done');
+    });
+  });
+  const yaml = httpsYaml([{ cert: certFile, key: keyFile }], origin.address).replace('      alpn: [http/1.1]\n', '');
+  const usher = await Usher.start(configFromYaml(yaml), { accessLog: createAccessLog({ enabled: false }) });
+  const { connect: h2connect } = await import('node:http2');
+  const session = h2connect(`https://127.0.0.1:${usher.address('secure').port}`, { ca: cert.cert, servername: 'both.example' });
+  t.after(async () => {
+    session.destroy();
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+    rmSync(files.dir, { recursive: true, force: true });
+  });
+  const port = usher.address('secure').port;
+
+  const h1 = await get(port, 'both.example', cert.cert, '/one');
+  assert.equal(h1.status, 200);
+  assert.equal(h1.body, '1.1 GET done');
+
+  // An HTTP/2 POST without content-length: usher must frame it as chunks for the HTTP/1.1 backend.
+  const h2 = await new Promise<{ status: number; body: string; trailers: Record<string, unknown> }>((resolve, reject) => {
+    const stream = session.request({ ':method': 'POST', ':path': '/two', ':authority': 'both.example' });
+    let status = 0;
+    let body = '';
+    let trailers: Record<string, unknown> = {};
+    stream.on('response', (headers) => (status = Number(headers[':status'])));
+    stream.on('trailers', (headers) => (trailers = headers));
+    stream.setEncoding('latin1');
+    stream.on('data', (chunk: string) => (body += chunk));
+    stream.on('end', () => resolve({ status, body, trailers }));
+    stream.on('error', reject);
+    stream.write('abc');
+    setImmediate(() => stream.end('defg'));
+  });
+  assert.equal(h2.status, 200);
+  assert.equal(h2.body, '1.1 POST done');
+  assert.equal(h2.trailers['x-sum'], '7', 'the chunked response trailers reach the HTTP/2 client');
+  assert.deepEqual(bodies, ['-:', 'chunked:abcdefg']);
+
+  const again = await get(port, 'both.example', cert.cert, '/three');
+  assert.equal(again.body, '1.1 GET done');
+  assert.equal(origin.connections, 1, 'all three requests, from both fronts, took the same kept-alive backend connection');
+});

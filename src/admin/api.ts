@@ -15,6 +15,8 @@ export interface AdminTarget {
   reload(): Promise<ReloadResult>;
   /** The bound address of a listener; throws when it is not bound. */
   address?(listener: string): AddressInfo;
+  /** Resolves once every data plane applied the changes made so far (worker threads); a change is answered only then. */
+  settled?(): Promise<void>;
 }
 
 /** An admin API answer: status and a JSON body. */
@@ -83,7 +85,9 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
   if (backendKey === undefined) {
     allow(method, ['GET', 'POST'], path);
     if (method === 'GET') return { status: 200, body: { backends: poolView(pool).backends } };
-    return { status: 201, body: backendView(pool, addBackend(pool, body)) };
+    const added = addBackend(pool, body);
+    await target.settled?.();
+    return { status: 201, body: backendView(pool, added) };
   }
   const backend = backendOf(pool, backendKey);
   if (action !== undefined) {
@@ -91,15 +95,18 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     const state = ACTIONS[action];
     if (state === undefined) throw new AdminError(404, 'not_found', `unknown action "${action}"; use drain, disable or enable`);
     pool.control.setAdminState(backend, state);
+    await target.settled?.();
     return { status: 200, body: backendView(pool, backend) };
   }
   allow(method, ['GET', 'PATCH', 'DELETE'], path);
   if (method === 'GET') return { status: 200, body: backendView(pool, backend) };
   if (method === 'DELETE') {
     pool.control.remove(backend);
+    await target.settled?.();
     return { status: 200, body: { removed: backend.key, inFlight: backend.inFlight } };
   }
   patchBackend(pool, backend, body);
+  await target.settled?.();
   return { status: 200, body: backendView(pool, backend) };
 }
 

@@ -453,6 +453,16 @@ const adminSchema = documented(
   { description: 'The admin HTTP API. Without this key it is not served.', examples: [{ bind: '127.0.0.1:9090' }] },
 );
 
+const runtimeSchema = documented(
+  z.strictObject({
+    workers: documented(
+      z.union([z.literal('auto'), z.number().int().min(0).max(64)], { error: 'expected auto or a whole number from 0 to 64' }),
+      { description: 'Data-plane worker threads: `auto` (one per CPU the process may use, `os.availableParallelism()`), a number, or 0 to serve from the main thread alone. Health checks, the admin API and reloads stay on the main thread. The `USHER_WORKERS` environment variable overrides it. Changes apply at the next start.', examples: [2, 0] },
+    ).default('auto'),
+  }, { error: 'expected a runtime mapping' }),
+  { description: 'How usher uses the machine.', examples: [{ workers: 'auto' }] },
+);
+
 /** The whole config file. Parse output is the resolved {@link UsherConfig}. */
 export const configSchema = z
   .strictObject({
@@ -463,14 +473,16 @@ export const configSchema = z
     log: logSchema.prefault({}),
     admin: adminSchema.optional(),
     shutdownTimeout: duration({ description: 'How long a graceful stop waits for requests in flight.', examples: ['10s'] }).prefault(DEFAULTS.shutdownTimeout),
+    runtime: runtimeSchema.prefault({}),
   }, { error: 'expected a mapping with "listeners" and "pools"' })
-  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout }) => ({
+  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime }) => ({
     listeners,
     pools,
     accessLog,
     log,
     ...(admin === undefined ? {} : { admin }),
     shutdownTimeoutMs: shutdownTimeout,
+    runtime,
   }));
 
 /** The YAML/JSON input shape (durations and addresses as strings). */

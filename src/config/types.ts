@@ -407,4 +407,11 @@ export interface UsherConfig {
   readonly admin?: AdminConfig | undefined;
   /** How long a graceful stop waits for in-flight requests. Default 30s. */
   readonly shutdownTimeoutMs: number;
+  /** Threads: absent in configs built in code, which then run on the main thread alone. */
+  readonly runtime?: RuntimeConfig | undefined;
+}
+
+export interface RuntimeConfig {
+  /** Data-plane worker threads; `auto` is one per available CPU; 0 serves from the main thread. */
+  readonly workers: 'auto' | number;
 }

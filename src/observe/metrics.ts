@@ -26,7 +26,8 @@ export function createMetricsRegistry(components: readonly DeclareMetrics[]): Re
  * listener), text format 0.0.4. The target is the running usher; without a
  * registry (an embedder's own target) the body is empty.
  */
-export async function renderMetrics(target: AdminTarget & { readonly metrics?: Registry }): Promise<{ readonly contentType: string; readonly body: string }> {
+export async function renderMetrics(target: AdminTarget & { readonly metrics?: Registry; renderMetrics?(): Promise<string> }): Promise<{ readonly contentType: string; readonly body: string }> {
+  if (target.renderMetrics !== undefined) return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: await target.renderMetrics() };
   const registry = target.metrics;
   if (registry === undefined) return { contentType: Registry.PROMETHEUS_CONTENT_TYPE, body: '' };
   return { contentType: registry.contentType, body: await registry.metrics() };

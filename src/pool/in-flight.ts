@@ -16,8 +16,10 @@
  * would cost ~30 ns, and a length-tracking view on a growable buffer ~100 ns,
  * which is why the table reallocates to grow instead.
  *
- * Today one data plane (the main thread) writes row 0; the next step (one data
- * plane per worker thread) hands each worker its row of the same buffer.
+ * With `runtime.workers: 0` one data plane (the main thread) writes row 0.
+ * With worker threads, row 0 stays the main thread's (it serves nothing) and
+ * worker `i` writes row `i + 1` of the same buffer, which travels to it with
+ * the pool's membership ({@link InFlightTable.shared}, {@link SharedInFlightRow}).
  */
 
 /** One data plane's in-flight accounting for the backends of one pool. */
@@ -44,6 +46,8 @@ export class InFlightTable {
   readonly planes: number;
   #slots: number;
   #cells: Int32Array;
+  /** Bumped each time the cells move to a bigger buffer. */
+  #version = 0;
   /** Rows handed out: they hold the cells directly (one hop less per update) and are told when the table grows. */
   readonly #rows: InFlightRow[] = [];
 
@@ -57,6 +61,16 @@ export class InFlightTable {
   /** Slots the table has room for now. */
   get capacity(): number {
     return this.#slots;
+  }
+
+  /** The cells and their layout, for a data plane in another thread. */
+  get shared(): SharedInFlight {
+    return { buffer: this.#cells.buffer as SharedArrayBuffer, slots: this.#slots, planes: this.planes, version: this.#version };
+  }
+
+  /** Zeroes a data plane's row: its thread died, and nothing it had in flight will end. */
+  clearRow(plane: number): void {
+    this.#cells.fill(0, plane * this.#slots, (plane + 1) * this.#slots);
   }
 
   /** The counts data plane `plane` writes. */
@@ -90,6 +104,7 @@ export class InFlightTable {
     for (let plane = 0; plane < this.planes; plane++) grown.set(this.#cells.subarray(plane * this.#slots, (plane + 1) * this.#slots), plane * size);
     this.#cells = grown;
     this.#slots = size;
+    this.#version++;
     for (const row of this.#rows) row.moved(grown, size);
   }
 }
@@ -115,6 +130,70 @@ class InFlightRow implements InFlightCounts {
     this.#cells = cells;
     this.#stride = stride;
     this.#base = this.#plane * stride;
+  }
+
+  total(slot: number): number {
+    const cells = this.#cells;
+    const stride = this.#stride;
+    let sum = 0;
+    for (let i = slot; i < cells.length; i += stride) sum += cells[i]!;
+    return sum;
+  }
+
+  own(slot: number): number {
+    return this.#cells[this.#base + slot]!;
+  }
+
+  started(slot: number): void {
+    this.#cells[this.#base + slot]!++;
+  }
+
+  ended(slot: number): number {
+    return --this.#cells[this.#base + slot]!;
+  }
+}
+
+/** A pool's in-flight cells as they cross to a worker thread. */
+export interface SharedInFlight {
+  readonly buffer: SharedArrayBuffer;
+  /** Cells per row. */
+  readonly slots: number;
+  readonly planes: number;
+  /** Which buffer this is: a received SharedArrayBuffer is a new object each time it is posted. */
+  readonly version: number;
+}
+
+/**
+ * A worker thread's row of a pool's in-flight table. The control plane may
+ * move the table to a bigger buffer (a new member needed a slot); the worker
+ * then {@link adopt}s it and copies its own row over, since it is that row's
+ * only writer and so the only one that knows its latest values.
+ */
+export class SharedInFlightRow implements InFlightCounts {
+  #cells: Int32Array;
+  #stride: number;
+  #base: number;
+  #version: number;
+  readonly #plane: number;
+
+  constructor(shared: SharedInFlight, plane: number) {
+    this.#plane = plane;
+    this.#version = shared.version;
+    this.#cells = new Int32Array(shared.buffer);
+    this.#stride = shared.slots;
+    this.#base = plane * shared.slots;
+  }
+
+  /** The table moved to `shared` (a no-op when it did not). */
+  adopt(shared: SharedInFlight): void {
+    if (shared.version === this.#version) return;
+    this.#version = shared.version;
+    const cells = new Int32Array(shared.buffer);
+    const base = this.#plane * shared.slots;
+    cells.set(this.#cells.subarray(this.#base, this.#base + this.#stride), base);
+    this.#cells = cells;
+    this.#stride = shared.slots;
+    this.#base = base;
   }
 
   total(slot: number): number {

@@ -113,6 +113,12 @@ export class PoolControl implements PublishedPool, AttemptReports {
     this.#planes.push(plane);
   }
 
+  /** A data plane went away (its worker thread ended): it is told nothing more. */
+  detach(plane: PoolDataPlane): void {
+    const i = this.#planes.indexOf(plane);
+    if (i !== -1) this.#planes.splice(i, 1);
+  }
+
   /** The member with this `host:port` (hostnames compared case-insensitively). */
   find(key: string): BackendControl | undefined {
     const wanted = key.toLowerCase();

@@ -10,6 +10,8 @@ export interface PoolOptions {
   readonly random?: () => number;
   readonly now?: () => number;
   readonly logger?: Logger;
+  /** Data planes serving pools: 1 (the main thread) plus one per worker thread. Default 1. */
+  readonly dataPlanes?: number;
 }
 
 /**
@@ -30,7 +32,7 @@ export class Pool {
 
   constructor(name: string, config: PoolConfig, options: PoolOptions = {}) {
     this.name = name;
-    this.control = new PoolControl(name, config, { random: options.random, logger: options.logger });
+    this.control = new PoolControl(name, config, { random: options.random, logger: options.logger, dataPlanes: options.dataPlanes });
     const runtimeOptions = { random: options.random, now: options.now, logger: options.logger };
     this.runtime = new PoolRuntime(this.control, this.control.inFlight.row(0), runtimeOptions);
     this.control.attach(this.runtime);

@@ -11,7 +11,7 @@ import { closeAll, destroyAll, serveHttp2, type Http2Downstream } from '../h2/in
 import { TcpProxy } from '../l4/tcp-proxy.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';
 import type { ListenerMetricsSource } from './listener-metrics.ts';
-import type { Snapshot } from './snapshot.ts';
+import type { ServedPool, Snapshot } from './snapshot.ts';
 
 
 /**
@@ -56,9 +56,11 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
 
   /**
    * Binds a listener. Without a `plan` (a reload binding a new listener) it
-   * accepts but leaves connections unread until {@link activate}.
+   * accepts but leaves connections unread until {@link activate}. With
+   * `lent`, a listening socket the main thread bound and lent to this worker
+   * thread, it serves that socket instead of binding one.
    */
-  static async bind(config: ListenerConfig, snapshot: Snapshot | undefined, logger: Logger): Promise<RunningListener> {
+  static async bind(config: ListenerConfig, snapshot: Snapshot<ServedPool> | undefined, logger: Logger, lent?: Server): Promise<RunningListener> {
     let server: Server;
     let running: RunningListener;
     const plan = snapshot?.listeners.get(config.name);
@@ -91,7 +93,8 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
       server.on('connection', (socket: Socket) => running.#onConnection(socket));
     }
     try {
-      server.listen({ host: config.bind.host, port: config.bind.port });
+      if (lent !== undefined) server.listen(lent);
+      else server.listen({ host: config.bind.host, port: config.bind.port });
       await once(server, 'listening');
     } catch (err) {
       throw new Error(`listener ${config.name}: cannot bind ${config.bind.host}:${config.bind.port}: ${(err as Error).message}`, {
@@ -120,7 +123,7 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
   }
 
   /** Applies a reloaded config: the plan, and for https the certificates the reload read from disk. */
-  update(snapshot: Snapshot, certificates: CertificateStore | undefined): void {
+  update(snapshot: Snapshot<ServedPool>, certificates: CertificateStore | undefined): void {
     if (certificates !== undefined) {
       (this.server as ReturnType<typeof createTlsServer>).setSecureContext(certificates.defaultOptions);
       this.certificates = certificates;
@@ -132,7 +135,7 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
    * Gives the listener its plan from `snapshot` and serves the connections
    * that waited for it. Open L4 tunnels keep the plan they started with.
    */
-  activate(snapshot: Snapshot): void {
+  activate(snapshot: Snapshot<ServedPool>): void {
     if (this.protocol === 'tcp' || this.protocol === 'tls-passthrough') {
       const plan = snapshot.tcpListeners.get(this.name)!;
       if (this.#tcp === undefined) this.#tcp = new TcpProxy(plan);

@@ -1,4 +1,5 @@
-import type { ListenerConfig, UsherConfig } from '../config/types.ts';
+import type { ListenerConfig, PoolConfig, UsherConfig } from '../config/types.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import { Pool, type PoolOptions } from '../pool/pool.ts';
 import type { DownstreamSettings } from '../proxy/plan.ts';
@@ -22,13 +23,25 @@ import { compileRoutes, type RouteTable } from '../route/table.ts';
  * point at each pool's data-plane side (`Pool.runtime`); the admin API and
  * reloads work on its control side (`Pool.control`).
  */
-export interface Snapshot {
+export interface Snapshot<P extends ServedPool = Pool> {
   readonly config: UsherConfig;
-  readonly pools: ReadonlyMap<string, Pool>;
+  readonly pools: ReadonlyMap<string, P>;
   /** Plans of http and https listeners. */
   readonly listeners: ReadonlyMap<string, HttpListenerPlan>;
   /** Plans of tcp and tls-passthrough listeners. */
   readonly tcpListeners: ReadonlyMap<string, TcpListenerPlan>;
+}
+
+/**
+ * A pool as a snapshot holds it: its data plane, which plans point at, and how
+ * a reloaded config reaches it. A {@link Pool} in a single-threaded usher; a
+ * mirror of the main thread's control plane in a worker thread.
+ */
+export interface ServedPool {
+  readonly name: string;
+  readonly runtime: PoolRuntime;
+  reconfigure(config: PoolConfig): void;
+  close(): void;
 }
 
 /** Route tables and filter chains compiled from a config: the part of a reload that can fail, done before anything changes. */
@@ -78,19 +91,20 @@ export interface SnapshotMetrics {
  * once nothing uses them. Route metrics of routes that stay are carried over;
  * without `metrics` the plans record into stores no one reads.
  */
-export function applySnapshot(
+export function applySnapshot<P extends ServedPool = Pool>(
   compiled: CompiledRoutes,
-  previous: Snapshot | undefined,
+  previous: Snapshot<P> | undefined,
   accessLog: AccessLog,
   poolOptions: PoolOptions,
   metrics: SnapshotMetrics = { http: new HttpMetrics(), l4: new L4Metrics() },
-): { snapshot: Snapshot; retiredPools: Pool[] } {
+  makePool: (name: string, config: PoolConfig) => P = (name, config) => new Pool(name, config, poolOptions) as unknown as P,
+): { snapshot: Snapshot<P>; retiredPools: P[] } {
   const { config, tables } = compiled;
-  const pools = new Map<string, Pool>();
+  const pools = new Map<string, P>();
   for (const [name, poolConfig] of Object.entries(config.pools)) {
     const existing = previous?.pools.get(name);
     if (existing !== undefined) existing.reconfigure(poolConfig);
-    pools.set(name, existing ?? new Pool(name, poolConfig, poolOptions));
+    pools.set(name, existing ?? makePool(name, poolConfig));
   }
   const retiredPools = previous === undefined ? [] : [...previous.pools.values()].filter((pool) => pools.get(pool.name) !== pool);
   const listeners = new Map<string, HttpListenerPlan>();
@@ -110,7 +124,7 @@ export function applySnapshot(
   return { snapshot: { config, pools, listeners, tcpListeners }, retiredPools };
 }
 
-function planOf(listener: ListenerConfig, routes: RouteTable, filters: readonly FilterChain[], pools: ReadonlyMap<string, Pool>, accessLog: AccessLog, metrics: HttpMetrics, logger: Logger): HttpListenerPlan {
+function planOf(listener: ListenerConfig, routes: RouteTable, filters: readonly FilterChain[], pools: ReadonlyMap<string, ServedPool>, accessLog: AccessLog, metrics: HttpMetrics, logger: Logger): HttpListenerPlan {
   // Redirect routes have no pool: their slot stays undefined so indexes still line up.
   const poolOfRoute = routes.routes.map((route) => (route.pool === undefined ? undefined : pools.get(route.pool)!.runtime));
   const proto = listener.protocol === 'https' ? 'https' : 'http';

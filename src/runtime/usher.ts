@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+import { availableParallelism } from 'node:os';
+import { AggregatorRegistry, type Registry } from 'prom-client';
 import { AdminServer } from '../admin/server.ts';
 import { formatIssue, hasUnresolvedModules, resolveModules, type ConfigResult } from '../config/index.ts';
 import { UsherConfigError } from '../errors.ts';
@@ -17,6 +19,7 @@ import { CertificateStore } from '../tls/certificate-store.ts';
 import { RunningListener } from './listener.ts';
 import { declareListenerMetrics } from './listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetrics } from './snapshot.ts';
+import { WorkerGroup, type WorkerView } from '../workers/group.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
 export interface UsherOptions {
@@ -48,12 +51,16 @@ export class Usher {
   readonly #accessLog: AccessLog;
   readonly #options: UsherOptions;
   #admin: AdminServer | undefined;
+  /** The data-plane worker threads; undefined when the main thread serves (`runtime.workers: 0`). */
+  #group: WorkerGroup | undefined;
+  readonly #workers: number;
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, warnings: [] });
   #stopping: Promise<void> | undefined;
 
   private constructor(config: UsherConfig, options: UsherOptions) {
     this.logger = options.logger ?? silentLogger();
     this.#options = options;
+    this.#workers = workerCount(config);
     this.#accessLog = options.accessLog ?? createAccessLog(config.accessLog);
     const pools = (): Iterable<Pool> => this.#snapshot.pools.values();
     // Read at scrape time only: the array costs nothing on the data path.
@@ -78,10 +85,21 @@ export class Usher {
     const config = resolved.config;
     const usher = new Usher(config, options);
     try {
-      for (const listener of config.listeners) {
-        const running = await RunningListener.bind(listener, usher.#snapshot, usher.logger);
-        usher.#listeners.set(listener.name, running);
-        usher.logger.info({ listener: listener.name, address: usher.url(listener.name) }, 'listening');
+      if (usher.#workers > 0) {
+        const group = new WorkerGroup(
+          usher.#workers,
+          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config },
+          { log: config.log, accessLog: config.accessLog, ticketKeys: randomBytes(48) },
+        );
+        usher.#group = group;
+        await group.start(config);
+        for (const listener of config.listeners) usher.logger.info({ listener: listener.name, address: usher.url(listener.name), workers: group.size }, 'listening');
+      } else {
+        for (const listener of config.listeners) {
+          const running = await RunningListener.bind(listener, usher.#snapshot, usher.logger);
+          usher.#listeners.set(listener.name, running);
+          usher.logger.info({ listener: listener.name, address: usher.url(listener.name) }, 'listening');
+        }
       }
       if (config.admin !== undefined) {
         usher.#admin = await AdminServer.start(config.admin, usher);
@@ -100,7 +118,7 @@ export class Usher {
 
   /** The bound address of a listener (useful with port 0). */
   address(listener: string): AddressInfo {
-    const address = this.#listeners.get(listener)?.server.address();
+    const address = this.#group !== undefined ? this.#group.address(listener) : this.#listeners.get(listener)?.server.address();
     if (address === null || address === undefined || typeof address === 'string') {
       throw new Error(`listener ${listener} is not bound`);
     }
@@ -119,7 +137,31 @@ export class Usher {
 
   /** Names of the listeners currently bound. */
   get listenerNames(): readonly string[] {
+    if (this.#group !== undefined) return this.#snapshot.config.listeners.map((listener) => listener.name);
     return [...this.#listeners.keys()];
+  }
+
+  /** The data-plane worker threads; empty when the main thread serves. */
+  get workers(): readonly WorkerView[] {
+    return this.#group?.views ?? [];
+  }
+
+  /** Resolves once every worker thread applied the control-plane changes made so far (the admin API answers a change only then). */
+  async settled(): Promise<void> {
+    await this.#group?.barrier();
+  }
+
+  /**
+   * Prometheus text of every thread's metrics: the control plane's (health,
+   * state, weights, in-flight, summed usage) and each worker's traffic
+   * (requests, durations, bytes, connections), summed series by series.
+   */
+  async renderMetrics(): Promise<string> {
+    const group = this.#group;
+    if (group === undefined) return this.metrics.metrics();
+    const workers = await group.collect();
+    const all: unknown[] = [await this.metrics.getMetricsAsJSON(), ...workers.map((w) => w.metrics)];
+    return AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
   }
 
   /**
@@ -166,6 +208,7 @@ export class Usher {
     } catch (err) {
       return this.#rejected([(err as Error).message]);
     }
+    if (this.#group !== undefined) return this.#reloadWorkers(config, warnings);
     // Bind new listeners first: a port that cannot be bound fails the reload before anything changed.
     const bound = new Map<string, RunningListener>();
     for (const listener of config.listeners) {
@@ -196,6 +239,40 @@ export class Usher {
     }
     this.#retire(retiring, retiredPools);
     if (config.admin !== undefined) this.#admin?.configure(config.admin);
+    this.#restartOnlyWarnings(config, previousConfig, warnings);
+    this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, warnings }, 'config reloaded');
+    return { ok: true, warnings };
+  }
+
+  /**
+   * A reload with worker threads, in two phases: every worker prepares the
+   * new config (and the main thread binds new listeners' sockets); only when
+   * all succeed does the control plane apply it and every worker commit.
+   */
+  async #reloadWorkers(config: UsherConfig, warnings: string[]): Promise<ReloadResult> {
+    const group = this.#group!;
+    const previousConfig = this.#snapshot.config;
+    const before = new Map(previousConfig.listeners.map((listener) => [listener.name, listener]));
+    const changed = config.listeners.filter((listener) => {
+      const old = before.get(listener.name);
+      return old === undefined || !sameBind(old.bind, listener.bind) || old.protocol !== listener.protocol;
+    });
+    const errors = await group.prepare(config, changed);
+    if (errors.length > 0) return this.#rejected(errors);
+    const compiled = compileSnapshotRoutes(config, this.logger);
+    const previousPools = this.#snapshot.pools;
+    const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
+    this.#snapshot = snapshot;
+    for (const pool of snapshot.pools.values()) if (previousPools.get(pool.name) !== pool) group.attachPool(pool);
+    await group.commit();
+    for (const pool of retiredPools) pool.close();
+    if (config.admin !== undefined) this.#admin?.configure(config.admin);
+    this.#restartOnlyWarnings(config, previousConfig, warnings);
+    this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, workers: group.size, warnings }, 'config reloaded');
+    return { ok: true, warnings };
+  }
+
+  #restartOnlyWarnings(config: UsherConfig, previousConfig: UsherConfig, warnings: string[]): void {
     if (JSON.stringify(config.admin?.bind) !== JSON.stringify(previousConfig.admin?.bind)) {
       warnings.push('admin.bind changes take effect at the next restart');
     }
@@ -206,8 +283,7 @@ export class Usher {
     if (JSON.stringify(config.log) !== JSON.stringify(previousConfig.log)) {
       warnings.push('log changes take effect at the next restart');
     }
-    this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, warnings }, 'config reloaded');
-    return { ok: true, warnings };
+    if (workerCount(config) !== this.#workers) warnings.push('runtime.workers changes take effect at the next restart');
   }
 
   #rejected(errors: string[]): ReloadResult {
@@ -227,7 +303,7 @@ export class Usher {
   }
 
   #poolOptions(): PoolOptions {
-    return { logger: this.logger, ...this.#options.poolOptions };
+    return { logger: this.logger, dataPlanes: this.#workers + 1, ...this.#options.poolOptions };
   }
 
   /**
@@ -242,6 +318,7 @@ export class Usher {
   }
 
   async #stop(timeoutMs: number): Promise<void> {
+    await this.#group?.stop(timeoutMs);
     const listeners = [...this.#listeners.values()];
     for (const listener of listeners) listener.stopping = true;
     const drained = Promise.all(listeners.map((listener) => listener.drain()));
@@ -267,6 +344,18 @@ export class Usher {
 /** `config` with its modules loaded (the config itself when there is nothing to load), or why they cannot be. */
 async function withModules(config: UsherConfig): Promise<ConfigResult> {
   return hasUnresolvedModules(config) ? resolveModules({ ok: true, config, warnings: [] }) : { ok: true, config, warnings: [] };
+}
+
+/**
+ * Data-plane worker threads for `config`: `USHER_WORKERS` when set, else
+ * `runtime.workers` (`auto`: one per CPU this process may use), else 0 (a
+ * config built in code without `runtime` serves from the main thread).
+ */
+export function workerCount(config: UsherConfig, env: NodeJS.ProcessEnv = process.env): number {
+  const fromEnv = env['USHER_WORKERS'];
+  const wanted = fromEnv !== undefined && fromEnv !== '' ? (fromEnv === 'auto' ? 'auto' : Number(fromEnv)) : (config.runtime?.workers ?? 0);
+  if (wanted === 'auto') return availableParallelism();
+  return Number.isInteger(wanted) && wanted >= 0 ? Math.min(64, wanted) : 0;
 }
 
 function sameBind(a: HostPort, b: HostPort): boolean {

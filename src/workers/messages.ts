@@ -1,0 +1,91 @@
+/**
+ * What the control plane (main thread) and the data planes (worker threads)
+ * say to each other. Every message is plain, structured-cloneable data; a
+ * listening socket travels in a message's transfer list.
+ *
+ * Order matters and is kept: messages on one port arrive in the order sent,
+ * so a worker applies a pool's state before a `commit` that needs it, and a
+ * `pong` proves every earlier message was applied (the admin API's barrier).
+ */
+import type { Server } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import type { HostPort, UsherConfig } from '../config/types.ts';
+import type { SharedInFlight } from '../pool/in-flight.ts';
+import type { PoolMode } from '../pool/pool-mode.ts';
+
+/** One member of a pool as the control plane publishes it (a `PublishedBackend` as data). */
+export interface BackendState {
+  readonly slot: number;
+  readonly key: string;
+  readonly name: string | undefined;
+  readonly address: HostPort;
+  readonly tls: ConnectionOptions | undefined;
+  readonly backup: boolean;
+  readonly maxConnections: number;
+  readonly stickyToken: string;
+  readonly weight: number;
+  readonly configuredWeight: number;
+  readonly available: boolean;
+  readonly enabled: boolean;
+}
+
+/** A pool's published state. `members` and `weights` count changes, so a worker rebuilds only what changed. */
+export interface PoolState {
+  readonly mode: PoolMode;
+  readonly members: number;
+  readonly weights: number;
+  readonly backends: readonly BackendState[];
+  readonly inFlight: SharedInFlight;
+}
+
+/** A listening socket lent to a worker, bound by the main thread. */
+export interface LentListener {
+  readonly name: string;
+  readonly server: Server;
+}
+
+export type ToWorker =
+  | { readonly type: 'pool'; readonly pool: string; readonly state: PoolState }
+  | { readonly type: 'close-idle' | 'taken-out'; readonly pool: string; readonly slot: number }
+  | { readonly type: 'pool-closed'; readonly pool: string }
+  /** Phase one of a config change: build everything, swap nothing. The worker answers `prepared`. */
+  | { readonly type: 'prepare'; readonly generation: number; readonly config: UsherConfig; readonly listeners: readonly LentListener[] }
+  /** Phase two: serve the prepared config. The worker answers `committed`. */
+  | { readonly type: 'commit' | 'abort'; readonly generation: number }
+  | { readonly type: 'ping'; readonly id: number }
+  | { readonly type: 'collect'; readonly id: number }
+  | { readonly type: 'stop'; readonly timeoutMs: number };
+
+/** What a worker counted on one backend: summed by the control plane for the admin API, metrics and dashboard. */
+export interface BackendUsageReport {
+  readonly slot: number;
+  readonly requests: number;
+  readonly failures: number;
+  readonly responses5xx: number;
+  readonly retriedAway: number;
+  readonly bytesOut: number;
+  readonly bytesIn: number;
+  readonly open: number;
+  readonly idle: number;
+}
+
+/** A worker's numbers as the control plane reads them: per-backend usage by pool, and its metrics (prom-client JSON). */
+export interface WorkerUsage {
+  readonly pools: Readonly<Record<string, readonly BackendUsageReport[]>>;
+  readonly connections: number;
+  readonly requests: number;
+  readonly cpuMicros: number;
+}
+
+export type FromWorker =
+  | { readonly type: 'prepared'; readonly generation: number; readonly errors: readonly string[] }
+  | { readonly type: 'committed'; readonly generation: number }
+  /** Attempt verdicts for passive health, in order: `[slot, outcome, failed]` triples (see `OUTCOME_CODES`). */
+  | { readonly type: 'reports'; readonly pool: string; readonly data: readonly number[] }
+  | { readonly type: 'pong'; readonly id: number }
+  | { readonly type: 'collected'; readonly id: number; readonly usage: WorkerUsage; readonly metrics: unknown }
+  | { readonly type: 'usage'; readonly usage: WorkerUsage }
+  | { readonly type: 'stopped' };
+
+/** Attempt outcomes as numbers in `reports`. */
+export const OUTCOME_CODES = ['success', 'failure', 'unreachable'] as const;

@@ -1,0 +1,261 @@
+/**
+ * A worker thread's entry: one data plane. It serves the listening sockets
+ * the main thread lends it, with the route plans of the config the main
+ * thread sends it, and pools that mirror the main thread's control plane.
+ * It never binds, probes or reloads by itself; see docs/design.md, "Every core".
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Server } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+import type { Registry } from 'prom-client';
+import { formatIssue, resolveModules } from '../config/index.ts';
+import type { AccessLogConfig, LogConfig, UsherConfig } from '../config/types.ts';
+import { closeH2cSessions } from '../h2/index.ts';
+import { L4Metrics } from '../l4/metrics.ts';
+import { createAccessLog } from '../observe/access-log.ts';
+import { createLogger, type Logger } from '../observe/logger.ts';
+import { createMetricsRegistry } from '../observe/metrics.ts';
+import { HttpMetrics } from '../proxy/metrics.ts';
+import { CertificateStore } from '../tls/certificate-store.ts';
+import { RunningListener } from '../runtime/listener.ts';
+import { declareListenerMetrics } from '../runtime/listener-metrics.ts';
+import { applySnapshot, compileSnapshotRoutes, type CompiledRoutes, type Snapshot, type SnapshotMetrics } from '../runtime/snapshot.ts';
+import type { BackendUsageReport, FromWorker, LentListener, ToWorker, WorkerUsage } from './messages.ts';
+import { MirroredPool } from './mirrored-pool.ts';
+
+/** What the main thread gives a worker when it starts it. */
+export interface WorkerInit {
+  /** 0-based; the worker writes row `index + 1` of every in-flight table. */
+  readonly index: number;
+  readonly log: LogConfig;
+  readonly accessLog: AccessLogConfig;
+  /** TLS session-ticket keys shared by every worker, so a client resumes whichever worker it reaches. */
+  readonly ticketKeys: Buffer;
+}
+
+interface Prepared {
+  readonly generation: number;
+  readonly compiled: CompiledRoutes;
+  readonly certificates: Map<string, CertificateStore>;
+  readonly listeners: Map<string, RunningListener>;
+}
+
+const USAGE_INTERVAL_MS = 1000;
+
+class DataPlane {
+  readonly #index: number;
+  readonly #logger: Logger;
+  readonly #accessLog;
+  readonly #ticketKeys: Buffer;
+  readonly #port: NonNullable<typeof parentPort>;
+  readonly #mirrors = new Map<string, MirroredPool>();
+  readonly #listeners = new Map<string, RunningListener>();
+  readonly #recorded: SnapshotMetrics = { http: new HttpMetrics(), l4: new L4Metrics() };
+  readonly #metrics: Registry;
+  #snapshot: Snapshot<MirroredPool> | undefined;
+  #prepared: Prepared | undefined;
+  #stopping = false;
+
+  constructor(init: WorkerInit, port: NonNullable<typeof parentPort>) {
+    this.#index = init.index;
+    this.#port = port;
+    this.#logger = createLogger(init.log).child({ worker: init.index });
+    this.#accessLog = createAccessLog(init.accessLog);
+    this.#ticketKeys = Buffer.from(init.ticketKeys);
+    const runtimes = () => [...this.#mirrors.values()].flatMap((mirror) => (mirror.served === undefined ? [] : [mirror.served]));
+    this.#metrics = createMetricsRegistry([
+      (registry) => declareListenerMetrics(registry, () => this.#listeners.values()),
+      (registry) => this.#recorded.http.declare(registry, runtimes),
+      (registry) => this.#recorded.l4.declare(registry),
+    ]);
+    const timer = setInterval(() => this.#post({ type: 'usage', usage: this.#usage() }), USAGE_INTERVAL_MS);
+    timer.unref();
+  }
+
+  receive(message: ToWorker): void {
+    switch (message.type) {
+      case 'pool':
+        this.#mirror(message.pool).apply(message.state);
+        return;
+      case 'close-idle':
+        this.#mirrors.get(message.pool)?.served?.closeIdle(message.slot);
+        return;
+      case 'taken-out':
+        this.#mirrors.get(message.pool)?.served?.takenOut(message.slot);
+        return;
+      case 'pool-closed':
+        this.#mirrors.get(message.pool)?.served?.close();
+        this.#mirrors.delete(message.pool);
+        return;
+      case 'prepare':
+        void this.#prepare(message.generation, message.config, message.listeners);
+        return;
+      case 'commit':
+        this.#commit(message.generation);
+        return;
+      case 'abort':
+        this.#abort(message.generation);
+        return;
+      case 'ping':
+        this.#post({ type: 'pong', id: message.id });
+        return;
+      case 'collect':
+        void this.#metrics.getMetricsAsJSON().then((metrics) => this.#post({ type: 'collected', id: message.id, usage: this.#usage(), metrics }));
+        return;
+      case 'stop':
+        void this.#stop(message.timeoutMs);
+        return;
+      default: {
+        const unknown: never = message;
+        this.#logger.error({ message: unknown }, 'unknown message from the main thread');
+      }
+    }
+  }
+
+  #mirror(name: string): MirroredPool {
+    let mirror = this.#mirrors.get(name);
+    if (mirror === undefined) {
+      mirror = new MirroredPool(name, this.#index + 1, (pool, data) => this.#post({ type: 'reports', pool, data }));
+      this.#mirrors.set(name, mirror);
+    }
+    return mirror;
+  }
+
+  /** Phase one: load modules, compile, read certificates, serve the lent sockets later. Nothing serves the new config yet. */
+  async #prepare(generation: number, given: UsherConfig, lent: readonly LentListener[]): Promise<void> {
+    const errors: string[] = [];
+    const listeners = new Map<string, RunningListener>();
+    try {
+      const resolved = await resolveModules({ ok: true, config: given, warnings: [] });
+      if (!resolved.ok) throw new Error(resolved.errors.map(formatIssue).join('; '));
+      const config = resolved.config;
+      const compiled = compileSnapshotRoutes(config, this.#logger);
+      const certificates = new Map<string, CertificateStore>();
+      for (const listener of config.listeners) {
+        if (listener.protocol === 'https' && listener.tls !== undefined) certificates.set(listener.name, new CertificateStore(listener.tls));
+      }
+      for (const { name, server } of lent) {
+        const listenerConfig = config.listeners.find((listener) => listener.name === name);
+        if (listenerConfig === undefined) throw new Error(`listener ${name} is not in the config`);
+        const running = await RunningListener.bind(listenerConfig, undefined, this.#logger, server as Server);
+        if (listenerConfig.protocol === 'https') (running.server as TlsServer).setTicketKeys(this.#ticketKeys);
+        listeners.set(name, running);
+      }
+      this.#prepared = { generation, compiled, certificates, listeners };
+    } catch (error) {
+      for (const running of listeners.values()) running.abandon();
+      errors.push((error as Error).message);
+    }
+    this.#post({ type: 'prepared', generation, errors });
+  }
+
+  /** Phase two: swap in the prepared config. Requests in flight finish on the plans they started with. */
+  #commit(generation: number): void {
+    const prepared = this.#prepared;
+    if (prepared === undefined || prepared.generation !== generation) {
+      this.#logger.error({ generation }, 'commit of a config this worker did not prepare');
+      return;
+    }
+    this.#prepared = undefined;
+    const options = { logger: this.#logger };
+    const { snapshot } = applySnapshot(prepared.compiled, this.#snapshot, this.#accessLog, options, this.#recorded, (name, config) => {
+      const mirror = this.#mirror(name);
+      mirror.configure(config, options);
+      return mirror;
+    });
+    this.#snapshot = snapshot;
+    const names = new Set(snapshot.config.listeners.map((listener) => listener.name));
+    for (const [name, running] of [...this.#listeners]) {
+      if (prepared.listeners.has(name) || !names.has(name)) {
+        this.#listeners.delete(name);
+        void running.drain();
+      } else {
+        running.update(snapshot, prepared.certificates.get(name));
+        if (running.protocol === 'https') (running.server as TlsServer).setTicketKeys(this.#ticketKeys);
+      }
+    }
+    for (const [name, running] of prepared.listeners) {
+      running.activate(snapshot);
+      this.#listeners.set(name, running);
+    }
+    this.#post({ type: 'committed', generation });
+  }
+
+  #abort(generation: number): void {
+    const prepared = this.#prepared;
+    if (prepared === undefined || prepared.generation !== generation) return;
+    this.#prepared = undefined;
+    for (const running of prepared.listeners.values()) running.abandon();
+  }
+
+  #usage(): WorkerUsage {
+    const pools: Record<string, BackendUsageReport[]> = {};
+    for (const [name, mirror] of this.#mirrors) {
+      const runtime = mirror.served;
+      if (runtime === undefined) continue;
+      pools[name] = runtime.backends.map((b) => ({
+        slot: b.index,
+        requests: b.counters.requests,
+        failures: b.counters.failures,
+        responses5xx: b.counters.responses5xx,
+        retriedAway: b.counters.retriedAway,
+        bytesOut: b.counters.bytesOut,
+        bytesIn: b.metrics.bytesIn,
+        open: b.connections.open,
+        idle: b.connections.idleCount,
+      }));
+    }
+    let connections = 0;
+    let requests = 0;
+    for (const listener of this.#listeners.values()) {
+      connections += listener.openConnections;
+      requests += listener.accepted;
+    }
+    return { pools, connections, requests, cpuMicros: cpuMicros() };
+  }
+
+  /** Graceful stop: stop accepting, let requests finish (up to `timeoutMs`), then cut what is left. */
+  async #stop(timeoutMs: number): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    const listeners = [...this.#listeners.values()];
+    for (const listener of listeners) listener.stopping = true;
+    const drained = Promise.all(listeners.map((listener) => listener.drain()));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const completed = await Promise.race([drained.then(() => true), deadline]);
+    clearTimeout(timer);
+    if (!completed) {
+      let cut = 0;
+      for (const listener of listeners) cut += listener.cut();
+      this.#logger.warn({ connections: cut, timeoutMs }, 'shutdown timeout: cut the remaining connections');
+    }
+    for (const mirror of this.#mirrors.values()) mirror.served?.close();
+    closeH2cSessions();
+    await this.#accessLog.close();
+    this.#post({ type: 'stopped' });
+  }
+
+  #post(message: FromWorker): void {
+    this.#port.postMessage(message);
+  }
+}
+
+/** CPU time this thread used, µs. */
+function cpuMicros(): number {
+  const usage = process.threadCpuUsage();
+  return usage.user + usage.system;
+}
+
+if (parentPort !== null) {
+  const port = parentPort;
+  const plane = new DataPlane(workerData as WorkerInit, port);
+  port.on('message', (message: ToWorker) => {
+    try {
+      plane.receive(message);
+    } catch (error) {
+      // A bug handling a control message must not take the data plane down with it; it is logged and the worker keeps serving.
+      process.stderr.write(`usher worker: ${(error as Error).stack ?? String(error)}\n`);
+    }
+  });
+}

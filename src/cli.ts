@@ -45,6 +45,8 @@ const commandHelp: Readonly<Record<string, string>> = {
   --bind HOST:PORT       quick mode: listen here (default 127.0.0.1:8080)
   --backend HOST:PORT    quick mode: a backend; repeat for each
   --algorithm NAME       quick mode: ${BUILTIN_BALANCERS.map((name) => (name === DEFAULT_BALANCER ? `${name} (default)` : name)).join(', ')}
+  --workers N|auto       data-plane worker threads (overrides runtime.workers and
+                         USHER_WORKERS; 0 serves from the main thread alone)
   --no-access-log        do not write the access log
   -h, --help             this help
 
@@ -211,10 +213,17 @@ async function start(args: readonly string[]): Promise<number> {
         bind: { type: 'string' },
         backend: { type: 'string', multiple: true },
         algorithm: { type: 'string' },
+        workers: { type: 'string' },
         'access-log': { type: 'boolean', default: true },
       },
     }),
   );
+  if (values.workers !== undefined) {
+    const workers = values.workers;
+    if (workers !== 'auto' && !(/^\d+$/.test(workers) && Number(workers) <= 64)) throw new UsageError(`--workers: expected auto or a whole number from 0 to 64, got ${JSON.stringify(workers)}`);
+    // Through the environment, so a reload from the file keeps it (see workerCount).
+    process.env['USHER_WORKERS'] = workers;
+  }
   const file = values.config;
   const backends = values.backend ?? [];
   if (file !== undefined && backends.length > 0) throw new UsageError('give either -c FILE or --backend, not both');

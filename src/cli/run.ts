@@ -53,6 +53,7 @@ export async function runUntilSignal(
   try {
     usher = await Usher.start(config, {
       logger,
+      defaultWorkers: 'auto',
       ...(options.accessLog ? { accessLog: options.accessLog } : {}),
       ...(options.configSource ? { configSource: options.configSource } : {}),
     });

@@ -457,7 +457,7 @@ const runtimeSchema = documented(
   z.strictObject({
     workers: documented(
       z.union([z.literal('auto'), z.number().int().min(0).max(64)], { error: 'expected auto or a whole number from 0 to 64' }),
-      { description: 'Data-plane worker threads: `auto` (one per CPU the process may use, `os.availableParallelism()`), a number, or 0 to serve from the main thread alone. Health checks, the admin API and reloads stay on the main thread. The `USHER_WORKERS` environment variable overrides it. Changes apply at the next start.', examples: [2, 0] },
+      { description: 'Data-plane worker threads: `auto` (one per CPU the process may use, `os.availableParallelism()`), a number, or 0 to serve from the main thread alone. Health checks, the admin API and reloads stay on the main thread. `usher start` uses `auto` when the file has no `runtime`; `--workers` and the `USHER_WORKERS` environment variable override the file. Changes apply at the next start.', examples: [2, 0] },
     ).default('auto'),
   }, { error: 'expected a runtime mapping' }),
   { description: 'How usher uses the machine.', examples: [{ workers: 'auto' }] },
@@ -473,7 +473,7 @@ export const configSchema = z
     log: logSchema.prefault({}),
     admin: adminSchema.optional(),
     shutdownTimeout: duration({ description: 'How long a graceful stop waits for requests in flight.', examples: ['10s'] }).prefault(DEFAULTS.shutdownTimeout),
-    runtime: runtimeSchema.prefault({}),
+    runtime: runtimeSchema.optional(),
   }, { error: 'expected a mapping with "listeners" and "pools"' })
   .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime }) => ({
     listeners,
@@ -482,7 +482,7 @@ export const configSchema = z
     log,
     ...(admin === undefined ? {} : { admin }),
     shutdownTimeoutMs: shutdownTimeout,
-    runtime,
+    ...(runtime === undefined ? {} : { runtime }),
   }));
 
 /** The YAML/JSON input shape (durations and addresses as strings). */

@@ -29,6 +29,8 @@ export interface UsherOptions {
   readonly poolOptions?: PoolOptions;
   /** Where a reload without a config (SIGHUP, admin API) reads one: the CLI passes its file loader (`loadConfig`). */
   readonly configSource?: () => ConfigResult | Promise<ConfigResult>;
+  /** Worker threads when the config has no `runtime` and `USHER_WORKERS` is unset: `usher start` passes `auto`; embedders and tests get 0. */
+  readonly defaultWorkers?: 'auto' | number;
 }
 
 /** The outcome of a reload; on failure nothing changed. */
@@ -60,7 +62,7 @@ export class Usher {
   private constructor(config: UsherConfig, options: UsherOptions) {
     this.logger = options.logger ?? silentLogger();
     this.#options = options;
-    this.#workers = workerCount(config);
+    this.#workers = workerCount(config, options.defaultWorkers);
     this.#accessLog = options.accessLog ?? createAccessLog(config.accessLog);
     const pools = (): Iterable<Pool> => this.#snapshot.pools.values();
     // Read at scrape time only: the array costs nothing on the data path.
@@ -283,7 +285,7 @@ export class Usher {
     if (JSON.stringify(config.log) !== JSON.stringify(previousConfig.log)) {
       warnings.push('log changes take effect at the next restart');
     }
-    if (workerCount(config) !== this.#workers) warnings.push('runtime.workers changes take effect at the next restart');
+    if (workerCount(config, this.#options.defaultWorkers) !== this.#workers) warnings.push('runtime.workers changes take effect at the next restart');
   }
 
   #rejected(errors: string[]): ReloadResult {
@@ -348,12 +350,12 @@ async function withModules(config: UsherConfig): Promise<ConfigResult> {
 
 /**
  * Data-plane worker threads for `config`: `USHER_WORKERS` when set, else
- * `runtime.workers` (`auto`: one per CPU this process may use), else 0 (a
- * config built in code without `runtime` serves from the main thread).
+ * `runtime.workers` (`auto`: one per CPU this process may use), else
+ * `fallback` (0 unless the caller says: `usher start` says `auto`).
  */
-export function workerCount(config: UsherConfig, env: NodeJS.ProcessEnv = process.env): number {
+export function workerCount(config: UsherConfig, fallback: 'auto' | number = 0, env: NodeJS.ProcessEnv = process.env): number {
   const fromEnv = env['USHER_WORKERS'];
-  const wanted = fromEnv !== undefined && fromEnv !== '' ? (fromEnv === 'auto' ? 'auto' : Number(fromEnv)) : (config.runtime?.workers ?? 0);
+  const wanted = fromEnv !== undefined && fromEnv !== '' ? (fromEnv === 'auto' ? 'auto' : Number(fromEnv)) : (config.runtime?.workers ?? fallback);
   if (wanted === 'auto') return availableParallelism();
   return Number.isInteger(wanted) && wanted >= 0 ? Math.min(64, wanted) : 0;
 }

@@ -21,7 +21,8 @@ export interface RunningCli {
 /** Spawns `node dist/cli.js ...args` with the Node running the tests. Kill it in `t.after`. */
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): RunningCli {
   assertBuilt();
-  const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // One thread unless a test asks for workers: most CLI tests are about the CLI, and CI has two cores.
+  const child = spawn(process.execPath, [cliPath, ...args], { env: { USHER_WORKERS: '0', ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const running: RunningCli = {
     child,
     stdout: '',

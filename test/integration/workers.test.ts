@@ -1,0 +1,361 @@
+/**
+ * `runtime.workers: 2`: two data-plane worker threads under the main thread's
+ * control plane, against real origins and real clients on loopback. Each
+ * test checks one promise of the threading model (docs/design.md, "Every
+ * core"): connections spread, one balancer across threads (shared in-flight,
+ * one health checker, drains that reach every worker before the admin API
+ * answers), two-phase reloads, crash isolation, graceful stop, TLS
+ * resumption across workers, and one /metrics that adds up.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect as netConnect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type SecureContextOptions } from 'node:tls';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config/index.ts';
+import { Usher } from '../../src/runtime/usher.ts';
+import { spawnCli } from '../helpers/cli.ts';
+import { steadyLoad, until } from '../helpers/load.ts';
+import { startOrigin, startOrigins, type Origin } from '../helpers/origin.ts';
+import { generateCertificate } from '../helpers/tls.ts';
+import { configFromYaml } from '../helpers/usher.ts';
+
+const crashFilter = fileURLToPath(new URL('../fixtures/filters/crash.ts', import.meta.url));
+
+function yamlFor(origins: readonly Origin[], options: { pool?: string; routeExtra?: string; top?: string; workers?: number } = {}): string {
+  return `runtime: { workers: ${options.workers ?? 2} }
+accessLog: { enabled: false }
+admin: { bind: 127.0.0.1:0 }
+${options.top ?? ''}
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+${options.routeExtra ?? ''}
+pools:
+  main:
+${options.pool ?? ''}
+    backends:
+${origins.map((o) => `      - address: ${o.address}`).join('\n')}
+`;
+}
+
+async function startWith(t: TestContext, yaml: string): Promise<Usher> {
+  const usher = await Usher.start(configFromYaml(yaml));
+  t.after(() => usher.stop({ timeoutMs: 1000 }));
+  return usher;
+}
+
+/** One GET on its own TCP connection; resolves status, headers and body. */
+function getOnce(port: number, path = '/'): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1');
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('error', reject);
+    socket.on('end', () => {
+      const split = data.indexOf('\r\n\r\n');
+      const head = split === -1 ? data : data.slice(0, split);
+      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0), head, body: split === -1 ? '' : data.slice(split + 4) });
+    });
+    // HTTP/1.0: the body comes back as is (never chunked), and the connection closes after it.
+    socket.write(`GET ${path} HTTP/1.0\r\nhost: test\r\n\r\n`);
+  });
+}
+
+/** Runs `count` one-connection GETs, `concurrency` at a time. */
+async function getMany(port: number, count: number, concurrency = 8, path = '/'): Promise<{ status: number; head: string; body: string }[]> {
+  const results: { status: number; head: string; body: string }[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        next++;
+        results.push(await getOnce(port, path).catch((err: Error) => ({ status: 0, head: err.message, body: '' })));
+      }
+    }),
+  );
+  return results;
+}
+
+/** Sum of a metric's samples whose labels include all of `labels`, from Prometheus text. */
+function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+/** A steady load stopped once, by the test or by its cleanup. */
+function loadFor(t: TestContext, url: string, options: Parameters<typeof steadyLoad>[1]): { completed: () => number; stop: () => ReturnType<ReturnType<typeof steadyLoad>['stop']> } {
+  const load = steadyLoad(url, options);
+  let stopped: ReturnType<ReturnType<typeof steadyLoad>['stop']> | undefined;
+  const stop = () => (stopped ??= load.stop());
+  t.after(() => stop());
+  return { completed: load.completed, stop };
+}
+
+async function admin(usher: Usher, method: string, path: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(`${usher.adminUrl!}${path}`, { method });
+  return { status: res.status, body: await res.json() };
+}
+
+test('workers: 2 spreads new connections across both workers (each serves 30-70 % of 400)', async (t) => {
+  const origin = await startOrigin('one');
+  t.after(() => origin.close());
+  const usher = await startWith(t, yamlFor([origin]));
+  const port = usher.address('web').port;
+  const results = await getMany(port, 400);
+  assert.equal(results.filter((r) => r.status === 200).length, 400);
+  await until(() => usher.workers.reduce((sum, w) => sum + w.requests, 0) >= 400, 'both workers reported their connections', 5000);
+  const shares = usher.workers.map((w) => w.requests / 400);
+  assert.equal(shares.length, 2);
+  for (const share of shares) assert.ok(share >= 0.3 && share <= 0.7, `shares ${shares.join(', ')}`);
+});
+
+test('one balancer across workers: maxConnections holds across both threads and least-connections picks as with one thread (within 10 %)', async (t) => {
+  let slowInFlight = 0;
+  let slowPeak = 0;
+  const slow = await startOrigin('slow', (req: IncomingMessage, res: ServerResponse) => {
+    slowInFlight++;
+    slowPeak = Math.max(slowPeak, slowInFlight);
+    req.resume();
+    setTimeout(() => {
+      slowInFlight--;
+      res.writeHead(200, { 'x-origin': 'slow' }).end('slow');
+    }, 40);
+  });
+  const fast = await startOrigin('fast');
+  t.after(async () => {
+    await slow.close();
+    await fast.close();
+  });
+  const yaml = (workers: number): string =>
+    yamlFor([fast, slow], { workers, pool: '    algorithm: least-connections\n' }).replace(`      - address: ${slow.address}`, `      - address: ${slow.address}\n        maxConnections: 2`);
+  const shareOfFast = async (workers: number): Promise<number> => {
+    const usher = await Usher.start(configFromYaml(yaml(workers)));
+    try {
+      const results = await getMany(usher.address('web').port, 240, 8);
+      assert.equal(results.filter((r) => r.status === 200).length, 240, `workers ${workers}: ${results.filter((r) => r.status !== 200).map((r) => r.head).join('; ')}`);
+      return results.filter((r) => r.body === 'fast').length / 240;
+    } finally {
+      await usher.stop({ timeoutMs: 1000 });
+    }
+  };
+  const single = await shareOfFast(0);
+  slowPeak = 0;
+  const threaded = await shareOfFast(2);
+  assert.ok(slowPeak <= 2, `the slow backend saw ${slowPeak} requests at once across both workers; maxConnections is 2`);
+  assert.ok(Math.abs(threaded - single) <= 0.1, `fast backend's share: ${single.toFixed(2)} with one thread, ${threaded.toFixed(2)} with two workers`);
+});
+
+test('a drain reaches every worker before the admin API answers: no new request goes to the drained backend afterwards', async (t) => {
+  const origins = await startOrigins(2, 'd');
+  t.after(async () => {
+    for (const o of origins) await o.close();
+  });
+  const usher = await startWith(t, yamlFor(origins));
+  const load = loadFor(t, usher.url('web'), { concurrency: 8, maxMs: 15_000 });
+  await until(() => load.completed() >= 200, 'load running');
+  const drained = origins[0]!.address;
+  const reply = await admin(usher, 'POST', `/api/pools/main/backends/${drained}/drain`);
+  assert.equal(reply.status, 200);
+  // Counters read fresh from every worker, after the answer: the drained backend's may not move from here on.
+  const atAnswer = metricSum(await usher.renderMetrics(), 'usher_backend_attempts_total', { backend: drained });
+  const otherAtAnswer = metricSum(await usher.renderMetrics(), 'usher_backend_attempts_total', { backend: origins[1]!.address });
+  await until(async () => metricSum(await usher.renderMetrics(), 'usher_backend_attempts_total', { backend: origins[1]!.address }) >= otherAtAnswer + 300, 'more load on the other backend');
+  const later = metricSum(await usher.renderMetrics(), 'usher_backend_attempts_total', { backend: drained });
+  const result = await load.stop();
+  assert.equal(later, atAnswer, 'requests were sent to the drained backend after the drain call returned');
+  assert.deepEqual(result.failures, []);
+});
+
+test('one health checker for all workers; a killed backend leaves every worker rotation within fall x interval + timeout', async (t) => {
+  let probes = 0;
+  const handler = (name: string) => (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.url === '/healthz') probes++;
+    req.resume();
+    res.writeHead(200, { 'x-origin': name }).end(name);
+  };
+  const a = await startOrigin('a', handler('a'));
+  const b = await startOrigin('b', (req, res) => (req.url === '/healthz' ? res.writeHead(200).end() : handler('b')(req, res)));
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  const pool = '    healthCheck: { path: /healthz, interval: 200ms, timeout: 100ms, fall: 2, rise: 1 }\n    unreachable: false\n    retry: { attempts: 0 }\n';
+  const usher = await startWith(t, yamlFor([a, b], { pool }));
+  probes = 0;
+  const from = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const seconds = (performance.now() - from) / 1000;
+  // One checker probes `a` every 200 ms (with jitter): about 10 in 2 s. One per worker would be 20 or more.
+  assert.ok(probes >= 5 && probes <= Math.ceil(seconds * 5 * 1.4), `${probes} probes of one backend in ${seconds.toFixed(1)} s at a 200 ms interval`);
+
+  await b.close();
+  const killedAt = performance.now();
+  const outMs = await until(async () => {
+    const reply = await admin(usher, 'GET', '/api/pools/main');
+    const backends = (reply.body as { backends: { address: string; state: string }[] }).backends;
+    return backends.find((x) => x.address === b.address)?.state === 'unhealthy';
+  }, 'b unhealthy', 5000, 20);
+  assert.ok(outMs <= 2 * 200 + 100 + 400, `left rotation ${Math.round(performance.now() - killedAt)} ms after the kill`);
+  await usher.settled();
+  const before = metricSum(await usher.renderMetrics(), 'usher_backend_attempts_total', { backend: b.address });
+  const results = await getMany(usher.address('web').port, 60);
+  assert.deepEqual([...new Set(results.map((r) => `${r.status} ${r.body}`))], ['200 a'], 'every worker sends everything to a');
+  assert.equal(metricSum(await usher.renderMetrics(), 'usher_backend_attempts_total', { backend: b.address }), before, 'no worker tried b');
+});
+
+test('a reload under load fails no request, and afterwards every worker serves the new config', async (t) => {
+  const origins = await startOrigins(2, 'r');
+  t.after(async () => {
+    for (const o of origins) await o.close();
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'usher-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'usher.yaml');
+  writeFileSync(file, yamlFor(origins));
+  const first = await loadConfig(file, {});
+  assert.ok(first.ok);
+  const usher = await Usher.start(first.config, { configSource: () => loadConfig(file, {}) });
+  t.after(() => usher.stop({ timeoutMs: 1000 }));
+  const load = loadFor(t, usher.url('web'), { concurrency: 6, maxMs: 15_000 });
+  await until(() => load.completed() >= 200, 'load running');
+  writeFileSync(file, yamlFor(origins, { routeExtra: '        filters:\n          - headers: { response: { set: { x-generation: "2" } } }\n' }));
+  const reloaded = await admin(usher, 'POST', '/api/reload');
+  assert.equal(reloaded.status, 200, JSON.stringify(reloaded.body));
+  const after = await getMany(usher.address('web').port, 80);
+  const result = await load.stop();
+  assert.deepEqual(result.failures, []);
+  assert.equal(after.filter((r) => r.status === 200 && /\r\nx-generation: 2/i.test(r.head)).length, 80, 'a response without the new header came from a worker on the old config');
+});
+
+test('a worker that dies of an uncaught exception is replaced within 1 s; its in-flight counts return to 0; the other worker loses nothing', async (t) => {
+  const origins = await startOrigins(2, 'c');
+  t.after(async () => {
+    for (const o of origins) await o.close();
+  });
+  const routeExtra = `        filters:\n          - module: ${crashFilter}\n`;
+  const config = await loadConfigFromText(yamlFor(origins, { routeExtra }));
+  const usher = await Usher.start(config);
+  t.after(() => usher.stop({ timeoutMs: 1000 }));
+  const port = usher.address('web').port;
+  const load = loadFor(t, usher.url('web'), { concurrency: 8, maxMs: 20_000 });
+  await until(() => load.completed() >= 300, 'load running');
+  const crashedAt = performance.now();
+  await getOnce(port, '/crash').catch(() => undefined);
+  await until(() => usher.workers.some((w) => w.restarts > 0), 'a worker restart', 5000);
+  await until(() => usher.workers.every((w) => w.state === 'serving'), 'the replacement serving', 5000);
+  const replacedMs = performance.now() - crashedAt;
+  const result = await load.stop();
+  // Each kept-alive connection the dead worker held loses at most its one request in flight; no other fails.
+  assert.ok(result.failures.length <= 8, `${result.failures.length} failures: ${result.failures.map((f) => f.error).join('; ')}`);
+  assert.ok(replacedMs < 2000, `replaced after ${Math.round(replacedMs)} ms`);
+  const after = await getMany(port, 60);
+  assert.equal(after.filter((r) => r.status === 200).length, 60);
+  await until(async () => {
+    const reply = await admin(usher, 'GET', '/api/pools/main');
+    return (reply.body as { backends: { inFlight: number }[] }).backends.every((b) => b.inFlight === 0);
+  }, 'in-flight counts back to 0', 3000);
+});
+
+test('SIGTERM with slow requests in flight on both workers completes them and exits 0', async (t) => {
+  const slow = await startOrigin('slow', (req, res) => {
+    req.resume();
+    setTimeout(() => res.writeHead(200).end('done'), 600);
+  });
+  t.after(() => slow.close());
+  const dir = mkdtempSync(join(tmpdir(), 'usher-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'usher.yaml');
+  writeFileSync(file, yamlFor([slow]).replace('admin: { bind: 127.0.0.1:0 }\n', ''));
+  const cli = spawnCli(['start', '-c', file], { USHER_WORKERS: '2' });
+  t.after(() => {
+    if (cli.child.exitCode === null) cli.child.kill('SIGKILL');
+  });
+  const match = await cli.waitFor(/"address":"http:\/\/127\.0\.0\.1:(\d+)","workers":2/);
+  const port = Number(match[1]);
+  const inFlight = Array.from({ length: 12 }, () => getOnce(port));
+  await until(() => slow.seen.length >= 12, 'all 12 requests at the origin', 5000);
+  cli.child.kill('SIGTERM');
+  const results = await Promise.all(inFlight);
+  assert.deepEqual(results.map((r) => `${r.status} ${r.body}`), Array(12).fill('200 done'));
+  assert.equal(await cli.exited, 0, cli.stderr);
+});
+
+test('TLS sessions resume across workers: the workers share ticket keys', async (t) => {
+  const origin = await startOrigin('tls-backend');
+  t.after(() => origin.close());
+  const cert = generateCertificate(['resume.example']);
+  const dir = mkdtempSync(join(tmpdir(), 'usher-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'cert.pem'), cert.cert);
+  writeFileSync(join(dir, 'key.pem'), cert.key);
+  const yaml = yamlFor([origin]).replace(
+    '    bind: 127.0.0.1:0\n    routes:',
+    `    bind: 127.0.0.1:0\n    protocol: https\n    tls:\n      certificates:\n        - { cert: ${join(dir, 'cert.pem')}, key: ${join(dir, 'key.pem')} }\n      alpn: [http/1.1]\n    routes:`,
+  );
+  const usher = await startWith(t, yaml);
+  const port = usher.address('web').port;
+  let session: Buffer | undefined;
+  let resumed = 0;
+  const reconnects = 20;
+  for (let i = 0; i <= reconnects; i++) {
+    const options: SecureContextOptions & { host: string; port: number; servername: string; ca: string; session?: Buffer } = { host: '127.0.0.1', port, servername: 'resume.example', ca: cert.cert, ...(session ? { session } : {}) };
+    const socket = tlsConnect(options);
+    // TLS 1.3 tickets arrive after the handshake; the last one seen is offered on the next connection.
+    socket.on('session', (ticket: Buffer) => (session = ticket));
+    await once(socket, 'secureConnect');
+    if (i > 0 && socket.isSessionReused()) resumed++;
+    socket.write('GET / HTTP/1.1\r\nhost: resume.example\r\nconnection: close\r\n\r\n');
+    socket.resume();
+    await once(socket, 'close');
+  }
+  assert.ok(resumed >= reconnects * 0.9, `${resumed} of ${reconnects} reconnects resumed`);
+});
+
+test('/metrics totals over both workers equal what the clients sent', async (t) => {
+  const origins = await startOrigins(2, 'm');
+  t.after(async () => {
+    for (const o of origins) await o.close();
+  });
+  const usher = await startWith(t, yamlFor(origins));
+  const results = await getMany(usher.address('web').port, 300);
+  const load = loadFor(t, usher.url('web'), { concurrency: 4, maxRequests: 200 });
+  await until(() => load.completed() >= 200, 'the kept-alive requests', 10_000);
+  const kept = await load.stop();
+  assert.equal(results.filter((r) => r.status === 200).length + kept.ok, 500);
+  const res = await fetch(`${usher.adminUrl!}/metrics`);
+  const text = await res.text();
+  assert.equal(metricSum(text, 'usher_http_requests_total', { listener: 'web' }), 500, text.split('\n').filter((l) => l.startsWith('usher_http_requests_total')).join('\n'));
+  assert.equal(metricSum(text, 'usher_backend_attempts_total'), 500);
+  const address = (origins[0]!.server.address() as AddressInfo).port;
+  assert.ok(address > 0);
+});
+
+/** A config from YAML text with its modules loaded (a filter module), as `usher start` loads a file. */
+async function loadConfigFromText(yaml: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'usher-workers-'));
+  const file = join(dir, 'usher.yaml');
+  writeFileSync(file, yaml);
+  try {
+    const result = await loadConfig(file, {});
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    return result.config;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void createServer;

@@ -52,7 +52,7 @@ export function poolView(pool: Pool): PoolView {
 /**
  * A backend as operators see it: its control state, and what the data planes
  * did with it as the control plane sums it (in-flight, connections,
- * counters); recent traffic is the local data plane's.
+ * counters, recent traffic).
  */
 export function backendView(pool: Pool, backend: BackendControl): BackendView {
   const health = pool.control.health;
@@ -71,7 +71,7 @@ export function backendView(pool: Pool, backend: BackendControl): BackendView {
     maxConnections: Number.isFinite(backend.maxConnections) ? backend.maxConnections : null,
     connections: backend.connections,
     counters: backend.counters,
-    recent: pool.runtimeOf(backend).traffic.summary(performance.now()),
+    recent: backend.recent(performance.now()),
     outlier:
       outlier === undefined
         ? null

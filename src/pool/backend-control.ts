@@ -2,6 +2,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { formatHostPort } from '../config/hostport.ts';
 import type { AdminState, HostPort } from '../config/types.ts';
 import type { InFlightTable } from './in-flight.ts';
+import { summarize, type TrafficSummary } from './recent-traffic.ts';
 import type { AttemptCounters, BackendUsage, PoolDataPlane, PublishedBackend } from './published.ts';
 
 /**
@@ -138,6 +139,11 @@ export class BackendControl implements PublishedBackend {
     let bytes = 0;
     for (const plane of this.#planes) bytes += this.#usageIn(plane)?.metrics.bytesIn ?? 0;
     return bytes;
+  }
+
+  /** Attempts, errors and latency of the last seconds over every data plane (the dashboard's rates and p50/p99). */
+  recent(nowMs: number): TrafficSummary {
+    return summarize(this.#planes.map((plane) => this.#usageIn(plane)?.recent(nowMs)));
   }
 
   /** This backend's usage in `plane`; none once removed (the slot may belong to a newer member). */

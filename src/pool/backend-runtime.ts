@@ -3,7 +3,7 @@ import type { HostPort, TimeoutsConfig } from '../config/types.ts';
 import { LatencyHistogram } from '../observe/histogram.ts';
 import type { InFlightCounts } from './in-flight.ts';
 import type { AttemptCounters, BackendUsage, PublishedBackend } from './published.ts';
-import { RecentTraffic } from './recent-traffic.ts';
+import { RecentTraffic, type TrafficWindow } from './recent-traffic.ts';
 import { UpstreamConnectionPool } from '../upstream/connection.ts';
 
 /**
@@ -60,5 +60,9 @@ export class BackendRuntime implements Endpoint, BackendUsage {
   /** Attempts in flight on this backend in every data plane. */
   get inFlight(): number {
     return this.#inFlight.total(this.index);
+  }
+
+  recent(nowMs: number): TrafficWindow {
+    return this.traffic.window(nowMs);
   }
 }

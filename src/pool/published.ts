@@ -20,6 +20,7 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { HashKey, HostPort, PoolConfig } from '../config/types.ts';
 import type { PoolMode } from './pool-mode.ts';
+import type { TrafficWindow } from './recent-traffic.ts';
 import type { StickyCookie } from './sticky.ts';
 
 /** What the control plane publishes about one backend. A data plane only reads it. */
@@ -95,6 +96,8 @@ export interface BackendUsage {
   readonly counters: Readonly<AttemptCounters>;
   readonly connections: { readonly open: number; readonly idleCount: number };
   readonly metrics: { readonly bytesIn: number };
+  /** Attempts, errors and latencies of the last seconds (`nowMs`: this thread's performance.now()). */
+  recent(nowMs: number): TrafficWindow;
 }
 
 /** What the control plane tells one data plane, and reads back from it. Every call is about state it already published. */

@@ -92,6 +92,14 @@ export class RecentTraffic {
 
   /** Attempts, errors and latency quantiles over the last {@link LATENCY_WINDOW_SECONDS} seconds. */
   summary(nowMs: number): TrafficSummary {
+    return summarize([this.window(nowMs)]);
+  }
+
+  /**
+   * The counts behind {@link summary}: what a worker thread reports, so the
+   * control plane can merge every thread's window into one summary.
+   */
+  window(nowMs: number): TrafficWindow {
     const current = Math.floor(nowMs / 1000);
     const oldest = current - LATENCY_WINDOW_SECONDS + 1;
     let requests = 0;
@@ -102,25 +110,47 @@ export class RecentTraffic {
       requests += this.#requests[slot]!;
       errors += this.#errors[slot]!;
     }
-    const counts = new Uint32Array(BUCKETS);
-    let samples = 0;
+    const latency = new Uint32Array(BUCKETS);
     for (let slot = 0; slot < LATENCY_WINDOW_SECONDS; slot++) {
       const second = this.#latencySecond[slot]!;
       if (second < oldest || second > current) continue;
-      for (let b = 0, base = slot * BUCKETS; b < BUCKETS; b++) {
-        const n = this.#latency[base + b]!;
-        counts[b]! += n;
-        samples += n;
-      }
+      for (let b = 0, base = slot * BUCKETS; b < BUCKETS; b++) latency[b]! += this.#latency[base + b]!;
     }
-    return {
-      windowSeconds: LATENCY_WINDOW_SECONDS,
-      requests,
-      errors,
-      p50Ms: quantile(counts, samples, 0.5),
-      p99Ms: quantile(counts, samples, 0.99),
-    };
+    return { requests, errors, latency };
   }
+}
+
+/** Attempts, errors and latency bucket counts of one data plane over the last {@link LATENCY_WINDOW_SECONDS} seconds. */
+export interface TrafficWindow {
+  readonly requests: number;
+  readonly errors: number;
+  /** Samples per latency bucket. */
+  readonly latency: Uint32Array;
+}
+
+/** One summary of several data planes' windows (a backend served by several worker threads). */
+export function summarize(windows: Iterable<TrafficWindow | undefined>): TrafficSummary {
+  let requests = 0;
+  let errors = 0;
+  let samples = 0;
+  const counts = new Uint32Array(BUCKETS);
+  for (const window of windows) {
+    if (window === undefined) continue;
+    requests += window.requests;
+    errors += window.errors;
+    const latency = window.latency;
+    for (let b = 0; b < BUCKETS && b < latency.length; b++) {
+      counts[b]! += latency[b]!;
+      samples += latency[b]!;
+    }
+  }
+  return {
+    windowSeconds: LATENCY_WINDOW_SECONDS,
+    requests,
+    errors,
+    p50Ms: quantile(counts, samples, 0.5),
+    p99Ms: quantile(counts, samples, 0.99),
+  };
 }
 
 /** The value of the bucket holding the sample of rank ceil(q * samples); null without samples. */

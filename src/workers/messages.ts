@@ -67,6 +67,8 @@ export interface BackendUsageReport {
   readonly bytesIn: number;
   readonly open: number;
   readonly idle: number;
+  /** The last seconds' attempts, errors and latency bucket counts (`TrafficWindow`). */
+  readonly recent: { readonly requests: number; readonly errors: number; readonly latency: Uint32Array };
 }
 
 /** A worker's numbers as the control plane reads them: per-backend usage by pool, and its metrics (prom-client JSON). */

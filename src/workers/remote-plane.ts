@@ -76,6 +76,8 @@ export class RemotePlane implements PoolDataPlane {
         counters: { requests: r.requests, failures: r.failures, responses5xx: r.responses5xx, retriedAway: r.retriedAway, bytesOut: r.bytesOut },
         connections: { open: r.open, idleCount: r.idle },
         metrics: { bytesIn: r.bytesIn },
+        // As of the report (at most a second old): the window moves on only when the next report comes.
+        recent: () => r.recent,
       });
     }
     this.#usage = usage;

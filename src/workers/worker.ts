@@ -193,6 +193,7 @@ class DataPlane {
     for (const [name, mirror] of this.#mirrors) {
       const runtime = mirror.served;
       if (runtime === undefined) continue;
+      const now = performance.now();
       pools[name] = runtime.backends.map((b) => ({
         slot: b.index,
         requests: b.counters.requests,
@@ -203,6 +204,7 @@ class DataPlane {
         bytesIn: b.metrics.bytesIn,
         open: b.connections.open,
         idle: b.connections.idleCount,
+        recent: b.traffic.window(now),
       }));
     }
     let connections = 0;

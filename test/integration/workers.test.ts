@@ -340,6 +340,12 @@ test('/metrics totals over both workers equal what the clients sent', async (t) 
   const text = await res.text();
   assert.equal(metricSum(text, 'usher_http_requests_total', { listener: 'web' }), 500, text.split('\n').filter((l) => l.startsWith('usher_http_requests_total')).join('\n'));
   assert.equal(metricSum(text, 'usher_backend_attempts_total'), 500);
+  // The dashboard's recent traffic merges every worker's window too (reports arrive each second).
+  await until(async () => {
+    const reply = await admin(usher, 'GET', '/api/pools/main');
+    const recent = (reply.body as { backends: { recent: { requests: number } }[] }).backends.reduce((sum, b) => sum + b.recent.requests, 0);
+    return recent === 500;
+  }, 'recent traffic of both workers summed to 500', 5000, 50);
   const address = (origins[0]!.server.address() as AddressInfo).port;
   assert.ok(address > 0);
 });

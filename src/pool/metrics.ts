@@ -13,6 +13,7 @@ import { collectedCounter, collectedGauge, type Emit } from '../observe/collecte
 import { CollectedHistogram, type HistogramSeries } from '../observe/histogram.ts';
 import type { BackendControl, BackendCounters, BackendState } from './backend-control.ts';
 import type { Pool } from './pool.ts';
+import type { PoolRuntime } from './pool-runtime.ts';
 import type { PoolMode } from './pool-mode.ts';
 
 const POOL_MODES: readonly PoolMode[] = ['primary', 'backup', 'panic', 'none'];
@@ -38,9 +39,6 @@ export function declarePoolMetrics(registry: Registry, pools: () => Iterable<Poo
 
   collectedGauge(registry, 'usher_pool_mode', 'The mode each pool is in: 1 for the current mode, 0 for the others.', ['pool', 'mode'], (emit) => {
     for (const pool of pools()) for (const mode of POOL_MODES) emit({ pool: pool.name, mode }, pool.control.mode === mode ? 1 : 0);
-  });
-  collectedGauge(registry, 'usher_pool_queue_length', 'Requests and connections waiting for a backend slot.', ['pool'], (emit) => {
-    for (const pool of pools()) emit({ pool: pool.name }, pool.runtime.queueLength);
   });
 
   collectedGauge(registry, 'usher_backend_state', 'The state each backend is in: 1 for the current state, 0 for the others.', [...BACKEND_LABELS, 'state'], (emit) => {
@@ -80,14 +78,28 @@ export function declarePoolMetrics(registry: Registry, pools: () => Iterable<Poo
     }
   });
 
+  declarePoolDataMetrics(registry, function* () {
+    for (const pool of pools()) yield pool.runtime;
+  });
+}
+
+/**
+ * The metrics one data plane keeps itself: its wait queues and its upstream
+ * latency histograms. With worker threads each worker declares these on its
+ * own registry and `/metrics` sums the threads' series (runtime/usher.ts).
+ */
+export function declarePoolDataMetrics(registry: Registry, runtimes: () => Iterable<PoolRuntime>): void {
+  collectedGauge(registry, 'usher_pool_queue_length', 'Requests and connections waiting for a backend slot.', ['pool'], (emit) => {
+    for (const runtime of runtimes()) emit({ pool: runtime.name }, runtime.queueLength);
+  });
   new CollectedHistogram(
     registry,
     'usher_upstream_duration_seconds',
     'Time from sending an HTTP request to a backend to its response head, for requests it answered.',
     BACKEND_LABELS,
     function* (): Generator<HistogramSeries> {
-      for (const pool of pools()) {
-        for (const backend of pool.control.backends) yield [{ pool: pool.name, backend: backend.key }, pool.runtimeOf(backend).metrics.upstreamLatency];
+      for (const runtime of runtimes()) {
+        for (const backend of runtime.backends) yield [{ pool: runtime.name, backend: backend.key }, backend.metrics.upstreamLatency];
       }
     },
   );

@@ -91,7 +91,8 @@ export class Usher {
         const group = new WorkerGroup(
           usher.#workers,
           { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config },
-          { log: config.log, accessLog: config.accessLog, ticketKeys: randomBytes(48) },
+          // An access log given as an object (tests, --no-access-log) cannot cross threads; a disabled one is honoured.
+          { log: config.log, accessLog: options.accessLog?.enabled === false ? { ...config.accessLog, enabled: false } : config.accessLog, ticketKeys: randomBytes(48) },
         );
         usher.#group = group;
         await group.start(config);

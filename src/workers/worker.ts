@@ -15,6 +15,7 @@ import { L4Metrics } from '../l4/metrics.ts';
 import { createAccessLog } from '../observe/access-log.ts';
 import { createLogger, type Logger } from '../observe/logger.ts';
 import { createMetricsRegistry } from '../observe/metrics.ts';
+import { declarePoolDataMetrics } from '../pool/metrics.ts';
 import { HttpMetrics } from '../proxy/metrics.ts';
 import { CertificateStore } from '../tls/certificate-store.ts';
 import { RunningListener } from '../runtime/listener.ts';
@@ -67,6 +68,7 @@ class DataPlane {
       (registry) => declareListenerMetrics(registry, () => this.#listeners.values()),
       (registry) => this.#recorded.http.declare(registry, runtimes),
       (registry) => this.#recorded.l4.declare(registry),
+      (registry) => declarePoolDataMetrics(registry, runtimes),
     ]);
     const timer = setInterval(() => this.#post({ type: 'usage', usage: this.#usage() }), USAGE_INTERVAL_MS);
     timer.unref();

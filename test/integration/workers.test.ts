@@ -340,6 +340,7 @@ test('/metrics totals over both workers equal what the clients sent', async (t) 
   const text = await res.text();
   assert.equal(metricSum(text, 'usher_http_requests_total', { listener: 'web' }), 500, text.split('\n').filter((l) => l.startsWith('usher_http_requests_total')).join('\n'));
   assert.equal(metricSum(text, 'usher_backend_attempts_total'), 500);
+  assert.equal(metricSum(text, 'usher_upstream_duration_seconds_count'), 500, 'the workers\' upstream latency histograms are summed');
   // The dashboard's recent traffic merges every worker's window too (reports arrive each second).
   await until(async () => {
     const reply = await admin(usher, 'GET', '/api/pools/main');

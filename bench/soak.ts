@@ -2,7 +2,7 @@
  * `npm run soak`: a bounded soak of a real usher process. See bench/README.md, "Soak".
  *
  * Flow: fork 3 demo backends (src/demo/backend.ts) → write config A into a
- * temp dir → `node dist/cli.js start -c <dir>/usher.yaml` (listener and admin
+ * temp dir → `node dist/cli.js start -c <dir>/usher.yaml --workers N` (listener and admin
  * API on 127.0.0.1:0, URLs read from usher's log) → wait until all backends
  * are healthy → steady load (wrk, else a Node keep-alive client) for
  * --minutes, with the chaos loop (bench/lib/soak-chaos.ts) and RSS/CPU samples
@@ -99,14 +99,14 @@ async function main(opts: SoakOptions): Promise<number> {
   const wrk = opts.client === 'node' ? undefined : findWrk();
   if (opts.client === 'wrk' && wrk === undefined) throw new Error('--client wrk: wrk is not installed');
 
-  log(`${opts.durationS} s of load, ${opts.connections} connections, chaos every ${opts.chaosIntervalS} s, temp dir ${dir}`);
+  log(`${opts.durationS} s of load, ${opts.connections} connections, chaos every ${opts.chaosIntervalS} s, usher --workers ${opts.workers}, temp dir ${dir}`);
   const backends: SoakBackend[] = await startBackends(BACKEND_NAMES);
   log(`backends: ${backends.map((b) => `${b.name} 127.0.0.1:${b.port} (pid ${b.pid})`).join(', ')}`);
   const ports = backends.map((b) => b.port);
   const writeConfig = (variant: SoakVariant): void => writeFileSync(configPath, soakConfigYaml({ ports, accessLogPath }, variant));
   writeConfig('A');
 
-  const usher: UsherProcess = await startUsher(configPath, dir);
+  const usher: UsherProcess = await startUsher(configPath, dir, opts.workers);
   const admin = new AdminClient(usher.adminUrl);
   log(`usher pid ${usher.pid}: listener ${usher.url}, admin ${usher.adminUrl}`);
   await waitHealthy(admin, 15_000);
@@ -223,7 +223,7 @@ async function main(opts: SoakOptions): Promise<number> {
     reasons,
     options: opts,
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '', kernel: release(), node: process.version, wrk: wrk === undefined ? null : firstLine([wrk, '-v']) },
-    usher: { pid: usher.pid, url: usher.url, adminUrl: usher.adminUrl, warnings: usher.problems.slice(0, 200), warningCount: usher.problems.length },
+    usher: { pid: usher.pid, workers: opts.workers, url: usher.url, adminUrl: usher.adminUrl, warnings: usher.problems.slice(0, 200), warningCount: usher.problems.length },
     backends: backends.map((b) => ({ name: b.name, port: b.port, starts: b.starts })),
     loadWallS: (loadEnd - loadStart) / 1000,
     load: loadResult ?? null,
@@ -247,6 +247,7 @@ async function main(opts: SoakOptions): Promise<number> {
       rss,
       rssLimitMiB: opts.rssLimitMiB,
       cpuS,
+      workers: opts.workers,
       events,
       accessLog,
       clientFailures,

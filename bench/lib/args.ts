@@ -79,6 +79,13 @@ export interface BenchOptions {
   /** Niceness of every process the bench starts; negative needs root. */
   readonly nice: number;
   readonly quick: boolean;
+  /**
+   * Threads/processes of the balancers under test: usher is started with
+   * `--workers N` (0 = everything on the main thread), nginx with
+   * `worker_processes max(N,1)`, HAProxy with `nbthread max(N,1)`. With N >= 2
+   * nothing is pinned (see run.ts).
+   */
+  readonly workers: number;
 }
 
 export const USAGE = `Usage: node bench/run.ts [options]
@@ -94,8 +101,10 @@ export const USAGE = `Usage: node bench/run.ts [options]
                           processes (BENCH_PICK)
   --quiet-wait <t>        before each run wait up to <t> for other processes to go quiet
                           (BENCH_QUIET_WAIT, default 10s; 0 disables)
-  --targets <a,b,...>     direct,usher,nginx,haproxy,http-proxy,undici-dispatch,undici-request,
-                          http-agent,raw-socket, or "all" (BENCH_TARGETS; default: the first five)
+  --targets <a,b,...>     direct,usher,usher-w0,nginx,haproxy,http-proxy,undici-dispatch,
+                          undici-request,http-agent,raw-socket, or "all" (BENCH_TARGETS; default:
+                          direct,usher,nginx,haproxy,http-proxy). usher-w0 is usher with
+                          --workers 0 whatever --workers says
   --prototypes            add the four data-path prototypes to the targets
   --extra 'name=cmd'      extra target; {port} and {backends} (host:port,host:port) are substituted;
                           repeatable
@@ -103,6 +112,11 @@ export const USAGE = `Usage: node bench/run.ts [options]
                           small,close,64k). l4 runs on the targets with a TCP mode (direct,
                           usher, haproxy), https on those terminating TLS (usher, nginx,
                           haproxy); other targets are left out of those two
+  --workers <n>           usher is started with --workers <n> (0: single-threaded, the main thread
+                          serves; n >= 1: n data-plane worker threads + the main control thread);
+                          nginx gets worker_processes max(n,1), HAProxy nbthread max(n,1)
+                          (BENCH_WORKERS, default 0). The usher-w0 target always runs --workers 0.
+                          With n >= 2 nothing is pinned (the balancer needs more than one CPU)
   --no-pin                do not use taskset
   --nice <n>              niceness of all bench processes (BENCH_NICE; default -10 as root, else 0),
                           so other work on a shared machine does not take the pinned CPUs
@@ -134,6 +148,15 @@ function list(text: string | undefined): string[] | undefined {
     .filter((s) => s !== '');
 }
 
+/** Highest --workers usher accepts. */
+export const MAX_WORKERS = 64;
+
+function workerCount(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isInteger(n) || n > MAX_WORKERS) throw new Error(`--workers must be a whole number from 0 to ${MAX_WORKERS}, got ${JSON.stringify(text)}`);
+  return n;
+}
+
 function pickMode(text: string): 'quietest' | 'median' {
   if (text === 'quietest' || text === 'median') return text;
   throw new Error(`--pick must be quietest or median, got ${JSON.stringify(text)}`);
@@ -161,6 +184,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
       extra: { type: 'string', multiple: true },
       scenarios: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
+      workers: { type: 'string' },
       'max-time': { type: 'string' },
       nice: { type: 'string' },
       pick: { type: 'string' },
@@ -195,5 +219,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): B
     pick: pickMode(values.pick ?? env.BENCH_PICK ?? 'median'),
     nice: niceness(values.nice ?? env.BENCH_NICE ?? (process.getuid?.() === 0 ? '-10' : '0')),
     maxTimeS: parseSeconds(values['max-time'] ?? env.BENCH_MAX_TIME ?? '600s', '--max-time'),
+    workers: workerCount(values.workers ?? env.BENCH_WORKERS ?? '0'),
   };
 }

@@ -1,8 +1,10 @@
 /**
  * nginx and HAProxy configuration text for the bench: the static origins and
  * the two native reverse-proxy peers. Every instance gets its own prefix
- * directory, one worker, no access log, and keep-alive everywhere, so the peers
- * are configured as equivalently as the products allow.
+ * directory, no access log, and keep-alive everywhere, so the peers are
+ * configured as equivalently as the products allow. The origin always runs one
+ * process; the proxy peers run as many workers/threads as usher (`--workers`,
+ * at least one).
  */
 
 /** Response body sizes served by the origins (/64m, the l4 file, is L4_BODY_BYTES in args.ts). */
@@ -20,10 +22,21 @@ export interface TlsFiles {
 const KEEPALIVE = `keepalive_timeout 65s;
     keepalive_requests 100000000;`;
 
-function nginxPreamble(dir: string, name: string): string {
+/**
+ * One worker: a single process (`master_process off`), as the bench always did.
+ * More: a master and `workers` worker processes (`worker_processes` is ignored
+ * without a master); as root, the workers stay root like the single process
+ * (nginx would otherwise switch them to nobody).
+ */
+function nginxPreamble(dir: string, name: string, workers = 1): string {
+  const processes =
+    workers <= 1
+      ? `master_process off;
+worker_processes 1;`
+      : `master_process on;
+worker_processes ${workers};${process.getuid?.() === 0 ? '\nuser root root;' : ''}`;
   return `daemon off;
-master_process off;
-worker_processes 1;
+${processes}
 pid ${dir}/${name}.pid;
 error_log ${dir}/${name}-error.log warn;
 events {
@@ -83,9 +96,9 @@ ${listens}
  * never touches disk (the Node proxies stream with backpressure instead).
  * With `tls` it terminates TLS instead (HTTP/1.1 only, no h2: wrk sends no
  * ALPN), everything else the same. `name` keeps the pid and log files of
- * instances sharing `dir` apart.
+ * instances sharing `dir` apart. `workers`: worker processes (see nginxPreamble).
  */
-export function proxyNginxConf(dir: string, port: number, backends: readonly number[], tls?: TlsFiles, name = 'proxy'): string {
+export function proxyNginxConf(dir: string, port: number, backends: readonly number[], tls?: TlsFiles, name = 'proxy', workers = 1): string {
   const servers = backends.map((p) => `        server 127.0.0.1:${p};`).join('\n');
   const listen = tls
     ? `        listen 127.0.0.1:${port} ssl backlog=4096;
@@ -93,7 +106,7 @@ export function proxyNginxConf(dir: string, port: number, backends: readonly num
         ssl_certificate_key ${tls.key};
         ssl_protocols TLSv1.2 TLSv1.3;`
     : `        listen 127.0.0.1:${port} backlog=4096;`;
-  return `${nginxPreamble(dir, name)}
+  return `${nginxPreamble(dir, name, workers)}
 http {
     ${nginxHttpCommon(dir)}
     upstream backends {
@@ -121,13 +134,13 @@ function haproxyServers(backends: readonly number[]): string {
 }
 
 /**
- * HAProxy: one thread, mode http, round-robin, `http-reuse always`, no log lines
- * at all. With `tls` the frontend terminates TLS (`bind … ssl crt`, ALPN
- * http/1.1), everything else the same.
+ * HAProxy: `threads` threads (default one), mode http, round-robin,
+ * `http-reuse always`, no log lines at all. With `tls` the frontend terminates
+ * TLS (`bind … ssl crt`, ALPN http/1.1), everything else the same.
  */
-export function haproxyConf(port: number, backends: readonly number[], tls?: TlsFiles): string {
+export function haproxyConf(port: number, backends: readonly number[], tls?: TlsFiles, threads = 1): string {
   return `global
-    nbthread 1
+    nbthread ${threads}
     maxconn 4096
 
 defaults
@@ -150,13 +163,13 @@ ${haproxyServers(backends)}
 }
 
 /**
- * HAProxy as an L4 proxy: one thread, `mode tcp`, round-robin, no log. Kernel
- * splicing stays off (HAProxy's default; no `option splice-*`), so bytes go
- * through user space as they do in usher.
+ * HAProxy as an L4 proxy: `threads` threads (default one), `mode tcp`,
+ * round-robin, no log. Kernel splicing stays off (HAProxy's default; no
+ * `option splice-*`), so bytes go through user space as they do in usher.
  */
-export function haproxyTcpConf(port: number, backends: readonly number[]): string {
+export function haproxyTcpConf(port: number, backends: readonly number[], threads = 1): string {
   return `global
-    nbthread 1
+    nbthread ${threads}
     maxconn 4096
 
 defaults

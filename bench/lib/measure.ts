@@ -35,6 +35,10 @@ export function wrkFor(opts: Pick<BenchOptions, 'threads' | 'connections' | 'pin
   };
 }
 
+function union(a: readonly number[], b: readonly number[]): number[] {
+  return [...new Set([...a, ...b])];
+}
+
 /** One measured wrk run with CPU accounting around it. */
 export async function measure(opts: BenchOptions, script: string, ctx: BenchContext, launched: Launched, scenario: Scenario): Promise<Measured> {
   const pids = [launched.cpuPid, ...descendants(launched.cpuPid)];
@@ -44,7 +48,10 @@ export async function measure(opts: BenchOptions, script: string, ctx: BenchCont
   const origin0 = cpuTicks(originPids);
   const j0 = cpuJiffies();
   const wrk: WrkResult = await runWrk(wrkFor(opts, scenario, launched.port, wrkSeconds(opts.durationS)), script);
-  const ticks1 = cpuTicks(pids);
+  // Every process and thread of the target counts: /proc/<pid>/stat sums all threads
+  // (usher's main and worker threads, HAProxy's threads), the family covers nginx's
+  // master and workers, and a process started during the run counts from its start.
+  const ticks1 = cpuTicks(union(pids, descendants(launched.cpuPid)));
   const origin1 = cpuTicks(originPids);
   const j1 = cpuJiffies();
   const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -77,7 +84,8 @@ export async function measure(opts: BenchOptions, script: string, ctx: BenchCont
     otherCpuPct: (otherTicks / tck / wallS) * 100,
     originCpuUsPerReq: perReq(originTicks),
     wrkCpuUsPerReq: perReq(wrk.wrkTicks),
-    rssMiB: rssMiB(pids),
+    // Summed over the target's processes (each process's VmRSS covers all its threads).
+    rssMiB: rssMiB(union(pids, descendants(launched.cpuPid))),
   };
 }
 

@@ -124,13 +124,17 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Resolves when 127.0.0.1:port accepts a TCP connection; rejects if `proc` exits or on timeout. */
-export async function waitForPort(port: number, proc: Spawned | undefined, timeoutMs = 10_000): Promise<void> {
+/**
+ * Resolves when 127.0.0.1:port accepts a TCP connection; rejects if `proc`
+ * exits or on timeout. Tries every `pollMs` (the resolution of a start time
+ * measured with it).
+ */
+export async function waitForPort(port: number, proc: Spawned | undefined, timeoutMs = 10_000, pollMs = 50): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc?.exited) throw new Error(`${proc.name} exited (code ${proc.exitCode}) before listening on ${port}:\n${proc.output.trim()}`);
     if (await canConnect(port)) return;
-    await sleep(50);
+    await sleep(pollMs);
   }
   throw new Error(`port ${port} not accepting connections after ${timeoutMs} ms${proc ? `:\n${proc.output.trim()}` : ''}`);
 }
@@ -151,7 +155,12 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** Parsed /proc/<pid>/stat: ppid and utime+stime in clock ticks (all threads of the process). */
+/**
+ * Parsed /proc/<pid>/stat: ppid and CPU time in clock ticks: utime+stime, which
+ * the kernel sums over every thread of the process (the live ones and those
+ * that exited), plus cutime+cstime, the time of children it has reaped (so a
+ * child process that exits in the middle of a measured run keeps counting).
+ */
 function statOf(pid: number): { ppid: number; ticks: number } | undefined {
   let text: string;
   try {
@@ -161,8 +170,8 @@ function statOf(pid: number): { ppid: number; ticks: number } | undefined {
   }
   // Field 2 (comm) may contain spaces and parentheses; fields after the last ')' are fixed.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state): ppid = field 4, utime = 14, stime = 15.
-  return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
+  // rest[0] is field 3 (state): ppid = field 4, utime = 14, stime = 15, cutime = 16, cstime = 17.
+  return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]) };
 }
 
 /** All live descendants of `root` (children, grandchildren, ...). */
@@ -195,7 +204,7 @@ export function descendants(root: number): number[] {
   return out;
 }
 
-/** CPU ticks (utime+stime, every thread) of each listed PID; missing PIDs count 0. */
+/** CPU ticks (utime+stime of every thread, plus reaped children) of each listed PID, summed; missing PIDs count 0. */
 export function cpuTicks(pids: readonly number[]): number {
   let sum = 0;
   for (const pid of pids) sum += statOf(pid)?.ticks ?? 0;
@@ -232,6 +241,20 @@ export function cpuJiffies(): { busy: number; total: number }[] {
     out[Number(m[1])] = { busy: total - idle, total };
   }
   return out;
+}
+
+/** Threads of the PIDs together (`Threads:` in /proc/<pid>/status; 0 for a PID that is gone). */
+export function threadCount(pids: readonly number[]): number {
+  let n = 0;
+  for (const pid of pids) {
+    try {
+      const m = /Threads:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+      if (m) n += Number(m[1]);
+    } catch {
+      // gone
+    }
+  }
+  return n;
 }
 
 /** Resident set size of the PIDs in MiB (VmRSS sum). */

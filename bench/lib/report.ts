@@ -50,6 +50,10 @@ export interface RunRecord extends Measured {
   readonly cpuMax: number;
   /** Rounds in which the target completed no request at all (excluded from the figures). */
   readonly stalledRounds: number;
+  /** Spawn → port accepting, ms, of the target's process for this scenario's mode (undefined: not started by the bench). */
+  readonly startMs: number | undefined;
+  /** Spawn → first correct answer to GET /small, ms. */
+  readonly readyMs: number | undefined;
   readonly rounds: readonly RoundResult[];
 }
 
@@ -121,6 +125,11 @@ export function fmtLatency(us: number): string {
   return `${Math.round(us)}us`;
 }
 
+/** Milliseconds, whole, or `-` when unknown. */
+export function fmtMs(ms: number | undefined): string {
+  return ms === undefined ? '-' : ms.toFixed(0);
+}
+
 function fmtInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
@@ -131,7 +140,7 @@ function fmtRatio(n: number | undefined, digits = 2): string {
 
 /** A fixed-width table of the runs of one scenario. */
 export function scenarioTable(runs: readonly RunRecord[]): string {
-  const head = ['peer', 'req/s', 'p50', 'p99', 'CPU us/req', 'CPU min-max', 'bal CPU%', 'load CPU%', 'other CPU%', 'RSS MiB', 'errors'];
+  const head = ['peer', 'req/s', 'p50', 'p99', 'CPU us/req', 'CPU min-max', 'bal CPU%', 'load CPU%', 'other CPU%', 'RSS MiB', 'start ms', 'ready ms', 'errors'];
   const rows = runs.map((r) => [
     r.target,
     fmtInt(r.rps),
@@ -143,6 +152,8 @@ export function scenarioTable(runs: readonly RunRecord[]): string {
     r.loadCpuPct === undefined ? '-' : r.loadCpuPct.toFixed(0),
     r.otherCpuPct.toFixed(0),
     r.rssMiB.toFixed(0),
+    fmtMs(r.startMs),
+    fmtMs(r.readyMs),
     r.errors.total === 0 && r.stalledRounds === 0 ? '0' : errorText(r),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
@@ -152,7 +163,7 @@ export function scenarioTable(runs: readonly RunRecord[]): string {
 
 /** The table of a bytes scenario (l4): throughput and CPU per GiB instead of per request. */
 export function byteTable(runs: readonly RunRecord[]): string {
-  const head = ['peer', 'MiB/s', 'resp/s', 'p50', 'p99', 'CPU s/GiB', 'CPU min-max', 'bal CPU%', 'load CPU%', 'other CPU%', 'RSS MiB', 'errors'];
+  const head = ['peer', 'MiB/s', 'resp/s', 'p50', 'p99', 'CPU s/GiB', 'CPU min-max', 'bal CPU%', 'load CPU%', 'other CPU%', 'RSS MiB', 'start ms', 'ready ms', 'errors'];
   const rows = runs.map((r) => [
     r.target,
     fmtInt(r.mibPerS),
@@ -165,6 +176,8 @@ export function byteTable(runs: readonly RunRecord[]): string {
     r.loadCpuPct === undefined ? '-' : r.loadCpuPct.toFixed(0),
     r.otherCpuPct.toFixed(0),
     r.rssMiB.toFixed(0),
+    fmtMs(r.startMs),
+    fmtMs(r.readyMs),
     r.errors.total === 0 && r.stalledRounds === 0 ? '0' : errorText(r),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
@@ -229,6 +242,48 @@ function paired(a: RunRecord, b: RunRecord | undefined, f: (m: Measured) => numb
     if (rb !== undefined && ra.requests > 0 && rb.requests > 0 && f(rb) > 0) ratiosByRound.push(f(ra) / f(rb));
   }
   return ratiosByRound.length > 0 ? median(ratiosByRound) : f(a) / f(b);
+}
+
+/** usher (at --workers N) against usher-w0 (--workers 0) in one scenario, paired by round. */
+export interface WorkersRatio {
+  readonly scenario: string;
+  readonly workers: number;
+  /** req/s (bytes scenarios: MiB/s), usher / usher-w0. */
+  readonly throughput: number | undefined;
+  readonly p99: number | undefined;
+  /** CPU us/req (bytes scenarios: CPU s/GiB), usher / usher-w0. */
+  readonly cpu: number | undefined;
+}
+
+/** usher / usher-w0 per scenario where both were measured (the cost or gain of --workers N over the single-threaded design). */
+export function workersRatios(runs: readonly RunRecord[], workers: number, bytesScenarios: ReadonlySet<string>): WorkersRatio[] {
+  const out: WorkersRatio[] = [];
+  for (const scenario of [...new Set(runs.map((r) => r.scenario))]) {
+    const u = runs.find((r) => r.scenario === scenario && r.target === 'usher');
+    const w0 = runs.find((r) => r.scenario === scenario && r.target === 'usher-w0');
+    if (u === undefined || w0 === undefined) continue;
+    const bytes = bytesScenarios.has(scenario);
+    out.push({
+      scenario,
+      workers,
+      throughput: paired(u, w0, (m) => (bytes ? m.mibPerS : m.rps)),
+      p99: paired(u, w0, (m) => m.latencyUs.p99),
+      cpu: paired(u, w0, (m) => (bytes ? m.cpuSPerGiB : m.cpuUsPerReq)),
+    });
+  }
+  return out;
+}
+
+/** The line printed under a scenario's ratios when usher and usher-w0 both ran. */
+export function workersRatioLine(r: WorkersRatio, unit: 'requests' | 'bytes'): string {
+  // The goal for N = 1: no more than 5 % worse than the single-threaded design.
+  const within = (x: number | undefined, better: 'higher' | 'lower'): string =>
+    x === undefined || !Number.isFinite(x) ? '?' : better === 'higher' ? (x >= 0.95 ? 'ok, >=0.95x' : 'MISS, <0.95x') : x <= 1.05 ? 'ok, <=1.05x' : 'MISS, >1.05x';
+  const [tp, cpu] = unit === 'bytes' ? ['MiB/s', 'CPU/GiB'] : ['req/s', 'CPU/req'];
+  return (
+    `usher --workers ${r.workers} vs usher-w0 (--workers 0): ${tp} ${fmtRatio(r.throughput)} [${within(r.throughput, 'higher')}], ` +
+    `p99 ${fmtRatio(r.p99)}, ${cpu} ${fmtRatio(r.cpu)} [${within(r.cpu, 'lower')}]`
+  );
 }
 
 /** The ratio lines printed under a scenario table. */

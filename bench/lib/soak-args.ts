@@ -25,6 +25,11 @@ export interface SoakOptions {
   readonly accessLog: boolean;
   /** Keep the temp dir (configs, logs) instead of deleting it. */
   readonly keep: boolean;
+  /**
+   * usher's `--workers` (always passed): 0 (the default) serves from the main
+   * thread, as every soak did before `usher start` defaulted to auto.
+   */
+  readonly workers: number;
 }
 
 export const SOAK_USAGE = `usage: node bench/soak.ts [options]     (npm run soak -- [options])
@@ -42,6 +47,8 @@ invalid reload). See bench/README.md, "Soak".
   --rss-limit MiB      fail if RSS rises more than this above the baseline (default 150; SOAK_RSS_LIMIT)
   --sample S           seconds between RSS/CPU samples (default 5; SOAK_SAMPLE)
   --client wrk|node    load generator (default: wrk if installed, else node; SOAK_CLIENT)
+  --workers N          usher start --workers N: data-plane worker threads, 0 = the main thread
+                       serves (default 0, as before usher start defaulted to auto; SOAK_WORKERS)
   --no-access-log      do not write usher's access log (no failure attribution)
   --keep               keep the temp dir with the configs and logs
   -h, --help           this text
@@ -67,6 +74,7 @@ export function parseSoakOptions(argv: readonly string[], env: NodeJS.ProcessEnv
       'rss-limit': { type: 'string' },
       sample: { type: 'string' },
       client: { type: 'string' },
+      workers: { type: 'string' },
       'no-access-log': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -78,6 +86,8 @@ export function parseSoakOptions(argv: readonly string[], env: NodeJS.ProcessEnv
   const durationS = Math.round(minutes * 60);
   const client = values.client ?? env.SOAK_CLIENT ?? 'auto';
   if (client !== 'auto' && client !== 'wrk' && client !== 'node') throw new Error(`--client: expected wrk or node, got "${client}"`);
+  const workersRaw = values.workers ?? env.SOAK_WORKERS ?? '0';
+  if (!/^\d+$/.test(workersRaw) || Number(workersRaw) > 64) throw new Error(`--workers: expected a whole number from 0 to 64, got "${workersRaw}"`);
   const warmupS = Math.min(num('--warmup', values.warmup ?? env.SOAK_WARMUP, 30, 0), durationS / 4);
   return {
     durationS,
@@ -90,5 +100,6 @@ export function parseSoakOptions(argv: readonly string[], env: NodeJS.ProcessEnv
     client,
     accessLog: !values['no-access-log'],
     keep: values.keep,
+    workers: Number(workersRaw),
   };
 }

@@ -128,13 +128,14 @@ export interface UsherProcess {
 }
 
 /**
- * Starts `node dist/cli.js start -c <config>`, copies its output to
+ * Starts `node dist/cli.js start -c <config> --workers <workers>` (explicit, so
+ * usher's own default, auto, never applies), copies its output to
  * `<dir>/usher.log`, and waits for both "listening" lines.
  */
-export async function startUsher(configPath: string, dir: string): Promise<UsherProcess> {
+export async function startUsher(configPath: string, dir: string, workers: number): Promise<UsherProcess> {
   const logPath = join(dir, 'usher.log');
   const file: WriteStream = createWriteStream(logPath);
-  const proc = start('usher', [process.execPath, USHER_CLI, 'start', '-c', configPath], dir);
+  const proc = start('usher', [process.execPath, USHER_CLI, 'start', '-c', configPath, '--workers', String(workers)], dir);
   let url: string | undefined;
   let adminUrl: string | undefined;
   const problems: string[] = [];

@@ -162,6 +162,8 @@ export interface SummaryInput {
   readonly rss: RssSummary;
   readonly rssLimitMiB: number;
   readonly cpuS: number;
+  /** usher's --workers. */
+  readonly workers: number;
   readonly events: readonly ChaosEvent[];
   readonly accessLog: AccessLogScan | undefined;
   readonly clientFailures: Record<string, number> | undefined;
@@ -174,6 +176,7 @@ export function formatSummary(s: SummaryInput): string {
   const out: string[] = ['', '== usher soak summary =='];
   const l = s.load;
   out.push(`duration      ${s.wallS.toFixed(0)} s wall; load ${l ? `${l.durationS.toFixed(1)} s` : 'n/a'}`);
+  out.push(`usher         --workers ${s.workers} (${s.workers === 0 ? 'the main thread serves' : `${s.workers} data-plane worker thread${s.workers === 1 ? '' : 's'} + the main thread`}; RSS and CPU cover every thread)`);
   if (l) {
     out.push(`load          ${l.command}`);
     out.push(`requests      ${int(l.requests)} (${int(l.reqPerS)} req/s)`);

@@ -44,6 +44,8 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
   #tcp: TcpProxy | undefined;
   #refused = 0;
   #refusedLoggedAt = -Infinity;
+  /** The listening socket the main thread lent this worker; `server` then only handles the connections it accepts. */
+  #lent: Server | undefined;
 
   private constructor(config: ListenerConfig, server: Server, plan: HttpListenerPlan | undefined, logger: Logger) {
     this.name = config.name;
@@ -92,9 +94,21 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
       running = new RunningListener(config, server, plan, logger);
       server.on('connection', (socket: Socket) => running.#onConnection(socket));
     }
+    if (lent !== undefined) {
+      // The lent socket accepts; the protocol's server takes each connection as if it had accepted it.
+      // Kept apart so it can be handed back to the main thread (a planned worker restart) without closing.
+      // Plain properties net.Server reads at each accept (node's lib/net.js), as its constructor's options would set them.
+      const accepting = lent as Server & { noDelay: boolean; allowHalfOpen: boolean; pauseOnConnect: boolean };
+      accepting.noDelay = true;
+      accepting.allowHalfOpen = config.protocol === 'tcp' || config.protocol === 'tls-passthrough';
+      accepting.pauseOnConnect = snapshot === undefined;
+      lent.on('connection', (socket: Socket) => server.emit('connection', socket));
+      lent.on('error', (err) => logger.error({ err, listener: config.name }, 'listener error'));
+      running.#lent = lent;
+      return running;
+    }
     try {
-      if (lent !== undefined) server.listen(lent);
-      else server.listen({ host: config.bind.host, port: config.bind.port });
+      server.listen({ host: config.bind.host, port: config.bind.port });
       await once(server, 'listening');
     } catch (err) {
       throw new Error(`listener ${config.name}: cannot bind ${config.bind.host}:${config.bind.port}: ${(err as Error).message}`, {
@@ -148,8 +162,22 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
 
   /** Closes without serving (a reload that failed after binding this listener). */
   abandon(): void {
-    this.server.close();
+    (this.#lent ?? this.server).close();
     for (const socket of this.#waiting.splice(0)) socket.destroy();
+  }
+
+  /**
+   * Stops accepting and gives the lent listening socket back, open, so the
+   * connections waiting in its accept queue stay there for the next worker;
+   * the connections already accepted are served to the end ({@link drain}).
+   */
+  handBack(): Server | undefined {
+    const lent = this.#lent;
+    if (lent === undefined) return undefined;
+    this.#lent = undefined;
+    lent.removeAllListeners('connection');
+    lent.removeAllListeners('error');
+    return lent;
   }
 
   onInternalError(error: unknown): void {
@@ -158,10 +186,27 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
 
   /** Stops accepting; idle connections close now, busy ones after their response. Resolves when all are gone. */
   drain(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const lent = this.#lent;
+    // A server closes once its connections have; a lent socket's protocol server never counted them, so wait for them here.
+    const closed = lent === undefined && this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : this.#allClosed();
+    lent?.close();
     for (const connection of this.connections) connection.closeIfIdle();
     // HTTP/2: GOAWAY; streams in flight finish, new ones are refused.
     return Promise.all([closed, closeAll(this)]).then(() => undefined);
+  }
+
+  /** Resolves when no client connection is open (checked every 50 ms while draining). */
+  #allClosed(): Promise<void> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.openConnections > 0) return;
+        clearInterval(timer);
+        resolve();
+      };
+      const timer = setInterval(check, 50);
+      timer.unref();
+      check();
+    });
   }
 
   /** Cuts every connection now (the shutdown timeout passed). Returns how many were cut. */

@@ -149,6 +149,12 @@ export class Usher {
     return this.#group?.views ?? [];
   }
 
+  /** A planned restart of worker `index` (see {@link WorkerGroup.restart}); no connection is refused or reset. */
+  async restartWorker(index: number): Promise<void> {
+    if (this.#group === undefined) throw new Error('usher runs no worker threads (runtime.workers: 0)');
+    await this.#group.restart(index);
+  }
+
   /** Resolves once every worker thread applied the control-plane changes made so far (the admin API answers a change only then). */
   async settled(): Promise<void> {
     await this.#group?.barrier();
@@ -306,7 +312,7 @@ export class Usher {
   }
 
   #poolOptions(): PoolOptions {
-    return { logger: this.logger, dataPlanes: this.#workers + 1, ...this.#options.poolOptions };
+    return { logger: this.logger, dataPlanes: WorkerGroup.planes(this.#workers), ...this.#options.poolOptions };
   }
 
   /**

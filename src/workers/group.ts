@@ -37,17 +37,25 @@ export interface WorkerView {
   readonly cpuMicros: number;
 }
 
+/** One worker thread: its pools' planes, its in-flight row, the answers awaited from it. */
+interface Thread {
+  readonly worker: Worker;
+  /** Its row in every pool's in-flight table. */
+  readonly row: number;
+  readonly planes: Map<string, RemotePlane>;
+  /** Answers awaited from this thread, by what they answer. */
+  readonly waiting: Map<string, (message: FromWorker) => void>;
+  readonly startedAt: number;
+}
+
+/** A worker slot: the thread serving in it now, and its history. */
 interface Member {
   readonly index: number;
-  worker: Worker | undefined;
+  thread: Thread | undefined;
   state: WorkerView['state'];
-  startedAt: number;
   restarts: number;
   crashesInRow: number;
-  planes: Map<string, RemotePlane>;
   usage: WorkerUsage | undefined;
-  /** Answers awaited from this worker, by what they answer. */
-  readonly waiting: Map<string, (message: FromWorker) => void>;
 }
 
 /**
@@ -56,24 +64,37 @@ interface Member {
  * listener (so bind errors surface here, before any worker serves) and lends
  * each worker its sockets; it connects every pool's control plane to each
  * worker ({@link RemotePlane}); it changes the config in two phases
- * (prepare everywhere, then commit); and it replaces a worker that dies,
- * with backoff, without the others noticing.
+ * (prepare everywhere, then commit); it replaces a worker that dies, with
+ * backoff, without the others noticing; and it restarts a worker on purpose
+ * by taking its sockets back and lending them to the next one, so no
+ * connection waiting to be accepted is lost.
+ *
+ * Worker slot `i` writes row `1 + i` or `1 + size + i` of every in-flight
+ * table, alternating: a restarted worker's successor starts on the other row
+ * while the old thread finishes its requests on its own.
  */
 export class WorkerGroup {
   readonly size: number;
   readonly #host: GroupHost;
-  readonly #init: Omit<WorkerInit, 'index'>;
+  readonly #init: Omit<WorkerInit, 'index' | 'plane'>;
   readonly #members: Member[] = [];
+  /** Threads that handed their sockets back and are finishing their requests. */
+  readonly #retiring = new Set<Thread>();
   /** The address each listener is bound to (the first worker's socket, the same port for all). */
   readonly #addresses = new Map<string, AddressInfo>();
   #generation = 0;
   #pingId = 0;
   #stopping = false;
 
-  constructor(size: number, host: GroupHost, init: Omit<WorkerInit, 'index'>) {
+  constructor(size: number, host: GroupHost, init: Omit<WorkerInit, 'index' | 'plane'>) {
     this.size = size;
     this.#host = host;
     this.#init = init;
+  }
+
+  /** Rows every pool's in-flight table needs: the main thread's, and two per worker slot. */
+  static planes(size: number): number {
+    return size === 0 ? 1 : 1 + 2 * size;
   }
 
   /** Starts every worker on `config`; rejects (and stops them) if any listener cannot be bound or any worker cannot serve. */
@@ -81,9 +102,9 @@ export class WorkerGroup {
     const lent = await this.#bindAll(config.listeners);
     try {
       for (let index = 0; index < this.size; index++) {
-        const member: Member = { index, worker: undefined, state: 'starting', startedAt: 0, restarts: 0, crashesInRow: 0, planes: new Map(), usage: undefined, waiting: new Map() };
+        const member: Member = { index, thread: undefined, state: 'starting', restarts: 0, crashesInRow: 0, usage: undefined };
         this.#members.push(member);
-        this.#spawn(member);
+        member.thread = this.#spawn(member, 1 + index);
       }
       const generation = ++this.#generation;
       const errors = await this.#prepareAll(generation, config, lent);
@@ -114,7 +135,7 @@ export class WorkerGroup {
 
   /** Connects a pool's control plane to every worker (a pool the config just added). */
   attachPool(pool: Pool): void {
-    for (const member of this.#members) if (member.worker !== undefined) this.#attach(member, pool);
+    for (const thread of this.#threads()) this.#attach(thread, pool);
   }
 
   /**
@@ -131,7 +152,7 @@ export class WorkerGroup {
     const generation = ++this.#generation;
     const errors = await this.#prepareAll(generation, config, lent);
     if (errors.length > 0) {
-      for (const member of this.#serving()) this.#post(member, { type: 'abort', generation });
+      for (const member of this.#serving()) this.#post(member.thread!, { type: 'abort', generation });
       for (const perWorker of lent) for (const { server } of perWorker) server.close();
     }
     return errors;
@@ -148,107 +169,134 @@ export class WorkerGroup {
   /** Resolves once every worker has applied every message sent before this call (the admin API waits for it). */
   async barrier(): Promise<void> {
     const id = ++this.#pingId;
-    await Promise.all(this.#serving().map((member) => this.#ask(member, { type: 'ping', id }, `pong:${id}`).catch(() => undefined)));
+    await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'ping', id }, `pong:${id}`).catch(() => undefined)));
   }
 
-  /** Every serving worker's numbers now (usage and prom-client metrics JSON). */
+  /** Every worker thread's numbers now (usage and prom-client metrics JSON), retiring ones included. */
   async collect(): Promise<{ usage: WorkerUsage; metrics: unknown }[]> {
     const id = ++this.#pingId;
-    const answers = await Promise.all(
-      this.#serving().map((member) => this.#ask(member, { type: 'collect', id }, `collected:${id}`).catch(() => undefined)),
-    );
+    const answers = await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'collect', id }, `collected:${id}`).catch(() => undefined)));
     const out: { usage: WorkerUsage; metrics: unknown }[] = [];
     for (const answer of answers) if (answer?.type === 'collected') out.push({ usage: answer.usage, metrics: answer.metrics });
     return out;
   }
 
+  /**
+   * A planned restart of worker `index`: it hands its listening sockets back
+   * (open: connections waiting in their accept queues stay there), a new
+   * thread takes them and serves, and the old one finishes its requests
+   * (up to `shutdownTimeout`) before it ends.
+   */
+  async restart(index: number): Promise<void> {
+    const member = this.#members[index];
+    const old = member?.thread;
+    if (member === undefined || old === undefined || member.state !== 'serving') throw new Error(`worker ${index} is not serving`);
+    const answer = await this.#ask(old, { type: 'hand-back' }, 'handed-back');
+    if (answer.type !== 'handed-back') throw new Error(`worker ${index} did not hand its sockets back`);
+    this.#retiring.add(old);
+    member.state = 'restarting';
+    member.restarts++;
+    const thread = this.#spawn(member, old.row === 1 + index ? 1 + this.size + index : 1 + index);
+    member.thread = thread;
+    try {
+      const generation = this.#generation;
+      const prepared = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(this.#host.config()), listeners: answer.listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, answer.listeners.map((l) => l.server));
+      if (prepared.type === 'prepared' && prepared.errors.length > 0) throw new Error(prepared.errors.join('; '));
+      await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
+      member.state = 'serving';
+      this.#host.logger.info({ worker: index }, 'worker thread restarted');
+    } finally {
+      const timeoutMs = this.#host.config().shutdownTimeoutMs;
+      void this.#ask(old, { type: 'stop', timeoutMs }, 'stopped', timeoutMs + 2000)
+        .catch(() => undefined)
+        .then(() => old.worker.terminate());
+    }
+  }
+
   /** Graceful stop of every worker (up to `timeoutMs` for requests in flight), then their threads end. */
   async stop(timeoutMs: number): Promise<void> {
     this.#stopping = true;
+    const threads = this.#threads();
+    for (const member of this.#members) member.state = 'stopped';
     await Promise.all(
-      this.#members.map(async (member) => {
-        const worker = member.worker;
-        if (worker === undefined) return;
-        if (member.state === 'serving') {
-          await this.#ask(member, { type: 'stop', timeoutMs }, 'stopped', timeoutMs + 2000).catch(() => undefined);
-        }
-        member.state = 'stopped';
-        this.#forget(member);
-        await worker.terminate();
+      threads.map(async (thread) => {
+        await this.#ask(thread, { type: 'stop', timeoutMs }, 'stopped', timeoutMs + 2000).catch(() => undefined);
+        await thread.worker.terminate();
       }),
     );
   }
 
-  // ---- workers ------------------------------------------------------------------------
+  // ---- threads ------------------------------------------------------------------------
 
-  #spawn(member: Member): void {
+  #spawn(member: Member, row: number): Thread {
     const entry = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
-    const init: WorkerInit = { ...this.#init, index: member.index };
+    const init: WorkerInit = { ...this.#init, index: member.index, plane: row };
     const worker = new Worker(entry, { workerData: init, stdout: false, stderr: false });
-    member.worker = worker;
-    member.startedAt = performance.now();
-    member.state = 'starting';
-    worker.on('message', (message: FromWorker) => this.#onMessage(member, message));
+    const thread: Thread = { worker, row, planes: new Map(), waiting: new Map(), startedAt: performance.now() };
+    member.state = member.state === 'restarting' ? 'restarting' : 'starting';
+    worker.on('message', (message: FromWorker) => this.#onMessage(member, thread, message));
     worker.on('error', (error) => this.#host.logger.error({ err: error, worker: member.index }, 'worker thread failed'));
-    worker.on('exit', (code) => this.#onExit(member, worker, code));
-    for (const pool of this.#host.pools()) this.#attach(member, pool);
+    worker.on('exit', (code) => this.#onExit(member, thread, code));
+    for (const pool of this.#host.pools()) this.#attach(thread, pool);
+    return thread;
   }
 
-  #attach(member: Member, pool: Pool): void {
-    const worker = member.worker!;
-    const plane = new RemotePlane(pool.control, { post: (message) => worker.postMessage(message) });
-    member.planes.get(pool.name)?.close();
-    member.planes.set(pool.name, plane);
+  #attach(thread: Thread, pool: Pool): void {
+    const plane = new RemotePlane(pool.control, { post: (message) => thread.worker.postMessage(message) });
+    thread.planes.get(pool.name)?.close();
+    thread.planes.set(pool.name, plane);
     pool.control.attach(plane);
   }
 
-  /** Disconnects a worker's planes and clears what it had in flight. */
-  #forget(member: Member): void {
+  /** Disconnects a thread's planes and clears what it had in flight. */
+  #forget(thread: Thread): void {
     for (const pool of this.#host.pools()) {
-      const plane = member.planes.get(pool.name);
+      const plane = thread.planes.get(pool.name);
       if (plane !== undefined) pool.control.detach(plane);
-      pool.control.inFlight.clearRow(member.index + 1);
+      pool.control.inFlight.clearRow(thread.row);
     }
-    member.planes.clear();
-    for (const resolve of member.waiting.values()) resolve({ type: 'stopped' });
-    member.waiting.clear();
+    thread.planes.clear();
+    for (const resolve of thread.waiting.values()) resolve({ type: 'stopped' });
+    thread.waiting.clear();
   }
 
-  #onExit(member: Member, worker: Worker, code: number): void {
-    if (member.worker !== worker) return;
-    member.worker = undefined;
-    this.#forget(member);
+  #onExit(member: Member, thread: Thread, code: number): void {
+    this.#forget(thread);
+    if (this.#retiring.delete(thread) || member.thread !== thread) return;
+    member.thread = undefined;
     if (this.#stopping || member.state === 'stopped') return;
-    const lived = performance.now() - member.startedAt;
+    const lived = performance.now() - thread.startedAt;
     member.crashesInRow = lived >= STABLE_AFTER_MS ? 1 : member.crashesInRow + 1;
     const delay = Math.min(MAX_RESPAWN_DELAY_MS, RESPAWN_DELAY_MS * 2 ** (member.crashesInRow - 1));
     member.state = 'restarting';
     member.restarts++;
     this.#host.logger.error({ worker: member.index, code, restarts: member.restarts, respawnInMs: delay }, 'worker thread exited; replacing it');
-    const timer = setTimeout(() => void this.#replace(member), delay);
+    const timer = setTimeout(() => void this.#replace(member, thread.row), delay);
     timer.unref();
   }
 
   /** Starts a worker in a dead one's place, on the current config, with freshly bound sockets. */
-  async #replace(member: Member): Promise<void> {
+  async #replace(member: Member, row: number): Promise<void> {
     if (this.#stopping) return;
+    let thread: Thread | undefined;
     try {
       const config = this.#host.config();
       const lent = await this.#bindFor(config.listeners);
-      this.#spawn(member);
+      thread = this.#spawn(member, row);
+      member.thread = thread;
       const generation = this.#generation;
-      const answer = await this.#ask(member, { type: 'prepare', generation, config: portableConfig(config), listeners: lent }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, lent.map((l) => l.server));
+      const answer = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(config), listeners: lent }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, lent.map((l) => l.server));
       if (answer.type === 'prepared' && answer.errors.length > 0) throw new Error(answer.errors.join('; '));
-      await this.#ask(member, { type: 'commit', generation }, `committed:${generation}`);
+      await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
       member.state = 'serving';
       this.#host.logger.info({ worker: member.index }, 'worker thread replaced');
     } catch (error) {
       this.#host.logger.error({ err: error, worker: member.index }, 'could not replace a worker thread; retrying');
-      await member.worker?.terminate();
+      await thread?.worker.terminate();
     }
   }
 
-  #onMessage(member: Member, message: FromWorker): void {
+  #onMessage(member: Member, thread: Thread, message: FromWorker): void {
     switch (message.type) {
       case 'reports': {
         const pool = [...this.#host.pools()].find((p) => p.name === message.pool);
@@ -261,80 +309,86 @@ export class WorkerGroup {
         return;
       }
       case 'usage':
-        this.#usage(member, message.usage);
+        this.#usage(member, thread, message.usage);
         return;
       case 'collected':
-        this.#usage(member, message.usage);
-        this.#answer(member, `collected:${message.id}`, message);
+        this.#usage(member, thread, message.usage);
+        this.#answer(thread, `collected:${message.id}`, message);
         return;
       case 'prepared':
-        this.#answer(member, `prepared:${message.generation}`, message);
+        this.#answer(thread, `prepared:${message.generation}`, message);
         return;
       case 'committed':
-        this.#answer(member, `committed:${message.generation}`, message);
+        this.#answer(thread, `committed:${message.generation}`, message);
         return;
       case 'pong':
-        this.#answer(member, `pong:${message.id}`, message);
+        this.#answer(thread, `pong:${message.id}`, message);
+        return;
+      case 'handed-back':
+        this.#answer(thread, 'handed-back', message);
         return;
       case 'stopped':
-        this.#answer(member, 'stopped', message);
+        this.#answer(thread, 'stopped', message);
         return;
     }
   }
 
-  #usage(member: Member, usage: WorkerUsage): void {
-    member.usage = usage;
-    for (const [pool, reports] of Object.entries(usage.pools)) member.planes.get(pool)?.reported(reports);
+  #usage(member: Member, thread: Thread, usage: WorkerUsage): void {
+    if (member.thread === thread) member.usage = usage;
+    for (const [pool, reports] of Object.entries(usage.pools)) thread.planes.get(pool)?.reported(reports);
   }
 
-  #answer(member: Member, key: string, message: FromWorker): void {
-    const resolve = member.waiting.get(key);
+  #answer(thread: Thread, key: string, message: FromWorker): void {
+    const resolve = thread.waiting.get(key);
     if (resolve === undefined) return;
-    member.waiting.delete(key);
+    thread.waiting.delete(key);
     resolve(message);
   }
 
-  /** Posts `message` and resolves with the answer `key`; rejects after `timeoutMs` or if the worker dies first. */
-  #ask(member: Member, message: ToWorker, key: string, timeoutMs = ANSWER_TIMEOUT_MS, transfer: Server[] = []): Promise<FromWorker> {
+  /** Posts `message` and resolves with the answer `key`; rejects after `timeoutMs` or if the thread ends first. */
+  #ask(thread: Thread, message: ToWorker, key: string, timeoutMs = ANSWER_TIMEOUT_MS, transfer: Server[] = []): Promise<FromWorker> {
     return new Promise((resolve, reject) => {
-      const worker = member.worker;
-      if (worker === undefined) {
-        reject(new Error(`worker ${member.index} is not running`));
-        return;
-      }
       const timer = setTimeout(() => {
-        member.waiting.delete(key);
-        reject(new Error(`worker ${member.index} did not answer ${message.type} within ${timeoutMs} ms`));
+        thread.waiting.delete(key);
+        reject(new Error(`worker did not answer ${message.type} within ${timeoutMs} ms`));
       }, timeoutMs);
-      member.waiting.set(key, (answer) => {
+      thread.waiting.set(key, (answer) => {
         clearTimeout(timer);
-        if (answer.type === 'stopped' && key !== 'stopped') reject(new Error(`worker ${member.index} ended`));
+        if (answer.type === 'stopped' && key !== 'stopped') reject(new Error('the worker thread ended'));
         else resolve(answer);
       });
-      this.#post(member, message, transfer);
+      this.#post(thread, message, transfer);
     });
   }
 
-  #post(member: Member, message: ToWorker, transfer: Server[] = []): void {
+  #post(thread: Thread, message: ToWorker, transfer: Server[] = []): void {
     // Pending pool state goes first: a commit must find the pools it names.
-    for (const plane of member.planes.values()) plane.flush();
-    member.worker?.postMessage(message, transfer as unknown as TransferListItem[]);
+    for (const plane of thread.planes.values()) plane.flush();
+    thread.worker.postMessage(message, transfer as unknown as TransferListItem[]);
   }
 
+  /** Slots whose thread runs and serves (or is starting). */
   #serving(): Member[] {
-    return this.#members.filter((m) => m.worker !== undefined && (m.state === 'serving' || m.state === 'starting'));
+    return this.#members.filter((m) => m.thread !== undefined && (m.state === 'serving' || m.state === 'starting'));
+  }
+
+  /** Every running thread, retiring ones included. */
+  #threads(): Thread[] {
+    const threads: Thread[] = [...this.#retiring];
+    for (const member of this.#members) if (member.thread !== undefined) threads.push(member.thread);
+    return threads;
   }
 
   async #prepareAll(generation: number, config: UsherConfig, lent: readonly LentListener[][]): Promise<string[]> {
     const portable = portableConfig(config);
-    const members = this.#serving();
     const answers = await Promise.all(
-      members.map((member, i) =>
-        this.#ask(member, { type: 'prepare', generation, config: portable, listeners: lent[member.index] ?? lent[i] ?? [] }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, (lent[member.index] ?? []).map((l) => l.server)).then(
+      this.#serving().map((member) => {
+        const listeners = lent[member.index] ?? [];
+        return this.#ask(member.thread!, { type: 'prepare', generation, config: portable, listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server)).then(
           (answer) => (answer.type === 'prepared' ? answer.errors : []),
           (error: Error) => [error.message],
-        ),
-      ),
+        );
+      }),
     );
     return [...new Set(answers.flat())];
   }
@@ -342,7 +396,7 @@ export class WorkerGroup {
   async #commitAll(generation: number): Promise<void> {
     await Promise.all(
       this.#serving().map(async (member) => {
-        await this.#ask(member, { type: 'commit', generation }, `committed:${generation}`);
+        await this.#ask(member.thread!, { type: 'commit', generation }, `committed:${generation}`);
         member.state = 'serving';
       }),
     );

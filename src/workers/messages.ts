@@ -54,6 +54,8 @@ export type ToWorker =
   | { readonly type: 'commit' | 'abort'; readonly generation: number }
   | { readonly type: 'ping'; readonly id: number }
   | { readonly type: 'collect'; readonly id: number }
+  /** A planned restart: stop accepting and give the listening sockets back, open. The worker answers `handed-back`. */
+  | { readonly type: 'hand-back' }
   | { readonly type: 'stop'; readonly timeoutMs: number };
 
 /** What a worker counted on one backend: summed by the control plane for the admin API, metrics and dashboard. */
@@ -87,6 +89,8 @@ export type FromWorker =
   | { readonly type: 'pong'; readonly id: number }
   | { readonly type: 'collected'; readonly id: number; readonly usage: WorkerUsage; readonly metrics: unknown }
   | { readonly type: 'usage'; readonly usage: WorkerUsage }
+  /** The worker's listening sockets, in the transfer list: it accepts nothing more and finishes what it has. */
+  | { readonly type: 'handed-back'; readonly listeners: readonly LentListener[] }
   | { readonly type: 'stopped' };
 
 /** Attempt outcomes as numbers in `reports`. */

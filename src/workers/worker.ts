@@ -4,7 +4,7 @@
  * thread sends it, and pools that mirror the main thread's control plane.
  * It never binds, probes or reloads by itself; see docs/design.md, "Every core".
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type TransferListItem } from 'node:worker_threads';
 import type { Server } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { Registry } from 'prom-client';
@@ -26,8 +26,10 @@ import { MirroredPool } from './mirrored-pool.ts';
 
 /** What the main thread gives a worker when it starts it. */
 export interface WorkerInit {
-  /** 0-based; the worker writes row `index + 1` of every in-flight table. */
+  /** The worker's slot, 0-based. */
   readonly index: number;
+  /** The row it writes in every in-flight table (see WorkerGroup). */
+  readonly plane: number;
   readonly log: LogConfig;
   readonly accessLog: AccessLogConfig;
   /** TLS session-ticket keys shared by every worker, so a client resumes whichever worker it reaches. */
@@ -45,6 +47,7 @@ const USAGE_INTERVAL_MS = 1000;
 
 class DataPlane {
   readonly #index: number;
+  readonly #plane: number;
   readonly #logger: Logger;
   readonly #accessLog;
   readonly #ticketKeys: Buffer;
@@ -59,6 +62,7 @@ class DataPlane {
 
   constructor(init: WorkerInit, port: NonNullable<typeof parentPort>) {
     this.#index = init.index;
+    this.#plane = init.plane;
     this.#port = port;
     this.#logger = createLogger(init.log).child({ worker: init.index });
     this.#accessLog = createAccessLog(init.accessLog);
@@ -107,6 +111,9 @@ class DataPlane {
       case 'stop':
         void this.#stop(message.timeoutMs);
         return;
+      case 'hand-back':
+        this.#handBack();
+        return;
       default: {
         const unknown: never = message;
         this.#logger.error({ message: unknown }, 'unknown message from the main thread');
@@ -117,7 +124,7 @@ class DataPlane {
   #mirror(name: string): MirroredPool {
     let mirror = this.#mirrors.get(name);
     if (mirror === undefined) {
-      mirror = new MirroredPool(name, this.#index + 1, (pool, data) => this.#post({ type: 'reports', pool, data }));
+      mirror = new MirroredPool(name, this.#plane, (pool, data) => this.#post({ type: 'reports', pool, data }));
       this.#mirrors.set(name, mirror);
     }
     return mirror;
@@ -216,6 +223,16 @@ class DataPlane {
       requests += listener.accepted;
     }
     return { pools, connections, requests, cpuMicros: cpuMicros() };
+  }
+
+  /** A planned restart: the listening sockets go back to the main thread, open; the connections already accepted are served on. */
+  #handBack(): void {
+    const listeners: LentListener[] = [];
+    for (const [name, running] of this.#listeners) {
+      const server = running.handBack();
+      if (server !== undefined) listeners.push({ name, server });
+    }
+    this.#port.postMessage({ type: 'handed-back', listeners } satisfies FromWorker, listeners.map((l) => l.server) as unknown as TransferListItem[]);
   }
 
   /** Graceful stop: stop accepting, let requests finish (up to `timeoutMs`), then cut what is left. */

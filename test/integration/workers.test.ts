@@ -270,6 +270,35 @@ test('a worker that dies of an uncaught exception is replaced within 1 s; its in
   }, 'in-flight counts back to 0', 3000);
 });
 
+test('a planned worker restart under continuous new connections resets and refuses none: the sockets are handed back open', async (t) => {
+  const origins = await startOrigins(2, 'p');
+  t.after(async () => {
+    for (const o of origins) await o.close();
+  });
+  const usher = await startWith(t, yamlFor(origins));
+  const port = usher.address('web').port;
+  let stop = false;
+  const results: { status: number; head: string; body: string }[] = [];
+  const clients = Array.from({ length: 8 }, async () => {
+    while (!stop) results.push(await getOnce(port).catch((err: Error) => ({ status: 0, head: err.message, body: '' })));
+  });
+  await until(() => results.length >= 200, 'new connections flowing');
+  for (const index of [0, 1, 0]) {
+    const before = results.length;
+    await usher.restartWorker(index);
+    await until(() => results.length >= before + 100, 'connections after the restart');
+  }
+  stop = true;
+  await Promise.all(clients);
+  const failed = results.filter((r) => r.status !== 200);
+  assert.deepEqual(failed.map((r) => r.head), [], `${failed.length} of ${results.length} connections failed`);
+  assert.deepEqual(usher.workers.map((w) => [w.state, w.restarts]), [['serving', 2], ['serving', 1]]);
+  await until(async () => {
+    const reply = await admin(usher, 'GET', '/api/pools/main');
+    return (reply.body as { backends: { inFlight: number }[] }).backends.every((b) => b.inFlight === 0);
+  }, 'in-flight counts back to 0 (the old threads\' rows cleared)', 5000);
+});
+
 test('SIGTERM with slow requests in flight on both workers completes them and exits 0', async (t) => {
   const slow = await startOrigin('slow', (req, res) => {
     req.resume();

@@ -27,12 +27,34 @@ export interface GroupHost {
   config(): UsherConfig;
 }
 
-/** One worker as the main thread sees it (the dashboard and `usher status` list these). */
+/** A worker's rates are measured over at least this long: a `/metrics` scrape's fresh usage in between does not shorten the window. */
+const MIN_RATE_WINDOW_MS = 500;
+
+/**
+ * One worker as the main thread sees it (the admin API, metrics, the
+ * dashboard and `usher status` list these), from its usage reports (one a
+ * second). The counters carry over a restart: a replacement thread's counts
+ * are added to what the dead one last reported.
+ */
 export interface WorkerView {
   readonly index: number;
   readonly state: 'starting' | 'serving' | 'restarting' | 'stopped';
   readonly restarts: number;
+  /** Client connections open now (0 while the thread is not running). */
   readonly connections: number;
+  /** Client connections accepted so far. */
+  readonly requests: number;
+  /** Thread CPU time so far, µs. */
+  readonly cpuMicros: number;
+  /** `requests` per second between the last two usage reports (0 while the thread is not running). */
+  readonly requestsPerSecond: number;
+  /** Thread CPU time over wall time between the last two usage reports, as a percentage of one core. */
+  readonly cpuPercent: number;
+}
+
+/** A worker's counters at one usage report (carried over restarts), and when the main thread got it. */
+interface UsageSample {
+  readonly at: number;
   readonly requests: number;
   readonly cpuMicros: number;
 }
@@ -46,6 +68,13 @@ interface Member {
   crashesInRow: number;
   planes: Map<string, RemotePlane>;
   usage: WorkerUsage | undefined;
+  /** The thread `usage` came from: a report from another one (a replacement) carries the counts over. */
+  usageFrom: Worker | undefined;
+  /** Counts of the threads this one replaced, as they last reported them. */
+  carried: { requests: number; cpuMicros: number };
+  /** The report rates are measured from, and the rates between it and the one before. */
+  sample: UsageSample | undefined;
+  rates: { requestsPerSecond: number; cpuPercent: number };
   /** Answers awaited from this worker, by what they answer. */
   readonly waiting: Map<string, (message: FromWorker) => void>;
 }
@@ -81,7 +110,21 @@ export class WorkerGroup {
     const lent = await this.#bindAll(config.listeners);
     try {
       for (let index = 0; index < this.size; index++) {
-        const member: Member = { index, worker: undefined, state: 'starting', startedAt: 0, restarts: 0, crashesInRow: 0, planes: new Map(), usage: undefined, waiting: new Map() };
+        const member: Member = {
+          index,
+          worker: undefined,
+          state: 'starting',
+          startedAt: 0,
+          restarts: 0,
+          crashesInRow: 0,
+          planes: new Map(),
+          usage: undefined,
+          usageFrom: undefined,
+          carried: { requests: 0, cpuMicros: 0 },
+          sample: undefined,
+          rates: { requestsPerSecond: 0, cpuPercent: 0 },
+          waiting: new Map(),
+        };
         this.#members.push(member);
         this.#spawn(member);
       }
@@ -102,14 +145,20 @@ export class WorkerGroup {
 
   /** The workers as operators see them. */
   get views(): readonly WorkerView[] {
-    return this.#members.map((m) => ({
-      index: m.index,
-      state: m.state,
-      restarts: m.restarts,
-      connections: m.usage?.connections ?? 0,
-      requests: m.usage?.requests ?? 0,
-      cpuMicros: m.usage?.cpuMicros ?? 0,
-    }));
+    return this.#members.map((m) => {
+      const running = m.worker !== undefined && m.usageFrom === m.worker;
+      return {
+        index: m.index,
+        state: m.state,
+        restarts: m.restarts,
+        connections: running ? (m.usage?.connections ?? 0) : 0,
+        // Until a replacement reports, `usage` is the dead thread's last report: its counts still count.
+        requests: m.carried.requests + (m.usage?.requests ?? 0),
+        cpuMicros: m.carried.cpuMicros + (m.usage?.cpuMicros ?? 0),
+        requestsPerSecond: running ? m.rates.requestsPerSecond : 0,
+        cpuPercent: running ? m.rates.cpuPercent : 0,
+      };
+    });
   }
 
   /** Connects a pool's control plane to every worker (a pool the config just added). */
@@ -283,8 +332,31 @@ export class WorkerGroup {
   }
 
   #usage(member: Member, usage: WorkerUsage): void {
+    if (member.usageFrom !== member.worker) {
+      // The first report of a replacement: the dead thread's last counts carry over, so the worker's counters never go back.
+      if (member.usageFrom !== undefined && member.usage !== undefined) {
+        member.carried.requests += member.usage.requests;
+        member.carried.cpuMicros += member.usage.cpuMicros;
+      }
+      member.usageFrom = member.worker;
+    }
     member.usage = usage;
+    this.#measure(member, usage);
     for (const [pool, reports] of Object.entries(usage.pools)) member.planes.get(pool)?.reported(reports);
+  }
+
+  /** Rates from the difference between this report and the last one measured, at least {@link MIN_RATE_WINDOW_MS} before. */
+  #measure(member: Member, usage: WorkerUsage): void {
+    const now: UsageSample = { at: performance.now(), requests: member.carried.requests + usage.requests, cpuMicros: member.carried.cpuMicros + usage.cpuMicros };
+    const last = member.sample;
+    if (last !== undefined && now.at - last.at < MIN_RATE_WINDOW_MS) return;
+    member.sample = now;
+    if (last === undefined) return;
+    const seconds = (now.at - last.at) / 1000;
+    member.rates = {
+      requestsPerSecond: round1(Math.max(0, now.requests - last.requests) / seconds),
+      cpuPercent: round1((Math.max(0, now.cpuMicros - last.cpuMicros) / (seconds * 1e6)) * 100),
+    };
   }
 
   #answer(member: Member, key: string, message: FromWorker): void {
@@ -389,4 +461,8 @@ export class WorkerGroup {
     if (known === undefined || known.port !== (server.address() as AddressInfo).port) this.#addresses.set(listener.name, server.address() as AddressInfo);
     return { name: listener.name, server };
   }
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
 }

@@ -62,19 +62,21 @@ SIGHUP reloads the config file (as "usher reload" does).
 An invalid config is rejected with the same errors as "usher check", and usher
 keeps serving the old one; the command then exits 1. SIGHUP does the same.
 `,
-  status: `usher status: show the pools and backends of a running usher
+  status: `usher status: show the pools, backends and worker threads of a running usher
 
   -c, --config FILE      the config file; its admin.bind and admin.token say where to ask
   --admin URL            the admin API instead (e.g. http://127.0.0.1:9090)
   --token TOKEN          admin token (default: $USHER_ADMIN_TOKEN, or admin.token of FILE)
   --watch [SECONDS]      refresh every SECONDS (default 2) until Ctrl-C
   --count N              with --watch: stop after N refreshes
-  --json                 print the admin API's JSON (GET /api/pools) instead of the table
+  --json                 print the admin API's JSON (GET /api/pools, with "workers"
+                         from GET /api/workers when usher runs worker threads)
 
 One row per backend: pool, pool mode, backend, state, weight (the weight in
 use during slow start in brackets), requests in flight, requests, failures and
-5xx responses since start, and the last health check. Exits 1 when the admin
-API cannot be reached or refuses the token.
+5xx responses since start, and the last health check. With worker threads, a
+second table has one row per worker: state, client connections open, requests
+per second and CPU % (of one core) over the last second, and restarts. Exits 1 when the admin API cannot be reached or refuses the token.
 `,
   doctor: `usher doctor: check every backend for the mistakes that make services
 misbehave behind a load balancer, and print each finding with its fix

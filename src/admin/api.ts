@@ -7,6 +7,7 @@ import type { BackendControl } from '../pool/backend-control.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { ReloadResult } from '../runtime/usher.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
+import type { WorkerView } from '../workers/group.ts';
 import { backendView, listenerView, poolView, type ListenerView } from './views.ts';
 
 /** What the admin API drives: the running usher. */
@@ -17,6 +18,23 @@ export interface AdminTarget {
   address?(listener: string): AddressInfo;
   /** Resolves once every data plane applied the changes made so far (worker threads); a change is answered only then. */
   settled?(): Promise<void>;
+  /** The data-plane worker threads; absent or empty when the main thread serves. */
+  readonly workers?: readonly WorkerView[];
+}
+
+/** A worker thread as the admin API shows it. */
+export interface WorkerAdminView {
+  readonly index: number;
+  readonly state: WorkerView['state'];
+  readonly restarts: number;
+  /** Client connections open now. */
+  readonly connections: number;
+  /** Client connections accepted so far (a counter, carried over restarts). */
+  readonly requests: number;
+  /** `requests` per second between the worker's last two usage reports (one a second). */
+  readonly requestsPerSecond: number;
+  /** Thread CPU time over wall time between the last two usage reports, in % of one core. */
+  readonly cpuPercent: number;
 }
 
 /** An admin API answer: status and a JSON body. */
@@ -49,6 +67,7 @@ const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
  * reload; a later reload resets every pool to the file (docs/operations.md).
  *
  *   GET    /api/listeners
+ *   GET    /api/workers
  *   GET    /api/pools
  *   GET    /api/pools/{pool}
  *   POST   /api/pools/{pool}/backends                  {address, name?, weight?, backup?, state?, maxConnections?}
@@ -70,6 +89,10 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
   if (resource === 'listeners' && parts.length === 2) {
     allow(method, ['GET'], path);
     return { status: 200, body: { listeners: listenerViews(target) } };
+  }
+  if (resource === 'workers' && parts.length === 2) {
+    allow(method, ['GET'], path);
+    return { status: 200, body: { workers: workerViews(target) } };
   }
   if (resource !== 'pools') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/pools`);
   if (poolName === undefined) {
@@ -118,6 +141,19 @@ export function listenerViews(target: AdminTarget): ListenerView[] {
     const names = http !== undefined ? http.routes.routes.map((r) => r.name) : (tcpListeners.get(listener.name)?.routes.map((r) => r.name) ?? []);
     return listenerView(listener, names, boundAddress(target, listener.name));
   });
+}
+
+/** The worker threads in index order; empty without them. */
+export function workerViews(target: AdminTarget): WorkerAdminView[] {
+  return (target.workers ?? []).map((w) => ({
+    index: w.index,
+    state: w.state,
+    restarts: w.restarts,
+    connections: w.connections,
+    requests: w.requests,
+    requestsPerSecond: w.requestsPerSecond,
+    cpuPercent: w.cpuPercent,
+  }));
 }
 
 function boundAddress(target: AdminTarget, listener: string): string | null {

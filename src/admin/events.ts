@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenerViews, type AdminTarget } from './api.ts';
+import { listenerViews, workerViews, type AdminTarget, type WorkerAdminView } from './api.ts';
 import { poolView, type BackendView, type ListenerView, type PoolView } from './views.ts';
 
 /**
  * The dashboard's event stream: `GET /api/events` answers with
- * `text/event-stream` and sends one `snapshot` event (every listener, pool and
- * backend) at once and then every second until the client leaves.
+ * `text/event-stream` and sends one `snapshot` event (every listener, pool,
+ * backend and worker thread) at once and then every second until the client leaves.
  *
  * Bounded by construction: a client that does not keep up is skipped (no
  * event is written while the last one is still queued), so a slow reader costs
@@ -33,6 +33,8 @@ export interface DashboardSnapshot {
   readonly at: string;
   readonly listeners: readonly ListenerView[];
   readonly pools: readonly DashboardPoolView[];
+  /** The worker threads as `GET /api/workers` lists them; empty when the main thread serves. */
+  readonly workers: readonly WorkerAdminView[];
 }
 
 export function dashboardSnapshot(target: AdminTarget): DashboardSnapshot {
@@ -45,6 +47,7 @@ export function dashboardSnapshot(target: AdminTarget): DashboardSnapshot {
       const members = pool.control.backends;
       return { ...view, backends: view.backends.map((b, i) => ({ ...b, requestsPerSecond: pool.runtimeOf(members[i]!).traffic.perSecond(now) })) };
     }),
+    workers: workerViews(target),
   };
 }
 

@@ -1,7 +1,9 @@
 /**
  * `usher status`: the pools and backends of a running usher as a table, read
- * from `GET /api/pools` on its admin API; once, or refreshed with `--watch`.
+ * from `GET /api/pools` on its admin API, and its worker threads (when it
+ * runs some) from `GET /api/workers`; once, or refreshed with `--watch`.
  */
+import type { WorkerAdminView } from '../admin/api.ts';
 import type { BackendView, PoolView } from '../admin/views.ts';
 import { callAdmin, errorMessage, type AdminEndpoint } from './admin-client.ts';
 import { exitCodes } from './exit-codes.ts';
@@ -17,8 +19,9 @@ export interface StatusOptions {
 }
 
 const COLUMNS = ['POOL', 'MODE', 'BACKEND', 'STATE', 'WEIGHT', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', '5XX', 'LAST CHECK'] as const;
+const WORKER_COLUMNS = ['WORKER', 'STATE', 'CONNECTIONS', 'REQ/S', 'CPU%', 'RESTARTS'] as const;
 /** Columns of numbers, aligned right. */
-const NUMERIC: ReadonlySet<string> = new Set(['WEIGHT', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', '5XX']);
+const NUMERIC: ReadonlySet<string> = new Set(['WEIGHT', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', '5XX', 'WORKER', 'CONNECTIONS', 'REQ/S', 'CPU%', 'RESTARTS']);
 
 /** Detail of a failed check shown in the table; the admin API has the whole text. */
 const MAX_DETAIL = 40;
@@ -42,6 +45,19 @@ export function statusRows(pools: readonly PoolView[], nowMs: number): string[][
         lastCheck(backend, nowMs),
       ]);
     }
+  }
+  return rows;
+}
+
+/**
+ * The workers table's rows, one per worker thread, header first: open
+ * connections, requests per second and CPU (% of one core)
+ * between its last two usage reports, and restarts.
+ */
+export function workerRows(workers: readonly WorkerAdminView[]): string[][] {
+  const rows: string[][] = [[...WORKER_COLUMNS]];
+  for (const worker of workers) {
+    rows.push([String(worker.index), worker.state, String(worker.connections), worker.requestsPerSecond.toFixed(1), worker.cpuPercent.toFixed(1), String(worker.restarts)]);
   }
   return rows;
 }
@@ -109,17 +125,21 @@ export async function runStatus(endpoint: AdminEndpoint, options: StatusOptions)
 }
 
 async function showOnce(endpoint: AdminEndpoint, json: boolean, watching: boolean): Promise<boolean> {
-  const answer = await callAdmin(endpoint, 'GET', '/api/pools', 10_000);
+  const [answer, workersAnswer] = await Promise.all([callAdmin(endpoint, 'GET', '/api/pools', 10_000), callAdmin(endpoint, 'GET', '/api/workers', 10_000)]);
   const problem = !answer.reached ? answer.message : !answer.ok ? `admin API at ${endpoint.url}: ${errorMessage(answer)}` : undefined;
   if (problem !== undefined || !answer.reached) {
     (watching ? process.stdout : process.stderr).write(`usher: ${problem}\n`);
     return false;
   }
+  // An usher without worker threads lists none, and an older one has no /api/workers: no section then.
+  const workers = workersAnswer.reached && workersAnswer.ok ? ((workersAnswer.body as { workers?: WorkerAdminView[] }).workers ?? []) : [];
   if (json) {
-    process.stdout.write(`${JSON.stringify(answer.body, null, 2)}\n`);
+    const body = workers.length > 0 ? { ...(answer.body as object), workers } : answer.body;
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return true;
   }
   const pools = (answer.body as { pools?: PoolView[] }).pools ?? [];
   process.stdout.write(`${formatTable(statusRows(pools, Date.now()))}\n`);
+  if (workers.length > 0) process.stdout.write(`\n${formatTable(workerRows(workers))}\n`);
   return true;
 }

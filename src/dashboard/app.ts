@@ -1,9 +1,9 @@
 import { backendAction, EventStream, setToken, type StreamStatus } from './client.ts';
 import { askForToken, confirmAction } from './dialogs.ts';
 import { formatClock } from './format.ts';
-import { DashboardView, type Action } from './render.ts';
+import { DashboardView, WorkersTable, type Action } from './render.ts';
 
-/** The live dashboard: reads /api/events, renders every listener, pool and backend, and drives drain/disable/enable. */
+/** The live dashboard: reads /api/events, renders every listener, pool, backend and worker thread, and drives drain/disable/enable. */
 
 function byId(id: string): HTMLElement {
   const node = document.getElementById(id);
@@ -70,9 +70,11 @@ async function onAction(pool: string, address: string, action: Action): Promise<
 }
 
 const view = new DashboardView(byId('listeners'), byId('pools'), (pool, address, action) => void onAction(pool, address, action));
+const workers = new WorkersTable(byId('workers-section'), byId('workers'));
 const stream = new EventStream({
   snapshot(snapshot) {
     view.render(snapshot);
+    workers.update(snapshot.workers ?? []);
     updatedEl.textContent = `updated ${formatClock(snapshot.at)}`;
     document.body.classList.remove('loading');
   },

@@ -8,6 +8,14 @@ export function formatRate(perSecond: number): string {
   return perSecond.toFixed(1);
 }
 
+/** CPU time as a share of one core: `0%`, `<0.1%`, `0.4%`, `37%`, `100%`. */
+export function formatPercent(percent: number): string {
+  if (percent <= 0) return '0%';
+  if (percent < 0.1) return '<0.1%';
+  if (percent < 10) return `${percent.toFixed(1)}%`;
+  return `${percent.toFixed(0)}%`;
+}
+
 /** `–` without data, `0.35 ms`, `12 ms`, `1.50 s`. */
 export function formatMs(ms: number | null): string {
   if (ms === null) return '–';

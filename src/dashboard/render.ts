@@ -1,6 +1,6 @@
 import { el, placeChildren, setAttr, setClass, setText, svg } from './dom.ts';
-import { formatClock, formatErrorRate, formatMs, formatRate, formatWeight, sparklinePoints } from './format.ts';
-import type { BackendView, HealthCheckResult, ListenerView, PoolView, Snapshot } from './types.ts';
+import { formatClock, formatErrorRate, formatMs, formatPercent, formatRate, formatWeight, sparklinePoints } from './format.ts';
+import type { BackendView, HealthCheckResult, ListenerView, PoolView, Snapshot, WorkerView } from './types.ts';
 
 /**
  * Renders snapshots into the page. Elements are kept per pool and per backend
@@ -48,6 +48,76 @@ export class DashboardView {
     }
     for (const name of this.#poolSections.keys()) if (!seen.has(name)) this.#poolSections.delete(name);
     placeChildren(this.#pools, sections);
+  }
+}
+
+/**
+ * The worker threads as a table, one row per worker, updated in place; the
+ * section is hidden when the snapshot has none (the main thread serves).
+ */
+export class WorkersTable {
+  readonly #section: HTMLElement;
+  readonly #body: HTMLElement;
+  readonly #rows = new Map<number, WorkerRow>();
+
+  constructor(section: HTMLElement, body: HTMLElement) {
+    this.#section = section;
+    this.#body = body;
+  }
+
+  update(workers: readonly WorkerView[]): void {
+    const hidden = workers.length === 0;
+    if (this.#section.hidden !== hidden) this.#section.hidden = hidden;
+    const rows: HTMLElement[] = [];
+    const seen = new Set<number>();
+    for (const worker of workers) {
+      let row = this.#rows.get(worker.index);
+      if (row === undefined) {
+        row = new WorkerRow(worker.index);
+        this.#rows.set(worker.index, row);
+      }
+      row.update(worker);
+      rows.push(row.el);
+      seen.add(worker.index);
+    }
+    for (const index of this.#rows.keys()) if (!seen.has(index)) this.#rows.delete(index);
+    placeChildren(this.#body, rows);
+  }
+}
+
+const WORKER_STATE_HELP: Readonly<Record<string, string>> = {
+  starting: 'loading the config; not serving yet',
+  serving: 'serving traffic',
+  restarting: 'the thread died; a replacement starts after a backoff that doubles with each crash in a row',
+  stopped: 'stopped',
+};
+
+class WorkerRow {
+  readonly el: HTMLTableRowElement;
+  readonly #cells: Record<'state' | 'connections' | 'rate' | 'cpu' | 'restarts', HTMLElement>;
+
+  constructor(index: number) {
+    this.el = el('tr', 'worker', '', { 'data-worker': String(index) });
+    const cell = (className = 'num'): HTMLElement => {
+      const td = el('td', className);
+      this.el.append(td);
+      return td;
+    };
+    this.el.append(el('th', 'mono', `#${index}`, { scope: 'row' }));
+    this.#cells = { state: cell('worker-state'), connections: cell(), rate: cell(), cpu: cell(), restarts: cell() };
+  }
+
+  update(w: WorkerView): void {
+    setAttr(this.el, 'data-state', w.state);
+    setClass(this.el, `worker worker-${w.state}`);
+    const c = this.#cells;
+    setText(c.state, w.state);
+    setAttr(c.state, 'title', WORKER_STATE_HELP[w.state] ?? '');
+    setText(c.connections, String(w.connections));
+    setText(c.rate, formatRate(w.requestsPerSecond));
+    setText(c.cpu, formatPercent(w.cpuPercent));
+    setText(c.restarts, String(w.restarts));
+    setClass(c.restarts, w.restarts > 0 ? 'num warn' : 'num');
   }
 }
 

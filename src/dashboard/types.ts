@@ -65,8 +65,20 @@ export interface ListenerView {
   readonly routes: readonly RouteView[];
 }
 
+export interface WorkerView {
+  readonly index: number;
+  readonly state: 'starting' | 'serving' | 'restarting' | 'stopped';
+  readonly restarts: number;
+  readonly connections: number;
+  readonly requests: number;
+  readonly requestsPerSecond: number;
+  readonly cpuPercent: number;
+}
+
 export interface Snapshot {
   readonly at: string;
   readonly listeners: readonly ListenerView[];
   readonly pools: readonly PoolView[];
+  /** Data-plane worker threads; empty (or absent, from an older usher) when the main thread serves. */
+  readonly workers?: readonly WorkerView[];
 }

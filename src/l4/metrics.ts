@@ -22,7 +22,11 @@ export class L4RouteMetrics {
   bytesOut = 0;
   readonly duration = new LatencyHistogram();
 
-  constructor(listener: string, route: string, pool: string) {
+  /** Counts every request (connection) of every route of its owner, across reloads that drop routes. */
+  readonly #served: Served;
+
+  constructor(listener: string, route: string, pool: string, served: Served = { count: 0 }) {
+    this.#served = served;
     this.listener = listener;
     this.route = route;
     this.pool = pool;
@@ -31,6 +35,7 @@ export class L4RouteMetrics {
   /** One connection ended after `ms`, having relayed these bytes. */
   observe(ms: number, bytesIn: number, bytesOut: number): void {
     this.connections++;
+    this.#served.count++;
     this.bytesIn += bytesIn;
     this.bytesOut += bytesOut;
     this.duration.observe(ms);
@@ -40,10 +45,16 @@ export class L4RouteMetrics {
 /** Every L4 listener's route metrics, kept across reloads. */
 export class L4Metrics {
   readonly #routes = new KeptByKey<L4RouteMetrics>();
+  readonly #served: Served = { count: 0 };
+
+  /** Connections ended since start, every route together (a worker thread's usage report). */
+  get served(): number {
+    return this.#served.count;
+  }
 
   /** The numbers a route records into: the same object while listener, route and pool stay. */
   route(listener: string, route: string, pool: string): L4RouteMetrics {
-    return this.#routes.get(`${listener}\0${route}\0${pool}`, () => new L4RouteMetrics(listener, route, pool));
+    return this.#routes.get(`${listener}\0${route}\0${pool}`, () => new L4RouteMetrics(listener, route, pool, this.#served));
   }
 
   /** Starts a new snapshot: routes not asked for again before {@link commit} are dropped. */
@@ -76,4 +87,9 @@ export class L4Metrics {
         [...this.#routes.values()].map((route) => [{ listener: route.listener, route: route.route, pool: route.pool }, route.duration]),
     );
   }
+}
+
+/** A running count shared by the routes of one metrics store. */
+interface Served {
+  count: number;
 }

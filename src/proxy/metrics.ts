@@ -51,7 +51,11 @@ export class RouteMetrics {
   /** Filters of this route that threw or timed out, by filter name (rare: a Map is fine). */
   readonly filterErrors = new Map<string, number>();
 
-  constructor(listener: string, route: string, pool: string) {
+  /** Counts every request (connection) of every route of its owner, across reloads that drop routes. */
+  readonly #served: Served;
+
+  constructor(listener: string, route: string, pool: string, served: Served = { count: 0 }) {
+    this.#served = served;
     this.listener = listener;
     this.route = route;
     this.pool = pool;
@@ -68,6 +72,7 @@ export class RouteMetrics {
       if (upstreamMs >= 0) backend.metrics.upstreamLatency.observe(upstreamMs);
     }
     cells[classIndex(status)]!++;
+    this.#served.count++;
     this.duration.observe(totalMs);
     this.bytesIn += bytesIn;
     this.bytesOut += bytesOut;
@@ -115,6 +120,12 @@ interface RouteKey {
 /** Every HTTP listener's route metrics, kept across reloads (see the file comment). */
 export class HttpMetrics {
   readonly #routes = new KeptByKey<RouteMetrics>();
+  readonly #served: Served = { count: 0 };
+
+  /** Requests answered since start, every route together (a worker thread's usage report). */
+  get served(): number {
+    return this.#served.count;
+  }
 
   /**
    * The metrics a listener's plan records into, reusing the numbers of routes
@@ -135,7 +146,7 @@ export class HttpMetrics {
   }
 
   #route(listener: string, route: string, pool: string): RouteMetrics {
-    return this.#routes.get(`${listener}\0${route}\0${pool}`, () => new RouteMetrics(listener, route, pool));
+    return this.#routes.get(`${listener}\0${route}\0${pool}`, () => new RouteMetrics(listener, route, pool, this.#served));
   }
 
   /** Declares the HTTP metrics on `registry`; `pools` lists the live pools at each scrape. */
@@ -172,4 +183,9 @@ export class HttpMetrics {
       (): Iterable<HistogramSeries> => [...this.#routes.values()].map((route) => [{ listener: route.listener, route: route.route }, route.duration]),
     );
   }
+}
+
+/** A running count shared by the routes of one metrics store. */
+interface Served {
+  count: number;
 }

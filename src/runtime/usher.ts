@@ -20,6 +20,7 @@ import { RunningListener } from './listener.ts';
 import { declareListenerMetrics } from './listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetrics } from './snapshot.ts';
 import { WorkerGroup, type WorkerView } from '../workers/group.ts';
+import { declareWorkerMetrics } from '../workers/metrics.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
 export interface UsherOptions {
@@ -72,6 +73,7 @@ export class Usher {
       (registry) => declarePoolMetrics(registry, pools),
       (registry) => this.#recorded.http.declare(registry, runtimes),
       (registry) => this.#recorded.l4.declare(registry),
+      (registry) => declareWorkerMetrics(registry, () => this.workers),
     ]);
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }

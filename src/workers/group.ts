@@ -27,12 +27,34 @@ export interface GroupHost {
   config(): UsherConfig;
 }
 
-/** One worker as the main thread sees it (the dashboard and `usher status` list these). */
+/** A worker's rates are measured over at least this long: a `/metrics` scrape's fresh usage in between does not shorten the window. */
+const MIN_RATE_WINDOW_MS = 500;
+
+/**
+ * One worker as the main thread sees it (the admin API, metrics, the
+ * dashboard and `usher status` list these), from its usage reports (one a
+ * second). The counters carry over a restart: a replacement thread's counts
+ * are added to what the ones before it last reported.
+ */
 export interface WorkerView {
   readonly index: number;
   readonly state: 'starting' | 'serving' | 'restarting' | 'stopped';
   readonly restarts: number;
+  /** Client connections open now (0 while the thread is not running). */
   readonly connections: number;
+  /** HTTP requests answered and L4 connections served so far. */
+  readonly requests: number;
+  /** Thread CPU time so far, µs. */
+  readonly cpuMicros: number;
+  /** `requests` per second between the last two usage reports (0 while the thread is not running). */
+  readonly requestsPerSecond: number;
+  /** Thread CPU time over wall time between the last two usage reports, as a percentage of one core. */
+  readonly cpuPercent: number;
+}
+
+/** A worker's counters at one usage report (carried over restarts), and when the main thread got it. */
+interface UsageSample {
+  readonly at: number;
   readonly requests: number;
   readonly cpuMicros: number;
 }
@@ -56,6 +78,13 @@ interface Member {
   restarts: number;
   crashesInRow: number;
   usage: WorkerUsage | undefined;
+  /** The thread `usage` came from: a report from another one (a replacement) carries the counts over. */
+  usageFrom: Thread | undefined;
+  /** Counts of the threads this one replaced, as they last reported them. */
+  readonly carried: { requests: number; cpuMicros: number };
+  /** The report rates are measured from, and the rates between it and the one before. */
+  sample: UsageSample | undefined;
+  rates: { requestsPerSecond: number; cpuPercent: number };
 }
 
 /**
@@ -102,7 +131,18 @@ export class WorkerGroup {
     const lent = await this.#bindAll(config.listeners);
     try {
       for (let index = 0; index < this.size; index++) {
-        const member: Member = { index, thread: undefined, state: 'starting', restarts: 0, crashesInRow: 0, usage: undefined };
+        const member: Member = {
+          index,
+          thread: undefined,
+          state: 'starting',
+          restarts: 0,
+          crashesInRow: 0,
+          usage: undefined,
+          usageFrom: undefined,
+          carried: { requests: 0, cpuMicros: 0 },
+          sample: undefined,
+          rates: { requestsPerSecond: 0, cpuPercent: 0 },
+        };
         this.#members.push(member);
         member.thread = this.#spawn(member, 1 + index);
       }
@@ -123,14 +163,20 @@ export class WorkerGroup {
 
   /** The workers as operators see them. */
   get views(): readonly WorkerView[] {
-    return this.#members.map((m) => ({
-      index: m.index,
-      state: m.state,
-      restarts: m.restarts,
-      connections: m.usage?.connections ?? 0,
-      requests: m.usage?.requests ?? 0,
-      cpuMicros: m.usage?.cpuMicros ?? 0,
-    }));
+    return this.#members.map((m) => {
+      const running = m.thread !== undefined && m.usageFrom === m.thread;
+      return {
+        index: m.index,
+        state: m.state,
+        restarts: m.restarts,
+        connections: running ? (m.usage?.connections ?? 0) : 0,
+        // Until a replacement reports, `usage` is the last thread's last report: its counts still count.
+        requests: m.carried.requests + (m.usage?.requests ?? 0),
+        cpuMicros: m.carried.cpuMicros + (m.usage?.cpuMicros ?? 0),
+        requestsPerSecond: running ? m.rates.requestsPerSecond : 0,
+        cpuPercent: running ? m.rates.cpuPercent : 0,
+      };
+    });
   }
 
   /** Connects a pool's control plane to every worker (a pool the config just added). */
@@ -334,8 +380,32 @@ export class WorkerGroup {
   }
 
   #usage(member: Member, thread: Thread, usage: WorkerUsage): void {
-    if (member.thread === thread) member.usage = usage;
     for (const [pool, reports] of Object.entries(usage.pools)) thread.planes.get(pool)?.reported(reports);
+    if (member.thread !== thread) return; // a retiring thread: its numbers count in the planes above, not in the slot's view
+    if (member.usageFrom !== thread) {
+      // The first report of a new thread: the last one's counts carry over, so the worker's counters never go back.
+      if (member.usageFrom !== undefined && member.usage !== undefined) {
+        member.carried.requests += member.usage.requests;
+        member.carried.cpuMicros += member.usage.cpuMicros;
+      }
+      member.usageFrom = thread;
+    }
+    member.usage = usage;
+    this.#measure(member, usage);
+  }
+
+  /** Rates from the difference between this report and the last one measured, at least {@link MIN_RATE_WINDOW_MS} before. */
+  #measure(member: Member, usage: WorkerUsage): void {
+    const now: UsageSample = { at: performance.now(), requests: member.carried.requests + usage.requests, cpuMicros: member.carried.cpuMicros + usage.cpuMicros };
+    const last = member.sample;
+    if (last !== undefined && now.at - last.at < MIN_RATE_WINDOW_MS) return;
+    member.sample = now;
+    if (last === undefined) return;
+    const seconds = (now.at - last.at) / 1000;
+    member.rates = {
+      requestsPerSecond: round1(Math.max(0, now.requests - last.requests) / seconds),
+      cpuPercent: round1((Math.max(0, now.cpuMicros - last.cpuMicros) / (seconds * 1e6)) * 100),
+    };
   }
 
   #answer(thread: Thread, key: string, message: FromWorker): void {
@@ -443,4 +513,8 @@ export class WorkerGroup {
     if (known === undefined || known.port !== (server.address() as AddressInfo).port) this.#addresses.set(listener.name, server.address() as AddressInfo);
     return { name: listener.name, server };
   }
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
 }

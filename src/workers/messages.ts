@@ -76,8 +76,11 @@ export interface BackendUsageReport {
 /** A worker's numbers as the control plane reads them: per-backend usage by pool, and its metrics (prom-client JSON). */
 export interface WorkerUsage {
   readonly pools: Readonly<Record<string, readonly BackendUsageReport[]>>;
+  /** Client connections open now. */
   readonly connections: number;
+  /** HTTP requests answered and L4 connections ended since the worker started. */
   readonly requests: number;
+  /** The thread's CPU time since it started, µs. */
   readonly cpuMicros: number;
 }
 

@@ -217,11 +217,8 @@ class DataPlane {
       }));
     }
     let connections = 0;
-    let requests = 0;
-    for (const listener of this.#listeners.values()) {
-      connections += listener.openConnections;
-      requests += listener.accepted;
-    }
+    for (const listener of this.#listeners.values()) connections += listener.openConnections;
+    const requests = this.#recorded.http.served + this.#recorded.l4.served;
     return { pools, connections, requests, cpuMicros: cpuMicros() };
   }
 

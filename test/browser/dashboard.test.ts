@@ -107,6 +107,8 @@ test('dashboard on the demo: backends live, a killed one turns unhealthy, drain 
   // The listener and its route are shown, with the address it is bound to.
   assert.match((await laptop.textContent('#listeners'))!, new RegExp(`web.*http.*${url!.slice('http://'.length)}.*route-0.*everything.*pool demo`));
   assert.match((await laptop.textContent('[data-pool="demo"] header'))!, /pool demo.*round-robin.*primary.*3 of 3 in rotation/);
+  // The demo serves from the main thread: no workers, no workers table.
+  assert.equal(await laptop.isHidden('#workers-section'), true);
 
   // Live numbers: requests per second, latency percentiles, health-check marks.
   await laptop.waitForFunction(
@@ -236,4 +238,51 @@ ${origins.map((o) => `      - address: ${o.address}\n`).join('')}admin:
   await context.close();
   // The browser logs each 401 it got as a failed resource; nothing else may be logged.
   assert.deepEqual(errors.filter((e) => !/status of 401/.test(e)), []);
+});
+
+test('dashboard with worker threads: a workers table, one row per worker, on a laptop and a phone', { skip }, async (t) => {
+  const origins = await startOrigins(1);
+  t.after(() => Promise.all(origins.map((o) => o.close())));
+  const usher = await startUsher(`runtime: { workers: 2 }
+accessLog: { enabled: false }
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+pools:
+  main:
+    backends:
+      - address: ${origins[0]!.address}
+admin:
+  bind: 127.0.0.1:0
+`);
+  t.after(() => usher.stop({ timeoutMs: 500 }));
+  for (let i = 0; i < 20; i++) await fetch(`${usher.url('web')}/`).then((res) => res.text());
+
+  const browser = await launch(t);
+  for (const options of [LAPTOP, PHONE]) {
+    const context = await browser.newContext(options);
+    const page = await context.newPage();
+    const errors = collectErrors(page);
+    await page.goto(`${usher.adminUrl!}/`);
+    await page.waitForSelector('#workers-section', { state: 'visible', timeout: 10_000 });
+    assert.equal(await page.locator('#workers tr.worker[data-state="serving"]').count(), 2);
+    const rows = await page.$$eval('#workers tr', (trs) => trs.map((tr) => [...tr.children].map((cell) => cell.textContent ?? '')));
+    assert.equal(rows.length, 2);
+    for (const [i, row] of rows.entries()) {
+      assert.equal(row.length, 6, JSON.stringify(rows));
+      assert.deepEqual([row[0], row[1], row[5]], [`#${i}`, 'serving', '0']);
+      assert.match(row[2]!, /^\d+$/);
+      assert.match(row[3]!, /^\d+(\.\d)?k?$/);
+      assert.match(row[4]!, /^\d+(\.\d)?%$/);
+    }
+    assert.equal(await scrollsSideways(page), false, 'the workers table makes the page scroll sideways');
+    if (options === LAPTOP) {
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: `${ARTIFACTS}dashboard-workers.png`, fullPage: true });
+    }
+    await context.close();
+    assert.deepEqual(errors, []);
+  }
 });

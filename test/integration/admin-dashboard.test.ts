@@ -69,7 +69,7 @@ test('dashboard assets: served without a token, with a strict content security p
     assert.doesNotMatch(body, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, `${path} refers to no other origin`);
   }
   // Anything else is the API: the token is checked first.
-  for (const path of ['/app.ts', '/../package.json', '/api/pools', '/api/listeners', '/api/events']) {
+  for (const path of ['/app.ts', '/../package.json', '/api/pools', '/api/listeners', '/api/workers', '/api/events']) {
     assert.equal((await fetch(`${admin}${path}`)).status, 401, path);
   }
   assert.equal((await fetch(`${admin}/`, { method: 'POST', headers: auth() })).status, 404);
@@ -152,6 +152,9 @@ test('GET /api/events: a snapshot at once and then every second, as text/event-s
   assert.deepEqual(snapshot.pools.map((p) => [p.name, p.algorithm, p.mode, p.queued]), [['main', 'round-robin', 'primary', 0]]);
   const backends = snapshot.pools[0]!.backends;
   assert.deepEqual(backends.map((b) => [b.address, b.state, b.requestsPerSecond.length]), origins.map((o) => [o.address, 'healthy', 60]));
+  // The main thread serves (workers: 0): no worker threads, here and in the API.
+  assert.deepEqual(snapshot.workers, []);
+  assert.deepEqual(await (await fetch(`${usher.adminUrl}/api/workers`, { headers: auth() })).json(), { workers: [] });
   // The same data as the API, plus the per-second series.
   const { requestsPerSecond, ...view } = backends[0]!;
   const api = (await (await fetch(`${usher.adminUrl}/api/pools/main/backends/${encodeURIComponent(origins[0]!.address)}`, { headers: auth() })).json()) as object;

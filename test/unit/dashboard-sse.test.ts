@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatErrorRate, formatMs, formatRate, formatWeight, sparklinePoints } from '../../src/dashboard/format.ts';
+import { formatErrorRate, formatMs, formatPercent, formatRate, formatWeight, sparklinePoints } from '../../src/dashboard/format.ts';
 import { SseParser, type SseEvent } from '../../src/dashboard/sse.ts';
 
 /** The dashboard's DOM-free parts: the server-sent events parser and number formatting. */
@@ -39,7 +39,7 @@ test('sse: an event is not dispatched before its blank line; one without data is
   assert.deepEqual(parser.push('event: empty\n\nretry: 10\nunknown: y\n\n'), []);
 });
 
-test('format: rates, latencies, error rates, weights', () => {
+test('format: rates, latencies, error rates, weights, CPU', () => {
   assert.deepEqual([0, 0.25, 3, 12.6, 999, 1234, 25_000].map(formatRate), ['0', '0.3', '3', '13', '999', '1.2k', '25k']);
   assert.deepEqual([null, 0.05, 2.934, 47, 1500].map(formatMs), ['–', '0.05 ms', '2.93 ms', '47 ms', '1.50 s']);
   assert.equal(formatErrorRate(0, 0), '–');
@@ -48,6 +48,7 @@ test('format: rates, latencies, error rates, weights', () => {
   assert.equal(formatErrorRate(3, 10), '30%');
   assert.equal(formatWeight(1, 1), '1');
   assert.equal(formatWeight(0.4213, 1), '0.42 of 1');
+  assert.deepEqual([0, 0.04, 3.26, 37.4, 100].map(formatPercent), ['0%', '<0.1%', '3.3%', '37%', '100%']);
 });
 
 test('format: sparkline points span the box, the peak at the top', () => {

@@ -20,6 +20,8 @@ export interface AdminTarget {
   settled?(): Promise<void>;
   /** The data-plane worker threads; absent or empty when the main thread serves. */
   readonly workers?: readonly WorkerView[];
+  /** A planned restart of one worker thread: its sockets pass to the next thread, no connection is lost. */
+  restartWorker?(index: number): Promise<void>;
 }
 
 /** A worker thread as the admin API shows it. */
@@ -68,6 +70,7 @@ const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
  *
  *   GET    /api/listeners
  *   GET    /api/workers
+ *   POST   /api/workers/{index}/restart
  *   GET    /api/pools
  *   GET    /api/pools/{pool}
  *   POST   /api/pools/{pool}/backends                  {address, name?, weight?, backup?, state?, maxConnections?}
@@ -93,6 +96,17 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
   if (resource === 'workers' && parts.length === 2) {
     allow(method, ['GET'], path);
     return { status: 200, body: { workers: workerViews(target) } };
+  }
+  if (resource === 'workers' && parts.length === 4 && parts[3] === 'restart') {
+    allow(method, ['POST'], path);
+    const index = Number(poolName);
+    const workers = target.workers ?? [];
+    if (!/^\d+$/.test(poolName ?? '') || index >= workers.length) {
+      throw new AdminError(404, 'not_found', workers.length === 0 ? 'usher runs no worker threads (runtime.workers: 0)' : `no worker ${poolName}; workers are 0 to ${workers.length - 1}`);
+    }
+    if (workers[index]!.state !== 'serving' || target.restartWorker === undefined) throw new AdminError(409, 'not_serving', `worker ${index} is ${workers[index]!.state}; try again once it serves`);
+    await target.restartWorker(index);
+    return { status: 200, body: { restarted: index, workers: workerViews(target) } };
   }
   if (resource !== 'pools') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/pools`);
   if (poolName === undefined) {

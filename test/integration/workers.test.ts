@@ -285,9 +285,11 @@ test('a planned worker restart under continuous new connections resets and refus
   await until(() => results.length >= 200, 'new connections flowing');
   for (const index of [0, 1, 0]) {
     const before = results.length;
-    await usher.restartWorker(index);
+    const reply = await admin(usher, 'POST', `/api/workers/${index}/restart`);
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
     await until(() => results.length >= before + 100, 'connections after the restart');
   }
+  assert.equal((await admin(usher, 'POST', '/api/workers/2/restart')).status, 404);
   stop = true;
   await Promise.all(clients);
   const failed = results.filter((r) => r.status !== 200);

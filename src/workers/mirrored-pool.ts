@@ -9,6 +9,9 @@ import type { ConnectionOptions } from 'node:tls';
 import type { ServedPool } from '../runtime/snapshot.ts';
 import { OUTCOME_CODES, type BackendState, type PoolState } from './messages.ts';
 
+/** Longest a clean success waits before it is reported (see {@link MirroredPool.attemptReported}). */
+const SUCCESS_DELAY_MS = 100;
+
 /** A member as a worker sees it: the control plane's published fields, updated in place by each `pool` message. */
 class MirroredBackend implements PublishedBackend {
   readonly slot: number;
@@ -66,6 +69,10 @@ export class MirroredPool implements PublishedPool, AttemptReports, ServedPool {
   #members = -1;
   #weights = -1;
   #reports: number[] = [];
+  /** Slots whose last pending report is a clean success: another one would tell the control plane nothing. */
+  readonly #pendingSuccess = new Set<number>();
+  /** 'soon': a flush at the end of this turn; 'later': a timer (only clean successes are pending). */
+  #flush: 'soon' | 'later' | undefined;
   readonly #sendReports: (pool: string, data: number[]) => void;
 
   constructor(name: string, plane: number, sendReports: (pool: string, data: number[]) => void) {
@@ -143,14 +150,40 @@ export class MirroredPool implements PublishedPool, AttemptReports, ServedPool {
     return this.#runtime;
   }
 
+  /**
+   * Reports go to the control plane in order, but not one message per
+   * attempt. A failure (or an unreachable backend) leaves at the end of this
+   * event-loop turn, with whatever is pending before it: passive health acts
+   * on it at once. A clean success only ends a failure streak, and repeated
+   * ones end it no more than the first, so successes with nothing else
+   * pending wait up to {@link SUCCESS_DELAY_MS}, one per backend. Under
+   * healthy traffic that is a few messages a second instead of one per turn:
+   * the main thread then costs the workers nothing they can measure.
+   */
   attemptReported(slot: number, outcome: Exclude<AttemptOutcome, 'unknown'>, failed: boolean): void {
-    if (this.#reports.length === 0) setImmediate(this.#flushReports);
+    const clean = outcome === 'success' && !failed;
+    if (clean) {
+      if (this.#pendingSuccess.has(slot)) return;
+      this.#pendingSuccess.add(slot);
+    } else {
+      this.#pendingSuccess.delete(slot);
+    }
     this.#reports.push(slot, OUTCOME_CODES.indexOf(outcome), failed ? 1 : 0);
+    if (!clean && this.#flush !== 'soon') {
+      this.#flush = 'soon';
+      setImmediate(this.#flushReports);
+    } else if (this.#flush === undefined) {
+      this.#flush = 'later';
+      setTimeout(this.#flushReports, SUCCESS_DELAY_MS).unref();
+    }
   }
 
   readonly #flushReports = (): void => {
+    if (this.#flush === undefined) return; // flushed already (a failure came before the timer)
+    this.#flush = undefined;
     const data = this.#reports;
     this.#reports = [];
+    this.#pendingSuccess.clear();
     if (data.length > 0) this.#sendReports(this.name, data);
   };
 }

@@ -149,7 +149,7 @@ export class WorkerGroup {
       const generation = ++this.#generation;
       const errors = await this.#prepareAll(generation, config, lent);
       if (errors.length > 0) throw new Error(errors.join('; '));
-      await this.#commitAll(generation);
+      await this.#commitAll(generation, true);
     } catch (error) {
       await this.stop(0);
       throw error;
@@ -464,11 +464,22 @@ export class WorkerGroup {
     return [...new Set(answers.flat())];
   }
 
-  async #commitAll(generation: number): Promise<void> {
+  /**
+   * Every worker that prepared serves the new config. One that does not
+   * answer (it died meanwhile) is left to the crash path, which starts its
+   * replacement on the current config; the others go on. At start, `strict`
+   * makes any failure fail the start.
+   */
+  async #commitAll(generation: number, strict = false): Promise<void> {
     await Promise.all(
       this.#serving().map(async (member) => {
-        await this.#ask(member.thread!, { type: 'commit', generation }, `committed:${generation}`);
-        member.state = 'serving';
+        try {
+          await this.#ask(member.thread!, { type: 'commit', generation }, `committed:${generation}`);
+          member.state = 'serving';
+        } catch (error) {
+          if (strict) throw error;
+          this.#host.logger.error({ err: error, worker: member.index, generation }, 'a worker did not commit the new config');
+        }
       }),
     );
   }

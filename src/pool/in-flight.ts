@@ -116,10 +116,10 @@ class InFlightRow implements InFlightCounts {
   #stride: number;
   /** Index of this row's first cell. */
   #base: number;
-  readonly #plane: number;
+  readonly plane: number;
 
   constructor(cells: Int32Array, stride: number, plane: number) {
-    this.#plane = plane;
+    this.plane = plane;
     this.#cells = cells;
     this.#stride = stride;
     this.#base = plane * stride;
@@ -129,7 +129,12 @@ class InFlightRow implements InFlightCounts {
   moved(cells: Int32Array, stride: number): void {
     this.#cells = cells;
     this.#stride = stride;
-    this.#base = this.#plane * stride;
+    this.#base = this.plane * stride;
+  }
+
+  /** This row's cells (a view). */
+  protected ownCells(): Int32Array {
+    return this.#cells.subarray(this.#base, this.#base + this.#stride);
   }
 
   total(slot: number): number {
@@ -169,19 +174,12 @@ export interface SharedInFlight {
  * then {@link adopt}s it and copies its own row over, since it is that row's
  * only writer and so the only one that knows its latest values.
  */
-export class SharedInFlightRow implements InFlightCounts {
-  #cells: Int32Array;
-  #stride: number;
-  #base: number;
+export class SharedInFlightRow extends InFlightRow {
   #version: number;
-  readonly #plane: number;
 
   constructor(shared: SharedInFlight, plane: number) {
-    this.#plane = plane;
+    super(new Int32Array(shared.buffer), shared.slots, plane);
     this.#version = shared.version;
-    this.#cells = new Int32Array(shared.buffer);
-    this.#stride = shared.slots;
-    this.#base = plane * shared.slots;
   }
 
   /** The table moved to `shared` (a no-op when it did not). */
@@ -189,30 +187,7 @@ export class SharedInFlightRow implements InFlightCounts {
     if (shared.version === this.#version) return;
     this.#version = shared.version;
     const cells = new Int32Array(shared.buffer);
-    const base = this.#plane * shared.slots;
-    cells.set(this.#cells.subarray(this.#base, this.#base + this.#stride), base);
-    this.#cells = cells;
-    this.#stride = shared.slots;
-    this.#base = base;
-  }
-
-  total(slot: number): number {
-    const cells = this.#cells;
-    const stride = this.#stride;
-    let sum = 0;
-    for (let i = slot; i < cells.length; i += stride) sum += cells[i]!;
-    return sum;
-  }
-
-  own(slot: number): number {
-    return this.#cells[this.#base + slot]!;
-  }
-
-  started(slot: number): void {
-    this.#cells[this.#base + slot]!++;
-  }
-
-  ended(slot: number): number {
-    return --this.#cells[this.#base + slot]!;
+    cells.set(this.ownCells(), this.plane * shared.slots);
+    this.moved(cells, shared.slots);
   }
 }

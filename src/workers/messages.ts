@@ -8,26 +8,13 @@
  * `pong` proves every earlier message was applied (the admin API's barrier).
  */
 import type { Server } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
-import type { HostPort, UsherConfig } from '../config/types.ts';
+import type { UsherConfig } from '../config/types.ts';
 import type { SharedInFlight } from '../pool/in-flight.ts';
 import type { PoolMode } from '../pool/pool-mode.ts';
+import type { PublishedBackend } from '../pool/published.ts';
 
-/** One member of a pool as the control plane publishes it (a `PublishedBackend` as data). */
-export interface BackendState {
-  readonly slot: number;
-  readonly key: string;
-  readonly name: string | undefined;
-  readonly address: HostPort;
-  readonly tls: ConnectionOptions | undefined;
-  readonly backup: boolean;
-  readonly maxConnections: number;
-  readonly stickyToken: string;
-  readonly weight: number;
-  readonly configuredWeight: number;
-  readonly available: boolean;
-  readonly enabled: boolean;
-}
+/** One member of a pool as the control plane publishes it: a `PublishedBackend`, as plain data. */
+export type BackendState = PublishedBackend;
 
 /** A pool's published state. `members` and `weights` count changes, so a worker rebuilds only what changed. */
 export interface PoolState {

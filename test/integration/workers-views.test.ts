@@ -7,12 +7,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { SseParser } from '../../src/dashboard/sse.ts';
 import { Usher } from '../../src/runtime/usher.ts';
 import { runCli } from '../helpers/cli.ts';
 import { until } from '../helpers/load.ts';
+import { getOnConnection } from '../helpers/one-shot.ts';
 import { startOrigin } from '../helpers/origin.ts';
 import { configFromYaml } from '../helpers/usher.ts';
 
@@ -28,17 +28,9 @@ interface Worker {
   cpuPercent: number;
 }
 
-/** One GET on its own TCP connection (HTTP/1.0: closed after the response); resolves the status. */
-function getOnce(port: number, path = '/'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    let data = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (data += chunk));
-    socket.on('error', reject);
-    socket.on('end', () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(data)?.[1] ?? 0)));
-    socket.write(`GET ${path} HTTP/1.0\r\nhost: test\r\n\r\n`);
-  });
+/** One GET on its own TCP connection; resolves the status. */
+async function getOnce(port: number, path = '/'): Promise<number> {
+  return (await getOnConnection(port, path)).status;
 }
 
 /** `count` one-connection GETs, 8 at a time (or until `stop()` says so); resolves how many answered 200. */

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect as netConnect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type SecureContextOptions } from 'node:tls';
@@ -21,6 +21,7 @@ import { loadConfig } from '../../src/config/index.ts';
 import { Usher } from '../../src/runtime/usher.ts';
 import { spawnCli } from '../helpers/cli.ts';
 import { steadyLoad, until } from '../helpers/load.ts';
+import { getOnConnection } from '../helpers/one-shot.ts';
 import { startOrigin, startOrigins, type Origin } from '../helpers/origin.ts';
 import { generateCertificate } from '../helpers/tls.ts';
 import { configFromYaml } from '../helpers/usher.ts';
@@ -52,23 +53,7 @@ async function startWith(t: TestContext, yaml: string): Promise<Usher> {
   return usher;
 }
 
-/** One GET on its own TCP connection; resolves status, headers and body. */
-function getOnce(port: number, path = '/'): Promise<{ status: number; head: string; body: string }> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(port, '127.0.0.1');
-    let data = '';
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => (data += chunk));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const split = data.indexOf('\r\n\r\n');
-      const head = split === -1 ? data : data.slice(0, split);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0), head, body: split === -1 ? '' : data.slice(split + 4) });
-    });
-    // HTTP/1.0: the body comes back as is (never chunked), and the connection closes after it.
-    socket.write(`GET ${path} HTTP/1.0\r\nhost: test\r\n\r\n`);
-  });
-}
+const getOnce = getOnConnection;
 
 /** Runs `count` one-connection GETs, `concurrency` at a time. */
 async function getMany(port: number, count: number, concurrency = 8, path = '/'): Promise<{ status: number; head: string; body: string }[]> {

@@ -20,6 +20,8 @@ export interface AdminTarget {
   settled?(): Promise<void>;
   /** The data-plane worker threads; absent or empty when the main thread serves. */
   readonly workers?: readonly WorkerView[];
+  /** Brings the data planes' numbers up to date (worker threads report them each second): the admin API's answers are as of the request. */
+  refresh?(): Promise<void>;
   /** A planned restart of one worker thread: its sockets pass to the next thread, no connection is lost. */
   restartWorker?(index: number): Promise<void>;
 }
@@ -89,6 +91,7 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     const result = await target.reload();
     return result.ok ? { status: 200, body: { reloaded: true, warnings: result.warnings } } : { status: 422, body: { reloaded: false, errors: result.errors } };
   }
+  if (method === 'GET' && (resource === 'pools' || resource === 'workers')) await target.refresh?.();
   if (resource === 'listeners' && parts.length === 2) {
     allow(method, ['GET'], path);
     return { status: 200, body: { listeners: listenerViews(target) } };

@@ -157,6 +157,11 @@ export class Usher {
     await this.#group.restart(index);
   }
 
+  /** Refreshes what the control plane knows of the workers' traffic (counters, connections, recent traffic); the admin API reads it fresh. */
+  async refresh(): Promise<void> {
+    await this.#group?.collect(false);
+  }
+
   /** Resolves once every worker thread applied the control-plane changes made so far (the admin API answers a change only then). */
   async settled(): Promise<void> {
     await this.#group?.barrier();

@@ -218,10 +218,14 @@ export class WorkerGroup {
     await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'ping', id }, `pong:${id}`).catch(() => undefined)));
   }
 
-  /** Every worker thread's numbers now (usage and prom-client metrics JSON), retiring ones included. */
-  async collect(): Promise<{ usage: WorkerUsage; metrics: unknown }[]> {
+  /**
+   * Every worker thread's numbers now, retiring ones included: their usage
+   * (which also refreshes what the control plane sums for the admin API) and,
+   * with `metrics`, their registries as prom-client JSON.
+   */
+  async collect(metrics = true): Promise<{ usage: WorkerUsage; metrics: unknown }[]> {
     const id = ++this.#pingId;
-    const answers = await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'collect', id }, `collected:${id}`).catch(() => undefined)));
+    const answers = await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'collect', id, metrics }, `collected:${id}`).catch(() => undefined)));
     const out: { usage: WorkerUsage; metrics: unknown }[] = [];
     for (const answer of answers) if (answer?.type === 'collected') out.push({ usage: answer.usage, metrics: answer.metrics });
     return out;

@@ -40,7 +40,8 @@ export type ToWorker =
   /** Phase two: serve the prepared config. The worker answers `committed`. */
   | { readonly type: 'commit' | 'abort'; readonly generation: number }
   | { readonly type: 'ping'; readonly id: number }
-  | { readonly type: 'collect'; readonly id: number }
+  /** Usage now, and the worker's metrics as prom-client JSON when `metrics` (a `/metrics` scrape). */
+  | { readonly type: 'collect'; readonly id: number; readonly metrics: boolean }
   /** A planned restart: stop accepting and give the listening sockets back, open. The worker answers `handed-back`. */
   | { readonly type: 'hand-back' }
   | { readonly type: 'stop'; readonly timeoutMs: number };

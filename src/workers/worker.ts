@@ -106,7 +106,8 @@ class DataPlane {
         this.#post({ type: 'pong', id: message.id });
         return;
       case 'collect':
-        void this.#metrics.getMetricsAsJSON().then((metrics) => this.#post({ type: 'collected', id: message.id, usage: this.#usage(), metrics }));
+        if (message.metrics) void this.#metrics.getMetricsAsJSON().then((metrics) => this.#post({ type: 'collected', id: message.id, usage: this.#usage(), metrics }));
+        else this.#post({ type: 'collected', id: message.id, usage: this.#usage(), metrics: undefined });
         return;
       case 'stop':
         void this.#stop(message.timeoutMs);

@@ -12,10 +12,12 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type SecureContextOptions } from 'node:tls';
+import { connect as h2connect } from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/index.ts';
 import { Usher } from '../../src/runtime/usher.ts';
@@ -382,3 +384,75 @@ async function loadConfigFromText(yaml: string) {
 }
 
 void createServer;
+
+test('every listener protocol runs in the workers: HTTP/2 over TLS, a WebSocket upgrade and a tcp listener', async (t) => {
+  // An HTTP/1.1 origin that also completes WebSocket handshakes, then echoes bytes.
+  const origin = await startOrigin('multi');
+  origin.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    const key = String(req.headers['sec-websocket-key']);
+    const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`);
+    socket.on('data', (chunk: Buffer) => socket.write(Buffer.concat([Buffer.from('echo:'), chunk])));
+  });
+  t.after(() => origin.close());
+  const cert = generateCertificate(['multi.example']);
+  const dir = mkdtempSync(join(tmpdir(), 'usher-workers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'cert.pem'), cert.cert);
+  writeFileSync(join(dir, 'key.pem'), cert.key);
+  const usher = await startWith(
+    t,
+    `runtime: { workers: 2 }
+accessLog: { enabled: false }
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes: [ { pool: main } ]
+  - name: secure
+    bind: 127.0.0.1:0
+    protocol: https
+    tls:
+      certificates:
+        - { cert: ${join(dir, 'cert.pem')}, key: ${join(dir, 'key.pem')} }
+    routes: [ { pool: main } ]
+  - name: raw
+    bind: 127.0.0.1:0
+    protocol: tcp
+    routes: [ { pool: main } ]
+pools:
+  main:
+    backends: [ { address: ${origin.address} } ]
+`,
+  );
+  // HTTP/2 (ALPN h2), several streams on one session.
+  const session = h2connect(`https://127.0.0.1:${usher.address('secure').port}`, { ca: cert.cert, servername: 'multi.example' });
+  t.after(() => session.destroy());
+  const bodies = await Promise.all(
+    Array.from({ length: 4 }, () =>
+      new Promise<string>((resolve, reject) => {
+        const stream = session.request({ ':path': '/h2', ':authority': 'multi.example' });
+        let body = '';
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (body += chunk));
+        stream.on('end', () => resolve(body));
+        stream.on('error', reject);
+      }),
+    ),
+  );
+  assert.deepEqual(bodies, Array(4).fill('multi'));
+  // A WebSocket upgrade, then bytes both ways through the tunnel.
+  const ws = netConnect(usher.address('web').port, '127.0.0.1');
+  t.after(() => ws.destroy());
+  let received = '';
+  ws.setEncoding('latin1');
+  ws.on('data', (chunk: string) => (received += chunk));
+  ws.write('GET /ws HTTP/1.1\r\nhost: multi.example\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n');
+  await until(() => received.includes('\r\n\r\n'), 'the 101');
+  assert.match(received, /^HTTP\/1\.1 101 /);
+  ws.write('ping');
+  await until(() => received.endsWith('echo:ping'), 'the echo through the tunnel');
+  // The tcp listener relays the bytes of an HTTP/1.0 exchange untouched.
+  const tcp = await getOnConnection(usher.address('raw').port, '/tcp');
+  assert.equal(tcp.status, 200);
+  assert.equal(tcp.body, 'multi');
+});

@@ -21,6 +21,8 @@ import { connect as h2connect } from 'node:http2';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config/index.ts';
 import { Usher } from '../../src/runtime/usher.ts';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
 import { spawnCli } from '../helpers/cli.ts';
 import { steadyLoad, until } from '../helpers/load.ts';
 import { getOnConnection } from '../helpers/one-shot.ts';
@@ -286,6 +288,21 @@ test('a planned worker restart under continuous new connections resets and refus
     const reply = await admin(usher, 'GET', '/api/pools/main');
     return (reply.body as { backends: { inFlight: number }[] }).backends.every((b) => b.inFlight === 0);
   }, 'in-flight counts back to 0 (the old threads\' rows cleared)', 5000);
+});
+
+test('a worker that keeps crashing is replaced with a growing delay (100, 200, 400 ms ...), logged each time; the process stays up', async (t) => {
+  const origin = await startOrigin('loop');
+  t.after(() => origin.close());
+  const routeExtra = `        filters:\n          - module: ${fileURLToPath(new URL('../fixtures/filters/crash-on-load.ts', import.meta.url))}\n`;
+  const config = await loadConfigFromText(yamlFor([origin], { routeExtra, workers: 1 }));
+  const lines: string[] = [];
+  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(chunk.toString()), done()) }));
+  const usher = await Usher.start(config, { logger });
+  t.after(() => usher.stop({ timeoutMs: 500 }));
+  await until(() => (usher.workers[0]?.restarts ?? 0) >= 4, 'four restarts', 20_000, 50);
+  const delays = lines.filter((line) => line.includes('worker thread exited; replacing it')).map((line) => (JSON.parse(line) as { respawnInMs: number }).respawnInMs);
+  assert.deepEqual(delays.slice(0, 4), [100, 200, 400, 800], lines.join(''));
+  assert.equal(usher.workers[0]?.restarts, delays.length);
 });
 
 test('SIGTERM with slow requests in flight on both workers completes them and exits 0', async (t) => {

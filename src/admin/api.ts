@@ -108,7 +108,11 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
       throw new AdminError(404, 'not_found', workers.length === 0 ? 'usher runs no worker threads (runtime.workers: 0)' : `no worker ${poolName}; workers are 0 to ${workers.length - 1}`);
     }
     if (workers[index]!.state !== 'serving' || target.restartWorker === undefined) throw new AdminError(409, 'not_serving', `worker ${index} is ${workers[index]!.state}; try again once it serves`);
-    await target.restartWorker(index);
+    try {
+      await target.restartWorker(index);
+    } catch (error) {
+      throw new AdminError(409, 'restart_failed', (error as Error).message);
+    }
     return { status: 200, body: { restarted: index, workers: workerViews(target) } };
   }
   if (resource !== 'pools') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/pools`);

@@ -68,6 +68,8 @@ interface Thread {
   /** Answers awaited from this thread, by what they answer. */
   readonly waiting: Map<string, (message: FromWorker) => void>;
   readonly startedAt: number;
+  /** Resolves when the thread has ended. */
+  readonly exited: Promise<void>;
 }
 
 /** A worker slot: the thread serving in it now, and its history. */
@@ -241,12 +243,21 @@ export class WorkerGroup {
     const member = this.#members[index];
     const old = member?.thread;
     if (member === undefined || old === undefined || member.state !== 'serving') throw new Error(`worker ${index} is not serving`);
-    const answer = await this.#ask(old, { type: 'hand-back' }, 'handed-back');
-    if (answer.type !== 'handed-back') throw new Error(`worker ${index} did not hand its sockets back`);
+    member.state = 'restarting'; // a second restart of the slot now waits its turn (refused as not serving)
+    const row = old.row === 1 + index ? 1 + this.size + index : 1 + index;
+    let answer: FromWorker;
+    try {
+      // The slot's other row may still belong to the thread an earlier restart retired (one writer per row): wait for it to end.
+      for (const retiring of this.#retiring) if (retiring.row === row) await retiring.exited;
+      answer = await this.#ask(old, { type: 'hand-back' }, 'handed-back');
+      if (answer.type !== 'handed-back') throw new Error(`worker ${index} did not hand its sockets back`);
+    } catch (error) {
+      if (member.thread === old) member.state = 'serving';
+      throw error;
+    }
     this.#retiring.add(old);
-    member.state = 'restarting';
     member.restarts++;
-    const thread = this.#spawn(member, old.row === 1 + index ? 1 + this.size + index : 1 + index);
+    const thread = this.#spawn(member, row);
     member.thread = thread;
     try {
       const generation = this.#generation;
@@ -283,7 +294,7 @@ export class WorkerGroup {
     const init: WorkerInit = { ...this.#init, index: member.index, plane: row };
     const young = youngGenerationMb();
     const worker = new Worker(entry, { workerData: init, stdout: false, stderr: false, ...(young > 0 ? { resourceLimits: { maxYoungGenerationSizeMb: young } } : {}) });
-    const thread: Thread = { worker, row, planes: new Map(), waiting: new Map(), startedAt: performance.now() };
+    const thread: Thread = { worker, row, planes: new Map(), waiting: new Map(), startedAt: performance.now(), exited: new Promise((resolve) => worker.once('exit', () => resolve())) };
     member.state = member.state === 'restarting' ? 'restarting' : 'starting';
     worker.on('message', (message: FromWorker) => this.#onMessage(member, thread, message));
     worker.on('error', (error) => this.#host.logger.error({ err: error, worker: member.index }, 'worker thread failed'));

@@ -23,7 +23,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { L4_BODY_BYTES, parseOptions, USAGE, type BenchOptions, type Mode, type Scenario } from './lib/args.ts';
-import { LARGE_BODY_BYTES, originNginxConf, SMALL_BODY, type TlsFiles } from './lib/configs.ts';
+import { LARGE_BODY_BYTES, MIB_BODY_BYTES, originNginxConf, SMALL_BODY, type TlsFiles } from './lib/configs.ts';
 import { httpGet, type GetOptions } from './lib/http-check.ts';
 import { LOAD_CPU, measure, waitForQuiet, wrkFor, wrkSeconds } from './lib/measure.ts';
 import { canPin, descendants, freePort, hasCommand, killAllSync, pinned, setNiceness, start, stop, threadCount, ticksPerSecond, waitForPort, type Spawned } from './lib/proc.ts';
@@ -216,6 +216,7 @@ async function main(): Promise<number> {
   prepareNginxDirs(dir);
   mkdirSync(join(dir, 'www'), { recursive: true });
   writeFileSync(join(dir, 'www', '64k'), Buffer.alloc(LARGE_BODY_BYTES, 'x'));
+  writeFileSync(join(dir, 'www', '1m'), Buffer.alloc(MIB_BODY_BYTES, 'x'));
   const modes: Mode[] = (['http', 'https', 'tcp'] as const).filter((m) => opts.scenarios.some((s) => s.mode === m));
   if (modes.includes('tcp')) writeFileSync(join(dir, 'www', '64m'), Buffer.alloc(L4_BODY_BYTES, 'x'));
   const tls = modes.includes('https') ? makeCertificate(dir) : undefined;

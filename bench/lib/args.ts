@@ -27,6 +27,8 @@ export interface Scenario {
   readonly connections?: number;
   /** wrk --timeout, seconds (default 5). */
   readonly timeoutS?: number;
+  /** `bytes` scenarios: the body of each response, so short responses can be told apart. */
+  readonly bodyBytes?: number;
 }
 
 /** Body size of /64m, the large file the l4 scenario downloads (64 MiB). */
@@ -48,8 +50,11 @@ export const SCENARIOS: readonly Scenario[] = [
     unit: 'bytes',
     connections: L4_CONNECTIONS,
     timeoutS: 60,
+    bodyBytes: L4_BODY_BYTES,
   },
   { name: 'https', title: 'small keep-alive GETs over TLS terminated by the balancer (GET https://…/small)', path: '/small', headers: [], mode: 'https', unit: 'requests' },
+  { name: '1m', title: '1 MiB responses, 8 keep-alive connections (GET /1m)', path: '/1m', headers: [], mode: 'http', unit: 'bytes', connections: 8, timeoutS: 30, bodyBytes: 1024 * 1024 },
+  { name: 'l4-close', title: 'new TCP connection per request through a TCP (L4) proxy (GET /small, Connection: close)', path: '/small', headers: ['Connection: close'], mode: 'tcp', unit: 'requests' },
 ];
 
 /**
@@ -108,7 +113,7 @@ export const USAGE = `Usage: node bench/run.ts [options]
   --prototypes            add the four data-path prototypes to the targets
   --extra 'name=cmd'      extra target; {port} and {backends} (host:port,host:port) are substituted;
                           repeatable
-  --scenarios <a,b,...>   small,close,64k,l4,https, or "all" (BENCH_SCENARIOS; default
+  --scenarios <a,b,...>   small,close,64k,1m,l4,l4-close,https, or "all" (BENCH_SCENARIOS; default
                           small,close,64k). l4 runs on the targets with a TCP mode (direct,
                           usher, haproxy), https on those terminating TLS (usher, nginx,
                           haproxy); other targets are left out of those two

@@ -10,6 +10,8 @@
 /** Response body sizes served by the origins (/64m, the l4 file, is L4_BODY_BYTES in args.ts). */
 export const SMALL_BODY = 'ok\n';
 export const LARGE_BODY_BYTES = 65536;
+/** Body size of /1m (the 1m scenario). */
+export const MIB_BODY_BYTES = 1024 * 1024;
 
 /** Certificate and key the TLS-terminating peers share (generated per run into the temp dir). */
 export interface TlsFiles {
@@ -79,6 +81,9 @@ ${listens}
             root ${dir}/www;
         }
         location = /64m {
+            root ${dir}/www;
+        }
+        location = /1m {
             root ${dir}/www;
         }
         location / {

@@ -68,7 +68,7 @@ export async function measure(opts: BenchOptions, script: string, ctx: BenchCont
   // wrk's byte count includes the headers and the part of the responses still in
   // flight when it stopped, so every completed response must account for at least
   // the full body: fewer bytes mean responses were cut short (or were not the file).
-  const short = scenario.unit === 'bytes' ? Math.max(0, wrk.requests - Math.floor(wrk.bytes / L4_BODY_BYTES)) : 0;
+  const short = scenario.unit === 'bytes' ? Math.max(0, wrk.requests - Math.floor(wrk.bytes / (scenario.bodyBytes ?? L4_BODY_BYTES))) : 0;
   return {
     requests: wrk.requests,
     durationS,

@@ -33,7 +33,7 @@ export interface WorkerAdminView {
   readonly restarts: number;
   /** Client connections open now. */
   readonly connections: number;
-  /** Client connections accepted so far (a counter, carried over restarts). */
+  /** HTTP requests answered and L4 connections ended so far (a counter, carried over restarts). */
   readonly requests: number;
   /** `requests` per second between the worker's last two usage reports (one a second). */
   readonly requestsPerSecond: number;
@@ -130,7 +130,7 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     allow(method, ['GET', 'POST'], path);
     if (method === 'GET') return { status: 200, body: { backends: poolView(pool).backends } };
     const added = addBackend(pool, body);
-    await target.settled?.();
+    await settle(target);
     return { status: 201, body: backendView(pool, added) };
   }
   const backend = backendOf(pool, backendKey);
@@ -139,18 +139,18 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     const state = ACTIONS[action];
     if (state === undefined) throw new AdminError(404, 'not_found', `unknown action "${action}"; use drain, disable or enable`);
     pool.control.setAdminState(backend, state);
-    await target.settled?.();
+    await settle(target);
     return { status: 200, body: backendView(pool, backend) };
   }
   allow(method, ['GET', 'PATCH', 'DELETE'], path);
   if (method === 'GET') return { status: 200, body: backendView(pool, backend) };
   if (method === 'DELETE') {
     pool.control.remove(backend);
-    await target.settled?.();
+    await settle(target);
     return { status: 200, body: { removed: backend.key, inFlight: backend.inFlight } };
   }
   patchBackend(pool, backend, body);
-  await target.settled?.();
+  await settle(target);
   return { status: 200, body: backendView(pool, backend) };
 }
 
@@ -284,4 +284,13 @@ function patchBackend(pool: Pool, backend: BackendControl, body: unknown): void 
   if (weight === undefined && state === undefined) throw new AdminError(400, 'bad_body', 'give weight and/or state');
   if (weight !== undefined) pool.control.setWeight(backend, weight);
   if (state !== undefined) pool.control.setAdminState(backend, state);
+}
+
+/** Waits until every data plane applied the change; a worker that does not confirm in time makes the answer 503, the change stays. */
+async function settle(target: AdminTarget): Promise<void> {
+  try {
+    await target.settled?.();
+  } catch (error) {
+    throw new AdminError(503, 'not_settled', (error as Error).message);
+  }
 }

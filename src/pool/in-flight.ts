@@ -18,8 +18,9 @@
  *
  * With `runtime.workers: 0` one data plane (the main thread) writes row 0.
  * With worker threads, row 0 stays the main thread's (it serves nothing) and
- * worker `i` writes row `i + 1` of the same buffer, which travels to it with
- * the pool's membership ({@link InFlightTable.shared}, {@link SharedInFlightRow}).
+ * worker slot `i` writes row `1 + i` or `1 + N + i` of the same buffer
+ * (alternating across planned restarts, see WorkerGroup), which travels to it
+ * with the pool's membership ({@link InFlightTable.shared}, {@link SharedInFlightRow}).
  */
 
 /** One data plane's in-flight accounting for the backends of one pool. */

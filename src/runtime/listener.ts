@@ -60,9 +60,10 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
    * Binds a listener. Without a `plan` (a reload binding a new listener) it
    * accepts but leaves connections unread until {@link activate}. With
    * `lent`, a listening socket the main thread bound and lent to this worker
-   * thread, it serves that socket instead of binding one.
+   * thread, it serves that socket instead of binding one, starting with the
+   * `early` connections it accepted before.
    */
-  static async bind(config: ListenerConfig, snapshot: Snapshot<ServedPool> | undefined, logger: Logger, lent?: Server): Promise<RunningListener> {
+  static async bind(config: ListenerConfig, snapshot: Snapshot<ServedPool> | undefined, logger: Logger, lent?: Server, early: readonly Socket[] = []): Promise<RunningListener> {
     let server: Server;
     let running: RunningListener;
     const plan = snapshot?.listeners.get(config.name);
@@ -105,6 +106,8 @@ export class RunningListener implements PlanSource, ListenerMetricsSource {
       lent.on('connection', (socket: Socket) => server.emit('connection', socket));
       lent.on('error', (err) => logger.error({ err, listener: config.name }, 'listener error'));
       running.#lent = lent;
+      // Connections the socket accepted before this listener existed (held paused by the worker).
+      for (const socket of early) server.emit('connection', socket);
       return running;
     }
     try {

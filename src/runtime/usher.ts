@@ -273,15 +273,20 @@ export class Usher {
       const old = before.get(listener.name);
       return old === undefined || !sameBind(old.bind, listener.bind) || old.protocol !== listener.protocol;
     });
-    const errors = await group.prepare(config, changed);
+    // Prepare and commit run alone: no planned restart or crash replacement starts a thread between them.
+    const errors = await group.exclusive(async () => {
+      const failed = await group.prepare(config, changed);
+      if (failed.length > 0) return failed;
+      const compiled = compileSnapshotRoutes(config, this.logger);
+      const previousPools = this.#snapshot.pools;
+      const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
+      this.#snapshot = snapshot;
+      for (const pool of snapshot.pools.values()) if (previousPools.get(pool.name) !== pool) group.attachPool(pool);
+      await group.commit();
+      for (const pool of retiredPools) pool.close();
+      return [];
+    });
     if (errors.length > 0) return this.#rejected(errors);
-    const compiled = compileSnapshotRoutes(config, this.logger);
-    const previousPools = this.#snapshot.pools;
-    const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
-    this.#snapshot = snapshot;
-    for (const pool of snapshot.pools.values()) if (previousPools.get(pool.name) !== pool) group.attachPool(pool);
-    await group.commit();
-    for (const pool of retiredPools) pool.close();
     if (config.admin !== undefined) this.#admin?.configure(config.admin);
     this.#restartOnlyWarnings(config, previousConfig, warnings);
     this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, workers: group.size, warnings }, 'config reloaded');

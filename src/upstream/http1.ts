@@ -348,7 +348,7 @@ export class Http1Upstream implements UpstreamListener {
   /**
    * The exchange is done with the connection: back to the idle pool when
    * `reusable` and the response allows it (kept alive, ended where its framing
-   * said, not paused), else closed. Body bytes never sent (the connection
+   * said), else closed. Body bytes never sent (the connection
    * never came up) go back to the handler, for its next attempt.
    */
   release(reusable: boolean): void {
@@ -358,7 +358,8 @@ export class Http1Upstream implements UpstreamListener {
     this.#responseBuffer = undefined;
     this.#head = undefined;
     this.#tail = undefined;
-    this.connection.release(reusable && this.#done && this.#reusable && !this.#paused);
+    // Paused at the very end (the client's buffer filled with the last bytes) does not matter: the response is whole, and release resumes the socket.
+    this.connection.release(reusable && this.#done && this.#reusable);
   }
 
   #giveBackHeld(handler: Http1UpstreamHandler): void {

@@ -116,6 +116,8 @@ export class WorkerGroup {
   #generation = 0;
   #pingId = 0;
   #stopping = false;
+  /** Config changes, planned restarts and crash replacements run one at a time, in order (see {@link exclusive}). */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(size: number, host: GroupHost, init: Omit<WorkerInit, 'index' | 'plane'>) {
     this.size = size;
@@ -187,23 +189,45 @@ export class WorkerGroup {
   }
 
   /**
-   * Phase one of a reload: binds the listeners that are new or moved, and has
-   * every worker prepare `config`. Returns the errors; on any, nothing changed.
+   * Runs `operation` alone: a reload's prepare and commit, a planned restart
+   * and a crash replacement each see the workers and the config as they were
+   * when it began, and none starts a thread on a config another is changing.
+   */
+  exclusive<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(operation, operation);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Phase one of a reload (call it inside {@link exclusive}, with the commit):
+   * binds the listeners that are new or moved, and has every worker prepare
+   * `config`. Returns the errors; on any, nothing changed.
    */
   async prepare(config: UsherConfig, changed: readonly ListenerConfig[]): Promise<string[]> {
+    const addresses = new Map(this.#addresses);
     let lent: LentListener[][];
     try {
       lent = await this.#bindAll(changed);
     } catch (error) {
+      this.#restoreAddresses(addresses);
       return [(error as Error).message];
     }
     const generation = ++this.#generation;
+    const serving = new Set(this.#serving().map((member) => member.index));
+    // Sockets for a slot with no serving thread (in crash backoff) go nowhere: its replacement binds its own.
+    for (let index = 0; index < lent.length; index++) if (!serving.has(index)) for (const { server } of lent[index]!) server.close();
     const errors = await this.#prepareAll(generation, config, lent);
     if (errors.length > 0) {
       for (const member of this.#serving()) this.#post(member.thread!, { type: 'abort', generation });
-      for (const perWorker of lent) for (const { server } of perWorker) server.close();
+      this.#restoreAddresses(addresses);
     }
     return errors;
+  }
+
+  #restoreAddresses(addresses: ReadonlyMap<string, AddressInfo>): void {
+    this.#addresses.clear();
+    for (const [name, address] of addresses) this.#addresses.set(name, address);
   }
 
   /** Phase two: every worker serves the config it prepared. */
@@ -214,10 +238,23 @@ export class WorkerGroup {
     }
   }
 
-  /** Resolves once every worker has applied every message sent before this call (the admin API waits for it). */
+  /**
+   * Resolves once every worker has applied every message sent before this
+   * call (the admin API waits for it); rejects when one did not confirm in
+   * time. A thread that ends meanwhile counts as done: its replacement starts
+   * from the current state.
+   */
   async barrier(): Promise<void> {
     const id = ++this.#pingId;
-    await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'ping', id }, `pong:${id}`).catch(() => undefined)));
+    const late: number[] = [];
+    await Promise.all(
+      this.#threads().map((thread) =>
+        this.#ask(thread, { type: 'ping', id }, `pong:${id}`).catch((error: Error) => {
+          if (!(error instanceof ThreadEnded)) late.push(thread.row);
+        }),
+      ),
+    );
+    if (late.length > 0) throw new Error(`${late.length} worker thread(s) did not confirm the change within ${ANSWER_TIMEOUT_MS} ms; it is applied on the control plane and reaches them when they catch up`);
   }
 
   /**
@@ -239,18 +276,25 @@ export class WorkerGroup {
    * thread takes them and serves, and the old one finishes its requests
    * (up to `shutdownTimeout`) before it ends.
    */
-  async restart(index: number): Promise<void> {
+  restart(index: number): Promise<void> {
+    return this.exclusive(() => this.#restart(index));
+  }
+
+  async #restart(index: number): Promise<void> {
     const member = this.#members[index];
     const old = member?.thread;
+    if (this.#stopping) throw new Error('usher is stopping');
     if (member === undefined || old === undefined || member.state !== 'serving') throw new Error(`worker ${index} is not serving`);
-    member.state = 'restarting'; // a second restart of the slot now waits its turn (refused as not serving)
+    member.state = 'restarting';
     const row = old.row === 1 + index ? 1 + this.size + index : 1 + index;
-    let answer: FromWorker;
+    let listeners: readonly LentListener[];
     try {
       // The slot's other row may still belong to the thread an earlier restart retired (one writer per row): wait for it to end.
       for (const retiring of this.#retiring) if (retiring.row === row) await retiring.exited;
-      answer = await this.#ask(old, { type: 'hand-back' }, 'handed-back');
+      const id = ++this.#pingId;
+      const answer = await this.#ask(old, { type: 'hand-back', id }, `handed-back:${id}`);
       if (answer.type !== 'handed-back') throw new Error(`worker ${index} did not hand its sockets back`);
+      listeners = answer.listeners;
     } catch (error) {
       if (member.thread === old) member.state = 'serving';
       throw error;
@@ -260,15 +304,22 @@ export class WorkerGroup {
     const thread = this.#spawn(member, row);
     member.thread = thread;
     try {
+      if (this.#stopping) throw new Error('usher is stopping');
       const generation = this.#generation;
-      const prepared = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(this.#host.config()), listeners: answer.listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, answer.listeners.map((l) => l.server));
+      const prepared = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(this.#host.config()), listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server));
       if (prepared.type === 'prepared' && prepared.errors.length > 0) throw new Error(prepared.errors.join('; '));
       await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
       member.state = 'serving';
       this.#host.logger.info({ worker: index }, 'worker thread restarted');
+    } catch (error) {
+      // The new thread cannot serve: it ends, and the crash path starts another with freshly bound sockets.
+      this.#host.logger.error({ err: error, worker: index }, 'the restarted worker thread could not serve; replacing it');
+      void thread.worker.terminate();
+      throw error;
     } finally {
       const timeoutMs = this.#host.config().shutdownTimeoutMs;
-      void this.#ask(old, { type: 'stop', timeoutMs }, 'stopped', timeoutMs + 2000)
+      const id = ++this.#pingId;
+      void this.#ask(old, { type: 'stop', id, timeoutMs }, `stopped:${id}`, timeoutMs + 2000)
         .catch(() => undefined)
         .then(() => old.worker.terminate());
     }
@@ -277,11 +328,14 @@ export class WorkerGroup {
   /** Graceful stop of every worker (up to `timeoutMs` for requests in flight), then their threads end. */
   async stop(timeoutMs: number): Promise<void> {
     this.#stopping = true;
+    // A restart or replacement under way finishes first (each checks #stopping), so no thread starts after this.
+    await this.#queue;
     const threads = this.#threads();
     for (const member of this.#members) member.state = 'stopped';
     await Promise.all(
       threads.map(async (thread) => {
-        await this.#ask(thread, { type: 'stop', timeoutMs }, 'stopped', timeoutMs + 2000).catch(() => undefined);
+        const id = ++this.#pingId;
+        await this.#ask(thread, { type: 'stop', id, timeoutMs }, `stopped:${id}`, timeoutMs + 2000).catch(() => undefined);
         await thread.worker.terminate();
       }),
     );
@@ -318,7 +372,7 @@ export class WorkerGroup {
       pool.control.inFlight.clearRow(thread.row);
     }
     thread.planes.clear();
-    for (const resolve of thread.waiting.values()) resolve({ type: 'stopped' });
+    for (const resolve of thread.waiting.values()) resolve(ENDED);
     thread.waiting.clear();
   }
 
@@ -337,25 +391,36 @@ export class WorkerGroup {
     timer.unref();
   }
 
-  /** Starts a worker in a dead one's place, on the current config, with freshly bound sockets. */
-  async #replace(member: Member, row: number): Promise<void> {
-    if (this.#stopping) return;
-    let thread: Thread | undefined;
-    try {
-      const config = this.#host.config();
-      const lent = await this.#bindFor(config.listeners);
-      thread = this.#spawn(member, row);
-      member.thread = thread;
-      const generation = this.#generation;
-      const answer = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(config), listeners: lent }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, lent.map((l) => l.server));
-      if (answer.type === 'prepared' && answer.errors.length > 0) throw new Error(answer.errors.join('; '));
-      await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
-      member.state = 'serving';
-      this.#host.logger.info({ worker: member.index }, 'worker thread replaced');
-    } catch (error) {
-      this.#host.logger.error({ err: error, worker: member.index }, 'could not replace a worker thread; retrying');
-      await thread?.worker.terminate();
-    }
+  /** Starts a worker in a dead one's place, on the current config, with freshly bound sockets; on failure, tries again later. */
+  #replace(member: Member, row: number): Promise<void> {
+    return this.exclusive(async () => {
+      if (this.#stopping || member.thread !== undefined) return;
+      let thread: Thread | undefined;
+      try {
+        const config = this.#host.config();
+        const lent = await this.#bindFor(config.listeners);
+        if (this.#stopping) {
+          for (const { server } of lent) server.close();
+          return;
+        }
+        thread = this.#spawn(member, row);
+        member.thread = thread;
+        const generation = this.#generation;
+        const answer = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(config), listeners: lent }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, lent.map((l) => l.server));
+        if (answer.type === 'prepared' && answer.errors.length > 0) throw new Error(answer.errors.join('; '));
+        await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
+        member.state = 'serving';
+        this.#host.logger.info({ worker: member.index }, 'worker thread replaced');
+      } catch (error) {
+        this.#host.logger.error({ err: error, worker: member.index }, 'could not replace a worker thread; retrying');
+        if (thread !== undefined) {
+          void thread.worker.terminate(); // its exit schedules the next attempt
+        } else {
+          const timer = setTimeout(() => void this.#replace(member, row), MAX_RESPAWN_DELAY_MS);
+          timer.unref();
+        }
+      }
+    });
   }
 
   #onMessage(member: Member, thread: Thread, message: FromWorker): void {
@@ -387,10 +452,11 @@ export class WorkerGroup {
         this.#answer(thread, `pong:${message.id}`, message);
         return;
       case 'handed-back':
-        this.#answer(thread, 'handed-back', message);
+        // Sockets nobody waits for any more (the restart gave up): close them rather than leave them accepting.
+        if (!this.#answer(thread, `handed-back:${message.id}`, message)) for (const { server } of message.listeners) server.close();
         return;
       case 'stopped':
-        this.#answer(thread, 'stopped', message);
+        this.#answer(thread, `stopped:${message.id}`, message);
         return;
     }
   }
@@ -424,11 +490,13 @@ export class WorkerGroup {
     };
   }
 
-  #answer(thread: Thread, key: string, message: FromWorker): void {
+  /** Hands `message` to whoever awaits `key`; false when nobody does. */
+  #answer(thread: Thread, key: string, message: FromWorker): boolean {
     const resolve = thread.waiting.get(key);
-    if (resolve === undefined) return;
+    if (resolve === undefined) return false;
     thread.waiting.delete(key);
     resolve(message);
+    return true;
   }
 
   /** Posts `message` and resolves with the answer `key`; rejects after `timeoutMs` or if the thread ends first. */
@@ -440,7 +508,7 @@ export class WorkerGroup {
       }, timeoutMs);
       thread.waiting.set(key, (answer) => {
         clearTimeout(timer);
-        if (answer.type === 'stopped' && key !== 'stopped') reject(new Error('the worker thread ended'));
+        if (answer === ENDED) reject(new ThreadEnded());
         else resolve(answer);
       });
       this.#post(thread, message, transfer);
@@ -489,7 +557,8 @@ export class WorkerGroup {
     await Promise.all(
       this.#serving().map(async (member) => {
         try {
-          await this.#ask(member.thread!, { type: 'commit', generation }, `committed:${generation}`);
+          const answer = await this.#ask(member.thread!, { type: 'commit', generation }, `committed:${generation}`);
+          if (answer.type === 'committed' && answer.error !== undefined) throw new Error(answer.error);
           member.state = 'serving';
         } catch (error) {
           if (strict) throw error;
@@ -560,4 +629,15 @@ function youngGenerationMb(): number {
   const raw = process.env['USHER_WORKER_YOUNG_MB'];
   const fromEnv = raw === undefined || raw === '' ? Number.NaN : Number(raw);
   return Number.isFinite(fromEnv) && fromEnv >= 0 ? fromEnv : DEFAULT_YOUNG_GENERATION_MB;
+}
+
+/** The answer every pending question gets when its thread ends. */
+const ENDED: FromWorker = { type: 'stopped', id: -1 };
+
+/** The thread ended before it answered. */
+class ThreadEnded extends Error {
+  constructor() {
+    super('the worker thread ended');
+    this.name = 'ThreadEnded';
+  }
 }

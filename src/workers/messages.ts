@@ -43,8 +43,9 @@ export type ToWorker =
   /** Usage now, and the worker's metrics as prom-client JSON when `metrics` (a `/metrics` scrape). */
   | { readonly type: 'collect'; readonly id: number; readonly metrics: boolean }
   /** A planned restart: stop accepting and give the listening sockets back, open. The worker answers `handed-back`. */
-  | { readonly type: 'hand-back' }
-  | { readonly type: 'stop'; readonly timeoutMs: number };
+  | { readonly type: 'hand-back'; readonly id: number }
+  /** Graceful stop; the worker answers `stopped` with the same id. */
+  | { readonly type: 'stop'; readonly id: number; readonly timeoutMs: number };
 
 /** What a worker counted on one backend: summed by the control plane for the admin API, metrics and dashboard. */
 export interface BackendUsageReport {
@@ -74,15 +75,16 @@ export interface WorkerUsage {
 
 export type FromWorker =
   | { readonly type: 'prepared'; readonly generation: number; readonly errors: readonly string[] }
-  | { readonly type: 'committed'; readonly generation: number }
+  /** `error`: the worker could not commit (it never prepared that generation). */
+  | { readonly type: 'committed'; readonly generation: number; readonly error?: string }
   /** Attempt verdicts for passive health, in order: `[slot, outcome, failed]` triples (see `OUTCOME_CODES`). */
   | { readonly type: 'reports'; readonly pool: string; readonly data: readonly number[] }
   | { readonly type: 'pong'; readonly id: number }
   | { readonly type: 'collected'; readonly id: number; readonly usage: WorkerUsage; readonly metrics: unknown }
   | { readonly type: 'usage'; readonly usage: WorkerUsage }
   /** The worker's listening sockets, in the transfer list: it accepts nothing more and finishes what it has. */
-  | { readonly type: 'handed-back'; readonly listeners: readonly LentListener[] }
-  | { readonly type: 'stopped' };
+  | { readonly type: 'handed-back'; readonly id: number; readonly listeners: readonly LentListener[] }
+  | { readonly type: 'stopped'; readonly id: number };
 
 /** Attempt outcomes as numbers in `reports`. */
 export const OUTCOME_CODES = ['success', 'failure', 'unreachable'] as const;

@@ -11,7 +11,7 @@ import type { WorkerView } from './group.ts';
 
 /** Declares the worker metrics on `registry`; `workers` lists the worker threads at each scrape. */
 export function declareWorkerMetrics(registry: Registry, workers: () => readonly WorkerView[]): void {
-  collectedCounter(registry, 'usher_worker_restarts_total', 'Times the worker thread died and was replaced.', ['worker'], (emit) => {
+  collectedCounter(registry, 'usher_worker_restarts_total', 'Times the worker thread was replaced: it died, or was restarted on purpose (POST /api/workers/{index}/restart).', ['worker'], (emit) => {
     for (const worker of workers()) emit({ worker: String(worker.index) }, worker.restarts);
   });
   collectedGauge(registry, 'usher_worker_up', '1 while the worker thread serves, 0 while it starts, restarts or has stopped.', ['worker'], (emit) => {

@@ -5,7 +5,7 @@
  * It never binds, probes or reloads by itself; see docs/design.md, "Every core".
  */
 import { parentPort, workerData, type TransferListItem } from 'node:worker_threads';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { formatIssue, resolveModules } from '../config/index.ts';
@@ -36,6 +36,32 @@ export interface WorkerInit {
   readonly ticketKeys: Buffer;
 }
 
+/** A lent socket, and the connections it accepted before a listener took it over. */
+interface HeldListener extends LentListener {
+  readonly held: Held;
+}
+
+interface Held {
+  /** The held connections; from now on the caller takes new ones. */
+  take(): Socket[];
+}
+
+/** Holds what `server` accepts (paused) until {@link Held.take}. */
+function hold(server: Server): Held {
+  const sockets: Socket[] = [];
+  const keep = (socket: Socket): void => {
+    sockets.push(socket);
+  };
+  (server as Server & { pauseOnConnect: boolean }).pauseOnConnect = true;
+  server.on('connection', keep);
+  return {
+    take() {
+      server.off('connection', keep);
+      return sockets.splice(0);
+    },
+  };
+}
+
 interface Prepared {
   readonly generation: number;
   readonly compiled: CompiledRoutes;
@@ -58,7 +84,9 @@ class DataPlane {
   readonly #metrics: Registry;
   #snapshot: Snapshot<MirroredPool> | undefined;
   #prepared: Prepared | undefined;
-  #stopping = false;
+  /** The last generation the main thread aborted. */
+  #aborted = -1;
+  #stopping: Promise<void> | undefined;
 
   constructor(init: WorkerInit, port: NonNullable<typeof parentPort>) {
     this.#index = init.index;
@@ -94,7 +122,8 @@ class DataPlane {
         this.#mirrors.delete(message.pool);
         return;
       case 'prepare':
-        void this.#prepare(message.generation, message.config, message.listeners);
+        // A lent socket accepts as soon as it arrives: hold what it accepts until the listener takes over.
+        void this.#prepare(message.generation, message.config, message.listeners.map((lent) => ({ ...lent, held: hold(lent.server as Server) })));
         return;
       case 'commit':
         this.#commit(message.generation);
@@ -110,10 +139,10 @@ class DataPlane {
         else this.#post({ type: 'collected', id: message.id, usage: this.#usage(), metrics: undefined });
         return;
       case 'stop':
-        void this.#stop(message.timeoutMs);
+        void this.#stop(message.timeoutMs).then(() => this.#post({ type: 'stopped', id: message.id }));
         return;
       case 'hand-back':
-        this.#handBack();
+        this.#handBack(message.id);
         return;
       default: {
         const unknown: never = message;
@@ -132,9 +161,10 @@ class DataPlane {
   }
 
   /** Phase one: load modules, compile, read certificates, serve the lent sockets later. Nothing serves the new config yet. */
-  async #prepare(generation: number, given: UsherConfig, lent: readonly LentListener[]): Promise<void> {
+  async #prepare(generation: number, given: UsherConfig, lent: readonly HeldListener[]): Promise<void> {
     const errors: string[] = [];
     const listeners = new Map<string, RunningListener>();
+    this.#abort(this.#prepared?.generation ?? -1); // a newer prepare replaces one never committed
     try {
       const resolved = await resolveModules({ ok: true, config: given, warnings: [] });
       if (!resolved.ok) throw new Error(resolved.errors.map(formatIssue).join('; '));
@@ -144,16 +174,23 @@ class DataPlane {
       for (const listener of config.listeners) {
         if (listener.protocol === 'https' && listener.tls !== undefined) certificates.set(listener.name, new CertificateStore(listener.tls));
       }
-      for (const { name, server } of lent) {
+      for (const { name, server, held } of lent) {
         const listenerConfig = config.listeners.find((listener) => listener.name === name);
         if (listenerConfig === undefined) throw new Error(`listener ${name} is not in the config`);
-        const running = await RunningListener.bind(listenerConfig, undefined, this.#logger, server as Server);
+        const running = await RunningListener.bind(listenerConfig, undefined, this.#logger, server as Server, held.take());
         if (listenerConfig.protocol === 'https') (running.server as TlsServer).setTicketKeys(this.#ticketKeys);
         listeners.set(name, running);
       }
+      if (this.#aborted === generation) throw new Error('aborted');
       this.#prepared = { generation, compiled, certificates, listeners };
     } catch (error) {
       for (const running of listeners.values()) running.abandon();
+      // Sockets not yet taken by a listener close too, with the connections they held.
+      for (const { name, server, held } of lent) {
+        if (listeners.has(name)) continue;
+        for (const socket of held.take()) socket.destroy();
+        (server as Server).close();
+      }
       errors.push((error as Error).message);
     }
     this.#post({ type: 'prepared', generation, errors });
@@ -164,6 +201,7 @@ class DataPlane {
     const prepared = this.#prepared;
     if (prepared === undefined || prepared.generation !== generation) {
       this.#logger.error({ generation }, 'commit of a config this worker did not prepare');
+      this.#post({ type: 'committed', generation, error: 'this worker did not prepare that config' });
       return;
     }
     this.#prepared = undefined;
@@ -192,6 +230,7 @@ class DataPlane {
   }
 
   #abort(generation: number): void {
+    this.#aborted = generation; // a prepare still loading modules stops when it is done
     const prepared = this.#prepared;
     if (prepared === undefined || prepared.generation !== generation) return;
     this.#prepared = undefined;
@@ -224,19 +263,22 @@ class DataPlane {
   }
 
   /** A planned restart: the listening sockets go back to the main thread, open; the connections already accepted are served on. */
-  #handBack(): void {
+  #handBack(id: number): void {
     const listeners: LentListener[] = [];
     for (const [name, running] of this.#listeners) {
       const server = running.handBack();
       if (server !== undefined) listeners.push({ name, server });
     }
-    this.#port.postMessage({ type: 'handed-back', listeners } satisfies FromWorker, listeners.map((l) => l.server) as unknown as TransferListItem[]);
+    this.#port.postMessage({ type: 'handed-back', id, listeners } satisfies FromWorker, listeners.map((l) => l.server) as unknown as TransferListItem[]);
   }
 
-  /** Graceful stop: stop accepting, let requests finish (up to `timeoutMs`), then cut what is left. */
-  async #stop(timeoutMs: number): Promise<void> {
-    if (this.#stopping) return;
-    this.#stopping = true;
+  /** Graceful stop: stop accepting, let requests finish (up to `timeoutMs`), then cut what is left. Every caller waits for the same stop. */
+  #stop(timeoutMs: number): Promise<void> {
+    this.#stopping ??= this.#drainAndClose(timeoutMs);
+    return this.#stopping;
+  }
+
+  async #drainAndClose(timeoutMs: number): Promise<void> {
     const listeners = [...this.#listeners.values()];
     for (const listener of listeners) listener.stopping = true;
     const drained = Promise.all(listeners.map((listener) => listener.drain()));
@@ -252,7 +294,6 @@ class DataPlane {
     for (const mirror of this.#mirrors.values()) mirror.served?.close();
     closeH2cSessions();
     await this.#accessLog.close();
-    this.#post({ type: 'stopped' });
   }
 
   #post(message: FromWorker): void {

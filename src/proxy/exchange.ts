@@ -138,11 +138,6 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     if (this.#finished) return;
     this.error ??= error;
     this.leaveQueue();
-    if (this.#pendingHead !== '') {
-      // The backend's head was held back and nothing of it went out (a bad body in the first read): the client can still get an error response.
-      this.#pendingHead = '';
-      this.status = 0;
-    }
     const socket = this.conn.socket;
     if (this.status !== 0) {
       // The response already started: nothing truthful can be sent, so cut the connection.

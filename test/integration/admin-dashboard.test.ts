@@ -165,11 +165,14 @@ test('GET /api/events: a snapshot at once and then every second, as text/event-s
 test('GET /api/events: at most MAX_STREAMS open at once; a stream that ends frees its place', async (t) => {
   const { usher } = await setup(t, null);
   const open: AbortController[] = [];
+  // The responses are kept: an unread fetch body that is garbage-collected is cancelled, which would close its stream early.
+  const streams: Response[] = [];
   t.after(() => open.forEach((c) => c.abort()));
   for (let i = 0; i < MAX_STREAMS; i++) {
     const controller = new AbortController();
     open.push(controller);
     const res = await fetch(`${usher.adminUrl}/api/events`, { signal: controller.signal });
+    streams.push(res);
     assert.equal(res.status, 200);
   }
   const refused = await fetch(`${usher.adminUrl}/api/events`);
@@ -184,8 +187,10 @@ test('GET /api/events: at most MAX_STREAMS open at once; a stream that ends free
     const controller = new AbortController();
     const res = await fetch(`${usher.adminUrl}/api/events`, { signal: controller.signal });
     status = res.status;
-    if (status === 200) open.push(controller);
-    else await res.body?.cancel();
+    if (status === 200) {
+      open.push(controller);
+      streams.push(res);
+    } else await res.body?.cancel();
   }
   assert.equal(status, 200);
 });

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { spawnCli } from '../helpers/cli.ts';
 import { startOrigins } from '../helpers/origin.ts';
-import { startUsher } from '../helpers/usher.ts';
+import { simpleYaml, startUsher } from '../helpers/usher.ts';
 
 /**
  * The dashboard in a real browser (Debian's chromium; .ci/run installs it),
@@ -243,20 +243,7 @@ ${origins.map((o) => `      - address: ${o.address}\n`).join('')}admin:
 test('dashboard with worker threads: a workers table, one row per worker, on a laptop and a phone', { skip }, async (t) => {
   const origins = await startOrigins(1);
   t.after(() => Promise.all(origins.map((o) => o.close())));
-  const usher = await startUsher(`runtime: { workers: 2 }
-accessLog: { enabled: false }
-listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - pool: main
-pools:
-  main:
-    backends:
-      - address: ${origins[0]!.address}
-admin:
-  bind: 127.0.0.1:0
-`);
+  const usher = await startUsher(`runtime: { workers: 2 }\naccessLog: { enabled: false }\nadmin: { bind: 127.0.0.1:0 }\n${simpleYaml([origins[0]!.address])}`);
   t.after(() => usher.stop({ timeoutMs: 500 }));
   for (let i = 0; i < 20; i++) await fetch(`${usher.url('web')}/`).then((res) => res.text());
 

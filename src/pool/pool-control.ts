@@ -5,6 +5,7 @@ import type { Logger } from '../observe/logger.ts';
 import { BackendControl } from './backend-control.ts';
 import { PoolHealth } from './health/pool-health.ts';
 import { InFlightTable } from './in-flight.ts';
+import { RetryWindow } from './retry-budget.ts';
 import { poolMode, type PoolMode } from './pool-mode.ts';
 import type { AttemptOutcome, AttemptReports, PoolDataPlane, PublishedPool } from './published.ts';
 import { StickyCookie } from './sticky.ts';
@@ -42,6 +43,8 @@ export class PoolControl implements PublishedPool, AttemptReports {
   readonly health: PoolHealth;
   /** In-flight attempts per backend slot, one row per data plane. */
   readonly inFlight: InFlightTable;
+  /** Requests and retries of the last 10 s, one row per data plane: the retry budget's counts. */
+  readonly retryWindow: RetryWindow;
   #config: PoolConfig;
   #backends: BackendControl[] = [];
   /** Members by slot: data planes report by slot. */
@@ -59,6 +62,7 @@ export class PoolControl implements PublishedPool, AttemptReports {
     this.name = name;
     this.#config = config;
     this.inFlight = new InFlightTable(options.dataPlanes ?? 1, Math.max(16, config.backends.length));
+    this.retryWindow = new RetryWindow(options.dataPlanes ?? 1);
     const planes = this.#planes;
     const members = (): readonly BackendControl[] => this.#backends;
     this.health = new PoolHealth(

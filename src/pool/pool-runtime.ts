@@ -7,7 +7,7 @@ import type { HashKey, PoolConfig, RetryConfig, TimeoutsConfig } from '../config
 import { BackendRuntime } from './backend-runtime.ts';
 import type { InFlightCounts } from './in-flight.ts';
 import type { AttemptOutcome, AttemptReports, BackendUsage, PoolDataPlane, PublishedPool } from './published.ts';
-import { RetryBudget } from './retry-budget.ts';
+import { RetryBudget, type RetryWindowRow } from './retry-budget.ts';
 import type { StickyCookie } from './sticky.ts';
 import { WaitQueue, type Waiter } from './wait-queue.ts';
 
@@ -17,6 +17,12 @@ import { WaitQueue, type Waiter } from './wait-queue.ts';
  * a custom balancer), which is logged; the request is answered 500.
  */
 export type Selection = BackendRuntime | 'full' | 'none' | 'failed';
+
+/** One data plane's rows of a pool's counts that every plane reads. */
+export interface PlaneRows {
+  readonly inFlight: InFlightCounts;
+  readonly retries: RetryWindowRow;
+}
 
 /** Injected for tests and embedding. */
 export interface PoolRuntimeOptions {
@@ -43,6 +49,7 @@ export interface PoolRuntimeOptions {
 export class PoolRuntime implements PoolDataPlane {
   readonly #control: PublishedPool & AttemptReports;
   readonly #inFlight: InFlightCounts;
+  readonly #retries: RetryWindowRow;
   readonly #random: () => number;
   readonly #now: () => number;
   #backends: BackendRuntime[] = [];
@@ -62,11 +69,12 @@ export class PoolRuntime implements PoolDataPlane {
 
   /**
    * @param control - the pool's control plane, as published (read only) and as the sink of attempt reports.
-   * @param inFlight - this data plane's row of the pool's in-flight table.
+   * @param rows - this data plane's rows of the pool's shared counts: in-flight attempts and the retry budget's window.
    */
-  constructor(control: PublishedPool & AttemptReports, inFlight: InFlightCounts, options: PoolRuntimeOptions = {}) {
+  constructor(control: PublishedPool & AttemptReports, rows: PlaneRows, options: PoolRuntimeOptions = {}) {
     this.#control = control;
-    this.#inFlight = inFlight;
+    this.#inFlight = rows.inFlight;
+    this.#retries = rows.retries;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? performance.now.bind(performance);
     this.#logger = options.logger;
@@ -296,7 +304,7 @@ export class PoolRuntime implements PoolDataPlane {
     timer.unref();
   }
 
-  /** The budget keeps its window across reloads unless its settings changed. */
+  /** The budget's window (shared by every data plane) survives reloads and changes of its settings. */
   #configureRetryBudget(retry: RetryConfig): void {
     if (retry.attempts === 0) {
       this.#retryBudget = undefined;
@@ -304,7 +312,7 @@ export class PoolRuntime implements PoolDataPlane {
     }
     const settings = `${retry.budgetPercent}/${retry.minRetriesPerSecond}`;
     if (this.#retryBudget !== undefined && this.#budgetSettings === settings) return;
-    this.#retryBudget = new RetryBudget(retry.budgetPercent, retry.minRetriesPerSecond);
+    this.#retryBudget = new RetryBudget(retry.budgetPercent, retry.minRetriesPerSecond, this.#retries, performance.timeOrigin);
     this.#budgetSettings = settings;
   }
 

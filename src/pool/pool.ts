@@ -34,7 +34,7 @@ export class Pool {
     this.name = name;
     this.control = new PoolControl(name, config, { random: options.random, logger: options.logger, dataPlanes: options.dataPlanes });
     const runtimeOptions = { random: options.random, now: options.now, logger: options.logger };
-    this.runtime = new PoolRuntime(this.control, this.control.inFlight.row(0), runtimeOptions);
+    this.runtime = new PoolRuntime(this.control, { inFlight: this.control.inFlight.row(0), retries: this.control.retryWindow.row(0) }, runtimeOptions);
     this.control.attach(this.runtime);
   }
 

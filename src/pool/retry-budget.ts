@@ -2,10 +2,13 @@
  * Retry budget for one pool: caps retries as a share of requests so that a
  * failing pool is not hit with up to `attempts + 1` times its normal load.
  *
- * Counts live in a sliding window of WINDOW_BUCKETS one-second buckets: two
- * fixed `Float64Array` rings plus running sums, so every call is O(1)
- * amortised and allocation-free (a time jump clears at most WINDOW_BUCKETS
- * buckets).
+ * Counts live in a sliding window of WINDOW_BUCKETS one-second buckets, kept
+ * in a {@link RetryWindow}: one row of buckets per data plane, so that with
+ * worker threads every worker's requests and retries count towards one budget
+ * for the process, as in-flight counts do (in-flight.ts). Each row has a
+ * single writer, its plane; a decision reads every row. Counting a request is
+ * O(1) and allocation-free; a retry decision reads planes × WINDOW_BUCKETS
+ * cells, which is cheap, and only failures pay it.
  */
 
 /** Length of one bucket. */
@@ -55,66 +58,138 @@ const WINDOW_BUCKETS = 10;
 export class RetryBudget {
   readonly #budgetPercent: number;
   readonly #minRetriesPerSecond: number;
-  readonly #requests = new Float64Array(WINDOW_BUCKETS);
-  readonly #retries = new Float64Array(WINDOW_BUCKETS);
-  #windowRequests = 0;
-  #windowRetries = 0;
-  /** Index (nowMs / BUCKET_MS, floored) of the current bucket; -Infinity before the first call. */
+  readonly #cells: Int32Array;
+  readonly #planes: number;
+  /** Index of this plane's first cell. */
+  readonly #base: number;
+  /** Added to `nowMs` so that every thread's buckets share one clock (each thread's `performance.now()` has its own origin). */
+  readonly #originMs: number;
+  /** The latest second this plane has seen: a clock that goes back stays in it. */
   #second = Number.NEGATIVE_INFINITY;
-  #slot = 0;
 
   /**
    * @param budgetPercent - retries allowed as a percent of requests in the window (Envoy default 20).
    * @param minRetriesPerSecond - retries allowed in any one second regardless of the budget (usher default 3).
+   * @param window - where the counts live, and which row this data plane writes; default a private window of one plane.
+   * @param originMs - added to every `nowMs`; pass `performance.timeOrigin` when the window is shared between threads.
    */
-  constructor(budgetPercent: number, minRetriesPerSecond: number) {
+  constructor(budgetPercent: number, minRetriesPerSecond: number, window: RetryWindowRow = new RetryWindow(1).row(0), originMs = 0) {
     this.#budgetPercent = budgetPercent;
     this.#minRetriesPerSecond = minRetriesPerSecond;
+    this.#cells = window.cells;
+    this.#planes = this.#cells.length / ROW_CELLS;
+    this.#base = window.plane * ROW_CELLS;
+    this.#originMs = originMs;
   }
 
   /** Counts one downstream request. */
   onRequest(nowMs: number): void {
-    this.#advance(nowMs);
-    this.#requests[this.#slot]!++;
-    this.#windowRequests++;
+    this.#cells[this.#ownBucket(nowMs) + REQUESTS]!++;
   }
 
   /** Grants and counts a retry if the rule in the class comment allows it; false means do not retry. */
   tryAcquireRetry(nowMs: number): boolean {
-    this.#advance(nowMs);
-    const withinBudget = (this.#windowRetries + 1) * 100 <= this.#budgetPercent * this.#windowRequests;
-    if (!withinBudget && this.#retries[this.#slot]! >= this.#minRetriesPerSecond) return false;
-    this.#retries[this.#slot]!++;
-    this.#windowRetries++;
+    const own = this.#ownBucket(nowMs);
+    const { requests, retries, retriesThisSecond } = this.#sum(this.#second);
+    const withinBudget = (retries + 1) * 100 <= this.#budgetPercent * requests;
+    if (!withinBudget && retriesThisSecond >= this.#minRetriesPerSecond) return false;
+    this.#cells[own + RETRIES]!++;
     return true;
   }
 
-  /** Requests and retries counted in the window ending at `nowMs`. */
+  /** Requests and retries counted in the window ending at `nowMs`, over every data plane. */
   stats(nowMs: number): { readonly requests: number; readonly retries: number } {
-    this.#advance(nowMs);
-    return { requests: this.#windowRequests, retries: this.#windowRetries };
+    this.#ownBucket(nowMs);
+    const { requests, retries } = this.#sum(this.#second);
+    return { requests, retries };
   }
 
-  /** Moves the window to `nowMs`, emptying the buckets it leaves behind. A clock that goes back stays in the current bucket. */
-  #advance(nowMs: number): void {
-    const second = Math.floor(nowMs / BUCKET_MS);
-    if (!(second > this.#second)) return;
-    const gap = second - this.#second;
-    if (gap >= WINDOW_BUCKETS) {
-      this.#requests.fill(0);
-      this.#retries.fill(0);
-      this.#windowRequests = 0;
-      this.#windowRetries = 0;
-    } else {
-      for (let i = 0; i < gap; i++) {
-        const slot = (this.#slot + 1 + i) % WINDOW_BUCKETS;
-        this.#windowRequests -= this.#requests[slot]!;
-        this.#windowRetries -= this.#retries[slot]!;
-        this.#requests[slot] = 0;
-        this.#retries[slot] = 0;
-      }
+  /** The first cell of this plane's bucket for `nowMs`, emptied first if it still holds an older second. */
+  #ownBucket(nowMs: number): number {
+    const second = Math.floor((nowMs + this.#originMs) / BUCKET_MS);
+    if (second > this.#second) this.#second = second;
+    const current = this.#second;
+    const bucket = this.#base + (((current % WINDOW_BUCKETS) + WINDOW_BUCKETS) % WINDOW_BUCKETS) * BUCKET_CELLS;
+    const cells = this.#cells;
+    if (cells[bucket + STAMP] !== current) {
+      cells[bucket + REQUESTS] = 0;
+      cells[bucket + RETRIES] = 0;
+      cells[bucket + STAMP] = current;
     }
-    this.#second = second;
-    this.#slot = ((second % WINDOW_BUCKETS) + WINDOW_BUCKETS) % WINDOW_BUCKETS;
+    return bucket;
+  }
+
+  /** Sums every plane's buckets that fall in the window ending in `second`. */
+  #sum(second: number): { requests: number; retries: number; retriesThisSecond: number } {
+    const cells = this.#cells;
+    let requests = 0;
+    let retries = 0;
+    let retriesThisSecond = 0;
+    const oldest = second - WINDOW_BUCKETS;
+    for (let i = 0; i < this.#planes * WINDOW_BUCKETS; i++) {
+      const bucket = i * BUCKET_CELLS;
+      const stamp = cells[bucket + STAMP]!;
+      if (stamp <= oldest || stamp > second) continue;
+      requests += cells[bucket + REQUESTS]!;
+      retries += cells[bucket + RETRIES]!;
+      if (stamp === second) retriesThisSecond += cells[bucket + RETRIES]!;
+    }
+    return { requests, retries, retriesThisSecond };
+  }
+}
+
+/** Cells of a bucket: the second it counts (epoch seconds), its requests and its retries. */
+const STAMP = 0;
+const REQUESTS = 1;
+const RETRIES = 2;
+const BUCKET_CELLS = 3;
+const ROW_CELLS = WINDOW_BUCKETS * BUCKET_CELLS;
+/** The stamp of a bucket that never counted anything: no second is this old. */
+const EMPTY = -0x80000000;
+
+/** One data plane's row of a {@link RetryWindow}: the cells, and which row is its own. */
+export interface RetryWindowRow {
+  readonly cells: Int32Array;
+  readonly plane: number;
+}
+
+/**
+ * The retry counts of one pool, one row of buckets per data plane. With
+ * worker threads its `SharedArrayBuffer` travels to each worker with the
+ * pool's state; each plane writes only its own row (plain
+ * stores: aligned 32-bit accesses do not tear), and a decision sums them all,
+ * stale at most by what another thread is counting at that instant. Two
+ * planes deciding in the same microsecond may both take the last retry of
+ * the budget: the bound in {@link RetryBudget} holds per plane exactly and
+ * overall within one retry per plane.
+ */
+export class RetryWindow {
+  readonly cells: Int32Array;
+
+  constructor(planes: number);
+  constructor(shared: SharedArrayBuffer);
+  constructor(planesOrShared: number | SharedArrayBuffer) {
+    if (typeof planesOrShared === 'number') {
+      if (!Number.isInteger(planesOrShared) || planesOrShared < 1) throw new RangeError(`planes must be an integer >= 1, got ${planesOrShared}`);
+      this.cells = new Int32Array(new SharedArrayBuffer(4 * planesOrShared * ROW_CELLS));
+      for (let i = STAMP; i < this.cells.length; i += BUCKET_CELLS) this.cells[i] = EMPTY;
+    } else {
+      this.cells = new Int32Array(planesOrShared);
+    }
+  }
+
+  get planes(): number {
+    return this.cells.length / ROW_CELLS;
+  }
+
+  /** The buffer, for a data plane in another thread. */
+  get shared(): SharedArrayBuffer {
+    return this.cells.buffer as SharedArrayBuffer;
+  }
+
+  /** The row data plane `plane` writes. */
+  row(plane: number): RetryWindowRow {
+    if (!Number.isInteger(plane) || plane < 0 || plane >= this.planes) throw new RangeError(`plane must be an integer in [0, ${this.planes - 1}], got ${plane}`);
+    return { cells: this.cells, plane };
   }
 }

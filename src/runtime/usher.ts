@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import { AdminServer } from '../admin/server.ts';
@@ -39,6 +40,13 @@ export type ReloadResult =
   | { readonly ok: true; readonly warnings: readonly string[] }
   | { readonly ok: false; readonly errors: readonly string[] };
 
+/**
+ * How often the TLS session-ticket keys are replaced (Caddy's period). A key
+ * that leaks decrypts the resumed sessions of at most this long; a client
+ * whose ticket predates a rotation makes one full handshake (Node keeps one
+ * key set, and tickets live `sessionTimeout`, 300 s by default, anyway).
+ */
+const TICKET_KEY_ROTATION_MS = 12 * 60 * 60 * 1000;
 
 /**
  * A running usher: its listeners, the snapshot they serve and the admin API.
@@ -59,6 +67,7 @@ export class Usher {
   readonly #workers: number;
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, warnings: [] });
   #stopping: Promise<void> | undefined;
+  #ticketKeyTimer: NodeJS.Timeout | undefined;
 
   private constructor(config: UsherConfig, options: UsherOptions) {
     this.logger = options.logger ?? silentLogger();
@@ -110,6 +119,9 @@ export class Usher {
         usher.#admin = await AdminServer.start(config.admin, usher);
         usher.logger.info({ address: usher.#admin.url }, 'admin API listening');
       }
+      usher.#ticketKeyTimer = setInterval(() => {
+        usher.rotateTicketKeys().catch((err: unknown) => usher.logger.error({ err }, 'rotating the TLS session-ticket keys failed; the old keys stay'));
+      }, TICKET_KEY_ROTATION_MS).unref();
     } catch (err) {
       await usher.stop({ timeoutMs: 0 });
       throw err;
@@ -160,6 +172,17 @@ export class Usher {
   /** Refreshes what the control plane knows of the workers' traffic (counters, connections, recent traffic); the admin API reads it fresh. */
   async refresh(): Promise<void> {
     await this.#group?.collect(false);
+  }
+
+  /**
+   * New TLS session-ticket keys for every https listener, in every worker;
+   * resolves once all have them. Runs every 12 h on its own.
+   */
+  async rotateTicketKeys(): Promise<void> {
+    const keys = randomBytes(48);
+    if (this.#group !== undefined) await this.#group.setTicketKeys(keys);
+    for (const listener of this.#listeners.values()) if (listener.protocol === 'https') (listener.server as TlsServer).setTicketKeys(keys);
+    this.logger.info('TLS session-ticket keys rotated');
   }
 
   /** Resolves once every worker thread applied the control-plane changes made so far (the admin API answers a change only then). */
@@ -339,6 +362,7 @@ export class Usher {
   }
 
   async #stop(timeoutMs: number): Promise<void> {
+    clearInterval(this.#ticketKeyTimer);
     await this.#group?.stop(timeoutMs);
     const listeners = [...this.#listeners.values()];
     for (const listener of listeners) listener.stopping = true;

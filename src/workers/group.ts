@@ -107,7 +107,7 @@ interface Member {
 export class WorkerGroup {
   readonly size: number;
   readonly #host: GroupHost;
-  readonly #init: Omit<WorkerInit, 'index' | 'plane'>;
+  #init: Omit<WorkerInit, 'index' | 'plane'>;
   readonly #members: Member[] = [];
   /** Threads that handed their sockets back and are finishing their requests. */
   readonly #retiring = new Set<Thread>();
@@ -255,6 +255,17 @@ export class WorkerGroup {
       ),
     );
     if (late.length > 0) throw new Error(`${late.length} worker thread(s) did not confirm the change within ${ANSWER_TIMEOUT_MS} ms; it is applied on the control plane and reaches them when they catch up`);
+  }
+
+  /**
+   * Gives every worker new TLS session-ticket keys, and threads started later
+   * (replacements, planned restarts) get them too. Resolves once every
+   * running thread has them.
+   */
+  async setTicketKeys(keys: Uint8Array): Promise<void> {
+    this.#init = { ...this.#init, ticketKeys: keys };
+    for (const thread of this.#threads()) this.#post(thread, { type: 'ticket-keys', keys });
+    await this.barrier();
   }
 
   /**

@@ -23,6 +23,8 @@ export interface PoolState {
   readonly weights: number;
   readonly backends: readonly BackendState[];
   readonly inFlight: SharedInFlight;
+  /** The retry budget's window (retry-budget.ts): the same buffer every time. */
+  readonly retries: SharedArrayBuffer;
 }
 
 /** A listening socket lent to a worker, bound by the main thread. */
@@ -40,6 +42,8 @@ export type ToWorker =
   /** Phase two: serve the prepared config. The worker answers `committed`. */
   | { readonly type: 'commit' | 'abort'; readonly generation: number }
   | { readonly type: 'ping'; readonly id: number }
+  /** New TLS session-ticket keys (48 bytes) for every https listener: a rotation. */
+  | { readonly type: 'ticket-keys'; readonly keys: Uint8Array }
   /** Usage now, and the worker's metrics as prom-client JSON when `metrics` (a `/metrics` scrape). */
   | { readonly type: 'collect'; readonly id: number; readonly metrics: boolean }
   /** A planned restart: stop accepting and give the listening sockets back, open. The worker answers `handed-back`. */

@@ -1,6 +1,7 @@
 import { algorithmHashes } from '../balancer/algorithm.ts';
 import type { HashKey, HostPort, PoolConfig } from '../config/types.ts';
 import { SharedInFlightRow } from '../pool/in-flight.ts';
+import { RetryWindow, type RetryWindowRow } from '../pool/retry-budget.ts';
 import type { PoolMode } from '../pool/pool-mode.ts';
 import { PoolRuntime, type PoolRuntimeOptions } from '../pool/pool-runtime.ts';
 import type { AttemptOutcome, AttemptReports, PublishedBackend, PublishedPool } from '../pool/published.ts';
@@ -65,6 +66,7 @@ export class MirroredPool implements PublishedPool, AttemptReports, ServedPool {
   #runtime: PoolRuntime | undefined;
   #options: PoolRuntimeOptions = {};
   #row: SharedInFlightRow | undefined;
+  #retries: RetryWindowRow | undefined;
   readonly #plane: number;
   #members = -1;
   #weights = -1;
@@ -107,6 +109,7 @@ export class MirroredPool implements PublishedPool, AttemptReports, ServedPool {
 
   /** Applies the control plane's state; the runtime rebuilds only what changed. */
   apply(state: PoolState): void {
+    this.#retries ??= new RetryWindow(state.retries).row(this.#plane);
     if (this.#row === undefined) this.#row = new SharedInFlightRow(state.inFlight, this.#plane);
     else this.#row.adopt(state.inFlight);
     const membersChanged = state.members !== this.#members;
@@ -142,8 +145,8 @@ export class MirroredPool implements PublishedPool, AttemptReports, ServedPool {
     this.sticky = config.sticky === undefined ? undefined : new StickyCookie(config.sticky);
     this.hashKey = algorithmHashes(config.algorithm) ? config.hashKey : undefined;
     if (this.#runtime === undefined) {
-      if (this.#row === undefined) throw new Error(`pool ${this.name}: no state from the control plane yet`);
-      this.#runtime = new PoolRuntime(this, this.#row, options);
+      if (this.#row === undefined || this.#retries === undefined) throw new Error(`pool ${this.name}: no state from the control plane yet`);
+      this.#runtime = new PoolRuntime(this, { inFlight: this.#row, retries: this.#retries }, options);
     } else if (changed) {
       this.#runtime.membersChanged();
     }

@@ -103,6 +103,7 @@ export class RemotePlane implements PoolDataPlane {
       members: this.#members,
       weights: this.#weights,
       inFlight: control.inFlight.shared,
+      retries: control.retryWindow.shared,
       backends: control.backends.map((b) => ({
         slot: b.slot,
         key: b.key,

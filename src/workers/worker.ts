@@ -33,7 +33,7 @@ export interface WorkerInit {
   readonly log: LogConfig;
   readonly accessLog: AccessLogConfig;
   /** TLS session-ticket keys shared by every worker, so a client resumes whichever worker it reaches. */
-  readonly ticketKeys: Buffer;
+  readonly ticketKeys: Uint8Array;
 }
 
 /** A lent socket, and the connections it accepted before a listener took it over. */
@@ -76,7 +76,7 @@ class DataPlane {
   readonly #plane: number;
   readonly #logger: Logger;
   readonly #accessLog;
-  readonly #ticketKeys: Buffer;
+  #ticketKeys: Buffer;
   readonly #port: NonNullable<typeof parentPort>;
   readonly #mirrors = new Map<string, MirroredPool>();
   readonly #listeners = new Map<string, RunningListener>();
@@ -134,6 +134,11 @@ class DataPlane {
       case 'ping':
         this.#post({ type: 'pong', id: message.id });
         return;
+      case 'ticket-keys':
+        this.#ticketKeys = Buffer.from(message.keys);
+        for (const running of this.#listeners.values()) this.#shareTicketKeys(running);
+        for (const running of this.#prepared?.listeners.values() ?? []) this.#shareTicketKeys(running);
+        return;
       case 'collect':
         if (message.metrics) void this.#metrics.getMetricsAsJSON().then((metrics) => this.#post({ type: 'collected', id: message.id, usage: this.#usage(), metrics }));
         else this.#post({ type: 'collected', id: message.id, usage: this.#usage(), metrics: undefined });
@@ -178,7 +183,7 @@ class DataPlane {
         const listenerConfig = config.listeners.find((listener) => listener.name === name);
         if (listenerConfig === undefined) throw new Error(`listener ${name} is not in the config`);
         const running = await RunningListener.bind(listenerConfig, undefined, this.#logger, server as Server, held.take());
-        if (listenerConfig.protocol === 'https') (running.server as TlsServer).setTicketKeys(this.#ticketKeys);
+        this.#shareTicketKeys(running);
         listeners.set(name, running);
       }
       if (this.#aborted === generation) throw new Error('aborted');
@@ -194,6 +199,11 @@ class DataPlane {
       errors.push((error as Error).message);
     }
     this.#post({ type: 'prepared', generation, errors });
+  }
+
+  /** Every worker encrypts session tickets with the same keys, so a client resumes whichever worker it reaches next. */
+  #shareTicketKeys(running: RunningListener): void {
+    if (running.protocol === 'https') (running.server as TlsServer).setTicketKeys(this.#ticketKeys);
   }
 
   /** Phase two: swap in the prepared config. Requests in flight finish on the plans they started with. */
@@ -219,7 +229,7 @@ class DataPlane {
         void running.drain();
       } else {
         running.update(snapshot, prepared.certificates.get(name));
-        if (running.protocol === 'https') (running.server as TlsServer).setTicketKeys(this.#ticketKeys);
+        this.#shareTicketKeys(running);
       }
     }
     for (const [name, running] of prepared.listeners) {

@@ -310,3 +310,35 @@ test('HTTP/1.1 and HTTP/2 clients share one kept-alive backend connection (one H
   assert.equal(again.body, '1.1 GET done');
   assert.equal(origin.connections, 1, 'all three requests, from both fronts, took the same kept-alive backend connection');
 });
+
+test('https listener on the main thread: sessions resume, and a ticket-key rotation ends resumption of older tickets', async (t) => {
+  const files = tempFiles();
+  const cert = generateCertificate(['rotate.example']);
+  const certs = [{ cert: files.write('c.pem', cert.cert), key: files.write('k.pem', cert.key) }];
+  const origin = await startOrigin('plain');
+  const usher = await Usher.start(configFromYaml(httpsYaml(certs, origin.address)), { accessLog: createAccessLog({ enabled: false }) });
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+    rmSync(files.dir, { recursive: true, force: true });
+  });
+  const port = usher.address('secure').port;
+  const reconnect = async (session?: Buffer): Promise<{ resumed: boolean; ticket: Buffer | undefined }> => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'rotate.example', ca: cert.cert, ...(session ? { session } : {}) });
+    let ticket: Buffer | undefined;
+    socket.on('session', (given: Buffer) => (ticket = given));
+    await once(socket, 'secureConnect');
+    const resumed = socket.isSessionReused();
+    socket.end('GET / HTTP/1.1\r\nhost: rotate.example\r\nconnection: close\r\n\r\n');
+    socket.resume();
+    await once(socket, 'close');
+    return { resumed, ticket };
+  };
+  const first = await reconnect();
+  assert.ok(first.ticket !== undefined);
+  assert.equal((await reconnect(first.ticket)).resumed, true, 'the ticket resumes before the rotation');
+  await usher.rotateTicketKeys();
+  assert.equal((await reconnect(first.ticket)).resumed, false, 'after the rotation the old ticket is refused');
+  const fresh = await reconnect();
+  assert.equal((await reconnect(fresh.ticket)).resumed, true, 'a ticket made under the new keys resumes');
+});

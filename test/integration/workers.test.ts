@@ -329,7 +329,7 @@ test('SIGTERM with slow requests in flight on both workers completes them and ex
   assert.equal(await cli.exited, 0, cli.stderr);
 });
 
-test('TLS sessions resume across workers: the workers share ticket keys', async (t) => {
+test('TLS sessions resume across workers: the workers share ticket keys, and rotate them together', async (t) => {
   const origin = await startOrigin('tls-backend');
   t.after(() => origin.close());
   const cert = generateCertificate(['resume.example']);
@@ -343,21 +343,46 @@ test('TLS sessions resume across workers: the workers share ticket keys', async 
   );
   const usher = await startWith(t, yaml);
   const port = usher.address('web').port;
-  let session: Buffer | undefined;
-  let resumed = 0;
-  const reconnects = 20;
-  for (let i = 0; i <= reconnects; i++) {
+  /** One request on a new connection offering `session`: whether it resumed, and the ticket it was given. */
+  const reconnect = async (session: Buffer | undefined): Promise<{ resumed: boolean; ticket: Buffer | undefined }> => {
     const options: SecureContextOptions & { host: string; port: number; servername: string; ca: string; session?: Buffer } = { host: '127.0.0.1', port, servername: 'resume.example', ca: cert.cert, ...(session ? { session } : {}) };
     const socket = tlsConnect(options);
+    let ticket: Buffer | undefined;
     // TLS 1.3 tickets arrive after the handshake; the last one seen is offered on the next connection.
-    socket.on('session', (ticket: Buffer) => (session = ticket));
+    socket.on('session', (given: Buffer) => (ticket = given));
     await once(socket, 'secureConnect');
-    if (i > 0 && socket.isSessionReused()) resumed++;
+    const resumed = socket.isSessionReused();
     socket.write('GET / HTTP/1.1\r\nhost: resume.example\r\nconnection: close\r\n\r\n');
     socket.resume();
     await once(socket, 'close');
-  }
+    return { resumed, ticket };
+  };
+  /** Reconnects `count` times offering the latest ticket each time; counts the resumed ones. */
+  const resumptions = async (count: number, first: Buffer): Promise<number> => {
+    let session = first;
+    let resumed = 0;
+    for (let i = 0; i < count; i++) {
+      const got = await reconnect(session);
+      if (got.resumed) resumed++;
+      if (got.ticket !== undefined) session = got.ticket;
+    }
+    return resumed;
+  };
+  const before = (await reconnect(undefined)).ticket;
+  assert.ok(before !== undefined, 'the first connection got a session ticket');
+  const reconnects = 20;
+  const resumed = await resumptions(reconnects, before);
   assert.ok(resumed >= reconnects * 0.9, `${resumed} of ${reconnects} reconnects resumed`);
+
+  // A rotation reaches every worker before it resolves: the old ticket resumes nowhere, a new one everywhere.
+  await usher.rotateTicketKeys();
+  let oldResumed = 0;
+  for (let i = 0; i < 10; i++) if ((await reconnect(before)).resumed) oldResumed++;
+  assert.equal(oldResumed, 0, 'a ticket from before the rotation is refused by every worker');
+  const after = (await reconnect(undefined)).ticket;
+  assert.ok(after !== undefined);
+  const resumedAfter = await resumptions(10, after);
+  assert.ok(resumedAfter >= 9, `${resumedAfter} of 10 reconnects resumed after the rotation`);
 });
 
 test('/metrics totals over both workers equal what the clients sent', async (t) => {

@@ -44,7 +44,7 @@ ${backends.map((backend) => `      - ${backend.startsWith('{') ? backend : `{ ad
 function twoPlanes(t: TestContext, config: PoolConfig): { control: PoolControl; planes: readonly [PoolRuntime, PoolRuntime] } {
   const control = new PoolControl('main', config, { dataPlanes: 2, logger: silentLogger() });
   const plane = (row: number): PoolRuntime => {
-    const runtime = new PoolRuntime(control, control.inFlight.row(row), { random: () => 0.5 });
+    const runtime = new PoolRuntime(control, { inFlight: control.inFlight.row(row), retries: control.retryWindow.row(row) }, { random: () => 0.5 });
     control.attach(runtime);
     return runtime;
   };
@@ -232,4 +232,16 @@ test('a removed backend\'s connections close when the data plane\'s last attempt
   pool.runtime.attemptEnded(backend, 'success', 200, 1);
   assert.equal(backend.connections.open, 0, 'the last attempt closed them all, idle ones included');
   assert.deepEqual([first.closed, second.closed], [true, true]);
+});
+
+test('data planes share one retry budget: one plane\'s requests pay for the other\'s retries', (t) => {
+  const { planes } = twoPlanes(t, poolConfig([A, B], { retry: '{ attempts: 2, budget: 20% }' }));
+  const [busy, quiet] = planes;
+  const now = performance.now();
+  for (let i = 0; i < 100; i++) busy.retryBudget!.onRequest(now);
+  let granted = 0;
+  while (quiet.retryBudget!.tryAcquireRetry(now)) granted++;
+  assert.equal(granted, 20, '20% of the 100 requests the other plane counted, not the 3-per-second floor alone');
+  assert.equal(busy.retryBudget!.tryAcquireRetry(now), false, 'the budget is spent for both planes');
+  assert.deepEqual(busy.retryBudget!.stats(now), { requests: 100, retries: 20 });
 });

@@ -144,6 +144,10 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
     // The head went out with respond().
   }
 
+  responseBytesReleased(): boolean {
+    return false; // node's HTTP/2 session queues DATA frames that point into the bytes: never read into them again
+  }
+
   readonly #writeBody = (data: Buffer): void => {
     this.#write(data);
   };

@@ -12,6 +12,9 @@ import { errorResponse } from './error-response.ts';
 import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
 import { requestIdOf } from './request-id.ts';
 
+/** Smallest body part written at once rather than at the end of the turn (see #writeNow). */
+const DIRECT_WRITE_BYTES = 16 * 1024;
+
 /** Largest body part sent in one string with the response head (see #writeRange). */
 const INLINE_BODY_BYTES = 1024;
 
@@ -277,6 +280,11 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   #writeRange(buffer: Buffer, start: number, end: number): void {
     const length = end - start;
     this.bytesOut += length;
+    const socket = this.conn.socket;
+    if (length >= DIRECT_WRITE_BYTES && socket.writableLength === 0 && socket.writableCorked === 0) {
+      this.#writeNow(socket, start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end));
+      return;
+    }
     const client = this.#client();
     let flowing: boolean;
     const head = this.#pendingHead;
@@ -291,6 +299,32 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
       // The client reads slower than the backend sends: the backend waits until the client's socket drains.
       this.conn.awaitDrain(this);
     }
+  }
+
+  /**
+   * A large body part, with the held head if any, written at once instead of
+   * at the end of the turn: coalescing gains nothing on a write this size,
+   * and a write that completes at once lets the upstream connection read
+   * into the same buffer again ({@link responseBytesReleased}). Node's
+   * write() answers false for any write above the high-water mark, even one
+   * the kernel took whole, so the backend pauses only if bytes stay queued.
+   */
+  #writeNow(socket: Socket, data: Buffer): void {
+    const head = this.#pendingHead;
+    if (head !== '') {
+      this.#pendingHead = '';
+      socket.cork();
+      socket.write(head, 'latin1');
+      socket.write(data);
+      socket.uncork();
+    } else {
+      socket.write(data);
+    }
+    if (socket.writableLength >= socket.writableHighWaterMark && this.#upstream?.pauseResponse() === true) this.conn.awaitDrain(this);
+  }
+
+  responseBytesReleased(): boolean {
+    return this.#transform === undefined && this.conn.socket.writableLength === 0;
   }
 
   onResponseHeadRead(): void {

@@ -5,6 +5,9 @@ import { deadlines, type Expiring } from '../runtime/deadlines.ts';
 import type { BackendTlsConfig, HostPort, TimeoutsConfig } from '../config/types.ts';
 import { Http1Upstream } from './http1.ts';
 
+/** Size of a plain connection's read buffer: what node reads at most per call anyway. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 /**
  * What an upstream connection reports to its user: {@link Http1Upstream}, the
  * HTTP/1.1 client that speaks over it. The connection only moves bytes,
@@ -12,7 +15,8 @@ import { Http1Upstream } from './http1.ts';
  */
 export interface UpstreamListener {
   onUpstreamConnect(): void;
-  onUpstreamData(chunk: Buffer): void;
+  /** Bytes read; returns true when nothing keeps `chunk` afterwards (its buffer may then be read into again). */
+  onUpstreamData(chunk: Buffer): boolean;
   onUpstreamEnd(): void;
   onUpstreamError(error: NodeJS.ErrnoException | undefined, phase: 'connect' | 'exchange'): void;
   onUpstreamTimeout(phase: 'connect' | 'exchange'): void;
@@ -31,6 +35,17 @@ export interface UpstreamListener {
  * arming. The response timeout keeps node's inactivity meaning: it restarts
  * on every chunk read and every body write, and is suspended while the
  * exchange holds the socket paused for a slow client.
+ *
+ * **Read buffers.** A plain TCP connection reads into its own buffer
+ * (`onread`) instead of a fresh 64 KiB one per read. Under large responses
+ * those fresh buffers were most of the process's allocation, and V8 pays for
+ * external memory with mark-compacts: about a third of usher's CPU moving
+ * 1 MiB responses (docs/design.md, "Read buffers"). The buffer is read into
+ * again only when the listener says nothing keeps the last read's bytes
+ * (they went out to the client in a write that completed at once); otherwise
+ * the next read gets a new buffer and the old one lives as long as its
+ * readers. TLS connections read as before (node's TLS socket reads through
+ * its own layer).
  */
 export class UpstreamConnection implements Expiring {
   readonly socket: Socket;
@@ -52,12 +67,20 @@ export class UpstreamConnection implements Expiring {
   deadline = 0;
   /** Length of the armed inactivity timeout, restarted on activity. */
   #timeoutMs = 0;
+  /** The buffer the next read goes into (plain TCP only). */
+  #readBuffer: Buffer | undefined;
+  /** The listener released the last read's bytes: {@link #nextReadBuffer} may hand the same buffer out again. */
+  #readReleased = false;
+  #detached = false;
 
   constructor(pool: UpstreamConnectionPool) {
     this.#pool = pool;
     const { host, port } = pool.address;
     const tls = pool.tls;
-    const socket = tls === undefined ? connect({ host, port, noDelay: true }) : tlsConnect({ ...tls, host, port });
+    const socket =
+      tls === undefined
+        ? connect({ host, port, noDelay: true, onread: { buffer: this.#nextReadBuffer, callback: this.#onRead } })
+        : tlsConnect({ ...tls, host, port });
     if (tls !== undefined) socket.setNoDelay(true);
     this.socket = socket;
     this.http = new Http1Upstream(this);
@@ -65,7 +88,7 @@ export class UpstreamConnection implements Expiring {
     deadlines.add(this);
     // A TLS backend is connected once its handshake is done: the request head waits for it.
     socket.on(tls === undefined ? 'connect' : 'secureConnect', this.#onConnect);
-    socket.on('data', this.#onData);
+    if (tls !== undefined) socket.on('data', this.#onData); // a plain socket reads through #onRead
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
@@ -74,6 +97,11 @@ export class UpstreamConnection implements Expiring {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Whether the connection still reads for its listener (not handed over as a tunnel). */
+  get attached(): boolean {
+    return !this.#detached;
   }
 
   /** The backend's key (`host:port`). */
@@ -130,6 +158,7 @@ export class UpstreamConnection implements Expiring {
   detach(): Socket {
     const socket = this.socket;
     this.#listener = undefined;
+    this.#detached = true;
     socket.removeListener('connect', this.#onConnect);
     socket.removeListener('secureConnect', this.#onConnect);
     socket.removeListener('data', this.#onData);
@@ -164,6 +193,23 @@ export class UpstreamConnection implements Expiring {
     }
   };
 
+  /** `onread`: where the next read goes. Node calls it once at the start and after every read. */
+  readonly #nextReadBuffer = (): Buffer => {
+    if (this.#readReleased && this.#readBuffer !== undefined) return this.#readBuffer;
+    this.#readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    return this.#readBuffer;
+  };
+
+  /** `onread`: `nread` bytes arrived in `buffer` (the one {@link #nextReadBuffer} gave). */
+  readonly #onRead = (nread: number, buffer: Uint8Array): boolean => {
+    this.#readReleased = false;
+    const chunk = (buffer as Buffer).subarray(0, nread);
+    // A tunnel took the socket over: it reads 'data' events, and keeps what it is given.
+    if (this.#detached) this.socket.emit('data', chunk);
+    else this.#onData(chunk);
+    return true; // keep reading; backpressure pauses the socket itself
+  };
+
   #onData = (chunk: Buffer): void => {
     const listener = this.#listener;
     if (listener === undefined) {
@@ -173,7 +219,7 @@ export class UpstreamConnection implements Expiring {
     }
     if (this.deadline !== 0) this.deadline = deadlines.at(this.#timeoutMs);
     try {
-      listener.onUpstreamData(chunk);
+      this.#readReleased = listener.onUpstreamData(chunk);
     } catch (error) {
       this.#internalError(listener, error);
     }

@@ -60,6 +60,12 @@ export interface Http1UpstreamHandler {
   onResponseHeadRead(): void;
   /** The response ended; `trailers` (raw list) only in `payload-and-trailers` mode. */
   onResponseEnd(trailers: string[] | undefined): void;
+  /**
+   * Whether every body byte delivered so far has left the process: nothing
+   * the handler wrote is still queued, so the buffer they were read into may
+   * be read into again (see UpstreamConnection, "Read buffers").
+   */
+  responseBytesReleased(): boolean;
   /** The backend answered something that is not HTTP/1.1: the attempt failed. */
   onUpstreamFailed(error: UsherError): void;
   /** The connection closed or failed before the response ended; `answered`: some of the response was read. */
@@ -201,9 +207,12 @@ export class Http1Upstream implements UpstreamListener {
     connection.socket.resume();
   }
 
-  onUpstreamData(chunk: Buffer): void {
+  /** Returns whether nothing keeps `chunk` now: neither this codec (a partial head, a trailer tail, bytes after a 101) nor the handler. */
+  onUpstreamData(chunk: Buffer): boolean {
+    const handler = this.#handler;
     if (this.#head === undefined) this.#readHead(chunk);
     else this.#readBody(chunk, 0);
+    return this.#responseBuffer === undefined && this.#tail === undefined && this.connection.attached && handler?.responseBytesReleased() === true;
   }
 
   #readHead(chunk: Buffer): void {

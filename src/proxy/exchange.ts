@@ -53,6 +53,8 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   #sentInterim = false;
   /** The response head, held back to leave in one write with a small body (see {@link onResponseData}). */
   #pendingHead = '';
+  /** Some body bytes given since the last {@link responseBytesReleased} are still referenced (queued, or held by a transform). */
+  #keptRead = false;
   #responseStarted = false;
   /** A filter's response body transform (filter/body.ts), fed with the payload. */
   #transform: BodyTransformer | undefined;
@@ -262,8 +264,12 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
 
   onResponseData(buffer: Buffer, start: number, end: number): void {
     const transform = this.#transform;
-    if (transform !== undefined) transform.push(buffer, start, end);
-    else this.#writeRange(buffer, start, end);
+    if (transform !== undefined) {
+      this.#keptRead = true; // a transform may hold on to what it is given
+      transform.push(buffer, start, end);
+    } else {
+      this.#writeRange(buffer, start, end);
+    }
   }
 
   readonly #writeBody = (data: Buffer): void => {
@@ -294,6 +300,7 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     } else {
       this.#writeHead();
       flowing = client.write(start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end));
+      this.#keptRead = true; // queued in the corked socket until the end of the turn
     }
     if (!flowing && this.#upstream?.pauseResponse() === true) {
       // The client reads slower than the backend sends: the backend waits until the client's socket drains.
@@ -320,11 +327,15 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     } else {
       socket.write(data);
     }
-    if (socket.writableLength >= socket.writableHighWaterMark && this.#upstream?.pauseResponse() === true) this.conn.awaitDrain(this);
+    const queued = socket.writableLength;
+    if (queued > 0) this.#keptRead = true;
+    if (queued >= socket.writableHighWaterMark && this.#upstream?.pauseResponse() === true) this.conn.awaitDrain(this);
   }
 
   responseBytesReleased(): boolean {
-    return this.#transform === undefined && this.conn.socket.writableLength === 0;
+    const kept = this.#keptRead;
+    this.#keptRead = false;
+    return !kept;
   }
 
   onResponseHeadRead(): void {

@@ -5,8 +5,16 @@ import { deadlines, type Expiring } from '../runtime/deadlines.ts';
 import type { BackendTlsConfig, HostPort, TimeoutsConfig } from '../config/types.ts';
 import { Http1Upstream } from './http1.ts';
 
-/** Size of a plain connection's read buffer: what node reads at most per call anyway. */
-const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * A plain connection's read buffer starts at FIRST_READ_BYTES and doubles
+ * after each read that fills it, up to MAX_READ_BYTES (what node reads at
+ * most per call anyway): many idle pooled connections cost little, a large
+ * body soon reads in full-size pieces.
+ */
+const FIRST_READ_BYTES = 16 * 1024;
+const MAX_READ_BYTES = 64 * 1024;
+/** Reads up to this size are copied into node's pooled slab (Buffer.from uses it below 4 KiB). */
+const COPY_READS_UP_TO = 4 * 1024 - 1;
 
 /**
  * What an upstream connection reports to its user: {@link Http1Upstream}, the
@@ -40,12 +48,14 @@ export interface UpstreamListener {
  * (`onread`) instead of a fresh 64 KiB one per read. Under large responses
  * those fresh buffers were most of the process's allocation, and V8 pays for
  * external memory with mark-compacts: about a third of usher's CPU moving
- * 1 MiB responses (docs/design.md, "Read buffers"). The buffer is read into
- * again only when the listener says nothing keeps the last read's bytes
- * (they went out to the client in a write that completed at once); otherwise
- * the next read gets a new buffer and the old one lives as long as its
- * readers. TLS connections read as before (node's TLS socket reads through
- * its own layer).
+ * 1 MiB responses (docs/design.md, "Read buffers"). A small read is copied
+ * out (into node's pooled slab, as cheap as node's own read path), so the
+ * buffer is free again at once. A large one is handed over in place, and the
+ * buffer is read into again only when the listener says nothing keeps those
+ * bytes (they went out to the client in a write that completed at once);
+ * otherwise the next read gets a new buffer and the old one lives as long as
+ * its readers. TLS connections read as before (node's TLS socket reads
+ * through its own layer).
  */
 export class UpstreamConnection implements Expiring {
   readonly socket: Socket;
@@ -67,8 +77,9 @@ export class UpstreamConnection implements Expiring {
   deadline = 0;
   /** Length of the armed inactivity timeout, restarted on activity. */
   #timeoutMs = 0;
-  /** The buffer the next read goes into (plain TCP only). */
+  /** The buffer the next read goes into (plain TCP only), and its size: it grows while reads fill it. */
   #readBuffer: Buffer | undefined;
+  #readSize = FIRST_READ_BYTES;
   /** The listener released the last read's bytes: {@link #nextReadBuffer} may hand the same buffer out again. */
   #readReleased = false;
   #detached = false;
@@ -195,33 +206,46 @@ export class UpstreamConnection implements Expiring {
 
   /** `onread`: where the next read goes. Node calls it once at the start and after every read. */
   readonly #nextReadBuffer = (): Buffer => {
-    if (this.#readReleased && this.#readBuffer !== undefined) return this.#readBuffer;
-    this.#readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    const current = this.#readBuffer;
+    if (this.#readReleased && current !== undefined && current.length === this.#readSize) return current;
+    this.#readBuffer = Buffer.allocUnsafeSlow(this.#readSize);
     return this.#readBuffer;
   };
 
   /** `onread`: `nread` bytes arrived in `buffer` (the one {@link #nextReadBuffer} gave). */
   readonly #onRead = (nread: number, buffer: Uint8Array): boolean => {
+    const view = (buffer as Buffer).subarray(0, nread);
+    if (nread === buffer.length && this.#readSize < MAX_READ_BYTES) this.#readSize *= 2; // a full read: more is coming
+    if (this.#detached) {
+      // A tunnel took the socket over: it reads 'data' events, and keeps what it is given.
+      this.#readReleased = false;
+      this.socket.emit('data', view);
+      return true;
+    }
+    // A small read is copied into node's pooled slab (no allocation of its own), so the
+    // buffer is free again at once whatever the listener keeps; a large one is handed
+    // over as it is, and the buffer is reused only if the listener released it.
+    const copied = nread <= COPY_READS_UP_TO;
     this.#readReleased = false;
-    const chunk = (buffer as Buffer).subarray(0, nread);
-    // A tunnel took the socket over: it reads 'data' events, and keeps what it is given.
-    if (this.#detached) this.socket.emit('data', chunk);
-    else this.#onData(chunk);
+    const released = this.#onData(copied ? Buffer.from(view) : view);
+    this.#readReleased = copied || released;
     return true; // keep reading; backpressure pauses the socket itself
   };
 
-  #onData = (chunk: Buffer): void => {
+  /** Bytes read; returns whether nothing keeps `chunk` afterwards. */
+  #onData = (chunk: Buffer): boolean => {
     const listener = this.#listener;
     if (listener === undefined) {
       // Bytes from an idle connection: the backend is confused; never reuse it.
       this.destroy();
-      return;
+      return false;
     }
     if (this.deadline !== 0) this.deadline = deadlines.at(this.#timeoutMs);
     try {
-      this.#readReleased = listener.onUpstreamData(chunk);
+      return listener.onUpstreamData(chunk);
     } catch (error) {
       this.#internalError(listener, error);
+      return false;
     }
   };
 

@@ -61,9 +61,10 @@ export interface Http1UpstreamHandler {
   /** The response ended; `trailers` (raw list) only in `payload-and-trailers` mode. */
   onResponseEnd(trailers: string[] | undefined): void;
   /**
-   * Whether every body byte delivered so far has left the process: nothing
-   * the handler wrote is still queued, so the buffer they were read into may
-   * be read into again (see UpstreamConnection, "Read buffers").
+   * Whether the handler kept none of the bytes delivered since the last call
+   * (they left the process in a write that completed at once, or were
+   * copied), so the buffer they were read into may be read into again (see
+   * UpstreamConnection, "Read buffers"). Resets the tally.
    */
   responseBytesReleased(): boolean;
   /** The backend answered something that is not HTTP/1.1: the attempt failed. */
@@ -212,7 +213,8 @@ export class Http1Upstream implements UpstreamListener {
     const handler = this.#handler;
     if (this.#head === undefined) this.#readHead(chunk);
     else this.#readBody(chunk, 0);
-    return this.#responseBuffer === undefined && this.#tail === undefined && this.connection.attached && handler?.responseBytesReleased() === true;
+    const released = handler?.responseBytesReleased() === true; // asked every time: it resets the handler's tally
+    return released && this.#responseBuffer === undefined && this.#tail === undefined && this.connection.attached;
   }
 
   #readHead(chunk: Buffer): void {

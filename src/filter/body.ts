@@ -43,6 +43,11 @@ export class BodyTransformer {
     this.#run = run;
   }
 
+  /** Every transform only observes the body: the response keeps its length and framing. */
+  get observesOnly(): boolean {
+    return this.#transforms.every((transform) => transform.observesOnly === true);
+  }
+
   /**
    * Binds the exchange's writer. `chunked`: frame the output as HTTP/1.1
    * chunks. `fail` is called once if a transform throws (the response has
@@ -68,7 +73,8 @@ export class BodyTransformer {
       const transform = this.#transforms[i]!;
       let out: Buffer | undefined;
       try {
-        out = asBuffer(transform.flush?.());
+        const result = transform.flush?.();
+        if (transform.observesOnly !== true) out = asBuffer(result);
       } catch (error) {
         this.#failure(i, error);
         return;
@@ -85,7 +91,9 @@ export class BodyTransformer {
     for (let i = from; i < this.#transforms.length && out !== undefined; i++) {
       const transform = this.#transforms[i]!;
       try {
-        out = asBuffer(transform.transform(out));
+        const result = transform.transform(out);
+        // An observer's output is ignored: the bytes go on as they were, so the length stays true.
+        if (transform.observesOnly !== true) out = asBuffer(result);
       } catch (error) {
         this.#failure(i, error);
         return;

@@ -72,6 +72,14 @@ export interface FilterResponse {
   setHeader(name: string, value: string): void;
   addHeader(name: string, value: string): void;
   removeHeader(name: string): void;
+  /**
+   * Answers with `response` instead of the backend's (which is discarded, its
+   * body unread): a cache serving its stored body after a 304, an error page
+   * in place of a 5xx. Filters earlier in the route see the replacement in
+   * their response phase, as they would a later filter's local answer; later
+   * calls of this response's own filters are skipped.
+   */
+  replace(response: LocalResponse): void;
 }
 
 /** A response made by a filter instead of the backend's. */
@@ -97,6 +105,11 @@ export interface BodyTransform {
   transform(chunk: Buffer): Uint8Array | string | undefined;
   /** The body ended: returns the last bytes to send. */
   flush?(): Uint8Array | string | undefined;
+  /**
+   * The transform returns every chunk as it was given (it only observes the
+   * body, as a cache filling does): the response keeps its Content-Length.
+   */
+  readonly observesOnly?: boolean;
 }
 
 /** One filter of a route, created once per route at config time (not per request). */

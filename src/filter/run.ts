@@ -34,6 +34,11 @@ export interface LocalAnswer {
   readonly body: Buffer;
 }
 
+/** A response filter answered with its own response instead of the backend's ({@link FilterResponse.replace}). */
+export interface Replaced {
+  readonly replaced: LocalAnswer;
+}
+
 /** What the request phase decided: continue to the pool (undefined), answer, or fail. */
 export type RequestOutcome = LocalAnswer | UsherError | undefined;
 
@@ -282,6 +287,7 @@ export class FilterRun implements FilterRequest {
     // The response phases of the filters before this one see the answer, as they would a backend's (Envoy's local reply).
     const head = this.#responsePhase(answer.status, answer.headers, index);
     if (head instanceof UsherError) return head;
+    if ('replaced' in head) return head.replaced;
     return head.edits === undefined ? answer : { status: head.status, headers: head.edits.apply(answer.headers), body: answer.body };
   }
 
@@ -307,11 +313,11 @@ export class FilterRun implements FilterRequest {
    * (a new object when something changed), or the error to answer instead (a
    * filter threw). Also chooses the body transform ({@link body}).
    */
-  filterHead(head: ResponseHead): ResponseHead | UsherError {
+  filterHead(head: ResponseHead): ResponseHead | UsherError | Replaced {
     this.body = undefined;
     if (!this.#chain.hasResponsePhase) return head;
     const result = this.#responsePhase(head.status, head.rawHeaders, this.#chain.length);
-    if (result instanceof UsherError) return result;
+    if (result instanceof UsherError || 'replaced' in result) return result;
     if (result.edits === undefined) return head;
     return { ...head, status: result.status, reason: result.status === head.status ? head.reason : '', rawHeaders: result.edits.apply(head.rawHeaders) };
   }
@@ -320,25 +326,28 @@ export class FilterRun implements FilterRequest {
    * The response-head phase for an HTTP/2 header list (`[':status', s, name,
    * value, ...]`, lowercase names): the list to send, `:status` first.
    */
-  filterFields(status: number, list: string[]): string[] | UsherError {
+  filterFields(status: number, list: string[]): string[] | UsherError | Replaced {
     this.body = undefined;
     if (!this.#chain.hasResponsePhase) return list;
     const fields: string[] = [];
     for (let i = 0; i < list.length; i += 2) if (list[i]!.charCodeAt(0) !== 0x3a) fields.push(list[i]!, list[i + 1]!);
     const result = this.#responsePhase(status, fields, this.#chain.length);
-    if (result instanceof UsherError) return result;
+    if (result instanceof UsherError || 'replaced' in result) return result;
     const out = [':status', String(result.status)];
+    // The response phase may have chosen a transform (TypeScript cannot see that #responsePhase sets it).
+    const body = this.body as BodyTransformer | undefined;
+    const dropLength = body !== undefined && !body.observesOnly;
     const edited = result.edits === undefined ? fields : result.edits.apply(fields);
     for (let i = 0; i < edited.length; i += 2) {
       const name = edited[i]!.toLowerCase();
-      if (this.body !== undefined && name === 'content-length') continue;
+      if (dropLength && name === 'content-length') continue;
       out.push(name, edited[i + 1]!);
     }
     return out;
   }
 
   /** Runs `onResponse` and then `transformBody` of filters `[0, end)` in reverse order on a response. */
-  #responsePhase(status: number, raw: readonly string[], end: number): { status: number; edits: HeaderEdits | undefined } | UsherError {
+  #responsePhase(status: number, raw: readonly string[], end: number): { status: number; edits: HeaderEdits | undefined } | UsherError | Replaced {
     const filters = this.#chain.filters;
     const view = new ResponseView(status, raw);
     let transforms: BodyTransform[] | undefined;
@@ -347,6 +356,12 @@ export class FilterRun implements FilterRequest {
       const filter = filters[i]!.filter;
       try {
         filter.onResponse?.(view, this);
+        if (view.replacement !== undefined) {
+          // A replacement goes through the filters before this one as a local answer from it would.
+          this.body = undefined;
+          const answer = this.#decided(i, view.replacement);
+          return answer instanceof UsherError ? answer : { replaced: answer };
+        }
         // Local answers (end < length) carry a filter's own body: it is not transformed.
         const transform = end === this.#chain.length ? filter.transformBody?.(view, this) : undefined;
         if (transform !== undefined) {
@@ -374,6 +389,8 @@ export class ResponseView implements FilterResponse {
   status: number;
   readonly edits = new HeaderEdits('response');
   edited = false;
+  /** Set by {@link replace}. */
+  replacement: LocalResponse | undefined;
   readonly #raw: readonly string[];
   readonly #original: number;
 
@@ -412,6 +429,11 @@ export class ResponseView implements FilterResponse {
   removeHeader(name: string): void {
     this.edits.remove(name);
     this.edited = true;
+  }
+
+  replace(response: LocalResponse): void {
+    localAnswer(response); // throws now, in the filter that asked, if usher could not send it
+    this.replacement = response;
   }
 }
 

@@ -114,7 +114,8 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
     if (head === undefined) return 'stop';
     const framing = head.framing;
     this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach(this.#writeBody, false, (error) => this.fail(error));
-    const headers = responseHeaders(head.status, head.rawHeaders, head.connectionTokens, this.#transform === undefined && (framing.kind === 'length' || framing.kind === 'none'));
+    const lengthKept = this.#transform === undefined || (framing.kind === 'length' && this.#transform.observesOnly);
+    const headers = responseHeaders(head.status, head.rawHeaders, head.connectionTokens, lengthKept && (framing.kind === 'length' || framing.kind === 'none'));
     if (this.setCookie !== undefined) headers.push('set-cookie', this.setCookie);
     headers.push('x-request-id', this.requestId);
     const withTrailers = framing.kind === 'chunked' && this.#transform === undefined;

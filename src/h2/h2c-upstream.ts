@@ -158,8 +158,9 @@ export class H2cExchange extends StreamExchange {
     if (status >= 502 && status <= 504 && this.retryStatus(status)) return;
     const filtered = this.filters === undefined ? passHeaders(raw, []) : this.filters.filterFields(status, passHeaders(raw, []));
     if (filtered instanceof UsherError) return this.fail(filtered);
-    const list = filtered;
     const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+    if ('replaced' in filtered) return this.replacedBy(filtered.replaced, endStream);
+    const list = filtered;
     this.#transform = endStream ? undefined : this.filters?.body?.attach((data) => this.#writeDownstream(data), false, (error) => this.fail(error));
     if (this.setCookie !== undefined) list.push('set-cookie', this.setCookie);
     list.push('x-request-id', this.requestId);

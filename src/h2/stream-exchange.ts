@@ -2,6 +2,7 @@ import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'nod
 import { UsherError } from '../errors.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { AttemptLoop } from '../proxy/attempt-loop.ts';
+import type { LocalAnswer } from '../filter/run.ts';
 import type { DownstreamSettings } from '../proxy/plan.ts';
 import { resetStream, respondError } from './respond.ts';
 
@@ -231,6 +232,10 @@ export abstract class StreamExchange extends AttemptLoop {
    * (`[name, value, ...]`, no framing fields) and `body`, with the content-length
    * and `x-request-id` the HTTP/1.1 twin (`proxy/local-answer.ts`) writes.
    */
+  protected answerLocally(answer: LocalAnswer): void {
+    this.answer(answer.status, answer.headers, answer.body);
+  }
+
   answer(status: number, headers: readonly string[], body: Buffer): void {
     if (this.#finished) return;
     if (!this.stream.destroyed && !this.stream.closed) {

@@ -5,7 +5,7 @@ import type { BackendRuntime } from '../pool/backend-runtime.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { AttemptOutcome } from '../pool/published.ts';
 import type { Waiter } from '../pool/wait-queue.ts';
-import type { FilterRun } from '../filter/run.ts';
+import type { FilterRun, LocalAnswer } from '../filter/run.ts';
 import type { ResponseHead } from '../http1/types.ts';
 import { RequestRecord } from './request-record.ts';
 import { isUnreachable, mayReplayOnFreshConnection, mayRetry, retryConditionOf } from './retry-policy.ts';
@@ -191,8 +191,27 @@ export abstract class AttemptLoop extends RequestRecord implements Waiter {
       this.fail(head);
       return undefined;
     }
+    if ('replaced' in head) {
+      this.replacedBy(head.replaced, received.framing.kind === 'none');
+      return undefined;
+    }
     return head;
   }
+
+  /**
+   * A response filter answered instead of the backend: the attempt succeeded
+   * (the backend answered), its connection is kept when the response had no
+   * body to skip, and the client gets the filter's answer.
+   */
+  protected replacedBy(answer: LocalAnswer, bodiless: boolean): void {
+    this.upstreamMs = performance.now() - this.upstreamStartedAt;
+    this.releaseUpstream(bodiless);
+    this.endAttempt('success', answer.status);
+    this.answerLocally(answer);
+  }
+
+  /** Sends a complete response usher made (a filter's) and ends the exchange. */
+  protected abstract answerLocally(answer: LocalAnswer): void;
 
   /** A 502/503/504 from the backend, before anything went to the client: retried when configured. */
   protected retryStatus(status: number): boolean {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { UsherError } from '../errors.ts';
 import type { BodyTransformer } from '../filter/body.ts';
+import type { LocalAnswer } from '../filter/run.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
 import type { HeadLimits, RequestHead, ResponseHead } from '../http1/types.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
@@ -9,6 +10,7 @@ import { corkUntilTurnEnd } from '../runtime/turn-flush.ts';
 import { AttemptLoop } from './attempt-loop.ts';
 import type { DownstreamConnection } from './downstream.ts';
 import { errorResponse } from './error-response.ts';
+import { http1Answer } from './local-answer.ts';
 import { downstreamResponseHeaderLines, headerValue } from './headers.ts';
 import { requestIdOf } from './request-id.ts';
 
@@ -159,6 +161,10 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     this.#finish();
   }
 
+  protected answerLocally(answer: LocalAnswer): void {
+    this.respond(answer.status, http1Answer(answer, this.clientKeepAlive && !this.conn.closing, this.head.minorVersion, this.requestId, this.head.method));
+  }
+
   /** Answers the client with a complete response usher made itself (a redirect); the exchange ends. */
   respond(status: number, raw: string): void {
     if (this.#finished) return;
@@ -232,8 +238,11 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     if (this.setCookie !== undefined) lines += `set-cookie: ${this.setCookie}\r\n`;
     lines += `x-request-id: ${this.requestId}\r\n`;
     // A transformed body has a new length: chunked to HTTP/1.1 clients, close-delimited to HTTP/1.0 ones (filter/body.ts).
-    this.#transform = framing.kind === 'none' ? undefined : this.filters?.body?.attach(this.#writeBody, this.head.minorVersion === 1, (error) => this.fail(error));
-    if (this.#transform !== undefined) {
+    // Transforms that only observe it (a cache filling) leave a length-framed body as it is.
+    const body = framing.kind === 'none' ? undefined : this.filters?.body;
+    const observed = body !== undefined && framing.kind === 'length' && body.observesOnly;
+    this.#transform = body?.attach(this.#writeBody, this.head.minorVersion === 1 && !observed, (error) => this.fail(error));
+    if (this.#transform !== undefined && !observed) {
       payload = true;
       if (this.head.minorVersion === 1) lines += 'transfer-encoding: chunked\r\n';
       else this.clientKeepAlive = false;

@@ -9,7 +9,7 @@ import type { Answer } from './plan.ts';
  * (`keep-alive` for a kept HTTP/1.0 one), and the body unless the request was
  * a HEAD. The HTTP/2 twin is `StreamExchange.answer`.
  */
-export function http1Answer(answer: Answer, keepAlive: boolean, minorVersion: 0 | 1, requestId: string, method: string): string {
+export function http1Answer(answer: Pick<Answer, 'status' | 'headers' | 'body'>, keepAlive: boolean, minorVersion: 0 | 1, requestId: string, method: string): string {
   const { status, headers, body } = answer;
   let head = `HTTP/1.1 ${status} ${STATUS_REASONS[status] ?? ''}\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;

@@ -1,7 +1,7 @@
 /**
  * The schema of a route's `filters` list (part of `schema.ts`, kept apart for
  * size). Each entry names exactly one filter: a built-in one by its key
- * (`headers`, `rewrite`, `ipAllow`, `ipDeny`, `forwardAuth`) or a user filter
+ * (`headers`, `rewrite`, `ipAllow`, `ipDeny`, `forwardAuth`, `cache`) or a user filter
  * module (`module` with its `options`, validated against the module's own
  * schema when it is loaded: `config/filter-modules.ts`).
  */
@@ -15,10 +15,11 @@ export const FILTER_DEFAULTS = {
   forwardAuthTimeout: '1s',
   forwardAuthOnError: 503,
   forwardAuthMaxResponseBytes: '64KiB',
+  cacheLockTimeout: '5s',
 } as const;
 
 /** The filter kinds an entry can name. */
-export const FILTER_KINDS = ['headers', 'rewrite', 'ipAllow', 'ipDeny', 'forwardAuth', 'module'] as const;
+export const FILTER_KINDS = ['headers', 'rewrite', 'ipAllow', 'ipDeny', 'forwardAuth', 'cache', 'module'] as const;
 
 function headerEdits(side: EditSide) {
   const what = side === 'request' ? 'request sent upstream' : 'response sent to the client';
@@ -76,6 +77,22 @@ const forwardAuthSchema = documented(
   { description: 'Ask an auth service before proxying (Traefik forwardAuth, nginx auth_request, Envoy ext_authz): a 2xx answer lets the request through with `copyHeaders`; any other answer goes back to the client as the auth service sent it (status, fields, body).', examples: [{ url: 'http://127.0.0.1:9000/verify', requestHeaders: ['authorization', 'cookie'], copyHeaders: ['x-user-id'] }] },
 );
 
+const headerNameList = (what: string) => documented(z.array(editableHeaderName('request', { description: 'A header name.' }), { error: 'expected a list of header names' }), { description: what, examples: [['accept-language']] });
+const nameList = (what: string, example: string) => documented(z.array(text({ description: 'A name.' }), { error: 'expected a list of names' }), { description: what, examples: [[example]] });
+
+const cacheSchema = documented(
+  z.strictObject({
+    lockTimeout: duration({ description: 'When several requests miss the same key at once, one goes upstream and the others wait for its response (and are answered from the cache) for at most this long; then each goes upstream itself, and may still store what it gets.', examples: ['2s'] }).prefault(FILTER_DEFAULTS.cacheLockTimeout),
+    key: documented(z.strictObject({
+      queryInclude: nameList('Only these query parameters are part of the key (all when absent).', 'page'),
+      queryExclude: nameList('Query parameters left out of the key (tracking parameters).', 'utm_source'),
+      headers: headerNameList('Request header fields whose values are part of the key (besides what the response\'s Vary names).'),
+      cookies: nameList('Cookies whose values are part of the key.', 'lang'),
+    }, { error: 'expected a mapping with queryInclude, queryExclude, headers or cookies' }).partial(), { description: 'What is in the cache key besides scheme, host, path and the query (parameters sorted).', examples: [{ queryExclude: ['utm_source', 'utm_medium'], cookies: ['lang'] }] }).prefault({}),
+  }, { error: 'expected a cache mapping' }),
+  { description: 'A shared HTTP cache (RFC 9111) for the route\'s GET and HEAD responses, in the process\'s memory (sized by the top-level `cache`). Freshness comes from the response (Usher-Cache-Control, CDN-Cache-Control, Cache-Control s-maxage/max-age, Expires; a capped heuristic for Last-Modified); there is no default TTL. Responses with Set-Cookie, `private`, `no-store` or `Vary: *` are not stored. See docs/cache.md.', examples: [{}, { lockTimeout: '2s', key: { queryExclude: ['utm_source'] } }] },
+);
+
 /** One entry of a route's `filters`: exactly one kind. */
 export const filterSchema = documented(
   z.strictObject({
@@ -84,6 +101,7 @@ export const filterSchema = documented(
     ipAllow: cidrList(true).optional(),
     ipDeny: cidrList(false).optional(),
     forwardAuth: forwardAuthSchema.optional(),
+    cache: cacheSchema.optional(),
     module: modulePath({ description: 'A user filter: a TypeScript (or JavaScript) module whose default export is `defineFilter({...})` (see docs/api.md). Relative to the config file\'s directory. Loaded by `usher check`, at start and at each reload; a module that fails to load is a config error.', examples: ['./filters/tenant.ts'] }).optional(),
     options: documented(z.unknown(), { description: 'Options of a `module` filter, checked against the zod schema the module declares.', examples: [{ header: 'x-tenant' }] }).optional(),
   }, { error: 'expected a filter mapping such as { headers: {...} } or { module: ./filters/x.ts }' }).transform((entry, ctx): FilterConfig => {
@@ -96,7 +114,7 @@ export const filterSchema = documented(
       ctx.issues.push({ code: 'custom', message: '"options" goes with "module" (built-in filters take their settings under their own key)', input: entry, path: ['options'] });
       return z.NEVER;
     }
-    const { headers, rewrite, ipAllow, ipDeny, forwardAuth, module } = entry;
+    const { headers, rewrite, ipAllow, ipDeny, forwardAuth, cache, module } = entry;
     if (headers !== undefined) return { kind: 'headers', request: edits(headers.request), response: edits(headers.response) };
     if (rewrite !== undefined) {
       const forms = (['path', 'prefix', 'regex'] as const).filter((key) => rewrite[key] !== undefined);
@@ -115,6 +133,19 @@ export const filterSchema = documented(
     if (forwardAuth !== undefined) {
       const { timeout, ...rest } = forwardAuth;
       return { kind: 'forwardAuth', ...rest, timeoutMs: timeout };
+    }
+    if (cache !== undefined) {
+      const { queryInclude, queryExclude, headers: keyHeaders, cookies } = cache.key;
+      return {
+        kind: 'cache',
+        lockTimeoutMs: cache.lockTimeout,
+        key: {
+          ...(queryInclude === undefined ? {} : { includeQuery: queryInclude }),
+          ...(queryExclude === undefined ? {} : { excludeQuery: queryExclude }),
+          ...(keyHeaders === undefined ? {} : { headers: keyHeaders.map((h) => h.toLowerCase()) }),
+          ...(cookies === undefined ? {} : { cookies }),
+        },
+      };
     }
     return { kind: 'module', module: module!, path: module!, options: entry.options };
   }),

@@ -463,6 +463,18 @@ const runtimeSchema = documented(
   { description: 'How usher uses the machine.', examples: [{ workers: 'auto' }] },
 );
 
+const cacheStoreSchema = documented(
+  z.strictObject({
+    maxSize: byteSize('maxSize', 1024 * 1024, undefined, { description: 'Memory for stored responses (bodies, headers and keys) in each data-plane thread; the least recently used are evicted beyond it.', examples: ['1GiB'] }).prefault('256MiB'),
+    maxObjectSize: byteSize('maxObjectSize', 1, undefined, { description: 'Largest response body stored; larger ones pass through uncached. Below `maxSize`.', examples: ['16MiB'] }).prefault('8MiB'),
+    maxVariants: documented(z.number({ error: 'expected a whole number' }).int().min(1).max(1000), { description: 'Variants (per Vary) kept for one URL; the least recently used goes beyond it.', examples: [8] }).default(16),
+  }, { error: 'expected a cache mapping' }).transform(({ maxSize, maxObjectSize, maxVariants }, ctx) => {
+    if (maxObjectSize >= maxSize) ctx.issues.push({ code: 'custom', message: 'maxObjectSize must be below maxSize', input: maxObjectSize, path: ['maxObjectSize'] });
+    return { maxBytes: maxSize, maxObjectSize, maxVariants };
+  }),
+  { description: 'The response cache that routes\' `cache` filters share: its size. Each data-plane thread keeps its own.', examples: [{ maxSize: '1GiB', maxObjectSize: '16MiB' }] },
+);
+
 /** The whole config file. Parse output is the resolved {@link UsherConfig}. */
 export const configSchema = z
   .strictObject({
@@ -474,8 +486,9 @@ export const configSchema = z
     admin: adminSchema.optional(),
     shutdownTimeout: duration({ description: 'How long a graceful stop waits for requests in flight.', examples: ['10s'] }).prefault(DEFAULTS.shutdownTimeout),
     runtime: runtimeSchema.optional(),
+    cache: cacheStoreSchema.optional(),
   }, { error: 'expected a mapping with "listeners" and "pools"' })
-  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime }) => ({
+  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache }) => ({
     listeners,
     pools,
     accessLog,
@@ -483,6 +496,7 @@ export const configSchema = z
     ...(admin === undefined ? {} : { admin }),
     shutdownTimeoutMs: shutdownTimeout,
     ...(runtime === undefined ? {} : { runtime }),
+    ...(cache === undefined ? {} : { cache }),
   }));
 
 /** The YAML/JSON input shape (durations and addresses as strings). */

@@ -136,6 +136,25 @@ export interface ForwardAuthFilterConfig {
   readonly maxResponseBytes: number;
 }
 
+/** `cache`: a shared HTTP cache on the route (src/cache/filter.ts). */
+export interface CacheFilterConfig {
+  readonly kind: 'cache';
+  readonly lockTimeoutMs: number;
+  readonly key: {
+    readonly includeQuery?: readonly string[];
+    readonly excludeQuery?: readonly string[];
+    readonly headers?: readonly string[];
+    readonly cookies?: readonly string[];
+  };
+}
+
+/** The process's response cache (top-level `cache`), shared by every route's `cache` filter in a thread. */
+export interface CacheConfig {
+  readonly maxBytes: number;
+  readonly maxObjectSize: number;
+  readonly maxVariants: number;
+}
+
 /** A user filter from a TypeScript module (see docs/api.md). */
 export interface ModuleFilterConfig {
   readonly kind: 'module';
@@ -156,7 +175,7 @@ export interface LoadedFilterModule {
 }
 
 /** One entry of a route's `filters`. */
-export type FilterConfig = HeadersFilterConfig | RewriteFilterConfig | IpFilterConfig | ForwardAuthFilterConfig | ModuleFilterConfig;
+export type FilterConfig = HeadersFilterConfig | RewriteFilterConfig | IpFilterConfig | ForwardAuthFilterConfig | CacheFilterConfig | ModuleFilterConfig;
 
 /** What one client may send and hold open. Exceeding a limit gives the status named. */
 export interface ListenerLimitsConfig {
@@ -409,6 +428,8 @@ export interface UsherConfig {
   readonly shutdownTimeoutMs: number;
   /** Threads: absent in configs built in code, which then run on the main thread alone. */
   readonly runtime?: RuntimeConfig | undefined;
+  /** The response cache's limits; absent: the defaults, when a route has a `cache` filter. */
+  readonly cache?: CacheConfig | undefined;
 }
 
 export interface RuntimeConfig {

@@ -8,6 +8,9 @@ import type { FilterConfig, RouteConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { CompiledRoute } from '../route/table.ts';
 import { DEFAULT_FILTER_TIMEOUT_MS, FilterChain, NO_FILTERS, type CompiledFilter } from './chain.ts';
+import { cacheFilter } from '../cache/filter.ts';
+import { DEFAULT_TARGETS } from '../cache/directives.ts';
+import type { ResponseCache } from '../cache/response-cache.ts';
 import { forwardAuthFilter } from './forward-auth.ts';
 import { headersFilter } from './headers.ts';
 import { ipFilter } from './ip.ts';
@@ -19,6 +22,8 @@ export interface FilterCompileContext {
   readonly listener: string;
   readonly proto: 'http' | 'https';
   readonly logger: Logger;
+  /** This thread's response cache, for `cache` filters. */
+  readonly responseCache: ResponseCache;
 }
 
 /** A forwardAuth call is bounded by its own timeout; the chain's bound is a safety net behind it. */
@@ -47,6 +52,9 @@ function compileOne(entry: FilterConfig, route: CompiledRoute, context: FilterCo
       return { filter: ipFilter(entry.kind, entry.cidrs), timeoutMs: DEFAULT_FILTER_TIMEOUT_MS };
     case 'forwardAuth':
       return { filter: forwardAuthFilter(entry, { logger: context.logger, listener: context.listener, route: route.name }), timeoutMs: entry.timeoutMs + SAFETY_MARGIN_MS };
+    case 'cache':
+      // The wait for another request's fill has its own bound; the chain's must not cut it first.
+      return { filter: cacheFilter(context.responseCache, { lockTimeoutMs: entry.lockTimeoutMs, key: entry.key, targets: DEFAULT_TARGETS, name: 'usher' }), timeoutMs: entry.lockTimeoutMs + SAFETY_MARGIN_MS };
     case 'module': {
       const loaded = entry.loaded;
       if (loaded === undefined) {

@@ -47,6 +47,8 @@ export interface FilterRequest {
   header(name: string): string | undefined;
   /** Every value of a header, in order. */
   headerValues(name: string): readonly string[];
+  /** Every header field as it will be sent upstream (after the edits so far): `[name, value, name, value, ...]`, names as received. */
+  fields(): readonly string[];
   /** Replaces every value of a header. Framing, hop-by-hop, Host and the fields usher sets itself (X-Forwarded-*, X-Request-Id) are refused (throws). */
   setHeader(name: string, value: string): void;
   /** Adds a value, after those already there. Same names refused as {@link setHeader}. */
@@ -68,6 +70,8 @@ export interface FilterResponse {
   setStatus(status: number): void;
   header(name: string): string | undefined;
   headerValues(name: string): readonly string[];
+  /** Every header field of the response (after the edits so far): `[name, value, name, value, ...]`, names as received. */
+  fields(): readonly string[];
   /** Framing and hop-by-hop fields and X-Request-Id are refused (throws). */
   setHeader(name: string, value: string): void;
   addHeader(name: string, value: string): void;

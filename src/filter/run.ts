@@ -141,6 +141,10 @@ export class FilterRun implements FilterRequest {
     return this.headers.values(this.#raw, name);
   }
 
+  fields(): readonly string[] {
+    return this.headers.any ? this.headers.apply(this.#raw) : this.#raw;
+  }
+
   setHeader(name: string, value: string): void {
     this.headers.set(name, value);
   }
@@ -414,6 +418,10 @@ export class ResponseView implements FilterResponse {
 
   headerValues(name: string): readonly string[] {
     return this.edits.values(this.#raw, name);
+  }
+
+  fields(): readonly string[] {
+    return this.edited ? this.edits.apply(this.#raw) : this.#raw;
   }
 
   setHeader(name: string, value: string): void {

@@ -9,6 +9,8 @@ import { L4Metrics } from '../l4/metrics.ts';
 import { HttpMetrics } from '../proxy/metrics.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import { compileFilterChain } from '../filter/compile.ts';
+import { ResponseCache } from '../cache/response-cache.ts';
+import type { CacheConfig } from '../config/types.ts';
 import type { FilterChain } from '../filter/chain.ts';
 import { compileRoutes, type RouteTable } from '../route/table.ts';
 
@@ -57,7 +59,12 @@ export interface CompiledRoutes {
  * pool, a filter module that was not loaded, or a filter's `create()` that
  * throws. `logger` is where filters log (forwardAuth's failures).
  */
-export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = silentLogger()): CompiledRoutes {
+/** The response cache's limits when the file has no top-level `cache`. */
+const DEFAULT_CACHE: CacheConfig = { maxBytes: 256 * 1024 * 1024, maxObjectSize: 8 * 1024 * 1024, maxVariants: 16 };
+
+export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = silentLogger(), responseCache: ResponseCache = new ResponseCache()): CompiledRoutes {
+  const caching = config.listeners.some((listener) => listener.routes.some((route) => route.filters?.some((filter) => filter.kind === 'cache') === true));
+  if (caching) responseCache.configure(config.cache ?? DEFAULT_CACHE);
   const tables = new Map<string, RouteTable>();
   const filters = new Map<string, readonly FilterChain[]>();
   for (const listener of config.listeners) {
@@ -72,7 +79,7 @@ export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = sile
     }
     tables.set(listener.name, routes);
     if (listener.protocol === 'http' || listener.protocol === 'https') {
-      const context = { listener: listener.name, proto: listener.protocol, logger } as const;
+      const context = { listener: listener.name, proto: listener.protocol, logger, responseCache } as const;
       filters.set(listener.name, routes.routes.map((route) => compileFilterChain(listener.routes[route.index]!, route, context)));
     }
   }

@@ -21,6 +21,7 @@ import { RunningListener } from './listener.ts';
 import { declareListenerMetrics } from './listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetrics } from './snapshot.ts';
 import { WorkerGroup, type WorkerView } from '../workers/group.ts';
+import { ResponseCache } from '../cache/response-cache.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
@@ -56,6 +57,8 @@ export class Usher {
   readonly logger: Logger;
   /** This usher's metrics (`GET /metrics` on the admin API renders it). */
   readonly metrics: Registry;
+  /** The main thread's response cache (`cache` filters; with worker threads each worker has its own). */
+  readonly responseCache = new ResponseCache();
   readonly #recorded: SnapshotMetrics = { http: new HttpMetrics(), l4: new L4Metrics() };
   #snapshot: Snapshot;
   readonly #listeners = new Map<string, RunningListener>();
@@ -84,7 +87,7 @@ export class Usher {
       (registry) => this.#recorded.l4.declare(registry),
       (registry) => declareWorkerMetrics(registry, () => this.workers),
     ]);
-    this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
+    this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
 
   /**
@@ -234,7 +237,7 @@ export class Usher {
     config = resolved.config;
     let compiled;
     try {
-      compiled = compileSnapshotRoutes(config, this.logger);
+      compiled = compileSnapshotRoutes(config, this.logger, this.responseCache);
     } catch (err) {
       return this.#rejected([(err as Error).message]);
     }
@@ -300,7 +303,7 @@ export class Usher {
     const errors = await group.exclusive(async () => {
       const failed = await group.prepare(config, changed);
       if (failed.length > 0) return failed;
-      const compiled = compileSnapshotRoutes(config, this.logger);
+      const compiled = compileSnapshotRoutes(config, this.logger, this.responseCache);
       const previousPools = this.#snapshot.pools;
       const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
       this.#snapshot = snapshot;

@@ -23,6 +23,7 @@ import { declareListenerMetrics } from '../runtime/listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type CompiledRoutes, type Snapshot, type SnapshotMetrics } from '../runtime/snapshot.ts';
 import type { BackendUsageReport, FromWorker, LentListener, ToWorker, WorkerUsage } from './messages.ts';
 import { MirroredPool } from './mirrored-pool.ts';
+import { ResponseCache } from '../cache/response-cache.ts';
 
 /** What the main thread gives a worker when it starts it. */
 export interface WorkerInit {
@@ -79,6 +80,7 @@ class DataPlane {
   #ticketKeys: Buffer;
   readonly #port: NonNullable<typeof parentPort>;
   readonly #mirrors = new Map<string, MirroredPool>();
+  readonly #responseCache = new ResponseCache();
   readonly #listeners = new Map<string, RunningListener>();
   readonly #recorded: SnapshotMetrics = { http: new HttpMetrics(), l4: new L4Metrics() };
   readonly #metrics: Registry;
@@ -174,7 +176,7 @@ class DataPlane {
       const resolved = await resolveModules({ ok: true, config: given, warnings: [] });
       if (!resolved.ok) throw new Error(resolved.errors.map(formatIssue).join('; '));
       const config = resolved.config;
-      const compiled = compileSnapshotRoutes(config, this.#logger);
+      const compiled = compileSnapshotRoutes(config, this.#logger, this.#responseCache);
       const certificates = new Map<string, CertificateStore>();
       for (const listener of config.listeners) {
         if (listener.protocol === 'https' && listener.tls !== undefined) certificates.set(listener.name, new CertificateStore(listener.tls));

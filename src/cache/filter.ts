@@ -1,0 +1,328 @@
+/**
+ * The `cache` filter: a shared HTTP cache (RFC 9111) on a route, over a
+ * {@link ResponseCache} (the thread's store, collapsed fills, and keys known
+ * to be uncacheable). The policy is the pure modules of this folder; this
+ * file maps them onto the filter phases:
+ *
+ * - **request**: a GET or HEAD looks its key up. A fresh (or allowed-stale)
+ *   variant is answered locally, with `Age`, the client's preconditions
+ *   (304/412) and `Range` (206/416) evaluated against it. A stale one is
+ *   revalidated: the stored validators go upstream instead of the client's.
+ *   A miss on a key another request is filling waits for that fill (up to
+ *   `lockTimeout`), then looks again. Unsafe methods are remembered for
+ *   invalidation.
+ * - **response head**: a 304 to a revalidation freshens the stored variants
+ *   (§4.3.4) and is replaced by the stored response; a storable, shareable
+ *   response is captured; a successful unsafe method invalidates its URI,
+ *   `Location` and `Content-Location` (§4.4). `Surrogate-Key`/`Cache-Tag` are
+ *   removed and `Cache-Status` (RFC 9211) is added.
+ * - **response body**: an observing transform copies the body (up to
+ *   `maxObjectSize`) and stores it when it ends; the client's bytes and
+ *   Content-Length are untouched.
+ */
+import type { BodyTransform, Filter, FilterRequest, FilterResponse, LocalResponse } from '../filter/filter.ts';
+import { evaluatePreconditions, hasOriginPreconditions, ifRangeAllowsRange, revalidationFields, selectForUpdate } from './conditional.ts';
+import { requestDirectives, responsePolicy, type ResponsePolicy } from './directives.ts';
+import { fieldLines, type Fields } from './fields.ts';
+import { currentAge, freshness, mayServeStaleOnError, reuseDecision, type TimedResponse } from './freshness.ts';
+import { primaryKey, type KeyOptions } from './key.ts';
+import { buildPartial, parseRange, resolveRanges } from './range.ts';
+import type { ResponseCache, Fill } from './response-cache.ts';
+import { appendCacheStatus, cacheStatus, type CacheStatus } from './status.ts';
+import { shareability, storability, stripFields } from './storable.ts';
+import type { StoredVariant } from './store.ts';
+import { freshen } from './update.ts';
+import { varyNames } from './vary.ts';
+
+/** Options of one route's `cache` filter (config: `filters: [ { cache: {...} } ]`). */
+export interface CacheFilterOptions {
+  /** Longest a request waits for another request's fill of the same key before it goes upstream itself. */
+  readonly lockTimeoutMs: number;
+  /** What besides scheme, host, path and query goes into the key. */
+  readonly key: KeyOptions;
+  /** Targeted cache-control fields honoured before Cache-Control, in order (RFC 9213). */
+  readonly targets: readonly string[];
+  /** The name in `Cache-Status`. */
+  readonly name: string;
+}
+
+/** Methods that never change a resource, so they invalidate nothing (RFC 9110 §9.2.1). */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+/** Fields a local answer may not carry (usher frames it) or that only concern one hop. */
+const NOT_REPLAYED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', 'x-request-id', 'surrogate-key', 'cache-tag']);
+/** Fields a 304 carries from the response it stands for (RFC 9110 §15.4.5). */
+const IN_304 = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified'];
+/** Client validators that usher answers itself on a miss, so the origin's full response can be stored. */
+const CLIENT_VALIDATORS = ['if-none-match', 'if-modified-since'];
+
+/** What the request phase decided, carried to the response phases. */
+type Pending =
+  | { readonly kind: 'unsafe'; readonly key: string; readonly authority: string; readonly scheme: string }
+  | {
+      readonly kind: 'fill';
+      readonly key: string;
+      readonly fields: Fields;
+      readonly requestTime: number;
+      /** The fill other requests wait on, when this request owns it. */
+      readonly fill: Fill | undefined;
+      /** The client's own validators, removed from the upstream request and evaluated here. */
+      readonly clientValidators: boolean;
+      readonly fwd: 'uri-miss' | 'vary-miss' | 'request' | 'stale';
+      readonly collapsed: boolean;
+      /** Set by a revalidation: the variants its 304 may update. */
+      readonly variants?: readonly StoredVariant[];
+    };
+
+/** Per-request capture of a body to store. */
+interface Capture {
+  readonly key: string;
+  readonly fields: Fields;
+  readonly response: TimedResponse;
+  readonly vary: readonly string[];
+  readonly fill: Fill | undefined;
+}
+
+/** Lower-case name → field lines, from a flat `[name, value, ...]` list. */
+export function fieldsOf(flat: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    (out[name] ??= []).push(flat[i + 1]!);
+  }
+  return out;
+}
+
+/** Builds the `cache` filter of one route. `now` is the clock (ms since the epoch). */
+export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, now: () => number = Date.now): Filter {
+  const pending = new WeakMap<FilterRequest, Pending>();
+  const captures = new WeakMap<FilterRequest, Capture>();
+  const status = (s: CacheStatus): string => cacheStatus(options.name, s);
+
+  /** A local answer from a stored variant for `request`: preconditions, Range and HEAD applied. */
+  function answer(request: FilterRequest, fields: Fields, variant: StoredVariant, policy: ResponsePolicy, at: number, member: CacheStatus): LocalResponse {
+    const stored = variant.response;
+    const headers: Record<string, string[]> = {};
+    for (const [name, lines] of Object.entries(stored.fields)) {
+      if (lines === undefined || NOT_REPLAYED.has(name) || name === 'age' || name === 'cache-status') continue;
+      headers[name] = [...lines];
+    }
+    headers['age'] = [String(Math.floor(currentAge(stored, at)))];
+    const ttl = freshness(stored, policy, at).ttl;
+    headers['cache-status'] = [appendCacheStatus(fieldLines(stored.fields, 'cache-status'), status({ ...member, ttl }))];
+    const precondition = evaluatePreconditions(request.method, fields, { fields: stored.fields, responseTime: stored.responseTime });
+    if (precondition === 304) {
+      const kept: Record<string, string[]> = {};
+      for (const name of [...IN_304, 'age', 'cache-status']) if (headers[name] !== undefined) kept[name] = headers[name];
+      return { status: 304, headers: kept };
+    }
+    if (precondition === 412) return { status: 412, headers: { 'cache-status': headers['cache-status'] } };
+    const range = fieldLines(fields, 'range')[0];
+    if (range !== undefined && request.method === 'GET' && stored.status === 200 && ifRangeAllowsRange(fields, stored.fields)) {
+      const decision = resolveRanges(parseRange(range), variant.body.length);
+      if (decision.kind === 'unsatisfiable') {
+        return { status: 416, headers: { 'content-range': decision.contentRange, 'cache-status': headers['cache-status'] } };
+      }
+      if (decision.kind === 'partial') {
+        const partial = buildPartial(variant.body, decision.ranges, fieldLines(stored.fields, 'content-type')[0], `usher-${variant.body.length.toString(36)}-${Math.floor(at).toString(36)}`);
+        for (const [name, value] of Object.entries(partial.fields)) headers[name] = [value];
+        return { status: 206, headers, body: Buffer.concat(partial.chunks as Buffer[], partial.length) };
+      }
+    }
+    return { status: stored.status, headers, body: variant.body };
+  }
+
+  /** The request phase once the key is known: answer, or continue upstream with what the response phases need. */
+  function decide(request: FilterRequest, key: string, fields: Fields, collapsed: boolean): LocalResponse | undefined {
+    const at = now();
+    const directives = requestDirectives(fields);
+    const noCachePragma = directives.noCache === undefined && fieldLines(fields, 'cache-control').length === 0 && fieldLines(fields, 'pragma').some((p) => /(^|,)\s*no-cache\s*(,|$)/i.test(p));
+    const lookup = cache.store.lookup(key, fields);
+    if (lookup.kind === 'hit') {
+      const variant = lookup.variant;
+      const policy = responsePolicy(variant.response.fields, options.targets);
+      const reuse = noCachePragma
+        ? ({ kind: 'revalidate', reason: 'request-no-cache' } as const)
+        : reuseDecision(variant.response, policy, directives, at, { invalidated: variant.invalidated });
+      if (reuse.kind !== 'revalidate') {
+        cache.counters.hits++;
+        return answer(request, fields, variant, policy, at, reuse.kind === 'fresh' ? { hit: true, collapsed } : { fwd: 'stale', hit: false });
+      }
+      if (directives.onlyIfCached) return { status: 504, headers: { 'cache-status': status({ fwd: 'request', detail: 'only-if-cached' }) } };
+      const validators = revalidationFields(variant.response.fields, lookup.variants.map((v) => v.response.fields));
+      if (!hasOriginPreconditions(fields) && Object.keys(validators).length > 0) {
+        for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
+        for (const [name, lines] of Object.entries(validators)) request.setHeader(name, lines.join(', '));
+        cache.counters.revalidations++;
+        pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill: undefined, clientValidators: hasClientValidators(fields), fwd: 'stale', collapsed, variants: lookup.variants });
+        return undefined;
+      }
+    } else if (directives.onlyIfCached) {
+      return { status: 504, headers: { 'cache-status': status({ fwd: 'uri-miss', detail: 'only-if-cached' }) } };
+    }
+    cache.counters.misses++;
+    const fwd = lookup.kind === 'hit' ? 'stale' : lookup.kind === 'vary-miss' ? 'vary-miss' : directives.noCache !== undefined || noCachePragma ? 'request' : 'uri-miss';
+    const clientValidators = hasClientValidators(fields) && !hasOriginPreconditions(fields);
+    if (clientValidators) for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
+    const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at) : undefined;
+    pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill, clientValidators, fwd, collapsed });
+    return undefined;
+  }
+
+  return {
+    name: 'cache',
+
+    onRequest(request) {
+      const method = request.method;
+      const scheme = request.scheme;
+      const authority = request.host ?? '';
+      if (method !== 'GET' && method !== 'HEAD') {
+        if (!SAFE.has(method)) pending.set(request, { kind: 'unsafe', key: primaryKey({ scheme, authority, target: request.target, method: 'GET', fields: {} }), authority, scheme });
+        return undefined;
+      }
+      const fields = fieldsOf(request.fields());
+      const key = keyOf(scheme, authority, request.target, fields);
+      const at = now();
+      const fill = method === 'GET' ? cache.fillOf(key, at, options.lockTimeoutMs) : undefined;
+      if (fill === undefined || cache.isUncacheable(key, at)) return decide(request, key, fields, false);
+      // Another request is filling this key: wait for it (bounded), then look again.
+      cache.counters.collapsed++;
+      return fill.settled(options.lockTimeoutMs).then(() => decide(request, key, fields, true));
+    },
+
+    onResponse(response, request) {
+      const state = pending.get(request);
+      response.removeHeader('surrogate-key');
+      response.removeHeader('cache-tag');
+      if (state === undefined) return;
+      pending.delete(request);
+      if (state.kind === 'unsafe') {
+        if (response.status < 400) invalidate(cache, state, response);
+        return;
+      }
+      const at = now();
+      const fields = fieldsOf(response.fields());
+      if (state.variants !== undefined && response.status === 304) {
+        const updated = revalidated(cache, state.variants, fields, state.requestTime, at);
+        if (updated !== undefined) {
+          const policy = responsePolicy(updated.response.fields, options.targets);
+          response.replace(answer(request, state.fields, updated, policy, at, { fwd: 'stale', fwdStatus: 304 }));
+          state.fill?.settle();
+          return;
+        }
+      }
+      if (state.variants !== undefined && response.status >= 500) {
+        const stale = state.variants[0];
+        if (stale !== undefined) {
+          const policy = responsePolicy(stale.response.fields, options.targets);
+          if (mayServeStaleOnError(stale.response, policy, requestDirectives(state.fields), at)) {
+            response.replace(answer(request, state.fields, stale, policy, at, { fwd: 'stale', fwdStatus: response.status, detail: 'stale-if-error' }));
+            return;
+          }
+        }
+      }
+      const policy = responsePolicy(fields, options.targets);
+      const storable = request.method === 'GET' ? storability({ method: 'GET', fields: state.fields }, { status: response.status, fields }, policy) : ({ storable: false, reason: 'method' } as const);
+      const shareable = shareability({ status: response.status, fields });
+      const vary = varyNames(fields);
+      const length = Number(fieldLines(fields, 'content-length')[0] ?? '0');
+      let stored = false;
+      if (storable.storable && shareable.shareable && vary !== '*' && !(length > cache.store.maxObjectSize)) {
+        const kept = stripFields(fields, storable.stripFields);
+        captures.set(request, { key: state.key, fields: state.fields, response: { status: response.status, fields: kept, requestTime: state.requestTime, responseTime: at }, vary, fill: state.fill });
+        stored = true;
+      } else {
+        // Others waiting on this key go upstream themselves, and so do later requests for a while.
+        cache.markUncacheable(state.key, at);
+        state.fill?.settle();
+      }
+      if (state.variants !== undefined && response.status !== 304) for (const old of state.variants) if (!stored) cache.store.delete(old);
+      const detail = storable.storable ? (shareable.shareable ? undefined : shareable.reason) : storable.reason;
+      response.setHeader('cache-status', appendCacheStatus(response.headerValues('cache-status'), status({ fwd: state.fwd, fwdStatus: response.status, stored, collapsed: state.collapsed, ...(detail === undefined ? {} : { detail }) })));
+      if (state.clientValidators && response.status === 200) {
+        const precondition = evaluatePreconditions(request.method, state.fields, { fields, responseTime: at });
+        if (precondition === 304) {
+          const kept: Record<string, string[]> = {};
+          for (const name of IN_304) if (fields[name] !== undefined) kept[name] = fields[name];
+          kept['cache-status'] = response.headerValues('cache-status').slice();
+          response.replace({ status: 304, headers: kept });
+        }
+      }
+    },
+
+    transformBody(_response, request) {
+      const capture = captures.get(request);
+      if (capture === undefined) return undefined;
+      captures.delete(request);
+      return bodyCapture(cache, capture);
+    },
+  };
+
+  function keyOf(scheme: string, authority: string, target: string, fields: Fields): string {
+    return primaryKey({ scheme, authority, target, method: 'GET', fields }, options.key);
+  }
+}
+
+function hasClientValidators(fields: Fields): boolean {
+  return CLIENT_VALIDATORS.some((name) => fieldLines(fields, name).length > 0);
+}
+
+/** Stores the body as it passes; gives up (and stores nothing) past `maxObjectSize`. */
+function bodyCapture(cache: ResponseCache, capture: Capture): BodyTransform {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  let abandoned = false;
+  return {
+    observesOnly: true,
+    transform(chunk) {
+      if (abandoned) return chunk;
+      bytes += chunk.length;
+      if (bytes > cache.store.maxObjectSize) {
+        abandoned = true;
+        chunks.length = 0;
+        cache.markUncacheable(capture.key, capture.response.responseTime);
+        capture.fill?.settle();
+      } else {
+        chunks.push(Buffer.from(chunk)); // the read buffer may be reused once this chunk leaves
+      }
+      return chunk;
+    },
+    flush() {
+      if (abandoned) return undefined;
+      cache.store.put(capture.key, { vary: capture.vary as string[], requestFields: capture.fields, response: capture.response, body: Buffer.concat(chunks, bytes) });
+      cache.counters.stores++;
+      capture.fill?.settle();
+      return undefined;
+    },
+  };
+}
+
+/** A 304 answered a revalidation: freshen the variants it refers to (§4.3.4); the one to serve, if any. */
+function revalidated(cache: ResponseCache, variants: readonly StoredVariant[], fields: Fields, requestTime: number, responseTime: number): StoredVariant | undefined {
+  const chosen = selectForUpdate(variants.map((v) => ({ fields: v.response.fields, responseTime: v.response.responseTime })), fields);
+  let served: StoredVariant | undefined;
+  for (const index of chosen) {
+    const variant = variants[index]!;
+    cache.store.update(variant, freshen(variant.response, { fields, requestTime, responseTime }));
+    served ??= variant;
+  }
+  if (served !== undefined) cache.counters.revalidated304++;
+  return served;
+}
+
+/** A successful unsafe request invalidates its target, and its Location and Content-Location on the same host (§4.4). */
+function invalidate(cache: ResponseCache, state: { readonly key: string; readonly authority: string; readonly scheme: string }, response: FilterResponse): void {
+  cache.purgeTarget(state.key);
+  for (const name of ['location', 'content-location']) {
+    const value = response.header(name);
+    if (value === undefined) continue;
+    let url: URL;
+    try {
+      url = new URL(value, `${state.scheme}://${state.authority}/`);
+    } catch {
+      continue;
+    }
+    if (url.host.toLowerCase() !== state.authority.toLowerCase()) continue;
+    cache.purgeTarget(primaryKey({ scheme: state.scheme, authority: state.authority, target: `${url.pathname}${url.search}`, method: 'GET', fields: {} }));
+  }
+  cache.counters.invalidations++;
+}

@@ -238,7 +238,9 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       if (state.variants !== undefined && response.status !== 304) for (const old of state.variants) if (!stored) cache.store.delete(old);
       const detail = storable.storable ? (shareable.shareable ? undefined : shareable.reason) : storable.reason;
       response.setHeader('cache-status', appendCacheStatus(response.headerValues('cache-status'), status({ fwd: state.fwd, fwdStatus: response.status, stored, collapsed: state.collapsed, ...(detail === undefined ? {} : { detail }) })));
-      if (state.clientValidators && response.status === 200) {
+      // A client's validators were held back so the full response could be stored: it gets that response,
+      // a valid answer to a conditional request (RFC 9110 §13.2.1); a 304 would have needed the body discarded unread.
+      if (state.clientValidators && !stored && response.status === 200) {
         const precondition = evaluatePreconditions(request.method, state.fields, { fields, responseTime: at });
         if (precondition === 304) {
           const kept: Record<string, string[]> = {};

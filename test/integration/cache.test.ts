@@ -1,0 +1,218 @@
+/**
+ * The `cache` filter against a real origin and real clients: hits and what
+ * they carry, collapsed misses, responses that must not be shared,
+ * revalidation, client preconditions and ranges served from the cache,
+ * invalidation by unsafe methods, and Vary.
+ */
+import assert from 'node:assert/strict';
+import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { test, type TestContext } from 'node:test';
+import type { Usher } from '../../src/runtime/usher.ts';
+import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
+import { startUsher } from '../helpers/usher.ts';
+
+interface Reply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+function send(port: number, path: string, headers: OutgoingHttpHeaders = {}, method = 'GET', body?: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('latin1');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** An origin and usher with one cached route in front of it. */
+async function cached(t: TestContext, handler: OriginHandler, cacheOptions = '{}'): Promise<{ origin: Origin; usher: Usher; port: number }> {
+  const origin = await startOrigin('o', handler);
+  const usher = await startUsher(`listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters:
+          - cache: ${cacheOptions}
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`);
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  return { origin, usher, port: usher.address('web').port };
+}
+
+const upstreamGets = (origin: Origin, path: string): number => origin.seen.filter((r) => r.method === 'GET' && r.url === path).length;
+
+test('a fresh response is stored on the miss (Content-Length kept) and served from the cache with Age and Cache-Status', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-type': 'text/plain', 'content-length': '11', 'surrogate-key': 'k1' }).end('hello cache');
+  });
+  const miss = await send(port, '/a');
+  assert.equal(miss.body, 'hello cache');
+  assert.equal(miss.headers['content-length'], '11', 'an observed body keeps its length');
+  assert.match(String(miss.headers['cache-status']), /^usher; fwd=uri-miss; fwd-status=200; stored$/);
+  assert.equal(miss.headers['surrogate-key'], undefined, 'surrogate keys are for the cache, not the client');
+  const hit = await send(port, '/a');
+  assert.equal(hit.body, 'hello cache');
+  assert.match(String(hit.headers['cache-status']), /^usher; hit; ttl=\d+$/);
+  assert.ok(Number(hit.headers['age']) >= 0);
+  assert.equal(hit.headers['content-type'], 'text/plain');
+  const head = await send(port, '/a', {}, 'HEAD');
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], '11', 'HEAD is answered from the GET entry');
+  assert.equal(upstreamGets(origin, '/a'), 1);
+  assert.equal(origin.seen.length, 1);
+});
+
+test('500 concurrent misses on one key make one upstream request; everyone gets the body', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('slow body'), 300);
+  });
+  const replies = await Promise.all(Array.from({ length: 500 }, () => send(port, '/stampede')));
+  assert.deepEqual(new Set(replies.map((r) => `${r.status} ${r.body}`)), new Set(['200 slow body']));
+  assert.equal(upstreamGets(origin, '/stampede'), 1);
+  assert.ok(replies.filter((r) => /collapsed/.test(String(r.headers['cache-status']))).length >= 400, 'the waiters were answered from the fill');
+});
+
+test('responses with Set-Cookie are never shared: 50 clients with distinct cookies get 50 distinct Set-Cookie values', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60', 'set-cookie': `session=${String(req.headers['cookie'])}` }).end('personal'), 50);
+  });
+  const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => send(port, '/me', { cookie: `u${i}` })));
+  const cookies = new Set(replies.map((r) => String(r.headers['set-cookie'])));
+  assert.equal(cookies.size, 50);
+  for (let i = 0; i < 50; i++) assert.equal(String(replies[i]!.headers['set-cookie']), `session=u${i}`);
+  assert.equal(upstreamGets(origin, '/me'), 50);
+});
+
+test('private, no-store and Vary: * responses are not stored', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    const cc = req.url === '/private' ? 'private, max-age=60' : req.url === '/nostore' ? 'no-store' : 'max-age=60';
+    res.writeHead(200, { 'cache-control': cc, ...(req.url === '/star' ? { vary: '*' } : {}) }).end(req.url);
+  });
+  for (const path of ['/private', '/nostore', '/star']) {
+    await send(port, path);
+    const second = await send(port, path);
+    assert.equal(second.body, path);
+    assert.equal(upstreamGets(origin, path), 2, `${path} went upstream twice`);
+  }
+});
+
+test('a stale response is revalidated with If-None-Match; the 304 freshens the stored headers and the client gets the stored body', async (t) => {
+  let version = 1;
+  const { origin, port } = await cached(t, (req, res) => {
+    if (req.headers['if-none-match'] === '"e1"') {
+      res.writeHead(304, { 'cache-control': 'max-age=60', etag: '"e1"', 'x-version': String(++version) }).end();
+      return;
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=0', etag: '"e1"', 'x-version': String(version) }).end('stored body');
+  });
+  const first = await send(port, '/r');
+  assert.equal(first.headers['x-version'], '1');
+  const second = await send(port, '/r');
+  assert.equal(second.status, 200, 'an unconditional client never gets the 304');
+  assert.equal(second.body, 'stored body');
+  assert.equal(second.headers['x-version'], '2', 'the 304 updated the stored headers (RFC 9111 §4.3.4)');
+  assert.match(String(second.headers['cache-status']), /fwd=stale; fwd-status=304/);
+  assert.equal(origin.seen[1]!.headers['if-none-match'], '"e1"');
+  const third = await send(port, '/r');
+  assert.match(String(third.headers['cache-status']), /^usher; hit/, 'fresh again after the 304 (max-age=60)');
+  assert.equal(third.headers['x-version'], '2');
+  assert.equal(upstreamGets(origin, '/r'), 2);
+});
+
+test('client preconditions and ranges are answered from the stored response', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"abc"', 'last-modified': 'Mon, 07 Dec 2026 08:00:00 GMT' }).end('0123456789');
+  });
+  await send(port, '/c');
+  const notModified = await send(port, '/c', { 'if-none-match': '"abc"' });
+  assert.equal(notModified.status, 304);
+  assert.equal(notModified.body, '');
+  assert.equal(notModified.headers['etag'], '"abc"');
+  const changed = await send(port, '/c', { 'if-none-match': '"other"' });
+  assert.equal(changed.status, 200);
+  const range = await send(port, '/c', { range: 'bytes=2-5' });
+  assert.equal(range.status, 206);
+  assert.equal(range.body, '2345');
+  assert.equal(range.headers['content-range'], 'bytes 2-5/10');
+  const wrongIfRange = await send(port, '/c', { range: 'bytes=2-5', 'if-range': '"old"' });
+  assert.equal(wrongIfRange.status, 200, 'an If-Range that does not match gets the whole response');
+  assert.equal(wrongIfRange.body, '0123456789');
+  const unsatisfiable = await send(port, '/c', { range: 'bytes=50-60' });
+  assert.equal(unsatisfiable.status, 416);
+  assert.equal(unsatisfiable.headers['content-range'], 'bytes */10');
+  assert.equal(upstreamGets(origin, '/c'), 1);
+});
+
+test('a client conditional request on a miss fills the cache; later ones get their 304 from it', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', etag: '"z"' }).end('full');
+  });
+  const first = await send(port, '/m', { 'if-none-match': '"z"' });
+  assert.equal(first.status, 200, 'the full response is a valid answer, and it was stored');
+  assert.equal(origin.seen[0]!.headers['if-none-match'], undefined, 'the origin was asked for the full response');
+  const second = await send(port, '/m', { 'if-none-match': '"z"' });
+  assert.equal(second.status, 304);
+  const third = await send(port, '/m');
+  assert.equal(third.body, 'full');
+  assert.equal(upstreamGets(origin, '/m'), 1);
+});
+
+test('a successful POST invalidates its URI and its Location; a failed one does not', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    req.resume();
+    if (req.method === 'POST') {
+      const failed = req.url === '/fail';
+      res.writeHead(failed ? 500 : 201, failed ? {} : { location: '/other' }).end();
+      return;
+    }
+    res.writeHead(200, { 'cache-control': 'max-age=60' }).end(`${req.url} ${origin.seen.length}`);
+  });
+  await send(port, '/item');
+  await send(port, '/other');
+  await send(port, '/fail');
+  await send(port, '/item', {}, 'POST', 'x');
+  await send(port, '/fail', {}, 'POST', 'x');
+  await send(port, '/item');
+  await send(port, '/other');
+  await send(port, '/fail');
+  assert.equal(upstreamGets(origin, '/item'), 2, 'the POST target was invalidated');
+  assert.equal(upstreamGets(origin, '/other'), 2, 'its Location was invalidated');
+  assert.equal(upstreamGets(origin, '/fail'), 1, 'a failed POST invalidates nothing');
+});
+
+test('Vary: each variant is stored and served to matching requests only', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    res.writeHead(200, { 'cache-control': 'max-age=60', vary: 'accept-language' }).end(`lang=${String(req.headers['accept-language'])}`);
+  });
+  assert.equal((await send(port, '/v', { 'accept-language': 'en' })).body, 'lang=en');
+  assert.equal((await send(port, '/v', { 'accept-language': 'fr' })).body, 'lang=fr');
+  assert.equal((await send(port, '/v', { 'accept-language': 'en' })).body, 'lang=en');
+  assert.equal((await send(port, '/v', { 'accept-language': 'fr' })).body, 'lang=fr');
+  assert.equal(upstreamGets(origin, '/v'), 2);
+});
+
+test('request no-cache revalidates, and no default TTL: a response without freshness information is not reused', async (t) => {
+  const { origin, port } = await cached(t, (req, res) => {
+    res.writeHead(200, req.url === '/fresh' ? { 'cache-control': 'max-age=60' } : {}).end(req.url);
+  });
+  await send(port, '/bare');
+  await send(port, '/bare');
+  assert.equal(upstreamGets(origin, '/bare'), 2);
+  await send(port, '/fresh');
+  await send(port, '/fresh', { 'cache-control': 'no-cache' });
+  assert.equal(upstreamGets(origin, '/fresh'), 2, 'the client asked for validation');
+});

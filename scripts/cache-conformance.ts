@@ -413,7 +413,7 @@ async function main(): Promise<number> {
   const base = target === 'nginx' ? await startNginx(dir, origin, values.nginx)
     : target === 'usher' ? await startUsher(dir, origin)
     : proxyUrl ?? '';
-  process.stdout.write(`proxy (${target}): ${base}\nrunning http-cache-tests ${SUITE_VERSION} (a few minutes)...\n`);
+  process.stdout.write(`proxy (${target}): ${base}\nrunning http-cache-tests ${SUITE_VERSION} (about 20 s against nginx; at most --timeout)...\n`);
 
   const began = Date.now();
   const results = await runSuite(base, timeoutS);

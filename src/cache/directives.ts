@@ -182,8 +182,8 @@ function mergeQualified(prev: true | readonly string[] | undefined, arg: RawArgu
   return prev === undefined ? names : [...new Set([...prev, ...names])];
 }
 
-/** The targeted fields usher honours, most specific first (RFC 9213 §2.2 "target list"). */
-export const DEFAULT_TARGETS: readonly string[] = ['usher-cache-control', 'cdn-cache-control'];
+/** The targeted fields usher honours, most specific first (RFC 9213 §2.2 "target list"); Surrogate-Control (Edge Architecture 1.0, Fastly) is the older form of the same idea. */
+export const DEFAULT_TARGETS: readonly string[] = ['usher-cache-control', 'cdn-cache-control', 'surrogate-control'];
 
 /** The directives that govern a response in usher's cache, and where they came from. */
 export interface ResponsePolicy {

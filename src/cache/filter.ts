@@ -21,6 +21,7 @@
  *   Content-Length are untouched.
  */
 import type { BodyTransform, Filter, FilterRequest, FilterResponse, LocalResponse } from '../filter/filter.ts';
+import { hopByHop } from '../proxy/headers.ts';
 import { evaluatePreconditions, hasOriginPreconditions, ifRangeAllowsRange, revalidationFields, selectForUpdate } from './conditional.ts';
 import { requestDirectives, responsePolicy, type ResponsePolicy } from './directives.ts';
 import { fieldLines, type Fields } from './fields.ts';
@@ -48,8 +49,8 @@ export interface CacheFilterOptions {
 
 /** Methods that never change a resource, so they invalidate nothing (RFC 9110 §9.2.1). */
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
-/** Fields a local answer may not carry (usher frames it) or that only concern one hop. */
-const NOT_REPLAYED = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'content-length', 'x-request-id', 'surrogate-key', 'cache-tag']);
+/** Fields a local answer may not carry (usher frames it) or that only concern one hop or the cache itself. */
+const NOT_REPLAYED = new Set([...hopByHop, 'content-length', 'x-request-id', 'surrogate-key', 'cache-tag', 'surrogate-control']);
 /** Fields a 304 carries from the response it stands for (RFC 9110 §15.4.5). */
 const IN_304 = ['cache-control', 'content-location', 'date', 'etag', 'expires', 'vary', 'last-modified'];
 /** Client validators that usher answers itself on a miss, so the origin's full response can be stored. */
@@ -69,8 +70,9 @@ type Pending =
       readonly clientValidators: boolean;
       readonly fwd: 'uri-miss' | 'vary-miss' | 'request' | 'stale';
       readonly collapsed: boolean;
-      /** Set by a revalidation: the variants its 304 may update. */
+      /** Set by a revalidation: the variants its 304 may update, and the one whose validators were sent. */
       readonly variants?: readonly StoredVariant[];
+      readonly selected?: StoredVariant;
     };
 
 /** Per-request capture of a body to store. */
@@ -89,6 +91,14 @@ export function fieldsOf(flat: readonly string[]): Record<string, string[]> {
     const name = flat[i]!.toLowerCase();
     (out[name] ??= []).push(flat[i + 1]!);
   }
+  return out;
+}
+
+/** A response's end-to-end fields: without hop-by-hop ones and those its Connection names (RFC 9111 §3.1). */
+function endToEnd(fields: Record<string, string[]>): Record<string, string[]> {
+  const listed = (fields['connection'] ?? []).flatMap((line) => line.split(',')).map((name) => name.trim().toLowerCase());
+  const out: Record<string, string[]> = {};
+  for (const [name, lines] of Object.entries(fields)) if (!hopByHop.has(name) && !listed.includes(name)) out[name] = lines;
   return out;
 }
 
@@ -153,7 +163,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
         for (const [name, lines] of Object.entries(validators)) request.setHeader(name, lines.join(', '));
         cache.counters.revalidations++;
-        pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill: undefined, clientValidators: hasClientValidators(fields), fwd: 'stale', collapsed, variants: lookup.variants });
+        pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill: undefined, clientValidators: hasClientValidators(fields), fwd: 'stale', collapsed, variants: lookup.variants, selected: variant });
         return undefined;
       }
     } else if (directives.onlyIfCached) {
@@ -200,9 +210,10 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         return;
       }
       const at = now();
-      const fields = fieldsOf(response.fields());
+      const fields = endToEnd(fieldsOf(response.fields()));
+      response.removeHeader('surrogate-control'); // addressed to this cache (Edge Architecture 1.0), not to the client
       if (state.variants !== undefined && response.status === 304) {
-        const updated = revalidated(cache, state.variants, fields, state.requestTime, at);
+        const updated = revalidated(cache, state.variants, state.selected, fields, state.requestTime, at);
         if (updated !== undefined) {
           const policy = responsePolicy(updated.response.fields, options.targets);
           response.replace(answer(request, state.fields, updated, policy, at, { fwd: 'stale', fwdStatus: 304 }));
@@ -298,9 +309,14 @@ function bodyCapture(cache: ResponseCache, capture: Capture): BodyTransform {
   };
 }
 
-/** A 304 answered a revalidation: freshen the variants it refers to (§4.3.4); the one to serve, if any. */
-function revalidated(cache: ResponseCache, variants: readonly StoredVariant[], fields: Fields, requestTime: number, responseTime: number): StoredVariant | undefined {
-  const chosen = selectForUpdate(variants.map((v) => ({ fields: v.response.fields, responseTime: v.response.responseTime })), fields);
+/**
+ * A 304 answered a revalidation: freshen the variants it refers to (§4.3.4);
+ * the one to serve, if any. A 304 without validators of its own answers the
+ * validators usher sent, those of `selected`, so it freshens that one.
+ */
+function revalidated(cache: ResponseCache, variants: readonly StoredVariant[], selected: StoredVariant | undefined, fields: Fields, requestTime: number, responseTime: number): StoredVariant | undefined {
+  const bare = fieldLines(fields, 'etag').length === 0 && fieldLines(fields, 'last-modified').length === 0;
+  const chosen = bare && selected !== undefined ? [variants.indexOf(selected)].filter((i) => i >= 0) : selectForUpdate(variants.map((v) => ({ fields: v.response.fields, responseTime: v.response.responseTime })), fields);
   let served: StoredVariant | undefined;
   for (const index of chosen) {
     const variant = variants[index]!;

@@ -311,12 +311,14 @@ function bodyCapture(cache: ResponseCache, capture: Capture): BodyTransform {
 
 /**
  * A 304 answered a revalidation: freshen the variants it refers to (§4.3.4);
- * the one to serve, if any. A 304 without validators of its own answers the
- * validators usher sent, those of `selected`, so it freshens that one.
+ * the one to serve, if any. A 304 that selects none by its validators (it
+ * has none, or new ones) still answers the request usher made with the
+ * validators of `selected`, so it freshens that one.
  */
 function revalidated(cache: ResponseCache, variants: readonly StoredVariant[], selected: StoredVariant | undefined, fields: Fields, requestTime: number, responseTime: number): StoredVariant | undefined {
-  const bare = fieldLines(fields, 'etag').length === 0 && fieldLines(fields, 'last-modified').length === 0;
-  const chosen = bare && selected !== undefined ? [variants.indexOf(selected)].filter((i) => i >= 0) : selectForUpdate(variants.map((v) => ({ fields: v.response.fields, responseTime: v.response.responseTime })), fields);
+  let chosen = selectForUpdate(variants.map((v) => ({ fields: v.response.fields, responseTime: v.response.responseTime })), fields);
+  // None matched by validator: the 304 still answered the conditional request usher made for `selected`.
+  if (chosen.length === 0 && selected !== undefined && variants.includes(selected)) chosen = [variants.indexOf(selected)];
   let served: StoredVariant | undefined;
   for (const index of chosen) {
     const variant = variants[index]!;

@@ -8,6 +8,8 @@ import type { Pool } from '../pool/pool.ts';
 import type { ReloadResult } from '../runtime/usher.ts';
 import type { Snapshot } from '../runtime/snapshot.ts';
 import type { WorkerView } from '../workers/group.ts';
+import { primaryKey } from '../cache/key.ts';
+import type { CachePurge, CacheStats } from '../cache/report.ts';
 import { backendView, listenerView, poolView, type ListenerView } from './views.ts';
 
 /** What the admin API drives: the running usher. */
@@ -24,6 +26,8 @@ export interface AdminTarget {
   refresh?(): Promise<void>;
   /** A planned restart of one worker thread: its sockets pass to the next thread, no connection is lost. */
   restartWorker?(index: number): Promise<void>;
+  /** The response cache over every thread, after a purge if given. */
+  cache?(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }>;
 }
 
 /** A worker thread as the admin API shows it. */
@@ -63,6 +67,44 @@ export class AdminError extends Error {
   }
 }
 
+/** `GET /api/cache` and `POST /api/cache/purge`. */
+async function cacheRequest(target: AdminTarget, method: string, path: string, parts: readonly string[], body: unknown): Promise<AdminReply> {
+  if (target.cache === undefined) throw new AdminError(404, 'not_found', 'this usher has no response cache');
+  if (parts.length === 2) {
+    allow(method, ['GET'], path);
+    return { status: 200, body: (await target.cache()).stats };
+  }
+  if (parts.length !== 3 || parts[2] !== 'purge') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/cache`);
+  allow(method, ['POST'], path);
+  const purge = purgeOf(body);
+  const { purged, stats } = await target.cache(purge);
+  return { status: 200, body: { purged, mode: purge.mode, entries: stats.entries } };
+}
+
+/** The body of a purge: exactly one of `key` (a URL, every variant and key extra), `prefix` (of keys: `scheme://host/path`), `tag` (a Surrogate-Key or Cache-Tag value); `mode` hard (remove, the default) or soft (mark stale). */
+function purgeOf(body: unknown): CachePurge {
+  if (typeof body !== 'object' || body === null) throw new AdminError(400, 'bad_request', 'expected a JSON object with one of key, prefix or tag');
+  const given = body as Record<string, unknown>;
+  const modeValue = given['mode'] ?? 'hard';
+  if (modeValue !== 'hard' && modeValue !== 'soft') throw new AdminError(400, 'bad_request', `mode is hard (remove) or soft (mark stale), got ${JSON.stringify(modeValue)}`);
+  const mode = modeValue;
+  const named = (['key', 'prefix', 'tag'] as const).filter((name) => given[name] !== undefined);
+  if (named.length !== 1) throw new AdminError(400, 'bad_request', `give exactly one of key, prefix and tag (got ${named.length === 0 ? 'none' : named.join(' and ')})`);
+  const what = named[0]!;
+  const value = given[what];
+  if (typeof value !== 'string' || value === '') throw new AdminError(400, 'bad_request', `${what} is a non-empty string`);
+  if (what === 'key') {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      throw new AdminError(400, 'bad_request', `key is a URL as clients request it, e.g. http://example.com/path?q=1; got ${JSON.stringify(value)}`);
+    }
+    return { key: primaryKey({ scheme: url.protocol.slice(0, -1), authority: url.host, target: `${url.pathname}${url.search}`, method: 'GET', fields: {} }), mode };
+  }
+  return what === 'prefix' ? { prefix: value, mode } : { tag: value, mode };
+}
+
 const ACTIONS: Readonly<Record<string, AdminState>> = { drain: 'draining', disable: 'disabled', enable: 'enabled' };
 const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
 
@@ -81,6 +123,8 @@ const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
  *   DELETE /api/pools/{pool}/backends/{address}
  *   POST   /api/pools/{pool}/backends/{address}/drain | disable | enable
  *   POST   /api/reload
+ *   GET    /api/cache
+ *   POST   /api/cache/purge                            {key | prefix | tag, mode?: hard | soft}
  */
 export async function handleAdminRequest(target: AdminTarget, method: string, path: string, body: unknown): Promise<AdminReply> {
   const parts = path.split('/').filter((part) => part !== '').map(decodeSegment);
@@ -91,6 +135,7 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     const result = await target.reload();
     return result.ok ? { status: 200, body: { reloaded: true, warnings: result.warnings } } : { status: 422, body: { reloaded: false, errors: result.errors } };
   }
+  if (resource === 'cache') return cacheRequest(target, method, path, parts, body);
   if (method === 'GET' && (resource === 'pools' || resource === 'workers')) await target.refresh?.();
   if (resource === 'listeners' && parts.length === 2) {
     allow(method, ['GET'], path);

@@ -201,8 +201,11 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
 
     onResponse(response, request) {
       const state = pending.get(request);
+      // Read before the cache's own fields are removed: Surrogate-Key and Cache-Tag are stored, for purges by tag.
+      const fields = state?.kind === 'fill' ? endToEnd(fieldsOf(response.fields())) : {};
       response.removeHeader('surrogate-key');
       response.removeHeader('cache-tag');
+      response.removeHeader('surrogate-control'); // addressed to this cache (Edge Architecture 1.0), not to the client
       if (state === undefined) return;
       pending.delete(request);
       if (state.kind === 'unsafe') {
@@ -210,8 +213,6 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         return;
       }
       const at = now();
-      const fields = endToEnd(fieldsOf(response.fields()));
-      response.removeHeader('surrogate-control'); // addressed to this cache (Edge Architecture 1.0), not to the client
       if (state.variants !== undefined && response.status === 304) {
         const updated = revalidated(cache, state.variants, state.selected, fields, state.requestTime, at);
         if (updated !== undefined) {

@@ -22,6 +22,7 @@ import { declareListenerMetrics } from './listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetrics } from './snapshot.ts';
 import { WorkerGroup, type WorkerView } from '../workers/group.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
+import { cacheReport, declareCacheMetrics, sumReports, type CachePurge, type CacheStats } from '../cache/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
@@ -86,6 +87,7 @@ export class Usher {
       (registry) => this.#recorded.http.declare(registry, runtimes),
       (registry) => this.#recorded.l4.declare(registry),
       (registry) => declareWorkerMetrics(registry, () => this.workers),
+      (registry) => declareCacheMetrics(registry, this.responseCache),
     ]);
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
@@ -175,6 +177,16 @@ export class Usher {
   /** Refreshes what the control plane knows of the workers' traffic (counters, connections, recent traffic); the admin API reads it fresh. */
   async refresh(): Promise<void> {
     await this.#group?.collect(false);
+  }
+
+  /**
+   * The response cache of every data-plane thread, summed, after `purge` if
+   * given (a purge reaches every thread before this resolves).
+   */
+  async cache(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }> {
+    const own = cacheReport(this.responseCache, purge);
+    const workers = this.#group === undefined ? [] : await this.#group.cache(purge);
+    return sumReports([own, ...workers]);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Worker, type TransferListItem } from 'node:worker_threads';
+import type { CachePurge, CacheStats } from '../cache/report.ts';
 import type { ListenerConfig, UsherConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { Pool } from '../pool/pool.ts';
@@ -281,6 +282,15 @@ export class WorkerGroup {
     return out;
   }
 
+  /** Every worker's response cache: its numbers, after `purge` if given (each worker has its own cache). */
+  async cache(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }[]> {
+    const id = ++this.#pingId;
+    const answers = await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'cache', id, purge }, `cache-report:${id}`).catch(() => undefined)));
+    const out: { purged: number; stats: CacheStats }[] = [];
+    for (const answer of answers) if (answer?.type === 'cache-report') out.push({ purged: answer.purged, stats: answer.stats });
+    return out;
+  }
+
   /**
    * A planned restart of worker `index`: it hands its listening sockets back
    * (open: connections waiting in their accept queues stay there), a new
@@ -461,6 +471,9 @@ export class WorkerGroup {
         return;
       case 'pong':
         this.#answer(thread, `pong:${message.id}`, message);
+        return;
+      case 'cache-report':
+        this.#answer(thread, `cache-report:${message.id}`, message);
         return;
       case 'handed-back':
         // Sockets nobody waits for any more (the restart gave up): close them rather than leave them accepting.

@@ -7,6 +7,7 @@
  * so a worker applies a pool's state before a `commit` that needs it, and a
  * `pong` proves every earlier message was applied (the admin API's barrier).
  */
+import type { CachePurge, CacheStats } from '../cache/report.ts';
 import type { Server } from 'node:net';
 import type { UsherConfig } from '../config/types.ts';
 import type { SharedInFlight } from '../pool/in-flight.ts';
@@ -44,6 +45,8 @@ export type ToWorker =
   | { readonly type: 'ping'; readonly id: number }
   /** New TLS session-ticket keys (48 bytes) for every https listener: a rotation. */
   | { readonly type: 'ticket-keys'; readonly keys: Uint8Array }
+  /** The response cache's numbers, after `purge` if given; the worker answers `cache-report`. */
+  | { readonly type: 'cache'; readonly id: number; readonly purge?: CachePurge | undefined }
   /** Usage now, and the worker's metrics as prom-client JSON when `metrics` (a `/metrics` scrape). */
   | { readonly type: 'collect'; readonly id: number; readonly metrics: boolean }
   /** A planned restart: stop accepting and give the listening sockets back, open. The worker answers `handed-back`. */
@@ -85,6 +88,7 @@ export type FromWorker =
   | { readonly type: 'reports'; readonly pool: string; readonly data: readonly number[] }
   | { readonly type: 'pong'; readonly id: number }
   | { readonly type: 'collected'; readonly id: number; readonly usage: WorkerUsage; readonly metrics: unknown }
+  | { readonly type: 'cache-report'; readonly id: number; readonly purged: number; readonly stats: CacheStats }
   | { readonly type: 'usage'; readonly usage: WorkerUsage }
   /** The worker's listening sockets, in the transfer list: it accepts nothing more and finishes what it has. */
   | { readonly type: 'handed-back'; readonly id: number; readonly listeners: readonly LentListener[] }

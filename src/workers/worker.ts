@@ -24,6 +24,7 @@ import { applySnapshot, compileSnapshotRoutes, type CompiledRoutes, type Snapsho
 import type { BackendUsageReport, FromWorker, LentListener, ToWorker, WorkerUsage } from './messages.ts';
 import { MirroredPool } from './mirrored-pool.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
+import { cacheReport, declareCacheMetrics } from '../cache/report.ts';
 
 /** What the main thread gives a worker when it starts it. */
 export interface WorkerInit {
@@ -103,6 +104,7 @@ class DataPlane {
       (registry) => this.#recorded.http.declare(registry, runtimes),
       (registry) => this.#recorded.l4.declare(registry),
       (registry) => declarePoolDataMetrics(registry, runtimes),
+      (registry) => declareCacheMetrics(registry, this.#responseCache),
     ]);
     const timer = setInterval(() => this.#post({ type: 'usage', usage: this.#usage() }), USAGE_INTERVAL_MS);
     timer.unref();
@@ -136,6 +138,11 @@ class DataPlane {
       case 'ping':
         this.#post({ type: 'pong', id: message.id });
         return;
+      case 'cache': {
+        const { purged, stats } = cacheReport(this.#responseCache, message.purge);
+        this.#post({ type: 'cache-report', id: message.id, purged, stats });
+        return;
+      }
       case 'ticket-keys':
         this.#ticketKeys = Buffer.from(message.keys);
         for (const running of this.#listeners.values()) this.#shareTicketKeys(running);

@@ -216,3 +216,67 @@ test('request no-cache revalidates, and no default TTL: a response without fresh
   await send(port, '/fresh', { 'cache-control': 'no-cache' });
   assert.equal(upstreamGets(origin, '/fresh'), 2, 'the client asked for validation');
 });
+
+test('with two workers, an admin purge (by tag, prefix or key; hard or soft) reaches both caches before it answers; /api/cache and /metrics sum them', async (t) => {
+  let version = 0;
+  const origin = await startOrigin('o', (req, res) => {
+    if (req.headers['if-none-match'] === `"v${version}"`) {
+      res.writeHead(304, { etag: `"v${version}"`, 'cache-control': 'max-age=60' }).end();
+      return;
+    }
+    version++;
+    res.writeHead(200, { 'cache-control': 'max-age=60', etag: `"v${version}"`, 'surrogate-key': 'products all' }).end(`v${version}`);
+  });
+  const usher = await startUsher(`runtime: { workers: 2 }
+admin: { bind: 127.0.0.1:0 }
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters:
+          - cache: {}
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`);
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const port = usher.address('web').port;
+  const admin = usher.adminUrl!;
+  const many = (path: string) => Promise.all(Array.from({ length: 40 }, () => send(port, path)));
+  const purge = async (body: unknown) => (await fetch(`${admin}/api/cache/purge`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).json() as Promise<{ purged: number }>;
+
+  const before = await many('/p/1');
+  assert.ok(before.every((r) => r.status === 200));
+  const servedBefore = new Set(before.map((r) => r.body));
+  const stats = (await (await fetch(`${admin}/api/cache`)).json()) as { entries: number; hits: number };
+  assert.equal(stats.entries, servedBefore.size, 'one stored response per worker that served /p/1');
+  assert.ok(stats.hits >= 40 - servedBefore.size * 2, `hits summed over the workers: ${stats.hits}`);
+
+  assert.ok((await purge({ tag: 'products' })).purged >= 1);
+  const afterTag = await many('/p/1');
+  assert.ok(afterTag.every((r) => r.status === 200 && !servedBefore.has(r.body)), 'no worker served a response from before the purge');
+
+  const seen = new Set(afterTag.map((r) => r.body));
+  assert.ok((await purge({ prefix: `http://127.0.0.1:${port}/p/` })).purged >= 1);
+  const afterPrefix = await many('/p/1');
+  assert.ok(afterPrefix.every((r) => r.status === 200 && !seen.has(r.body)), 'the prefix purge reached every worker');
+
+  // A soft purge marks stale: the next request revalidates (If-None-Match), the 304 keeps the stored body.
+  const requestsBefore = origin.seen.length;
+  await purge({ key: `http://127.0.0.1:${port}/p/1`, mode: 'soft' });
+  const afterSoft = await many('/p/1');
+  assert.ok(afterSoft.every((r) => r.status === 200 && /^v\d+$/.test(r.body)));
+  const revalidations = origin.seen.slice(requestsBefore);
+  assert.ok(revalidations.length >= 1 && revalidations.every((r) => r.headers['if-none-match'] !== undefined), 'soft-purged responses are revalidated, not refetched');
+
+  const bad = await fetch(`${admin}/api/cache/purge`, { method: 'POST', body: JSON.stringify({ key: 'x', tag: 'y' }) });
+  assert.equal(bad.status, 400);
+  const metrics = await (await fetch(`${admin}/metrics`)).text();
+  assert.match(metrics, /usher_cache_requests_total\{result="hit"\} [1-9]/);
+  assert.match(metrics, /usher_cache_removed_total\{reason="purged"\} [1-9]/);
+});

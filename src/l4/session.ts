@@ -20,6 +20,8 @@ export const MAX_CONNECT_ATTEMPTS = 3;
 type Phase = 'prelude' | 'pick' | 'queued' | 'connecting' | 'tunnel' | 'done';
 
 const ZERO_BYTES = Buffer.alloc(0);
+/** A tcp session's read buffer for the backend's bytes: what node reads at most per call anyway. */
+const L4_READ_BYTES = 64 * 1024;
 
 /**
  * One client connection through the phases {@link TcpProxy} documents:
@@ -185,13 +187,39 @@ export class L4Session implements Waiter {
     pool.attemptStarted(backend);
     this.#attemptOpen = true;
     this.#connectStartedAt = performance.now();
-    const upstream = connect({ host: backend.address.host, port: backend.address.port, allowHalfOpen: true, noDelay: true });
+    const upstream = connect({ host: backend.address.host, port: backend.address.port, allowHalfOpen: true, noDelay: true, onread: { buffer: this.#nextReadBuffer, callback: this.#onUpstreamRead } });
     this.#upstream = upstream;
     upstream.setTimeout(pool.config.timeouts.connectMs);
     upstream.on('connect', this.#onConnect);
     upstream.on('error', this.#onConnectError);
     upstream.on('timeout', this.#onConnectTimeout);
   }
+
+  /**
+   * The backend's bytes are read into a buffer this session reuses while
+   * each read leaves at once (upstream/connection.ts, "Read buffers"): a
+   * fresh 64 KiB buffer per read is what drives V8's mark-compacts under
+   * bulk transfers. The tunnel reads 'data' events, so the read is given to
+   * it as one; when the client's socket then holds none of it, the next
+   * read reuses the buffer.
+   */
+  #readBuffer: Buffer | undefined;
+  #readReleased = false;
+
+  readonly #nextReadBuffer = (): Buffer => {
+    if (this.#readReleased && this.#readBuffer !== undefined) return this.#readBuffer;
+    this.#readBuffer = Buffer.allocUnsafeSlow(L4_READ_BYTES);
+    return this.#readBuffer;
+  };
+
+  readonly #onUpstreamRead = (nread: number, buffer: Uint8Array): boolean => {
+    this.#readReleased = false;
+    const upstream = this.#upstream;
+    if (upstream === undefined) return false;
+    upstream.emit('data', (buffer as Buffer).subarray(0, nread));
+    this.#readReleased = this.#tunnel !== undefined && this.#client.writableLength === 0;
+    return true;
+  };
 
   #detachConnectListeners(upstream: Socket): void {
     upstream.setTimeout(0);

@@ -47,6 +47,18 @@ export interface TunnelOptions {
  * Both sockets are fully owned by the tunnel from construction on; nothing
  * else should read from them.
  */
+/**
+ * Writes `chunk`; false when the writer holds a high-water mark's worth or
+ * more. Node's write() answers false for any chunk above the mark, even one
+ * the kernel took whole at once, and pausing the reader for that costs a
+ * stop and a start of reading per chunk; its 'drain' still comes, and finds
+ * nothing paused.
+ */
+function writeHolds(socket: Socket, chunk: Buffer): boolean {
+  socket.write(chunk);
+  return socket.writableLength < socket.writableHighWaterMark;
+}
+
 export class Tunnel {
   readonly client: Socket;
   readonly upstream: Socket;
@@ -126,7 +138,7 @@ export class Tunnel {
     }
     this.bytesFromClient += chunk.length;
     this.#lastActivity = performance.now();
-    if (!this.upstream.write(chunk) && !this.#clientPaused) {
+    if (!writeHolds(this.upstream, chunk) && !this.#clientPaused) {
       this.#clientPaused = true;
       this.client.pause();
     }
@@ -135,7 +147,7 @@ export class Tunnel {
   #onUpstreamData = (chunk: Buffer): void => {
     this.bytesFromUpstream += chunk.length;
     this.#lastActivity = performance.now();
-    if (!this.client.write(chunk) && !this.#upstreamPaused) {
+    if (!writeHolds(this.client, chunk) && !this.#upstreamPaused) {
       this.#upstreamPaused = true;
       this.upstream.pause();
     }

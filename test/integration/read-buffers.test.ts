@@ -95,3 +95,64 @@ test('large bodies reach fast, slow, and HTTP/1.0 clients intact while upstream 
   assert.equal(bad, 0, `${bad} of ${results.length} bodies arrived different from what the origin sent`);
   assert.ok(origin.connections < results.length, 'upstream connections were kept alive and reused');
 });
+
+test('a tcp listener moves large random streams to fast and slow clients intact while it reuses its read buffers', async (t) => {
+  // Larger than the kernel buffers between usher and a slow reader, so some writes must queue in usher.
+  const payload = randomBytes(24 * 1024 * 1024 + 12345);
+  const { createServer } = await import('node:net');
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    // Uneven writes, so reads come in every size.
+    let at = 0;
+    let step = 1;
+    const next = (): void => {
+      while (at < payload.length) {
+        const size = Math.min(payload.length - at, 500 + ((step++ * 7919) % 120_000));
+        const more = socket.write(payload.subarray(at, at + size));
+        at += size;
+        if (!more) {
+          socket.once('drain', next);
+          return;
+        }
+      }
+      socket.end();
+    };
+    next();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const origin = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  const usher = await startUsher(`listeners:
+  - name: tcp
+    bind: 127.0.0.1:0
+    protocol: tcp
+    routes:
+      - pool: raw
+pools:
+  raw:
+    backends:
+      - address: ${origin}
+`);
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    server.close();
+  });
+  const port = usher.address('tcp').port;
+  const read = (slow: boolean): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      const parts: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => {
+        parts.push(chunk);
+        if (slow) {
+          socket.pause();
+          setTimeout(() => socket.resume(), 2);
+        }
+      });
+      socket.on('end', () => resolve(digest(Buffer.concat(parts))));
+      socket.on('error', reject);
+    });
+  const want = digest(payload);
+  const got = await Promise.all([read(false), read(true), read(false), read(true)]);
+  assert.deepEqual(got, [want, want, want, want]);
+});

@@ -20,8 +20,14 @@ export const MAX_CONNECT_ATTEMPTS = 3;
 type Phase = 'prelude' | 'pick' | 'queued' | 'connecting' | 'tunnel' | 'done';
 
 const ZERO_BYTES = Buffer.alloc(0);
-/** A tcp session's read buffer for the backend's bytes: what node reads at most per call anyway. */
-const L4_READ_BYTES = 64 * 1024;
+/**
+ * A tcp session's read buffer for the backend's bytes starts as a slice of
+ * node's shared slab (no allocation of its own: many sessions are one short
+ * exchange) and doubles while reads fill it, up to what node reads at most
+ * per call.
+ */
+const FIRST_READ_BYTES = 2 * 1024;
+const MAX_READ_BYTES = 64 * 1024;
 
 /**
  * One client connection through the phases {@link TcpProxy} documents:
@@ -204,16 +210,19 @@ export class L4Session implements Waiter {
    * read reuses the buffer.
    */
   #readBuffer: Buffer | undefined;
+  #readSize = FIRST_READ_BYTES;
   #readReleased = false;
 
   readonly #nextReadBuffer = (): Buffer => {
-    if (this.#readReleased && this.#readBuffer !== undefined) return this.#readBuffer;
-    this.#readBuffer = Buffer.allocUnsafeSlow(L4_READ_BYTES);
+    const current = this.#readBuffer;
+    if (this.#readReleased && current !== undefined && current.length === this.#readSize) return current;
+    this.#readBuffer = this.#readSize === FIRST_READ_BYTES ? Buffer.allocUnsafe(FIRST_READ_BYTES) : Buffer.allocUnsafeSlow(this.#readSize);
     return this.#readBuffer;
   };
 
   readonly #onUpstreamRead = (nread: number, buffer: Uint8Array): boolean => {
     this.#readReleased = false;
+    if (nread === buffer.length && this.#readSize < MAX_READ_BYTES) this.#readSize *= 2; // a full read: more is coming
     const upstream = this.#upstream;
     if (upstream === undefined) return false;
     upstream.emit('data', (buffer as Buffer).subarray(0, nread));

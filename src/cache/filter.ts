@@ -32,6 +32,8 @@ import type { ResponseCache, Fill } from './response-cache.ts';
 import { appendCacheStatus, cacheStatus, type CacheStatus } from './status.ts';
 import { shareability, storability, stripFields } from './storable.ts';
 import type { StoredVariant } from './store.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
+import { revalidateInBackground, varyHeaders } from './background.ts';
 import { freshen } from './update.ts';
 import { varyNames } from './vary.ts';
 
@@ -155,7 +157,8 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         : reuseDecision(variant.response, policy, directives, at, { invalidated: variant.invalidated });
       if (reuse.kind !== 'revalidate') {
         cache.counters.hits++;
-        return answer(request, fields, variant, policy, at, reuse.kind === 'fresh' ? { hit: true, collapsed } : { fwd: 'stale', hit: false });
+        if (reuse.kind === 'stale-while-revalidate') refreshInBackground(request, key, variant, lookup.variants);
+        return answer(request, fields, variant, policy, at, reuse.kind === 'fresh' ? { hit: true, collapsed } : { fwd: 'stale', hit: false, detail: reuse.kind });
       }
       if (directives.onlyIfCached) return { status: 504, headers: { 'cache-status': status({ fwd: 'request', detail: 'only-if-cached' }) } };
       const validators = revalidationFields(variant.response.fields, lookup.variants.map((v) => v.response.fields));
@@ -176,6 +179,34 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
     const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at) : undefined;
     pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill, clientValidators, fwd, collapsed });
     return undefined;
+  }
+
+  /** One background revalidation per key at a time (background.ts); what it brings back updates the store. */
+  function refreshInBackground(request: FilterRequest, key: string, variant: StoredVariant, variants: readonly StoredVariant[]): void {
+    const pool = (request as { readonly pool?: PoolRuntime }).pool;
+    if (pool === undefined || cache.refreshing.has(key)) return;
+    const validators = revalidationFields(variant.response.fields, variants.map((v) => v.response.fields));
+    const headers: Record<string, string> = { ...varyHeaders(variant.requestFields) };
+    for (const [name, lines] of Object.entries(validators)) headers[name] = lines.join(', ');
+    cache.refreshing.add(key);
+    cache.counters.backgroundRevalidations++;
+    void revalidateInBackground({ pool, target: request.target, host: request.host ?? '', headers, maxBytes: cache.store.maxObjectSize, now })
+      .then((result) => {
+        if (result === undefined) return;
+        if (result.status === 304) {
+          revalidated(cache, variants, variant, endToEnd(result.fields), result.requestTime, result.responseTime);
+          return;
+        }
+        if (!('body' in result)) return;
+        const fields = endToEnd(result.fields);
+        const policy = responsePolicy(fields, options.targets);
+        const storable = storability({ method: 'GET', fields: variant.requestFields }, { status: result.status, fields }, policy);
+        const vary = varyNames(fields);
+        if (!storable.storable || !shareability({ status: result.status, fields }).shareable || vary === '*') return;
+        cache.store.put(key, { vary, requestFields: variant.requestFields, response: { status: result.status, fields: stripFields(fields, storable.stripFields), requestTime: result.requestTime, responseTime: result.responseTime }, body: result.body });
+        cache.counters.stores++;
+      })
+      .finally(() => cache.refreshing.delete(key));
   }
 
   return {

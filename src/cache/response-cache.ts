@@ -61,14 +61,18 @@ export interface ResponseCacheCounters {
   stores: number;
   /** Successful unsafe requests that invalidated stored responses. */
   invalidations: number;
+  /** Revalidations sent in the background for stale-while-revalidate. */
+  backgroundRevalidations: number;
 }
 
 export class ResponseCache {
   #store: CacheStore;
   #options: StoreOptions;
   readonly fills = new Map<string, Fill>();
+  /** Keys with a background revalidation under way (stale-while-revalidate). */
+  readonly refreshing = new Set<string>();
   readonly #uncacheable = new Map<string, number>();
-  readonly counters: ResponseCacheCounters = { hits: 0, misses: 0, collapsed: 0, revalidations: 0, revalidated304: 0, stores: 0, invalidations: 0 };
+  readonly counters: ResponseCacheCounters = { hits: 0, misses: 0, collapsed: 0, revalidations: 0, revalidated304: 0, stores: 0, invalidations: 0, backgroundRevalidations: 0 };
 
   constructor(options: StoreOptions = {}) {
     this.#options = options;

@@ -17,6 +17,7 @@ import { UsherError } from '../errors.ts';
 import { TARGET } from '../http1/chars.ts';
 import type { ResponseHead } from '../http1/types.ts';
 import type { Logger } from '../observe/logger.ts';
+import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { RouteMetrics } from '../proxy/metrics.ts';
 import type { HttpListenerPlan, RequestFacts } from '../proxy/plan.ts';
 import { createRouteRequest, headerRecord, type RouteRequest } from '../route/request.ts';
@@ -78,6 +79,8 @@ export class FilterRun implements FilterRequest {
   hostEdited = false;
   /** The body transform of the current response, once the response-head phase chose one. */
   body: BodyTransformer | undefined;
+  /** The route's pool, for built-in filters that send requests of their own (the cache's background revalidation); not part of {@link FilterRequest}. */
+  readonly pool: PoolRuntime | undefined;
   readonly #chain: FilterChain;
   readonly #raw: readonly string[];
   readonly #metrics: RouteMetrics;
@@ -109,6 +112,7 @@ export class FilterRun implements FilterRequest {
     this.#path = request.path;
     this.#query = request.query;
     this.#host = request.host;
+    this.pool = plan.poolOfRoute[route.index];
   }
 
   // ---- the request view --------------------------------------------------------------

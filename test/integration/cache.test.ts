@@ -280,3 +280,38 @@ pools:
   assert.match(metrics, /usher_cache_requests_total\{result="hit"\} [1-9]/);
   assert.match(metrics, /usher_cache_removed_total\{reason="purged"\} [1-9]/);
 });
+
+test('stale-while-revalidate: at expiry nobody waits, and the origin sees one background revalidation', async (t) => {
+  let generation = 1;
+  const { origin, port } = await cached(t, (req, res) => {
+    const delayMs = req.headers['if-none-match'] !== undefined ? 1000 : 0;
+    setTimeout(() => {
+      if (req.headers['if-none-match'] === '"g1"') {
+        res.writeHead(304, { etag: '"g1"', 'cache-control': 'max-age=60, stale-while-revalidate=30', 'x-generation': String(++generation) }).end();
+        return;
+      }
+      res.writeHead(200, { etag: '"g1"', 'cache-control': 'max-age=1, stale-while-revalidate=30', 'x-generation': String(generation) }).end('swr body');
+    }, delayMs);
+  });
+  await send(port, '/swr');
+  // Wait for the response to turn stale (max-age=1, and Age counts whole seconds).
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  const started = performance.now();
+  const stale = await Promise.all(Array.from({ length: 20 }, () => send(port, '/swr')));
+  const waited = performance.now() - started;
+  assert.ok(stale.every((r) => r.status === 200 && r.body === 'swr body'));
+  assert.ok(stale.every((r) => /fwd=stale/.test(String(r.headers['cache-status']))), 'served stale');
+  assert.ok(waited < 700, `the stale answers did not wait for the 1 s revalidation (${waited.toFixed(0)} ms)`);
+  const deadline = Date.now() + 5000;
+  let fresh: Reply | undefined;
+  while (Date.now() < deadline) {
+    fresh = await send(port, '/swr');
+    if (/^usher; hit/.test(String(fresh.headers['cache-status']))) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert.match(String(fresh?.headers['cache-status']), /^usher; hit/, 'the background 304 made the response fresh again');
+  assert.equal(fresh?.headers['x-generation'], '2', 'with the 304\'s headers');
+  const revalidations = origin.seen.filter((r) => r.headers['if-none-match'] !== undefined);
+  assert.equal(revalidations.length, 1, 'one background revalidation for 20 stale hits');
+  assert.equal(upstreamGets(origin, '/swr'), 2);
+});

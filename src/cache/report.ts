@@ -27,6 +27,7 @@ export interface CacheStats {
   readonly stores: number;
   readonly revalidations: number;
   readonly revalidated304: number;
+  readonly backgroundRevalidations: number;
   readonly evictions: number;
   readonly purged: number;
   readonly invalidations: number;
@@ -60,6 +61,7 @@ export function cacheReport(cache: ResponseCache, purge?: CachePurge): { purged:
       stores: c.stores,
       revalidations: c.revalidations,
       revalidated304: c.revalidated304,
+      backgroundRevalidations: c.backgroundRevalidations,
       evictions: s.evictions,
       purged: s.purges,
       invalidations: c.invalidations,
@@ -96,6 +98,7 @@ export function declareCacheMetrics(registry: Registry, cache: ResponseCache): v
     emit({ answer: '304' }, cache.counters.revalidated304);
     emit({ answer: 'other' }, cache.counters.revalidations - cache.counters.revalidated304);
   });
+  collectedCounter(registry, 'usher_cache_background_revalidations_total', 'Revalidations sent in the background for stale-while-revalidate (the client got the stale response at once).', [], (emit) => emit({}, cache.counters.backgroundRevalidations));
   collectedCounter(registry, 'usher_cache_stores_total', 'Responses stored.', [], (emit) => emit({}, cache.counters.stores));
   collectedCounter(registry, 'usher_cache_removed_total', 'Stored responses removed, by reason: evicted (least recently used, over maxSize), purged (admin API), variants (over maxVariants for one URL).', ['reason'], (emit) => {
     emit({ reason: 'evicted' }, cache.store.counters.evictions);

@@ -23,9 +23,9 @@
 import type { BodyTransform, Filter, FilterRequest, FilterResponse, LocalResponse } from '../filter/filter.ts';
 import { hopByHop } from '../proxy/headers.ts';
 import { evaluatePreconditions, hasOriginPreconditions, ifRangeAllowsRange, revalidationFields, selectForUpdate } from './conditional.ts';
-import { requestDirectives, responsePolicy, type ResponsePolicy } from './directives.ts';
+import { requestDirectives, responsePolicy, type CacheDirectives, type ResponsePolicy } from './directives.ts';
 import { fieldLines, type Fields } from './fields.ts';
-import { currentAge, freshness, mayServeStaleOnError, reuseDecision, type TimedResponse } from './freshness.ts';
+import { currentAge, forbidsStale, freshness, mayServeStaleOnError, reuseDecision, type TimedResponse } from './freshness.ts';
 import { primaryKey, type KeyOptions } from './key.ts';
 import { buildPartial, parseRange, resolveRanges } from './range.ts';
 import type { ResponseCache, Fill } from './response-cache.ts';
@@ -47,6 +47,8 @@ export interface CacheFilterOptions {
   readonly targets: readonly string[];
   /** The name in `Cache-Status`. */
   readonly name: string;
+  /** Seconds a stale response may be served when the backends fail (5xx) or none is available, besides what `stale-if-error` allows; 0: only the header. */
+  readonly staleIfErrorS: number;
 }
 
 /** Methods that never change a resource, so they invalidate nothing (RFC 9110 §9.2.1). */
@@ -161,6 +163,11 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         return answer(request, fields, variant, policy, at, reuse.kind === 'fresh' ? { hit: true, collapsed } : { fwd: 'stale', hit: false, detail: reuse.kind });
       }
       if (directives.onlyIfCached) return { status: 504, headers: { 'cache-status': status({ fwd: 'request', detail: 'only-if-cached' }) } };
+      // Health-aware stale-if-error: no backend is available, so do not wait for the 503.
+      if ((request as { readonly pool?: PoolRuntime }).pool?.mode === 'none' && staleOnError(variant, policy, directives, at)) {
+        cache.counters.hits++;
+        return answer(request, fields, variant, policy, at, { fwd: 'stale', detail: 'no-backend' });
+      }
       const validators = revalidationFields(variant.response.fields, lookup.variants.map((v) => v.response.fields));
       if (!hasOriginPreconditions(fields) && Object.keys(validators).length > 0) {
         for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
@@ -179,6 +186,13 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
     const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at) : undefined;
     pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill, clientValidators, fwd, collapsed });
     return undefined;
+  }
+
+  /** Whether `variant` may be served stale because the backends failed: its `stale-if-error`, the request's, or the filter's `staleIfError`. */
+  function staleOnError(variant: StoredVariant, policy: ResponsePolicy, directives: CacheDirectives, at: number): boolean {
+    if (mayServeStaleOnError(variant.response, policy, directives, at)) return true;
+    if (options.staleIfErrorS <= 0 || forbidsStale(policy.directives)) return false;
+    return -freshness(variant.response, policy, at).ttl <= options.staleIfErrorS;
   }
 
   /** One background revalidation per key at a time (background.ts); what it brings back updates the store. */
@@ -257,7 +271,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         const stale = state.variants[0];
         if (stale !== undefined) {
           const policy = responsePolicy(stale.response.fields, options.targets);
-          if (mayServeStaleOnError(stale.response, policy, requestDirectives(state.fields), at)) {
+          if (staleOnError(stale, policy, requestDirectives(state.fields), at)) {
             response.replace(answer(request, state.fields, stale, policy, at, { fwd: 'stale', fwdStatus: response.status, detail: 'stale-if-error' }));
             return;
           }

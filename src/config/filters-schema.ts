@@ -82,6 +82,7 @@ const nameList = (what: string, example: string) => documented(z.array(text({ de
 
 const cacheSchema = documented(
   z.strictObject({
+    staleIfError: duration({ description: 'How long after expiry a stored response may still be served when the backends answer 5xx or none is available (then at once, without waiting for the 503), besides what a `stale-if-error` directive allows. `must-revalidate`, `proxy-revalidate`, `s-maxage` and `no-cache` responses are never served stale. Absent: only the directive.', examples: ['10m'] }).optional(),
     lockTimeout: duration({ description: 'When several requests miss the same key at once, one goes upstream and the others wait for its response (and are answered from the cache) for at most this long; then each goes upstream itself, and may still store what it gets.', examples: ['2s'] }).prefault(FILTER_DEFAULTS.cacheLockTimeout),
     key: documented(z.strictObject({
       queryInclude: nameList('Only these query parameters are part of the key (all when absent).', 'page'),
@@ -139,6 +140,7 @@ export const filterSchema = documented(
       return {
         kind: 'cache',
         lockTimeoutMs: cache.lockTimeout,
+        staleIfErrorS: cache.staleIfError === undefined ? 0 : Math.floor(cache.staleIfError / 1000),
         key: {
           ...(queryInclude === undefined ? {} : { includeQuery: queryInclude }),
           ...(queryExclude === undefined ? {} : { excludeQuery: queryExclude }),

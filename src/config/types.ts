@@ -140,6 +140,8 @@ export interface ForwardAuthFilterConfig {
 export interface CacheFilterConfig {
   readonly kind: 'cache';
   readonly lockTimeoutMs: number;
+  /** Seconds (see CacheFilterOptions.staleIfErrorS). */
+  readonly staleIfErrorS: number;
   readonly key: {
     readonly includeQuery?: readonly string[];
     readonly excludeQuery?: readonly string[];

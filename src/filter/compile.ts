@@ -54,7 +54,7 @@ function compileOne(entry: FilterConfig, route: CompiledRoute, context: FilterCo
       return { filter: forwardAuthFilter(entry, { logger: context.logger, listener: context.listener, route: route.name }), timeoutMs: entry.timeoutMs + SAFETY_MARGIN_MS };
     case 'cache':
       // The wait for another request's fill has its own bound; the chain's must not cut it first.
-      return { filter: cacheFilter(context.responseCache, { lockTimeoutMs: entry.lockTimeoutMs, key: entry.key, targets: DEFAULT_TARGETS, name: 'usher' }), timeoutMs: entry.lockTimeoutMs + SAFETY_MARGIN_MS };
+      return { filter: cacheFilter(context.responseCache, { lockTimeoutMs: entry.lockTimeoutMs, staleIfErrorS: entry.staleIfErrorS, key: entry.key, targets: DEFAULT_TARGETS, name: 'usher' }), timeoutMs: entry.lockTimeoutMs + SAFETY_MARGIN_MS };
     case 'module': {
       const loaded = entry.loaded;
       if (loaded === undefined) {

@@ -8,6 +8,7 @@ import { BackendRuntime } from './backend-runtime.ts';
 import type { InFlightCounts } from './in-flight.ts';
 import type { AttemptOutcome, AttemptReports, BackendUsage, PoolDataPlane, PublishedPool } from './published.ts';
 import { RetryBudget, type RetryWindowRow } from './retry-budget.ts';
+import type { PoolMode } from './pool-mode.ts';
 import type { StickyCookie } from './sticky.ts';
 import { WaitQueue, type Waiter } from './wait-queue.ts';
 
@@ -91,6 +92,11 @@ export class PoolRuntime implements PoolDataPlane {
 
   get config(): PoolConfig {
     return this.#control.config;
+  }
+
+  /** Which backends the pool balances over now; `none`: no backend is available. */
+  get mode(): PoolMode {
+    return this.#control.mode;
   }
 
   /** Set when the algorithm hashes a request feature; the proxy computes `ctx.hash` only then. */

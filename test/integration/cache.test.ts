@@ -315,3 +315,33 @@ test('stale-while-revalidate: at expiry nobody waits, and the origin sees one ba
   assert.equal(revalidations.length, 1, 'one background revalidation for 20 stale hits');
   assert.equal(upstreamGets(origin, '/swr'), 2);
 });
+
+test('stale-if-error: a 5xx from the backend or a pool with no backend available gets the stale response, within the window', async (t) => {
+  let failing = false;
+  const { usher, port } = await cached(
+    t,
+    (req, res) => {
+      if (failing) {
+        res.writeHead(503).end('down');
+        return;
+      }
+      res.writeHead(200, { 'cache-control': 'max-age=1', etag: '"s"' }).end('kept');
+    },
+    '{ staleIfError: 60s }',
+  );
+  await send(port, '/e');
+  await new Promise((resolve) => setTimeout(resolve, 2100));
+  failing = true;
+  const on5xx = await send(port, '/e');
+  assert.equal(on5xx.status, 200);
+  assert.equal(on5xx.body, 'kept');
+  assert.match(String(on5xx.headers['cache-status']), /fwd=stale; fwd-status=503; ttl=-\d+; detail=stale-if-error/);
+  // Every backend out: the stale response comes at once instead of a 503.
+  const control = usher.snapshot.pools.get('main')!.control;
+  control.setAdminState(control.backends[0]!, 'disabled');
+  const noBackend = await send(port, '/e');
+  assert.equal(noBackend.body, 'kept');
+  assert.match(String(noBackend.headers['cache-status']), /detail=no-backend/);
+  const uncached = await send(port, '/never-stored');
+  assert.equal(uncached.status, 503, 'without a stored response the request still fails');
+});

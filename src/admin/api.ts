@@ -26,6 +26,8 @@ export interface AdminTarget {
   refresh?(): Promise<void>;
   /** A planned restart of one worker thread: its sockets pass to the next thread, no connection is lost. */
   restartWorker?(index: number): Promise<void>;
+  /** The response cache's numbers as last reported, without asking the workers; undefined when no route caches. */
+  cacheStats?(): CacheStats | undefined;
   /** The response cache over every thread, after a purge if given. */
   cache?(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }>;
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenerViews, workerViews, type AdminTarget, type WorkerAdminView } from './api.ts';
 import { poolView, type BackendView, type ListenerView, type PoolView } from './views.ts';
+import type { CacheStats } from '../cache/report.ts';
 
 /**
  * The dashboard's event stream: `GET /api/events` answers with
@@ -35,6 +36,8 @@ export interface DashboardSnapshot {
   readonly pools: readonly DashboardPoolView[];
   /** The worker threads as `GET /api/workers` lists them; empty when the main thread serves. */
   readonly workers: readonly WorkerAdminView[];
+  /** The response cache summed over the threads; absent when no route caches. */
+  readonly cache?: CacheStats | undefined;
 }
 
 export function dashboardSnapshot(target: AdminTarget): DashboardSnapshot {
@@ -48,6 +51,7 @@ export function dashboardSnapshot(target: AdminTarget): DashboardSnapshot {
       return { ...view, backends: view.backends.map((b, i) => ({ ...b, requestsPerSecond: pool.runtimeOf(members[i]!).traffic.perSecond(now) })) };
     }),
     workers: workerViews(target),
+    cache: target.cacheStats?.(),
   };
 }
 

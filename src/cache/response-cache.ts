@@ -83,8 +83,12 @@ export class ResponseCache {
     return this.#store;
   }
 
+  /** Some route of the config has a `cache` filter (the dashboard shows the cache only then). */
+  enabled = false;
+
   /** New limits (a reload): a store of another size starts empty, since entries were admitted under the old limits. */
   configure(options: StoreOptions): void {
+    this.enabled = true;
     if (options.maxBytes === this.#options.maxBytes && options.maxObjectSize === this.#options.maxObjectSize && options.maxVariants === this.#options.maxVariants) return;
     this.#options = options;
     this.#store = new CacheStore(options);

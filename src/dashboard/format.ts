@@ -57,3 +57,16 @@ export function sparklinePoints(values: readonly number[], width: number, height
 function round(n: number): number {
   return Math.round(n * 10) / 10;
 }
+
+/** Bytes as `0 B`, `512 B`, `1.5 KiB`, `12 MiB`, `1.2 GiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value >= 10 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,6 +1,6 @@
 import { el, placeChildren, setAttr, setClass, setText, svg } from './dom.ts';
-import { formatClock, formatErrorRate, formatMs, formatPercent, formatRate, formatWeight, sparklinePoints } from './format.ts';
-import type { BackendView, HealthCheckResult, ListenerView, PoolView, Snapshot, WorkerView } from './types.ts';
+import { formatBytes, formatClock, formatErrorRate, formatMs, formatPercent, formatRate, formatWeight, sparklinePoints } from './format.ts';
+import type { BackendView, CacheView, HealthCheckResult, ListenerView, PoolView, Snapshot, WorkerView } from './types.ts';
 
 /**
  * Renders snapshots into the page. Elements are kept per pool and per backend
@@ -317,4 +317,39 @@ function checkMark(check: HealthCheckResult): HTMLElement {
   const when = formatClock(check.at);
   const title = check.ok ? `${when} ok (${formatMs(check.durationMs)})` : `${when} failed: ${check.detail}`;
   return el('span', check.ok ? 'check ok' : 'check fail', '', { role: 'listitem', title, 'aria-label': title });
+}
+
+/**
+ * The response cache: hit ratio (hits over lookups since start), size against
+ * its limit, entries, and the keys with the most hits. Hidden when no route
+ * caches.
+ */
+export class CachePanel {
+  readonly #section: HTMLElement;
+  readonly #summary: HTMLElement;
+  readonly #top: HTMLElement;
+  #topKey = '';
+
+  constructor(section: HTMLElement, summary: HTMLElement, top: HTMLElement) {
+    this.#section = section;
+    this.#summary = summary;
+    this.#top = top;
+  }
+
+  update(cache: CacheView | undefined): void {
+    const hidden = cache === undefined;
+    if (this.#section.hidden !== hidden) this.#section.hidden = hidden;
+    if (cache === undefined) return;
+    const lookups = cache.hits + cache.misses;
+    const ratio = lookups === 0 ? '–' : `${((100 * cache.hits) / lookups).toFixed(1)}%`;
+    setText(this.#summary, `hit ratio ${ratio} · ${formatBytes(cache.bytes)} of ${formatBytes(cache.maxBytes)} · ${cache.entries} entries · ${cache.collapsed} collapsed`);
+    const key = JSON.stringify(cache.top);
+    if (key === this.#topKey) return;
+    this.#topKey = key;
+    this.#top.replaceChildren(...cache.top.map((t) => {
+      const row = el('tr', 'cache-key');
+      row.append(el('td', 'mono', t.key), el('td', 'num', String(t.hits)));
+      return row;
+    }));
+  }
 }

@@ -75,10 +75,23 @@ export interface WorkerView {
   readonly cpuPercent: number;
 }
 
+/** The response cache summed over the threads (`GET /api/cache`). */
+export interface CacheView {
+  readonly bytes: number;
+  readonly maxBytes: number;
+  readonly entries: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly collapsed: number;
+  readonly top: readonly { readonly key: string; readonly hits: number }[];
+}
+
 export interface Snapshot {
   readonly at: string;
   readonly listeners: readonly ListenerView[];
   readonly pools: readonly PoolView[];
   /** Data-plane worker threads; empty (or absent, from an older usher) when the main thread serves. */
   readonly workers?: readonly WorkerView[];
+  /** Absent when no route caches. */
+  readonly cache?: CacheView;
 }

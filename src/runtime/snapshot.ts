@@ -65,6 +65,7 @@ const DEFAULT_CACHE: CacheConfig = { maxBytes: 256 * 1024 * 1024, maxObjectSize:
 export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = silentLogger(), responseCache: ResponseCache = new ResponseCache()): CompiledRoutes {
   const caching = config.listeners.some((listener) => listener.routes.some((route) => route.filters?.some((filter) => filter.kind === 'cache') === true));
   if (caching) responseCache.configure(config.cache ?? DEFAULT_CACHE);
+  else responseCache.enabled = false;
   const tables = new Map<string, RouteTable>();
   const filters = new Map<string, readonly FilterChain[]>();
   for (const listener of config.listeners) {

@@ -179,6 +179,13 @@ export class Usher {
     await this.#group?.collect(false);
   }
 
+  /** The response cache over every thread as last reported (at most a second old); undefined when no route caches. */
+  cacheStats(): CacheStats | undefined {
+    if (!this.responseCache.enabled) return undefined;
+    const workers = this.#group?.cacheStats ?? [];
+    return sumReports([cacheReport(this.responseCache), ...workers.map((stats) => ({ purged: 0, stats }))]).stats;
+  }
+
   /**
    * The response cache of every data-plane thread, summed, after `purge` if
    * given (a purge reaches every thread before this resolves).

@@ -282,6 +282,13 @@ export class WorkerGroup {
     return out;
   }
 
+  /** The serving workers' response caches as of their last usage report (at most a second old). */
+  get cacheStats(): CacheStats[] {
+    const out: CacheStats[] = [];
+    for (const member of this.#members) if (member.usage?.cache !== undefined) out.push(member.usage.cache);
+    return out;
+  }
+
   /** Every worker's response cache: its numbers, after `purge` if given (each worker has its own cache). */
   async cache(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }[]> {
     const id = ++this.#pingId;

@@ -76,6 +76,8 @@ export interface WorkerUsage {
   readonly connections: number;
   /** HTTP requests answered and L4 connections ended since the worker started. */
   readonly requests: number;
+  /** The worker's response cache, when a route caches. */
+  readonly cache?: CacheStats | undefined;
   /** The thread's CPU time since it started, µs. */
   readonly cpuMicros: number;
 }

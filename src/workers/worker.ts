@@ -278,7 +278,8 @@ class DataPlane {
     let connections = 0;
     for (const listener of this.#listeners.values()) connections += listener.openConnections;
     const requests = this.#recorded.http.served + this.#recorded.l4.served;
-    return { pools, connections, requests, cpuMicros: cpuMicros() };
+    const cache = this.#responseCache.enabled ? cacheReport(this.#responseCache).stats : undefined;
+    return { pools, connections, requests, cpuMicros: cpuMicros(), cache };
   }
 
   /** A planned restart: the listening sockets go back to the main thread, open; the connections already accepted are served on. */

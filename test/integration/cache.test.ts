@@ -345,3 +345,42 @@ test('stale-if-error: a 5xx from the backend or a pool with no backend available
   const uncached = await send(port, '/never-stored');
   assert.equal(uncached.status, 503, 'without a stored response the request still fails');
 });
+
+test('the dashboard\'s event stream carries the cache: hit ratio inputs, size and top keys; none without a cache route', async (t) => {
+  const origin = await startOrigin('o', (req, res) => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('dash'));
+  const yaml = (filters: string) => `admin: { bind: 127.0.0.1:0 }
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+${filters}
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`;
+  const caching = await startUsher(yaml('        filters: [ { cache: {} } ]'));
+  const plain = await startUsher(yaml(''));
+  t.after(async () => {
+    await caching.stop({ timeoutMs: 500 });
+    await plain.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  for (let i = 0; i < 5; i++) await send(caching.address('web').port, '/top');
+  const firstSnapshot = async (adminUrl: string): Promise<{ cache?: { hits: number; misses: number; entries: number; top: { key: string; hits: number }[] } }> => {
+    const controller = new AbortController();
+    const res = await fetch(`${adminUrl}/api/events`, { signal: controller.signal });
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value);
+    controller.abort();
+    return JSON.parse(/data: (.*)\n/.exec(text)![1]!) as never;
+  };
+  const snapshot = await firstSnapshot(caching.adminUrl!);
+  assert.equal(snapshot.cache?.hits, 4);
+  assert.equal(snapshot.cache?.misses, 1);
+  assert.equal(snapshot.cache?.entries, 1);
+  assert.match(snapshot.cache?.top[0]?.key ?? '', /\/top$/);
+  assert.equal((await firstSnapshot(plain.adminUrl!)).cache, undefined);
+});

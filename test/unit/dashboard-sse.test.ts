@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatErrorRate, formatMs, formatPercent, formatRate, formatWeight, sparklinePoints } from '../../src/dashboard/format.ts';
+import { formatBytes, formatErrorRate, formatMs, formatPercent, formatRate, formatWeight, sparklinePoints } from '../../src/dashboard/format.ts';
 import { SseParser, type SseEvent } from '../../src/dashboard/sse.ts';
 
 /** The dashboard's DOM-free parts: the server-sent events parser and number formatting. */
@@ -55,4 +55,8 @@ test('format: sparkline points span the box, the peak at the top', () => {
   assert.equal(sparklinePoints([], 100, 20), '');
   assert.equal(sparklinePoints([0, 0, 0], 100, 20), '0,20 50,20 100,20');
   assert.equal(sparklinePoints([0, 5, 10], 100, 20), '0,20 50,10 100,0');
+});
+
+test('formatBytes: bytes, then binary units with one decimal below 10', () => {
+  assert.deepEqual([0, 512, 1536, 10 * 1024, 12 * 1024 * 1024, 1.25 * 1024 ** 3].map(formatBytes), ['0 B', '512 B', '1.5 KiB', '10 KiB', '12 MiB', '1.3 GiB']);
 });

@@ -30,7 +30,7 @@ export const compressCounters: CompressCounters = {
 /** Declares `usher_compress_*` on a thread's registry. */
 export function declareCompressMetrics(registry: Registry, counters: CompressCounters = compressCounters): void {
   collectedCounter(registry, 'usher_compress_responses_total', 'Responses through a compress filter, by coding; coding="identity" ones were sent uncoded, by reason: status (1xx, 204, 304), method (HEAD), range, encoded (already), no-transform, type (not on the list), size (under minSize), client (Accept-Encoding), guard (CPU guard off).', ['coding', 'reason'], (emit) => {
-    for (const [coding, value] of Object.entries(counters.coded)) emit({ coding, reason: '' }, value);
+    for (const [coding, value] of Object.entries(counters.coded)) emit({ coding }, value);
     for (const [reason, value] of Object.entries(counters.skipped)) emit({ coding: 'identity', reason }, value);
   });
   collectedCounter(registry, 'usher_compress_bytes_total', 'Body bytes of coded responses, into the encoders (direction="in") and out of them (direction="out").', ['direction'], (emit) => {

@@ -8,11 +8,13 @@
  *   `If-None-Match` and `If-Match` (`validators.ts`), and what was removed is
  *   remembered so a 304 gives the client its own tag back.
  * - **response head**: eligibility (`eligible.ts`), negotiation
- *   (`negotiate.ts`) and the CPU guard (`guard.ts`) decide; a coded response
- *   gets Content-Encoding, a suffixed strong ETag, no Accept-Ranges and no
- *   digest fields; `Vary: Accept-Encoding` goes on every response whose
- *   resource could be coded, coded or not.
- * - **response body**: an encoder per coded response; streams (no
+ *   (`negotiate.ts`) and the CPU guard (`guard.ts`) decide; `Vary:
+ *   Accept-Encoding` goes on every response whose resource could be coded,
+ *   coded or not.
+ * - **response body**: a coded response gets Content-Encoding, a suffixed
+ *   strong ETag, no Accept-Ranges and no digest fields (set in this phase:
+ *   local answers of later filters skip it and stay identity), and an
+ *   encoder; streams (no
  *   Content-Length) and server-sent events are flushed after each upstream
  *   chunk so nothing is held back, other bodies are coded with no flush until
  *   they end (better ratio, fewer bytes).
@@ -91,6 +93,7 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
     },
 
     onResponse(response, request) {
+      decisions.delete(request);
       const decided = eligibility(
         {
           method: request.method,
@@ -115,19 +118,22 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
       if (coding === 'identity') return skip('client');
       const level = guard.level();
       if (level === 'off') return skip('guard');
+      const configured = options.levels[coding];
+      decisions.set(request, { coding, level: level === 'reduced' ? Math.min(configured, REDUCED_LEVELS[coding]) : configured, streaming: decided.streaming, length: decided.length });
+    },
+
+    // The coded fields are set here, not in onResponse: a local answer of a filter listed after this
+    // one goes through onResponse but gets no body transform, and must not claim a coding it lacks.
+    transformBody(response, request): BodyTransform | undefined {
+      const decision = decisions.get(request);
+      if (decision === undefined) return undefined;
+      decisions.delete(request);
+      const { coding } = decision;
       response.setHeader('content-encoding', coding);
       const etag = response.header('etag');
       if (etag !== undefined) response.setHeader('etag', suffixETag(etag, coding));
       response.removeHeader('accept-ranges');
       for (const name of DIGESTS) if (response.header(name) !== undefined) response.removeHeader(name);
-      const configured = options.levels[coding];
-      decisions.set(request, { coding, level: level === 'reduced' ? Math.min(configured, REDUCED_LEVELS[coding]) : configured, streaming: decided.streaming, length: decided.length });
-    },
-
-    transformBody(_response, request): BodyTransform | undefined {
-      const decision = decisions.get(request);
-      if (decision === undefined) return undefined;
-      decisions.delete(request);
       const encoder = new Encoder(decision.coding, { level: decision.level, sizeHint: decision.length });
       counters.coded[decision.coding]++;
       const { streaming } = decision;

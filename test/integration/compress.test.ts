@@ -381,3 +381,36 @@ admin: { bind: 127.0.0.1:0 }
   assert.ok(bytes('in') >= JSON_BODY.length && bytes('out') > 0 && bytes('out') < bytes('in'), `in ${bytes('in')}, out ${bytes('out')}`);
   assert.match(metrics, /usher_compress_guard_steps_total\{direction="down"\} \d+/);
 });
+
+test('cache listed before compress stores the coded variants per Accept-Encoding and serves them without the origin', async (t) => {
+  const origin = await startOrigin('o', (req, res) => {
+    res.writeHead(200, bodyHeaders('application/json', JSON_BODY, { 'cache-control': 'max-age=60', etag: '"v1"' })).end(JSON_BODY);
+  });
+  const usher = await startUsher(`listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters:
+          - cache: {}
+          - compress: {}
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`);
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const port = usher.address('web').port;
+  for (const round of [1, 2]) {
+    for (const coding of ['gzip', 'br', undefined]) {
+      const reply = await send(port, '/c', coding === undefined ? {} : { 'accept-encoding': coding });
+      assert.equal(reply.headers['content-encoding'], coding, `round ${round}, ${coding}`);
+      assert.ok(decode(coding, reply.raw).equals(JSON_BODY));
+      if (round === 2) assert.match(String(reply.headers['cache-status']), /hit/, `round 2 is a hit (${coding})`);
+    }
+  }
+  assert.equal(origin.seen.length, 3, 'one fill per coding');
+});

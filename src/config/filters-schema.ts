@@ -1,13 +1,15 @@
 /**
  * The schema of a route's `filters` list (part of `schema.ts`, kept apart for
  * size). Each entry names exactly one filter: a built-in one by its key
- * (`headers`, `rewrite`, `ipAllow`, `ipDeny`, `forwardAuth`, `cache`) or a user filter
+ * (`headers`, `rewrite`, `ipAllow`, `ipDeny`, `forwardAuth`, `cache`, `compress`) or a user filter
  * module (`module` with its `options`, validated against the module's own
  * schema when it is loaded: `config/filter-modules.ts`).
  */
 import { z } from 'zod';
 import type { FilterConfig, HeaderEditsConfig } from './types.ts';
-import { byteSize, cidr, documented, duration, editableHeaderName, headerValueText, httpUrl, modulePath, regex, text, urlHost, urlPath } from './values.ts';
+import { byteSize, cidr, documented, duration, editableHeaderName, headerValueText, httpUrl, integerIn, modulePath, regex, text, urlHost, urlPath } from './values.ts';
+import { ALL_CODINGS, CODINGS_AVAILABLE, LEVEL_BOUNDS, type Coding } from '../compress/codec.ts';
+import { DEFAULT_TYPES, TYPE_PATTERN } from '../compress/eligible.ts';
 import type { EditSide } from '../filter/edits.ts';
 
 /** Defaults of the filters, written as in the file. */
@@ -16,10 +18,13 @@ export const FILTER_DEFAULTS = {
   forwardAuthOnError: 503,
   forwardAuthMaxResponseBytes: '64KiB',
   cacheLockTimeout: '5s',
+  compressCodings: ['zstd', 'br', 'gzip'],
+  compressLevels: { zstd: 3, br: 4, gzip: 4 },
+  compressMinSize: '1KiB',
 } as const;
 
 /** The filter kinds an entry can name. */
-export const FILTER_KINDS = ['headers', 'rewrite', 'ipAllow', 'ipDeny', 'forwardAuth', 'cache', 'module'] as const;
+export const FILTER_KINDS = ['headers', 'rewrite', 'ipAllow', 'ipDeny', 'forwardAuth', 'cache', 'compress', 'module'] as const;
 
 function headerEdits(side: EditSide) {
   const what = side === 'request' ? 'request sent upstream' : 'response sent to the client';
@@ -94,6 +99,32 @@ const cacheSchema = documented(
   { description: 'A shared HTTP cache (RFC 9111) for the route\'s GET and HEAD responses, in the process\'s memory (sized by the top-level `cache`). Freshness comes from the response (Usher-Cache-Control, CDN-Cache-Control, Cache-Control s-maxage/max-age, Expires; a capped heuristic for Last-Modified); there is no default TTL. Responses with Set-Cookie, `private`, `no-store` or `Vary: *` are not stored. See docs/cache.md.', examples: [{}, { lockTimeout: '2s', key: { queryExclude: ['utm_source'] } }] },
 );
 
+const level = (coding: Coding, what: string) =>
+  integerIn(`levels.${coding}`, LEVEL_BOUNDS[coding].min, LEVEL_BOUNDS[coding].max, { description: `${what} (${LEVEL_BOUNDS[coding].min}-${LEVEL_BOUNDS[coding].max}; default ${FILTER_DEFAULTS.compressLevels[coding]}).`, examples: [FILTER_DEFAULTS.compressLevels[coding]] });
+
+const compressSchema = documented(
+  z.strictObject({
+    codings: documented(
+      z.array(z.enum(ALL_CODINGS, { error: `expected one of ${ALL_CODINGS.join(', ')}` }), { error: 'expected a list of codings' })
+        .min(1, { error: `list at least one of ${ALL_CODINGS.join(', ')}` })
+        .refine((list) => new Set(list).size === list.length, { error: 'list each coding once' }),
+      { description: 'Codings offered, in order of preference when the client\'s Accept-Encoding ranks several equally (browsers send `gzip, deflate, br, zstd` with no qvalues). zstd is left out on a Node without `zlib.createZstdCompress`.', examples: [['br', 'gzip']] },
+    ).prefault(() => [...FILTER_DEFAULTS.compressCodings]),
+    levels: documented(z.strictObject({
+      zstd: level('zstd', 'zstd level'),
+      br: level('br', 'Brotli quality; above 5 the CPU per byte grows far faster than the ratio (11, Node\'s default, costs ~100× quality 4), so it is refused on the fly'),
+      gzip: level('gzip', 'gzip level'),
+    }, { error: 'expected a mapping with zstd, br or gzip' }).partial(), { description: 'Level of each coding, for on-the-fly compression.', examples: [{ br: 5, gzip: 6 }] }).prefault({}),
+    minSize: byteSize('minSize', 0, 1024 * 1024 * 1024, { description: 'Responses whose Content-Length is below this go out uncoded. A response without Content-Length is coded (its size is not known when the decision is made).', examples: ['512B'] }).prefault(FILTER_DEFAULTS.compressMinSize),
+    types: documented(
+      z.array(text({ description: 'A media-type pattern.' }).refine((pattern) => TYPE_PATTERN.test(pattern.trim().toLowerCase()) && (!pattern.trim().startsWith('*/') || pattern.trim().startsWith('*/*+')), { error: 'expected a media-type pattern: type/subtype, type/*, type/*+suffix or */*+suffix' }), { error: 'expected a list of media types' })
+        .min(1, { error: 'list at least one media type' }),
+      { description: `Media types coded (parameters ignored): \`type/subtype\`, \`type/*\`, \`type/*+suffix\` or \`*/*+suffix\`. Replaces the default list (text, JSON, XML, JavaScript, SVG, wasm and uncompressed fonts, after Caddy). Leave out types that are compressed already (images, video, archives, WOFF fonts).`, examples: [['text/*', 'application/json', 'application/*+json']] },
+    ).prefault(() => [...DEFAULT_TYPES]),
+  }, { error: 'expected a compress mapping' }),
+  { description: 'Compress response bodies with zstd, br or gzip as the client\'s Accept-Encoding allows (RFC 9110 §12.5.3), chunk by chunk; streams and server-sent events are flushed per upstream chunk. Skips HEAD, Range requests, 1xx/204/304/206, bodies already coded or marked `no-transform`, types off `types` and bodies under `minSize`. Strong ETags get a coding suffix. Under event-loop pressure levels drop, then new responses go uncoded. See docs/compression.md.', examples: [{}, { codings: ['br', 'gzip'], levels: { br: 5 }, minSize: '2KiB' }] },
+);
+
 /** One entry of a route's `filters`: exactly one kind. */
 export const filterSchema = documented(
   z.strictObject({
@@ -103,6 +134,7 @@ export const filterSchema = documented(
     ipDeny: cidrList(false).optional(),
     forwardAuth: forwardAuthSchema.optional(),
     cache: cacheSchema.optional(),
+    compress: compressSchema.optional(),
     module: modulePath({ description: 'A user filter: a TypeScript (or JavaScript) module whose default export is `defineFilter({...})` (see docs/api.md). Relative to the config file\'s directory. Loaded by `usher check`, at start and at each reload; a module that fails to load is a config error.', examples: ['./filters/tenant.ts'] }).optional(),
     options: documented(z.unknown(), { description: 'Options of a `module` filter, checked against the zod schema the module declares.', examples: [{ header: 'x-tenant' }] }).optional(),
   }, { error: 'expected a filter mapping such as { headers: {...} } or { module: ./filters/x.ts }' }).transform((entry, ctx): FilterConfig => {
@@ -115,7 +147,7 @@ export const filterSchema = documented(
       ctx.issues.push({ code: 'custom', message: '"options" goes with "module" (built-in filters take their settings under their own key)', input: entry, path: ['options'] });
       return z.NEVER;
     }
-    const { headers, rewrite, ipAllow, ipDeny, forwardAuth, cache, module } = entry;
+    const { headers, rewrite, ipAllow, ipDeny, forwardAuth, cache, compress, module } = entry;
     if (headers !== undefined) return { kind: 'headers', request: edits(headers.request), response: edits(headers.response) };
     if (rewrite !== undefined) {
       const forms = (['path', 'prefix', 'regex'] as const).filter((key) => rewrite[key] !== undefined);
@@ -147,6 +179,15 @@ export const filterSchema = documented(
           ...(keyHeaders === undefined ? {} : { headers: keyHeaders.map((h) => h.toLowerCase()) }),
           ...(cookies === undefined ? {} : { cookies }),
         },
+      };
+    }
+    if (compress !== undefined) {
+      return {
+        kind: 'compress',
+        codings: compress.codings.filter((coding) => CODINGS_AVAILABLE.includes(coding)),
+        levels: { ...FILTER_DEFAULTS.compressLevels, ...compress.levels },
+        minSize: compress.minSize,
+        types: compress.types.map((type) => type.trim().toLowerCase()),
       };
     }
     return { kind: 'module', module: module!, path: module!, options: entry.options };

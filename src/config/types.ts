@@ -150,6 +150,19 @@ export interface CacheFilterConfig {
   };
 }
 
+/** `compress`: code response bodies with zstd, br or gzip (src/compress/filter.ts). */
+export interface CompressFilterConfig {
+  readonly kind: 'compress';
+  /** Codings offered, in order of preference on Accept-Encoding ties. */
+  readonly codings: readonly ('zstd' | 'br' | 'gzip')[];
+  /** Level of each coding (brotli: quality). */
+  readonly levels: { readonly zstd: number; readonly br: number; readonly gzip: number };
+  /** Responses with a smaller Content-Length go out uncoded. */
+  readonly minSize: number;
+  /** Media-type allow-list (`type/subtype`, `type/*`, `type/*+suffix`). */
+  readonly types: readonly string[];
+}
+
 /** The process's response cache (top-level `cache`), shared by every route's `cache` filter in a thread. */
 export interface CacheConfig {
   readonly maxBytes: number;
@@ -177,7 +190,7 @@ export interface LoadedFilterModule {
 }
 
 /** One entry of a route's `filters`. */
-export type FilterConfig = HeadersFilterConfig | RewriteFilterConfig | IpFilterConfig | ForwardAuthFilterConfig | CacheFilterConfig | ModuleFilterConfig;
+export type FilterConfig = HeadersFilterConfig | RewriteFilterConfig | IpFilterConfig | ForwardAuthFilterConfig | CacheFilterConfig | CompressFilterConfig | ModuleFilterConfig;
 
 /** What one client may send and hold open. Exceeding a limit gives the status named. */
 export interface ListenerLimitsConfig {

@@ -11,6 +11,7 @@ import { DEFAULT_FILTER_TIMEOUT_MS, FilterChain, NO_FILTERS, type CompiledFilter
 import { cacheFilter } from '../cache/filter.ts';
 import { DEFAULT_TARGETS } from '../cache/directives.ts';
 import type { ResponseCache } from '../cache/response-cache.ts';
+import { compressFilter } from '../compress/filter.ts';
 import { forwardAuthFilter } from './forward-auth.ts';
 import { headersFilter } from './headers.ts';
 import { ipFilter } from './ip.ts';
@@ -55,6 +56,8 @@ function compileOne(entry: FilterConfig, route: CompiledRoute, context: FilterCo
     case 'cache':
       // The wait for another request's fill has its own bound; the chain's must not cut it first.
       return { filter: cacheFilter(context.responseCache, { lockTimeoutMs: entry.lockTimeoutMs, staleIfErrorS: entry.staleIfErrorS, key: entry.key, targets: DEFAULT_TARGETS, name: 'usher' }), timeoutMs: entry.lockTimeoutMs + SAFETY_MARGIN_MS };
+    case 'compress':
+      return { filter: compressFilter(entry), timeoutMs: DEFAULT_FILTER_TIMEOUT_MS };
     case 'module': {
       const loaded = entry.loaded;
       if (loaded === undefined) {

@@ -23,6 +23,7 @@ import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetri
 import { WorkerGroup, type WorkerView } from '../workers/group.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
 import { cacheReport, declareCacheMetrics, sumReports, type CachePurge, type CacheStats } from '../cache/report.ts';
+import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
@@ -88,6 +89,7 @@ export class Usher {
       (registry) => this.#recorded.l4.declare(registry),
       (registry) => declareWorkerMetrics(registry, () => this.workers),
       (registry) => declareCacheMetrics(registry, this.responseCache),
+      (registry) => declareCompressMetrics(registry),
     ]);
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }

@@ -25,6 +25,7 @@ import type { BackendUsageReport, FromWorker, LentListener, ToWorker, WorkerUsag
 import { MirroredPool } from './mirrored-pool.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
 import { cacheReport, declareCacheMetrics } from '../cache/report.ts';
+import { declareCompressMetrics } from '../compress/report.ts';
 
 /** What the main thread gives a worker when it starts it. */
 export interface WorkerInit {
@@ -105,6 +106,7 @@ class DataPlane {
       (registry) => this.#recorded.l4.declare(registry),
       (registry) => declarePoolDataMetrics(registry, runtimes),
       (registry) => declareCacheMetrics(registry, this.#responseCache),
+      (registry) => declareCompressMetrics(registry),
     ]);
     const timer = setInterval(() => this.#post({ type: 'usage', usage: this.#usage() }), USAGE_INTERVAL_MS);
     timer.unref();

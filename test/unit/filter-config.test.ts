@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_TYPES } from '../../src/compress/eligible.ts';
 import { formatIssue, loadConfig, parseConfig, parseConfigAsync, type ConfigIssue } from '../../src/config/index.ts';
 import { compileSnapshotRoutes } from '../../src/runtime/snapshot.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -116,4 +117,25 @@ test('usher check loads filter modules: ok for the example, every problem with i
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /bad-options\.yaml:11:15 listeners\[0\]\.routes\[0\]\.filters\[0\]\.options\.colour: unknown key "colour"/);
   assert.match(bad.stderr, /3 problems in the config/);
+});
+
+test('compress: defaults, levels bounded for on-the-fly use (brotli 11 refused), codings and media-type patterns checked', () => {
+  const result = parseConfig(yaml('          - compress: {}'), 'usher.yaml', {});
+  assert.ok(result.ok);
+  assert.deepEqual(result.config.listeners[0]!.routes[0]!.filters![0], {
+    kind: 'compress',
+    codings: ['zstd', 'br', 'gzip'],
+    levels: { zstd: 3, br: 4, gzip: 4 },
+    minSize: 1024,
+    types: [...DEFAULT_TYPES],
+  });
+  const custom = parseConfig(yaml('          - compress: { codings: [gzip], levels: { gzip: 6 }, minSize: 2KiB, types: [Text/HTML] }'), 'usher.yaml', {});
+  assert.ok(custom.ok);
+  assert.deepEqual(custom.config.listeners[0]!.routes[0]!.filters![0], { kind: 'compress', codings: ['gzip'], levels: { zstd: 3, br: 4, gzip: 6 }, minSize: 2048, types: ['text/html'] });
+  const brotli = errorsOf(yaml('          - compress: { levels: { br: 11 } }'));
+  assert.match(formatIssue(brotli[0]!), /^usher\.yaml:8:\d+ .*filters\[0\]\.compress\.levels\.br.*levels\.br must be an integer in \[0, 5\]/);
+  assert.match(errorsOf(yaml('          - compress: { codings: [gzip, gzip] }'))[0]!.message, /list each coding once/);
+  assert.match(errorsOf(yaml('          - compress: { codings: [deflate] }'))[0]!.message, /expected one of zstd, br, gzip/);
+  assert.match(errorsOf(yaml('          - compress: { types: ["*/*"] }'))[0]!.message, /expected a media-type pattern/);
+  assert.match(errorsOf(yaml('          - compress: { minsize: 1KiB }'))[0]!.message, /unknown key "minsize".*minSize/);
 });

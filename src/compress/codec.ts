@@ -1,0 +1,176 @@
+/**
+ * Synchronous, streaming compressors for gzip, br and zstd: one stateful
+ * encoder per response, fed chunk by chunk, each call returning at once the
+ * bytes it produced.
+ *
+ * Why Node internals: the filter contract's body transforms are synchronous
+ * (`BodyTransform.transform` returns the bytes to send), and Node's public
+ * zlib API is either asynchronous streams or one-shot `*Sync` helpers. The
+ * `*Sync` helpers run `zlib._processChunk(chunk, flag)`, but that closes the
+ * native handle after one call (it is one-shot: verified on Node 24.21), so it
+ * cannot carry a stream. This module runs the same loop `_processChunk` runs
+ * (`handle.writeSync` into an output buffer, reading how much input and
+ * output are left from `_writeState`) without closing the handle, so the
+ * compressor keeps its window and state from one chunk to the next. It is
+ * the ONLY place that touches `_handle`, `_writeState` and `_chunkSize`;
+ * `test/unit/compress-codec.test.ts` fails if Node changes them.
+ *
+ * zstd (`zlib.createZstdCompress`) is experimental in Node 24 and is only
+ * offered when it exists ({@link CODINGS_AVAILABLE}).
+ */
+import zlib from 'node:zlib';
+
+/** The content codings usher can produce, in its default order of preference on ties. */
+export type Coding = 'zstd' | 'br' | 'gzip';
+
+export const ALL_CODINGS: readonly Coding[] = ['zstd', 'br', 'gzip'];
+
+const C = zlib.constants;
+
+/** Whether this Node has the coding (zstd is experimental and may be missing). */
+export function codingAvailable(coding: Coding): boolean {
+  return coding !== 'zstd' || (typeof zlib.createZstdCompress === 'function' && typeof C.ZSTD_e_flush === 'number');
+}
+
+export const CODINGS_AVAILABLE: readonly Coding[] = ALL_CODINGS.filter(codingAvailable);
+
+/** Levels allowed on the fly: above these the CPU per byte grows far faster than the ratio (brotli 11 is ~100× quality 4). */
+export const LEVEL_BOUNDS: Readonly<Record<Coding, { readonly min: number; readonly max: number }>> = {
+  zstd: { min: 1, max: 9 },
+  br: { min: 0, max: 5 },
+  gzip: { min: 1, max: 9 },
+};
+
+/** The three flush modes: keep input for a better ratio, emit everything so far (a streamed event must not wait), end the stream. */
+interface Flags {
+  readonly none: number;
+  readonly flush: number;
+  readonly finish: number;
+}
+
+const FLAGS: Record<Coding, Flags> = {
+  gzip: { none: C.Z_NO_FLUSH, flush: C.Z_SYNC_FLUSH, finish: C.Z_FINISH },
+  br: { none: C.BROTLI_OPERATION_PROCESS, flush: C.BROTLI_OPERATION_FLUSH, finish: C.BROTLI_OPERATION_FINISH },
+  zstd: { none: C.ZSTD_e_continue ?? 0, flush: C.ZSTD_e_flush ?? 1, finish: C.ZSTD_e_end ?? 2 },
+};
+
+/** The internals of a zlib stream this module relies on (what `_processChunk`'s synchronous path uses). */
+interface NativeHandle {
+  writeSync(flag: number, input: Uint8Array, inOffset: number, inLength: number, output: Uint8Array, outOffset: number, outLength: number): void;
+}
+interface ZlibInternals {
+  readonly _handle: NativeHandle | null;
+  /** `[availOutAfter, availInAfter]` after each write. */
+  readonly _writeState: Uint32Array;
+  readonly _chunkSize: number;
+  readonly destroyed: boolean;
+  close(): void;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+/** Thrown when Node's zlib no longer has the internals this module uses, or a compressor fails. */
+export class CodecError extends Error {
+  override readonly name = 'CodecError';
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Options of one encoder. */
+export interface EncoderOptions {
+  readonly level: number;
+  /** The body's length when known: a hint that lets brotli size its window to it (less memory for small bodies). */
+  readonly sizeHint?: number | undefined;
+}
+
+/** A stateful compressor for one response body. Not reusable once {@link finish}ed or {@link close}d. */
+export class Encoder {
+  readonly coding: Coding;
+  readonly #stream: ZlibInternals;
+  readonly #flags: Flags;
+  #error: Error | undefined;
+  #done = false;
+
+  constructor(coding: Coding, options: EncoderOptions) {
+    if (!codingAvailable(coding)) throw new CodecError(`${coding} is not available in Node ${process.version} (zlib.createZstdCompress is missing)`);
+    this.coding = coding;
+    this.#flags = FLAGS[coding];
+    this.#stream = create(coding, options) as unknown as ZlibInternals;
+    const handle = this.#stream._handle;
+    if (handle === null || typeof handle?.writeSync !== 'function' || !(this.#stream._writeState instanceof Uint32Array) || !(this.#stream._chunkSize > 0)) {
+      this.#stream.close();
+      throw new CodecError(`Node ${process.version}'s zlib streams no longer have _handle.writeSync/_writeState/_chunkSize, which usher's synchronous compression needs (src/compress/codec.ts)`);
+    }
+    // A failing native write destroys the stream with the error; without a listener that error would crash the process.
+    this.#stream.on('error', (error) => (this.#error = error));
+  }
+
+  /** Compresses `chunk`; with `flush`, also emits everything buffered so the client can decode all input so far. */
+  write(chunk: Uint8Array, flush: boolean): Buffer {
+    return this.#run(chunk, flush ? this.#flags.flush : this.#flags.none);
+  }
+
+  /** Ends the stream: the last bytes. Frees the native state. */
+  finish(): Buffer {
+    const out = this.#run(EMPTY, this.#flags.finish);
+    this.close();
+    return out;
+  }
+
+  /** Frees the native state without ending the stream (the response was cut). Idempotent. */
+  close(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#stream.close();
+  }
+
+  /** The loop of Node's `processChunkSync`, without its closing of the handle. */
+  #run(input: Uint8Array, flag: number): Buffer {
+    if (this.#done) throw new CodecError(`the ${this.coding} encoder was already finished or closed`);
+    const stream = this.#stream;
+    const handle = stream._handle!;
+    const state = stream._writeState;
+    const size = stream._chunkSize;
+    const parts: Buffer[] = [];
+    let total = 0;
+    let inOffset = 0;
+    let inLength = input.byteLength;
+    for (;;) {
+      const out = Buffer.allocUnsafe(size);
+      handle.writeSync(flag, input, inOffset, inLength, out, 0, size);
+      if (this.#error !== undefined || stream.destroyed) {
+        this.#done = true;
+        throw new CodecError(`${this.coding} compression failed: ${this.#error?.message ?? 'the stream was destroyed'}`, { cause: this.#error });
+      }
+      const availOut = state[0]!;
+      const availIn = state[1]!;
+      const produced = size - availOut;
+      if (produced > 0) {
+        parts.push(produced === size ? out : out.subarray(0, produced));
+        total += produced;
+      }
+      inOffset += inLength - availIn;
+      inLength = availIn;
+      // Output space left over means the compressor took all it could for this flag.
+      if (availOut !== 0) break;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+  }
+}
+
+function create(coding: Coding, { level, sizeHint }: EncoderOptions): zlib.Gzip | zlib.BrotliCompress | zlib.ZstdCompress {
+  switch (coding) {
+    case 'gzip':
+      return zlib.createGzip({ level });
+    case 'br':
+      return zlib.createBrotliCompress({
+        params: {
+          [C.BROTLI_PARAM_QUALITY]: level,
+          [C.BROTLI_PARAM_MODE]: C.BROTLI_MODE_TEXT,
+          ...(sizeHint === undefined ? {} : { [C.BROTLI_PARAM_SIZE_HINT]: Math.min(sizeHint, 2 ** 30) }),
+        },
+      });
+    case 'zstd':
+      // No pledged size: a later filter's transform may change the length, and a wrong pledge fails the frame.
+      return zlib.createZstdCompress({ params: { [C.ZSTD_c_compressionLevel]: level } });
+  }
+}

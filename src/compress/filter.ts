@@ -1,0 +1,168 @@
+/**
+ * The `compress` filter: codes response bodies with zstd, br or gzip as the
+ * client's Accept-Encoding allows, chunk by chunk (synchronous encoders,
+ * `codec.ts`). The policy is the pure modules of this folder; this file maps
+ * them onto the filter phases:
+ *
+ * - **request**: coding suffixes usher added to ETags are removed from
+ *   `If-None-Match` and `If-Match` (`validators.ts`), and what was removed is
+ *   remembered so a 304 gives the client its own tag back.
+ * - **response head**: eligibility (`eligible.ts`), negotiation
+ *   (`negotiate.ts`) and the CPU guard (`guard.ts`) decide; `Vary:
+ *   Accept-Encoding` goes on every response whose resource could be coded,
+ *   coded or not.
+ * - **response body**: a coded response gets Content-Encoding, a suffixed
+ *   strong ETag, no Accept-Ranges and no digest fields (set in this phase:
+ *   local answers of later filters skip it and stay identity), and an
+ *   encoder; streams (no
+ *   Content-Length) and server-sent events are flushed after each upstream
+ *   chunk so nothing is held back, other bodies are coded with no flush until
+ *   they end (better ratio, fewer bytes).
+ */
+import type { BodyTransform, Filter, FilterRequest, FilterResponse } from '../filter/filter.ts';
+import { Encoder, type Coding } from './codec.ts';
+import { eligibility, TypeList, type SkipReason } from './eligible.ts';
+import { threadGuard, type CompressGuard } from './guard.ts';
+import { negotiate } from './negotiate.ts';
+import { compressCounters, type CompressCounters } from './report.ts';
+import { strongOpaque, suffixETag, unsuffixTags } from './validators.ts';
+
+/** Options of one route's `compress` filter (config: `filters: [ { compress: {...} } ]`). */
+export interface CompressFilterOptions {
+  /** Codings offered, in order of preference on qvalue ties. */
+  readonly codings: readonly Coding[];
+  /** The level (brotli: quality) of each coding. */
+  readonly levels: Readonly<Record<Coding, number>>;
+  /** Responses with a smaller Content-Length are sent uncoded. */
+  readonly minSize: number;
+  /** Media-type allow-list (`eligible.ts` patterns). */
+  readonly types: readonly string[];
+}
+
+/** What the filter uses besides its options: injectable for tests. */
+export interface CompressDeps {
+  readonly guard?: CompressGuard;
+  readonly counters?: CompressCounters;
+}
+
+/** The fastest level of each coding: what the guard's `reduced` step uses. */
+export const REDUCED_LEVELS: Readonly<Record<Coding, number>> = { zstd: 1, br: 1, gzip: 1 };
+
+/** Fields that describe the identity bytes and would be false of the coded ones. */
+const DIGESTS = ['content-digest', 'repr-digest', 'content-md5', 'digest'];
+
+/** A coded response, from the head phase to the body phase. */
+interface Decision {
+  readonly coding: Coding;
+  readonly level: number;
+  readonly streaming: boolean;
+  readonly length: number | undefined;
+}
+
+/** Adds `Accept-Encoding` to Vary unless it (or `*`) is there. */
+function varyOnAcceptEncoding(response: FilterResponse): void {
+  const listed = response.headerValues('vary').flatMap((line) => line.split(',')).map((name) => name.trim().toLowerCase());
+  if (!listed.includes('accept-encoding') && !listed.includes('*')) response.addHeader('vary', 'Accept-Encoding');
+}
+
+/** Builds the `compress` filter of one route. @throws TypeError on a bad media-type pattern. */
+export function compressFilter(options: CompressFilterOptions, deps: CompressDeps = {}): Filter {
+  const types = new TypeList(options.types);
+  const counters = deps.counters ?? compressCounters;
+  const guard = deps.guard ?? threadGuard();
+  /** Tags whose suffix the request phase removed: opaque → coding. */
+  const stripped = new WeakMap<FilterRequest, ReadonlyMap<string, Coding>>();
+  const decisions = new WeakMap<FilterRequest, Decision>();
+
+  const skip = (reason: SkipReason): void => {
+    counters.skipped[reason]++;
+  };
+
+  return {
+    name: 'compress',
+
+    onRequest(request) {
+      for (const name of ['if-none-match', 'if-match']) {
+        const lines = request.headerValues(name);
+        if (lines.length === 0) continue;
+        const result = unsuffixTags(lines.join(', '), options.codings);
+        if (result === undefined) continue;
+        request.setHeader(name, result.value);
+        if (name === 'if-none-match') stripped.set(request, result.stripped);
+      }
+    },
+
+    onResponse(response, request) {
+      decisions.delete(request);
+      const decided = eligibility(
+        {
+          method: request.method,
+          range: request.header('range') !== undefined,
+          status: response.status,
+          contentType: response.header('content-type'),
+          contentEncoding: response.headerValues('content-encoding'),
+          cacheControl: response.headerValues('cache-control'),
+          contentLength: response.header('content-length'),
+        },
+        types,
+        options.minSize,
+      );
+      if (!decided.compress) {
+        if (decided.vary) varyOnAcceptEncoding(response);
+        if (response.status === 304) restoreTag(response, stripped.get(request));
+        skip(decided.reason);
+        return;
+      }
+      varyOnAcceptEncoding(response);
+      const coding = negotiate(request.headerValues('accept-encoding'), options.codings);
+      if (coding === 'identity') return skip('client');
+      const level = guard.level();
+      if (level === 'off') return skip('guard');
+      const configured = options.levels[coding];
+      decisions.set(request, { coding, level: level === 'reduced' ? Math.min(configured, REDUCED_LEVELS[coding]) : configured, streaming: decided.streaming, length: decided.length });
+    },
+
+    // The coded fields are set here, not in onResponse: a local answer of a filter listed after this
+    // one goes through onResponse but gets no body transform, and must not claim a coding it lacks.
+    transformBody(response, request): BodyTransform | undefined {
+      const decision = decisions.get(request);
+      if (decision === undefined) return undefined;
+      decisions.delete(request);
+      const { coding } = decision;
+      response.setHeader('content-encoding', coding);
+      const etag = response.header('etag');
+      if (etag !== undefined) response.setHeader('etag', suffixETag(etag, coding));
+      response.removeHeader('accept-ranges');
+      for (const name of DIGESTS) if (response.header(name) !== undefined) response.removeHeader(name);
+      const encoder = new Encoder(decision.coding, { level: decision.level, sizeHint: decision.length });
+      counters.coded[decision.coding]++;
+      const { streaming } = decision;
+      return {
+        transform(chunk) {
+          counters.bytesIn += chunk.length;
+          const out = encoder.write(chunk, streaming);
+          counters.bytesOut += out.length;
+          return out;
+        },
+        flush() {
+          const out = encoder.finish();
+          counters.bytesOut += out.length;
+          return out;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * A 304 to a request whose If-None-Match carried usher's suffixed tag: the
+ * origin answered with its own tag, and the client must get back the tag of
+ * the representation it holds.
+ */
+function restoreTag(response: FilterResponse, removed: ReadonlyMap<string, Coding> | undefined): void {
+  if (removed === undefined) return;
+  const etag = response.header('etag');
+  const opaque = etag === undefined ? undefined : strongOpaque(etag);
+  const coding = opaque === undefined ? undefined : removed.get(opaque);
+  if (etag !== undefined && coding !== undefined) response.setHeader('etag', suffixETag(etag, coding));
+}

@@ -1,0 +1,45 @@
+/**
+ * The `usher_compress_*` metrics. The filter counts into this thread's
+ * {@link compressCounters} (plain numbers, no registry work on the data
+ * path); the registry reads them at scrape time and `/metrics` sums threads.
+ */
+import type { Registry } from 'prom-client';
+import { collectedCounter } from '../observe/collected.ts';
+import type { Coding } from './codec.ts';
+import type { SkipReason } from './eligible.ts';
+import { existingThreadGuard } from './guard.ts';
+
+export interface CompressCounters {
+  /** Responses coded, by coding. */
+  readonly coded: Record<Coding, number>;
+  /** Responses a compress filter saw and sent uncoded, by reason. */
+  readonly skipped: Record<SkipReason, number>;
+  /** Body bytes into the encoders and out of them. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/** This thread's counters (each worker thread has its own module instance). */
+export const compressCounters: CompressCounters = {
+  coded: { zstd: 0, br: 0, gzip: 0 },
+  skipped: { status: 0, method: 0, range: 0, encoded: 0, 'no-transform': 0, type: 0, size: 0, client: 0, guard: 0 },
+  bytesIn: 0,
+  bytesOut: 0,
+};
+
+/** Declares `usher_compress_*` on a thread's registry. */
+export function declareCompressMetrics(registry: Registry, counters: CompressCounters = compressCounters): void {
+  collectedCounter(registry, 'usher_compress_responses_total', 'Responses through a compress filter, by coding; coding="identity" ones were sent uncoded, by reason: status (1xx, 204, 304), method (HEAD), range, encoded (already), no-transform, type (not on the list), size (under minSize), client (Accept-Encoding), guard (CPU guard off).', ['coding', 'reason'], (emit) => {
+    for (const [coding, value] of Object.entries(counters.coded)) emit({ coding }, value);
+    for (const [reason, value] of Object.entries(counters.skipped)) emit({ coding: 'identity', reason }, value);
+  });
+  collectedCounter(registry, 'usher_compress_bytes_total', 'Body bytes of coded responses, into the encoders (direction="in") and out of them (direction="out").', ['direction'], (emit) => {
+    emit({ direction: 'in' }, counters.bytesIn);
+    emit({ direction: 'out' }, counters.bytesOut);
+  });
+  collectedCounter(registry, 'usher_compress_guard_steps_total', 'Steps of the CPU guard: direction="down" (levels lowered, then compression off for new responses) and "up" (back).', ['direction'], (emit) => {
+    const guard = existingThreadGuard();
+    emit({ direction: 'down' }, guard?.stepsDown ?? 0);
+    emit({ direction: 'up' }, guard?.stepsUp ?? 0);
+  });
+}

@@ -12,7 +12,7 @@
  */
 import { request } from 'node:http';
 import { createServer } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -29,6 +29,8 @@ const BALANCER_CPU = 0;
 const LOAD_CPU = 1;
 const root = resolve(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'usher-bench-cache-'));
+// varnishd reads its VCL as an unprivileged user (vcache): the directory must be readable.
+chmodSync(dir, 0o755);
 mkdirSync(join(dir, 'www', 'c'), { recursive: true });
 mkdirSync(join(dir, 'tmp'), { recursive: true });
 for (const [name, bytes] of SIZES) writeFileSync(join(dir, 'www', 'c', name), Buffer.alloc(bytes, 'x'));

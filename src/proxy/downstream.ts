@@ -191,7 +191,10 @@ export class DownstreamConnection implements Expiring {
         if (head.framing.kind !== 'none' || this.closing) exchange.clientKeepAlive = false;
         else if (rest !== undefined) this.#buffer = rest; // pipelined requests
         if (outcome.kind === 'fail') exchange.fail(outcome.error);
-        else exchange.respond(outcome.status, http1Answer(outcome, exchange.clientKeepAlive, head.minorVersion, exchange.requestId, head.method));
+        else {
+          const answer = http1Answer(outcome, exchange.clientKeepAlive, head.minorVersion, exchange.requestId, head.method);
+          exchange.respond(outcome.status, answer.head, answer.body, answer.bodyBytes);
+        }
         return;
       default: {
         const unreachable: never = outcome;

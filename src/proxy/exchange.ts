@@ -162,14 +162,20 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   }
 
   protected answerLocally(answer: LocalAnswer): void {
-    this.respond(answer.status, http1Answer(answer, this.clientKeepAlive && !this.conn.closing, this.head.minorVersion, this.requestId, this.head.method));
+    const { head, body, bodyBytes } = http1Answer(answer, this.clientKeepAlive && !this.conn.closing, this.head.minorVersion, this.requestId, this.head.method);
+    this.respond(answer.status, head, body, bodyBytes);
   }
 
   /** Answers the client with a complete response usher made itself (a redirect); the exchange ends. */
-  respond(status: number, raw: string): void {
+  respond(status: number, raw: string, body?: Buffer, bodyBytes = 0): void {
     if (this.#finished) return;
     this.status = status;
-    if (!this.conn.socket.destroyed) this.#client().write(raw, 'latin1');
+    if (!this.conn.socket.destroyed) {
+      const client = this.#client();
+      client.write(raw, 'latin1');
+      if (body !== undefined) client.write(body);
+      this.bytesOut += bodyBytes;
+    }
     this.#finish();
   }
 

@@ -204,6 +204,19 @@ export interface ResponsePolicy {
  * ignore `cdn-cache-control` when usher sits behind a CDN that uses it.
  */
 export function responsePolicy(fields: Fields, targets: readonly string[] = DEFAULT_TARGETS): ResponsePolicy {
+  // Stored fields never change (a 304 makes new ones): a hit reads the policy parsed when it was first asked.
+  if (targets !== DEFAULT_TARGETS) return computePolicy(fields, targets);
+  let policy = policies.get(fields);
+  if (policy === undefined) {
+    policy = computePolicy(fields, targets);
+    policies.set(fields, policy);
+  }
+  return policy;
+}
+
+const policies = new WeakMap<Fields, ResponsePolicy>();
+
+function computePolicy(fields: Fields, targets: readonly string[]): ResponsePolicy {
   for (const name of targets) {
     const directives = parseTargetedField(fieldLines(fields, name));
     if (directives !== undefined) return { directives, source: name, targeted: true };

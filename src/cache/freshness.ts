@@ -50,6 +50,18 @@ export interface Lifetime {
  * "already expired" (§5.3); of several `Expires` lines the first is used.
  */
 export function freshnessLifetime(response: TimedResponse, policy: ResponsePolicy): Lifetime {
+  // A stored response and its policy never change (freshening makes a new response), and a hit asks several times.
+  const known = lifetimes.get(response);
+  if (known !== undefined && known.policy === policy) return known.lifetime;
+  const lifetime = computeLifetime(response, policy);
+  lifetimes.set(response, { policy, lifetime });
+  return lifetime;
+}
+
+const lifetimes = new WeakMap<TimedResponse, { readonly policy: ResponsePolicy; readonly lifetime: Lifetime }>();
+const initialAges = new WeakMap<TimedResponse, number>();
+
+function computeLifetime(response: TimedResponse, policy: ResponsePolicy): Lifetime {
   const d = policy.directives;
   if (d.sMaxage !== undefined) return { seconds: d.sMaxage, source: 's-maxage' };
   if (d.maxAge !== undefined) return { seconds: d.maxAge, source: 'max-age' };
@@ -92,10 +104,14 @@ export function ageValue(fields: Fields): number {
 
 /** `current_age` of §4.2.3, in seconds, at `now` (ms). */
 export function currentAge(response: TimedResponse, now: number): number {
-  const apparentAge = Math.max(0, response.responseTime - dateValue(response)) / 1000;
-  const responseDelay = Math.max(0, response.responseTime - response.requestTime) / 1000;
-  const correctedAgeValue = ageValue(response.fields) + responseDelay;
-  const correctedInitialAge = Math.max(apparentAge, correctedAgeValue);
+  let correctedInitialAge = initialAges.get(response);
+  if (correctedInitialAge === undefined) {
+    const apparentAge = Math.max(0, response.responseTime - dateValue(response)) / 1000;
+    const responseDelay = Math.max(0, response.responseTime - response.requestTime) / 1000;
+    const correctedAgeValue = ageValue(response.fields) + responseDelay;
+    correctedInitialAge = Math.max(apparentAge, correctedAgeValue);
+    initialAges.set(response, correctedInitialAge);
+  }
   const residentTime = Math.max(0, now - response.responseTime) / 1000;
   return correctedInitialAge + residentTime;
 }

@@ -22,6 +22,7 @@
  */
 import type { BodyTransform, Filter, FilterRequest, FilterResponse, LocalResponse } from '../filter/filter.ts';
 import { hopByHop } from '../proxy/headers.ts';
+import { precheckedAnswer } from '../filter/run.ts';
 import { evaluatePreconditions, hasOriginPreconditions, ifRangeAllowsRange, revalidationFields, selectForUpdate } from './conditional.ts';
 import { requestDirectives, responsePolicy, type CacheDirectives, type ResponsePolicy } from './directives.ts';
 import { fieldLines, type Fields } from './fields.ts';
@@ -88,6 +89,22 @@ interface Capture {
   readonly fill: Fill | undefined;
 }
 
+/** The stored fields a hit sends again (not Age or Cache-Status, which each hit sets), made once per stored response. */
+function replayed(stored: TimedResponse): Readonly<Record<string, string[]>> {
+  let headers = replayedFields.get(stored);
+  if (headers === undefined) {
+    headers = {};
+    for (const [name, lines] of Object.entries(stored.fields)) {
+      if (lines === undefined || NOT_REPLAYED.has(name) || name === 'age' || name === 'cache-status') continue;
+      headers[name] = [...lines];
+    }
+    replayedFields.set(stored, headers);
+  }
+  return headers;
+}
+
+const replayedFields = new WeakMap<TimedResponse, Record<string, string[]>>();
+
 /** Lower-case name → field lines, from a flat `[name, value, ...]` list. */
 export function fieldsOf(flat: readonly string[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
@@ -115,11 +132,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
   /** A local answer from a stored variant for `request`: preconditions, Range and HEAD applied. */
   function answer(request: FilterRequest, fields: Fields, variant: StoredVariant, policy: ResponsePolicy, at: number, member: CacheStatus): LocalResponse {
     const stored = variant.response;
-    const headers: Record<string, string[]> = {};
-    for (const [name, lines] of Object.entries(stored.fields)) {
-      if (lines === undefined || NOT_REPLAYED.has(name) || name === 'age' || name === 'cache-status') continue;
-      headers[name] = [...lines];
-    }
+    const headers: Record<string, string[]> = { ...replayed(stored) };
     headers['age'] = [String(Math.floor(currentAge(stored, at)))];
     const ttl = freshness(stored, policy, at).ttl;
     headers['cache-status'] = [appendCacheStatus(fieldLines(stored.fields, 'cache-status'), status({ ...member, ttl }))];
@@ -142,7 +155,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         return { status: 206, headers, body: Buffer.concat(partial.chunks as Buffer[], partial.length) };
       }
     }
-    return { status: stored.status, headers, body: variant.body };
+    return precheckedAnswer({ status: stored.status, headers, body: variant.body });
   }
 
   /** The request phase once the key is known: answer, or continue upstream with what the response phases need. */

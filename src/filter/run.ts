@@ -449,8 +449,28 @@ export class ResponseView implements FilterResponse {
   }
 }
 
+/**
+ * Local answers built-in filters made from fields usher already checked (a
+ * cache hit replays a stored response's fields): they skip the per-field
+ * checks of {@link localAnswer}, which cost a tenth of a small cache hit.
+ */
+const prechecked = new WeakSet<LocalResponse>();
+
+/** Marks `response` as made of checked fields (built-in filters only; see {@link prechecked}). */
+export function precheckedAnswer<T extends LocalResponse>(response: T): T {
+  prechecked.add(response);
+  return response;
+}
+
 /** A filter's {@link LocalResponse}, checked: throws TypeError on a status, header or body usher cannot send. */
 function localAnswer(response: LocalResponse): LocalAnswer {
+  if (prechecked.has(response)) {
+    const headers: string[] = [];
+    for (const [name, value] of Object.entries(response.headers ?? {})) for (const one of typeof value === 'string' ? [value] : value) headers.push(name, one);
+    const given = response.body;
+    const body = given === undefined ? EMPTY_BODY : typeof given === 'string' ? Buffer.from(given, 'utf8') : Buffer.from(given.buffer, given.byteOffset, given.byteLength);
+    return { status: response.status, headers, body };
+  }
   if (typeof response !== 'object' || response === null) throw new TypeError(`a request filter returns undefined or { status, headers?, body? }, got ${typeof response}`);
   const status = response.status;
   if (!Number.isInteger(status) || status < 200 || status > 599) throw new TypeError(`a local response status is an integer in [200, 599], got ${String(status)}`);

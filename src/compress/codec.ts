@@ -60,13 +60,37 @@ interface NativeHandle {
 }
 interface ZlibInternals {
   readonly _handle: NativeHandle | null;
+  /** Public on deflate streams (gzip): back to a fresh stream, keeping the native state's memory. */
+  reset?(): void;
   /** `[availOutAfter, availInAfter]` after each write. */
   readonly _writeState: Uint32Array;
   readonly _chunkSize: number;
   readonly destroyed: boolean;
   close(): void;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  removeAllListeners?(event: 'error'): unknown;
 }
+
+/**
+ * Finished gzip encoders, by level, kept for the next responses: creating a
+ * zlib stream (its JS object and deflate's 256 KiB of native state) cost
+ * more than coding a 16 KiB body. `reset()` is deflate's own (deflateReset).
+ * Brotli and zstd streams have no reset and are made per response.
+ */
+const POOL_SIZE = 32;
+const pools = new Map<number, ZlibInternals[]>();
+
+function pooled(level: number): ZlibInternals[] {
+  let pool = pools.get(level);
+  if (pool === undefined) {
+    pool = [];
+    pools.set(level, pool);
+  }
+  return pool;
+}
+
+/** One output buffer per thread for every encoder: what a call produced is copied out (small, so from node's slab), and no 16 KiB buffer is allocated per call. */
+const scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
 /** Thrown when Node's zlib no longer has the internals this module uses, or a compressor fails. */
 export class CodecError extends Error {
@@ -87,6 +111,7 @@ export class Encoder {
   readonly coding: Coding;
   readonly #stream: ZlibInternals;
   readonly #flags: Flags;
+  readonly #level: number;
   #error: Error | undefined;
   #done = false;
 
@@ -94,6 +119,14 @@ export class Encoder {
     if (!codingAvailable(coding)) throw new CodecError(`${coding} is not available in Node ${process.version} (zlib.createZstdCompress is missing)`);
     this.coding = coding;
     this.#flags = FLAGS[coding];
+    this.#level = options.level;
+    const reused = coding === 'gzip' ? pooled(options.level).pop() : undefined;
+    if (reused !== undefined) {
+      this.#stream = reused;
+      reused.removeAllListeners?.('error');
+      reused.on('error', (error) => (this.#error = error));
+      return;
+    }
     this.#stream = create(coding, options) as unknown as ZlibInternals;
     const handle = this.#stream._handle;
     if (handle === null || typeof handle?.writeSync !== 'function' || !(this.#stream._writeState instanceof Uint32Array) || !(this.#stream._chunkSize > 0)) {
@@ -109,9 +142,15 @@ export class Encoder {
     return this.#run(chunk, flush ? this.#flags.flush : this.#flags.none);
   }
 
-  /** Ends the stream: the last bytes. Frees the native state. */
+  /** Ends the stream: the last bytes. Frees the native state, or keeps a gzip one for the next response. */
   finish(): Buffer {
     const out = this.#run(EMPTY, this.#flags.finish);
+    if (this.coding === 'gzip' && this.#error === undefined && !this.#stream.destroyed && pooled(this.#level).length < POOL_SIZE) {
+      this.#done = true;
+      this.#stream.reset!();
+      pooled(this.#level).push(this.#stream);
+      return out;
+    }
     this.close();
     return out;
   }
@@ -129,13 +168,13 @@ export class Encoder {
     const stream = this.#stream;
     const handle = stream._handle!;
     const state = stream._writeState;
-    const size = stream._chunkSize;
+    const size = scratch.length;
     const parts: Buffer[] = [];
     let total = 0;
     let inOffset = 0;
     let inLength = input.byteLength;
     for (;;) {
-      const out = Buffer.allocUnsafe(size);
+      const out = scratch;
       handle.writeSync(flag, input, inOffset, inLength, out, 0, size);
       if (this.#error !== undefined || stream.destroyed) {
         this.#done = true;
@@ -145,7 +184,7 @@ export class Encoder {
       const availIn = state[1]!;
       const produced = size - availOut;
       if (produced > 0) {
-        parts.push(produced === size ? out : out.subarray(0, produced));
+        parts.push(Buffer.from(out.subarray(0, produced))); // the scratch buffer is written again next time
         total += produced;
       }
       inOffset += inLength - availIn;

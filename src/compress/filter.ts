@@ -37,7 +37,12 @@ export interface CompressFilterOptions {
   readonly minSize: number;
   /** Media-type allow-list (`eligible.ts` patterns). */
   readonly types: readonly string[];
+  /** The CPU guard (default on): off, compression keeps its levels however busy the thread is. */
+  readonly guard?: boolean;
 }
+
+/** The guard of a route that turned it off: always `full`. */
+const NO_GUARD = { level: () => 'full' as const, stepsDown: 0, stepsUp: 0 };
 
 /** What the filter uses besides its options: injectable for tests. */
 export interface CompressDeps {
@@ -69,7 +74,7 @@ function varyOnAcceptEncoding(response: FilterResponse): void {
 export function compressFilter(options: CompressFilterOptions, deps: CompressDeps = {}): Filter {
   const types = new TypeList(options.types);
   const counters = deps.counters ?? compressCounters;
-  const guard = deps.guard ?? threadGuard();
+  const guard = deps.guard ?? (options.guard === false ? NO_GUARD : threadGuard());
   /** Tags whose suffix the request phase removed: opaque → coding. */
   const stripped = new WeakMap<FilterRequest, ReadonlyMap<string, Coding>>();
   const decisions = new WeakMap<FilterRequest, Decision>();

@@ -121,6 +121,7 @@ const compressSchema = documented(
         .min(1, { error: 'list at least one media type' }),
       { description: `Media types coded (parameters ignored): \`type/subtype\`, \`type/*\`, \`type/*+suffix\` or \`*/*+suffix\`. Replaces the default list (text, JSON, XML, JavaScript, SVG, wasm and uncompressed fonts, after Caddy). Leave out types that are compressed already (images, video, archives, WOFF fonts).`, examples: [['text/*', 'application/json', 'application/*+json']] },
     ).prefault(() => [...DEFAULT_TYPES]),
+    guard: documented(z.boolean({ error: 'expected true or false' }), { description: 'The CPU guard: when the thread\'s event loop is busy 90 % of the time or more, levels drop to the fastest, then new responses go out uncoded, and come back below 60 %. `false` keeps compressing at the configured levels however busy the thread is (as nginx does).', examples: [false] }).default(true),
   }, { error: 'expected a compress mapping' }),
   { description: 'Compress response bodies with zstd, br or gzip as the client\'s Accept-Encoding allows (RFC 9110 §12.5.3), chunk by chunk; streams and server-sent events are flushed per upstream chunk. Skips HEAD, Range requests, 1xx/204/304/206, bodies already coded or marked `no-transform`, types off `types` and bodies under `minSize`. Strong ETags get a coding suffix. Under event-loop pressure levels drop, then new responses go uncoded. See docs/compression.md.', examples: [{}, { codings: ['br', 'gzip'], levels: { br: 5 }, minSize: '2KiB' }] },
 );
@@ -188,6 +189,7 @@ export const filterSchema = documented(
         levels: { ...FILTER_DEFAULTS.compressLevels, ...compress.levels },
         minSize: compress.minSize,
         types: compress.types.map((type) => type.trim().toLowerCase()),
+        guard: compress.guard,
       };
     }
     return { kind: 'module', module: module!, path: module!, options: entry.options };

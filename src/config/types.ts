@@ -161,6 +161,8 @@ export interface CompressFilterConfig {
   readonly minSize: number;
   /** Media-type allow-list (`type/subtype`, `type/*`, `type/*+suffix`). */
   readonly types: readonly string[];
+  /** The CPU guard (see docs/compression.md). */
+  readonly guard: boolean;
 }
 
 /** The process's response cache (top-level `cache`), shared by every route's `cache` filter in a thread. */

@@ -4,7 +4,7 @@
  * tests fail if a Node release changes them, for each coding.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import zlib from 'node:zlib';
 import { CODINGS_AVAILABLE, Encoder, type Coding } from '../../src/compress/codec.ts';
 import { mulberry32 } from '../helpers/prng.ts';
@@ -60,5 +60,14 @@ describe('codec', () => {
       cut.close();
       assert.throws(() => cut.finish(), /already finished or closed/);
     });
+  }
+});
+
+test('finished gzip encoders are reset and reused: each of many sequential bodies decodes to itself', () => {
+  for (let i = 0; i < 40; i++) {
+    const input = Buffer.from(JSON.stringify({ i, data: 'abc'.repeat(500 + i * 300) }));
+    const encoder = new Encoder('gzip', { level: 4 });
+    const out = Buffer.concat([encoder.write(input.subarray(0, 1000), false), encoder.write(input.subarray(1000), true), encoder.finish()]);
+    assert.ok(zlib.gunzipSync(out).equals(input), `body ${i}`);
   }
 });

@@ -124,6 +124,7 @@ test('compress: defaults, levels bounded for on-the-fly use (brotli 11 refused),
   assert.ok(result.ok);
   assert.deepEqual(result.config.listeners[0]!.routes[0]!.filters![0], {
     kind: 'compress',
+    guard: true,
     codings: ['zstd', 'br', 'gzip'],
     levels: { zstd: 3, br: 4, gzip: 4 },
     minSize: 1024,
@@ -131,7 +132,7 @@ test('compress: defaults, levels bounded for on-the-fly use (brotli 11 refused),
   });
   const custom = parseConfig(yaml('          - compress: { codings: [gzip], levels: { gzip: 6 }, minSize: 2KiB, types: [Text/HTML] }'), 'usher.yaml', {});
   assert.ok(custom.ok);
-  assert.deepEqual(custom.config.listeners[0]!.routes[0]!.filters![0], { kind: 'compress', codings: ['gzip'], levels: { zstd: 3, br: 4, gzip: 6 }, minSize: 2048, types: ['text/html'] });
+  assert.deepEqual(custom.config.listeners[0]!.routes[0]!.filters![0], { kind: 'compress', codings: ['gzip'], levels: { zstd: 3, br: 4, gzip: 6 }, minSize: 2048, types: ['text/html'], guard: true });
   const brotli = errorsOf(yaml('          - compress: { levels: { br: 11 } }'));
   assert.match(formatIssue(brotli[0]!), /^usher\.yaml:8:\d+ .*filters\[0\]\.compress\.levels\.br.*levels\.br must be an integer in \[0, 5\]/);
   assert.match(errorsOf(yaml('          - compress: { codings: [gzip, gzip] }'))[0]!.message, /list each coding once/);

@@ -11,17 +11,7 @@
  * streams and server-sent events.
  */
 import { Encoder, type Coding } from '../src/compress/codec.ts';
-
-/** mulberry32, seeded: the same corpus on every run. */
-function random(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as random } from '../test/helpers/prng.ts';
 
 const WORDS = 'the a load balancer proxy request response header body route pool backend health check stream event cache token user order item price status active pending shipped'.split(' ');
 

@@ -197,6 +197,8 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
     const clientValidators = hasClientValidators(fields) && !hasOriginPreconditions(fields);
     if (clientValidators) for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
     const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at) : undefined;
+    // A fill whose request fails or loses its client releases its waiters at once (one of them fills instead).
+    if (fill !== undefined) request.signal.addEventListener('abort', () => fill.settle(), { once: true });
     pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill, clientValidators, fwd, collapsed });
     return undefined;
   }
@@ -252,9 +254,16 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       const at = now();
       const fill = method === 'GET' ? cache.fillOf(key, at, options.lockTimeoutMs) : undefined;
       if (fill === undefined || cache.isUncacheable(key, at)) return decide(request, key, fields, false);
-      // Another request is filling this key: wait for it (bounded), then look again.
+      // Another request is filling this key: wait for it (bounded), then look again. When that fill
+      // failed, one waiter has started the next by then: wait for that one too, within the same bound.
       cache.counters.collapsed++;
-      return fill.settled(options.lockTimeoutMs).then(() => decide(request, key, fields, true));
+      const deadline = at + options.lockTimeoutMs;
+      return fill.settled(options.lockTimeoutMs).then(() => {
+        const next = cache.fillOf(key, now(), options.lockTimeoutMs);
+        const left = deadline - now();
+        if (next === undefined || next === fill || left <= 0) return decide(request, key, fields, true);
+        return next.settled(left).then(() => decide(request, key, fields, true));
+      });
     },
 
     onResponse(response, request) {

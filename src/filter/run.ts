@@ -204,6 +204,17 @@ export class FilterRun implements FilterRequest {
     return step === PENDING ? this.#wait() : step;
   }
 
+  /**
+   * The request is over. One that did not complete (the backend failed, the
+   * client left) aborts `signal`, so a filter that started something for the
+   * response (a cache fill others wait on) can give it up at once.
+   */
+  ended(completed: boolean): void {
+    if (completed || this.#cancelled) return;
+    this.#cancelled = true;
+    this.#abort?.abort(new UsherError('USHER_DOWNSTREAM_ABORTED', 'the request ended before its response completed'));
+  }
+
   /** The client left: abort the filter's signal; the outcome no longer matters. */
   cancel(): void {
     if (this.#cancelled) return;

@@ -213,6 +213,12 @@ export abstract class AttemptLoop extends RequestRecord implements Waiter {
   /** Sends a complete response usher made (a filter's) and ends the exchange. */
   protected abstract answerLocally(answer: LocalAnswer): void;
 
+  /** Logs the finished request, and tells its filters whether it completed (a request that failed or lost its client aborts `request.signal`). */
+  override log(): void {
+    super.log();
+    this.filters?.ended(this.error === undefined);
+  }
+
   /** A 502/503/504 from the backend, before anything went to the client: retried when configured. */
   protected retryStatus(status: number): boolean {
     const condition = status === 502 ? '502' : status === 503 ? '503' : '504';

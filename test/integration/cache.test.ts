@@ -384,3 +384,23 @@ pools:
   assert.match(snapshot.cache?.top[0]?.key ?? '', /\/top$/);
   assert.equal((await firstSnapshot(plain.adminUrl!)).cache, undefined);
 });
+
+test('a fill whose backend fails mid-body releases its waiters at once; one of them fills, the rest are answered from it', async (t) => {
+  let count = 0;
+  const { origin, port } = await cached(t, (req, res) => {
+    const n = ++count;
+    res.writeHead(200, { 'cache-control': 'max-age=60', 'content-length': '10' });
+    res.write('01234');
+    // The first fill breaks after half its body; the second completes.
+    setTimeout(() => (n === 1 ? res.socket?.destroy() : res.end('56789')), 300);
+  });
+  const first = send(port, '/broken').catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // the first request owns the fill
+  const started = performance.now();
+  const waiters = await Promise.all(Array.from({ length: 20 }, () => send(port, '/broken')));
+  const waited = performance.now() - started;
+  await first;
+  assert.deepEqual(new Set(waiters.map((r) => `${r.status} ${r.body}`)), new Set(['200 0123456789']));
+  assert.equal(upstreamGets(origin, '/broken'), 2, 'the broken fill and one new one, not one per waiter');
+  assert.ok(waited < 3000, `the waiters did not sit out the 5 s lock timeout (${waited.toFixed(0)} ms)`);
+});

@@ -165,34 +165,99 @@ export class Encoder {
   /** The loop of Node's `processChunkSync`, without its closing of the handle. */
   #run(input: Uint8Array, flag: number): Buffer {
     if (this.#done) throw new CodecError(`the ${this.coding} encoder was already finished or closed`);
-    const stream = this.#stream;
-    const handle = stream._handle!;
-    const state = stream._writeState;
-    const size = scratch.length;
-    const parts: Buffer[] = [];
-    let total = 0;
-    let inOffset = 0;
-    let inLength = input.byteLength;
-    for (;;) {
-      const out = scratch;
-      handle.writeSync(flag, input, inOffset, inLength, out, 0, size);
-      if (this.#error !== undefined || stream.destroyed) {
-        this.#done = true;
-        throw new CodecError(`${this.coding} compression failed: ${this.#error?.message ?? 'the stream was destroyed'}`, { cause: this.#error });
-      }
-      const availOut = state[0]!;
-      const availIn = state[1]!;
-      const produced = size - availOut;
-      if (produced > 0) {
-        parts.push(Buffer.from(out.subarray(0, produced))); // the scratch buffer is written again next time
-        total += produced;
-      }
-      inOffset += inLength - availIn;
-      inLength = availIn;
-      // Output space left over means the compressor took all it could for this flag.
-      if (availOut !== 0) break;
+    try {
+      return drive(this.#stream, input, flag, () => this.#error, Number.POSITIVE_INFINITY);
+    } catch (error) {
+      this.#done = true;
+      throw error;
     }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+  }
+}
+
+/**
+ * Runs `input` through a zlib stream's native handle synchronously: the loop
+ * of Node's `processChunkSync`, without its closing of the handle. Output
+ * goes through the thread's scratch buffer and is copied out. Throws
+ * {@link CodecError} when the stream fails or the output passes `maxOutput`
+ * bytes (a decompression bomb).
+ */
+function drive(stream: ZlibInternals, input: Uint8Array, flag: number, failure: () => Error | undefined, maxOutput: number): Buffer {
+  const handle = stream._handle!;
+  const state = stream._writeState;
+  const size = scratch.length;
+  const parts: Buffer[] = [];
+  let total = 0;
+  let inOffset = 0;
+  let inLength = input.byteLength;
+  for (;;) {
+    handle.writeSync(flag, input, inOffset, inLength, scratch, 0, size);
+    const error = failure();
+    if (error !== undefined || stream.destroyed) throw new CodecError(`zlib failed: ${error?.message ?? 'the stream was destroyed'}`, { cause: error });
+    const availOut = state[0]!;
+    const availIn = state[1]!;
+    const produced = size - availOut;
+    if (produced > 0) {
+      parts.push(Buffer.from(scratch.subarray(0, produced))); // the scratch buffer is written again next time
+      total += produced;
+      if (total > maxOutput) throw new CodecError(`one piece of the body decodes to more than ${maxOutput} bytes`);
+    }
+    inOffset += inLength - availIn;
+    inLength = availIn;
+    // Output space left over means the stream took all it could for this flag.
+    if (availOut !== 0) break;
+  }
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, total);
+}
+
+/** Most bytes one upstream chunk may decode to: a small coded chunk can expand enormously (a decompression bomb). */
+const MAX_DECODED_PER_CHUNK = 16 * 1024 * 1024;
+
+/**
+ * A stateful decompressor for one response body coded upstream, for a client
+ * that does not accept that coding. Each piece decodes at once (streams and
+ * server-sent events are not held back).
+ */
+export class Decoder {
+  readonly coding: Coding;
+  readonly #stream: ZlibInternals;
+  readonly #flags: Flags;
+  #error: Error | undefined;
+  #done = false;
+
+  constructor(coding: Coding) {
+    if (!codingAvailable(coding)) throw new CodecError(`${coding} is not available in Node ${process.version}`);
+    this.coding = coding;
+    this.#flags = FLAGS[coding];
+    this.#stream = (coding === 'gzip' ? zlib.createGunzip() : coding === 'br' ? zlib.createBrotliDecompress() : zlib.createZstdDecompress()) as unknown as ZlibInternals;
+    this.#stream.on('error', (error) => (this.#error = error));
+  }
+
+  /** Decodes a piece of the body. @throws CodecError on corrupt input or a piece that decodes past 16 MiB. */
+  write(chunk: Uint8Array): Buffer {
+    return this.#run(chunk, this.#flags.flush);
+  }
+
+  /** The end of the body: what is left. */
+  finish(): Buffer {
+    const out = this.#run(EMPTY, this.#flags.finish);
+    this.close();
+    return out;
+  }
+
+  close(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#stream.close();
+  }
+
+  #run(input: Uint8Array, flag: number): Buffer {
+    if (this.#done) throw new CodecError(`the ${this.coding} decoder was already finished or closed`);
+    try {
+      return drive(this.#stream, input, flag, () => this.#error, MAX_DECODED_PER_CHUNK);
+    } catch (error) {
+      this.close();
+      throw error;
+    }
   }
 }
 

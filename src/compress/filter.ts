@@ -20,7 +20,7 @@
  *   they end (better ratio, fewer bytes).
  */
 import type { BodyTransform, Filter, FilterRequest, FilterResponse } from '../filter/filter.ts';
-import { Encoder, type Coding } from './codec.ts';
+import { codingAvailable, Decoder, Encoder, type Coding } from './codec.ts';
 import { eligibility, TypeList, type SkipReason } from './eligible.ts';
 import { threadGuard, type CompressGuard } from './guard.ts';
 import { negotiate } from './negotiate.ts';
@@ -62,6 +62,15 @@ interface Decision {
   readonly level: number;
   readonly streaming: boolean;
   readonly length: number | undefined;
+  /** Decode the backend's `coding` instead of coding (the client refuses it). */
+  readonly decode?: true;
+}
+
+/** The one coding a response carries, when usher can decode it. */
+function singleCoding(lines: readonly string[]): Coding | undefined {
+  const codings = lines.flatMap((line) => line.split(',')).map((c) => c.trim().toLowerCase()).filter((c) => c !== '' && c !== 'identity');
+  const only = codings.length === 1 ? (codings[0] === 'x-gzip' ? 'gzip' : codings[0]) : undefined;
+  return only === 'gzip' || only === 'br' || only === 'zstd' ? only : undefined;
 }
 
 /** Adds `Accept-Encoding` to Vary unless it (or `*`) is there. */
@@ -112,6 +121,17 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
         types,
         options.minSize,
       );
+      if (!decided.compress && decided.reason === 'encoded') {
+        // Coded by the backend: a client whose Accept-Encoding refuses that coding gets it decoded
+        // (a client that sent no Accept-Encoding accepts any coding, RFC 9110 §12.5.3).
+        const upstream = singleCoding(response.headerValues('content-encoding'));
+        const accepted = request.headerValues('accept-encoding');
+        varyOnAcceptEncoding(response);
+        if (upstream !== undefined && accepted.length > 0 && request.method !== 'HEAD' && negotiate(accepted, [upstream]) === 'identity' && codingAvailable(upstream)) {
+          decisions.set(request, { coding: upstream, level: 0, streaming: true, length: undefined, decode: true });
+          return;
+        }
+      }
       if (!decided.compress) {
         if (decided.vary) varyOnAcceptEncoding(response);
         if (response.status === 304) restoreTag(response, stripped.get(request));
@@ -134,6 +154,7 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
       if (decision === undefined) return undefined;
       decisions.delete(request);
       const { coding } = decision;
+      if (decision.decode === true) return decodingTransform(response, coding, counters);
       response.setHeader('content-encoding', coding);
       const etag = response.header('etag');
       if (etag !== undefined) response.setHeader('etag', suffixETag(etag, coding));
@@ -156,6 +177,21 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
         },
       };
     },
+  };
+}
+
+/** The body transform that decodes the backend's coding: the response loses Content-Encoding, and its strong ETag becomes weak (other bytes, the same meaning). */
+function decodingTransform(response: FilterResponse, coding: Coding, counters: CompressCounters): BodyTransform {
+  response.removeHeader('content-encoding');
+  const etag = response.header('etag');
+  if (etag !== undefined && !etag.startsWith('W/')) response.setHeader('etag', `W/${etag}`);
+  response.removeHeader('accept-ranges');
+  for (const name of DIGESTS) if (response.header(name) !== undefined) response.removeHeader(name);
+  const decoder = new Decoder(coding);
+  counters.decoded[coding]++;
+  return {
+    transform: (chunk) => decoder.write(chunk),
+    flush: () => decoder.finish(),
   };
 }
 

@@ -14,6 +14,8 @@ export interface CompressCounters {
   readonly coded: Record<Coding, number>;
   /** Responses a compress filter saw and sent uncoded, by reason. */
   readonly skipped: Record<SkipReason, number>;
+  /** Responses coded upstream decoded for clients that do not accept the coding, by coding. */
+  readonly decoded: Record<Coding, number>;
   /** Body bytes into the encoders and out of them. */
   bytesIn: number;
   bytesOut: number;
@@ -22,6 +24,7 @@ export interface CompressCounters {
 /** This thread's counters (each worker thread has its own module instance). */
 export const compressCounters: CompressCounters = {
   coded: { zstd: 0, br: 0, gzip: 0 },
+  decoded: { zstd: 0, br: 0, gzip: 0 },
   skipped: { status: 0, method: 0, range: 0, encoded: 0, 'no-transform': 0, type: 0, size: 0, client: 0, guard: 0 },
   bytesIn: 0,
   bytesOut: 0,
@@ -32,6 +35,9 @@ export function declareCompressMetrics(registry: Registry, counters: CompressCou
   collectedCounter(registry, 'usher_compress_responses_total', 'Responses through a compress filter, by coding; coding="identity" ones were sent uncoded, by reason: status (1xx, 204, 304), method (HEAD), range, encoded (already), no-transform, type (not on the list), size (under minSize), client (Accept-Encoding), guard (CPU guard off).', ['coding', 'reason'], (emit) => {
     for (const [coding, value] of Object.entries(counters.coded)) emit({ coding }, value);
     for (const [reason, value] of Object.entries(counters.skipped)) emit({ coding: 'identity', reason }, value);
+  });
+  collectedCounter(registry, 'usher_compress_decoded_total', 'Responses coded by the backend that usher decoded for a client whose Accept-Encoding refuses the coding, by coding.', ['coding'], (emit) => {
+    for (const [coding, value] of Object.entries(counters.decoded)) emit({ coding }, value);
   });
   collectedCounter(registry, 'usher_compress_bytes_total', 'Body bytes of coded responses, into the encoders (direction="in") and out of them (direction="out").', ['direction'], (emit) => {
     emit({ direction: 'in' }, counters.bytesIn);

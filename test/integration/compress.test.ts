@@ -414,3 +414,19 @@ pools:
   }
   assert.equal(origin.seen.length, 3, 'one fill per coding');
 });
+
+test('a body the backend coded is decoded for a client that refuses its coding, and passed coded to one that accepts it or sent no Accept-Encoding', async (t) => {
+  const { port } = await setup(t);
+  const identityOnly = await send(port, '/encoded', { 'accept-encoding': 'identity' });
+  assert.equal(identityOnly.headers['content-encoding'], undefined);
+  assert.equal(identityOnly.headers['content-length'], undefined, 'the decoded length is not known in advance');
+  assert.ok(identityOnly.raw.equals(JSON_BODY), 'decoded to the original bytes');
+  const refusesGzip = await send(port, '/encoded', { 'accept-encoding': 'br;q=1, gzip;q=0' });
+  assert.equal(refusesGzip.headers['content-encoding'], undefined);
+  assert.ok(refusesGzip.raw.equals(JSON_BODY));
+  const acceptsGzip = await send(port, '/encoded', { 'accept-encoding': 'gzip' });
+  assert.equal(acceptsGzip.headers['content-encoding'], 'gzip');
+  assert.ok(zlib.gunzipSync(acceptsGzip.raw).equals(JSON_BODY));
+  const noHeader = await send(port, '/encoded');
+  assert.equal(noHeader.headers['content-encoding'], 'gzip', 'no Accept-Encoding: any coding is acceptable (RFC 9110 §12.5.3)');
+});

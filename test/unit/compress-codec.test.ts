@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, test } from 'node:test';
 import zlib from 'node:zlib';
-import { CODINGS_AVAILABLE, Encoder, type Coding } from '../../src/compress/codec.ts';
+import { CODINGS_AVAILABLE, Decoder, Encoder, type Coding } from '../../src/compress/codec.ts';
 import { mulberry32 } from '../helpers/prng.ts';
 
 const C = zlib.constants;
@@ -70,4 +70,29 @@ test('finished gzip encoders are reset and reused: each of many sequential bodie
     const out = Buffer.concat([encoder.write(input.subarray(0, 1000), false), encoder.write(input.subarray(1000), true), encoder.finish()]);
     assert.ok(zlib.gunzipSync(out).equals(input), `body ${i}`);
   }
+});
+
+describe('Decoder', () => {
+  for (const coding of CODINGS_AVAILABLE) {
+    it(`${coding}: decodes a body coded upstream, piece by piece, to the same bytes`, () => {
+      const input = Buffer.from(JSON.stringify({ coding, items: Array.from({ length: 2000 }, (_, i) => ({ i, name: `item-${i}` })) }));
+      const coded = coding === 'gzip' ? zlib.gzipSync(input) : coding === 'br' ? zlib.brotliCompressSync(input) : zlib.zstdCompressSync(input);
+      const decoder = new Decoder(coding);
+      const parts: Buffer[] = [];
+      for (let at = 0; at < coded.length; at += 777) parts.push(decoder.write(coded.subarray(at, at + 777)));
+      parts.push(decoder.finish());
+      assert.ok(Buffer.concat(parts).equals(input));
+    });
+  }
+
+  it('refuses a piece that decodes past 16 MiB (a decompression bomb) with a CodecError', () => {
+    const bomb = zlib.gzipSync(Buffer.alloc(64 * 1024 * 1024));
+    const decoder = new Decoder('gzip');
+    assert.throws(() => decoder.write(bomb), /decodes to more than/);
+  });
+
+  it('refuses corrupt input with a CodecError', () => {
+    const decoder = new Decoder('gzip');
+    assert.throws(() => decoder.write(Buffer.from('definitely not gzip')), /zlib failed/);
+  });
 });

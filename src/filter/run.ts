@@ -96,6 +96,7 @@ export class FilterRun implements FilterRequest {
   #pending: PromiseLike<InternalVerdict> | undefined;
   #stopWaiting: ((reason: symbol) => void) | undefined;
   #cancelled = false;
+  #ended = false;
 
   constructor(chain: FilterChain, plan: HttpListenerPlan, route: CompiledRoute, request: RouteRequest, facts: RequestFacts) {
     this.#chain = chain;
@@ -202,6 +203,27 @@ export class FilterRun implements FilterRequest {
   start(): RequestOutcome | Promise<RequestOutcome> {
     const step = this.#runFrom(0);
     return step === PENDING ? this.#wait() : step;
+  }
+
+  /**
+   * The request is over: runs the `onEnd` of the filters whose request phase
+   * ran, once. The route phase calls it for requests answered or refused
+   * there; an exchange calls it when it logs the request it forwarded.
+   */
+  ended(): void {
+    if (this.#ended || !this.#chain.hasEndPhase) return;
+    this.#ended = true;
+    const filters = this.#chain.filters;
+    for (let i = 0; i < this.#ran; i++) {
+      const filter = filters[i]!.filter;
+      if (filter.onEnd === undefined) continue;
+      try {
+        filter.onEnd(this);
+      } catch (error) {
+        this.#metrics.filterFailed(filter.name);
+        this.#logger.error({ err: error, listener: this.listener, route: this.route, filter: filter.name, requestId: this.requestId }, 'filter failed at the end of a request');
+      }
+    }
   }
 
   /** The client left: abort the filter's signal; the outcome no longer matters. */

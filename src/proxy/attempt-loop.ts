@@ -54,6 +54,12 @@ export abstract class AttemptLoop extends RequestRecord implements Waiter {
   /** Request body bytes no attempt could send yet (no connection up, or waiting in the queue); bounded: the client is paused meanwhile. */
   heldBody: Buffer[] | undefined;
   /** Whether the request has a body (a request with one is never replayed). */
+  /** Records the finished request, then tells its filters it is over (a concurrency limit frees its slot). */
+  override log(): void {
+    super.log();
+    this.filters?.ended();
+  }
+
   protected get hasRequestBody(): boolean {
     return true;
   }

@@ -97,10 +97,16 @@ test('gcra: burst + 1 requests pass with RateLimit headers, the next is refused 
 });
 
 test('keys: clients with different x-api-key values have separate budgets; a request without the header is not limited', async (t) => {
-  const { port } = await limited(t, "  perkey: { rate: 1/m, key: ['header:x-api-key'] }", '[perkey]');
+  const { port, usher } = await limited(t, "  perkey: { rate: 1/m, key: ['header:x-api-key'] }", '[perkey]');
   assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 200);
   assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 429);
   assert.equal((await send(port, '/', { 'x-api-key': 'bob' })).status, 200, 'bob has his own budget');
+  const [report] = usher.rateLimitReports();
+  assert.equal(report?.liveKeys, 2);
+  assert.deepEqual(report?.decisions, { allowed: 2, limited: 1, dry_run_limited: 0, delayed: 0 });
+  assert.equal(usher.resetRateLimit('perkey', 'alice'), true);
+  assert.equal(usher.resetRateLimit('nope', 'alice'), undefined);
+  assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 200, 'a reset key starts afresh');
   for (let i = 0; i < 5; i++) {
     const anonymous = await send(port, '/');
     assert.equal(anonymous.status, 200, 'an empty key is not counted');

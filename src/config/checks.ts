@@ -4,7 +4,7 @@
  * problem is reported at once. Each rule skips values of the wrong shape: the
  * schema reports those.
  *
- * Errors: unknown pool references, duplicate listener names, duplicate or
+ * Errors: unknown pool references, unknown rate-limit policies in a route, duplicate listener names, duplicate or
  * overlapping binds (the admin API's included), a listener's maxUriBytes not
  * below its maxHeaderBytes, more than one of
  * path/pathPrefix/pathRegex, hash options on a pool whose algorithm does not
@@ -20,7 +20,7 @@
  * listener, limits on a tcp or tls-passthrough listener; acceptProxyProtocol
  * without trustedProxies; tls on a backend of an h2c pool; a process log
  * written to the access log's file.
- * Warnings: routes after a catch-all (never reached), a stripPrefix that the
+ * Warnings: routes after a catch-all (never reached), rate-limit policies no route uses, a stripPrefix that the
  * route's path condition rules out, pools no route uses, pools whose backends
  * are all backups, a redirect back to the same scheme and host, trustedProxies
  * without acceptProxyProtocol, sticky and retry statuses on a pool that a tcp
@@ -62,6 +62,7 @@ export function checkConfig(root: unknown, reporter: Reporter, directory: string
   const binds = checkListeners(list(top['listeners']), context, reporter);
   checkAdmin(mapping(top['admin']), binds, reporter);
   checkLogs(mapping(top['accessLog']), mapping(top['log']), reporter);
+  checkRateLimitNames(list(top['listeners']), mapping(top['rateLimits']), reporter);
   for (const [name, pool] of poolEntries) {
     checkPool(name, mapping(pool), context.l4Users.get(name), directory, reporter);
     if (!context.used.has(name)) reporter.warn(['pools', name], `pool "${name}" is not used by any route`, { target: 'key' });
@@ -346,6 +347,28 @@ function checkRedirectTarget(path: KeyPath, redirect: Record<string, unknown> | 
   const scheme = redirect['scheme'];
   if (scheme !== undefined && scheme !== protocol) return;
   reporter.warn(path, `this redirect keeps the request's scheme ("${protocol}") and host, so clients may be sent back here in a loop; set scheme, host or port`, { target: 'key' });
+}
+
+/** Every policy a route's `rateLimit` filter names is defined in the top-level `rateLimits`; warns about policies no route uses. */
+function checkRateLimitNames(listeners: readonly unknown[], policies: Record<string, unknown> | undefined, reporter: Reporter): void {
+  const defined = new Set(Object.keys(policies ?? {}));
+  const used = new Set<string>();
+  listeners.forEach((rawListener, l) => {
+    list(mapping(rawListener)?.['routes']).forEach((rawRoute, r) => {
+      list(mapping(rawRoute)?.['filters']).forEach((rawFilter, f) => {
+        list(mapping(rawFilter)?.['rateLimit']).forEach((name, n) => {
+          if (typeof name !== 'string') return;
+          used.add(name);
+          if (defined.has(name)) return;
+          const path: KeyPath = ['listeners', l, 'routes', r, 'filters', f, 'rateLimit', n];
+          const hint = reporter.isInterpolated(path) ? '' : didYouMean(name, defined);
+          const known = defined.size === 0 ? 'no rateLimits are defined (add a top-level rateLimits mapping)' : `defined policies: ${[...defined].join(', ')}`;
+          reporter.error(path, `unknown rate-limit policy ${reporter.describe(path)}${hint}; ${known}`);
+        });
+      });
+    });
+  });
+  for (const name of defined) if (!used.has(name)) reporter.warn(['rateLimits', name], `rate-limit policy "${name}" is not used by any route`, { target: 'key' });
 }
 
 function reportUnknownPool(path: KeyPath, pools: ReadonlySet<string>, reporter: Reporter): void {

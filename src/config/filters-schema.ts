@@ -1,7 +1,7 @@
 /**
  * The schema of a route's `filters` list (part of `schema.ts`, kept apart for
  * size). Each entry names exactly one filter: a built-in one by its key
- * (`headers`, `rewrite`, `ipAllow`, `ipDeny`, `forwardAuth`, `cache`, `compress`) or a user filter
+ * (`headers`, `rewrite`, `ipAllow`, `ipDeny`, `forwardAuth`, `cache`, `compress`, `rateLimit`) or a user filter
  * module (`module` with its `options`, validated against the module's own
  * schema when it is loaded: `config/filter-modules.ts`).
  */
@@ -11,6 +11,7 @@ import { byteSize, cidr, documented, duration, editableHeaderName, headerValueTe
 import { ALL_CODINGS, CODINGS_AVAILABLE, LEVEL_BOUNDS, type Coding } from '../compress/codec.ts';
 import { DEFAULT_TYPES, TYPE_PATTERN } from '../compress/eligible.ts';
 import type { EditSide } from '../filter/edits.ts';
+import { rateLimitFilterSchema } from './ratelimit-schema.ts';
 
 /** Defaults of the filters, written as in the file. */
 export const FILTER_DEFAULTS = {
@@ -24,7 +25,7 @@ export const FILTER_DEFAULTS = {
 } as const;
 
 /** The filter kinds an entry can name. */
-export const FILTER_KINDS = ['headers', 'rewrite', 'ipAllow', 'ipDeny', 'forwardAuth', 'cache', 'compress', 'module'] as const;
+export const FILTER_KINDS = ['headers', 'rewrite', 'ipAllow', 'ipDeny', 'forwardAuth', 'cache', 'compress', 'rateLimit', 'module'] as const;
 
 function headerEdits(side: EditSide) {
   const what = side === 'request' ? 'request sent upstream' : 'response sent to the client';
@@ -136,6 +137,7 @@ export const filterSchema = documented(
     forwardAuth: forwardAuthSchema.optional(),
     cache: cacheSchema.optional(),
     compress: compressSchema.optional(),
+    rateLimit: rateLimitFilterSchema.optional(),
     module: modulePath({ description: 'A user filter: a TypeScript (or JavaScript) module whose default export is `defineFilter({...})` (see docs/api.md). Relative to the config file\'s directory. Loaded by `usher check`, at start and at each reload; a module that fails to load is a config error.', examples: ['./filters/tenant.ts'] }).optional(),
     options: documented(z.unknown(), { description: 'Options of a `module` filter, checked against the zod schema the module declares.', examples: [{ header: 'x-tenant' }] }).optional(),
   }, { error: 'expected a filter mapping such as { headers: {...} } or { module: ./filters/x.ts }' }).transform((entry, ctx): FilterConfig => {
@@ -148,7 +150,7 @@ export const filterSchema = documented(
       ctx.issues.push({ code: 'custom', message: '"options" goes with "module" (built-in filters take their settings under their own key)', input: entry, path: ['options'] });
       return z.NEVER;
     }
-    const { headers, rewrite, ipAllow, ipDeny, forwardAuth, cache, compress, module } = entry;
+    const { headers, rewrite, ipAllow, ipDeny, forwardAuth, cache, compress, rateLimit, module } = entry;
     if (headers !== undefined) return { kind: 'headers', request: edits(headers.request), response: edits(headers.response) };
     if (rewrite !== undefined) {
       const forms = (['path', 'prefix', 'regex'] as const).filter((key) => rewrite[key] !== undefined);
@@ -192,6 +194,7 @@ export const filterSchema = documented(
         guard: compress.guard,
       };
     }
+    if (rateLimit !== undefined) return { kind: 'rateLimit', policies: rateLimit };
     return { kind: 'module', module: module!, path: module!, options: entry.options };
   }),
   { description: 'A filter: one key naming its kind. Requests go through a route\'s filters in list order, responses in reverse.' },

@@ -14,6 +14,7 @@ import { z } from 'zod';
 import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from '../balancer/names.ts';
 import { balancerNames, hasBalancer } from '../balancer/registry.ts';
 import { filterSchema } from './filters-schema.ts';
+import { rateLimitsSchema } from './ratelimit-schema.ts';
 import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   CODE_ONLY, backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
@@ -487,8 +488,9 @@ export const configSchema = z
     shutdownTimeout: duration({ description: 'How long a graceful stop waits for requests in flight.', examples: ['10s'] }).prefault(DEFAULTS.shutdownTimeout),
     runtime: runtimeSchema.optional(),
     cache: cacheStoreSchema.optional(),
+    rateLimits: rateLimitsSchema.optional(),
   }, { error: 'expected a mapping with "listeners" and "pools"' })
-  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache }) => ({
+  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache, rateLimits }) => ({
     listeners,
     pools,
     accessLog,
@@ -497,6 +499,7 @@ export const configSchema = z
     shutdownTimeoutMs: shutdownTimeout,
     ...(runtime === undefined ? {} : { runtime }),
     ...(cache === undefined ? {} : { cache }),
+    ...(rateLimits === undefined ? {} : { rateLimits }),
   }));
 
 /** The YAML/JSON input shape (durations and addresses as strings). */

@@ -191,8 +191,43 @@ export interface LoadedFilterModule {
   readonly options: unknown;
 }
 
+/** `rateLimit`: the named policies (top-level `rateLimits`) a route's requests must all pass (src/ratelimit/filter.ts). */
+export interface RateLimitFilterConfig {
+  readonly kind: 'rateLimit';
+  readonly policies: readonly string[];
+}
+
+/** What every rate-limit policy has, whatever its algorithm. */
+export interface RateLimitPolicyCommon {
+  /** Key parts as written: `client-ip`, `header:<name>`, `cookie:<name>`, `route`, `method`, `host`. */
+  readonly key: readonly string[];
+  /** Bits of an IPv6 client address kept in a `client-ip` key. Default 64. */
+  readonly ipv6Prefix: number;
+  /** Count and report, never refuse. */
+  readonly dryRun: boolean;
+  /** Status of a refusal: 429 (default) or 503. */
+  readonly status: 429 | 503;
+  /** Also send X-RateLimit-Limit, -Remaining and -Reset. */
+  readonly xRateLimitHeaders: boolean;
+  /** Keys the process's table holds before it evicts. Default 100 000. */
+  readonly maxKeys: number;
+}
+
+/** A named rate-limit policy (top-level `rateLimits`). */
+export type RateLimitPolicyConfig =
+  | (RateLimitPolicyCommon & {
+      readonly algorithm: 'gcra';
+      /** `count` requests per `periodMs`. */
+      readonly rate: { readonly count: number; readonly periodMs: number };
+      readonly burst: number;
+      /** Longest a request is delayed instead of refused; 0: never. */
+      readonly maxDelayMs: number;
+    })
+  | (RateLimitPolicyCommon & { readonly algorithm: 'sliding-window'; readonly limit: number; readonly windowMs: number })
+  | (RateLimitPolicyCommon & { readonly algorithm: 'concurrency'; readonly limit: number; readonly leaseTimeoutMs: number });
+
 /** One entry of a route's `filters`. */
-export type FilterConfig = HeadersFilterConfig | RewriteFilterConfig | IpFilterConfig | ForwardAuthFilterConfig | CacheFilterConfig | CompressFilterConfig | ModuleFilterConfig;
+export type FilterConfig = HeadersFilterConfig | RewriteFilterConfig | IpFilterConfig | ForwardAuthFilterConfig | CacheFilterConfig | CompressFilterConfig | RateLimitFilterConfig | ModuleFilterConfig;
 
 /** What one client may send and hold open. Exceeding a limit gives the status named. */
 export interface ListenerLimitsConfig {
@@ -447,6 +482,8 @@ export interface UsherConfig {
   readonly runtime?: RuntimeConfig | undefined;
   /** The response cache's limits; absent: the defaults, when a route has a `cache` filter. */
   readonly cache?: CacheConfig | undefined;
+  /** Named rate-limit policies, used by routes' `rateLimit` filters. */
+  readonly rateLimits?: Readonly<Record<string, RateLimitPolicyConfig>> | undefined;
 }
 
 export interface RuntimeConfig {

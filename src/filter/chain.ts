@@ -12,6 +12,12 @@ export type InternalVerdict = RequestVerdict | UsherError;
 /** A filter as the chain runs it: a user {@link Filter}, or a built-in one that may fail with an UsherError. */
 export interface InternalFilter extends Omit<Filter, 'onRequest'> {
   onRequest?(request: FilterRequest): InternalVerdict | Promise<InternalVerdict>;
+  /**
+   * Built-in filters only: the request is over, once, whatever happened
+   * (answered, failed, cut, the client left): a concurrency limit gives its
+   * slot back here. Called for the filters whose request phase ran.
+   */
+  onEnd?(request: FilterRequest): void;
 }
 
 /** Default bound on one asynchronous request phase (a user filter's promise). */
@@ -31,11 +37,14 @@ export class FilterChain {
   readonly length: number;
   /** Whether some filter has a response phase (head or body): otherwise responses are not touched at all. */
   readonly hasResponsePhase: boolean;
+  /** Whether some filter wants to know when the request is over ({@link InternalFilter.onEnd}). */
+  readonly hasEndPhase: boolean;
 
   constructor(filters: readonly CompiledFilter[]) {
     this.filters = Object.freeze([...filters]);
     this.length = filters.length;
     this.hasResponsePhase = filters.some(({ filter }) => filter.onResponse !== undefined || filter.transformBody !== undefined);
+    this.hasEndPhase = filters.some(({ filter }) => filter.onEnd !== undefined);
     Object.freeze(this);
   }
 }

@@ -12,6 +12,8 @@ import { cacheFilter } from '../cache/filter.ts';
 import { DEFAULT_TARGETS } from '../cache/directives.ts';
 import type { ResponseCache } from '../cache/response-cache.ts';
 import { compressFilter } from '../compress/filter.ts';
+import { rateLimitFilter } from '../ratelimit/filter.ts';
+import type { Limiter } from '../ratelimit/limiter.ts';
 import { forwardAuthFilter } from './forward-auth.ts';
 import { headersFilter } from './headers.ts';
 import { ipFilter } from './ip.ts';
@@ -25,6 +27,8 @@ export interface FilterCompileContext {
   readonly logger: Logger;
   /** This thread's response cache, for `cache` filters. */
   readonly responseCache: ResponseCache;
+  /** The config's rate-limit policies on this process's tables, for `rateLimit` filters. */
+  readonly rateLimiters: ReadonlyMap<string, Limiter>;
 }
 
 /** A forwardAuth call is bounded by its own timeout; the chain's bound is a safety net behind it. */
@@ -58,6 +62,16 @@ function compileOne(entry: FilterConfig, route: CompiledRoute, context: FilterCo
       return { filter: cacheFilter(context.responseCache, { lockTimeoutMs: entry.lockTimeoutMs, staleIfErrorS: entry.staleIfErrorS, key: entry.key, targets: DEFAULT_TARGETS, name: 'usher' }), timeoutMs: entry.lockTimeoutMs + SAFETY_MARGIN_MS };
     case 'compress':
       return { filter: compressFilter(entry), timeoutMs: DEFAULT_FILTER_TIMEOUT_MS };
+    case 'rateLimit': {
+      const limiters = entry.policies.map((name) => {
+        const limiter = context.rateLimiters.get(name);
+        if (limiter === undefined) throw new Error(`listener ${context.listener}, route ${route.name}: unknown rate-limit policy ${name}`);
+        return limiter;
+      });
+      // A delayed request waits in the request phase: the chain's bound must not cut it first.
+      const delay = Math.max(0, ...limiters.map((limiter) => (limiter.config.algorithm === 'gcra' ? limiter.config.maxDelayMs : 0)));
+      return { filter: rateLimitFilter(limiters), timeoutMs: delay + SAFETY_MARGIN_MS };
+    }
     case 'module': {
       const loaded = entry.loaded;
       if (loaded === undefined) {

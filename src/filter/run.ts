@@ -96,6 +96,7 @@ export class FilterRun implements FilterRequest {
   #pending: PromiseLike<InternalVerdict> | undefined;
   #stopWaiting: ((reason: symbol) => void) | undefined;
   #cancelled = false;
+  #ended = false;
 
   constructor(chain: FilterChain, plan: HttpListenerPlan, route: CompiledRoute, request: RouteRequest, facts: RequestFacts) {
     this.#chain = chain;
@@ -205,14 +206,31 @@ export class FilterRun implements FilterRequest {
   }
 
   /**
-   * The request is over. One that did not complete (the backend failed, the
-   * client left) aborts `signal`, so a filter that started something for the
-   * response (a cache fill others wait on) can give it up at once.
+   * The request is over: runs the `onEnd` of the filters whose request phase
+   * ran, once. The route phase calls it for requests answered or refused
+   * there; an exchange calls it when it logs the request it forwarded. One
+   * that did not complete (the backend failed, the client left) first aborts
+   * `signal`, so a filter that started something for the response (a cache
+   * fill others wait on) can give it up at once.
    */
-  ended(completed: boolean): void {
-    if (completed || this.#cancelled) return;
-    this.#cancelled = true;
-    this.#abort?.abort(new UsherError('USHER_DOWNSTREAM_ABORTED', 'the request ended before its response completed'));
+  ended(completed = true): void {
+    if (!completed && !this.#cancelled) {
+      this.#cancelled = true;
+      this.#abort?.abort(new UsherError('USHER_DOWNSTREAM_ABORTED', 'the request ended before its response completed'));
+    }
+    if (this.#ended || !this.#chain.hasEndPhase) return;
+    this.#ended = true;
+    const filters = this.#chain.filters;
+    for (let i = 0; i < this.#ran; i++) {
+      const filter = filters[i]!.filter;
+      if (filter.onEnd === undefined) continue;
+      try {
+        filter.onEnd(this);
+      } catch (error) {
+        this.#metrics.filterFailed(filter.name);
+        this.#logger.error({ err: error, listener: this.listener, route: this.route, filter: filter.name, requestId: this.requestId }, 'filter failed at the end of a request');
+      }
+    }
   }
 
   /** The client left: abort the filter's signal; the outcome no longer matters. */

@@ -213,7 +213,7 @@ export abstract class AttemptLoop extends RequestRecord implements Waiter {
   /** Sends a complete response usher made (a filter's) and ends the exchange. */
   protected abstract answerLocally(answer: LocalAnswer): void;
 
-  /** Logs the finished request, and tells its filters whether it completed (a request that failed or lost its client aborts `request.signal`). */
+  /** Logs the finished request, then tells its filters it is over and whether it completed (a concurrency limit frees its slot; a request that failed or lost its client aborts `request.signal`). */
   override log(): void {
     super.log();
     this.filters?.ended(this.error === undefined);

@@ -64,6 +64,8 @@ export function routeRequest(plan: HttpListenerPlan | undefined, request: RouteR
 
 /** The outcome once the filters are done with the request. */
 function decided(plan: HttpListenerPlan, route: CompiledRoute, pool: PoolRuntime | undefined, request: RouteRequest, facts: RequestFacts, run: FilterRun, outcome: RequestOutcome): Forward | Answer | Refusal {
+  // Answered or refused here: nothing of the request outlives this answer (a forwarded one ends when its exchange logs it).
+  if (outcome !== undefined || pool === undefined) run.ended();
   if (outcome instanceof UsherError) return refusal(route, pool, outcome);
   if (outcome !== undefined) return { kind: 'answer', route, pool, status: outcome.status, headers: outcome.headers, body: outcome.body };
   if (pool === undefined) return refusal(route, pool, new UsherError('USHER_INTERNAL', `route ${route.name} of listener ${plan.name} has neither a pool nor a redirect`));

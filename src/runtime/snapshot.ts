@@ -10,6 +10,8 @@ import { HttpMetrics } from '../proxy/metrics.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import { compileFilterChain } from '../filter/compile.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
+import type { Limiter } from '../ratelimit/limiter.ts';
+import { RateLimitStore } from '../ratelimit/store.ts';
 import type { CacheConfig } from '../config/types.ts';
 import type { FilterChain } from '../filter/chain.ts';
 import { compileRoutes, type RouteTable } from '../route/table.ts';
@@ -62,7 +64,9 @@ export interface CompiledRoutes {
 /** The response cache's limits when the file has no top-level `cache`. */
 const DEFAULT_CACHE: CacheConfig = { maxBytes: 256 * 1024 * 1024, maxObjectSize: 8 * 1024 * 1024, maxVariants: 16 };
 
-export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = silentLogger(), responseCache: ResponseCache = new ResponseCache()): CompiledRoutes {
+export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = silentLogger(), responseCache: ResponseCache = new ResponseCache(), rateLimits: RateLimitStore = new RateLimitStore(true)): CompiledRoutes {
+  const rateLimiters = new Map<string, Limiter>();
+  for (const [name, policy] of Object.entries(config.rateLimits ?? {})) rateLimiters.set(name, rateLimits.limiter(name, policy));
   const caching = config.listeners.some((listener) => listener.routes.some((route) => route.filters?.some((filter) => filter.kind === 'cache') === true));
   if (caching) responseCache.configure(config.cache ?? DEFAULT_CACHE);
   else responseCache.enabled = false;
@@ -80,7 +84,7 @@ export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = sile
     }
     tables.set(listener.name, routes);
     if (listener.protocol === 'http' || listener.protocol === 'https') {
-      const context = { listener: listener.name, proto: listener.protocol, logger, responseCache } as const;
+      const context = { listener: listener.name, proto: listener.protocol, logger, responseCache, rateLimiters } as const;
       filters.set(listener.name, routes.routes.map((route) => compileFilterChain(listener.routes[route.index]!, route, context)));
     }
   }

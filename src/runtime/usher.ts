@@ -25,6 +25,8 @@ import { ResponseCache } from '../cache/response-cache.ts';
 import { cacheReport, declareCacheMetrics, sumReports, type CachePurge, type CacheStats } from '../cache/report.ts';
 import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
+import { RateLimitStore } from '../ratelimit/store.ts';
+import { declareRateLimitMetrics, rateLimitReports, resetRateLimitKey, type RateLimitReport } from '../ratelimit/report.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
 export interface UsherOptions {
@@ -61,6 +63,8 @@ export class Usher {
   readonly metrics: Registry;
   /** The main thread's response cache (`cache` filters; with worker threads each worker has its own). */
   readonly responseCache = new ResponseCache();
+  /** The process's rate-limit tables: made here, shared with every worker thread. */
+  readonly rateLimits = new RateLimitStore(true);
   readonly #recorded: SnapshotMetrics = { http: new HttpMetrics(), l4: new L4Metrics() };
   #snapshot: Snapshot;
   readonly #listeners = new Map<string, RunningListener>();
@@ -90,8 +94,9 @@ export class Usher {
       (registry) => declareWorkerMetrics(registry, () => this.workers),
       (registry) => declareCacheMetrics(registry, this.responseCache),
       (registry) => declareCompressMetrics(registry),
+      (registry) => declareRateLimitMetrics(registry, this.rateLimits),
     ]);
-    this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
+    this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
 
   /**
@@ -108,7 +113,7 @@ export class Usher {
       if (usher.#workers > 0) {
         const group = new WorkerGroup(
           usher.#workers,
-          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config },
+          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config, rateLimits: (c) => usher.rateLimits.share(c.rateLimits) },
           // An access log given as an object (tests, --no-access-log) cannot cross threads; a disabled one is honoured.
           { log: config.log, accessLog: options.accessLog?.enabled === false ? { ...config.accessLog, enabled: false } : config.accessLog, ticketKeys: randomBytes(48) },
         );
@@ -198,6 +203,16 @@ export class Usher {
     return sumReports([own, ...workers]);
   }
 
+  /** The rate-limit policies with their numbers, every thread's (they count into shared tables). */
+  rateLimitReports(): RateLimitReport[] {
+    return rateLimitReports(this.rateLimits, this.#snapshot.config.rateLimits);
+  }
+
+  /** Forgets what policy `policy` counted for `key`; undefined when there is no such policy, false when the key had no state. */
+  resetRateLimit(policy: string, key: string): boolean | undefined {
+    return resetRateLimitKey(this.rateLimits, this.#snapshot.config.rateLimits, policy, key);
+  }
+
   /**
    * New TLS session-ticket keys for every https listener, in every worker;
    * resolves once all have them. Runs every 12 h on its own.
@@ -258,7 +273,7 @@ export class Usher {
     config = resolved.config;
     let compiled;
     try {
-      compiled = compileSnapshotRoutes(config, this.logger, this.responseCache);
+      compiled = compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits);
     } catch (err) {
       return this.#rejected([(err as Error).message]);
     }
@@ -301,6 +316,7 @@ export class Usher {
       this.logger.info({ listener: name, address: this.url(name) }, 'listening');
     }
     this.#retire(retiring, retiredPools);
+    this.rateLimits.retain(config.rateLimits);
     if (config.admin !== undefined) this.#admin?.configure(config.admin);
     this.#restartOnlyWarnings(config, previousConfig, warnings);
     this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, warnings }, 'config reloaded');
@@ -324,7 +340,7 @@ export class Usher {
     const errors = await group.exclusive(async () => {
       const failed = await group.prepare(config, changed);
       if (failed.length > 0) return failed;
-      const compiled = compileSnapshotRoutes(config, this.logger, this.responseCache);
+      const compiled = compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits);
       const previousPools = this.#snapshot.pools;
       const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
       this.#snapshot = snapshot;
@@ -334,6 +350,7 @@ export class Usher {
       return [];
     });
     if (errors.length > 0) return this.#rejected(errors);
+    this.rateLimits.retain(config.rateLimits);
     if (config.admin !== undefined) this.#admin?.configure(config.admin);
     this.#restartOnlyWarnings(config, previousConfig, warnings);
     this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, workers: group.size, warnings }, 'config reloaded');

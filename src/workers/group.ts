@@ -10,6 +10,7 @@ import { OUTCOME_CODES } from './messages.ts';
 import { portableConfig } from './portable.ts';
 import { RemotePlane } from './remote-plane.ts';
 import type { WorkerInit } from './worker.ts';
+import type { SharedRateLimits } from '../ratelimit/store.ts';
 
 /** How long the main thread waits for a worker's answer to prepare, commit, ping or collect. */
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -26,6 +27,8 @@ export interface GroupHost {
   pools(): Iterable<Pool>;
   /** The config the workers serve now. */
   config(): UsherConfig;
+  /** The process's rate-limit tables for `config`'s policies (made now for new ones), sent with it. */
+  rateLimits(config: UsherConfig): SharedRateLimits;
 }
 
 /** A worker's rates are measured over at least this long: a `/metrics` scrape's fresh usage in between does not shorten the window. */
@@ -334,7 +337,7 @@ export class WorkerGroup {
     try {
       if (this.#stopping) throw new Error('usher is stopping');
       const generation = this.#generation;
-      const prepared = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(this.#host.config()), listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server));
+      const prepared = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(this.#host.config()), rateLimits: this.#host.rateLimits(this.#host.config()), listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server));
       if (prepared.type === 'prepared' && prepared.errors.length > 0) throw new Error(prepared.errors.join('; '));
       await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
       member.state = 'serving';
@@ -434,7 +437,7 @@ export class WorkerGroup {
         thread = this.#spawn(member, row);
         member.thread = thread;
         const generation = this.#generation;
-        const answer = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(config), listeners: lent }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, lent.map((l) => l.server));
+        const answer = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(config), rateLimits: this.#host.rateLimits(config), listeners: lent }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, lent.map((l) => l.server));
         if (answer.type === 'prepared' && answer.errors.length > 0) throw new Error(answer.errors.join('; '));
         await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
         member.state = 'serving';
@@ -566,10 +569,11 @@ export class WorkerGroup {
 
   async #prepareAll(generation: number, config: UsherConfig, lent: readonly LentListener[][]): Promise<string[]> {
     const portable = portableConfig(config);
+    const rateLimits = this.#host.rateLimits(config);
     const answers = await Promise.all(
       this.#serving().map((member) => {
         const listeners = lent[member.index] ?? [];
-        return this.#ask(member.thread!, { type: 'prepare', generation, config: portable, listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server)).then(
+        return this.#ask(member.thread!, { type: 'prepare', generation, config: portable, rateLimits, listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server)).then(
           (answer) => (answer.type === 'prepared' ? answer.errors : []),
           (error: Error) => [error.message],
         );

@@ -13,6 +13,7 @@ import type { UsherConfig } from '../config/types.ts';
 import type { SharedInFlight } from '../pool/in-flight.ts';
 import type { PoolMode } from '../pool/pool-mode.ts';
 import type { PublishedBackend } from '../pool/published.ts';
+import type { SharedRateLimits } from '../ratelimit/store.ts';
 
 /** One member of a pool as the control plane publishes it: a `PublishedBackend`, as plain data. */
 export type BackendState = PublishedBackend;
@@ -38,8 +39,8 @@ export type ToWorker =
   | { readonly type: 'pool'; readonly pool: string; readonly state: PoolState }
   | { readonly type: 'close-idle' | 'taken-out'; readonly pool: string; readonly slot: number }
   | { readonly type: 'pool-closed'; readonly pool: string }
-  /** Phase one of a config change: build everything, swap nothing. The worker answers `prepared`. */
-  | { readonly type: 'prepare'; readonly generation: number; readonly config: UsherConfig; readonly listeners: readonly LentListener[] }
+  /** Phase one of a config change: build everything, swap nothing. The worker answers `prepared`. `rateLimits`: the process's tables for the config's policies (the same buffers while a policy is unchanged). */
+  | { readonly type: 'prepare'; readonly generation: number; readonly config: UsherConfig; readonly rateLimits: SharedRateLimits; readonly listeners: readonly LentListener[] }
   /** Phase two: serve the prepared config. The worker answers `committed`. */
   | { readonly type: 'commit' | 'abort'; readonly generation: number }
   | { readonly type: 'ping'; readonly id: number }

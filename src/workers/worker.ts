@@ -26,6 +26,7 @@ import { MirroredPool } from './mirrored-pool.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
 import { cacheReport, declareCacheMetrics } from '../cache/report.ts';
 import { declareCompressMetrics } from '../compress/report.ts';
+import { RateLimitStore } from '../ratelimit/store.ts';
 
 /** What the main thread gives a worker when it starts it. */
 export interface WorkerInit {
@@ -83,6 +84,8 @@ class DataPlane {
   readonly #port: NonNullable<typeof parentPort>;
   readonly #mirrors = new Map<string, MirroredPool>();
   readonly #responseCache = new ResponseCache();
+  /** The main thread's rate-limit tables, adopted: this thread decides against the process's budgets. */
+  readonly #rateLimits = new RateLimitStore(false);
   readonly #listeners = new Map<string, RunningListener>();
   readonly #recorded: SnapshotMetrics = { http: new HttpMetrics(), l4: new L4Metrics() };
   readonly #metrics: Registry;
@@ -129,6 +132,7 @@ class DataPlane {
         return;
       case 'prepare':
         // A lent socket accepts as soon as it arrives: hold what it accepts until the listener takes over.
+        this.#rateLimits.adopt(message.rateLimits);
         void this.#prepare(message.generation, message.config, message.listeners.map((lent) => ({ ...lent, held: hold(lent.server as Server) })));
         return;
       case 'commit':
@@ -185,7 +189,7 @@ class DataPlane {
       const resolved = await resolveModules({ ok: true, config: given, warnings: [] });
       if (!resolved.ok) throw new Error(resolved.errors.map(formatIssue).join('; '));
       const config = resolved.config;
-      const compiled = compileSnapshotRoutes(config, this.#logger, this.#responseCache);
+      const compiled = compileSnapshotRoutes(config, this.#logger, this.#responseCache, this.#rateLimits);
       const certificates = new Map<string, CertificateStore>();
       for (const listener of config.listeners) {
         if (listener.protocol === 'https' && listener.tls !== undefined) certificates.set(listener.name, new CertificateStore(listener.tls));

@@ -10,6 +10,7 @@ import type { Snapshot } from '../runtime/snapshot.ts';
 import type { WorkerView } from '../workers/group.ts';
 import { primaryKey } from '../cache/key.ts';
 import type { CachePurge, CacheStats } from '../cache/report.ts';
+import type { RateLimitReport } from '../ratelimit/report.ts';
 import { backendView, listenerView, poolView, type ListenerView } from './views.ts';
 
 /** What the admin API drives: the running usher. */
@@ -26,6 +27,10 @@ export interface AdminTarget {
   refresh?(): Promise<void>;
   /** A planned restart of one worker thread: its sockets pass to the next thread, no connection is lost. */
   restartWorker?(index: number): Promise<void>;
+  /** Every rate-limit policy with its counters (one budget per process: the tables are shared by the threads). */
+  rateLimitReports?(): readonly RateLimitReport[];
+  /** Forgets what `policy` counted for `key`: undefined when there is no such policy, false when the key had no state. */
+  resetRateLimit?(policy: string, key: string): boolean | undefined;
   /** The response cache's numbers as last reported, without asking the workers; undefined when no route caches. */
   cacheStats?(): CacheStats | undefined;
   /** The response cache over every thread, after a purge if given. */
@@ -67,6 +72,23 @@ export class AdminError extends Error {
     this.code = code;
     this.headers = headers;
   }
+}
+
+/** `GET /api/ratelimits` and `POST /api/ratelimits/{policy}/reset`. */
+function rateLimitRequest(target: AdminTarget, method: string, path: string, parts: readonly string[], body: unknown): AdminReply {
+  if (target.rateLimitReports === undefined || target.resetRateLimit === undefined) throw new AdminError(404, 'not_found', 'this usher has no rate limits');
+  if (parts.length === 2) {
+    allow(method, ['GET'], path);
+    return { status: 200, body: { policies: target.rateLimitReports() } };
+  }
+  if (parts.length !== 4 || parts[3] !== 'reset') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/ratelimits`);
+  allow(method, ['POST'], path);
+  const policy = parts[2]!;
+  const key = typeof body === 'object' && body !== null ? (body as Record<string, unknown>)['key'] : undefined;
+  if (typeof key !== 'string' || key === '') throw new AdminError(400, 'bad_request', 'expected {"key": "..."}: the key as the policy builds it (GET /api/ratelimits lists the policies)');
+  const reset = target.resetRateLimit(policy, key);
+  if (reset === undefined) throw new AdminError(404, 'not_found', `no rate-limit policy ${JSON.stringify(policy)}; see GET /api/ratelimits`);
+  return { status: 200, body: { policy, key, reset } };
 }
 
 /** `GET /api/cache` and `POST /api/cache/purge`. */
@@ -125,6 +147,8 @@ const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
  *   DELETE /api/pools/{pool}/backends/{address}
  *   POST   /api/pools/{pool}/backends/{address}/drain | disable | enable
  *   POST   /api/reload
+ *   GET    /api/ratelimits
+ *   POST   /api/ratelimits/{policy}/reset                {key}
  *   GET    /api/cache
  *   POST   /api/cache/purge                            {key | prefix | tag, mode?: hard | soft}
  */
@@ -138,6 +162,7 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     return result.ok ? { status: 200, body: { reloaded: true, warnings: result.warnings } } : { status: 422, body: { reloaded: false, errors: result.errors } };
   }
   if (resource === 'cache') return cacheRequest(target, method, path, parts, body);
+  if (resource === 'ratelimits') return rateLimitRequest(target, method, path, parts, body);
   if (method === 'GET' && (resource === 'pools' || resource === 'workers')) await target.refresh?.();
   if (resource === 'listeners' && parts.length === 2) {
     allow(method, ['GET'], path);

@@ -97,14 +97,20 @@ test('gcra: burst + 1 requests pass with RateLimit headers, the next is refused 
 });
 
 test('keys: clients with different x-api-key values have separate budgets; a request without the header is not limited', async (t) => {
-  const { port, usher } = await limited(t, "  perkey: { rate: 1/m, key: ['header:x-api-key'] }", '[perkey]');
+  const { port, usher } = await limited(t, "  perkey: { rate: 1/m, key: ['header:x-api-key'] }", '[perkey]', undefined, 'admin: { bind: 127.0.0.1:0 }\n');
   assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 200);
   assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 429);
   assert.equal((await send(port, '/', { 'x-api-key': 'bob' })).status, 200, 'bob has his own budget');
   const [report] = usher.rateLimitReports();
   assert.equal(report?.liveKeys, 2);
   assert.deepEqual(report?.decisions, { allowed: 2, limited: 1, dry_run_limited: 0, delayed: 0 });
-  assert.equal(usher.resetRateLimit('perkey', 'alice'), true);
+  // The same through the admin API.
+  const listed = (await (await fetch(`${usher.adminUrl!}/api/ratelimits`)).json()) as { policies: { name?: string; liveKeys: number }[] };
+  assert.equal(listed.policies[0]?.liveKeys, 2);
+  const reset = await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/reset`, { method: 'POST', body: JSON.stringify({ key: 'alice' }) });
+  assert.deepEqual(await reset.json(), { policy: 'perkey', key: 'alice', reset: true });
+  assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/nope/reset`, { method: 'POST', body: JSON.stringify({ key: 'alice' }) })).status, 404);
+  assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/reset`, { method: 'POST', body: '{}' })).status, 400);
   assert.equal(usher.resetRateLimit('nope', 'alice'), undefined);
   assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 200, 'a reset key starts afresh');
   for (let i = 0; i < 5; i++) {

@@ -5,31 +5,12 @@
  * invalidation by unsafe methods, and Vary.
  */
 import assert from 'node:assert/strict';
-import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { test, type TestContext } from 'node:test';
 import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
+import { send, type Reply } from '../helpers/send.ts';
 import { startUsher } from '../helpers/usher.ts';
 
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-function send(port: number, path: string, headers: OutgoingHttpHeaders = {}, method = 'GET', body?: string): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('latin1');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /** An origin and usher with one cached route in front of it. */
 async function cached(t: TestContext, handler: OriginHandler, cacheOptions = '{}'): Promise<{ origin: Origin; usher: Usher; port: number }> {

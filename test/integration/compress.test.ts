@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import { request, type ServerResponse } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,27 +19,9 @@ import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigin, type Origin } from '../helpers/origin.ts';
 import { mulberry32 } from '../helpers/prng.ts';
 import { generateCertificate } from '../helpers/tls.ts';
+import { send } from '../helpers/send.ts';
 import { startUsher } from '../helpers/usher.ts';
 
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  /** The bytes as received (still coded). */
-  readonly raw: Buffer;
-}
-
-function send(port: number, path: string, headers: OutgoingHttpHeaders = {}, method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => parts.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, raw: Buffer.concat(parts) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function decode(coding: string | undefined, raw: Buffer): Buffer {
   switch (coding) {

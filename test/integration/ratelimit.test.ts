@@ -7,33 +7,13 @@
  * busy machine cannot make it flaky.
  */
 import assert from 'node:assert/strict';
-import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { test, type TestContext } from 'node:test';
 import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
+import { send } from '../helpers/send.ts';
 import { configFromYaml, startUsher } from '../helpers/usher.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-/** One request on a new connection. */
-function send(port: number, path: string, headers: OutgoingHttpHeaders = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 function yaml(origin: Origin, policies: string, filter: string, runtime = ''): string {
   return `${runtime}rateLimits:

@@ -106,71 +106,91 @@ export interface EncoderOptions {
   readonly sizeHint?: number | undefined;
 }
 
-/** A stateful compressor for one response body. Not reusable once {@link finish}ed or {@link close}d. */
-export class Encoder {
+/**
+ * What {@link Encoder} and {@link Decoder} share: one zlib stream, driven
+ * synchronously ({@link drive}), whose native state is freed once.
+ */
+abstract class SyncStream {
   readonly coding: Coding;
-  readonly #stream: ZlibInternals;
-  readonly #flags: Flags;
-  readonly #level: number;
+  protected readonly flags: Flags;
+  protected readonly stream: ZlibInternals;
   #error: Error | undefined;
   #done = false;
 
-  constructor(coding: Coding, options: EncoderOptions) {
-    if (!codingAvailable(coding)) throw new CodecError(`${coding} is not available in Node ${process.version} (zlib.createZstdCompress is missing)`);
+  protected constructor(coding: Coding, stream: ZlibInternals) {
     this.coding = coding;
-    this.#flags = FLAGS[coding];
-    this.#level = options.level;
-    const reused = coding === 'gzip' ? pooled(options.level).pop() : undefined;
-    if (reused !== undefined) {
-      this.#stream = reused;
-      reused.removeAllListeners?.('error');
-      reused.on('error', (error) => (this.#error = error));
-      return;
-    }
-    this.#stream = create(coding, options) as unknown as ZlibInternals;
-    const handle = this.#stream._handle;
-    if (handle === null || typeof handle?.writeSync !== 'function' || !(this.#stream._writeState instanceof Uint32Array) || !(this.#stream._chunkSize > 0)) {
-      this.#stream.close();
-      throw new CodecError(`Node ${process.version}'s zlib streams no longer have _handle.writeSync/_writeState/_chunkSize, which usher's synchronous compression needs (src/compress/codec.ts)`);
-    }
+    this.flags = FLAGS[coding];
+    this.stream = stream;
     // A failing native write destroys the stream with the error; without a listener that error would crash the process.
-    this.#stream.on('error', (error) => (this.#error = error));
-  }
-
-  /** Compresses `chunk`; with `flush`, also emits everything buffered so the client can decode all input so far. */
-  write(chunk: Uint8Array, flush: boolean): Buffer {
-    return this.#run(chunk, flush ? this.#flags.flush : this.#flags.none);
-  }
-
-  /** Ends the stream: the last bytes. Frees the native state, or keeps a gzip one for the next response. */
-  finish(): Buffer {
-    const out = this.#run(EMPTY, this.#flags.finish);
-    if (this.coding === 'gzip' && this.#error === undefined && !this.#stream.destroyed && pooled(this.#level).length < POOL_SIZE) {
-      this.#done = true;
-      this.#stream.reset!();
-      pooled(this.#level).push(this.#stream);
-      return out;
-    }
-    this.close();
-    return out;
+    stream.removeAllListeners?.('error');
+    stream.on('error', (error) => (this.#error = error));
   }
 
   /** Frees the native state without ending the stream (the response was cut). Idempotent. */
   close(): void {
     if (this.#done) return;
     this.#done = true;
-    this.#stream.close();
+    this.stream.close();
   }
 
-  /** The loop of Node's `processChunkSync`, without its closing of the handle. */
-  #run(input: Uint8Array, flag: number): Buffer {
-    if (this.#done) throw new CodecError(`the ${this.coding} encoder was already finished or closed`);
+  /** Whether the stream failed: a failed one is never reused. */
+  protected get failed(): boolean {
+    return this.#error !== undefined || this.stream.destroyed;
+  }
+
+  /** Done with the stream without freeing it (it goes back to a pool). */
+  protected retire(): void {
+    this.#done = true;
+  }
+
+  protected run(input: Uint8Array, flag: number, maxOutput: number): Buffer {
+    if (this.#done) throw new CodecError(`the ${this.coding} stream was already finished or closed`);
     try {
-      return drive(this.#stream, input, flag, () => this.#error, Number.POSITIVE_INFINITY);
+      return drive(this.stream, input, flag, () => this.#error, maxOutput);
     } catch (error) {
-      this.#done = true;
+      this.close();
       throw error;
     }
+  }
+}
+
+/** A zlib stream made for usher's synchronous use, checked for the internals {@link drive} needs. */
+function checked(stream: ZlibInternals): ZlibInternals {
+  const handle = stream._handle;
+  if (handle === null || typeof handle?.writeSync !== 'function' || !(stream._writeState instanceof Uint32Array) || !(stream._chunkSize > 0)) {
+    stream.close();
+    throw new CodecError(`Node ${process.version}'s zlib streams no longer have _handle.writeSync/_writeState/_chunkSize, which usher's synchronous compression needs (src/compress/codec.ts)`);
+  }
+  return stream;
+}
+
+/** A stateful compressor for one response body. Not reusable once {@link finish}ed or {@link close}d. */
+export class Encoder extends SyncStream {
+  readonly #level: number;
+
+  constructor(coding: Coding, options: EncoderOptions) {
+    if (!codingAvailable(coding)) throw new CodecError(`${coding} is not available in Node ${process.version} (zlib.createZstdCompress is missing)`);
+    super(coding, (coding === 'gzip' ? pooled(options.level).pop() : undefined) ?? checked(create(coding, options) as unknown as ZlibInternals));
+    this.#level = options.level;
+  }
+
+  /** Compresses `chunk`; with `flush`, also emits everything buffered so the client can decode all input so far. */
+  write(chunk: Uint8Array, flush: boolean): Buffer {
+    return this.run(chunk, flush ? this.flags.flush : this.flags.none, Number.POSITIVE_INFINITY);
+  }
+
+  /** Ends the stream: the last bytes. Frees the native state, or keeps a gzip one for the next response. */
+  finish(): Buffer {
+    const out = this.run(EMPTY, this.flags.finish, Number.POSITIVE_INFINITY);
+    const pool = pooled(this.#level);
+    if (this.coding === 'gzip' && !this.failed && pool.length < POOL_SIZE) {
+      this.retire();
+      this.stream.reset!();
+      pool.push(this.stream);
+      return out;
+    }
+    this.close();
+    return out;
   }
 }
 
@@ -217,47 +237,23 @@ const MAX_DECODED_PER_CHUNK = 16 * 1024 * 1024;
  * that does not accept that coding. Each piece decodes at once (streams and
  * server-sent events are not held back).
  */
-export class Decoder {
-  readonly coding: Coding;
-  readonly #stream: ZlibInternals;
-  readonly #flags: Flags;
-  #error: Error | undefined;
-  #done = false;
-
+export class Decoder extends SyncStream {
   constructor(coding: Coding) {
     if (!codingAvailable(coding)) throw new CodecError(`${coding} is not available in Node ${process.version}`);
-    this.coding = coding;
-    this.#flags = FLAGS[coding];
-    this.#stream = (coding === 'gzip' ? zlib.createGunzip() : coding === 'br' ? zlib.createBrotliDecompress() : zlib.createZstdDecompress()) as unknown as ZlibInternals;
-    this.#stream.on('error', (error) => (this.#error = error));
+    const stream = coding === 'gzip' ? zlib.createGunzip() : coding === 'br' ? zlib.createBrotliDecompress() : zlib.createZstdDecompress();
+    super(coding, checked(stream as unknown as ZlibInternals));
   }
 
   /** Decodes a piece of the body. @throws CodecError on corrupt input or a piece that decodes past 16 MiB. */
   write(chunk: Uint8Array): Buffer {
-    return this.#run(chunk, this.#flags.flush);
+    return this.run(chunk, this.flags.flush, MAX_DECODED_PER_CHUNK);
   }
 
   /** The end of the body: what is left. */
   finish(): Buffer {
-    const out = this.#run(EMPTY, this.#flags.finish);
+    const out = this.run(EMPTY, this.flags.finish, MAX_DECODED_PER_CHUNK);
     this.close();
     return out;
-  }
-
-  close(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#stream.close();
-  }
-
-  #run(input: Uint8Array, flag: number): Buffer {
-    if (this.#done) throw new CodecError(`the ${this.coding} decoder was already finished or closed`);
-    try {
-      return drive(this.#stream, input, flag, () => this.#error, MAX_DECODED_PER_CHUNK);
-    } catch (error) {
-      this.close();
-      throw error;
-    }
   }
 }
 

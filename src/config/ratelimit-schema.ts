@@ -57,9 +57,15 @@ const policySchema = documented(
     dryRun: flag({ description: 'Count and report (metrics, headers), never refuse.', examples: [true] }).default(false),
     status: documented(z.literal([429, 503], { error: 'expected 429 or 503' }), { description: 'Status of a refused request.', examples: [503] }).default(RATE_LIMIT_DEFAULTS.status),
     xRateLimitHeaders: flag({ description: 'Also send X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset.', examples: [true] }).default(false),
+    store: documented(z.enum(['local', 'redis'], { error: 'expected local or redis' }), { description: 'Where the budget lives: `local` (this process, shared by its worker threads) or `redis` (one budget for every usher instance using the top-level `redis`; only `gcra` so far).', examples: ['redis'] }).default('local'),
+    onStoreError: documented(z.enum(['local', 'open', 'closed'], { error: 'expected local, open or closed' }), { description: '`store: redis`: what decides when Redis fails, times out or its breaker is open: `local` (this process\'s table), `open` (admit), `closed` (503 with Retry-After).', examples: ['closed'] }).default('local'),
     maxKeys: integerIn('maxKeys', 1, 16_000_000, { description: 'Keys the process remembers for this policy (16 B × 4/3 each, allocated at start); beyond it the oldest in a probe window are evicted (`usher_ratelimit_evictions_total`).', examples: [1_000_000] }).default(RATE_LIMIT_DEFAULTS.maxKeys),
   }, { error: 'expected a rate-limit policy mapping' }).transform((p, ctx): RateLimitPolicyConfig => {
-    const common = { key: p.key, ipv6Prefix: p.ipv6Prefix, dryRun: p.dryRun, status: p.status, xRateLimitHeaders: p.xRateLimitHeaders, maxKeys: p.maxKeys };
+    const common = { key: p.key, ipv6Prefix: p.ipv6Prefix, dryRun: p.dryRun, status: p.status, xRateLimitHeaders: p.xRateLimitHeaders, maxKeys: p.maxKeys, store: p.store, onStoreError: p.onStoreError };
+    if (p.store === 'redis' && p.algorithm !== 'gcra') {
+      ctx.issues.push({ code: 'custom', message: `store: redis is not yet supported for algorithm ${p.algorithm} (only gcra)`, input: p.store, path: ['store'] });
+      return z.NEVER;
+    }
     const foreign = (keys: readonly (keyof typeof p)[]): boolean => {
       let bad = false;
       for (const key of keys) {
@@ -101,4 +107,14 @@ export const rateLimitFilterSchema = documented(
     .min(1, { error: 'list at least one policy' })
     .refine((list) => new Set(list).size === list.length, { error: 'list each policy once' }),
   { description: 'Rate-limit the route\'s requests by the named policies of the top-level `rateLimits`: a request refused by any of them gets 429 (or the policy\'s `status`) with Retry-After, and every response carries RateLimit and RateLimit-Policy for the tightest policy. See docs/ratelimit.md.', examples: [['api'], ['api', 'hourly']] },
+);
+
+/** Top-level `redis`. */
+export const redisSchema = documented(
+  z.strictObject({
+    url: documented(z.string({ error: 'expected a redis:// or rediss:// URL' }).regex(/^rediss?:\/\/\S+$/, { error: 'expected a redis:// or rediss:// URL' }), { description: 'The Redis (or Valkey) server: `redis://[user:password@]host:port[/db]`, `rediss://` for TLS. Use `${ENV}` for a password.', examples: ['redis://127.0.0.1:6379', 'rediss://:${REDIS_PASSWORD}@redis.internal:6380'] }),
+    keyPrefix: documented(z.string({ error: 'expected a key prefix' }).regex(/^[A-Za-z0-9_.:-]{1,64}$/, { error: 'expected 1 to 64 letters, digits, _ . : or -' }), { description: 'First part of every key: `{<keyPrefix>:<policy>}:<key>`.', examples: ['usher-prod'] }).default('usher'),
+    timeout: duration({ description: 'Longest a rate-limit decision waits for Redis; past it the policy\'s `onStoreError` decides.', examples: ['50ms'] }).prefault('20ms'),
+  }, { error: 'expected a redis mapping with url' }).transform(({ url, keyPrefix, timeout }) => ({ url, keyPrefix, timeoutMs: timeout })),
+  { description: 'The Redis server that `store: redis` rate-limit policies share: one budget for every usher instance. See docs/ratelimit.md.', examples: [{ url: 'redis://127.0.0.1:6379', keyPrefix: 'usher', timeout: '20ms' }] },
 );

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from '../balancer/names.ts';
 import { balancerNames, hasBalancer } from '../balancer/registry.ts';
 import { filterSchema } from './filters-schema.ts';
-import { rateLimitsSchema } from './ratelimit-schema.ts';
+import { rateLimitsSchema, redisSchema } from './ratelimit-schema.ts';
 import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   CODE_ONLY, backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
@@ -489,8 +489,15 @@ export const configSchema = z
     runtime: runtimeSchema.optional(),
     cache: cacheStoreSchema.optional(),
     rateLimits: rateLimitsSchema.optional(),
+    redis: redisSchema.optional(),
   }, { error: 'expected a mapping with "listeners" and "pools"' })
-  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache, rateLimits }) => ({
+  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache, rateLimits, redis }, ctx) => {
+    if (redis === undefined) {
+      for (const [policy, config] of Object.entries(rateLimits ?? {})) {
+        if (config.store === 'redis') ctx.issues.push({ code: 'custom', message: `store: redis needs the top-level redis section (redis: { url: redis://host:6379 })`, input: config.store, path: ['rateLimits', policy, 'store'] });
+      }
+    }
+    return {
     listeners,
     pools,
     accessLog,
@@ -500,7 +507,9 @@ export const configSchema = z
     ...(runtime === undefined ? {} : { runtime }),
     ...(cache === undefined ? {} : { cache }),
     ...(rateLimits === undefined ? {} : { rateLimits }),
-  }));
+    ...(redis === undefined ? {} : { redis }),
+  };
+  });
 
 /** The YAML/JSON input shape (durations and addresses as strings). */
 export type ConfigInput = z.input<typeof configSchema>;

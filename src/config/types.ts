@@ -211,6 +211,20 @@ export interface RateLimitPolicyCommon {
   readonly xRateLimitHeaders: boolean;
   /** Keys the process's table holds before it evicts. Default 100 000. */
   readonly maxKeys: number;
+  /** Where the budget lives: `local` (this process's table, the default) or `redis` (shared by every instance; gcra only). */
+  readonly store: 'local' | 'redis';
+  /** `store: redis` when Redis fails or its breaker is open: `local` (the local table decides, the default), `open` (admit), `closed` (503). */
+  readonly onStoreError: 'local' | 'open' | 'closed';
+}
+
+/** Top-level `redis`: the server the `store: redis` rate-limit policies share. */
+export interface RedisConfig {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…`. */
+  readonly url: string;
+  /** First part of every key: `{<keyPrefix>:<policy>}:<key>`. Default `usher`. */
+  readonly keyPrefix: string;
+  /** Longest a decision waits for Redis, ms. Default 20. */
+  readonly timeoutMs: number;
 }
 
 /** A named rate-limit policy (top-level `rateLimits`). */
@@ -484,6 +498,8 @@ export interface UsherConfig {
   readonly cache?: CacheConfig | undefined;
   /** Named rate-limit policies, used by routes' `rateLimit` filters. */
   readonly rateLimits?: Readonly<Record<string, RateLimitPolicyConfig>> | undefined;
+  /** The Redis server of `store: redis` rate-limit policies. */
+  readonly redis?: RedisConfig | undefined;
 }
 
 export interface RuntimeConfig {

@@ -72,6 +72,7 @@ export function rateLimitFilter(limiters: readonly Limiter[], options: RateLimit
   const now = options.now ?? epochNow;
   const admitted = new WeakMap<FilterRequest, Admitted>();
   const hasConcurrency = limiters.some((limiter) => limiter.config.algorithm === 'concurrency');
+  const hasRemote = limiters.some((limiter) => limiter.remote !== undefined);
 
   const giveBack = (leases: readonly Lease[]): void => {
     if (leases.length === 0) return;
@@ -84,55 +85,72 @@ export function rateLimitFilter(limiters: readonly Limiter[], options: RateLimit
     }
   };
 
+  /** The request phase's answer from every policy's decision (undefined: the policy did not count the request). */
+  const conclude = (request: FilterRequest, made: readonly (PolicyDecision | undefined)[]): LocalResponse | undefined | Promise<undefined> => {
+    let tightest: PolicyDecision | undefined;
+    let refusal: PolicyDecision | undefined;
+    let violated: string[] | undefined;
+    let delayMs = 0;
+    let leases: Lease[] | undefined;
+    for (const one of made) {
+      if (one === undefined) continue;
+      const { limiter, decision } = one;
+      if (decision.allowed && limiter.config.algorithm === 'concurrency') {
+        const lease: Lease = { decision: one, timer: undefined };
+        lease.timer = setTimeout(() => giveBack([lease]), limiter.config.leaseTimeoutMs).unref();
+        (leases ??= []).push(lease);
+      }
+      if (limiter.config.dryRun) continue; // counted (dry_run_limited); never refuses, never shown
+      tightest = tighter(tightest, one);
+      if (!decision.allowed) {
+        refusal = tighter(refusal, one);
+        (violated ??= []).push(limiter.name);
+      } else if (decision.delayMs > delayMs) delayMs = decision.delayMs;
+    }
+    if (refusal !== undefined) {
+      if (leases !== undefined) giveBack(leases);
+      // Redis could not decide under onStoreError: closed: 503, whatever the policy's status.
+      const status = refusal.unavailable === true ? 503 : refusal.limiter.config.status;
+      const fields = limitFields(refusal);
+      const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'retry-after': String(Math.max(1, seconds(refusal.decision.retryAfterMs))), 'cache-control': 'no-store' };
+      for (let i = 0; i < fields.length; i += 2) headers[fields[i]!] = fields[i + 1]!;
+      const body = JSON.stringify(
+        status === 429
+          ? { type: PROBLEM_QUOTA, title: 'Too Many Requests', status, 'violated-policies': violated }
+          : { type: PROBLEM_CAPACITY, title: 'Service Unavailable', status, 'violated-policies': violated },
+      );
+      return { status, headers, body };
+    }
+    if (tightest !== undefined || leases !== undefined) admitted.set(request, { tightest, leases: leases ?? [] });
+    if (delayMs <= 0) return undefined;
+    return new Promise<undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), delayMs);
+      // The client left: the chain stops waiting, and the end phase gives any slot back.
+      request.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      }, { once: true });
+    });
+  };
+
   return {
     name: 'rateLimit',
-    onRequest(request: FilterRequest): LocalResponse | undefined | Promise<undefined> {
+    onRequest(request: FilterRequest): LocalResponse | undefined | Promise<LocalResponse | undefined> {
       const at = now();
-      let tightest: PolicyDecision | undefined;
-      let refusal: PolicyDecision | undefined;
-      let violated: string[] | undefined;
-      let delayMs = 0;
-      let leases: Lease[] | undefined;
-      for (const limiter of limiters) {
-        const key = limiter.keyOf(request);
-        if (key === undefined) continue;
-        const made = limiter.decide(key, at);
-        const { decision } = made;
-        if (decision.allowed && limiter.config.algorithm === 'concurrency') {
-          const lease: Lease = { decision: made, timer: undefined };
-          lease.timer = setTimeout(() => giveBack([lease]), limiter.config.leaseTimeoutMs).unref();
-          (leases ??= []).push(lease);
+      if (!hasRemote) {
+        const made: (PolicyDecision | undefined)[] = [];
+        for (const limiter of limiters) {
+          const key = limiter.keyOf(request);
+          made.push(key === undefined ? undefined : limiter.decide(key, at));
         }
-        if (limiter.config.dryRun) continue; // counted (dry_run_limited); never refuses, never shown
-        tightest = tighter(tightest, made);
-        if (!decision.allowed) {
-          refusal = tighter(refusal, made);
-          (violated ??= []).push(limiter.name);
-        } else if (decision.delayMs > delayMs) delayMs = decision.delayMs;
+        return conclude(request, made);
       }
-      if (refusal !== undefined) {
-        if (leases !== undefined) giveBack(leases);
-        const status = refusal.limiter.config.status;
-        const fields = limitFields(refusal);
-        const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'retry-after': String(Math.max(1, seconds(refusal.decision.retryAfterMs))), 'cache-control': 'no-store' };
-        for (let i = 0; i < fields.length; i += 2) headers[fields[i]!] = fields[i + 1]!;
-        const body = JSON.stringify(
-          status === 429
-            ? { type: PROBLEM_QUOTA, title: 'Too Many Requests', status, 'violated-policies': violated }
-            : { type: PROBLEM_CAPACITY, title: 'Service Unavailable', status, 'violated-policies': violated },
-        );
-        return { status, headers, body };
-      }
-      if (tightest !== undefined || leases !== undefined) admitted.set(request, { tightest, leases: leases ?? [] });
-      if (delayMs <= 0) return undefined;
-      return new Promise<undefined>((resolve) => {
-        const timer = setTimeout(() => resolve(undefined), delayMs);
-        // The client left: the chain stops waiting, and the end phase gives any slot back.
-        request.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          resolve(undefined);
-        }, { once: true });
-      });
+      // A `store: redis` policy: the request waits for Redis (bounded by redis.timeout).
+      return Promise.all(limiters.map((limiter) => {
+        const key = limiter.keyOf(request);
+        if (key === undefined) return undefined;
+        return limiter.remote === undefined ? limiter.decide(key, at) : limiter.decideRemote(key, at);
+      })).then((made) => conclude(request, made));
     },
     onResponse(response: FilterResponse, request: FilterRequest): void {
       const state = admitted.get(request);

@@ -9,6 +9,13 @@ import type { FilterRequest } from '../filter/filter.ts';
 import { acquire, concurrencyExpired, gcra, gcraExpired, release, slidingWindow, windowExpired, type Decision } from './algorithms.ts';
 import { keyOf, parseKeyPart, type KeyPart } from './key.ts';
 import { OUTCOMES, type LimiterTable, type KeyHash, type Outcome, type SlotAlgorithm } from './table.ts';
+import type { RedisPolicyState, RedisRateLimitClient } from './redis.ts';
+
+/** A `store: redis` policy's connection and its thread's negative cache and breaker. */
+export interface RemoteStore {
+  readonly client: RedisRateLimitClient;
+  readonly state: RedisPolicyState;
+}
 
 /** Epoch ms: every thread's `performance.now()` has its own origin, `timeOrigin` puts them on one clock. */
 export function epochNow(): number {
@@ -20,6 +27,8 @@ export interface PolicyDecision {
   readonly limiter: Limiter;
   readonly key: KeyHash;
   readonly decision: Decision;
+  /** `store: redis` with `onStoreError: closed`: Redis could not decide, the refusal is a 503 (temporary-reduced-capacity). */
+  readonly unavailable?: boolean;
 }
 
 export class Limiter {
@@ -32,12 +41,17 @@ export class Limiter {
   readonly windowS: number | undefined;
   /** `"name";q=…;w=…`, made once. */
   readonly policyField: string;
+  /** `store: redis`: where decisions are made; undefined for a local policy. */
+  readonly remote: RemoteStore | undefined;
   readonly #parts: readonly KeyPart[];
+  readonly #intervalUs: number;
 
-  constructor(name: string, config: RateLimitPolicyConfig, table: LimiterTable) {
+  constructor(name: string, config: RateLimitPolicyConfig, table: LimiterTable, remote?: RemoteStore) {
     this.name = name;
     this.config = config;
     this.table = table;
+    this.remote = config.store === 'redis' ? remote : undefined;
+    this.#intervalUs = config.algorithm === 'gcra' ? Math.max(1, Math.round((config.rate.periodMs * 1000) / config.rate.count)) : 0;
     this.#parts = config.key.map((text) => {
       const part = parseKeyPart(text);
       if (part === undefined) throw new Error(`rate-limit policy ${name}: bad key part ${JSON.stringify(text)}`);
@@ -80,6 +94,47 @@ export class Limiter {
     const { step } = this.table.decide(hash, nowMs, this.algorithm);
     const decision = step.decision;
     this.count(decision.allowed ? (decision.delayMs > 0 ? 'delayed' : 'allowed') : this.config.dryRun ? 'dry_run_limited' : 'limited');
+    return { limiter: this, key: hash, decision };
+  }
+
+  /**
+   * `store: redis`: decides on Redis (one script call), unless the negative
+   * cache already knows the key is refused, or the breaker is open or the call
+   * fails, when `onStoreError` decides: `local` the local table, `open` admit,
+   * `closed` a 503 refusal. Never rejects.
+   */
+  async decideRemote(key: string, nowMs: number): Promise<PolicyDecision> {
+    const remote = this.remote;
+    if (remote === undefined || this.config.algorithm !== 'gcra') return this.decide(key, nowMs);
+    const hash = this.table.hashOf(key);
+    const cached = remote.state.refused(key, nowMs);
+    if (cached !== undefined) return this.#counted(hash, cached);
+    if (remote.state.mayCall(nowMs)) {
+      try {
+        const decision = await remote.client.gcra(this.name, key, this.#intervalUs, this.config.burst);
+        remote.state.succeeded();
+        remote.state.remember(key, decision, epochNow());
+        return this.#counted(hash, decision);
+      } catch {
+        remote.state.failed(epochNow());
+        this.table.countStoreError();
+      }
+    }
+    switch (this.config.onStoreError) {
+      case 'local':
+        return this.decide(key, nowMs);
+      case 'open':
+        return this.#counted(hash, { allowed: true, remaining: this.quota, resetAfterMs: 0, retryAfterMs: 0, delayMs: 0 });
+      case 'closed': {
+        const wait = Math.max(1000, remote.state.retryAfterMs(epochNow()));
+        this.count(this.config.dryRun ? 'dry_run_limited' : 'limited');
+        return { limiter: this, key: hash, decision: { allowed: false, remaining: 0, resetAfterMs: wait, retryAfterMs: wait, delayMs: 0 }, unavailable: true };
+      }
+    }
+  }
+
+  #counted(hash: KeyHash, decision: Decision): PolicyDecision {
+    this.count(decision.allowed ? 'allowed' : this.config.dryRun ? 'dry_run_limited' : 'limited');
     return { limiter: this, key: hash, decision };
   }
 

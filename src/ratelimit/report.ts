@@ -22,6 +22,12 @@ export function declareRateLimitMetrics(registry: Registry, store: RateLimitStor
   collectedCounter(registry, 'usher_ratelimit_evictions_total', 'Keys whose state was still live when a new key took their slot (the probe window was full): raise maxKeys when this grows.', ['policy'], (emit) => {
     for (const { name, table } of store.tables()) emit({ policy: name }, table.evictions);
   });
+  collectedCounter(registry, 'usher_ratelimit_store_errors_total', '`store: redis`: Redis calls that failed or timed out (each then decided by the policy\'s onStoreError).', ['policy'], (emit) => {
+    for (const { name, table } of store.tables()) emit({ policy: name }, table.storeErrors);
+  });
+  collectedGauge(registry, 'usher_ratelimit_breaker_open', '`store: redis`: 1 while a thread\'s Redis breaker for the policy is open (after 5 consecutive errors; one probe every 2 s), else 0.', ['policy'], (emit) => {
+    for (const { name, table } of store.tables()) emit({ policy: name }, table.breakerOpen ? 1 : 0);
+  });
   collectedGauge(registry, 'usher_ratelimit_table_bytes', 'Memory of a policy\'s key table, fixed when the policy is made.', ['policy'], (emit) => {
     for (const { name, table } of store.tables()) emit({ policy: name }, table.bytes);
   });

@@ -10,8 +10,9 @@
  * leaves a policy as it was keeps its table (and every key's state); a policy
  * whose settings change starts afresh.
  */
-import type { RateLimitPolicyConfig } from '../config/types.ts';
-import { Limiter } from './limiter.ts';
+import type { RateLimitPolicyConfig, RedisConfig } from '../config/types.ts';
+import { Limiter, type RemoteStore } from './limiter.ts';
+import { RedisPolicyState, RedisRateLimitClient } from './redis.ts';
 import { LimiterTable } from './table.ts';
 
 /** The tables of one config, as they travel to a worker: by policy name, the settings' fingerprint and the buffer. */
@@ -28,6 +29,10 @@ export class RateLimitStore {
   readonly owner: boolean;
   /** Tables by `name + "\n" + fingerprint`. */
   #tables = new Map<string, { readonly name: string; readonly fingerprint: string; readonly table: LimiterTable }>();
+  /** This thread's Redis connection (`store: redis` policies), made from the config's `redis` on first use. */
+  #redis: RedisRateLimitClient | undefined;
+  /** Negative caches and breakers of `store: redis` policies, by the same id as the tables. */
+  #remote = new Map<string, RedisPolicyState>();
 
   constructor(owner: boolean) {
     this.owner = owner;
@@ -47,6 +52,7 @@ export class RateLimitStore {
   retain(policies: Policies): void {
     const keep = new Set(Object.entries(policies ?? {}).map(([name, policy]) => `${name}\n${fingerprint(policy)}`));
     for (const id of [...this.#tables.keys()]) if (!keep.has(id)) this.#tables.delete(id);
+    for (const id of [...this.#remote.keys()]) if (!keep.has(id)) this.#remote.delete(id);
   }
 
   /** Worker: the tables the main thread sent with a config (the ones already adopted are kept as they are). */
@@ -57,11 +63,41 @@ export class RateLimitStore {
       next.set(id, this.#tables.get(id) ?? { name, fingerprint: print, table: new LimiterTable(buffer) });
     }
     this.#tables = next;
+    for (const id of [...this.#remote.keys()]) if (!next.has(id)) this.#remote.delete(id);
   }
 
-  /** A limiter for the policy, on its table. Throws in a worker that was not sent the table. */
-  limiter(name: string, policy: RateLimitPolicyConfig): Limiter {
-    return new Limiter(name, policy, this.#table(name, policy, fingerprint(policy)));
+  /** A limiter for the policy, on its table (and, `store: redis`, on this thread's Redis connection). Throws in a worker that was not sent the table. */
+  limiter(name: string, policy: RateLimitPolicyConfig, redis?: RedisConfig): Limiter {
+    const print = fingerprint(policy);
+    const table = this.#table(name, policy, print);
+    return new Limiter(name, policy, table, policy.store === 'redis' ? this.#remoteStore(`${name}\n${print}`, table, redis) : undefined);
+  }
+
+  /** This thread's Redis connection, if one was made (tests count its calls). */
+  get redis(): RedisRateLimitClient | undefined {
+    return this.#redis;
+  }
+
+  /** Closes the Redis connection (the thread stops). */
+  async close(): Promise<void> {
+    const client = this.#redis;
+    this.#redis = undefined;
+    await client?.close();
+  }
+
+  #remoteStore(id: string, table: LimiterTable, redis: RedisConfig | undefined): RemoteStore | undefined {
+    if (redis === undefined) return undefined;
+    if (this.#redis !== undefined && JSON.stringify(this.#redis.config) !== JSON.stringify(redis)) {
+      void this.#redis.close();
+      this.#redis = undefined;
+    }
+    this.#redis ??= new RedisRateLimitClient(redis);
+    let state = this.#remote.get(id);
+    if (state === undefined) {
+      state = new RedisPolicyState((open) => table.breaker(open));
+      this.#remote.set(id, state);
+    }
+    return { client: this.#redis, state };
   }
 
   /** The tables now, for the admin API and metrics. */

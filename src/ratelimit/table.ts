@@ -5,7 +5,7 @@
  * against one budget per key, never one per thread.
  *
  * Layout (a `BigInt64Array`): a header (evictions, the hash seed, the slot
- * count, decisions by outcome), then slots of two cells, `[hash, state]`. `hash` is a 64-bit keyed
+ * count, decisions by outcome, Redis store errors and open breakers), then slots of two cells, `[hash, state]`. `hash` is a 64-bit keyed
  * hash of the key (0: never used); `state` is the algorithm's word
  * (algorithms.ts). A key lives in one of {@link PROBE} slots from
  * `hash mod slots` (open addressing with a bounded probe window).
@@ -37,7 +37,11 @@ const SEED = 1;
 const SLOTS = 2;
 /** Decisions by outcome, from every thread: cells OUTCOME_CELLS + OUTCOMES.indexOf(outcome). */
 const OUTCOME_CELLS = 3;
-const HEADER = 8;
+/** `store: redis`: failed or timed-out Redis calls, every thread's. */
+const STORE_ERRORS = 7;
+/** `store: redis`: threads whose breaker for this policy is open now. */
+const BREAKERS_OPEN = 8;
+const HEADER = 10;
 
 /** What a policy decided on a request: `delayed` (gcra `maxDelay`) was admitted after a wait; `dry_run_limited` would have been refused. */
 export const OUTCOMES = ['allowed', 'limited', 'dry_run_limited', 'delayed'] as const;
@@ -102,6 +106,26 @@ export class LimiterTable {
   /** Counts a decision (every thread counts into the same cells). */
   count(outcome: number): void {
     Atomics.add(this.cells, OUTCOME_CELLS + outcome, 1n);
+  }
+
+  /** Counts a failed or timed-out Redis call (`store: redis`). */
+  countStoreError(): void {
+    Atomics.add(this.cells, STORE_ERRORS, 1n);
+  }
+
+  /** Failed or timed-out Redis calls so far, every thread's. */
+  get storeErrors(): number {
+    return Number(Atomics.load(this.cells, STORE_ERRORS));
+  }
+
+  /** A thread's breaker for this policy opened (+1) or closed (−1). */
+  breaker(open: boolean): void {
+    Atomics.add(this.cells, BREAKERS_OPEN, open ? 1n : -1n);
+  }
+
+  /** Whether some thread's breaker for this policy is open. */
+  get breakerOpen(): boolean {
+    return Atomics.load(this.cells, BREAKERS_OPEN) > 0n;
   }
 
   /** Decisions so far by outcome, every thread's. */

@@ -66,7 +66,7 @@ const DEFAULT_CACHE: CacheConfig = { maxBytes: 256 * 1024 * 1024, maxObjectSize:
 
 export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = silentLogger(), responseCache: ResponseCache = new ResponseCache(), rateLimits: RateLimitStore = new RateLimitStore(true)): CompiledRoutes {
   const rateLimiters = new Map<string, Limiter>();
-  for (const [name, policy] of Object.entries(config.rateLimits ?? {})) rateLimiters.set(name, rateLimits.limiter(name, policy));
+  for (const [name, policy] of Object.entries(config.rateLimits ?? {})) rateLimiters.set(name, rateLimits.limiter(name, policy, config.redis));
   const caching = config.listeners.some((listener) => listener.routes.some((route) => route.filters?.some((filter) => filter.kind === 'cache') === true));
   if (caching) responseCache.configure(config.cache ?? DEFAULT_CACHE);
   else responseCache.enabled = false;

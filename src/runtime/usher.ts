@@ -421,6 +421,7 @@ export class Usher {
     }
     for (const pool of this.#snapshot.pools.values()) pool.close();
     closeH2cSessions();
+    await this.rateLimits.close();
     await this.#admin?.close();
     await this.#accessLog.close();
     this.logger.info('stopped');

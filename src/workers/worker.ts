@@ -319,6 +319,7 @@ class DataPlane {
     }
     for (const mirror of this.#mirrors.values()) mirror.served?.close();
     closeH2cSessions();
+    await this.#rateLimits.close();
     await this.#accessLog.close();
   }
 

@@ -83,6 +83,10 @@ const policySchema = documented(
     switch (p.algorithm) {
       case 'gcra':
         if (foreign(['limit', 'window', 'leaseTimeout']) || missing('rate')) return z.NEVER;
+        if (p.store === 'redis' && p.maxDelay !== undefined) {
+          ctx.issues.push({ code: 'custom', message: 'maxDelay is not yet supported with store: redis', input: p.maxDelay, path: ['maxDelay'] });
+          return z.NEVER;
+        }
         return { ...common, algorithm: 'gcra', rate: p.rate!, burst: p.burst ?? RATE_LIMIT_DEFAULTS.burst, maxDelayMs: p.maxDelay ?? 0 };
       case 'sliding-window':
         if (foreign(['rate', 'burst', 'maxDelay', 'leaseTimeout']) || missing('limit') || missing('window')) return z.NEVER;

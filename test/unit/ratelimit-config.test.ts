@@ -34,7 +34,7 @@ test('a gcra policy gets its defaults; the filter names its policies', () => {
   const result = parseConfig(config('  api: { rate: 100/s, burst: 50 }'), 'test.yaml', {});
   assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
   assert.deepEqual(result.config.rateLimits?.['api'], {
-    key: ['client-ip'], ipv6Prefix: 64, dryRun: false, status: 429, xRateLimitHeaders: false, maxKeys: 100_000,
+    key: ['client-ip'], ipv6Prefix: 64, dryRun: false, status: 429, xRateLimitHeaders: false, maxKeys: 100_000, store: 'local', onStoreError: 'local',
     algorithm: 'gcra', rate: { count: 100, periodMs: 1000 }, burst: 50, maxDelayMs: 0,
   });
   assert.deepEqual(result.config.listeners[0]!.routes[0]!.filters, [{ kind: 'rateLimit', policies: ['api'] }]);
@@ -44,7 +44,7 @@ test('sliding-window and concurrency policies', () => {
   const result = parseConfig(config("  api: { algorithm: sliding-window, limit: 1000, window: 1h, key: ['header:X-Api-Key'] }\n  up: { algorithm: concurrency, limit: 10 }", '[api, up]'), 'test.yaml', {});
   assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
   assert.equal(result.config.rateLimits?.['api']?.algorithm, 'sliding-window');
-  assert.deepEqual(result.config.rateLimits?.['up'], { key: ['client-ip'], ipv6Prefix: 64, dryRun: false, status: 429, xRateLimitHeaders: false, maxKeys: 100_000, algorithm: 'concurrency', limit: 10, leaseTimeoutMs: 60_000 });
+  assert.deepEqual(result.config.rateLimits?.['up'], { key: ['client-ip'], ipv6Prefix: 64, dryRun: false, status: 429, xRateLimitHeaders: false, maxKeys: 100_000, store: 'local', onStoreError: 'local', algorithm: 'concurrency', limit: 10, leaseTimeoutMs: 60_000 });
 });
 
 test('a route naming an unknown policy is an error with a suggestion', () => {

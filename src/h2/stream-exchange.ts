@@ -227,15 +227,15 @@ export abstract class StreamExchange extends AttemptLoop {
     }
   }
 
+  protected answerLocally(answer: LocalAnswer): void {
+    this.answer(answer.status, answer.headers, answer.body);
+  }
+
   /**
    * Answers without a backend (a redirect, a filter's response): `headers`
    * (`[name, value, ...]`, no framing fields) and `body`, with the content-length
    * and `x-request-id` the HTTP/1.1 twin (`proxy/local-answer.ts`) writes.
    */
-  protected answerLocally(answer: LocalAnswer): void {
-    this.answer(answer.status, answer.headers, answer.body);
-  }
-
   answer(status: number, headers: readonly string[], body: Buffer): void {
     if (this.#finished) return;
     if (!this.stream.destroyed && !this.stream.closed) {

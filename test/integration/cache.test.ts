@@ -11,11 +11,10 @@ import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.
 import { send, type Reply } from '../helpers/send.ts';
 import { startUsher } from '../helpers/usher.ts';
 
-
-/** An origin and usher with one cached route in front of it. */
-async function cached(t: TestContext, handler: OriginHandler, cacheOptions = '{}'): Promise<{ origin: Origin; usher: Usher; port: number }> {
+/** An origin and usher with one cached route in front of it; `top` adds top-level keys (runtime, admin). */
+async function cached(t: TestContext, handler: OriginHandler, cacheOptions = '{}', top = ''): Promise<{ origin: Origin; usher: Usher; port: number }> {
   const origin = await startOrigin('o', handler);
-  const usher = await startUsher(`listeners:
+  const usher = await startUsher(`${top}listeners:
   - name: web
     bind: 127.0.0.1:0
     routes:
@@ -200,33 +199,19 @@ test('request no-cache revalidates, and no default TTL: a response without fresh
 
 test('with two workers, an admin purge (by tag, prefix or key; hard or soft) reaches both caches before it answers; /api/cache and /metrics sum them', async (t) => {
   let version = 0;
-  const origin = await startOrigin('o', (req, res) => {
-    if (req.headers['if-none-match'] === `"v${version}"`) {
-      res.writeHead(304, { etag: `"v${version}"`, 'cache-control': 'max-age=60' }).end();
-      return;
-    }
-    version++;
-    res.writeHead(200, { 'cache-control': 'max-age=60', etag: `"v${version}"`, 'surrogate-key': 'products all' }).end(`v${version}`);
-  });
-  const usher = await startUsher(`runtime: { workers: 2 }
-admin: { bind: 127.0.0.1:0 }
-listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - pool: main
-        filters:
-          - cache: {}
-pools:
-  main:
-    backends:
-      - address: ${origin.address}
-`);
-  t.after(async () => {
-    await usher.stop({ timeoutMs: 500 });
-    await origin.close();
-  });
-  const port = usher.address('web').port;
+  const { origin, usher, port } = await cached(
+    t,
+    (req, res) => {
+      if (req.headers['if-none-match'] === `"v${version}"`) {
+        res.writeHead(304, { etag: `"v${version}"`, 'cache-control': 'max-age=60' }).end();
+        return;
+      }
+      version++;
+      res.writeHead(200, { 'cache-control': 'max-age=60', etag: `"v${version}"`, 'surrogate-key': 'products all' }).end(`v${version}`);
+    },
+    '{}',
+    'runtime: { workers: 2 }\nadmin: { bind: 127.0.0.1:0 }\n',
+  );
   const admin = usher.adminUrl!;
   const many = (path: string) => Promise.all(Array.from({ length: 40 }, () => send(port, path)));
   const purge = async (body: unknown) => (await fetch(`${admin}/api/cache/purge`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).json() as Promise<{ purged: number }>;

@@ -6,45 +6,14 @@
  * thread and kept across reloads; `configure` resizes it.
  */
 import { CacheStore, type PurgeMode, type StoreOptions } from './store.ts';
+import { Fill } from './fill.ts';
+
+
 
 /** How long a key whose response could not be shared is not collapsed (Varnish's hit-for-miss, 10 s). */
 const UNCACHEABLE_MS = 10_000;
 /** Keys remembered as uncacheable at most; the oldest are forgotten first. */
 const MAX_UNCACHEABLE = 10_000;
-
-/** A fill in progress: the requests that missed the same key wait for it. */
-export class Fill {
-  /** When the fill began (ms, the filter's clock): a fill that never settled (its request failed before the response phase) is ignored after the lock timeout. */
-  readonly startedAt: number;
-  #settled = false;
-  readonly #waiters: (() => void)[] = [];
-  readonly #onSettle: () => void;
-
-  constructor(startedAt: number, onSettle: () => void) {
-    this.startedAt = startedAt;
-    this.#onSettle = onSettle;
-  }
-
-  /** The response was stored, or turned out not to be (waiters then look up again and go upstream). */
-  settle(): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#onSettle();
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-
-  /** Resolves when the fill settles or after `timeoutMs`, whichever is first. */
-  settled(timeoutMs: number): Promise<void> {
-    if (this.#settled) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      this.#waiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-}
 
 /** Counters beyond the store's own, for metrics. */
 export interface ResponseCacheCounters {

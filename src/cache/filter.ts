@@ -35,6 +35,9 @@ import { appendCacheStatus, cacheStatus, type CacheStatus } from './status.ts';
 import { shareability, storability, stripFields } from './storable.ts';
 import type { StoredVariant } from './store.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
+import type { StaleIfErrorWindows } from '../config/types.ts';
+import type { UsherError } from '../errors.ts';
+import type { InternalFilter } from '../filter/chain.ts';
 import { revalidateInBackground, varyHeaders } from './background.ts';
 import { freshen } from './update.ts';
 import { varyNames } from './vary.ts';
@@ -49,8 +52,8 @@ export interface CacheFilterOptions {
   readonly targets: readonly string[];
   /** The name in `Cache-Status`. */
   readonly name: string;
-  /** Seconds a stale response may be served when the backends fail (5xx) or none is available, besides what `stale-if-error` allows; 0: only the header. */
-  readonly staleIfErrorS: number;
+  /** Seconds a stale response may be served when the backends fail, per error class, besides what `stale-if-error` allows; 0: only the header. */
+  readonly staleIfErrorS: StaleIfErrorWindows;
 }
 
 /** Methods that never change a resource, so they invalidate nothing (RFC 9110 §9.2.1). */
@@ -125,7 +128,7 @@ function endToEnd(fields: Record<string, string[]>): Record<string, string[]> {
 }
 
 /** Builds the `cache` filter of one route. `now` is the clock (ms since the epoch). */
-export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, now: () => number = Date.now): Filter {
+export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, now: () => number = Date.now): InternalFilter {
   const pending = new WeakMap<FilterRequest, Pending>();
   const captures = new WeakMap<FilterRequest, Capture>();
   const status = (s: CacheStatus): string => cacheStatus(options.name, s);
@@ -178,7 +181,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       }
       if (directives.onlyIfCached) return { status: 504, headers: { 'cache-status': status({ fwd: 'request', detail: 'only-if-cached' }) } };
       // Health-aware stale-if-error: no backend is available, so do not wait for the 503.
-      if ((request as { readonly pool?: PoolRuntime }).pool?.mode === 'none' && staleOnError(variant, policy, directives, at)) {
+      if ((request as { readonly pool?: PoolRuntime }).pool?.mode === 'none' && staleOnError(variant, policy, directives, at, 'connect')) {
         cache.counters.hits++;
         return answer(request, fields, variant, policy, at, { fwd: 'stale', detail: 'no-backend' });
       }
@@ -204,11 +207,22 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
     return undefined;
   }
 
-  /** Whether `variant` may be served stale because the backends failed: its `stale-if-error`, the request's, or the filter's `staleIfError`. */
-  function staleOnError(variant: StoredVariant, policy: ResponsePolicy, directives: CacheDirectives, at: number): boolean {
+  /** Whether `variant` may be served stale because the backends failed (`failure`): its `stale-if-error`, the request's, or the filter's `staleIfError` for that class. */
+  function staleOnError(variant: StoredVariant, policy: ResponsePolicy, directives: CacheDirectives, at: number, failure: keyof StaleIfErrorWindows): boolean {
     if (mayServeStaleOnError(variant.response, policy, directives, at)) return true;
-    if (options.staleIfErrorS <= 0 || forbidsStale(policy.directives)) return false;
-    return -freshness(variant.response, policy, at).ttl <= options.staleIfErrorS;
+    const window = options.staleIfErrorS[failure];
+    if (window <= 0 || forbidsStale(policy.directives)) return false;
+    return -freshness(variant.response, policy, at).ttl <= window;
+  }
+
+  /** The stale variant a failed revalidation may serve instead of the failure, as a local answer; undefined when none may. */
+  function staleForFailure(request: FilterRequest, state: Extract<Pending, { kind: 'fill' }>, at: number, failure: keyof StaleIfErrorWindows, fwdStatus: number): LocalResponse | undefined {
+    const stale = state.variants?.[0];
+    if (stale === undefined) return undefined;
+    const policy = responsePolicy(stale.response.fields, options.targets);
+    if (!staleOnError(stale, policy, requestDirectives(state.fields), at, failure)) return undefined;
+    cache.counters.staleOnError++;
+    return answer(request, state.fields, stale, policy, at, { fwd: 'stale', fwdStatus, detail: 'stale-if-error' });
   }
 
   /** One background revalidation per key at a time (background.ts); what it brings back updates the store. */
@@ -290,14 +304,11 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
           return;
         }
       }
-      if (state.variants !== undefined && response.status >= 500) {
-        const stale = state.variants[0];
+      if (response.status >= 500) {
+        const stale = staleForFailure(request, state, at, 'status5xx', response.status);
         if (stale !== undefined) {
-          const policy = responsePolicy(stale.response.fields, options.targets);
-          if (staleOnError(stale, policy, requestDirectives(state.fields), at)) {
-            response.replace(answer(request, state.fields, stale, policy, at, { fwd: 'stale', fwdStatus: response.status, detail: 'stale-if-error' }));
-            return;
-          }
+          response.replace(stale);
+          return;
         }
       }
       const policy = responsePolicy(fields, options.targets);
@@ -315,7 +326,9 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         cache.markUncacheable(state.key, at);
         state.fill?.settle();
       }
-      if (state.variants !== undefined && response.status !== 304) for (const old of state.variants) if (!stored) cache.store.delete(old);
+      // A new representation replaces the stale ones; a 5xx is a failure, not a representation: the stale ones stay
+      // for stale-if-error (RFC 9111 §4.3.3).
+      if (state.variants !== undefined && !stored && response.status !== 304 && response.status < 500) for (const old of state.variants) cache.store.delete(old);
       const detail = storable.storable ? (shareable.shareable ? undefined : shareable.reason) : storable.reason;
       response.setHeader('cache-status', appendCacheStatus(response.headerValues('cache-status'), status({ fwd: state.fwd, fwdStatus: response.status, stored, collapsed: state.collapsed, ...(detail === undefined ? {} : { detail }) })));
       // A client's validators were held back so the full response could be stored: it gets that response,
@@ -331,6 +344,16 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       }
     },
 
+    onUpstreamError(request, error) {
+      const state = pending.get(request);
+      if (state?.kind !== 'fill') return undefined;
+      const stale = staleForFailure(request, state, now(), failureClass(error), error.httpStatus);
+      if (stale === undefined) return undefined;
+      pending.delete(request);
+      state.fill?.settle();
+      return stale;
+    },
+
     transformBody(_response, request) {
       const capture = captures.get(request);
       if (capture === undefined) return undefined;
@@ -342,6 +365,13 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
   function keyOf(scheme: string, authority: string, target: string, fields: Fields): string {
     return primaryKey({ scheme, authority, target, method: 'GET', fields }, options.key);
   }
+}
+
+/** The `staleIfError` class of a failure usher detected itself: a response timeout, a broken response (counted with 5xx), or no backend reached. */
+function failureClass(error: UsherError): keyof StaleIfErrorWindows {
+  if (error.code === 'USHER_UPSTREAM_RESPONSE_TIMEOUT') return 'timeout';
+  if (error.code === 'USHER_UPSTREAM_RESET' || error.code === 'USHER_UPSTREAM_BAD_RESPONSE') return 'status5xx';
+  return 'connect';
 }
 
 function hasClientValidators(fields: Fields): boolean {

@@ -32,6 +32,8 @@ export interface ResponseCacheCounters {
   invalidations: number;
   /** Revalidations sent in the background for stale-while-revalidate. */
   backgroundRevalidations: number;
+  /** Stale responses served because the backends failed (stale-if-error). */
+  staleOnError: number;
 }
 
 export class ResponseCache {
@@ -41,7 +43,7 @@ export class ResponseCache {
   /** Keys with a background revalidation under way (stale-while-revalidate). */
   readonly refreshing = new Set<string>();
   readonly #uncacheable = new Map<string, number>();
-  readonly counters: ResponseCacheCounters = { hits: 0, misses: 0, collapsed: 0, revalidations: 0, revalidated304: 0, stores: 0, invalidations: 0, backgroundRevalidations: 0 };
+  readonly counters: ResponseCacheCounters = { hits: 0, misses: 0, collapsed: 0, revalidations: 0, revalidated304: 0, stores: 0, invalidations: 0, backgroundRevalidations: 0, staleOnError: 0 };
 
   constructor(options: StoreOptions = {}) {
     this.#options = options;

@@ -136,12 +136,22 @@ export interface ForwardAuthFilterConfig {
   readonly maxResponseBytes: number;
 }
 
+/** How long after expiry a stored response may be served for each class of backend failure, in seconds (0: only the `stale-if-error` directive). */
+export interface StaleIfErrorWindows {
+  /** No backend reached: connect refused, failed or timed out, none available, queue full or timed out. */
+  readonly connect: number;
+  /** The response timeout elapsed. */
+  readonly timeout: number;
+  /** A 5xx answer, or a response reset or broken before any byte reached the client. */
+  readonly status5xx: number;
+}
+
 /** `cache`: a shared HTTP cache on the route (src/cache/filter.ts). */
 export interface CacheFilterConfig {
   readonly kind: 'cache';
   readonly lockTimeoutMs: number;
-  /** Seconds (see CacheFilterOptions.staleIfErrorS). */
-  readonly staleIfErrorS: number;
+  /** Seconds per error class (see CacheFilterOptions.staleIfErrorS). */
+  readonly staleIfErrorS: StaleIfErrorWindows;
   readonly key: {
     readonly includeQuery?: readonly string[];
     readonly excludeQuery?: readonly string[];

@@ -4,7 +4,7 @@
  * phases in reverse (Envoy's decoder and encoder filter chains).
  */
 import type { UsherError } from '../errors.ts';
-import type { Filter, FilterRequest, RequestVerdict } from './filter.ts';
+import type { Filter, FilterRequest, LocalResponse, RequestVerdict } from './filter.ts';
 
 /** A request phase's verdict as built-in filters may also give it: an {@link UsherError} fails the request with its own status (403 `forbidden`...). */
 export type InternalVerdict = RequestVerdict | UsherError;
@@ -18,6 +18,15 @@ export interface InternalFilter extends Omit<Filter, 'onRequest'> {
    * slot back here. Called for the filters whose request phase ran.
    */
   onEnd?(request: FilterRequest): void;
+  /**
+   * Built-in filters only: the backends failed and usher is about to answer
+   * with its own error (`error`: connect refused or timed out, response
+   * timeout, no backend available...). A local response returned here is sent
+   * instead, through the response phases of the filters before this one: a
+   * cache serves its stale copy (`stale-if-error`). Called in reverse order
+   * for the filters whose request phase ran, before any response byte left.
+   */
+  onUpstreamError?(request: FilterRequest, error: UsherError): LocalResponse | undefined;
 }
 
 /** Default bound on one asynchronous request phase (a user filter's promise). */
@@ -39,12 +48,15 @@ export class FilterChain {
   readonly hasResponsePhase: boolean;
   /** Whether some filter wants to know when the request is over ({@link InternalFilter.onEnd}). */
   readonly hasEndPhase: boolean;
+  /** Whether some filter may answer for failed backends ({@link InternalFilter.onUpstreamError}). */
+  readonly hasErrorPhase: boolean;
 
   constructor(filters: readonly CompiledFilter[]) {
     this.filters = Object.freeze([...filters]);
     this.length = filters.length;
     this.hasResponsePhase = filters.some(({ filter }) => filter.onResponse !== undefined || filter.transformBody !== undefined);
     this.hasEndPhase = filters.some(({ filter }) => filter.onEnd !== undefined);
+    this.hasErrorPhase = filters.some(({ filter }) => filter.onUpstreamError !== undefined);
     Object.freeze(this);
   }
 }

@@ -233,6 +233,31 @@ export class FilterRun implements FilterRequest {
     }
   }
 
+  /**
+   * The backends failed with `error` before any response byte was sent: a
+   * filter's answer to send instead of usher's own error response, run through
+   * the response phases of the filters before it; undefined when none answers.
+   * A filter that throws here is logged and skipped.
+   */
+  answerUpstreamError(error: UsherError): LocalAnswer | UsherError | undefined {
+    if (!this.#chain.hasErrorPhase) return undefined;
+    const filters = this.#chain.filters;
+    for (let i = this.#ran - 1; i >= 0; i--) {
+      const filter = filters[i]!.filter;
+      if (filter.onUpstreamError === undefined) continue;
+      let verdict: LocalResponse | undefined;
+      try {
+        verdict = filter.onUpstreamError(this, error);
+      } catch (thrown) {
+        this.#metrics.filterFailed(filter.name);
+        this.#logger.error({ err: thrown, listener: this.listener, route: this.route, filter: filter.name, requestId: this.requestId }, 'filter failed while answering for failed backends');
+        continue;
+      }
+      if (verdict !== undefined) return this.#decided(i, verdict);
+    }
+    return undefined;
+  }
+
   /** The client left: abort the filter's signal; the outcome no longer matters. */
   cancel(): void {
     if (this.#cancelled) return;

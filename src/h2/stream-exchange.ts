@@ -210,9 +210,22 @@ export abstract class StreamExchange extends AttemptLoop {
   /** Answers the client with an error usher decided itself (or resets a begun response); the exchange ends. */
   fail(error: UsherError): void {
     if (this.#finished) return;
+    const stream = this.stream;
+    if (!this.responseStarted && !stream.destroyed) {
+      const substitute = this.answerForUpstreamError(error);
+      if (substitute instanceof UsherError) error = substitute;
+      else if (substitute !== undefined) {
+        this.leaveQueue();
+        try {
+          this.releaseUpstream(false);
+        } finally {
+          this.answerLocally(substitute);
+        }
+        return;
+      }
+    }
     this.error ??= error;
     this.leaveQueue();
-    const stream = this.stream;
     if (this.responseStarted) {
       // Nothing truthful can follow a begun response: RST_STREAM tells the client it is incomplete.
       resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);

@@ -143,9 +143,20 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   /** Answers the client with an error usher decided itself; the exchange ends. */
   fail(error: UsherError): void {
     if (this.#finished) return;
+    const socket = this.conn.socket;
+    if (this.status === 0 && !socket.destroyed) {
+      const substitute = this.answerForUpstreamError(error);
+      if (substitute instanceof UsherError) error = substitute;
+      else if (substitute !== undefined) {
+        this.leaveQueue();
+        this.releaseUpstream(false);
+        if (!this.requestBodyDone) this.clientKeepAlive = false;
+        this.answerLocally(substitute);
+        return;
+      }
+    }
     this.error ??= error;
     this.leaveQueue();
-    const socket = this.conn.socket;
     if (this.status !== 0) {
       // The response already started: nothing truthful can be sent, so cut the connection.
       this.clientKeepAlive = false;

@@ -312,6 +312,63 @@ test('stale-if-error: a 5xx from the backend or a pool with no backend available
   assert.equal(uncached.status, 503, 'without a stored response the request still fails');
 });
 
+test('stale-if-error per error class: a response timeout and a refused connection get the stale response; a 5xx, not configured, does not', async (t) => {
+  let mode: 'ok' | 'silent' | '503' = 'ok';
+  const origin = await startOrigin('o', (req, res) => {
+    if (mode === 'silent') return; // never answers: the response timeout fires
+    if (mode === '503') {
+      res.writeHead(503).end('down');
+      return;
+    }
+    // max-age=0: stored, and stale at once, so every later request revalidates.
+    const directive = req.url === '/header' ? 'max-age=0, stale-if-error=60' : 'max-age=0';
+    res.writeHead(200, { 'cache-control': directive, etag: '"v1"' }).end(`kept ${req.url}`);
+  });
+  const usher = await startUsher(`listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - match: { pathPrefix: /header }
+        pool: main
+        filters: [ { cache: {} } ]
+      - pool: main
+        filters: [ { cache: { staleIfError: { connect: 60s, timeout: 60s } } } ]
+pools:
+  main:
+    timeouts: { response: 300ms }
+    backends:
+      - address: ${origin.address}
+`);
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const port = usher.address('web').port;
+  assert.equal((await send(port, '/e')).body, 'kept /e');
+  assert.equal((await send(port, '/header')).body, 'kept /header');
+
+  mode = 'silent';
+  const onTimeout = await send(port, '/e');
+  assert.equal(onTimeout.status, 200);
+  assert.equal(onTimeout.body, 'kept /e');
+  assert.match(String(onTimeout.headers['cache-status']), /fwd=stale; fwd-status=504; ttl=-\d+; detail=stale-if-error/);
+
+  mode = '503';
+  const on503 = await send(port, '/e');
+  assert.equal(on503.status, 503, 'the 5xx class is not configured: the backend\'s answer goes through');
+
+  await origin.close(); // connections are now refused
+  const onRefused = await send(port, '/e');
+  assert.equal(onRefused.status, 200);
+  assert.equal(onRefused.body, 'kept /e');
+  assert.match(String(onRefused.headers['cache-status']), /fwd=stale; fwd-status=50[23]; ttl=-\d+; detail=(stale-if-error|no-backend)/);
+  const byDirective = await send(port, '/header');
+  assert.equal(byDirective.status, 200, 'the response\'s own stale-if-error covers a refused connection');
+  assert.equal(byDirective.body, 'kept /header');
+  const uncached = await send(port, '/never-stored');
+  assert.ok(uncached.status === 502 || uncached.status === 503, `without a stored response the request still fails (${uncached.status})`);
+});
+
 test('the dashboard\'s event stream carries the cache: hit ratio inputs, size and top keys; none without a cache route', async (t) => {
   const origin = await startOrigin('o', (req, res) => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('dash'));
   const yaml = (filters: string) => `admin: { bind: 127.0.0.1:0 }

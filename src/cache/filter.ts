@@ -22,7 +22,8 @@
  */
 import type { BodyTransform, Filter, FilterRequest, FilterResponse, LocalResponse } from '../filter/filter.ts';
 import { hopByHop } from '../proxy/headers.ts';
-import { precheckedAnswer } from '../filter/run.ts';
+import { precheckedAnswer, streamedAnswer } from '../filter/run.ts';
+import type { OutlivingTransform } from '../filter/body.ts';
 import { evaluatePreconditions, hasOriginPreconditions, ifRangeAllowsRange, revalidationFields, selectForUpdate } from './conditional.ts';
 import { requestDirectives, responsePolicy, type CacheDirectives, type ResponsePolicy } from './directives.ts';
 import { fieldLines, type Fields } from './fields.ts';
@@ -30,7 +31,7 @@ import { currentAge, forbidsStale, freshness, mayServeStaleOnError, reuseDecisio
 import { primaryKey, type KeyOptions } from './key.ts';
 import { buildPartial, parseRange, resolveRanges } from './range.ts';
 import type { ResponseCache } from './response-cache.ts';
-import type { Fill } from './fill.ts';
+import type { Fill, FillBody } from './fill.ts';
 import { appendCacheStatus, cacheStatus, type CacheStatus } from './status.ts';
 import { shareability, storability, stripFields } from './storable.ts';
 import type { StoredVariant } from './store.ts';
@@ -91,6 +92,8 @@ interface Capture {
   readonly response: TimedResponse;
   readonly vary: readonly string[];
   readonly fill: Fill | undefined;
+  /** The response's Content-Length, when it had one. */
+  readonly length: number | undefined;
 }
 
 /** The stored fields a hit sends again (not Age or Cache-Status, which each hit sets), made once per stored response. */
@@ -131,6 +134,8 @@ function endToEnd(fields: Record<string, string[]>): Record<string, string[]> {
 export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, now: () => number = Date.now): InternalFilter {
   const pending = new WeakMap<FilterRequest, Pending>();
   const captures = new WeakMap<FilterRequest, Capture>();
+  /** Requests whose body fills a key others wait on, until the request is over. */
+  const filling = new WeakMap<FilterRequest, Fill>();
   const status = (s: CacheStatus): string => cacheStatus(options.name, s);
 
   /** A local answer from a stored variant for `request`: preconditions, Range and HEAD applied. */
@@ -160,6 +165,17 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       }
     }
     return precheckedAnswer({ status: stored.status, headers, body: variant.body });
+  }
+
+  /** A waiter's answer from a fill still under way: the response's fields, and its body as it arrives. */
+  function fromFill(stored: TimedResponse, body: FillBody): LocalResponse {
+    cache.counters.hits++;
+    const at = now();
+    const headers: Record<string, string[]> = { ...replayed(stored) };
+    headers['age'] = [String(Math.floor(currentAge(stored, at)))];
+    const ttl = freshness(stored, responsePolicy(stored.fields, options.targets), at).ttl;
+    headers['cache-status'] = [appendCacheStatus(fieldLines(stored.fields, 'cache-status'), status({ hit: true, collapsed: true, ttl, detail: 'streamed' }))];
+    return streamedAnswer(precheckedAnswer({ status: stored.status, headers }), body);
   }
 
   /** The request phase once the key is known: answer, or continue upstream with what the response phases need. */
@@ -202,7 +218,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
     if (clientValidators) for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
     const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at) : undefined;
     // A fill whose request fails or loses its client releases its waiters at once (one of them fills instead).
-    if (fill !== undefined) request.signal.addEventListener('abort', () => fill.settle(), { once: true });
+    if (fill !== undefined) request.signal.addEventListener('abort', () => fill.fail(), { once: true });
     pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill, clientValidators, fwd, collapsed });
     return undefined;
   }
@@ -273,7 +289,11 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       // failed, one waiter has started the next by then: wait for that one too, within the same bound.
       cache.counters.collapsed++;
       const deadline = at + options.lockTimeoutMs;
-      return fill.settled(options.lockTimeoutMs).then(() => {
+      const streams = streamable(fields);
+      const waited = streams ? fill.ready(options.lockTimeoutMs) : fill.settled(options.lockTimeoutMs);
+      return waited.then(() => {
+        const head = streams ? fill.head : undefined;
+        if (head !== undefined && !head.body.complete) return fromFill(head.response, head.body);
         const next = cache.fillOf(key, now(), options.lockTimeoutMs);
         const left = deadline - now();
         if (next === undefined || next === fill || left <= 0) return decide(request, key, fields, true);
@@ -319,7 +339,8 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       let stored = false;
       if (storable.storable && shareable.shareable && vary !== '*' && !(length > cache.store.maxObjectSize)) {
         const kept = stripFields(fields, storable.stripFields);
-        captures.set(request, { key: state.key, fields: state.fields, response: { status: response.status, fields: kept, requestTime: state.requestTime, responseTime: at }, vary, fill: state.fill });
+        const declared = fieldLines(fields, 'content-length')[0];
+        captures.set(request, { key: state.key, fields: state.fields, response: { status: response.status, fields: kept, requestTime: state.requestTime, responseTime: at }, vary, fill: state.fill, length: declared === undefined || request.method !== 'GET' ? undefined : length });
         stored = true;
       } else {
         // Others waiting on this key go upstream themselves, and so do later requests for a while.
@@ -358,7 +379,18 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       const capture = captures.get(request);
       if (capture === undefined) return undefined;
       captures.delete(request);
-      return bodyCapture(cache, capture);
+      // Waiters are answered from the body as it arrives when its length is known (and so is known to fit).
+      const published = capture.fill !== undefined && capture.length !== undefined ? capture.fill.publish(capture.response, capture.length) : undefined;
+      if (capture.fill !== undefined) filling.set(request, capture.fill);
+      return bodyCapture(cache, capture, published);
+    },
+
+    onEnd(request) {
+      // Whatever became of the response (stored, failed, replaced by an earlier filter), its waiters are not left hanging.
+      const fill = filling.get(request);
+      if (fill === undefined) return;
+      filling.delete(request);
+      fill.fail();
     },
   };
 
@@ -374,27 +406,41 @@ function failureClass(error: UsherError): keyof StaleIfErrorWindows {
   return 'connect';
 }
 
+/** Whether a waiter may be answered from a fill's body as it arrives: a plain GET (no Range or preconditions to evaluate against the whole response, no request directives to weigh). */
+function streamable(fields: Fields): boolean {
+  for (const name of ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'cache-control', 'pragma']) if (fieldLines(fields, name).length > 0) return false;
+  return true;
+}
+
 function hasClientValidators(fields: Fields): boolean {
   return CLIENT_VALIDATORS.some((name) => fieldLines(fields, name).length > 0);
 }
 
-/** Stores the body as it passes; gives up (and stores nothing) past `maxObjectSize`. */
-function bodyCapture(cache: ResponseCache, capture: Capture): BodyTransform {
-  const chunks: Buffer[] = [];
+/**
+ * Stores the body as it passes; gives up (and stores nothing) past
+ * `maxObjectSize`. With `published`, waiters read the same chunks as they come,
+ * and the capture asks its exchange to finish the body for them if its own
+ * client leaves.
+ */
+function bodyCapture(cache: ResponseCache, capture: Capture, published: FillBody | undefined): BodyTransform & OutlivingTransform {
+  const chunks: Buffer[] = published?.chunks ?? [];
   let bytes = 0;
   let abandoned = false;
   return {
     observesOnly: true,
+    outlivesClient: () => capture.fill?.outlivesClient === true,
     transform(chunk) {
       if (abandoned) return chunk;
       bytes += chunk.length;
       if (bytes > cache.store.maxObjectSize) {
         abandoned = true;
-        chunks.length = 0;
         cache.markUncacheable(capture.key, capture.response.responseTime);
-        capture.fill?.settle();
+        capture.fill?.fail();
+        chunks.length = 0;
       } else {
-        chunks.push(Buffer.from(chunk)); // the read buffer may be reused once this chunk leaves
+        const kept = Buffer.from(chunk); // the read buffer may be reused once this chunk leaves
+        if (published !== undefined) published.push(kept);
+        else chunks.push(kept);
       }
       return chunk;
     },
@@ -402,6 +448,7 @@ function bodyCapture(cache: ResponseCache, capture: Capture): BodyTransform {
       if (abandoned) return undefined;
       cache.store.put(capture.key, { vary: capture.vary as string[], requestFields: capture.fields, response: capture.response, body: Buffer.concat(chunks, bytes) });
       cache.counters.stores++;
+      published?.finish();
       capture.fill?.settle();
       return undefined;
     },

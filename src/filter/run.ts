@@ -26,6 +26,7 @@ import { BodyTransformer } from './body.ts';
 import type { FilterChain, InternalVerdict } from './chain.ts';
 import { HeaderEdits, headerNameProblem, headerValueProblem } from './edits.ts';
 import type { BodyTransform, FilterRequest, FilterResponse, LocalResponse } from './filter.ts';
+import type { StreamedBody } from './streamed-body.ts';
 
 /** A response made without a backend, already through the response phases of the filters before the one that made it. */
 export interface LocalAnswer {
@@ -33,6 +34,8 @@ export interface LocalAnswer {
   /** `[name, value, ...]`, no framing fields. */
   readonly headers: readonly string[];
   readonly body: Buffer;
+  /** A body still arriving (a cache fill's), sent instead of `body` (then empty). */
+  readonly stream?: StreamedBody | undefined;
 }
 
 /** A response filter answered with its own response instead of the backend's ({@link FilterResponse.replace}). */
@@ -350,7 +353,7 @@ export class FilterRun implements FilterRequest {
     const head = this.#responsePhase(answer.status, answer.headers, index);
     if (head instanceof UsherError) return head;
     if ('replaced' in head) return head.replaced;
-    return head.edits === undefined ? answer : { status: head.status, headers: head.edits.apply(answer.headers), body: answer.body };
+    return head.edits === undefined ? answer : { status: head.status, headers: head.edits.apply(answer.headers), body: answer.body, stream: answer.stream };
   }
 
   #failed(index: number, error: unknown): UsherError {
@@ -516,11 +519,21 @@ export function precheckedAnswer<T extends LocalResponse>(response: T): T {
   return response;
 }
 
+const STREAMED = Symbol('usher.streamed');
+
+/** A prechecked answer (see {@link precheckedAnswer}) whose body is `body`, still arriving: built-in filters only (a cache's waiters). */
+export function streamedAnswer<T extends LocalResponse>(response: T, body: StreamedBody): T {
+  (response as T & { [STREAMED]?: StreamedBody })[STREAMED] = body;
+  return response;
+}
+
 /** A filter's {@link LocalResponse}, checked: throws TypeError on a status, header or body usher cannot send. */
 function localAnswer(response: LocalResponse): LocalAnswer {
   if ((response as LocalResponse & { [PRECHECKED]?: true })[PRECHECKED] === true) {
     const headers: string[] = [];
     for (const [name, value] of Object.entries(response.headers ?? {})) for (const one of typeof value === 'string' ? [value] : value) headers.push(name, one);
+    const stream = (response as LocalResponse & { [STREAMED]?: StreamedBody })[STREAMED];
+    if (stream !== undefined) return { status: response.status, headers, body: EMPTY_BODY, stream };
     const given = response.body;
     const body = given === undefined ? EMPTY_BODY : typeof given === 'string' ? Buffer.from(given, 'utf8') : Buffer.from(given.buffer, given.byteOffset, given.byteLength);
     return { status: response.status, headers, body };

@@ -22,7 +22,7 @@
  */
 import type { BodyTransform, Filter, FilterRequest, FilterResponse, LocalResponse } from '../filter/filter.ts';
 import { hopByHop } from '../proxy/headers.ts';
-import { precheckedAnswer, streamedAnswer } from '../filter/run.ts';
+import { memoizedAnswer, precheckedAnswer, streamedAnswer } from '../filter/run.ts';
 import type { OutlivingTransform } from '../filter/body.ts';
 import { evaluatePreconditions, hasOriginPreconditions, ifRangeAllowsRange, revalidationFields, selectForUpdate } from './conditional.ts';
 import { requestDirectives, responsePolicy, type CacheDirectives, type ResponsePolicy } from './directives.ts';
@@ -38,7 +38,7 @@ import type { StoredVariant } from './store.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { StaleIfErrorWindows } from '../config/types.ts';
 import type { UsherError } from '../errors.ts';
-import type { InternalFilter } from '../filter/chain.ts';
+import type { BodyMemo, InternalFilter } from '../filter/chain.ts';
 import { revalidateInBackground, varyHeaders } from './background.ts';
 import { freshen } from './update.ts';
 import { varyNames } from './vary.ts';
@@ -164,7 +164,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         return { status: 206, headers, body: Buffer.concat(partial.chunks as Buffer[], partial.length) };
       }
     }
-    return precheckedAnswer({ status: stored.status, headers, body: variant.body });
+    return memoizedAnswer(precheckedAnswer({ status: stored.status, headers, body: variant.body }), codedMemo(cache, variant));
   }
 
   /** A waiter's answer from a fill still under way: the response's fields, and its body as it arrives. */
@@ -404,6 +404,28 @@ function failureClass(error: UsherError): keyof StaleIfErrorWindows {
   if (error.code === 'USHER_UPSTREAM_RESPONSE_TIMEOUT') return 'timeout';
   if (error.code === 'USHER_UPSTREAM_RESET' || error.code === 'USHER_UPSTREAM_BAD_RESPONSE') return 'status5xx';
   return 'connect';
+}
+
+/**
+ * Where a filter before the cache keeps what it made of `variant`'s body (a
+ * `compress` filter's coded bodies): in the store itself, under a key below
+ * the variant's (`<key>\n~<what> <when stored> <vary values>`), so the coded
+ * bodies count against `maxSize`, are evicted like any entry, and go with the
+ * variant's purges (by key, prefix or tag: they carry its fields). An entry of
+ * an older version of the variant is never found: the key names its
+ * response time.
+ */
+function codedMemo(cache: ResponseCache, variant: StoredVariant): BodyMemo {
+  const base = `${variant.primaryKey}\n~${variant.response.responseTime} ${JSON.stringify(variant.requestFields)}`;
+  return {
+    get(key) {
+      const found = cache.store.lookup(`${base} ${key}`, {});
+      return found.kind === 'hit' && !found.variant.invalidated && !variant.invalidated ? found.variant.body : undefined;
+    },
+    set(key, body) {
+      cache.store.put(`${base} ${key}`, { vary: [], requestFields: {}, response: variant.response, body });
+    },
+  };
 }
 
 /** Whether a waiter may be answered from a fill's body as it arrives: a plain GET (no Range or preconditions to evaluate against the whole response, no request directives to weigh). */

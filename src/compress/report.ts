@@ -19,6 +19,8 @@ export interface CompressCounters {
   /** Body bytes into the encoders and out of them. */
   bytesIn: number;
   bytesOut: number;
+  /** Local answers (cache hits) whose coded body was taken from the store's memo instead of coded again. */
+  reused: number;
 }
 
 /** This thread's counters (each worker thread has its own module instance). */
@@ -28,6 +30,7 @@ export const compressCounters: CompressCounters = {
   skipped: { status: 0, method: 0, range: 0, encoded: 0, 'no-transform': 0, type: 0, size: 0, client: 0, guard: 0 },
   bytesIn: 0,
   bytesOut: 0,
+  reused: 0,
 };
 
 /** Declares `usher_compress_*` on a thread's registry. */
@@ -43,6 +46,7 @@ export function declareCompressMetrics(registry: Registry, counters: CompressCou
     emit({ direction: 'in' }, counters.bytesIn);
     emit({ direction: 'out' }, counters.bytesOut);
   });
+  collectedCounter(registry, 'usher_compress_reused_total', 'Cache hits sent coded with a body coded once before and kept with the stored response (compress listed before cache), instead of coded again.', [], (emit) => emit({}, counters.reused));
   collectedCounter(registry, 'usher_compress_guard_steps_total', 'Steps of the CPU guard: direction="down" (levels lowered, then compression off for new responses) and "up" (back).', ['direction'], (emit) => {
     const guard = existingThreadGuard();
     emit({ direction: 'down' }, guard?.stepsDown ?? 0);

@@ -4,7 +4,7 @@
  * phases in reverse (Envoy's decoder and encoder filter chains).
  */
 import type { UsherError } from '../errors.ts';
-import type { Filter, FilterRequest, LocalResponse, RequestVerdict } from './filter.ts';
+import type { Filter, FilterRequest, FilterResponse, LocalResponse, RequestVerdict } from './filter.ts';
 
 /** A request phase's verdict as built-in filters may also give it: an {@link UsherError} fails the request with its own status (403 `forbidden`...). */
 export type InternalVerdict = RequestVerdict | UsherError;
@@ -27,6 +27,20 @@ export interface InternalFilter extends Omit<Filter, 'onRequest'> {
    * for the filters whose request phase ran, before any response byte left.
    */
   onUpstreamError?(request: FilterRequest, error: UsherError): LocalResponse | undefined;
+  /**
+   * Built-in filters only: the whole-body transform of a later filter's local
+   * answer (`body`, complete), after this filter's `onResponse` saw its head:
+   * `compress` codes a cache hit. Returns the new body, or undefined to leave
+   * it. `memo`, when the answer has one, remembers results for the stored
+   * object the answer came from (compress once, serve many).
+   */
+  transformLocal?(response: FilterResponse, request: FilterRequest, body: Buffer, memo: BodyMemo | undefined): Buffer | undefined;
+}
+
+/** Results of whole-body transforms of one stored object, kept by whoever stores it (the cache). */
+export interface BodyMemo {
+  get(key: string): Buffer | undefined;
+  set(key: string, body: Buffer): void;
 }
 
 /** Default bound on one asynchronous request phase (a user filter's promise). */

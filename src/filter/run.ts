@@ -23,7 +23,7 @@ import type { HttpListenerPlan, RequestFacts } from '../proxy/plan.ts';
 import { createRouteRequest, headerRecord, type RouteRequest } from '../route/request.ts';
 import type { CompiledRoute } from '../route/table.ts';
 import { BodyTransformer } from './body.ts';
-import type { FilterChain, InternalVerdict } from './chain.ts';
+import type { BodyMemo, FilterChain, InternalVerdict } from './chain.ts';
 import { HeaderEdits, headerNameProblem, headerValueProblem } from './edits.ts';
 import type { BodyTransform, FilterRequest, FilterResponse, LocalResponse } from './filter.ts';
 import type { StreamedBody } from './streamed-body.ts';
@@ -350,10 +350,12 @@ export class FilterRun implements FilterRequest {
       return this.#failed(index, error);
     }
     // The response phases of the filters before this one see the answer, as they would a backend's (Envoy's local reply).
-    const head = this.#responsePhase(answer.status, answer.headers, index);
+    const local = answer.stream === undefined && answer.body.length > 0 ? { body: answer.body, memo: (verdict as LocalResponse & { [MEMO]?: BodyMemo })[MEMO] } : undefined;
+    const head = this.#responsePhase(answer.status, answer.headers, index, local);
     if (head instanceof UsherError) return head;
     if ('replaced' in head) return head.replaced;
-    return head.edits === undefined ? answer : { status: head.status, headers: head.edits.apply(answer.headers), body: answer.body, stream: answer.stream };
+    const body = head.body ?? answer.body;
+    return head.edits === undefined && body === answer.body ? answer : { status: head.status, headers: head.edits === undefined ? answer.headers : head.edits.apply(answer.headers), body, stream: answer.stream };
   }
 
   #failed(index: number, error: unknown): UsherError {
@@ -412,7 +414,8 @@ export class FilterRun implements FilterRequest {
   }
 
   /** Runs `onResponse` and then `transformBody` of filters `[0, end)` in reverse order on a response. */
-  #responsePhase(status: number, raw: readonly string[], end: number): { status: number; edits: HeaderEdits | undefined } | UsherError | Replaced {
+  #responsePhase(status: number, raw: readonly string[], end: number, local?: { readonly body: Buffer; readonly memo: BodyMemo | undefined }): { status: number; edits: HeaderEdits | undefined; body?: Buffer } | UsherError | Replaced {
+    let body = local?.body;
     const filters = this.#chain.filters;
     const view = new ResponseView(status, raw);
     let transforms: BodyTransform[] | undefined;
@@ -427,8 +430,9 @@ export class FilterRun implements FilterRequest {
           const answer = this.#decided(i, view.replacement);
           return answer instanceof UsherError ? answer : { replaced: answer };
         }
-        // Local answers (end < length) carry a filter's own body: it is not transformed.
+        // Local answers (end < length) carry a filter's own body: only built-in whole-body transforms apply.
         const transform = end === this.#chain.length ? filter.transformBody?.(view, this) : undefined;
+        if (body !== undefined && filter.transformLocal !== undefined) body = filter.transformLocal(view, this, body, local!.memo) ?? body;
         if (transform !== undefined) {
           (transforms ??= []).push(transform);
           (names ??= []).push(filter.name);
@@ -438,7 +442,7 @@ export class FilterRun implements FilterRequest {
       }
     }
     if (transforms !== undefined) this.body = new BodyTransformer(transforms, names!, this);
-    return { status: view.status, edits: view.edited ? view.edits : undefined };
+    return { status: view.status, edits: view.edited ? view.edits : undefined, ...(body === local?.body ? {} : { body }) };
   }
 
   /** A body transform threw: logged and counted under its filter's name, as a request-phase throw is. */
@@ -520,6 +524,13 @@ export function precheckedAnswer<T extends LocalResponse>(response: T): T {
 }
 
 const STREAMED = Symbol('usher.streamed');
+const MEMO = Symbol('usher.memo');
+
+/** A local answer whose body is a stored object's: whole-body transforms of earlier filters keep their results in `memo` (built-in filters only). */
+export function memoizedAnswer<T extends LocalResponse>(response: T, memo: BodyMemo): T {
+  (response as T & { [MEMO]?: BodyMemo })[MEMO] = memo;
+  return response;
+}
 
 /** A prechecked answer (see {@link precheckedAnswer}) whose body is `body`, still arriving: built-in filters only (a cache's waiters). */
 export function streamedAnswer<T extends LocalResponse>(response: T, body: StreamedBody): T {

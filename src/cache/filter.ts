@@ -418,6 +418,7 @@ function failureClass(error: UsherError): keyof StaleIfErrorWindows {
 function codedMemo(cache: ResponseCache, variant: StoredVariant): BodyMemo {
   const base = `${variant.primaryKey}\n~${variant.response.responseTime} ${JSON.stringify(variant.requestFields)}`;
   return {
+    id: base,
     get(key) {
       const found = cache.store.lookup(`${base} ${key}`, {});
       return found.kind === 'hit' && !found.variant.invalidated && !variant.invalidated ? found.variant.body : undefined;

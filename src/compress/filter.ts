@@ -21,7 +21,7 @@
  */
 import type { BodyTransform, FilterRequest, FilterResponse } from '../filter/filter.ts';
 import type { BodyMemo, InternalFilter } from '../filter/chain.ts';
-import { codingAvailable, Decoder, Encoder, type Coding } from './codec.ts';
+import { ASYNC_CODING_BYTES, codeOnThreadPool, codingAvailable, Decoder, Encoder, type Coding } from './codec.ts';
 import { eligibility, TypeList, type SkipReason } from './eligible.ts';
 import { threadGuard, type CompressGuard } from './guard.ts';
 import { negotiate } from './negotiate.ts';
@@ -187,6 +187,12 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
       let coded = memo?.get(key);
       if (coded !== undefined) {
         counters.reused++;
+      } else if (body.length >= ASYNC_CODING_BYTES) {
+        // Too long to code on the loop: a stored object is coded on the thread pool for the next hits,
+        // and this one goes out uncoded (so does a large answer nothing stores).
+        if (memo !== undefined) codeInBackground(memo, key, coding, level, body, counters);
+        skip('deferred');
+        return undefined;
       } else {
         const encoder = new Encoder(coding, { level, sizeHint: body.length });
         const head = encoder.write(body, false);
@@ -201,6 +207,30 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
       return coded;
     },
   };
+}
+
+/** Background codings under way in this thread, by memo id and coding key: one per object and coding. */
+const coding = new Set<string>();
+/** At most this many at once per thread: the thread pool has 4 threads (UV_THREADPOOL_SIZE), shared with DNS and files. */
+const MAX_BACKGROUND_CODINGS = 2;
+
+/** Codes a stored object's body on the thread pool and keeps the result in its memo; a failure leaves it uncoded (counted, next hit tries again). */
+function codeInBackground(memo: BodyMemo, key: string, codingName: Coding, level: number, body: Buffer, counters: CompressCounters): void {
+  const id = `${memo.id}\n${key}`;
+  if (coding.has(id) || coding.size >= MAX_BACKGROUND_CODINGS) return;
+  coding.add(id);
+  codeOnThreadPool(codingName, level, body).then(
+    (coded) => {
+      coding.delete(id);
+      counters.bytesIn += body.length;
+      counters.bytesOut += coded.length;
+      memo.set(key, coded);
+    },
+    () => {
+      coding.delete(id);
+      counters.backgroundFailed++;
+    },
+  );
 }
 
 /** The fields of a response usher codes: its coding, the coding's ETag suffix, and no byte-level fields of the identity body. */

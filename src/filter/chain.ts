@@ -39,6 +39,8 @@ export interface InternalFilter extends Omit<Filter, 'onRequest'> {
 
 /** Results of whole-body transforms of one stored object, kept by whoever stores it (the cache). */
 export interface BodyMemo {
+  /** Names the stored object (and its version) across answers: work under way for it is not started twice. */
+  readonly id: string;
   get(key: string): Buffer | undefined;
   set(key: string, body: Buffer): void;
 }

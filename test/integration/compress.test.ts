@@ -445,6 +445,52 @@ pools:
   assert.equal(stats.entries, 1, 'and the coded bodies kept with it: only the new fill is stored');
 });
 
+test('a large cache hit is sent uncoded while its coding is made on the thread pool, then coded from the store', async (t) => {
+  const large = Buffer.from(JSON.stringify(Array.from({ length: 6000 }, (_, i) => ({ id: i, name: `item-${i}`, price: (i * 7919) % 1000 }))));
+  assert.ok(large.length >= 128 * 1024, `a body past the thread-pool threshold (${large.length})`);
+  const origin = await startOrigin('o', (req, res) => {
+    res.writeHead(200, bodyHeaders('application/json', large, { 'cache-control': 'max-age=60' })).end(large);
+  });
+  const usher = await startUsher(`listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters:
+          - compress: {}
+          - cache: {}
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`);
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const port = usher.address('web').port;
+  const miss = await send(port, '/big', { 'accept-encoding': 'br' });
+  assert.equal(miss.headers['content-encoding'], 'br', 'the miss is coded as it streams');
+  const first = await send(port, '/big', { 'accept-encoding': 'br' });
+  assert.match(String(first.headers['cache-status']), /hit/);
+  assert.equal(first.headers['content-encoding'], undefined, 'the first hit does not wait for the thread pool');
+  assert.ok(first.raw.equals(large));
+  const deadline = Date.now() + 10_000;
+  let coded: Awaited<ReturnType<typeof send>> | undefined;
+  while (Date.now() < deadline) {
+    const reply = await send(port, '/big', { 'accept-encoding': 'br' });
+    if (reply.headers['content-encoding'] === 'br') {
+      coded = reply;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.ok(coded !== undefined, 'a later hit is coded, from the store');
+  assert.ok(decode('br', coded.raw).equals(large));
+  assert.ok(coded.raw.length < large.length / 2);
+  assert.equal(origin.seen.length, 1);
+});
+
 test('a body the backend coded is decoded for a client that refuses its coding, and passed coded to one that accepts it or sent no Accept-Encoding', async (t) => {
   const { port } = await setup(t);
   const identityOnly = await send(port, '/encoded', { 'accept-encoding': 'identity' });

@@ -206,6 +206,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
         for (const [name, lines] of Object.entries(validators)) request.setHeader(name, lines.join(', '));
         cache.counters.revalidations++;
+        announceCapability(request);
         pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill: undefined, clientValidators: hasClientValidators(fields), fwd: 'stale', collapsed, variants: lookup.variants, selected: variant });
         return undefined;
       }
@@ -219,6 +220,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
     const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at) : undefined;
     // A fill whose request fails or loses its client releases its waiters at once (one of them fills instead).
     if (fill !== undefined) request.signal.addEventListener('abort', () => fill.fail(), { once: true });
+    announceCapability(request);
     pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill, clientValidators, fwd, collapsed });
     return undefined;
   }
@@ -428,6 +430,18 @@ function codedMemo(cache: ResponseCache, variant: StoredVariant): BodyMemo {
     },
   };
 }
+
+/**
+ * Tells the origin that a surrogate named `usher` caches (Edge Architecture
+ * 1.0 `Surrogate-Capability`, as Fastly and Akamai send it), so it can
+ * address `Surrogate-Control` directives to it (`max-age=60;usher`). Appended
+ * to what an upstream surrogate already announced.
+ */
+function announceCapability(request: FilterRequest): void {
+  request.addHeader('surrogate-capability', SURROGATE_CAPABILITY);
+}
+
+const SURROGATE_CAPABILITY = 'usher="Surrogate/1.0"';
 
 /** Whether a waiter may be answered from a fill's body as it arrives: a plain GET (no Range or preconditions to evaluate against the whole response, no request directives to weigh). */
 function streamable(fields: Fields): boolean {

@@ -7,11 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { constants as h2constants, connect as h2connect, type ClientHttp2Stream } from 'node:http2';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigin, type Origin } from '../helpers/origin.ts';
 import { send } from '../helpers/send.ts';
+import { generateCertificate } from '../helpers/tls.ts';
 import { startUsher } from '../helpers/usher.ts';
 
 const HALF = 64 * 1024;
@@ -168,4 +173,71 @@ test('a fill the backend cuts cuts its readers, and nothing is stored', async (t
   assert.equal(waiting.length, 2, 'nothing was stored: the next request goes upstream');
   waiting[1]!.end(second);
   assert.equal((await next.done).length, 2 * HALF);
+});
+
+test('HTTP/2 clients: waiters stream the fill, and the fill goes on after its own stream is reset', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'usher-fill-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const certificate = generateCertificate(['fill.test']);
+  writeFileSync(join(dir, 'cert.pem'), certificate.cert);
+  writeFileSync(join(dir, 'key.pem'), certificate.key);
+  const { origin, waiting } = await twoHalves();
+  const usher = await startUsher(`listeners:
+  - name: secure
+    bind: 127.0.0.1:0
+    protocol: https
+    tls:
+      certificates:
+        - { cert: ${join(dir, 'cert.pem')}, key: ${join(dir, 'key.pem')} }
+    routes:
+      - pool: main
+        filters: [ { cache: { lockTimeout: 10s } } ]
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`);
+  const session = h2connect(`https://127.0.0.1:${usher.address('secure').port}`, { ca: certificate.cert, servername: 'fill.test' });
+  session.on('error', () => {});
+  t.after(async () => {
+    session.destroy();
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  /** A stream's status and bytes; `received(n)` resolves once n bytes came. */
+  const open = (): { stream: ClientHttp2Stream; status: Promise<string>; received: (n: number) => Promise<void>; done: Promise<Buffer> } => {
+    const stream = session.request({ ':path': '/slow' });
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    const wanted: Array<{ n: number; resolve: () => void }> = [];
+    stream.on('data', (chunk: Buffer) => {
+      parts.push(chunk);
+      bytes += chunk.length;
+      for (const w of wanted.splice(0)) if (bytes >= w.n) w.resolve();
+      else wanted.push(w);
+    });
+    const status = new Promise<string>((resolve) => stream.on('response', (headers) => resolve(String(headers['cache-status'] ?? ''))));
+    const done = new Promise<Buffer>((resolve, reject) => {
+      stream.on('end', () => resolve(Buffer.concat(parts)));
+      stream.on('error', reject);
+      stream.on('close', () => (stream.rstCode !== 0 ? reject(new Error(`reset ${stream.rstCode}`)) : undefined));
+    });
+    done.catch(() => {});
+    return { stream, status, done, received: (n) => (bytes >= n ? Promise.resolve() : new Promise((resolve) => wanted.push({ n, resolve }))) };
+  };
+  const owner = open();
+  await owner.received(HALF);
+  const waiters = [open(), open(), open()];
+  await Promise.all(waiters.map((w) => w.received(HALF)));
+  for (const w of waiters) assert.match(await w.status, /collapsed; detail=streamed/);
+  owner.stream.close(h2constants.NGHTTP2_CANCEL); // RST_STREAM from the client
+  if (!owner.stream.closed) await once(owner.stream, 'close');
+  assert.equal(waiting[0]!.destroyed, false, 'usher still reads the backend\'s body for the waiters');
+  waiting[0]!.end(second);
+  const expected = Buffer.concat([first, second]);
+  for (const w of waiters) assert.ok((await w.done).equals(expected));
+  const hit = open();
+  assert.ok((await hit.done).equals(expected));
+  assert.match(await hit.status, /^usher; hit/);
+  assert.equal(origin.seen.length, 1);
 });

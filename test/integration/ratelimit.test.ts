@@ -84,14 +84,24 @@ test('keys: clients with different x-api-key values have separate budgets; a req
   const [report] = usher.rateLimitReports();
   assert.equal(report?.liveKeys, 2);
   assert.deepEqual(report?.decisions, { allowed: 2, limited: 1, dry_run_limited: 0, delayed: 0 });
+  assert.equal(report?.store, 'local');
+  assert.deepEqual(report?.decisionsByStore.local, report?.decisions);
   // The same through the admin API.
   const listed = (await (await fetch(`${usher.adminUrl!}/api/ratelimits`)).json()) as { policies: { name?: string; liveKeys: number }[] };
   assert.equal(listed.policies[0]?.liveKeys, 2);
+  // Top keys: the most refused first, then the busiest, with their counts.
+  for (let i = 0; i < 3; i++) assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 429);
+  const top = (await (await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/top`)).json()) as { policy: string; keys: { key: string; decisions: number; limited: number; since: string }[] };
+  assert.equal(top.policy, 'perkey');
+  assert.deepEqual(top.keys.map((k) => [k.key, k.decisions, k.limited]), [['alice', 5, 4], ['bob', 1, 0]]);
+  assert.ok(Date.parse(top.keys[0]!.since) > 0);
+  assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/top`, { method: 'POST' })).status, 405);
   const reset = await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/reset`, { method: 'POST', body: JSON.stringify({ key: 'alice' }) });
   assert.deepEqual(await reset.json(), { policy: 'perkey', key: 'alice', reset: true });
   assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/nope/reset`, { method: 'POST', body: JSON.stringify({ key: 'alice' }) })).status, 404);
   assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/reset`, { method: 'POST', body: '{}' })).status, 400);
   assert.equal(usher.resetRateLimit('nope', 'alice'), undefined);
+  assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/nope/top`)).status, 404);
   assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 200, 'a reset key starts afresh');
   for (let i = 0; i < 5; i++) {
     const anonymous = await send(port, '/');

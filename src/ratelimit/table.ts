@@ -68,21 +68,27 @@ const HEAD_CELLS = LATENCY_BUCKETS + LATENCY_BOUNDS_MS.length + 1;
 /**
  * Top keys: a small heavy-hitters sketch next to the slots, because the slots
  * hold hashes, not keys. {@link TOP_ENTRIES} entries; a key may sit in one of
- * two (chosen by its hash). An entry is `[hash, weight, decisions, limited,
- * since (epoch ms), name length]` plus {@link TOP_NAME_BYTES} of the key's
- * UTF-8 (longer keys are cut). A key found in its entry counts there; a key
- * not found wears down the lighter of its two entries' weight by one and
- * takes it over when it reaches 0 (weights stop at {@link TOP_MAX_WEIGHT}),
- * so busy keys keep their entries and rare ones churn among the light ones.
+ * two (chosen by its hash). An entry is eight 32-bit cells `[state, hash low,
+ * hash high, weight, decisions, limited, since (epoch s), name length]` plus
+ * {@link TOP_NAME_BYTES} of the key's UTF-8 (longer keys are cut). A key found
+ * in its entry counts there; a key not found wears down the lighter of its two
+ * entries' weight by one, and once that weight is gone takes the entry (an
+ * empty one or for a refused request at once, else one time in
+ * {@link TOP_TAKEOVER}: writing a name is the costly part). Weights stop at {@link TOP_MAX_WEIGHT}.
+ * Busy keys keep their entries, rare ones churn among the light ones. 32-bit
+ * cells: BigInt atomics cost far more per request.
  */
 export const TOP_ENTRIES = 256;
-const TOP_CELLS = 6;
+const TOP_INTS = 8;
 const TOP_NAME_BYTES = 96;
-const TOP_MAX_WEIGHT = 1024n;
-/** The hash cell of an entry whose name is being written. */
-const WRITING = -1n;
+const TOP_MAX_WEIGHT = 1024;
+const TOP_TAKEOVER = 8;
+/** Entry states. */
+const EMPTY = 0;
+const WRITING = 1;
+const READY = 2;
 const TOP_AT = HEAD_CELLS;
-const TOP_NAMES_AT = TOP_AT + TOP_ENTRIES * TOP_CELLS;
+const TOP_NAMES_AT = TOP_AT + (TOP_ENTRIES * TOP_INTS) / 2;
 const HEADER = TOP_NAMES_AT + (TOP_ENTRIES * TOP_NAME_BYTES) / 8;
 /** Decisions retried this often under contention before one is taken without storing. */
 const MAX_CAS = 64;
@@ -111,8 +117,9 @@ export interface SlotAlgorithm {
 export interface KeyHash {
   readonly hash: bigint;
   readonly home: number;
-  /** Other bits of the hash: the key's two top-keys entries. */
-  readonly alt: number;
+  /** The two 32-bit halves of the hash before it is adjusted (the top-keys sketch compares these). */
+  readonly lo: number;
+  readonly hi: number;
 }
 
 export class LimiterTable {
@@ -122,6 +129,9 @@ export class LimiterTable {
   readonly #seed1: number;
   readonly #seed2: number;
   readonly #names: Uint8Array;
+  /** The top-keys entries, as 32-bit cells. */
+  readonly #top: Int32Array;
+  #misses = 0;
 
   /** A table for about `maxKeys` keys (memory: 16 B × the next power of two ≥ 4/3 × maxKeys); or one another thread made. */
   constructor(maxKeysOrShared: number | SharedArrayBuffer) {
@@ -137,6 +147,7 @@ export class LimiterTable {
     }
     this.slots = Number(this.cells[SLOTS]);
     this.#names = new Uint8Array(this.cells.buffer, TOP_NAMES_AT * 8, TOP_ENTRIES * TOP_NAME_BYTES);
+    this.#top = new Int32Array(this.cells.buffer, TOP_AT * 8, TOP_ENTRIES * TOP_INTS);
     this.#mask = this.slots - 1;
     const seed = this.cells[SEED]!;
     this.#seed1 = Number(seed & 0xffffffffn) | 0;
@@ -236,53 +247,52 @@ export class LimiterTable {
    * `name` is the key itself, written into an entry the key takes over.
    */
   note(key: KeyHash, name: string, limited: boolean, nowMs: number): void {
-    const cells = this.cells;
-    const a = key.alt & (TOP_ENTRIES - 1);
-    let b = (key.alt >>> 8) & (TOP_ENTRIES - 1);
-    if (b === a) b ^= 1;
-    const ea = TOP_AT + a * TOP_CELLS;
-    const eb = TOP_AT + b * TOP_CELLS;
-    const hit = Atomics.load(cells, ea) === key.hash ? ea : Atomics.load(cells, eb) === key.hash ? eb : -1;
-    if (hit >= 0) {
-      Atomics.add(cells, hit + 2, 1n);
-      if (limited) Atomics.add(cells, hit + 3, 1n);
-      if (Atomics.load(cells, hit + 1) < TOP_MAX_WEIGHT) Atomics.add(cells, hit + 1, 1n);
+    const top = this.#top;
+    const a = ((key.hi >>> 16) & (TOP_ENTRIES - 1)) * TOP_INTS;
+    let b = ((key.hi >>> 24) & (TOP_ENTRIES - 1)) * TOP_INTS;
+    if (b === a) b ^= TOP_INTS;
+    const e = top[a + 1] === key.lo && top[a + 2] === key.hi ? a : top[b + 1] === key.lo && top[b + 2] === key.hi ? b : -1;
+    if (e >= 0) {
+      Atomics.add(top, e + 4, 1);
+      if (limited) Atomics.add(top, e + 5, 1);
+      if (top[e + 3]! < TOP_MAX_WEIGHT) Atomics.add(top, e + 3, 1);
       return;
     }
     // A miss: wear down the lighter entry; take it when its weight is gone.
-    const e = Atomics.load(cells, ea + 1) <= Atomics.load(cells, eb + 1) ? ea : eb;
-    const old = Atomics.load(cells, e);
-    if (old === WRITING) return;
-    if (Atomics.sub(cells, e + 1, 1n) > 1n) return;
-    if (Atomics.compareExchange(cells, e, old, WRITING) !== old) return; // another thread took it
-    const at = ((e - TOP_AT) / TOP_CELLS) * TOP_NAME_BYTES;
-    const room = this.#names.subarray(at, at + TOP_NAME_BYTES);
-    const { written, read } = encoder.encodeInto(name, room);
-    Atomics.store(cells, e + 1, 1n);
-    Atomics.store(cells, e + 2, 1n);
-    Atomics.store(cells, e + 3, limited ? 1n : 0n);
-    Atomics.store(cells, e + 4, BigInt(Math.floor(nowMs)));
-    // The length, with bit 31 set when the name was cut.
-    Atomics.store(cells, e + 5, BigInt(written) | (read < name.length ? 1n << 31n : 0n));
-    Atomics.store(cells, e, key.hash);
+    const w = top[a + 3]! <= top[b + 3]! ? a : b;
+    if (top[w + 3]! > 0 && Atomics.sub(top, w + 3, 1) > 1) return;
+    const state = Atomics.load(top, w);
+    if (state === READY && !limited && ++this.#misses % TOP_TAKEOVER !== 0) return;
+    if (state === WRITING || Atomics.compareExchange(top, w, state, WRITING) !== state) return; // another thread is writing it
+    const at = (w / TOP_INTS) * TOP_NAME_BYTES;
+    const { written, read } = encoder.encodeInto(name, this.#names.subarray(at, at + TOP_NAME_BYTES));
+    Atomics.store(top, w + 1, key.lo);
+    Atomics.store(top, w + 2, key.hi);
+    Atomics.store(top, w + 3, 1);
+    Atomics.store(top, w + 4, 1);
+    Atomics.store(top, w + 5, limited ? 1 : 0);
+    Atomics.store(top, w + 6, Math.floor(nowMs / 1000));
+    // The length, negative when the name was cut.
+    Atomics.store(top, w + 7, read < name.length ? -written : written);
+    Atomics.store(top, w, READY);
   }
 
   /** Up to `n` keys of the top-keys sketch, the most refused first, then the busiest: approximate counts since each took its entry. */
   topKeys(n = 20): TopKey[] {
-    const cells = this.cells;
+    const top = this.#top;
     const found: TopKey[] = [];
     for (let i = 0; i < TOP_ENTRIES; i++) {
-      const e = TOP_AT + i * TOP_CELLS;
-      const hash = Atomics.load(cells, e);
-      if (hash === 0n || hash === WRITING) continue;
-      const decisions = Number(Atomics.load(cells, e + 2));
-      const limited = Number(Atomics.load(cells, e + 3));
-      const since = Number(Atomics.load(cells, e + 4));
-      const length = Atomics.load(cells, e + 5);
-      const bytes = Number(length & 0xffffn);
-      const name = decoder.decode(this.#names.slice(i * TOP_NAME_BYTES, i * TOP_NAME_BYTES + bytes));
-      if (Atomics.load(cells, e) !== hash || decisions === 0) continue; // taken over meanwhile
-      found.push({ key: name, truncated: (length & (1n << 31n)) !== 0n, decisions, limited, since });
+      const e = i * TOP_INTS;
+      if (Atomics.load(top, e) !== READY) continue;
+      const lo = Atomics.load(top, e + 1);
+      const decisions = Atomics.load(top, e + 4) >>> 0;
+      const limited = Atomics.load(top, e + 5) >>> 0;
+      const since = Atomics.load(top, e + 6) >>> 0;
+      const length = Atomics.load(top, e + 7);
+      const name = decoder.decode(this.#names.slice(i * TOP_NAME_BYTES, i * TOP_NAME_BYTES + Math.abs(length)));
+      // Taken over meanwhile (the state went through WRITING, the hash changed), or reset.
+      if (Atomics.load(top, e) !== READY || Atomics.load(top, e + 1) !== lo || decisions === 0) continue;
+      found.push({ key: name, truncated: length < 0, decisions, limited, since: since * 1000 });
     }
     found.sort((x, y) => y.limited - x.limited || y.decisions - x.decisions);
     return found.slice(0, n);
@@ -301,7 +311,7 @@ export class LimiterTable {
     h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
     let hash = (BigInt(h2 >>> 0) << 32n) | BigInt(h1 >>> 0);
     if (hash === 0n || hash === 0xffffffffffffffffn) hash = 1n; // 0: an empty slot; -1 as a signed word: an entry being written
-    return { hash: BigInt.asIntN(64, hash), home: (h1 >>> 0) & this.#mask, alt: h2 >>> 16 };
+    return { hash: BigInt.asIntN(64, hash), home: (h1 >>> 0) & this.#mask, lo: h1 | 0, hi: h2 | 0 };
   }
 
   /**
@@ -334,12 +344,12 @@ export class LimiterTable {
 
   /** Forgets the key's state (admin reset) and its top-keys counts; false when it had no state. */
   reset(key: KeyHash): boolean {
-    for (let i = 0; i < TOP_ENTRIES; i++) {
-      const e = TOP_AT + i * TOP_CELLS;
-      if (Atomics.load(this.cells, e) === key.hash) {
-        Atomics.store(this.cells, e + 1, 0n);
-        Atomics.store(this.cells, e + 2, 0n);
-        Atomics.store(this.cells, e + 3, 0n);
+    const top = this.#top;
+    for (let e = 0; e < top.length; e += TOP_INTS) {
+      if (top[e + 1] === key.lo && top[e + 2] === key.hi) {
+        Atomics.store(top, e + 3, 0);
+        Atomics.store(top, e + 4, 0);
+        Atomics.store(top, e + 5, 0);
       }
     }
     const cell = this.#find(key);

@@ -125,7 +125,8 @@ test('top keys: the most refused and busiest keys keep their entries among thous
   assert.deepEqual(top.map((k) => k.key), ['refused\nGET', 'heavy', 'busy']);
   assert.equal(top[0]!.limited, 200);
   assert.equal(top[1]!.limited, 100);
-  assert.equal(top[2]!.decisions, 400);
+  // An admitted key takes an entry on one miss in eight: counted from then on.
+  assert.ok(top[2]!.decisions >= 390 && top[2]!.decisions <= 400, String(top[2]!.decisions));
   assert.equal(top[2]!.limited, 0);
   assert.ok(table.topKeys(100).length <= 100);
   const long = 'x'.repeat(300);

@@ -60,7 +60,10 @@ local interval = tonumber(ARGV[1])
 local tolerance = interval * tonumber(ARGV[2])
 local max_delay = tonumber(ARGV[3])
 ${NOW_US('ARGV[4]')}
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+-- pcall: another algorithm's value under the same name (a policy that changed algorithm) reads as nothing, and SET replaces it.
+local stored = redis.pcall('GET', KEYS[1])
+if type(stored) ~= 'string' then stored = '0' end
+local tat = tonumber(stored) or 0
 if tat < now then tat = now end
 local allow_at = tat - tolerance
 if now < allow_at then
@@ -100,8 +103,8 @@ now = now / 1000
 local index = math.floor(now / window)
 local start = index * window
 local previous, current = 0, 0
-local stored = redis.call('GET', KEYS[1])
-if stored then
+local stored = redis.pcall('GET', KEYS[1])
+if type(stored) == 'string' then
   local i, p, c = string.match(stored, '^(%d+):(%d+):(%d+)$')
   i = tonumber(i)
   if i == index then
@@ -149,7 +152,10 @@ local limit = tonumber(ARGV[1])
 local lease = tonumber(ARGV[2])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local pruned = redis.pcall('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if type(pruned) == 'table' and pruned.err then
+  redis.call('DEL', KEYS[1]) -- another algorithm's value (a policy that changed algorithm)
+end
 local count = redis.call('ZCARD', KEYS[1])
 if count >= limit then
   return {0, 0, 1000000, 1000000, 0}

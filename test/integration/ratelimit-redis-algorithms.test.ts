@@ -110,6 +110,22 @@ test('concurrency script: leases up to the limit, refused beyond, given back by 
   await waitFor(async () => (await c.acquire('c', 'short', 1, 300, c.newLease())).allowed, 'the expired lease pruned', 5000, 50);
 });
 
+test('a policy that changed algorithm under the same name: each script replaces the other\'s value instead of failing', async (t) => {
+  const redis = await startRedis(t);
+  const c = await client(t, redis.port);
+  const r = await redis.client();
+  assert.equal((await c.acquire('x', 'k', 1, 60_000, c.newLease())).allowed, true);
+  assert.equal(await r.type('{t:x}:k'), 'zset');
+  assert.equal((await c.gcra('x', 'k', 1_000_000, 0)).allowed, true, 'gcra over a lease set');
+  assert.equal(await r.type('{t:x}:k'), 'string');
+  assert.equal((await c.slidingWindow('x', 'k', 5, 60_000)).allowed, true, 'sliding-window over a TAT');
+  assert.match(String(await r.get('{t:x}:k')), /^\d+:0:1$/);
+  assert.equal((await c.acquire('x', 'k', 1, 60_000, c.newLease())).allowed, true, 'concurrency over a window string');
+  assert.equal(await r.type('{t:x}:k'), 'zset');
+  await r.set('{t:x}:w', 'garbage');
+  assert.equal((await c.slidingWindow('x', 'w', 5, 60_000)).remaining, 4);
+});
+
 function yaml(origin: Origin, redisPort: number, policies: string, filter: string): string {
   return `redis: { url: 'redis://127.0.0.1:${redisPort}', keyPrefix: test, timeout: 1s }
 rateLimits:

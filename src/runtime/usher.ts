@@ -26,7 +26,7 @@ import { cacheReport, declareCacheMetrics, sumReports, type CachePurge, type Cac
 import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
-import { declareRateLimitMetrics, rateLimitReports, resetRateLimitKey, type RateLimitReport } from '../ratelimit/report.ts';
+import { declareRateLimitMetrics, rateLimitReports, rateLimitTopKeys, resetRateLimitKey, type RateLimitReport, type TopKeysReport } from '../ratelimit/report.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
 export interface UsherOptions {
@@ -211,6 +211,11 @@ export class Usher {
   /** Forgets what policy `policy` counted for `key`; undefined when there is no such policy, false when the key had no state. */
   resetRateLimit(policy: string, key: string): boolean | undefined {
     return resetRateLimitKey(this.rateLimits, this.#snapshot.config.rateLimits, policy, key);
+  }
+
+  /** The most limited and busiest keys of policy `policy` (every thread's); undefined when there is no such policy. */
+  rateLimitTopKeys(policy: string): TopKeysReport | undefined {
+    return rateLimitTopKeys(this.rateLimits, this.#snapshot.config.rateLimits, policy);
   }
 
   /**

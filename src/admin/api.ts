@@ -37,6 +37,8 @@ export interface AdminTarget {
   cacheStats?(): CacheStats | undefined;
   /** The response cache over every thread, after a purge if given. */
   cache?(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }>;
+  /** Whether usher should get traffic (`GET /readyz`); absent: always ready. */
+  readiness?(): { readonly ready: boolean; readonly reasons: readonly string[] };
 }
 
 /** A worker thread as the admin API shows it. */

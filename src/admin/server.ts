@@ -71,6 +71,12 @@ export class AdminServer {
         res.end(asset.body);
         return;
       }
+      // Probes (kubelet, load balancers) carry no token; the answers hold nothing but ready or not.
+      if ((method === 'GET' || method === 'HEAD') && (path === '/livez' || path === '/readyz')) {
+        const readiness = path === '/livez' ? { ready: true, reasons: [] } : (this.#target.readiness?.() ?? { ready: true, reasons: [] });
+        send(res, readiness.ready ? 200 : 503, readiness);
+        return;
+      }
       this.#authorize(req);
       if (method === 'GET' && path === '/metrics') {
         const metrics = await renderMetrics(this.#target);

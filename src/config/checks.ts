@@ -436,7 +436,7 @@ function checkPool(name: string, pool: Record<string, unknown> | undefined, l4Us
   });
   const backends = list(pool['backends']);
   if (Array.isArray(pool['backends']) || pool['backends'] === undefined) {
-    if (backends.length === 0) {
+    if (backends.length === 0 && pool['discovery'] === undefined) {
       reporter.warn(pool['backends'] === undefined ? path : [...path, 'backends'], `pool "${name}" has no backends: requests routed to it get 503 no_backend until backends are added through the admin API`, { target: 'key' });
     }
   }

@@ -65,11 +65,12 @@ export function describeFsError(error: unknown): string {
   }
 }
 
-/** The config with every file path (listener certificates and keys, backend CA bundles, balancer and filter modules) made absolute against `directory`. */
+/** The config with every file path (listener certificates and keys, backend CA bundles, balancer and filter modules, the kubeconfig) made absolute against `directory`. */
 export function resolveConfigFiles(config: UsherConfig, directory: string): UsherConfig {
   const file = (path: string): string => resolveConfigPath(directory, path);
   return {
     ...config,
+    ...(config.kubernetes === undefined || config.kubernetes.kubeconfig === 'in-cluster' ? {} : { kubernetes: { ...config.kubernetes, kubeconfig: file(config.kubernetes.kubeconfig) } }),
     listeners: config.listeners.map((listener) => {
       const withModules = { ...listener, routes: listener.routes.map((route) => (route.filters === undefined ? route : { ...route, filters: route.filters.map((filter) => (filter.kind === 'module' ? { ...filter, path: file(filter.module) } : filter)) })) };
       return listener.tls === undefined

@@ -15,6 +15,7 @@ import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from 
 import { balancerNames, hasBalancer } from '../balancer/registry.ts';
 import { filterSchema } from './filters-schema.ts';
 import { rateLimitsSchema, redisSchema } from './ratelimit-schema.ts';
+import { discoverySchema, kubernetesSchema } from './kubernetes-schema.ts';
 import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   CODE_ONLY, backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
@@ -418,9 +419,11 @@ const poolSchema = documented(
     maxConnections: integerIn('maxConnections', 1, MAX_CONNECTIONS, { description: 'Most requests in flight to one backend (HAProxy `maxconn`); a backend\'s own `maxConnections` overrides it. Unset means unlimited.', examples: [100] }).optional(),
     queueSize: integerIn('queueSize', 0, MAX_CONNECTIONS, { description: 'Requests that may wait for a free backend slot when every backend is at `maxConnections`; more are answered 503. 0 means no queue.', examples: [1000] }).default(DEFAULTS.queueSize),
     queueTimeout: duration({ description: 'How long a request waits in that queue before it is answered 503.', examples: ['2s'] }).prefault(DEFAULTS.queueTimeout),
-    backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }), { description: 'The upstream servers. May be empty (`usher check` warns): requests routed to an empty pool get 503 `no_backend` at once, and backends can be added through the admin API.', examples: [[{ address: '10.0.0.5:3000', name: 'alpha' }, { address: '10.0.0.6:3000', weight: 2 }]] }).prefault(() => []),
-  }, { error: 'expected a pool mapping' }).transform(({ drainTimeout, slowStart, panicThreshold, queueTimeout, ...pool }) => ({
+    backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }), { description: 'The upstream servers. May be empty (`usher check` warns unless the pool has `discovery`): requests routed to an empty pool get 503 `no_backend` at once, and backends can be added through the admin API.', examples: [[{ address: '10.0.0.5:3000', name: 'alpha' }, { address: '10.0.0.6:3000', weight: 2 }]] }).prefault(() => []),
+    discovery: discoverySchema.optional(),
+  }, { error: 'expected a pool mapping' }).transform(({ drainTimeout, slowStart, panicThreshold, queueTimeout, discovery, ...pool }) => ({
     ...pool,
+    ...(discovery === undefined ? {} : { discovery }),
     drainTimeoutMs: drainTimeout,
     ...(slowStart === undefined ? {} : { slowStartMs: slowStart }),
     ...(panicThreshold === undefined ? {} : { panicThresholdPercent: panicThreshold }),
@@ -490,8 +493,9 @@ export const configSchema = z
     cache: cacheStoreSchema.optional(),
     rateLimits: rateLimitsSchema.optional(),
     redis: redisSchema.optional(),
+    kubernetes: kubernetesSchema.optional(),
   }, { error: 'expected a mapping with "listeners" and "pools"' })
-  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache, rateLimits, redis }, ctx) => {
+  .transform(({ listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache, rateLimits, redis, kubernetes }, ctx) => {
     if (redis === undefined) {
       for (const [policy, config] of Object.entries(rateLimits ?? {})) {
         if (config.store === 'redis') ctx.issues.push({ code: 'custom', message: `store: redis needs the top-level redis section (redis: { url: redis://host:6379 })`, input: config.store, path: ['rateLimits', policy, 'store'] });
@@ -508,6 +512,7 @@ export const configSchema = z
     ...(cache === undefined ? {} : { cache }),
     ...(rateLimits === undefined ? {} : { rateLimits }),
     ...(redis === undefined ? {} : { redis }),
+    ...(kubernetes === undefined ? {} : { kubernetes }),
   };
   });
 

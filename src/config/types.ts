@@ -464,6 +464,30 @@ export interface PoolConfig {
   readonly queueSize: number;
   /** How long a request waits in that queue before 503. Default 5s. */
   readonly queueTimeoutMs: number;
+  /** Backends found at run time (in addition to `backends`). */
+  readonly discovery?: DiscoveryConfig | undefined;
+}
+
+/** A pool's `discovery`: sources of backends besides the file. */
+export interface DiscoveryConfig {
+  /** Members from a Service's EndpointSlices. */
+  readonly kubernetes?: KubernetesDiscoveryConfig | undefined;
+}
+
+/** A pool's `discovery.kubernetes`. */
+export interface KubernetesDiscoveryConfig {
+  /** Absent: usher's own namespace (see `kubernetes/connection.ts`). */
+  readonly namespace?: string | undefined;
+  readonly service: string;
+  /** The endpoint port by name (the Service port's name) or number (the endpoints' port). */
+  readonly port: string | number;
+}
+
+/** Top-level `kubernetes`: how usher reaches the API server. */
+export interface KubernetesConfig {
+  /** `in-cluster`, or an absolute kubeconfig path (relative ones are resolved against the config file's directory). */
+  readonly kubeconfig: string;
+  readonly context?: string | undefined;
 }
 
 /** `json`: one JSON object per line; `combined`: the Apache/nginx combined format plus the request id. */
@@ -510,6 +534,8 @@ export interface UsherConfig {
   readonly rateLimits?: Readonly<Record<string, RateLimitPolicyConfig>> | undefined;
   /** The Redis server of `store: redis` rate-limit policies. */
   readonly redis?: RedisConfig | undefined;
+  /** How usher reaches the Kubernetes API server (pools with `discovery.kubernetes`). */
+  readonly kubernetes?: KubernetesConfig | undefined;
 }
 
 export interface RuntimeConfig {

@@ -26,6 +26,10 @@ import { cacheReport, declareCacheMetrics, sumReports, type CachePurge, type Cac
 import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
+import { KubernetesDiscovery, prepareKubernetes, type KubernetesDiscoveryOptions } from '../kubernetes/discovery.ts';
+import type { KubeConnection } from '../kubernetes/connection.ts';
+import { KubernetesConfigError } from '../kubernetes/errors.ts';
+import { declareKubernetesMetrics } from '../kubernetes/metrics.ts';
 import { declareRateLimitMetrics, rateLimitReports, rateLimitTopKeys, resetRateLimitKey, type RateLimitReport, type TopKeysReport } from '../ratelimit/report.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
@@ -38,6 +42,14 @@ export interface UsherOptions {
   readonly configSource?: () => ConfigResult | Promise<ConfigResult>;
   /** Worker threads when the config has no `runtime` and `USHER_WORKERS` is unset: `usher start` passes `auto`; embedders and tests get 0. */
   readonly defaultWorkers?: 'auto' | number;
+  /** Kubernetes discovery: the in-cluster environment and watch timings (tests point them at a fake API server). */
+  readonly kubernetes?: Omit<KubernetesDiscoveryOptions, 'logger'>;
+}
+
+/** Whether usher should get traffic (the admin API's `/readyz`), and if not, why. */
+export interface Readiness {
+  readonly ready: boolean;
+  readonly reasons: readonly string[];
 }
 
 /** The outcome of a reload; on failure nothing changed. */
@@ -77,12 +89,15 @@ export class Usher {
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, warnings: [] });
   #stopping: Promise<void> | undefined;
   #ticketKeyTimer: NodeJS.Timeout | undefined;
+  /** Pools from EndpointSlices: watches on the main thread, members published to every data plane. */
+  readonly #kubernetes: KubernetesDiscovery;
 
   private constructor(config: UsherConfig, options: UsherOptions) {
     this.logger = options.logger ?? silentLogger();
     this.#options = options;
     this.#workers = workerCount(config, options.defaultWorkers);
     this.#accessLog = options.accessLog ?? createAccessLog(config.accessLog);
+    this.#kubernetes = new KubernetesDiscovery({ logger: this.logger, ...options.kubernetes });
     const pools = (): Iterable<Pool> => this.#snapshot.pools.values();
     // Read at scrape time only: the array costs nothing on the data path.
     const runtimes = (): Iterable<PoolRuntime> => [...this.#snapshot.pools.values()].map((pool) => pool.runtime);
@@ -95,6 +110,7 @@ export class Usher {
       (registry) => declareCacheMetrics(registry, this.responseCache),
       (registry) => declareCompressMetrics(registry),
       (registry) => declareRateLimitMetrics(registry, this.rateLimits),
+      (registry) => declareKubernetesMetrics(registry, () => this.#kubernetes),
     ]);
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
@@ -108,8 +124,17 @@ export class Usher {
     const resolved = await withModules(given);
     if (!resolved.ok) throw new UsherConfigError('the config names modules that cannot be used', resolved.errors.map(formatIssue));
     const config = resolved.config;
+    let kubernetes: KubeConnection | undefined;
+    try {
+      kubernetes = prepareKubernetes(config, options.kubernetes?.environment);
+    } catch (err) {
+      if (err instanceof KubernetesConfigError) throw new UsherConfigError('the kubernetes section cannot be used', [err.message]);
+      throw err;
+    }
     const usher = new Usher(config, options);
     try {
+      // Watches start before the listeners: the first lists are on their way while usher binds.
+      usher.#kubernetes.apply(config, usher.#snapshot.pools, kubernetes);
       if (usher.#workers > 0) {
         const group = new WorkerGroup(
           usher.#workers,
@@ -143,6 +168,24 @@ export class Usher {
 
   get snapshot(): Snapshot {
     return this.#snapshot;
+  }
+
+  /** Kubernetes discovery (its reflectors and counts), for tests and the admin API. */
+  get kubernetes(): KubernetesDiscovery {
+    return this.#kubernetes;
+  }
+
+  /**
+   * Ready for traffic: not stopping, and every Service that pools are
+   * discovered from has been listed once (until then those pools would
+   * answer 503). Losing the API server later does not make usher unready:
+   * it keeps serving the last known endpoints.
+   */
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.#stopping !== undefined) reasons.push('stopping');
+    if (!this.#kubernetes.synced) reasons.push('waiting for the first list of the EndpointSlices that pools are discovered from');
+    return { ready: reasons.length === 0, reasons };
   }
 
   /** The bound address of a listener (useful with port 0). */
@@ -291,7 +334,13 @@ export class Usher {
     } catch (err) {
       return this.#rejected([(err as Error).message]);
     }
-    if (this.#group !== undefined) return this.#reloadWorkers(config, warnings);
+    let kubernetes: KubeConnection | undefined;
+    try {
+      kubernetes = prepareKubernetes(config, this.#options.kubernetes?.environment);
+    } catch (err) {
+      return this.#rejected([(err as Error).message]);
+    }
+    if (this.#group !== undefined) return this.#reloadWorkers(config, warnings, kubernetes);
     // Bind new listeners first: a port that cannot be bound fails the reload before anything changed.
     const bound = new Map<string, RunningListener>();
     for (const listener of config.listeners) {
@@ -308,6 +357,7 @@ export class Usher {
     const previousConfig = this.#snapshot.config;
     const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
     this.#snapshot = snapshot;
+    this.#kubernetes.apply(config, snapshot.pools, kubernetes);
     const retiring: RunningListener[] = [];
     const configs = new Set(config.listeners.map((listener) => listener.name));
     for (const [name, running] of this.#listeners) {
@@ -333,7 +383,7 @@ export class Usher {
    * new config (and the main thread binds new listeners' sockets); only when
    * all succeed does the control plane apply it and every worker commit.
    */
-  async #reloadWorkers(config: UsherConfig, warnings: string[]): Promise<ReloadResult> {
+  async #reloadWorkers(config: UsherConfig, warnings: string[], kubernetes: KubeConnection | undefined): Promise<ReloadResult> {
     const group = this.#group!;
     const previousConfig = this.#snapshot.config;
     const before = new Map(previousConfig.listeners.map((listener) => [listener.name, listener]));
@@ -350,6 +400,7 @@ export class Usher {
       const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
       this.#snapshot = snapshot;
       for (const pool of snapshot.pools.values()) if (previousPools.get(pool.name) !== pool) group.attachPool(pool);
+      this.#kubernetes.apply(config, snapshot.pools, kubernetes);
       await group.commit();
       for (const pool of retiredPools) pool.close();
       return [];
@@ -409,6 +460,8 @@ export class Usher {
 
   async #stop(timeoutMs: number): Promise<void> {
     clearInterval(this.#ticketKeyTimer);
+    // Stop watching first: pools keep their last members while requests drain.
+    await this.#kubernetes.close();
     await this.#group?.stop(timeoutMs);
     const listeners = [...this.#listeners.values()];
     for (const listener of listeners) listener.stopping = true;

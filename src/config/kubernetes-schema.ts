@@ -1,0 +1,65 @@
+/**
+ * The schema of the top-level `kubernetes` section (how usher reaches the API
+ * server) and of a pool's `discovery.kubernetes` (membership from a Service's
+ * EndpointSlices). Part of `schema.ts`, kept apart for size and so that other
+ * discovery sources (`discovery.dns`) sit next to it without touching it.
+ */
+import { z } from 'zod';
+import type { KubernetesConfig, KubernetesDiscoveryConfig } from './types.ts';
+import { documented, filePath, text } from './values.ts';
+
+/** `kubeconfig` value meaning: the service account and environment Kubernetes gives a pod. */
+export const IN_CLUSTER = 'in-cluster';
+
+/** A DNS-1123 label: namespace and Service names. */
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** An IANA service name, what a Service port's `name` must be (lowercase letters, digits, '-'; at most 15). */
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]{0,13}[a-z0-9])?$/;
+
+function dnsLabel(what: string, description: string, examples: readonly string[]) {
+  return text({ description, examples }, `expected a ${what} name`).regex(DNS_LABEL, { error: `a ${what} name is a DNS label: lowercase letters, digits and "-", at most 63, starting and ending with a letter or digit` });
+}
+
+const portSchema = documented(
+  z.union([
+    z.number().int().min(1).max(65535),
+    z.string().regex(PORT_NAME, { error: 'a port name is lowercase letters, digits and "-", at most 15' }),
+  ], { error: 'expected a port name (the Service port\'s name, e.g. http) or a port number' }),
+  { description: 'Which port of the endpoints: the Service port\'s `name` (what EndpointSlices carry), or a number, which must be the endpoints\' port (the pods\' port, the Service\'s `targetPort`), not the Service\'s own port. Endpoints without that port are ignored.', examples: ['http', 8080] },
+);
+
+/** A pool's `discovery.kubernetes`. */
+export const kubernetesDiscoverySchema = documented(
+  z.strictObject({
+    namespace: dnsLabel('namespace', 'The Service\'s namespace. Default: usher\'s own (the service account\'s namespace in a cluster, the kubeconfig context\'s namespace outside), else `default`.', ['prod']).optional(),
+    service: dnsLabel('Service', 'The Service whose EndpointSlices (label `kubernetes.io/service-name`) give the pool its backends.', ['api']),
+    port: portSchema,
+  }, { error: 'expected a mapping with "service" and "port"' }).transform((k): KubernetesDiscoveryConfig => ({ ...(k.namespace === undefined ? {} : { namespace: k.namespace }), service: k.service, port: k.port })),
+  {
+    description: 'Backends from a Kubernetes Service\'s EndpointSlices, watched through the API server (the top-level `kubernetes` says how to reach it). Ready endpoints serve; terminating ones that still serve are drained (sticky clients only) and used only when nothing is ready, as kube-proxy does; gone or not serving ones leave. Backends listed in `backends` stay as well. See docs/kubernetes.md.',
+    examples: [{ namespace: 'prod', service: 'api', port: 'http' }],
+  },
+);
+
+/** A pool's `discovery`: where its backends come from besides `backends`. */
+export const discoverySchema = documented(
+  z.strictObject({
+    kubernetes: kubernetesDiscoverySchema.optional(),
+  }, { error: 'expected a discovery mapping (kubernetes)' }),
+  { description: 'Backends found at run time, in addition to `backends`: they join, keep their health and counters while they stay, and leave (finishing their requests) when the source drops them. The file\'s backends are never discovery\'s to change.', examples: [{ kubernetes: { namespace: 'prod', service: 'api', port: 'http' } }] },
+);
+
+/** Top-level `kubernetes`. */
+export const kubernetesSchema = documented(
+  z.strictObject({
+    kubeconfig: documented(
+      z.union([z.literal(IN_CLUSTER), filePath({ description: 'A kubeconfig file.' })], { error: 'expected in-cluster or a kubeconfig file path' }),
+      { description: '`in-cluster`: the pod\'s service account (`KUBERNETES_SERVICE_HOST`/`_PORT`, the token, CA and namespace under /var/run/secrets/kubernetes.io/serviceaccount; a rotated token is picked up). Or a kubeconfig file (relative to the config file\'s directory): its `server`, `certificate-authority(-data)`, `insecure-skip-tls-verify`, and `token`, `tokenFile` or `client-certificate(-data)` with `client-key(-data)`; exec and auth-provider plugins are not supported.', examples: ['in-cluster', '/etc/usher/kubeconfig'] },
+    ).default(IN_CLUSTER),
+    context: text({ description: 'The kubeconfig context to use. Default: its `current-context`. Only with a kubeconfig file.', examples: ['prod'] }).min(1, { error: 'expected a context name' }).optional(),
+  }, { error: 'expected a kubernetes mapping' }).transform((k, ctx): KubernetesConfig => {
+    if (k.context !== undefined && k.kubeconfig === IN_CLUSTER) ctx.issues.push({ code: 'custom', message: 'context applies to a kubeconfig file, not to in-cluster', input: k.context, path: ['context'] });
+    return { kubeconfig: k.kubeconfig, ...(k.context === undefined ? {} : { context: k.context }) };
+  }),
+  { description: 'How usher reaches the Kubernetes API server, for pools with `discovery.kubernetes`. Without this section such pools use `in-cluster`. Changes apply at the next reload. See docs/kubernetes.md.', examples: [{ kubeconfig: 'in-cluster' }, { kubeconfig: '/etc/usher/kubeconfig', context: 'prod' }] },
+);

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, isIP, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
@@ -14,7 +14,8 @@ export interface TestCertificate {
 
 /**
  * Generates a self-signed P-256 certificate for `names` (first is the CN, all
- * are DNS SANs) with the system `openssl`, valid for one day.
+ * are SANs: `IP:` for IP addresses, which clients such as Go's and Node's check
+ * against an IP host, `DNS:` for the others) with the system `openssl`, valid for one day.
  */
 export function generateCertificate(names: readonly string[]): TestCertificate {
   const dir = mkdtempSync(join(tmpdir(), 'usher-cert-'));
@@ -32,7 +33,7 @@ export function generateCertificate(names: readonly string[]): TestCertificate {
         '[dn]',
         `CN = ${names[0]}`,
         '[ext]',
-        `subjectAltName = ${names.map((name) => `DNS:${name}`).join(',')}`,
+        `subjectAltName = ${names.map((name) => (isIP(name) === 0 ? `DNS:${name}` : `IP:${name}`)).join(',')}`,
         'basicConstraints = critical,CA:TRUE',
         '',
       ].join('\n'),

@@ -52,6 +52,10 @@ export interface FakeRequest {
   readonly token: string | undefined;
   /** What was answered (200 for a watch that started). */
   status: number;
+  /** The code of the ERROR event a watch got (410 for a compacted version), if any. */
+  watchError?: number;
+  /** performance.now() when it arrived. */
+  readonly at: number;
 }
 
 interface HistoryEntry {
@@ -384,7 +388,7 @@ export class FakeApiServer {
     const token = header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
     const route = parseRoute(url.pathname);
     const verb = route?.kind === undefined ? undefined : verbOf(req.method ?? 'GET', route, url.searchParams);
-    const record: FakeRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, verb, resource: route?.kind?.plural, subresource: route?.subresource, namespace: route?.namespace, token, status: 0 };
+    const record: FakeRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, verb, resource: route?.kind?.plural, subresource: route?.subresource, namespace: route?.namespace, token, status: 0, at: performance.now() };
     this.requests.push(record);
     const answer = (status: number, body: unknown): void => {
       record.status = status;
@@ -668,6 +672,7 @@ export class FakeApiServer {
     } else {
       const from = Number(rvText);
       if (!Number.isInteger(from) || from < this.compactedRevision) {
+        record.watchError = 410;
         this.#write(watcher, { type: 'ERROR', object: status(410, 'Expired', `too old resource version: ${rvText} (${this.compactedRevision})`) });
         this.#endWatch(watcher);
         return;

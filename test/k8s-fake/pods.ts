@@ -16,6 +16,9 @@ export interface Pod {
   requests: number;
   /** Requests it is answering now. */
   inFlight: number;
+  /** A graceful exit: stops accepting, closes idle connections, lets the requests in flight finish. */
+  stop(): Promise<void>;
+  /** Closes at once, cutting connections (test cleanup). */
   close(): Promise<void>;
 }
 
@@ -83,9 +86,14 @@ async function startPod(name: string, ip: string, port: number, handler: PodHand
     port,
     requests: 0,
     inFlight: 0,
+    async stop() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+    },
     async close() {
       for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
   server.on('connection', (socket: Socket) => {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Agent, request } from 'undici';
+import { KUBERNETES_API_ACCESS } from '../../src/kubernetes/access.ts';
 import { getOnConnection } from '../helpers/one-shot.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { endpointSlice, ready, terminating } from '../k8s-fake/objects.ts';
@@ -72,6 +73,10 @@ test('K1: the first list fills the pool: slices merged, endpoints deduplicated, 
   assert.equal(watch.query.get('resourceVersion'), String(fake.revision), 'watched from the list\'s version (nothing changed since)');
   assert.equal(metric(await usher.renderMetrics(), 'usher_discovery_members', { pool: 'api', state: 'active' }), 3);
   assert.equal(metric(await usher.renderMetrics(), 'usher_kubernetes_synced'), 1);
+  // Every call usher made is in the table the RBAC test checks the ClusterRole against (and the fake enforces that ClusterRole).
+  const declared = new Set(KUBERNETES_API_ACCESS.flatMap((a) => a.verbs.map((v) => `${v} ${a.resource}`)));
+  for (const r of fake.requests) assert.ok(r.verb !== undefined && declared.has(`${r.verb} ${r.resource}`), `${r.method} ${r.path}: not in KUBERNETES_API_ACCESS`);
+  assert.ok(fake.requests.every((r) => r.status === 200));
 });
 
 test('K2: a scale-up reaches every worker (runtime.workers: 2) within the deadline', async (t) => {

@@ -39,6 +39,13 @@ import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } f
 
 export type FakeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
 
+/** One rule of a (Cluster)Role, as in rbac.authorization.k8s.io/v1 (no wildcards). */
+export interface RbacRule {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+}
+
 /** One request as the fake saw it. */
 export interface FakeRequest {
   readonly method: string;
@@ -109,6 +116,8 @@ export class FakeApiServer {
   readonly #watchers = new Set<Watcher>();
   readonly #sockets = new Set<Socket>();
   readonly #denied = new Set<string>();
+  /** RBAC rules that allow requests (everything else is 403); undefined: everything is allowed but what {@link forbid} denies. */
+  #rules: readonly RbacRule[] | undefined;
   #failures: { count: number; status: number; verb: FakeVerb | undefined }[] = [];
   #server: Server;
   #port = 0;
@@ -212,6 +221,11 @@ export class FakeApiServer {
 
   allow(verb: FakeVerb, resource: string): void {
     this.#denied.delete(`${verb} ${resource}`);
+  }
+
+  /** From now on only what these rules (a ClusterRole's) grant is allowed, as RBAC would; undefined lifts them. */
+  enforceRules(rules: readonly RbacRule[] | undefined): void {
+    this.#rules = rules;
   }
 
   /** The next `count` resource requests (of `verb`, when given) are answered `status` (default 500). */
@@ -410,7 +424,9 @@ export class FakeApiServer {
       return;
     }
     const kind = route.kind;
-    const denied = this.#denied.has(`${verb} ${kind.plural}`) || (route.subresource !== undefined && this.#denied.has(`${verb} ${kind.plural}/${route.subresource}`));
+    const resourceName = route.subresource === undefined ? kind.plural : `${kind.plural}/${route.subresource}`;
+    const granted = this.#rules === undefined || this.#rules.some((rule) => rule.apiGroups.includes(kind.group) && rule.resources.includes(resourceName) && rule.verbs.includes(verb!));
+    const denied = !granted || this.#denied.has(`${verb} ${kind.plural}`) || (route.subresource !== undefined && this.#denied.has(`${verb} ${resourceName}`));
     if (denied) {
       const resource = route.subresource === undefined ? kind.plural : `${kind.plural}/${route.subresource}`;
       const where = kind.namespaced ? (route.namespace === undefined ? ' at the cluster scope' : ` in the namespace "${route.namespace}"`) : ' at the cluster scope';

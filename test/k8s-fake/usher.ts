@@ -12,10 +12,21 @@ import { Usher } from '../../src/runtime/usher.ts';
 import { createAccessLog } from '../../src/observe/access-log.ts';
 import { configFromYaml } from '../helpers/usher.ts';
 import { tempDir, writeServiceAccount, type InCluster } from './files.ts';
-import { FakeApiServer, type FakeApiServerOptions } from './server.ts';
+import { FakeApiServer, type FakeApiServerOptions, type RbacRule } from './server.ts';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
 
 /** Fast enough for tests: retries after 50 ms, at most 400 ms apart. */
 export const FAST: ReflectorTiming & { minIntervalMs?: number } = { initialBackoffMs: 50, maxBackoffMs: 400, watchTimeoutSeconds: () => 60, stallGraceMs: 2000 };
+
+/** The rules of the ClusterRole usher ships (deploy/kubernetes/rbac.yaml), for {@link FakeApiServer.enforceRules}. */
+export function shippedRbacRules(): RbacRule[] {
+  const text = readFileSync(fileURLToPath(new URL('../../deploy/kubernetes/rbac.yaml', import.meta.url)), 'utf8');
+  const role = parseAllDocuments(text).map((d) => d.toJS() as { kind?: string; rules?: RbacRule[] }).find((d) => d?.kind === 'ClusterRole');
+  if (role?.rules === undefined) throw new Error('deploy/kubernetes/rbac.yaml has no ClusterRole with rules');
+  return role.rules;
+}
 
 export interface CapturedLog {
   readonly logger: Logger;
@@ -59,6 +70,8 @@ export interface ClusterOptions {
 /** The fake, then usher with pool `api` from Service `prod/api` port `http`; all stopped after the test. */
 export async function startCluster(t: TestContext, options: ClusterOptions = {}): Promise<Cluster> {
   const fake = await FakeApiServer.start({ bookmarkIntervalMs: 60_000, ...options.fake });
+  // Only what the shipped ClusterRole grants: a call usher makes beyond it fails the test with 403.
+  fake.enforceRules(shippedRbacRules());
   const dir = tempDir();
   const inCluster = writeServiceAccount(fake, dir.path, { namespace: options.namespace ?? 'prod' });
   options.before?.(fake);

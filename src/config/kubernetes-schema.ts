@@ -61,5 +61,5 @@ export const kubernetesSchema = documented(
     if (k.context !== undefined && k.kubeconfig === IN_CLUSTER) ctx.issues.push({ code: 'custom', message: 'context applies to a kubeconfig file, not to in-cluster', input: k.context, path: ['context'] });
     return { kubeconfig: k.kubeconfig, ...(k.context === undefined ? {} : { context: k.context }) };
   }),
-  { description: 'How usher reaches the Kubernetes API server, for pools with `discovery.kubernetes`. Without this section such pools use `in-cluster`. Changes apply at the next reload. See docs/kubernetes.md.', examples: [{ kubeconfig: 'in-cluster' }, { kubeconfig: '/etc/usher/kubeconfig', context: 'prod' }] },
+  { description: 'How usher reaches the Kubernetes API server, for pools with `discovery.kubernetes`. Without this section such pools use `in-cluster`. A reload that changes it (or the files it names) restarts the watches; pools keep their members meanwhile. See docs/kubernetes.md.', examples: [{ kubeconfig: 'in-cluster' }, { kubeconfig: '/etc/usher/kubeconfig', context: 'prod' }] },
 );

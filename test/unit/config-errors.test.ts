@@ -97,7 +97,7 @@ accessLog: { enabled: "yes", pat: x }
 
   it('lists the allowed keys when an unknown key is not a near miss', () => {
     assert.deepEqual(errorsOf(`listeners: [{ name: a, bind: "h:1", routes: [{ pool: web }] }]\n${VALID_TAIL}frobnicate: 1\n`), [
-      [6, 1, 'frobnicate', 'unknown key "frobnicate"; expected one of: listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache, rateLimits, redis'],
+      [6, 1, 'frobnicate', 'unknown key "frobnicate"; expected one of: listeners, pools, accessLog, log, admin, shutdownTimeout, runtime, cache, rateLimits, redis, kubernetes'],
     ]);
   });
 

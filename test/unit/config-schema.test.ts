@@ -76,7 +76,7 @@ describe('configJsonSchema', () => {
     assert.equal(schema.type, 'object');
     assert.deepEqual(schema.required, ['listeners', 'pools']);
     assert.equal(schema.additionalProperties, false);
-    assert.deepEqual(Object.keys(schema.properties ?? {}), ['$schema', 'listeners', 'pools', 'accessLog', 'log', 'admin', 'shutdownTimeout', 'runtime', 'cache', 'rateLimits', 'redis']);
+    assert.deepEqual(Object.keys(schema.properties ?? {}), ['$schema', 'listeners', 'pools', 'accessLog', 'log', 'admin', 'shutdownTimeout', 'runtime', 'cache', 'rateLimits', 'redis', 'kubernetes']);
     assert.equal(typeof schema.title, 'string');
   });
 

@@ -17,7 +17,7 @@ import type { Logger } from '../observe/logger.ts';
 import type { PoolControl } from '../pool/pool-control.ts';
 import { KubeClient } from './client.ts';
 import { loadConnection, type ConnectionEnvironment, type KubeConnection } from './connection.ts';
-import { membersFromSlices, SERVICE_NAME_LABEL } from './endpoints.ts';
+import { membersFromSlices, SERVICE_NAME_LABEL, slicePort } from './endpoints.ts';
 import { Reflector, newReflectorStats, type ReflectorStats, type ReflectorTiming } from './reflector.ts';
 import { ENDPOINT_SLICES } from './resources.ts';
 import type { EndpointSlice } from './types.ts';
@@ -42,6 +42,8 @@ interface Binding {
   readonly pool: DiscoveredPool;
   readonly key: string;
   readonly port: string | number;
+  /** The last warning about this binding (no slices, no such port), so it is logged when it changes, not at every event. */
+  warned?: string;
 }
 
 interface Watched {
@@ -135,7 +137,7 @@ export class KubernetesDiscovery {
       const old = previous.get(name);
       if (old !== undefined && old.key === binding.key && old.port === binding.port && old.pool === binding.pool) continue;
       const reflector = this.#watched.get(binding.key)!.reflector;
-      if (reflector.synced) binding.pool.control.setDiscovered(membersFromSlices(reflector.store.values(), binding.port));
+      if (reflector.synced) this.#update(binding, reflector);
     }
   }
 
@@ -191,10 +193,23 @@ export class KubernetesDiscovery {
   }
 
   #publish(key: string, reflector: Reflector<EndpointSlice>): void {
-    for (const binding of this.#bindings.values()) {
-      if (binding.key !== key) continue;
-      binding.pool.control.setDiscovered(membersFromSlices(reflector.store.values(), binding.port));
+    for (const binding of this.#bindings.values()) if (binding.key === key) this.#update(binding, reflector);
+  }
+
+  /** Hands the pool its members; says so once when the Service has no slices, or none with the pool's port (a typo would otherwise be a silent 503). */
+  #update(binding: Binding, reflector: Reflector<EndpointSlice>): void {
+    const found = membersFromSlices(reflector.store.values(), binding.port);
+    binding.pool.control.setDiscovered(found);
+    let warning: string | undefined;
+    if (reflector.store.size === 0) warning = `Service ${binding.key} has no EndpointSlices (does the Service exist, with a selector?): pool ${binding.pool.name} has no discovered backends`;
+    else if (found.length === 0) {
+      const ports = new Set<string>();
+      for (const slice of reflector.store.values()) for (const p of slice.ports ?? []) ports.add(p.name ? `${p.name} (${p.port ?? 'all'})` : String(p.port ?? 'all'));
+      if (![...reflector.store.values()].some((slice) => slicePort(slice, binding.port) !== undefined)) warning = `Service ${binding.key} has no endpoint port ${JSON.stringify(binding.port)} (its slices have: ${[...ports].join(', ') || 'none'}): pool ${binding.pool.name} has no discovered backends`;
     }
+    if (warning === binding.warned) return;
+    binding.warned = warning;
+    if (warning !== undefined) this.#options.logger.warn({ pool: binding.pool.name, service: binding.key, port: binding.port }, warning);
   }
 }
 

@@ -154,7 +154,7 @@ test('K3: a terminating endpoint drains (no new picks; sticky and in-flight requ
 test('K4: an endpoint that goes, a pod no longer serving and a deleted slice are removed', async (t) => {
   const pods = await startPods(3, 'k4-');
   t.after(() => closeAll(pods));
-  const { fake, usher, pool } = await startCluster(t, { before: (f) => { f.apply(slice('api-a', [pods[0]!, pods[1]!])); f.apply(slice('api-b', [pods[2]!])); } });
+  const { fake, usher, pool, log } = await startCluster(t, { before: (f) => { f.apply(slice('api-a', [pods[0]!, pods[1]!])); f.apply(slice('api-b', [pods[2]!])); } });
   await waitFor(() => pool().discovered.length === 3, 'three members');
   const gone = pool().find(key(pods[1]!))!;
   fake.apply(slice('api-a', [pods[0]!]));
@@ -168,6 +168,7 @@ test('K4: an endpoint that goes, a pod no longer serving and a deleted slice are
   await waitFor(() => pool().discovered.length === 0, 'pool empty');
   assert.equal(pool().mode, 'none');
   assert.match((await get(usher.url('web'), 1))[0]!, /^status 503 no_backend/);
+  await waitFor(() => log.lines.some((l) => String(l['msg']).startsWith('Service prod/api has no EndpointSlices')), 'the empty Service is logged');
 });
 
 test('K5: a cut watch resumes from the last resourceVersion without listing again', async (t) => {

@@ -70,6 +70,13 @@ test('a kubeconfig file, reloads that change what a pool watches, a broken kuber
   assert.ok(fake.count('watch', 'endpointslices') > watchesBefore);
   assert.ok(usher.kubernetes.reflector('prod', 'api') === undefined && usher.kubernetes.reflector('prod', 'api2') !== undefined);
 
+  // A port the slices do not have: said once, with the ports they have.
+  assert.ok((await usher.reload(configFromYaml(yaml(kubeconfig, '    discovery: { kubernetes: { service: api2, port: htp } }')))).ok);
+  await waitFor(() => pool().discovered.length === 0, 'no member without the port');
+  assert.ok(log.lines.some((l) => l['msg'] === 'Service prod/api2 has no endpoint port "htp" (its slices have: http (' + port + ')): pool api has no discovered backends'), 'the missing port is logged');
+  assert.ok((await usher.reload(configFromYaml(yaml(kubeconfig, '    discovery: { kubernetes: { service: api2, port: http } }')))).ok);
+  await waitFor(() => pool().discovered.length === 2, 'back with the right port');
+
   // A reload that keeps the section and the Service keeps the watch: no new list.
   const lists = fake.count('list', 'endpointslices');
   assert.ok((await usher.reload(configFromYaml(yaml(kubeconfig, '    discovery: { kubernetes: { service: api2, port: http } }\n    retry: { attempts: 1 }')))).ok);

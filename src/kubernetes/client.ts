@@ -227,7 +227,7 @@ export class KubeClient {
         });
         res.on('error', (err) => finish(new KubernetesNetworkError(call, this.#server(), err, 'the watch stream was cut')));
       });
-      req.on('error', (err) => finish(new KubernetesNetworkError(call, this.#server(), err)));
+      req.on('error', (err) => finish(err instanceof KubernetesNetworkError ? err : new KubernetesNetworkError(call, this.#server(), err)));
       // Until the first byte the request timeout applies; then only the idle one.
       req.setTimeout(this.#timeoutMs, () => {
         if (settled) return;
@@ -286,7 +286,7 @@ export class KubeClient {
           if (!res.complete) finish(new KubernetesNetworkError(call, this.#server(), new Error('the answer was cut'), 'the connection broke'));
         });
       });
-      req.on('error', (err) => finish(new KubernetesNetworkError(call, this.#server(), err)));
+      req.on('error', (err) => finish(err instanceof KubernetesNetworkError ? err : new KubernetesNetworkError(call, this.#server(), err)));
       req.setTimeout(this.#timeoutMs, () => {
         finish(new KubernetesNetworkError(call, this.#server(), Object.assign(new Error('no answer'), { code: 'ETIMEDOUT' })));
         req.destroy();

@@ -193,7 +193,15 @@ export class KubernetesDiscovery {
   }
 
   #publish(key: string, reflector: Reflector<EndpointSlice>): void {
-    for (const binding of this.#bindings.values()) if (binding.key === key) this.#update(binding, reflector);
+    for (const binding of this.#bindings.values()) {
+      if (binding.key !== key) continue;
+      try {
+        this.#update(binding, reflector);
+      } catch (err) {
+        // Runs from a timer: a bug here must not take the process down; the next change tries again.
+        this.#options.logger.error({ err, pool: binding.pool.name, service: key }, 'kubernetes discovery: updating the pool failed');
+      }
+    }
   }
 
   /** Hands the pool its members; says so once when the Service has no slices, or none with the pool's port (a typo would otherwise be a silent 503). */

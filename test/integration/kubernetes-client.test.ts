@@ -98,6 +98,16 @@ test('watch: events in order, selector transitions, bookmarks, 410 for a compact
   const took = performance.now() - started;
   assert.ok(took >= 900 && took < 5000, `the server ends the watch at timeoutSeconds (took ${Math.round(took)} ms)`);
 
+  // Watch-list streaming: the current state as ADDED events, then a bookmark marking their end.
+  const streamed: WatchEvent[] = [];
+  const list = new AbortController();
+  const streaming = fakeWatchList(fake, (e) => streamed.push(e), list.signal);
+  await waitFor(() => streamed.length >= 2, 'initial events and their end');
+  assert.deepEqual(streamed.map((e) => e.type), ['ADDED', 'BOOKMARK']);
+  assert.deepEqual((streamed[1]!.object as KubeObject).metadata?.annotations, { 'k8s.io/initial-events-end': 'true' });
+  list.abort();
+  await streaming;
+
   const initial: WatchEvent[] = [];
   fake.apply(endpointSlice('prod', 'api', 'b', [ready('10.0.0.5')]));
   const ctl = new AbortController();
@@ -107,6 +117,39 @@ test('watch: events in order, selector transitions, bookmarks, 410 for a compact
   ctl.abort();
   await w;
 });
+
+/** `sendInitialEvents=true` is not a client option (usher lists, then watches): ask for it by hand, as client-go's watch-list does. */
+async function fakeWatchList(fake: FakeApiServer, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+  const query = 'watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&resourceVersion=';
+  const refused = await fetchJson(fake, `/apis/discovery.k8s.io/v1/namespaces/prod/endpointslices?watch=true&sendInitialEvents=true`);
+  assert.equal(refused.status, 422, 'sendInitialEvents needs NotOlderThan and bookmarks');
+  const { request } = await import('node:https');
+  await new Promise<void>((resolve, reject) => {
+    const req = request(`${fake.url}/apis/discovery.k8s.io/v1/namespaces/prod/endpointslices?${query}`, { ca: fake.ca, headers: { authorization: `Bearer ${fake.token}` }, signal }, (res) => {
+      let buffered = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => {
+        buffered += chunk;
+        for (let i = buffered.indexOf('\n'); i !== -1; i = buffered.indexOf('\n')) {
+          onEvent(JSON.parse(buffered.slice(0, i)) as WatchEvent);
+          buffered = buffered.slice(i + 1);
+        }
+      });
+      res.on('close', () => resolve());
+    });
+    req.on('error', (e) => (signal.aborted ? resolve() : reject(e)));
+    req.end();
+  });
+}
+
+async function fetchJson(fake: FakeApiServer, path: string): Promise<{ status: number }> {
+  const { request } = await import('node:https');
+  return new Promise((resolve, reject) => {
+    request(`${fake.url}${path}`, { ca: fake.ca, headers: { authorization: `Bearer ${fake.token}` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+    }).on('error', reject).end();
+  });
+}
 
 test('watch: a cut stream and a stalled one fail as network errors; the client reads the token file for every request', async (t) => {
   const { fake } = await setup(t);
@@ -180,4 +223,22 @@ test('the status subresource: PUT and merge PATCH change only .status, a stale r
   assert.equal(fake.get('Gateway', 'prod', 'gw'), undefined);
   ctl.abort();
   await watching;
+});
+
+test('a token file that cannot be read fails the request with a network error naming it; the next request reads it again', async (t) => {
+  const fake = await FakeApiServer.start();
+  const dir = tempDir();
+  t.after(async () => {
+    await fake.close();
+    dir.remove();
+  });
+  const sa = writeServiceAccount(fake, dir.path);
+  const client = new KubeClient(loadConnection(undefined, { serviceAccountDir: sa.dir, env: sa.env }));
+  t.after(() => client.close());
+  const { rmSync } = await import('node:fs');
+  rmSync(`${sa.dir}/token`);
+  await assert.rejects(client.list(ENDPOINT_SLICES, { namespace: 'prod' }), (e: Error) => e instanceof KubernetesNetworkError && /^list endpointslices\.discovery\.k8s\.io in namespace "prod": cannot read the token at https:\/\/127\.0\.0\.1:\d+: ENOENT/.test(e.message));
+  assert.equal(fake.requests.length, 0, 'nothing sent without a token');
+  sa.rotateToken(fake.token);
+  assert.deepEqual((await client.list(ENDPOINT_SLICES, { namespace: 'prod' })).items, []);
 });

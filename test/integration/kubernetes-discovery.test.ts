@@ -181,8 +181,9 @@ test('K5: a cut watch resumes from the last resourceVersion without listing agai
   const changed = fake.apply(slice('api-a', [pods[0]!, pods[1]!]));
   await waitFor(() => pool().discovered.length === 2, 'two members');
   const watchesBefore = fake.count('watch', 'endpointslices');
+  fake.failNext(2, 500, 'watch'); // and the first two resumes fail: still no relist
   assert.equal(fake.cutWatches(), 1);
-  await waitFor(() => fake.count('watch', 'endpointslices') === watchesBefore + 1 && fake.watchCount === 1, 'a new watch');
+  await waitFor(() => fake.count('watch', 'endpointslices') === watchesBefore + 3 && fake.watchCount === 1, 'a new watch after two refused ones');
   const resumed = fake.requests.filter((r) => r.verb === 'watch').at(-1)!;
   assert.equal(resumed.query.get('resourceVersion'), changed.metadata.resourceVersion, 'resumed from the last event\'s version');
   fake.apply(slice('api-a', pods));
@@ -190,7 +191,8 @@ test('K5: a cut watch resumes from the last resourceVersion without listing agai
   assert.equal(fake.count('list', 'endpointslices'), 1, 'exactly one list: no relist after a cut');
   assert.equal(usher.kubernetes.reflector('prod', 'api')!.stats.relists, 0);
   const text = await usher.renderMetrics();
-  assert.ok(metric(text, 'usher_kubernetes_watch_restarts_total', { kind: 'EndpointSlice' }) >= 1);
+  assert.ok(metric(text, 'usher_kubernetes_watch_restarts_total', { kind: 'EndpointSlice' }) >= 3);
+  assert.equal(metric(text, 'usher_kubernetes_request_errors_total', { kind: 'EndpointSlice', code: '500' }), 2);
   assert.ok(metric(text, 'usher_kubernetes_watch_events_total', { kind: 'EndpointSlice', type: 'MODIFIED' }) >= 2);
   assert.equal(metric(text, 'usher_kubernetes_relists_total', { kind: 'EndpointSlice' }), 0);
 });

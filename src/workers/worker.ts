@@ -24,7 +24,7 @@ import { applySnapshot, compileSnapshotRoutes, type CompiledRoutes, type Snapsho
 import type { BackendUsageReport, FromWorker, LentListener, ToWorker, WorkerUsage } from './messages.ts';
 import { MirroredPool } from './mirrored-pool.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
-import { cacheReport, declareCacheMetrics } from '../cache/report.ts';
+import { declareCacheMetrics, threadCounters } from '../cache/report.ts';
 import { declareCompressMetrics } from '../compress/report.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
 
@@ -83,7 +83,8 @@ class DataPlane {
   #ticketKeys: Buffer;
   readonly #port: NonNullable<typeof parentPort>;
   readonly #mirrors = new Map<string, MirroredPool>();
-  readonly #responseCache = new ResponseCache();
+  /** This thread's fills and request counters, on the process's store (the main thread's, adopted). */
+  readonly #responseCache = new ResponseCache(false);
   /** The main thread's rate-limit tables, adopted: this thread decides against the process's budgets. */
   readonly #rateLimits = new RateLimitStore(false);
   readonly #listeners = new Map<string, RunningListener>();
@@ -133,6 +134,7 @@ class DataPlane {
       case 'prepare':
         // A lent socket accepts as soon as it arrives: hold what it accepts until the listener takes over.
         this.#rateLimits.adopt(message.rateLimits);
+        this.#responseCache.adopt(message.cache);
         void this.#prepare(message.generation, message.config, message.listeners.map((lent) => ({ ...lent, held: hold(lent.server as Server) })));
         return;
       case 'commit':
@@ -144,11 +146,9 @@ class DataPlane {
       case 'ping':
         this.#post({ type: 'pong', id: message.id });
         return;
-      case 'cache': {
-        const { purged, stats } = cacheReport(this.#responseCache, message.purge);
-        this.#post({ type: 'cache-report', id: message.id, purged, stats });
+      case 'cache':
+        this.#post({ type: 'cache-report', id: message.id, counters: threadCounters(this.#responseCache) });
         return;
-      }
       case 'ticket-keys':
         this.#ticketKeys = Buffer.from(message.keys);
         for (const running of this.#listeners.values()) this.#shareTicketKeys(running);
@@ -284,7 +284,7 @@ class DataPlane {
     let connections = 0;
     for (const listener of this.#listeners.values()) connections += listener.openConnections;
     const requests = this.#recorded.http.served + this.#recorded.l4.served;
-    const cache = this.#responseCache.enabled ? cacheReport(this.#responseCache).stats : undefined;
+    const cache = this.#responseCache.enabled ? threadCounters(this.#responseCache) : undefined;
     return { pools, connections, requests, cpuMicros: cpuMicros(), cache };
   }
 

@@ -41,6 +41,12 @@ export interface ResponseCacheCounters {
   staleOnError: number;
 }
 
+/** See {@link ResponseCache.checkpoint}. */
+export interface CacheCheckpoint {
+  readonly store: SharedStore | undefined;
+  readonly enabled: boolean;
+}
+
 export class ResponseCache {
   /** `owner`: this thread makes the store (the main thread); otherwise it uses the one it is sent. */
   readonly owner: boolean;
@@ -83,9 +89,19 @@ export class ResponseCache {
     this.enabled = true;
   }
 
-  /** Main thread: the store's buffers, for the workers, while a route caches. */
+  /** Main thread: the store's buffers, for the workers (none until a config caches). */
   share(): SharedStoreBuffers | undefined {
-    return this.enabled ? this.#store?.buffers : undefined;
+    return this.#store?.buffers;
+  }
+
+  /** The store in use and whether a route caches: what a reload that fails puts back ({@link restore}). */
+  checkpoint(): CacheCheckpoint {
+    return { store: this.#store, enabled: this.enabled };
+  }
+
+  restore(checkpoint: CacheCheckpoint): void {
+    this.#store = checkpoint.store;
+    this.enabled = checkpoint.enabled;
   }
 
   /**

@@ -256,7 +256,13 @@ export class Usher {
    */
   reload(config?: UsherConfig): Promise<ReloadResult> {
     // One reload at a time: a second waits for the first, then applies on top of it.
-    const next = this.#reloading.then(() => this.#reload(config));
+    const next = this.#reloading.then(async () => {
+      // Compiling the new config sets the response cache up for it (a new store for new limits): undone on failure.
+      const cache = this.responseCache.checkpoint();
+      const result = await this.#reload(config);
+      if (!result.ok) this.responseCache.restore(cache);
+      return result;
+    });
     this.#reloading = next;
     return next;
   }

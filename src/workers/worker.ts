@@ -23,7 +23,7 @@ import { declareListenerMetrics } from '../runtime/listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type CompiledRoutes, type Snapshot, type SnapshotMetrics } from '../runtime/snapshot.ts';
 import type { BackendUsageReport, FromWorker, LentListener, ToWorker, WorkerUsage } from './messages.ts';
 import { MirroredPool } from './mirrored-pool.ts';
-import { ResponseCache } from '../cache/response-cache.ts';
+import { ResponseCache, type CacheCheckpoint } from '../cache/response-cache.ts';
 import { declareCacheMetrics, threadCounters } from '../cache/report.ts';
 import { declareCompressMetrics } from '../compress/report.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
@@ -85,6 +85,8 @@ class DataPlane {
   readonly #mirrors = new Map<string, MirroredPool>();
   /** This thread's fills and request counters, on the process's store (the main thread's, adopted). */
   readonly #responseCache = new ResponseCache(false);
+  /** The response cache as it was before the last `prepare`, put back if that config is aborted. */
+  #cacheBefore: { readonly generation: number; readonly checkpoint: CacheCheckpoint } | undefined;
   /** The main thread's rate-limit tables, adopted: this thread decides against the process's budgets. */
   readonly #rateLimits = new RateLimitStore(false);
   readonly #listeners = new Map<string, RunningListener>();
@@ -134,6 +136,7 @@ class DataPlane {
       case 'prepare':
         // A lent socket accepts as soon as it arrives: hold what it accepts until the listener takes over.
         this.#rateLimits.adopt(message.rateLimits);
+        this.#cacheBefore = { generation: message.generation, checkpoint: this.#responseCache.checkpoint() };
         this.#responseCache.adopt(message.cache);
         void this.#prepare(message.generation, message.config, message.listeners.map((lent) => ({ ...lent, held: hold(lent.server as Server) })));
         return;
@@ -141,6 +144,8 @@ class DataPlane {
         this.#commit(message.generation);
         return;
       case 'abort':
+        // The main thread keeps its store when a reload fails: so does this thread.
+        if (this.#cacheBefore?.generation === message.generation) this.#responseCache.restore(this.#cacheBefore.checkpoint);
         this.#abort(message.generation);
         return;
       case 'ping':

@@ -346,11 +346,20 @@ pools:
   [first, second] = await connectionPerWorker(t, usher, port);
   assert.equal((await first!.get('/r')).body, 'v1', 'a restarted worker uses the process\'s store');
 
+  // A reload that fails (here, after its cache limits were read) leaves the store as it was, for every thread.
+  const broken = configFromYaml(yaml('cache: { maxSize: 32MiB }', 'broken'));
+  assert.equal((await usher.reload({ ...broken, pools: {} })).ok, false);
+  assert.equal(usher.cacheStats()?.maxBytes, 64 * 1024 * 1024);
+  assert.equal((await second!.get('/r')).body, 'v1');
+  assert.equal((await usher.cache({ key: `http://127.0.0.1:${port}/r`, mode: 'hard' })).purged, 1, 'purged in the store the workers use');
+  assert.equal((await first!.get('/r')).body, 'v2');
+  assert.equal((await second!.get('/r')).body, 'v2');
+
   assert.deepEqual(await usher.reload(configFromYaml(yaml('cache: { maxSize: 32MiB }', 'three'))), { ok: true, warnings: [] });
-  assert.equal((await second!.get('/r')).body, 'v2', 'new limits: a new, empty store');
-  assert.equal((await first!.get('/r')).body, 'v2', 'which every worker uses');
+  assert.equal((await second!.get('/r')).body, 'v3', 'new limits: a new, empty store');
+  assert.equal((await first!.get('/r')).body, 'v3', 'which every worker uses');
   assert.equal(usher.cacheStats()?.maxBytes, 32 * 1024 * 1024);
-  assert.equal(upstreamGets(origin, '/r'), 2);
+  assert.equal(upstreamGets(origin, '/r'), 3);
 });
 
 test('stale-while-revalidate: at expiry nobody waits, and the origin sees one background revalidation', async (t) => {

@@ -26,12 +26,14 @@
  *
  * **Index** (`buffers.meta`): open addressing over a power-of-two slot
  * table (about one slot per 2 KiB of `maxBytes`, 256 to 2 Mi slots, which
- * bounds the entries), struct-of-arrays: hash, record offset / 8, record
- * generation, flags (accessed, soft-purged, key with extras), last use and
- * hits. A key lives in the window of `window` slots from its home slot (its
- * variants are several slots with the same hash); a lookup reads the whole
- * window and compares the stored key. A put into a full window evicts the
- * least recently used slot in it. `maxVariants` is at most half a window.
+ * bounds the entries), struct-of-arrays: hash, hash of the key's target (what
+ * precedes its first newline: an unsafe request purges `target\n...` without
+ * reading every key), record offset / 8, record generation, flags (accessed,
+ * soft-purged, key with extras), last use and hits. A key lives in the window
+ * of `window` slots from its home slot (its variants are several slots with
+ * the same hash); a lookup reads the whole window and compares the stored
+ * key. A put into a full window evicts the least recently used slot in it.
+ * `maxVariants` is at most half a window.
  *
  * **Writers** (put, update, delete, purges, eviction) hold one process-wide
  * lock (an Int32: compareExchange, a short spin, then `Atomics.wait` with a
@@ -50,6 +52,13 @@
  * generation and epoch on every use), so a hit parses no JSON. Bodies are
  * copied out: a view of shared memory handed to a socket could be
  * overwritten by an eviction while it is being sent.
+ *
+ * Generations are 32-bit, from one counter; every 2^32 records an epoch
+ * (kept in each record) begins, so a thread's memo never takes a new record
+ * for an old one. JavaScript orders an `Atomics.load` with other atomics, not
+ * with the plain reads of a copy: the free segment is what keeps a reader
+ * from seeing an evicted record's bytes replaced before it sees its
+ * generation zeroed (x86 orders them anyway).
  *
  * **Numbers.** Bytes, entries, stores, evictions, purges, variants capped and
  * objects too large are process-wide, in the shared header; hits per slot
@@ -269,6 +278,8 @@ export class SharedStore implements ResponseStore {
   readonly #free: Int32Array;
   readonly #queue: Int32Array;
   readonly #hash: Int32Array;
+  /** The hash of the key's target URI (the key up to its first newline): finds a target's keys with extras. */
+  readonly #uri: Int32Array;
   readonly #off: Uint32Array;
   readonly #gen: Uint32Array;
   readonly #flags: Int32Array;
@@ -358,6 +369,7 @@ export class SharedStore implements ResponseStore {
       return view;
     };
     this.#hash = table((b, o, l) => new Int32Array(b, o, l));
+    this.#uri = table((b, o, l) => new Int32Array(b, o, l));
     this.#off = table((b, o, l) => new Uint32Array(b, o, l));
     this.#gen = table((b, o, l) => new Uint32Array(b, o, l));
     this.#flags = table((b, o, l) => new Int32Array(b, o, l));
@@ -466,9 +478,9 @@ export class SharedStore implements ResponseStore {
       bodyAt = this.#writeHead(off8, size, slot, encoded, input.body.length);
       input.body.copy(this.#bytes, off8 * 8 + bodyAt);
       Atomics.store(this.#words, off8 * 2 + R_GEN, gen);
-      const extended = primaryKey.includes('\n');
-      if (extended) Atomics.add(this.#ctrl, C_EXTENDED, 1);
-      this.#publish(slot, hash, off8, gen, extended ? EXTENDED : 0, hits);
+      const newline = primaryKey.indexOf('\n');
+      if (newline >= 0) Atomics.add(this.#ctrl, C_EXTENDED, 1);
+      this.#publish(slot, hash, newline < 0 ? hash : this.#hashOf(primaryKey.slice(0, newline)), off8, gen, newline < 0 ? 0 : EXTENDED, hits);
       Atomics.add(this.#ctrlU, C_BYTES8, size / 8);
       Atomics.add(this.#ctrl, C_ENTRIES, 1);
       Atomics.add(this.#counters, K_STORES, 1n);
@@ -555,11 +567,15 @@ export class SharedStore implements ResponseStore {
   }
 
   purgePrefix(prefix: string, mode: PurgeMode): number {
-    // Keys with a newline have extras (key headers, cookies): when none is stored, `target\n` matches nothing.
-    if (prefix.includes('\n') && Atomics.load(this.#ctrl, C_EXTENDED) === 0) return 0;
     const wanted = Buffer.from(prefix);
-    const found = this.#scan((at, w) => this.#words[w + R_KEY]! >= wanted.length && this.#bytes.compare(wanted, 0, wanted.length, at + RECORD_HEADER, at + RECORD_HEADER + wanted.length) === 0);
-    return this.#purgeFound(found, mode);
+    const matches = (at: number, w: number): boolean => this.#words[w + R_KEY]! >= wanted.length && this.#bytes.compare(wanted, 0, wanted.length, at + RECORD_HEADER, at + RECORD_HEADER + wanted.length) === 0;
+    const newline = prefix.indexOf('\n');
+    if (newline < 0) return this.#purgeFound(this.#scan(matches), mode);
+    // Keys with extras (key headers, cookies, coded bodies) of one target (`target\n...`: every unsafe request
+    // invalidates them): the slots of that target's hash only, and none when no key has extras.
+    if (Atomics.load(this.#ctrl, C_EXTENDED) === 0) return 0;
+    const uri = this.#hashOf(prefix.slice(0, newline));
+    return this.#purgeFound(this.#scan(matches, uri), mode);
   }
 
   purgeSurrogate(tag: string, mode: PurgeMode): number {
@@ -568,18 +584,33 @@ export class SharedStore implements ResponseStore {
 
   /** The `n` primary keys with the most hits (keys never hit are left out), most first. */
   top(n: number): Array<{ readonly key: string; readonly hits: number }> {
-    // Variants of a key share its hash: their hits add up.
-    const byHash = new Map<number, { hits: number; slot: number }>();
+    const wanted = Math.max(0, n) + 4; // a few more than asked for, in case some records go meanwhile
+    const best: { slot: number; hits: number }[] = [];
+    const mask = this.#mask;
     for (let s = 0; s < this.#slots; s++) {
+      if (this.#hits[s] === 0) continue;
       const hash = this.#hash[s]!;
-      const hits = this.#hits[s]!;
-      if (hash === 0 || hits === 0) continue;
-      const known = byHash.get(hash);
-      if (known === undefined) byHash.set(hash, { hits, slot: s });
-      else known.hits += hits;
+      if (hash === 0) continue;
+      // A key's variants are the slots with its hash in its window: count them once, from the first.
+      const home = hash & mask;
+      const distance = (s - home) & mask;
+      if (distance >= this.#window) continue; // changed while read
+      let first = true;
+      for (let i = 0; i < distance && first; i++) if (this.#hash[(home + i) & mask] === hash) first = false;
+      if (!first) continue;
+      let hits = 0;
+      for (let i = distance; i < this.#window; i++) {
+        const t = (home + i) & mask;
+        if (this.#hash[t] === hash) hits += this.#hits[t]!;
+      }
+      if (best.length === wanted && hits <= best[wanted - 1]!.hits) continue;
+      let at = best.length;
+      while (at > 0 && best[at - 1]!.hits < hits) at--;
+      best.splice(at, 0, { slot: s, hits });
+      if (best.length > wanted) best.pop();
     }
     const out: { key: string; hits: number }[] = [];
-    for (const { hits, slot } of [...byHash.values()].sort((a, b) => b.hits - a.hits)) {
+    for (const { slot, hits } of best) {
       if (out.length >= n) break;
       const found = this.#read(slot, this.#hash[slot]!, undefined);
       if (found !== undefined) out.push({ key: found.d.key, hits });
@@ -707,15 +738,15 @@ export class SharedStore implements ResponseStore {
     return this.#bytes.toString('utf8', from, from + length).split('\n');
   }
 
-  /** Live slots whose record passes `test`, read without the lock (each checked against its generation after), as [slot, generation]. */
-  #scan(test: (at: number, w: number) => boolean): { slot: number; gen: number }[] {
-    return this.#scanValues((at, w) => (test(at, w) ? true : undefined));
+  /** Live slots (of keys whose target hashes to `uri`, when given) whose record passes `test`, read without the lock (each checked against its generation after). */
+  #scan(test: (at: number, w: number) => boolean, uri?: number): { slot: number; gen: number }[] {
+    return this.#scanValues((at, w) => (test(at, w) ? true : undefined), uri);
   }
 
-  #scanValues<T>(read: (at: number, w: number) => T | undefined): { slot: number; gen: number; value: T }[] {
+  #scanValues<T>(read: (at: number, w: number) => T | undefined, uri?: number): { slot: number; gen: number; value: T }[] {
     const out: { slot: number; gen: number; value: T }[] = [];
     for (let s = 0; s < this.#slots; s++) {
-      if (this.#hash[s] === 0) continue;
+      if (this.#hash[s] === 0 || (uri !== undefined && this.#uri[s] !== uri)) continue;
       const gen = Atomics.load(this.#gen, s);
       const off8 = Atomics.load(this.#off, s);
       const w = off8 * 2;
@@ -803,7 +834,8 @@ export class SharedStore implements ResponseStore {
     this.#words[off8 * 2 + R_SIZE] = size;
   }
 
-  #publish(slot: number, hash: number, off8: number, gen: number, flags: number, hits: number): void {
+  #publish(slot: number, hash: number, uri: number, off8: number, gen: number, flags: number, hits: number): void {
+    Atomics.store(this.#uri, slot, uri);
     Atomics.store(this.#off, slot, off8);
     Atomics.store(this.#gen, slot, gen);
     Atomics.store(this.#flags, slot, flags);
@@ -991,7 +1023,7 @@ function geometryOf(maxBytes: number, maxObjectSize: number): { segmentSize: num
 }
 
 function metaBytes(segments: number, slots: number): number {
-  return TABLES_AT + align8(12 * segments) + 6 * 4 * slots;
+  return TABLES_AT + align8(12 * segments) + 7 * 4 * slots;
 }
 
 function align8(n: number): number {

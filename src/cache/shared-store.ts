@@ -447,6 +447,7 @@ export class SharedStore implements ResponseStore {
     let off8: number;
     let slot: number;
     let gen: number;
+    let epoch: number;
     let bodyAt: number;
     let hits = 0;
     this.#lock();
@@ -475,6 +476,7 @@ export class SharedStore implements ResponseStore {
       off8 = this.#allocate(size);
       slot = reuse >= 0 ? reuse : this.#freeSlot(hash);
       gen = this.#nextGen();
+      epoch = this.#ctrlU[C_EPOCH]!;
       bodyAt = this.#writeHead(off8, size, slot, encoded, input.body.length);
       input.body.copy(this.#bytes, off8 * 8 + bodyAt);
       Atomics.store(this.#words, off8 * 2 + R_GEN, gen);
@@ -487,7 +489,7 @@ export class SharedStore implements ResponseStore {
     } finally {
       this.#unlock();
     }
-    const d = this.#remember(off8, { gen, epoch: this.#words[off8 * 2 + R_EPOCH]!, key: primaryKey, vary: input.vary, requestFields, response: input.response, surrogateKeys, size, bodyAt, bodyLength: input.body.length });
+    const d = this.#remember(off8, { gen, epoch, key: primaryKey, vary: input.vary, requestFields, response: input.response, surrogateKeys, size, bodyAt, bodyLength: input.body.length });
     const variant = new SharedVariant(this, { slot, hash, off8, gen, d, flags: 0, hits }, input.body, hits, this.#load);
     return { stored: true, variant };
   }
@@ -498,6 +500,7 @@ export class SharedStore implements ResponseStore {
     const encoded = encode(stored.primaryKey, surrogateKeys, stored.vary, stored.requestFields, response);
     let off8: number;
     let gen: number;
+    let epoch: number;
     let size: number;
     let bodyAt: number;
     let bodyLength: number;
@@ -518,6 +521,7 @@ export class SharedStore implements ResponseStore {
       const old = this.#off[stored.slot]! * 2;
       const oldSize = this.#words[old + R_SIZE]!;
       gen = this.#nextGen();
+      epoch = this.#ctrlU[C_EPOCH]!;
       bodyAt = this.#writeHead(off8, size, stored.slot, encoded, bodyLength);
       const from = bodyStart(this.#words, old);
       this.#bytes.copy(this.#bytes, off8 * 8 + bodyAt, from, from + bodyLength);
@@ -537,7 +541,7 @@ export class SharedStore implements ResponseStore {
     stored.invalidated = false;
     stored.surrogateKeys = surrogateKeys;
     stored.size = size;
-    this.#remember(off8, { gen, epoch: this.#words[off8 * 2 + R_EPOCH]!, key: stored.primaryKey, vary: stored.vary, requestFields: stored.requestFields, response, surrogateKeys, size, bodyAt, bodyLength });
+    this.#remember(off8, { gen, epoch, key: stored.primaryKey, vary: stored.vary, requestFields: stored.requestFields, response, surrogateKeys, size, bodyAt, bodyLength });
     return true;
   }
 
@@ -662,6 +666,7 @@ export class SharedStore implements ResponseStore {
   #decode(off8: number, gen: number): Decoded | undefined {
     const w = off8 * 2;
     const words = this.#words;
+    if (w + RECORD_HEADER / 4 > words.length) return undefined;
     const known = this.#memo.get(off8);
     if (Atomics.load(words, w + R_GEN) !== gen) return undefined;
     if (known !== undefined && known.gen === gen && known.epoch === words[w + R_EPOCH]) return known;

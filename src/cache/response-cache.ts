@@ -14,6 +14,7 @@
 import type { PurgeMode, ResponseStore, StoreOptions } from './store.ts';
 import { SharedStore, type SharedStoreBuffers } from './shared-store.ts';
 import { Fill } from './fill.ts';
+import type { FillLocks, FillTicket } from './fill-locks.ts';
 
 /** How long a key whose response could not be shared is not collapsed (Varnish's hit-for-miss, 10 s). */
 const UNCACHEABLE_MS = 10_000;
@@ -123,10 +124,17 @@ export class ResponseCache {
     return undefined;
   }
 
-  /** Starts the fill of `key`; other misses on it wait until it settles. */
-  beginFill(key: string, now: number): Fill {
+  /** Which keys some thread is filling (fill-locks.ts), once a config caches. */
+  get fillLocks(): FillLocks | undefined {
+    return this.#store?.fillLocks;
+  }
+
+  /** Starts the fill of `key`; other misses on it wait until it settles. `ticket`: the process-wide lock taken for it, given back then. */
+  beginFill(key: string, now: number, ticket?: FillTicket): Fill {
+    const locks = ticket === undefined ? undefined : this.fillLocks;
     const fill = new Fill(now, () => {
       if (this.fills.get(key) === fill) this.fills.delete(key);
+      if (ticket !== undefined) locks?.release(ticket);
     });
     this.fills.set(key, fill);
     return fill;

@@ -65,6 +65,7 @@
  * give the top keys. Request counters (hits, misses...) stay per thread, in
  * `ResponseCache`.
  */
+import { FillLocks } from './fill-locks.ts';
 import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
 import type { Fields } from './fields.ts';
@@ -90,6 +91,8 @@ import {
 export interface SharedStoreBuffers {
   readonly meta: SharedArrayBuffer;
   readonly data: SharedArrayBuffer;
+  /** The keys some thread is filling (fill-locks.ts). */
+  readonly fills: SharedArrayBuffer;
 }
 
 /** A variant's body was asked for after its record left the store (evicted or replaced while a request went upstream). */
@@ -267,6 +270,8 @@ export class SharedStore implements ResponseStore {
   /** The limits it was made with. */
   readonly options: Readonly<Required<StoreOptions>>;
   readonly buffers: SharedStoreBuffers;
+  /** Which keys a thread is filling, for every thread (fill-locks.ts). */
+  readonly fillLocks: FillLocks;
   /** Random, set when the store is made: two threads' views with the same id are the same store. */
   readonly id: string;
   readonly #ctrl: Int32Array;
@@ -306,8 +311,9 @@ export class SharedStore implements ResponseStore {
   constructor(from: StoreOptions | SharedStoreBuffers = {}) {
     let meta: SharedArrayBuffer;
     let data: SharedArrayBuffer;
+    let fills: SharedArrayBuffer | undefined;
     if ('meta' in from) {
-      ({ meta, data } = from);
+      ({ meta, data, fills } = from);
     } else {
       const maxBytes = from.maxBytes ?? DEFAULT_MAX_BYTES;
       const maxObjectSize = from.maxObjectSize ?? DEFAULT_MAX_OBJECT_SIZE;
@@ -345,7 +351,8 @@ export class SharedStore implements ResponseStore {
       for (let s = 1; s < geometry.segments; s++) free[s - 1] = geometry.segments - s;
       ctrl[C_FREE] = geometry.segments - 1;
     }
-    this.buffers = { meta, data };
+    this.fillLocks = new FillLocks(fills);
+    this.buffers = { meta, data, fills: this.fillLocks.buffer };
     this.#ctrl = new Int32Array(meta, 0, CTRL_BYTES / 4);
     this.#ctrlU = new Uint32Array(meta, 0, CTRL_BYTES / 4);
     const config = new Float64Array(meta, CTRL_BYTES, CONFIG_BYTES / 8);

@@ -241,6 +241,30 @@ async function connectionPerWorker(t: TestContext, usher: Usher, port: number): 
   return [...byWorker.keys()].sort().map((i) => byWorker.get(i)!);
 }
 
+test('with two workers, concurrent misses on one key in both make one upstream request: the second worker waits for the first one\'s fill', async (t) => {
+  const { origin, usher, port } = await cached(
+    t,
+    (req, res) => {
+      if (req.url === '/ping') {
+        res.writeHead(200, { 'cache-control': 'no-store' }).end('pong');
+        return;
+      }
+      // No Content-Length: the waiters in the filling worker wait for the end too (nothing to stream).
+      setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('slow body'), 300);
+    },
+    '{}',
+    'runtime: { workers: 2 }\n',
+  );
+  const [first, second] = await connectionPerWorker(t, usher, port);
+  const one = first!.get('/cold');
+  await waitFor(() => upstreamGets(origin, '/cold') === 1, 'the first worker went upstream');
+  const other = await second!.get('/cold');
+  assert.equal(other.body, 'slow body');
+  assert.match(String(other.headers['cache-status']), /^usher; hit; ttl=\d+; collapsed$/, 'answered from the store the other worker filled');
+  assert.equal((await one).body, 'slow body');
+  assert.equal(upstreamGets(origin, '/cold'), 1, 'one upstream request for both workers');
+});
+
 test('with two workers, one store: a response filled through one worker is a hit on the other; a purge or soft purge is seen by both; /api/cache and /metrics count the store once', async (t) => {
   let version = 0;
   const { origin, usher, port } = await cached(

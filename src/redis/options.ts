@@ -179,3 +179,23 @@ export function describeRedis(config: RedisConfig): string {
     return 'redis (unreadable url)';
   }
 }
+
+/**
+ * `text` (an error message, say) with every password of `config` replaced by
+ * `***`: node-redis's messages carry none today, but a message is shown in
+ * the admin API and the log, and a future one must not leak a password.
+ */
+export function redactSecrets(text: string, config: RedisConfig): string {
+  const secrets = [config.password, config.sentinel?.password];
+  if (config.url !== undefined) {
+    try {
+      const url = new URL(config.url);
+      if (url.password !== '') secrets.push(url.password, decodeURIComponent(url.password));
+    } catch {
+      secrets.push(config.url);
+    }
+  }
+  let out = text;
+  for (const secret of secrets) if (secret !== undefined && secret !== '') out = out.split(secret).join('***');
+  return out;
+}

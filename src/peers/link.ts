@@ -19,11 +19,15 @@ export class RedisLink<S extends RedisScripts = {}> {
   #connecting = false;
   /** The last error's message (secrets removed), until the connection is ready again. */
   lastError: string | undefined;
+  /** Resolves when the connection is first up (never while Redis is away). */
+  readonly connected: Promise<void>;
+  #resolveConnected: () => void = () => {};
 
   constructor(config: RedisConfig, scripts: S | undefined, tuning: RedisConnectionTuning, onError: (message: string) => void = () => {}) {
     this.#config = config;
     this.#onError = onError;
     this.connection = createRedisConnection(config, scripts, tuning);
+    this.connected = new Promise((resolve) => (this.#resolveConnected = resolve));
     // Without a listener an 'error' event would crash the process.
     (this.connection as { on(event: 'error', listener: (error: unknown) => void): unknown }).on('error', (error: unknown) => this.#failed(error));
   }
@@ -37,6 +41,7 @@ export class RedisLink<S extends RedisScripts = {}> {
         this.#connecting = false;
         this.#attempts = 0;
         this.lastError = undefined;
+        this.#resolveConnected();
       },
       (error: unknown) => {
         this.#connecting = false;

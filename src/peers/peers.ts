@@ -107,8 +107,14 @@ export class Peers {
     const peers = new Peers(config, options);
     peers.#command.open();
     peers.#subscriber.open();
-    peers.registry.start();
     peers.bus.start();
+    // The first heartbeat waits for the connection (a second at most), so a normal start logs no outage.
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, CONTROL_TIMEOUT_MS).unref()));
+    void Promise.race([peers.#command.connected, waited]).then(() => {
+      clearTimeout(timer);
+      peers.registry.start();
+    });
     options.logger.info({ instance: peers.instance, redis: describeRedis(config), keyPrefix: config.keyPrefix, shareAdminActions: config.shareAdminActions }, 'peers: registering with redis');
     return peers;
   }

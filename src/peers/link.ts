@@ -64,20 +64,30 @@ export class RedisLink<S extends RedisScripts = {}> {
     this.#onError(message);
   }
 
-  /** Closes the connection (quitting politely when it is up). */
-  async close(): Promise<void> {
+  /**
+   * Closes the connection: quits politely when it is up, but waits at most
+   * `timeoutMs` for that (a Sentinel or Cluster client whose servers are gone
+   * can take many seconds), then drops it.
+   */
+  async close(timeoutMs = 500): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retry);
-    try {
-      if (this.connection.isOpen) await this.connection.close();
-      else await this.connection.destroy();
-    } catch {
-      try {
-        await this.connection.destroy();
-      } catch {
-        /* already gone */
-      }
+    const polite = this.connection.isOpen ? this.connection.close() : this.connection.destroy();
+    if (!(await within(Promise.resolve(polite).then(() => true, () => false), timeoutMs))) {
+      // Not awaited beyond the bound either: a stop never waits on Redis.
+      await within(Promise.resolve(this.connection.destroy()).then(() => true, () => false), timeoutMs);
     }
+  }
+}
+
+/** Whether `promise` settled true within `ms`. */
+export async function within(promise: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }

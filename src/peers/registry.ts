@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../observe/logger.ts';
 import type { RedisConnection } from '../redis/options.ts';
+import { within } from './link.ts';
 import type { PeerScripts } from './scripts.ts';
 
 /** What an instance writes about itself. */
@@ -240,16 +241,15 @@ export class PeerRegistry {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
-    await this.#beat;
+    const started = this.#now();
+    if (this.#beat !== undefined) await within(this.#beat.then(() => true), timeoutMs);
     const { connection } = this.#options;
     const instance = this.instance;
     const removal = Promise.all([connection.del(this.entryKey(instance)), connection.sRem(this.#indexKey, instance)]).then(
-      () => undefined,
-      () => undefined,
+      () => true,
+      () => false,
     );
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([removal, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    await within(removal, Math.max(0, timeoutMs - (this.#now() - started)));
   }
 }
 

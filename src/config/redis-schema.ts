@@ -103,7 +103,12 @@ export const redisSchema = documented(
     tls: tlsSchema.optional(),
     keyPrefix: documented(z.string({ error: 'expected a key prefix' }).regex(/^[A-Za-z0-9_.:-]{1,64}$/, { error: 'expected 1 to 64 letters, digits, _ . : or -' }), { description: 'First part of every key and channel: rate limits `{<keyPrefix>:<policy>}:<key>`, peers `{<keyPrefix>:peers}:<instance>`, events `<keyPrefix>:events`. Instances see each other only with the same prefix.', examples: ['usher-prod'] }).default(REDIS_DEFAULTS.keyPrefix),
     timeout: duration({ description: 'Longest a rate-limit decision waits for Redis; past it the policy\'s `onStoreError` decides. The registry and event bus, off the request path, wait at least 1 s.', examples: ['50ms'] }).prefault(REDIS_DEFAULTS.timeout),
-    instance: documented(z.string({ error: 'expected an instance id' }).regex(INSTANCE_ID_PATTERN, { error: 'expected 1 to 128 letters, digits, _ . : @ or - (starting with a letter or digit)' }), { description: 'This instance\'s id among its peers (`GET /api/peers`, `usher status`). Default `<hostname>:<pid>`. Two instances must not share one.', examples: ['${HOSTNAME}', 'edge-1'] }).optional(),
+    instance: z
+      .string({ error: 'expected an instance id' })
+      .refine((id) => INSTANCE_ID_PATTERN.test(id), { error: 'expected 1 to 128 letters, digits, _ . : @ or - (starting with a letter or digit)' })
+      // The editors' pattern also takes `${HOSTNAME}`, interpolated before the check.
+      .meta({ description: 'This instance\'s id among its peers (`GET /api/peers`, `usher status`). Default `<hostname>:<pid>`. Two instances must not share one.', examples: ['${HOSTNAME}', 'edge-1'], pattern: `\\$\\{|${INSTANCE_ID_PATTERN.source}` })
+      .optional(),
     shareAdminActions: flag({ description: 'Also send backend drains, disables and enables made through this instance\'s admin API to every peer, and apply theirs. Cache purges are always shared. See docs/peers.md.', examples: [true] }).default(false),
     heartbeat: duration({ description: 'How often this instance writes its registry entry (and reads its peers\').', examples: ['2s'] }, { ms: 100, why: 'a faster heartbeat only loads Redis' }).prefault(REDIS_DEFAULTS.heartbeat),
     peerTimeout: duration({ description: 'An instance not heard from for this long is gone (its entry\'s TTL). At least twice `heartbeat`, so one late heartbeat does not drop a live instance.', examples: ['10s'] }).prefault(REDIS_DEFAULTS.peerTimeout),

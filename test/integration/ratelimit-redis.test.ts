@@ -211,6 +211,6 @@ pools: { main: { backends: [ { address: '127.0.0.1:1' } ] } }
   assert.throws(() => configFromYaml(base('', '{ rate: 1/s, store: redis }')), /store: redis needs the top-level redis section/);
   assert.throws(() => configFromYaml(base("redis: { url: 'redis://127.0.0.1:6379' }\n", '{ algorithm: sliding-window, limit: 5, window: 1m, store: redis }')), /not yet supported for algorithm sliding-window/);
   const config = configFromYaml(base("redis: { url: 'redis://127.0.0.1:6379' }\n", '{ rate: 1/s, store: redis }'));
-  assert.deepEqual(config.redis, { url: 'redis://127.0.0.1:6379', keyPrefix: 'usher', timeoutMs: 20 });
+  assert.deepEqual(config.redis, { url: 'redis://127.0.0.1:6379', keyPrefix: 'usher', timeoutMs: 20, shareAdminActions: false, heartbeatMs: 1000, peerTimeoutMs: 5000 });
   assert.equal(config.rateLimits?.['api']?.onStoreError, 'local');
 });

@@ -162,3 +162,33 @@ test('Cluster: two ushers on a one-node cluster list each other and share a purg
   await assertSharing(a.usher, b.usher);
   assert.match(await redisCommand(node.port, 'EXISTS {usher:peers}:b'), /^:1/);
 });
+
+test('a reload applies shareAdminActions and the new config hash at once; other redis changes wait for a restart', async (t) => {
+  const redis = await startRedis(t);
+  const origin = await startOrigin('o');
+  t.after(() => origin.close());
+  const yaml = (redisExtra: string, weight: number) => `redis: { url: 'redis://127.0.0.1:${redis.port}', instance: a, heartbeat: 200ms, peerTimeout: 1s${redisExtra} }
+listeners: [ { name: web, bind: '127.0.0.1:0', routes: [ { pool: main } ] } ]
+pools: { main: { backends: [ { address: '${origin.address}', weight: ${weight} } ] } }
+`;
+  const { configFromYaml } = await import('../helpers/usher.ts');
+  const usher = await Usher.start(configFromYaml(yaml('', 1)), { accessLog: createAccessLog({ enabled: false }) });
+  t.after(() => usher.stop({ timeoutMs: 500 }));
+  await waitFor(() => connected(usher), 'connected', 10_000, 20);
+  const before = usher.peersView()!;
+  assert.equal(before.shareAdminActions, false);
+
+  const shared = await usher.reload(configFromYaml(yaml(', shareAdminActions: true', 2)));
+  assert.deepEqual(shared, { ok: true, warnings: [] });
+  const after = usher.peersView()!;
+  assert.equal(after.shareAdminActions, true);
+  assert.notEqual(after.configHash, before.configHash);
+  assert.equal(after.peers[0]!.configHash, after.configHash, 'this instance\'s row shows its new hash');
+  // What Redis holds follows at the next heartbeat.
+  await waitFor(async () => (await redisCommand(redis.port, 'GET {usher:peers}:a', (text) => text.includes('}'))).includes(after.configHash), 'the entry to carry the new hash', 5000, 20);
+
+  const moved = await usher.reload(configFromYaml(yaml(', shareAdminActions: true, keyPrefix: other', 2)));
+  assert.ok(moved.ok);
+  assert.deepEqual(moved.warnings, ['redis changes other than shareAdminActions take effect at the next restart']);
+  assert.equal(usher.peersView()!.keyPrefix, 'usher');
+});

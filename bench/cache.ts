@@ -83,6 +83,7 @@ http {
     proxy_http_version 1.1;
     proxy_set_header Connection "";
     location /stampede/ { proxy_pass http://slow; }
+    location /swr/ { proxy_pass http://slow; proxy_cache_use_stale updating; proxy_cache_background_update on; }
     location / { proxy_pass http://o; }
   }
 }
@@ -100,6 +101,9 @@ listeners:
       - match: { pathPrefix: /stampede/ }
         pool: slow
         filters: [ { cache: {} } ]
+      - match: { pathPrefix: /swr/ }
+        pool: slow
+        filters: [ { cache: {} } ]
       - pool: origin
         filters: [ { cache: {} } ]
 pools:
@@ -115,7 +119,7 @@ function varnishVcl(origin: number, slowOrigin: number): string {
   return `vcl 4.1;
 backend o { .host = "127.0.0.1"; .port = "${origin}"; }
 backend slow { .host = "127.0.0.1"; .port = "${slowOrigin}"; }
-sub vcl_recv { if (req.url ~ "^/stampede/") { set req.backend_hint = slow; } else { set req.backend_hint = o; } }
+sub vcl_recv { if (req.url ~ "^/(stampede|swr)/") { set req.backend_hint = slow; } else { set req.backend_hint = o; } }
 `;
 }
 
@@ -124,7 +128,8 @@ async function slowOrigin(): Promise<{ port: number; seen: () => number; close: 
   let seen = 0;
   const server = createServer((req, res) => {
     seen++;
-    setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=3600', 'content-length': '5' }).end('slow\n'), 300);
+    const cacheControl = req.url?.startsWith('/swr/') === true ? 'max-age=1, stale-while-revalidate=30' : 'max-age=3600';
+    setTimeout(() => res.writeHead(200, { 'cache-control': cacheControl, 'content-length': '5' }).end('slow\n'), 300);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -211,6 +216,24 @@ async function main(): Promise<void> {
     const times = await Promise.all(Array.from({ length: 500 }, () => get(peer.port, `/stampede/${peer.name}`)));
     const ok = times.filter((ms) => ms >= 0).sort((a, b) => a - b);
     process.stdout.write(`${peer.name.padEnd(9)} ${String(slow.seen() - before).padStart(15)}  ${(ok[Math.floor(ok.length * 0.99)] ?? NaN).toFixed(0).padStart(6)}  ${500 - ok.length}\n`);
+  }
+
+  process.stdout.write('\nexpiry under stale-while-revalidate: max-age=1, stale-while-revalidate=30, origin takes 300 ms;\n10 clients in a loop from 0.5 s to 2.5 s after the fill\npeer      origin requests  p99 ms in the second after expiry  max ms  requests\n');
+  for (const peer of peers) {
+    const path = `/swr/${peer.name}`;
+    const before = slow.seen();
+    await get(peer.port, path); // the fill (300 ms)
+    const filled = performance.now();
+    await new Promise((resolveWait) => setTimeout(resolveWait, 500));
+    const samples: Array<{ at: number; ms: number }> = [];
+    await Promise.all(Array.from({ length: 10 }, async () => {
+      while (performance.now() - filled < 2500) {
+        const at = performance.now() - filled;
+        samples.push({ at, ms: await get(peer.port, path) });
+      }
+    }));
+    const window = samples.filter((s) => s.at >= 1000 && s.at < 2000 && s.ms >= 0).map((s) => s.ms).sort((a, b) => a - b);
+    process.stdout.write(`${peer.name.padEnd(9)} ${String(slow.seen() - before).padStart(15)}  ${(window[Math.floor(window.length * 0.99)] ?? NaN).toFixed(1).padStart(33)}  ${(window.at(-1) ?? NaN).toFixed(1).padStart(6)}  ${String(window.length).padStart(8)}\n`);
   }
 
   for (const peer of peers) await stop(peer.proc);

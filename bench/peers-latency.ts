@@ -2,8 +2,9 @@
  * How long a cache purge takes to reach another usher instance (issue 15:
  * "under 100 ms"): two `usher start` processes share one redis-server on
  * loopback; the bench purges through instance A's admin API, one purge at a
- * time, and reads from instance B's debug log when B had applied it (after
- * its worker thread purged too). Prints, over all purges:
+ * time, and reads from instance B's debug log when B had applied it (the
+ * purge done, as B's own admin API would answer it, with its worker thread's
+ * counters read). Prints, over all purges:
  *
  * - bus: A's publish → B applied (`delayMs` in B's log: B's clock minus the
  *   `at` A stamped on the message; one host, one clock);

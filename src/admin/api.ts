@@ -10,7 +10,7 @@ import type { Snapshot } from '../runtime/snapshot.ts';
 import type { WorkerView } from '../workers/group.ts';
 import { primaryKey } from '../cache/key.ts';
 import type { CachePurge, CacheStats } from '../cache/report.ts';
-import type { RateLimitReport } from '../ratelimit/report.ts';
+import type { RateLimitReport, TopKeysReport } from '../ratelimit/report.ts';
 import type { ShareResult } from '../peers/bus.ts';
 import type { PeersView } from '../peers/peers.ts';
 import { backendView, listenerView, poolView, type ListenerView } from './views.ts';
@@ -33,6 +33,8 @@ export interface AdminTarget {
   rateLimitReports?(): readonly RateLimitReport[];
   /** Forgets what `policy` counted for `key`: undefined when there is no such policy, false when the key had no state. */
   resetRateLimit?(policy: string, key: string): boolean | undefined;
+  /** The most limited, then busiest keys of `policy` (at most 20); undefined when there is no such policy. */
+  rateLimitTopKeys?(policy: string): TopKeysReport | undefined;
   /** The response cache's numbers as last reported, without asking the workers; undefined when no route caches. */
   cacheStats?(): CacheStats | undefined;
   /** The response cache over every thread, after a purge if given. */
@@ -82,12 +84,18 @@ export class AdminError extends Error {
   }
 }
 
-/** `GET /api/ratelimits` and `POST /api/ratelimits/{policy}/reset`. */
+/** `GET /api/ratelimits`, `GET /api/ratelimits/{policy}/top` and `POST /api/ratelimits/{policy}/reset`. */
 function rateLimitRequest(target: AdminTarget, method: string, path: string, parts: readonly string[], body: unknown): AdminReply {
   if (target.rateLimitReports === undefined || target.resetRateLimit === undefined) throw new AdminError(404, 'not_found', 'this usher has no rate limits');
   if (parts.length === 2) {
     allow(method, ['GET'], path);
     return { status: 200, body: { policies: target.rateLimitReports() } };
+  }
+  if (parts.length === 4 && parts[3] === 'top' && target.rateLimitTopKeys !== undefined) {
+    allow(method, ['GET'], path);
+    const top = target.rateLimitTopKeys(parts[2]!);
+    if (top === undefined) throw new AdminError(404, 'not_found', `no rate-limit policy ${JSON.stringify(parts[2])}; see GET /api/ratelimits`);
+    return { status: 200, body: top };
   }
   if (parts.length !== 4 || parts[3] !== 'reset') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/ratelimits`);
   allow(method, ['POST'], path);
@@ -174,6 +182,7 @@ const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
  *   POST   /api/pools/{pool}/backends/{address}/drain | disable | enable
  *   POST   /api/reload
  *   GET    /api/ratelimits
+ *   GET    /api/ratelimits/{policy}/top
  *   POST   /api/ratelimits/{policy}/reset                {key}
  *   GET    /api/cache
  *   POST   /api/cache/purge                            {key | prefix | tag, mode?: hard | soft}

@@ -22,7 +22,8 @@
  */
 import type { BodyTransform, Filter, FilterRequest, FilterResponse, LocalResponse } from '../filter/filter.ts';
 import { hopByHop } from '../proxy/headers.ts';
-import { precheckedAnswer } from '../filter/run.ts';
+import { memoizedAnswer, precheckedAnswer, streamedAnswer } from '../filter/run.ts';
+import type { OutlivingTransform } from '../filter/body.ts';
 import { evaluatePreconditions, hasOriginPreconditions, ifRangeAllowsRange, revalidationFields, selectForUpdate } from './conditional.ts';
 import { requestDirectives, responsePolicy, type CacheDirectives, type ResponsePolicy } from './directives.ts';
 import { fieldLines, type Fields } from './fields.ts';
@@ -30,11 +31,14 @@ import { currentAge, forbidsStale, freshness, mayServeStaleOnError, reuseDecisio
 import { primaryKey, type KeyOptions } from './key.ts';
 import { buildPartial, parseRange, resolveRanges } from './range.ts';
 import type { ResponseCache } from './response-cache.ts';
-import type { Fill } from './fill.ts';
+import type { Fill, FillBody } from './fill.ts';
 import { appendCacheStatus, cacheStatus, type CacheStatus } from './status.ts';
 import { shareability, storability, stripFields } from './storable.ts';
 import type { StoredVariant } from './store.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
+import type { StaleIfErrorWindows } from '../config/types.ts';
+import type { UsherError } from '../errors.ts';
+import type { BodyMemo, InternalFilter } from '../filter/chain.ts';
 import { revalidateInBackground, varyHeaders } from './background.ts';
 import { freshen } from './update.ts';
 import { varyNames } from './vary.ts';
@@ -49,8 +53,8 @@ export interface CacheFilterOptions {
   readonly targets: readonly string[];
   /** The name in `Cache-Status`. */
   readonly name: string;
-  /** Seconds a stale response may be served when the backends fail (5xx) or none is available, besides what `stale-if-error` allows; 0: only the header. */
-  readonly staleIfErrorS: number;
+  /** Seconds a stale response may be served when the backends fail, per error class, besides what `stale-if-error` allows; 0: only the header. */
+  readonly staleIfErrorS: StaleIfErrorWindows;
 }
 
 /** Methods that never change a resource, so they invalidate nothing (RFC 9110 §9.2.1). */
@@ -88,6 +92,8 @@ interface Capture {
   readonly response: TimedResponse;
   readonly vary: readonly string[];
   readonly fill: Fill | undefined;
+  /** The response's Content-Length, when it had one. */
+  readonly length: number | undefined;
 }
 
 /** The stored fields a hit sends again (not Age or Cache-Status, which each hit sets), made once per stored response. */
@@ -125,9 +131,11 @@ function endToEnd(fields: Record<string, string[]>): Record<string, string[]> {
 }
 
 /** Builds the `cache` filter of one route. `now` is the clock (ms since the epoch). */
-export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, now: () => number = Date.now): Filter {
+export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, now: () => number = Date.now): InternalFilter {
   const pending = new WeakMap<FilterRequest, Pending>();
   const captures = new WeakMap<FilterRequest, Capture>();
+  /** Requests whose body fills a key others wait on, until the request is over. */
+  const filling = new WeakMap<FilterRequest, Fill>();
   const status = (s: CacheStatus): string => cacheStatus(options.name, s);
 
   /** A local answer from a stored variant for `request`: preconditions, Range and HEAD applied. */
@@ -156,7 +164,18 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         return { status: 206, headers, body: Buffer.concat(partial.chunks as Buffer[], partial.length) };
       }
     }
-    return precheckedAnswer({ status: stored.status, headers, body: variant.body });
+    return memoizedAnswer(precheckedAnswer({ status: stored.status, headers, body: variant.body }), codedMemo(cache, variant));
+  }
+
+  /** A waiter's answer from a fill still under way: the response's fields, and its body as it arrives. */
+  function fromFill(stored: TimedResponse, body: FillBody): LocalResponse {
+    cache.counters.hits++;
+    const at = now();
+    const headers: Record<string, string[]> = { ...replayed(stored) };
+    headers['age'] = [String(Math.floor(currentAge(stored, at)))];
+    const ttl = freshness(stored, responsePolicy(stored.fields, options.targets), at).ttl;
+    headers['cache-status'] = [appendCacheStatus(fieldLines(stored.fields, 'cache-status'), status({ hit: true, collapsed: true, ttl, detail: 'streamed' }))];
+    return streamedAnswer(precheckedAnswer({ status: stored.status, headers }), body);
   }
 
   /** The request phase once the key is known: answer, or continue upstream with what the response phases need. */
@@ -178,7 +197,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       }
       if (directives.onlyIfCached) return { status: 504, headers: { 'cache-status': status({ fwd: 'request', detail: 'only-if-cached' }) } };
       // Health-aware stale-if-error: no backend is available, so do not wait for the 503.
-      if ((request as { readonly pool?: PoolRuntime }).pool?.mode === 'none' && staleOnError(variant, policy, directives, at)) {
+      if ((request as { readonly pool?: PoolRuntime }).pool?.mode === 'none' && staleOnError(variant, policy, directives, at, 'connect')) {
         cache.counters.hits++;
         return answer(request, fields, variant, policy, at, { fwd: 'stale', detail: 'no-backend' });
       }
@@ -187,6 +206,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
         for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
         for (const [name, lines] of Object.entries(validators)) request.setHeader(name, lines.join(', '));
         cache.counters.revalidations++;
+        announceCapability(request);
         pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill: undefined, clientValidators: hasClientValidators(fields), fwd: 'stale', collapsed, variants: lookup.variants, selected: variant });
         return undefined;
       }
@@ -199,16 +219,28 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
     if (clientValidators) for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
     const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at) : undefined;
     // A fill whose request fails or loses its client releases its waiters at once (one of them fills instead).
-    if (fill !== undefined) request.signal.addEventListener('abort', () => fill.settle(), { once: true });
+    if (fill !== undefined) request.signal.addEventListener('abort', () => fill.fail(), { once: true });
+    announceCapability(request);
     pending.set(request, { kind: 'fill', key, fields, requestTime: at, fill, clientValidators, fwd, collapsed });
     return undefined;
   }
 
-  /** Whether `variant` may be served stale because the backends failed: its `stale-if-error`, the request's, or the filter's `staleIfError`. */
-  function staleOnError(variant: StoredVariant, policy: ResponsePolicy, directives: CacheDirectives, at: number): boolean {
+  /** Whether `variant` may be served stale because the backends failed (`failure`): its `stale-if-error`, the request's, or the filter's `staleIfError` for that class. */
+  function staleOnError(variant: StoredVariant, policy: ResponsePolicy, directives: CacheDirectives, at: number, failure: keyof StaleIfErrorWindows): boolean {
     if (mayServeStaleOnError(variant.response, policy, directives, at)) return true;
-    if (options.staleIfErrorS <= 0 || forbidsStale(policy.directives)) return false;
-    return -freshness(variant.response, policy, at).ttl <= options.staleIfErrorS;
+    const window = options.staleIfErrorS[failure];
+    if (window <= 0 || forbidsStale(policy.directives)) return false;
+    return -freshness(variant.response, policy, at).ttl <= window;
+  }
+
+  /** The stale variant a failed revalidation may serve instead of the failure, as a local answer; undefined when none may. */
+  function staleForFailure(request: FilterRequest, state: Extract<Pending, { kind: 'fill' }>, at: number, failure: keyof StaleIfErrorWindows, fwdStatus: number): LocalResponse | undefined {
+    const stale = state.variants?.[0];
+    if (stale === undefined) return undefined;
+    const policy = responsePolicy(stale.response.fields, options.targets);
+    if (!staleOnError(stale, policy, requestDirectives(state.fields), at, failure)) return undefined;
+    cache.counters.staleOnError++;
+    return answer(request, state.fields, stale, policy, at, { fwd: 'stale', fwdStatus, detail: 'stale-if-error' });
   }
 
   /** One background revalidation per key at a time (background.ts); what it brings back updates the store. */
@@ -259,7 +291,11 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       // failed, one waiter has started the next by then: wait for that one too, within the same bound.
       cache.counters.collapsed++;
       const deadline = at + options.lockTimeoutMs;
-      return fill.settled(options.lockTimeoutMs).then(() => {
+      const streams = streamable(fields);
+      const waited = streams ? fill.ready(options.lockTimeoutMs) : fill.settled(options.lockTimeoutMs);
+      return waited.then(() => {
+        const head = streams ? fill.head : undefined;
+        if (head !== undefined && !head.body.complete) return fromFill(head.response, head.body);
         const next = cache.fillOf(key, now(), options.lockTimeoutMs);
         const left = deadline - now();
         if (next === undefined || next === fill || left <= 0) return decide(request, key, fields, true);
@@ -290,14 +326,11 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
           return;
         }
       }
-      if (state.variants !== undefined && response.status >= 500) {
-        const stale = state.variants[0];
+      if (response.status >= 500) {
+        const stale = staleForFailure(request, state, at, 'status5xx', response.status);
         if (stale !== undefined) {
-          const policy = responsePolicy(stale.response.fields, options.targets);
-          if (staleOnError(stale, policy, requestDirectives(state.fields), at)) {
-            response.replace(answer(request, state.fields, stale, policy, at, { fwd: 'stale', fwdStatus: response.status, detail: 'stale-if-error' }));
-            return;
-          }
+          response.replace(stale);
+          return;
         }
       }
       const policy = responsePolicy(fields, options.targets);
@@ -308,14 +341,17 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       let stored = false;
       if (storable.storable && shareable.shareable && vary !== '*' && !(length > cache.store.maxObjectSize)) {
         const kept = stripFields(fields, storable.stripFields);
-        captures.set(request, { key: state.key, fields: state.fields, response: { status: response.status, fields: kept, requestTime: state.requestTime, responseTime: at }, vary, fill: state.fill });
+        const declared = fieldLines(fields, 'content-length')[0];
+        captures.set(request, { key: state.key, fields: state.fields, response: { status: response.status, fields: kept, requestTime: state.requestTime, responseTime: at }, vary, fill: state.fill, length: declared === undefined || request.method !== 'GET' ? undefined : length });
         stored = true;
       } else {
         // Others waiting on this key go upstream themselves, and so do later requests for a while.
         cache.markUncacheable(state.key, at);
         state.fill?.settle();
       }
-      if (state.variants !== undefined && response.status !== 304) for (const old of state.variants) if (!stored) cache.store.delete(old);
+      // A new representation replaces the stale ones; a 5xx is a failure, not a representation: the stale ones stay
+      // for stale-if-error (RFC 9111 §4.3.3).
+      if (state.variants !== undefined && !stored && response.status !== 304 && response.status < 500) for (const old of state.variants) cache.store.delete(old);
       const detail = storable.storable ? (shareable.shareable ? undefined : shareable.reason) : storable.reason;
       response.setHeader('cache-status', appendCacheStatus(response.headerValues('cache-status'), status({ fwd: state.fwd, fwdStatus: response.status, stored, collapsed: state.collapsed, ...(detail === undefined ? {} : { detail }) })));
       // A client's validators were held back so the full response could be stored: it gets that response,
@@ -331,11 +367,32 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
       }
     },
 
+    onUpstreamError(request, error) {
+      const state = pending.get(request);
+      if (state?.kind !== 'fill') return undefined;
+      const stale = staleForFailure(request, state, now(), failureClass(error), error.httpStatus);
+      if (stale === undefined) return undefined;
+      pending.delete(request);
+      state.fill?.settle();
+      return stale;
+    },
+
     transformBody(_response, request) {
       const capture = captures.get(request);
       if (capture === undefined) return undefined;
       captures.delete(request);
-      return bodyCapture(cache, capture);
+      // Waiters are answered from the body as it arrives when its length is known (and so is known to fit).
+      const published = capture.fill !== undefined && capture.length !== undefined ? capture.fill.publish(capture.response, capture.length) : undefined;
+      if (capture.fill !== undefined) filling.set(request, capture.fill);
+      return bodyCapture(cache, capture, published);
+    },
+
+    onEnd(request) {
+      // Whatever became of the response (stored, failed, replaced by an earlier filter), its waiters are not left hanging.
+      const fill = filling.get(request);
+      if (fill === undefined) return;
+      filling.delete(request);
+      fill.fail();
     },
   };
 
@@ -344,27 +401,83 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
   }
 }
 
+/** The `staleIfError` class of a failure usher detected itself: a response timeout, a broken response (counted with 5xx), or no backend reached. */
+function failureClass(error: UsherError): keyof StaleIfErrorWindows {
+  if (error.code === 'USHER_UPSTREAM_RESPONSE_TIMEOUT') return 'timeout';
+  if (error.code === 'USHER_UPSTREAM_RESET' || error.code === 'USHER_UPSTREAM_BAD_RESPONSE') return 'status5xx';
+  return 'connect';
+}
+
+/**
+ * Where a filter before the cache keeps what it made of `variant`'s body (a
+ * `compress` filter's coded bodies): in the store itself, under a key below
+ * the variant's (`<key>\n~<what> <when stored> <vary values>`), so the coded
+ * bodies count against `maxSize`, are evicted like any entry, and go with the
+ * variant's purges (by key, prefix or tag: they carry its fields). An entry of
+ * an older version of the variant is never found: the key names its
+ * response time.
+ */
+function codedMemo(cache: ResponseCache, variant: StoredVariant): BodyMemo {
+  const base = `${variant.primaryKey}\n~${variant.response.responseTime} ${JSON.stringify(variant.requestFields)}`;
+  return {
+    id: base,
+    get(key) {
+      const found = cache.store.lookup(`${base} ${key}`, {});
+      return found.kind === 'hit' && !found.variant.invalidated && !variant.invalidated ? found.variant.body : undefined;
+    },
+    set(key, body) {
+      cache.store.put(`${base} ${key}`, { vary: [], requestFields: {}, response: variant.response, body });
+    },
+  };
+}
+
+/**
+ * Tells the origin that a surrogate named `usher` caches (Edge Architecture
+ * 1.0 `Surrogate-Capability`, as Fastly and Akamai send it), so it can
+ * address `Surrogate-Control` directives to it (`max-age=60;usher`). Appended
+ * to what an upstream surrogate already announced.
+ */
+function announceCapability(request: FilterRequest): void {
+  request.addHeader('surrogate-capability', SURROGATE_CAPABILITY);
+}
+
+const SURROGATE_CAPABILITY = 'usher="Surrogate/1.0"';
+
+/** Whether a waiter may be answered from a fill's body as it arrives: a plain GET (no Range or preconditions to evaluate against the whole response, no request directives to weigh). */
+function streamable(fields: Fields): boolean {
+  for (const name of ['range', 'if-match', 'if-none-match', 'if-modified-since', 'if-unmodified-since', 'cache-control', 'pragma']) if (fieldLines(fields, name).length > 0) return false;
+  return true;
+}
+
 function hasClientValidators(fields: Fields): boolean {
   return CLIENT_VALIDATORS.some((name) => fieldLines(fields, name).length > 0);
 }
 
-/** Stores the body as it passes; gives up (and stores nothing) past `maxObjectSize`. */
-function bodyCapture(cache: ResponseCache, capture: Capture): BodyTransform {
-  const chunks: Buffer[] = [];
+/**
+ * Stores the body as it passes; gives up (and stores nothing) past
+ * `maxObjectSize`. With `published`, waiters read the same chunks as they come,
+ * and the capture asks its exchange to finish the body for them if its own
+ * client leaves.
+ */
+function bodyCapture(cache: ResponseCache, capture: Capture, published: FillBody | undefined): BodyTransform & OutlivingTransform {
+  const chunks: Buffer[] = published?.chunks ?? [];
   let bytes = 0;
   let abandoned = false;
   return {
     observesOnly: true,
+    outlivesClient: () => capture.fill?.outlivesClient === true,
     transform(chunk) {
       if (abandoned) return chunk;
       bytes += chunk.length;
       if (bytes > cache.store.maxObjectSize) {
         abandoned = true;
-        chunks.length = 0;
         cache.markUncacheable(capture.key, capture.response.responseTime);
-        capture.fill?.settle();
+        capture.fill?.fail();
+        chunks.length = 0;
       } else {
-        chunks.push(Buffer.from(chunk)); // the read buffer may be reused once this chunk leaves
+        const kept = Buffer.from(chunk); // the read buffer may be reused once this chunk leaves
+        if (published !== undefined) published.push(kept);
+        else chunks.push(kept);
       }
       return chunk;
     },
@@ -372,6 +485,7 @@ function bodyCapture(cache: ResponseCache, capture: Capture): BodyTransform {
       if (abandoned) return undefined;
       cache.store.put(capture.key, { vary: capture.vary as string[], requestFields: capture.fields, response: capture.response, body: Buffer.concat(chunks, bytes) });
       cache.counters.stores++;
+      published?.finish();
       capture.fill?.settle();
       return undefined;
     },

@@ -274,3 +274,41 @@ function create(coding: Coding, { level, sizeHint }: EncoderOptions): zlib.Gzip 
       return zlib.createZstdCompress({ params: { [C.ZSTD_c_compressionLevel]: level } });
   }
 }
+
+/**
+ * Codes a whole body on libuv's thread pool (zlib's one-shot asynchronous
+ * functions): the event loop only hands it over (a few µs) and takes the
+ * result back, where the synchronous encoders would hold it for the whole
+ * body (about 4.7 ms per MiB at gzip 4 on this machine). The hand-over costs
+ * 60-170 µs of latency, more than coding 16 KiB takes, so only large bodies
+ * go this way (see {@link ASYNC_CODING_BYTES}).
+ */
+export function codeOnThreadPool(coding: Coding, level: number, body: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const done = (error: Error | null, out: Buffer): void => (error === null ? resolve(out) : reject(error));
+    switch (coding) {
+      case 'gzip':
+        zlib.gzip(body, { level }, done);
+        return;
+      case 'br':
+        zlib.brotliCompress(body, { params: { [C.BROTLI_PARAM_QUALITY]: level, [C.BROTLI_PARAM_MODE]: C.BROTLI_MODE_TEXT, [C.BROTLI_PARAM_SIZE_HINT]: Math.min(body.length, 2 ** 30) } }, done);
+        return;
+      case 'zstd':
+        if (!codingAvailable('zstd')) {
+          reject(new CodecError(`zstd is not available in Node ${process.version}`));
+          return;
+        }
+        zlib.zstdCompress(body, { params: { [C.ZSTD_c_compressionLevel]: level } }, done);
+        return;
+    }
+  });
+}
+
+/**
+ * Whole bodies at least this long are coded on the thread pool
+ * ({@link codeOnThreadPool}). Measured with gzip 4 on 16-64 KiB JSON
+ * (Node 24, this 2-core VM): synchronous coding costs 64 µs at 16 KiB and 274
+ * µs at 64 KiB; the pool's hand-over adds 60-170 µs of latency. From 64 KiB
+ * the synchronous cost is well above the hand-over, and the loop is free.
+ */
+export const ASYNC_CODING_BYTES = 64 * 1024;

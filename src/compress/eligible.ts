@@ -86,7 +86,7 @@ export class TypeList {
 }
 
 /** Why a response goes out uncoded (a bounded label of `usher_compress_responses_total`). */
-export type SkipReason = 'status' | 'method' | 'range' | 'encoded' | 'no-transform' | 'type' | 'size' | 'client' | 'guard';
+export type SkipReason = 'status' | 'method' | 'range' | 'encoded' | 'no-transform' | 'type' | 'size' | 'client' | 'guard' | 'deferred';
 
 /** What the decision reads of the exchange. */
 export interface ResponseFacts {

@@ -19,8 +19,9 @@
  *   chunk so nothing is held back, other bodies are coded with no flush until
  *   they end (better ratio, fewer bytes).
  */
-import type { BodyTransform, Filter, FilterRequest, FilterResponse } from '../filter/filter.ts';
-import { codingAvailable, Decoder, Encoder, type Coding } from './codec.ts';
+import type { BodyTransform, FilterRequest, FilterResponse } from '../filter/filter.ts';
+import type { BodyMemo, InternalFilter } from '../filter/chain.ts';
+import { ASYNC_CODING_BYTES, codeOnThreadPool, codingAvailable, Decoder, Encoder, type Coding } from './codec.ts';
 import { eligibility, TypeList, type SkipReason } from './eligible.ts';
 import { threadGuard, type CompressGuard } from './guard.ts';
 import { negotiate } from './negotiate.ts';
@@ -80,7 +81,7 @@ function varyOnAcceptEncoding(response: FilterResponse): void {
 }
 
 /** Builds the `compress` filter of one route. @throws TypeError on a bad media-type pattern. */
-export function compressFilter(options: CompressFilterOptions, deps: CompressDeps = {}): Filter {
+export function compressFilter(options: CompressFilterOptions, deps: CompressDeps = {}): InternalFilter {
   const types = new TypeList(options.types);
   const counters = deps.counters ?? compressCounters;
   const guard = deps.guard ?? (options.guard === false ? NO_GUARD : threadGuard());
@@ -155,11 +156,7 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
       decisions.delete(request);
       const { coding } = decision;
       if (decision.decode === true) return decodingTransform(response, coding, counters);
-      response.setHeader('content-encoding', coding);
-      const etag = response.header('etag');
-      if (etag !== undefined) response.setHeader('etag', suffixETag(etag, coding));
-      response.removeHeader('accept-ranges');
-      for (const name of DIGESTS) if (response.header(name) !== undefined) response.removeHeader(name);
+      codedFields(response, coding);
       const encoder = new Encoder(decision.coding, { level: decision.level, sizeHint: decision.length });
       counters.coded[decision.coding]++;
       const { streaming } = decision;
@@ -177,7 +174,72 @@ export function compressFilter(options: CompressFilterOptions, deps: CompressDep
         },
       };
     },
+
+    // A cache hit from a cache listed after this filter: the whole stored body, coded at once. The
+    // cache keeps the coded body with the stored response (memo), so each coding and level is made once.
+    transformLocal(response, request, body, memo): Buffer | undefined {
+      const decision = decisions.get(request);
+      if (decision === undefined) return undefined;
+      decisions.delete(request);
+      if (decision.decode === true || body.length < options.minSize) return undefined;
+      const { coding, level } = decision;
+      const key = `${coding}:${level}`;
+      let coded = memo?.get(key);
+      if (coded !== undefined) {
+        counters.reused++;
+      } else if (body.length >= ASYNC_CODING_BYTES) {
+        // Too long to code on the loop: a stored object is coded on the thread pool for the next hits,
+        // and this one goes out uncoded (so does a large answer nothing stores).
+        if (memo !== undefined) codeInBackground(memo, key, coding, level, body, counters);
+        skip('deferred');
+        return undefined;
+      } else {
+        const encoder = new Encoder(coding, { level, sizeHint: body.length });
+        const head = encoder.write(body, false);
+        const tail = encoder.finish();
+        coded = head.length === 0 ? tail : Buffer.concat([head, tail]);
+        counters.bytesIn += body.length;
+        counters.bytesOut += coded.length;
+        memo?.set(key, coded);
+      }
+      counters.coded[coding]++;
+      codedFields(response, coding);
+      return coded;
+    },
   };
+}
+
+/** Background codings under way in this thread, by memo id and coding key: one per object and coding. */
+const coding = new Set<string>();
+/** At most this many at once per thread: the thread pool has 4 threads (UV_THREADPOOL_SIZE), shared with DNS and files. */
+const MAX_BACKGROUND_CODINGS = 2;
+
+/** Codes a stored object's body on the thread pool and keeps the result in its memo; a failure leaves it uncoded (counted, next hit tries again). */
+function codeInBackground(memo: BodyMemo, key: string, codingName: Coding, level: number, body: Buffer, counters: CompressCounters): void {
+  const id = `${memo.id}\n${key}`;
+  if (coding.has(id) || coding.size >= MAX_BACKGROUND_CODINGS) return;
+  coding.add(id);
+  codeOnThreadPool(codingName, level, body).then(
+    (coded) => {
+      coding.delete(id);
+      counters.bytesIn += body.length;
+      counters.bytesOut += coded.length;
+      memo.set(key, coded);
+    },
+    () => {
+      coding.delete(id);
+      counters.backgroundFailed++;
+    },
+  );
+}
+
+/** The fields of a response usher codes: its coding, the coding's ETag suffix, and no byte-level fields of the identity body. */
+function codedFields(response: FilterResponse, coding: Coding): void {
+  response.setHeader('content-encoding', coding);
+  const etag = response.header('etag');
+  if (etag !== undefined) response.setHeader('etag', suffixETag(etag, coding));
+  response.removeHeader('accept-ranges');
+  for (const name of DIGESTS) if (response.header(name) !== undefined) response.removeHeader(name);
 }
 
 /** The body transform that decodes the backend's coding: the response loses Content-Encoding, and its strong ETag becomes weak (other bytes, the same meaning). */

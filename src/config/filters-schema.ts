@@ -88,7 +88,14 @@ const nameList = (what: string, example: string) => documented(z.array(text({ de
 
 const cacheSchema = documented(
   z.strictObject({
-    staleIfError: duration({ description: 'How long after expiry a stored response may still be served when the backends answer 5xx or none is available (then at once, without waiting for the 503), besides what a `stale-if-error` directive allows. `must-revalidate`, `proxy-revalidate`, `s-maxage` and `no-cache` responses are never served stale. Absent: only the directive.', examples: ['10m'] }).optional(),
+    staleIfError: documented(z.union([
+      duration({ description: 'The window for every error class.' }),
+      z.strictObject({
+        connect: duration({ description: 'No backend could be reached: connect refused, failed or timed out, none available, the queue full or timed out.' }).optional(),
+        timeout: duration({ description: 'A backend accepted the request but did not answer within its response timeout.' }).optional(),
+        '5xx': duration({ description: 'A backend answered 5xx, or reset or broke its response before any byte reached the client.' }).optional(),
+      }, { error: 'expected connect, timeout or 5xx' }),
+    ], { error: 'expected a duration (10m) or a mapping of error classes to durations ({ connect: 10m, 5xx: 1m })' }), { description: 'How long after expiry a stored response may still be served when the backends fail, besides what a `stale-if-error` directive allows: one duration for every error class, or per class (`connect`, `timeout`, `5xx`). When no backend is available at all the stale response is served at once, without waiting for the 503. `must-revalidate`, `proxy-revalidate`, `s-maxage` and `no-cache` responses are never served stale. Absent: only the directive.', examples: ['10m', { connect: '1h', timeout: '10m', '5xx': '1m' }] }).optional(),
     lockTimeout: duration({ description: 'When several requests miss the same key at once, one goes upstream and the others wait for its response (and are answered from the cache) for at most this long; then each goes upstream itself, and may still store what it gets.', examples: ['2s'] }).prefault(FILTER_DEFAULTS.cacheLockTimeout),
     key: documented(z.strictObject({
       queryInclude: nameList('Only these query parameters are part of the key (all when absent).', 'page'),
@@ -175,7 +182,7 @@ export const filterSchema = documented(
       return {
         kind: 'cache',
         lockTimeoutMs: cache.lockTimeout,
-        staleIfErrorS: cache.staleIfError === undefined ? 0 : Math.floor(cache.staleIfError / 1000),
+        staleIfErrorS: staleWindows(cache.staleIfError),
         key: {
           ...(queryInclude === undefined ? {} : { includeQuery: queryInclude }),
           ...(queryExclude === undefined ? {} : { excludeQuery: queryExclude }),
@@ -202,4 +209,11 @@ export const filterSchema = documented(
 
 function edits(side: { set?: Record<string, string> | undefined; add?: Record<string, string | string[]> | undefined; remove?: string[] | undefined } | undefined): HeaderEditsConfig | undefined {
   return side === undefined ? undefined : { set: side.set, add: side.add, remove: side.remove };
+}
+
+/** `staleIfError` as seconds per error class (0: only the directive). */
+function staleWindows(option: number | { readonly connect?: number | undefined; readonly timeout?: number | undefined; readonly '5xx'?: number | undefined } | undefined): { readonly connect: number; readonly timeout: number; readonly status5xx: number } {
+  const seconds = (ms: number | undefined): number => (ms === undefined ? 0 : Math.floor(ms / 1000));
+  if (typeof option === 'number' || option === undefined) return { connect: seconds(option), timeout: seconds(option), status5xx: seconds(option) };
+  return { connect: seconds(option.connect), timeout: seconds(option.timeout), status5xx: seconds(option['5xx']) };
 }

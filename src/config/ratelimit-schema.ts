@@ -51,21 +51,17 @@ const policySchema = documented(
     maxDelay: duration({ description: '`gcra`: a request over the burst that would conform after waiting at most this long is delayed, not refused (nginx `burst` without `nodelay`). Absent: refuse at once.', examples: ['500ms'] }).optional(),
     limit: integerIn('limit', 1, MAX_WINDOW_LIMIT, { description: '`sliding-window`: requests per `window`; `concurrency`: requests in flight.', examples: [1000] }).optional(),
     window: duration({ description: '`sliding-window`: the window, e.g. `1m`, `1h`, `1d`.', examples: ['1h'] }, { ms: 1000, why: 'shorter windows are what gcra is for' }).optional(),
-    leaseTimeout: duration({ description: '`concurrency`: a request still counted after this long stops counting, so a release that never came cannot hold a slot forever.', examples: ['5m'] }).optional(),
+    leaseTimeout: duration({ description: '`concurrency`: a request still counted after this long stops counting, so a release that never came (a crashed instance, Redis unreachable at the end of a request) cannot hold a slot forever.', examples: ['5m'] }).optional(),
     key: documented(z.array(keyPart, { error: 'expected a list of key parts' }).min(1, { error: 'list at least one key part' }), { description: 'What is counted together, parts combined: `client-ip`, `header:<name>`, `cookie:<name>`, `route`, `method`, `host`. A request whose header or cookie is absent is not counted (it passes this policy).', examples: [['client-ip'], ['header:x-api-key', 'route']] }).prefault(() => ['client-ip']),
     ipv6Prefix: integerIn('ipv6Prefix', 1, 128, { description: 'Bits of an IPv6 client address kept in a `client-ip` key: one user usually holds a whole /64.', examples: [56] }).default(RATE_LIMIT_DEFAULTS.ipv6Prefix),
     dryRun: flag({ description: 'Count and report (metrics, headers), never refuse.', examples: [true] }).default(false),
     status: documented(z.literal([429, 503], { error: 'expected 429 or 503' }), { description: 'Status of a refused request.', examples: [503] }).default(RATE_LIMIT_DEFAULTS.status),
     xRateLimitHeaders: flag({ description: 'Also send X-RateLimit-Limit, X-RateLimit-Remaining and X-RateLimit-Reset.', examples: [true] }).default(false),
-    store: documented(z.enum(['local', 'redis'], { error: 'expected local or redis' }), { description: 'Where the budget lives: `local` (this process, shared by its worker threads) or `redis` (one budget for every usher instance using the top-level `redis`; only `gcra` so far).', examples: ['redis'] }).default('local'),
-    onStoreError: documented(z.enum(['local', 'open', 'closed'], { error: 'expected local, open or closed' }), { description: '`store: redis`: what decides when Redis fails, times out or its breaker is open: `local` (this process\'s table), `open` (admit), `closed` (503 with Retry-After).', examples: ['closed'] }).default('local'),
+    store: documented(z.enum(['local', 'redis'], { error: 'expected local or redis' }), { description: 'Where the budget lives: `local` (this process, shared by its worker threads) or `redis` (one budget for every usher instance using the top-level `redis`: one script call per decision on Redis\'s clock, every algorithm).', examples: ['redis'] }).default('local'),
+    onStoreError: documented(z.enum(['local', 'open', 'closed'], { error: 'expected local, open or closed' }), { description: '`store: redis`: what decides when Redis fails, times out or its breaker is open: `local` (this process\'s table, enforcing limit ÷ the live usher instances), `open` (admit), `closed` (503 with Retry-After).', examples: ['closed'] }).default('local'),
     maxKeys: integerIn('maxKeys', 1, 16_000_000, { description: 'Keys the process remembers for this policy (16 B × 4/3 each, allocated at start); beyond it the oldest in a probe window are evicted (`usher_ratelimit_evictions_total`).', examples: [1_000_000] }).default(RATE_LIMIT_DEFAULTS.maxKeys),
   }, { error: 'expected a rate-limit policy mapping' }).transform((p, ctx): RateLimitPolicyConfig => {
     const common = { key: p.key, ipv6Prefix: p.ipv6Prefix, dryRun: p.dryRun, status: p.status, xRateLimitHeaders: p.xRateLimitHeaders, maxKeys: p.maxKeys, store: p.store, onStoreError: p.onStoreError };
-    if (p.store === 'redis' && p.algorithm !== 'gcra') {
-      ctx.issues.push({ code: 'custom', message: `store: redis is not yet supported for algorithm ${p.algorithm} (only gcra)`, input: p.store, path: ['store'] });
-      return z.NEVER;
-    }
     const foreign = (keys: readonly (keyof typeof p)[]): boolean => {
       let bad = false;
       for (const key of keys) {
@@ -83,10 +79,6 @@ const policySchema = documented(
     switch (p.algorithm) {
       case 'gcra':
         if (foreign(['limit', 'window', 'leaseTimeout']) || missing('rate')) return z.NEVER;
-        if (p.store === 'redis' && p.maxDelay !== undefined) {
-          ctx.issues.push({ code: 'custom', message: 'maxDelay is not yet supported with store: redis', input: p.maxDelay, path: ['maxDelay'] });
-          return z.NEVER;
-        }
         return { ...common, algorithm: 'gcra', rate: p.rate!, burst: p.burst ?? RATE_LIMIT_DEFAULTS.burst, maxDelayMs: p.maxDelay ?? 0 };
       case 'sliding-window':
         if (foreign(['rate', 'burst', 'maxDelay', 'leaseTimeout']) || missing('limit') || missing('window')) return z.NEVER;

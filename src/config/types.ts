@@ -136,12 +136,22 @@ export interface ForwardAuthFilterConfig {
   readonly maxResponseBytes: number;
 }
 
+/** How long after expiry a stored response may be served for each class of backend failure, in seconds (0: only the `stale-if-error` directive). */
+export interface StaleIfErrorWindows {
+  /** No backend reached: connect refused, failed or timed out, none available, queue full or timed out. */
+  readonly connect: number;
+  /** The response timeout elapsed. */
+  readonly timeout: number;
+  /** A 5xx answer, or a response reset or broken before any byte reached the client. */
+  readonly status5xx: number;
+}
+
 /** `cache`: a shared HTTP cache on the route (src/cache/filter.ts). */
 export interface CacheFilterConfig {
   readonly kind: 'cache';
   readonly lockTimeoutMs: number;
-  /** Seconds (see CacheFilterOptions.staleIfErrorS). */
-  readonly staleIfErrorS: number;
+  /** Seconds per error class (see CacheFilterOptions.staleIfErrorS). */
+  readonly staleIfErrorS: StaleIfErrorWindows;
   readonly key: {
     readonly includeQuery?: readonly string[];
     readonly excludeQuery?: readonly string[];
@@ -261,12 +271,15 @@ export interface RedisConfig {
   readonly timeoutMs: number;
   /** This instance's id among its peers; default `<hostname>:<pid>`. */
   readonly instance?: string | undefined;
-  /** Share backend drains, disables and enables with every peer (cache purges are always shared). Default false. */
-  readonly shareAdminActions: boolean;
+  /**
+   * Share backend drains, disables and enables with every peer (cache purges are always shared). Default false.
+   * This and the two below are always set by the loader; optional for configs built in code.
+   */
+  readonly shareAdminActions?: boolean | undefined;
   /** How often the registry entry is written, ms. Default 1000. */
-  readonly heartbeatMs: number;
+  readonly heartbeatMs?: number | undefined;
   /** An instance not heard from for this long is gone (its entry's TTL), ms. Default 5000. */
-  readonly peerTimeoutMs: number;
+  readonly peerTimeoutMs?: number | undefined;
 }
 
 /** A named rate-limit policy (top-level `rateLimits`). */

@@ -7,7 +7,7 @@
 
 export type BackendState = 'disabled' | 'draining' | 'unhealthy' | 'unreachable' | 'ejected' | 'slow-start' | 'healthy';
 export type AdminState = 'enabled' | 'draining' | 'disabled';
-export type PoolMode = 'primary' | 'backup' | 'panic' | 'none';
+export type PoolMode = 'primary' | 'backup' | 'panic' | 'fallback' | 'none';
 
 export interface HealthCheckResult {
   readonly at: string;

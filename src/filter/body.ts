@@ -13,6 +13,12 @@
 import type { UsherError } from '../errors.ts';
 import type { BodyTransform } from './filter.ts';
 
+/** A built-in transform that may need the rest of the body after the client left (a cache fill others read). */
+export interface OutlivingTransform {
+  /** Asked when the client leaves mid-body: true keeps the backend's body coming, output discarded, until it ends. */
+  outlivesClient?(): boolean;
+}
+
 /** What the transformer needs from the run that made it. */
 interface FailureSink {
   bodyFailed(filter: string, error: unknown): UsherError;
@@ -41,6 +47,11 @@ export class BodyTransformer {
     this.#transforms = transforms;
     this.#names = names;
     this.#run = run;
+  }
+
+  /** Some transform needs the rest of the body though the client left ({@link OutlivingTransform}). */
+  outlivesClient(): boolean {
+    return !this.#failed && this.#transforms.some((transform) => (transform as OutlivingTransform).outlivesClient?.() === true);
   }
 
   /** Every transform only observes the body: the response keeps its length and framing. */

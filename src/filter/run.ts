@@ -23,9 +23,10 @@ import type { HttpListenerPlan, RequestFacts } from '../proxy/plan.ts';
 import { createRouteRequest, headerRecord, type RouteRequest } from '../route/request.ts';
 import type { CompiledRoute } from '../route/table.ts';
 import { BodyTransformer } from './body.ts';
-import type { FilterChain, InternalVerdict } from './chain.ts';
+import type { BodyMemo, FilterChain, InternalVerdict } from './chain.ts';
 import { HeaderEdits, headerNameProblem, headerValueProblem } from './edits.ts';
 import type { BodyTransform, FilterRequest, FilterResponse, LocalResponse } from './filter.ts';
+import type { StreamedBody } from './streamed-body.ts';
 
 /** A response made without a backend, already through the response phases of the filters before the one that made it. */
 export interface LocalAnswer {
@@ -33,6 +34,8 @@ export interface LocalAnswer {
   /** `[name, value, ...]`, no framing fields. */
   readonly headers: readonly string[];
   readonly body: Buffer;
+  /** A body still arriving (a cache fill's), sent instead of `body` (then empty). */
+  readonly stream?: StreamedBody | undefined;
 }
 
 /** A response filter answered with its own response instead of the backend's ({@link FilterResponse.replace}). */
@@ -233,6 +236,31 @@ export class FilterRun implements FilterRequest {
     }
   }
 
+  /**
+   * The backends failed with `error` before any response byte was sent: a
+   * filter's answer to send instead of usher's own error response, run through
+   * the response phases of the filters before it; undefined when none answers.
+   * A filter that throws here is logged and skipped.
+   */
+  answerUpstreamError(error: UsherError): LocalAnswer | UsherError | undefined {
+    if (!this.#chain.hasErrorPhase) return undefined;
+    const filters = this.#chain.filters;
+    for (let i = this.#ran - 1; i >= 0; i--) {
+      const filter = filters[i]!.filter;
+      if (filter.onUpstreamError === undefined) continue;
+      let verdict: LocalResponse | undefined;
+      try {
+        verdict = filter.onUpstreamError(this, error);
+      } catch (thrown) {
+        this.#metrics.filterFailed(filter.name);
+        this.#logger.error({ err: thrown, listener: this.listener, route: this.route, filter: filter.name, requestId: this.requestId }, 'filter failed while answering for failed backends');
+        continue;
+      }
+      if (verdict !== undefined) return this.#decided(i, verdict);
+    }
+    return undefined;
+  }
+
   /** The client left: abort the filter's signal; the outcome no longer matters. */
   cancel(): void {
     if (this.#cancelled) return;
@@ -322,10 +350,12 @@ export class FilterRun implements FilterRequest {
       return this.#failed(index, error);
     }
     // The response phases of the filters before this one see the answer, as they would a backend's (Envoy's local reply).
-    const head = this.#responsePhase(answer.status, answer.headers, index);
+    const local = answer.stream === undefined && answer.body.length > 0 ? { body: answer.body, memo: (verdict as LocalResponse & { [MEMO]?: BodyMemo })[MEMO] } : undefined;
+    const head = this.#responsePhase(answer.status, answer.headers, index, local);
     if (head instanceof UsherError) return head;
     if ('replaced' in head) return head.replaced;
-    return head.edits === undefined ? answer : { status: head.status, headers: head.edits.apply(answer.headers), body: answer.body };
+    const body = head.body ?? answer.body;
+    return head.edits === undefined && body === answer.body ? answer : { status: head.status, headers: head.edits === undefined ? answer.headers : head.edits.apply(answer.headers), body, stream: answer.stream };
   }
 
   #failed(index: number, error: unknown): UsherError {
@@ -384,7 +414,8 @@ export class FilterRun implements FilterRequest {
   }
 
   /** Runs `onResponse` and then `transformBody` of filters `[0, end)` in reverse order on a response. */
-  #responsePhase(status: number, raw: readonly string[], end: number): { status: number; edits: HeaderEdits | undefined } | UsherError | Replaced {
+  #responsePhase(status: number, raw: readonly string[], end: number, local?: { readonly body: Buffer; readonly memo: BodyMemo | undefined }): { status: number; edits: HeaderEdits | undefined; body?: Buffer } | UsherError | Replaced {
+    let body = local?.body;
     const filters = this.#chain.filters;
     const view = new ResponseView(status, raw);
     let transforms: BodyTransform[] | undefined;
@@ -399,8 +430,9 @@ export class FilterRun implements FilterRequest {
           const answer = this.#decided(i, view.replacement);
           return answer instanceof UsherError ? answer : { replaced: answer };
         }
-        // Local answers (end < length) carry a filter's own body: it is not transformed.
+        // Local answers (end < length) carry a filter's own body: only built-in whole-body transforms apply.
         const transform = end === this.#chain.length ? filter.transformBody?.(view, this) : undefined;
+        if (body !== undefined && filter.transformLocal !== undefined) body = filter.transformLocal(view, this, body, local!.memo) ?? body;
         if (transform !== undefined) {
           (transforms ??= []).push(transform);
           (names ??= []).push(filter.name);
@@ -410,7 +442,7 @@ export class FilterRun implements FilterRequest {
       }
     }
     if (transforms !== undefined) this.body = new BodyTransformer(transforms, names!, this);
-    return { status: view.status, edits: view.edited ? view.edits : undefined };
+    return { status: view.status, edits: view.edited ? view.edits : undefined, ...(body === local?.body ? {} : { body }) };
   }
 
   /** A body transform threw: logged and counted under its filter's name, as a request-phase throw is. */
@@ -491,11 +523,28 @@ export function precheckedAnswer<T extends LocalResponse>(response: T): T {
   return response;
 }
 
+const STREAMED = Symbol('usher.streamed');
+const MEMO = Symbol('usher.memo');
+
+/** A local answer whose body is a stored object's: whole-body transforms of earlier filters keep their results in `memo` (built-in filters only). */
+export function memoizedAnswer<T extends LocalResponse>(response: T, memo: BodyMemo): T {
+  (response as T & { [MEMO]?: BodyMemo })[MEMO] = memo;
+  return response;
+}
+
+/** A prechecked answer (see {@link precheckedAnswer}) whose body is `body`, still arriving: built-in filters only (a cache's waiters). */
+export function streamedAnswer<T extends LocalResponse>(response: T, body: StreamedBody): T {
+  (response as T & { [STREAMED]?: StreamedBody })[STREAMED] = body;
+  return response;
+}
+
 /** A filter's {@link LocalResponse}, checked: throws TypeError on a status, header or body usher cannot send. */
 function localAnswer(response: LocalResponse): LocalAnswer {
   if ((response as LocalResponse & { [PRECHECKED]?: true })[PRECHECKED] === true) {
     const headers: string[] = [];
     for (const [name, value] of Object.entries(response.headers ?? {})) for (const one of typeof value === 'string' ? [value] : value) headers.push(name, one);
+    const stream = (response as LocalResponse & { [STREAMED]?: StreamedBody })[STREAMED];
+    if (stream !== undefined) return { status: response.status, headers, body: EMPTY_BODY, stream };
     const given = response.body;
     const body = given === undefined ? EMPTY_BODY : typeof given === 'string' ? Buffer.from(given, 'utf8') : Buffer.from(given.buffer, given.byteOffset, given.byteLength);
     return { status: response.status, headers, body };

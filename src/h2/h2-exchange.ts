@@ -38,6 +38,8 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
   #bodyBytes = 0;
   /** A filter's response body transform (filter/body.ts): the payload goes through it; the response loses its trailers. */
   #transform: BodyTransformer | undefined;
+  /** The client left mid-body and a transform needs the rest: read to the end, written nowhere. */
+  #headless = false;
   #trailers: string[] | undefined;
   #endedDownstream = false;
 
@@ -154,6 +156,7 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
   };
 
   #write(data: Buffer): void {
+    if (this.#headless) return; // the client left; the body goes on for a transform (outliveClient)
     this.bytesOut += data.length;
     if (!this.stream.write(data) && this.#upstream?.pauseResponse() === true) {
       // The client reads slower than the backend sends: the backend waits until its stream drains.
@@ -180,6 +183,14 @@ export class H2Exchange extends StreamExchange implements Http1UpstreamHandler {
 
   protected onDownstreamDrain(): void {
     this.#upstream?.resumeResponse();
+  }
+
+  protected override outliveClient(): boolean {
+    if (this.#upstream === undefined || this.#transform?.outlivesClient() !== true) return false;
+    this.#headless = true;
+    this.#endedDownstream = true;
+    this.#upstream.resumeResponse(); // it may have been paused for this client's stream
+    return true;
   }
 
   onUpstreamInternalError(error: unknown): void {

@@ -152,7 +152,7 @@ export class Http2Downstream implements StreamOwner {
         exchange.fail(outcome.error);
         return;
       case 'answer':
-        exchange.answer(outcome.status, outcome.headers, outcome.body);
+        exchange.answer(outcome.status, outcome.headers, outcome.body, outcome.stream);
         return;
       case 'forward':
         this.#forward(exchange, fields, method, length, endStream, outcome);

@@ -3,6 +3,7 @@ import { UsherError } from '../errors.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { AttemptLoop } from '../proxy/attempt-loop.ts';
 import type { LocalAnswer } from '../filter/run.ts';
+import type { BodyReader, StreamedBody } from '../filter/streamed-body.ts';
 import type { DownstreamSettings } from '../proxy/plan.ts';
 import { resetStream, respondError } from './respond.ts';
 
@@ -49,6 +50,8 @@ export abstract class StreamExchange extends AttemptLoop {
   #finished = false;
   #awaitingDrain = false;
   #clientPaused = false;
+  /** A local answer's body still arriving, while it is being written. */
+  #localBody: BodyReader | undefined;
 
   constructor(
     stream: ServerHttp2Stream,
@@ -98,6 +101,10 @@ export abstract class StreamExchange extends AttemptLoop {
   protected abstract sendTrailers(raw: readonly string[]): void;
   /** The client's stream drained after `awaitDrain`: read from the backend again. */
   protected abstract onDownstreamDrain(): void;
+  /** The client left mid-body: whether the exchange goes on without it (a subclass whose transform needs the rest of the body), writing nothing more. */
+  protected outliveClient(): boolean {
+    return false;
+  }
 
   protected responseBegun(): boolean {
     return this.responseStarted || this.sentInterim || this.stream.destroyed;
@@ -129,6 +136,7 @@ export abstract class StreamExchange extends AttemptLoop {
   }
 
   #onDrain = (): void => {
+    this.#localBody?.resume();
     if (!this.#awaitingDrain) return;
     this.#awaitingDrain = false;
     this.stream.setTimeout(this.requestBodyDone || this.#clientPaused ? 0 : this.settings.bodyIdleTimeoutMs);
@@ -192,6 +200,10 @@ export abstract class StreamExchange extends AttemptLoop {
     this.leaveQueue();
     this.error ??= new UsherError('USHER_DOWNSTREAM_ABORTED', 'client reset the stream before the response completed');
     this.status = 499;
+    this.#localBody?.cancel();
+    this.#localBody = undefined;
+    // A transform needs the rest of the body (a cache fill others read): it keeps coming, written nowhere.
+    if (this.outliveClient()) return;
     try {
       this.releaseUpstream(false);
     } finally {
@@ -210,9 +222,22 @@ export abstract class StreamExchange extends AttemptLoop {
   /** Answers the client with an error usher decided itself (or resets a begun response); the exchange ends. */
   fail(error: UsherError): void {
     if (this.#finished) return;
+    const stream = this.stream;
+    if (!this.responseStarted && !stream.destroyed) {
+      const substitute = this.answerForUpstreamError(error);
+      if (substitute instanceof UsherError) error = substitute;
+      else if (substitute !== undefined) {
+        this.leaveQueue();
+        try {
+          this.releaseUpstream(false);
+        } finally {
+          this.answerLocally(substitute);
+        }
+        return;
+      }
+    }
     this.error ??= error;
     this.leaveQueue();
-    const stream = this.stream;
     if (this.responseStarted) {
       // Nothing truthful can follow a begun response: RST_STREAM tells the client it is incomplete.
       resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
@@ -228,7 +253,7 @@ export abstract class StreamExchange extends AttemptLoop {
   }
 
   protected answerLocally(answer: LocalAnswer): void {
-    this.answer(answer.status, answer.headers, answer.body);
+    this.answer(answer.status, answer.headers, answer.body, answer.stream);
   }
 
   /**
@@ -236,20 +261,49 @@ export abstract class StreamExchange extends AttemptLoop {
    * (`[name, value, ...]`, no framing fields) and `body`, with the content-length
    * and `x-request-id` the HTTP/1.1 twin (`proxy/local-answer.ts`) writes.
    */
-  answer(status: number, headers: readonly string[], body: Buffer): void {
+  answer(status: number, headers: readonly string[], body: Buffer, streamed?: StreamedBody): void {
     if (this.#finished) return;
     if (!this.stream.destroyed && !this.stream.closed) {
       const list = [':status', String(status)];
       for (let i = 0; i < headers.length; i += 2) list.push(headers[i]!.toLowerCase(), headers[i + 1]!);
-      if (status !== 204 && status !== 304) list.push('content-length', String(body.length));
+      if (status !== 204 && status !== 304) list.push('content-length', String(streamed?.length ?? body.length));
       list.push('x-request-id', this.requestId);
-      const endStream = body.length === 0 || this.method === 'HEAD';
+      const endStream = (streamed === undefined ? body.length === 0 : streamed.length === 0) || this.method === 'HEAD';
       this.stream.respond(list, { endStream });
-      if (!endStream) this.stream.end(body);
       this.status = status;
+      if (!endStream && streamed !== undefined) {
+        this.#stream(streamed);
+        return;
+      }
+      if (!endStream) this.stream.end(body);
       this.#stopUnreadBody();
     }
     this.#finish();
+  }
+
+  /** The body of a local answer as it arrives (a cache fill's, filter/streamed-body.ts), paced by this stream's flow control alone. */
+  #stream(body: StreamedBody): void {
+    const stream = this.stream;
+    this.#localBody = body.read({
+      write: (chunk) => {
+        this.bytesOut += chunk.length;
+        if (stream.write(chunk)) return true;
+        this.awaitDrain();
+        return false;
+      },
+      end: () => {
+        this.#localBody = undefined;
+        stream.end();
+        this.#stopUnreadBody();
+        this.#finish();
+      },
+      abort: () => {
+        this.#localBody = undefined;
+        this.error ??= new UsherError('USHER_UPSTREAM_RESET', 'the cache fill this response was streamed from failed');
+        resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
+        this.#finish();
+      },
+    });
   }
 
   /** The response went out completely; the subclass has released its upstream side. */

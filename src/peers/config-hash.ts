@@ -21,6 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { UsherConfig } from '../config/types.ts';
+import { peerSettings } from './settings.ts';
 
 /** Hex digits of SHA-256 kept: 64 bits tell configs apart, and fit a table column. */
 const HASH_DIGITS = 16;
@@ -39,7 +40,7 @@ export function sharedConfig(config: UsherConfig): unknown {
     ),
     ...(redis === undefined
       ? {}
-      : { redis: { keyPrefix: redis.keyPrefix, timeoutMs: redis.timeoutMs, shareAdminActions: redis.shareAdminActions, heartbeatMs: redis.heartbeatMs, peerTimeoutMs: redis.peerTimeoutMs } }),
+      : (({ keyPrefix, timeoutMs, shareAdminActions, heartbeatMs, peerTimeoutMs }) => ({ redis: { keyPrefix, timeoutMs, shareAdminActions, heartbeatMs, peerTimeoutMs } }))(peerSettings(redis))),
   };
 }
 

@@ -15,6 +15,7 @@ import { configHash } from './config-hash.ts';
 import { RedisLink } from './link.ts';
 import { PeerRegistry, type RegistryView } from './registry.ts';
 import { peerScripts, type PeerScripts } from './scripts.ts';
+import { peerSettings, type PeerSettings } from './settings.ts';
 
 /**
  * The registry and bus wait this long at least for a command (`redis.timeout`
@@ -66,11 +67,12 @@ export class Peers {
   readonly #subscriber: RedisLink;
   readonly #options: PeersOptions;
   /** The `redis` section started with: connection changes need a restart. */
-  readonly #started: RedisConfig;
-  #config: RedisConfig;
+  readonly #started: PeerSettings;
+  #config: PeerSettings;
   readonly #hashes = new WeakMap<UsherConfig, string>();
 
-  private constructor(config: RedisConfig, options: PeersOptions) {
+  private constructor(given: RedisConfig, options: PeersOptions) {
+    const config = peerSettings(given);
     this.#options = options;
     this.#started = config;
     this.#config = config;
@@ -144,8 +146,9 @@ export class Peers {
    * config hash at the next heartbeat); anything about the connection, the
    * prefix, the id or the timings at the next restart (returned as warnings).
    */
-  configure(next: RedisConfig | undefined): string[] {
-    if (next === undefined) return ['removing the redis section takes effect at the next restart'];
+  configure(given: RedisConfig | undefined): string[] {
+    if (given === undefined) return ['removing the redis section takes effect at the next restart'];
+    const next = peerSettings(given);
     const { shareAdminActions: _a, ...before } = this.#started;
     const { shareAdminActions: _b, ...after } = next;
     this.#config = { ...this.#started, shareAdminActions: next.shareAdminActions };

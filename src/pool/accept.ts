@@ -27,6 +27,22 @@ export const acceptIfFree: Accept = (endpoint, ctx) => (endpoint as BackendRunti
 /** Like `acceptInPanic` without the connection limit. */
 export const acceptInPanicIfFree: Accept = (endpoint, ctx) => (endpoint as BackendRuntime).control.enabled && notTried(endpoint, ctx);
 
+/** Fallback mode: terminating endpoints still serving, under the connection limit. */
+export const acceptFallback: Accept = (endpoint, ctx) => {
+  const backend = endpoint as BackendRuntime;
+  const control = backend.control;
+  return control.fallback && backend.inFlight < control.maxConnections && notTried(backend, ctx);
+};
+/** Like `acceptFallback` without the connection limit. */
+export const acceptFallbackIfFree: Accept = (endpoint, ctx) => (endpoint as BackendRuntime).control.fallback && notTried(endpoint, ctx);
+
+/** A sticky-pinned request: its backend while it is available, or draining but healthy. */
+export const acceptPinned: Accept = (endpoint, ctx) => {
+  const backend = endpoint as BackendRuntime;
+  const control = backend.control;
+  return control.pinnable && backend.inFlight < control.maxConnections && notTried(backend, ctx);
+};
+
 function notTried(backend: Endpoint, ctx: PickContext): boolean {
   return ctx.tried.length === 0 || !ctx.tried.includes(backend.index);
 }

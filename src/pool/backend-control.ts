@@ -71,6 +71,14 @@ export class BackendControl implements PublishedBackend {
   removed = false;
   available = true;
   enabled = true;
+  pinnable = true;
+  fallback = false;
+  /** Found by discovery (DNS, Kubernetes), not listed in the file: discovery adds, updates and removes it. */
+  discovered = false;
+  /** Discovery says it is terminating but still serving: drained (no new requests but sticky ones), used when nothing else is available. */
+  terminating = false;
+  /** The drain was discovery's (terminating), not an operator's: discovery may lift it. */
+  drainedByDiscovery = false;
   /** Times outlier detection ejected it. */
   ejections = 0;
   /** Active health checks that passed, and that failed. */
@@ -154,7 +162,10 @@ export class BackendControl implements PublishedBackend {
   /** Recomputes `available` and `enabled` from the state fields. */
   refresh(): void {
     this.enabled = this.adminState === 'enabled' && !this.removed;
-    this.available = this.enabled && this.healthy && !this.ejected && !this.unreachable;
+    const serving = !this.removed && this.healthy && !this.ejected && !this.unreachable;
+    this.available = this.enabled && serving;
+    this.fallback = serving && this.terminating && this.adminState !== 'disabled';
+    this.pinnable = this.available || this.fallback;
   }
 
   /** A removed backend's slot went to a new member: nothing of this one is in flight any more. */

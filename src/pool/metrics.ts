@@ -16,7 +16,7 @@ import type { Pool } from './pool.ts';
 import type { PoolRuntime } from './pool-runtime.ts';
 import type { PoolMode } from './pool-mode.ts';
 
-const POOL_MODES: readonly PoolMode[] = ['primary', 'backup', 'panic', 'none'];
+const POOL_MODES: readonly PoolMode[] = ['primary', 'backup', 'panic', 'fallback', 'none'];
 const BACKEND_STATES: readonly BackendState[] = ['healthy', 'slow-start', 'ejected', 'unreachable', 'unhealthy', 'draining', 'disabled'];
 
 const BACKEND_LABELS = ['pool', 'backend'] as const;

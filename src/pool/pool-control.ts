@@ -1,6 +1,6 @@
 import { algorithmHashes } from '../balancer/algorithm.ts';
 import { formatHostPort } from '../config/hostport.ts';
-import type { AdminState, BackendConfig, HashKey, PoolConfig } from '../config/types.ts';
+import type { AdminState, BackendConfig, HashKey, HostPort, PoolConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import { BackendControl } from './backend-control.ts';
 import { PoolHealth } from './health/pool-health.ts';
@@ -14,6 +14,17 @@ import { backendTlsOptions } from '../upstream/connection.ts';
 
 /** A backend as the admin API adds it. */
 export type BackendSpec = Pick<BackendConfig, 'address' | 'name' | 'weight' | 'backup' | 'state' | 'maxConnections' | 'tls'>;
+
+/** A backend as a discovery source (DNS, Kubernetes) reports it. */
+export interface DiscoveredBackend {
+  readonly address: HostPort;
+  /** Relative weight (SRV weight, 1 for an A record or an endpoint); at least 1. */
+  readonly weight: number;
+  /** Terminating but still serving (Kubernetes `serving && terminating`): drained, and used only when nothing else is available. */
+  readonly terminating: boolean;
+  /** A name for people (a pod name). */
+  readonly name?: string | undefined;
+}
 
 /** Options that are not part of the config file: injected for tests and embedding. */
 export interface PoolControlOptions {
@@ -168,8 +179,83 @@ export class PoolControl implements PublishedPool, AttemptReports {
     this.#membersChanged(); // weighted tables (rings, WRR) are built from weights
   }
 
+  /**
+   * The members a discovery source found, all of them (not a delta): new
+   * addresses join (with slow start, after their first health check), known
+   * ones keep their health, counters and connections and take the new weight
+   * and terminating flag, missing ones are removed (their requests in flight
+   * finish). Backends the file lists are the file's: discovery never touches
+   * them, and an address both list stays the file's. An operator's drain or
+   * disable of a discovered backend holds until it is gone.
+   */
+  setDiscovered(members: readonly DiscoveredBackend[]): void {
+    const wanted = new Map<string, DiscoveredBackend>();
+    for (const member of members) {
+      const key = formatHostPort(member.address);
+      if (!wanted.has(key)) wanted.set(key, member); // the first report of an address wins (slices may repeat one)
+    }
+    let membership = false;
+    let state = false;
+    for (const backend of [...this.#backends]) {
+      if (!backend.discovered) {
+        wanted.delete(backend.key);
+        continue;
+      }
+      const member = wanted.get(backend.key);
+      if (member === undefined) {
+        this.#backends.splice(this.#backends.indexOf(backend), 1);
+        this.#retire(backend);
+        membership = true;
+        continue;
+      }
+      wanted.delete(backend.key);
+      const weight = Math.max(1, Math.round(member.weight));
+      if (backend.configuredWeight !== weight) {
+        backend.configuredWeight = weight;
+        backend.weight = weight;
+        this.health.reweigh(backend);
+        membership = true;
+      }
+      if (member.name !== undefined) backend.name = member.name;
+      if (backend.terminating !== member.terminating) {
+        backend.terminating = member.terminating;
+        state = true;
+        if (member.terminating && backend.adminState === 'enabled') {
+          backend.drainedByDiscovery = true;
+          this.setAdminState(backend, 'draining');
+        } else if (!member.terminating && backend.drainedByDiscovery) {
+          backend.drainedByDiscovery = false;
+          if (backend.adminState === 'draining') this.setAdminState(backend, 'enabled');
+        }
+      }
+    }
+    const added: BackendControl[] = [];
+    for (const [, member] of [...wanted].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const backend = this.#newBackend({ address: member.address, name: member.name, weight: Math.max(1, Math.round(member.weight)), backup: false, state: member.terminating ? 'draining' : 'enabled' });
+      backend.discovered = true;
+      backend.terminating = member.terminating;
+      backend.drainedByDiscovery = member.terminating;
+      backend.refresh();
+      this.#backends.push(backend);
+      added.push(backend);
+    }
+    if (added.length > 0 || membership) {
+      this.#membersChanged();
+      for (const backend of added) this.health.added(backend, true);
+    } else if (state) {
+      this.stateChanged();
+    }
+  }
+
+  /** The discovered members (see {@link setDiscovered}). */
+  get discovered(): readonly BackendControl[] {
+    return this.#backends.filter((b) => b.discovered);
+  }
+
   setAdminState(backend: BackendControl, state: AdminState): void {
     if (backend.adminState === state) return;
+    // An operator's own choice: discovery no longer lifts a drain it did not make.
+    if (state !== 'draining') backend.drainedByDiscovery = false;
     backend.adminState = state;
     if (state !== 'enabled') {
       for (const plane of this.#planes) plane.takenOut(backend.slot);
@@ -185,8 +271,10 @@ export class PoolControl implements PublishedPool, AttemptReports {
     let primariesUp = 0;
     let backupsUp = 0;
     let enabled = 0;
+    let fallbackUp = 0;
     for (const backend of this.#backends) {
       backend.refresh();
+      if (backend.fallback) fallbackUp++;
       if (!backend.enabled) continue;
       enabled++;
       if (backend.backup) {
@@ -196,7 +284,7 @@ export class PoolControl implements PublishedPool, AttemptReports {
       primaries++;
       if (backend.available) primariesUp++;
     }
-    this.#mode = poolMode({ primaries, primariesUp, backupsUp, enabled }, this.#config.panicThresholdPercent);
+    this.#mode = poolMode({ primaries, primariesUp, backupsUp, enabled, fallbackUp }, this.#config.panicThresholdPercent);
     for (const plane of this.#planes) plane.availabilityChanged();
   }
 
@@ -212,12 +300,14 @@ export class PoolControl implements PublishedPool, AttemptReports {
     const wanted = new Map(config.backends.map((b) => [formatHostPort(b.address), b]));
     for (const backend of [...this.#backends]) {
       const spec = wanted.get(backend.key);
+      if (spec === undefined && backend.discovered) continue; // discovery's, not the file's
       if (spec === undefined) {
         this.#backends.splice(this.#backends.indexOf(backend), 1);
         this.#retire(backend);
         continue;
       }
       wanted.delete(backend.key);
+      backend.discovered = false; // the file lists it now: it is the file's
       backend.name = spec.name;
       backend.configuredWeight = spec.weight;
       backend.weight = spec.weight;
@@ -231,9 +321,10 @@ export class PoolControl implements PublishedPool, AttemptReports {
       this.#backends.push(backend);
       added.push(backend);
     }
-    // Keep the file's order: balancers that walk the list (round-robin ties) follow it.
+    // Keep the file's order, discovered members after it: balancers that walk the list (round-robin ties) follow it.
     const order = new Map(config.backends.map((b, i) => [formatHostPort(b.address), i]));
-    this.#backends.sort((a, b) => order.get(a.key)! - order.get(b.key)!);
+    const rank = (b: BackendControl): number => order.get(b.key) ?? order.size;
+    this.#backends.sort((a, b) => rank(a) - rank(b) || (a.discovered && b.discovered ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : 0));
     this.#membersChanged();
     this.health.configure(config);
     for (const backend of added) this.health.added(backend, true);

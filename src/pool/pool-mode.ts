@@ -4,9 +4,11 @@
  *  - `primary`: available non-backup backends.
  *  - `backup`: no primary is available (or too few with a panic threshold), backups are.
  *  - `panic`: too few available and no backup: all enabled backends, healthy or not (Envoy's panic threshold).
+ *  - `fallback`: nothing available, but discovered endpoints that are terminating still serve: use them
+ *    (kube-proxy's rule; ingress-nginx and Contour drop them and lose requests during rollouts).
  *  - `none`: nothing to offer; requests get 503 at once.
  */
-export type PoolMode = 'primary' | 'backup' | 'panic' | 'none';
+export type PoolMode = 'primary' | 'backup' | 'panic' | 'fallback' | 'none';
 
 /** What decides a pool's mode, counted over its members. */
 export interface ModeCounts {
@@ -17,6 +19,8 @@ export interface ModeCounts {
   readonly backupsUp: number;
   /** Operator-enabled members, backups included (what panic mode may use). */
   readonly enabled: number;
+  /** Terminating discovered endpoints still serving (what `fallback` may use); 0 when not counted. */
+  readonly fallbackUp?: number;
 }
 
 /** The mode for `counts` under `panicThresholdPercent` (undefined: no panic mode). Pure. */
@@ -26,5 +30,6 @@ export function poolMode(counts: ModeCounts, panicThresholdPercent: number | und
   if (primariesUp > 0 && !tooFew) return 'primary';
   if (backupsUp > 0) return 'backup';
   if (panicThresholdPercent !== undefined && enabled > 0) return 'panic';
-  return primariesUp > 0 ? 'primary' : 'none';
+  if (primariesUp > 0) return 'primary';
+  return (counts.fallbackUp ?? 0) > 0 ? 'fallback' : 'none';
 }

@@ -1,5 +1,5 @@
 import type { Balancer, PickContext } from '../balancer/types.ts';
-import { acceptAvailable, acceptIfFree, acceptInPanic, acceptInPanicIfFree } from './accept.ts';
+import { acceptAvailable, acceptFallback, acceptFallbackIfFree, acceptIfFree, acceptInPanic, acceptInPanicIfFree, acceptPinned } from './accept.ts';
 import { algorithmName, BalancerNotLoadedError, createAlgorithm } from '../balancer/algorithm.ts';
 import { UnknownBalancerError } from '../balancer/registry.ts';
 import type { Logger } from '../observe/logger.ts';
@@ -145,23 +145,24 @@ export class PoolRuntime implements PoolDataPlane {
 
   #select(ctx: PickContext, stickyToken: string | undefined): Selection {
     const mode = this.#control.mode;
-    if (mode === 'none') return 'none';
-    const accept = mode === 'panic' ? acceptInPanic : acceptAvailable;
     if (stickyToken !== undefined) {
+      // A pinned client keeps its backend while it is available, or terminating but still serving (Kubernetes).
       const pinned = this.#byStickyToken.get(stickyToken);
-      if (pinned !== undefined && accept(pinned, ctx)) return pinned;
+      if (pinned !== undefined && (mode === 'panic' ? acceptInPanic(pinned, ctx) : acceptPinned(pinned, ctx))) return pinned;
     }
+    if (mode === 'none') return 'none';
+    const accept = mode === 'panic' ? acceptInPanic : mode === 'fallback' ? acceptFallback : acceptAvailable;
     const balancer = mode === 'backup' ? this.#backups : this.#primaries;
     let backend = balancer.pick(ctx, accept) as BackendRuntime | undefined;
-    if (backend === undefined && mode === 'panic') backend = this.#backups.pick(ctx, accept) as BackendRuntime | undefined;
+    if (backend === undefined && (mode === 'panic' || mode === 'fallback')) backend = this.#backups.pick(ctx, accept) as BackendRuntime | undefined;
     if (backend !== undefined) {
       // A custom balancer must return one of the endpoints it was given; anything else would fail later, far from here.
       if (!(backend instanceof BackendRuntime)) throw new TypeError(`the balancer returned ${JSON.stringify((backend as { key?: unknown }).key)}, which is not one of the pool's backends`);
       return backend;
     }
-    const acceptFree = mode === 'panic' ? acceptInPanicIfFree : acceptIfFree;
+    const acceptFree = mode === 'panic' ? acceptInPanicIfFree : mode === 'fallback' ? acceptFallbackIfFree : acceptIfFree;
     if (balancer.pick(ctx, acceptFree) !== undefined) return 'full';
-    return mode === 'panic' && this.#backups.pick(ctx, acceptFree) !== undefined ? 'full' : 'none';
+    return (mode === 'panic' || mode === 'fallback') && this.#backups.pick(ctx, acceptFree) !== undefined ? 'full' : 'none';
   }
 
   /**
@@ -172,10 +173,10 @@ export class PoolRuntime implements PoolDataPlane {
   hasOtherCandidate(ctx: PickContext, exclude: BackendRuntime): boolean {
     const mode = this.#control.mode;
     if (mode === 'none') return false;
-    const accept = mode === 'panic' ? acceptInPanicIfFree : acceptIfFree;
+    const accept = mode === 'panic' ? acceptInPanicIfFree : mode === 'fallback' ? acceptFallbackIfFree : acceptIfFree;
     for (const backend of this.#backends) {
       if (backend === exclude || !accept(backend, ctx)) continue;
-      if (mode === 'panic' || backend.control.backup === (mode === 'backup')) return true;
+      if (mode === 'panic' || mode === 'fallback' || backend.control.backup === (mode === 'backup')) return true;
     }
     return false;
   }

@@ -47,6 +47,10 @@ export interface PublishedBackend {
   readonly available: boolean;
   /** Operator-enabled member: what panic mode still requires when it ignores health. */
   readonly enabled: boolean;
+  /** A sticky-pinned request may still go here: available, or a terminating discovered endpoint still serving (an operator's drain re-pins its clients). */
+  readonly pinnable: boolean;
+  /** A discovered endpoint that is terminating but still serving (Kubernetes `serving && terminating`), healthy: used when nothing is available, as kube-proxy does. */
+  readonly fallback: boolean;
 }
 
 /** What the control plane publishes about one pool. A data plane only reads it. */

@@ -210,6 +210,17 @@ export abstract class AttemptLoop extends RequestRecord implements Waiter {
     this.answerLocally(answer);
   }
 
+  /**
+   * The backends failed with `error` and nothing was sent yet: a filter's
+   * answer to send instead (a cache's stale copy), undefined to send the
+   * error. A filter's own error replaces `error`. Callers check that the
+   * response has not begun.
+   */
+  protected answerForUpstreamError(error: UsherError): LocalAnswer | UsherError | undefined {
+    if (error.source !== 'upstream' || this.filters === undefined) return undefined;
+    return this.filters.answerUpstreamError(error);
+  }
+
   /** Sends a complete response usher made (a filter's) and ends the exchange. */
   protected abstract answerLocally(answer: LocalAnswer): void;
 

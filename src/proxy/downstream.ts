@@ -193,7 +193,8 @@ export class DownstreamConnection implements Expiring {
         if (outcome.kind === 'fail') exchange.fail(outcome.error);
         else {
           const answer = http1Answer(outcome, exchange.clientKeepAlive, head.minorVersion, exchange.requestId, head.method);
-          exchange.respond(outcome.status, answer.head, answer.body, answer.bodyBytes);
+          if (outcome.stream !== undefined && head.method !== 'HEAD') exchange.respondStreamed(outcome.status, answer.head, outcome.stream);
+          else exchange.respond(outcome.status, answer.head, answer.body, answer.bodyBytes);
         }
         return;
       default: {

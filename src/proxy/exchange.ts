@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import { UsherError } from '../errors.ts';
 import type { BodyTransformer } from '../filter/body.ts';
 import type { LocalAnswer } from '../filter/run.ts';
+import type { BodyReader, StreamedBody } from '../filter/streamed-body.ts';
 import { STATUS_REASONS } from '../http1/serialize.ts';
 import type { HeadLimits, RequestHead, ResponseHead } from '../http1/types.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
@@ -60,6 +61,10 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   #responseStarted = false;
   /** A filter's response body transform (filter/body.ts), fed with the payload. */
   #transform: BodyTransformer | undefined;
+  /** A local answer's body still arriving, while it is being written (respondStreamed). */
+  #localBody: BodyReader | undefined;
+  /** The client left mid-body and a transform needs the rest: the body is read to its end, written nowhere. */
+  #headless = false;
   #finished = false;
 
   constructor(conn: DownstreamConnection, head: RequestHead, startedAt: number) {
@@ -143,9 +148,20 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   /** Answers the client with an error usher decided itself; the exchange ends. */
   fail(error: UsherError): void {
     if (this.#finished) return;
+    const socket = this.conn.socket;
+    if (this.status === 0 && !socket.destroyed) {
+      const substitute = this.answerForUpstreamError(error);
+      if (substitute instanceof UsherError) error = substitute;
+      else if (substitute !== undefined) {
+        this.leaveQueue();
+        this.releaseUpstream(false);
+        if (!this.requestBodyDone) this.clientKeepAlive = false;
+        this.answerLocally(substitute);
+        return;
+      }
+    }
     this.error ??= error;
     this.leaveQueue();
-    const socket = this.conn.socket;
     if (this.status !== 0) {
       // The response already started: nothing truthful can be sent, so cut the connection.
       this.clientKeepAlive = false;
@@ -163,7 +179,43 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
 
   protected answerLocally(answer: LocalAnswer): void {
     const { head, body, bodyBytes } = http1Answer(answer, this.clientKeepAlive && !this.conn.closing, this.head.minorVersion, this.requestId, this.head.method);
-    this.respond(answer.status, head, body, bodyBytes);
+    if (answer.stream !== undefined && this.head.method !== 'HEAD') this.respondStreamed(answer.status, head, answer.stream);
+    else this.respond(answer.status, head, body, bodyBytes);
+  }
+
+  /**
+   * Answers with a body still arriving (a cache fill's, filter/streamed-body.ts):
+   * `raw` is the head with its Content-Length; the body follows as it comes,
+   * paced by this client's socket alone. The exchange ends with the body, or
+   * is cut if the body fails.
+   */
+  respondStreamed(status: number, raw: string, body: StreamedBody): void {
+    if (this.#finished) return;
+    this.status = status;
+    if (this.conn.socket.destroyed) {
+      this.#finish();
+      return;
+    }
+    this.#client().write(raw, 'latin1');
+    this.#localBody = body.read({
+      write: (chunk) => {
+        this.bytesOut += chunk.length;
+        if (this.#client().write(chunk)) return true;
+        this.conn.awaitDrain(this);
+        return false;
+      },
+      end: () => {
+        this.#localBody = undefined;
+        this.#finish();
+      },
+      abort: () => {
+        this.#localBody = undefined;
+        this.error ??= new UsherError('USHER_UPSTREAM_RESET', 'the cache fill this response was streamed from failed');
+        this.clientKeepAlive = false;
+        this.conn.socket.destroy();
+        this.#finish();
+      },
+    });
   }
 
   /** Answers the client with a complete response usher made itself (a redirect); the exchange ends. */
@@ -288,6 +340,7 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   }
 
   readonly #writeBody = (data: Buffer): void => {
+    if (this.#headless) return; // the client left; the body goes on for a transform (onDownstreamClose)
     this.#writeRange(data, 0, data.length);
   };
 
@@ -359,7 +412,7 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
 
   #writeHead(): void {
     const head = this.#pendingHead;
-    if (head === '') return;
+    if (head === '' || this.#headless) return;
     this.#pendingHead = '';
     this.#client().write(head, 'latin1');
   }
@@ -376,6 +429,7 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
   /** The client's socket drained: read from the backend again. */
   onDownstreamDrain(): void {
     this.#upstream?.resumeResponse();
+    this.#localBody?.resume();
   }
 
   onUpstreamInternalError(error: unknown): void {
@@ -402,13 +456,25 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
 
   // ---- completion --------------------------------------------------------------
 
-  /** The client went away before the exchange finished: cancel the upstream side. */
+  /**
+   * The client went away before the exchange finished: cancel the upstream
+   * side, unless a transform needs the rest of the body (a cache fill other
+   * requests are reading): then the body keeps coming, written nowhere, and
+   * the exchange ends (and is logged) with it.
+   */
   onDownstreamClose(): void {
     if (this.#finished) return;
     this.leaveQueue();
     this.error ??= new UsherError('USHER_DOWNSTREAM_ABORTED', 'client closed the connection before the response completed');
     this.status = 499;
     this.clientKeepAlive = false;
+    this.#localBody?.cancel();
+    this.#localBody = undefined;
+    if (this.#upstream !== undefined && this.#transform?.outlivesClient() === true) {
+      this.#headless = true;
+      this.#upstream.resumeResponse(); // it may have been paused for this client's socket
+      return;
+    }
     this.releaseUpstream(false);
     this.#finish();
   }
@@ -417,6 +483,8 @@ export class Exchange extends AttemptLoop implements Http1UpstreamHandler {
     if (this.#finished) return;
     this.#finished = true;
     this.settle();
-    this.conn.exchangeDone(this);
+    // A headless exchange's connection has moved on: the request is logged here.
+    if (this.#headless) this.log();
+    else this.conn.exchangeDone(this);
   }
 }

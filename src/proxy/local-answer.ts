@@ -14,11 +14,12 @@ import type { Answer } from './plan.ts';
  * buffer it is: decoding 256 KiB to a string per response cost more than the
  * whole rest of a cache hit.
  */
-export function http1Answer(answer: Pick<Answer, 'status' | 'headers' | 'body'>, keepAlive: boolean, minorVersion: 0 | 1, requestId: string, method: string): { readonly head: string; readonly body: Buffer | undefined; readonly bodyBytes: number } {
+export function http1Answer(answer: Pick<Answer, 'status' | 'headers' | 'body' | 'stream'>, keepAlive: boolean, minorVersion: 0 | 1, requestId: string, method: string): { readonly head: string; readonly body: Buffer | undefined; readonly bodyBytes: number } {
   const { status, headers, body } = answer;
+  const length = answer.stream?.length ?? body.length;
   let head = `HTTP/1.1 ${status} ${STATUS_REASONS[status] ?? ''}\r\n`;
   for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
-  if (status !== 204 && status !== 304) head += `content-length: ${body.length}\r\n`;
+  if (status !== 204 && status !== 304) head += `content-length: ${length}\r\n`;
   head += `x-request-id: ${requestId}\r\n`;
   head += !keepAlive ? 'connection: close\r\n' : minorVersion === 0 ? 'connection: keep-alive\r\n' : '';
   head += '\r\n';

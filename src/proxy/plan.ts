@@ -5,6 +5,7 @@
  * the route phase and the filters can share them without an import cycle
  * (as `l4/plan.ts` does for L4).
  */
+import type { StreamedBody } from '../filter/streamed-body.ts';
 import type { UsherError } from '../errors.ts';
 import type { FilterChain } from '../filter/chain.ts';
 import type { FilterRun } from '../filter/run.ts';
@@ -120,6 +121,8 @@ export interface Answer {
   /** Header fields as a flat `[name, value, ...]` list, already through the response phases; no framing fields. */
   readonly headers: readonly string[];
   readonly body: Buffer;
+  /** A body still arriving (a cache fill's), sent instead of `body`. */
+  readonly stream?: StreamedBody | undefined;
 }
 
 /** Refuse the request with an error (its status and `x-usher-error` come from the catalogue). */

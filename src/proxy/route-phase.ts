@@ -67,7 +67,7 @@ function decided(plan: HttpListenerPlan, route: CompiledRoute, pool: PoolRuntime
   // Answered or refused here: nothing of the request outlives this answer (a forwarded one ends when its exchange logs it).
   if (outcome !== undefined || pool === undefined) run.ended();
   if (outcome instanceof UsherError) return refusal(route, pool, outcome);
-  if (outcome !== undefined) return { kind: 'answer', route, pool, status: outcome.status, headers: outcome.headers, body: outcome.body };
+  if (outcome !== undefined) return { kind: 'answer', route, pool, status: outcome.status, headers: outcome.headers, body: outcome.body, stream: outcome.stream };
   if (pool === undefined) return refusal(route, pool, new UsherError('USHER_INTERNAL', `route ${route.name} of listener ${plan.name} has neither a pool nor a redirect`));
   const needsView = pool.hashKey !== undefined || pool.sticky !== undefined;
   return forward(route, pool, needsView ? run.routeView(request) : request, facts.clientIp, run.target, run);

@@ -81,7 +81,7 @@ export function rateLimitFilter(limiters: readonly Limiter[], options: RateLimit
       if (lease.timer === undefined) continue; // given back already
       clearTimeout(lease.timer);
       lease.timer = undefined;
-      lease.decision.limiter.release(lease.decision.key, at);
+      lease.decision.limiter.release(lease.decision, at);
     }
   };
 

@@ -9,9 +9,18 @@
  * A table is known by the policy's name and its settings: a reload that
  * leaves a policy as it was keeps its table (and every key's state); a policy
  * whose settings change starts afresh.
+ *
+ * **Live instances.** While Redis cannot decide, a `store: redis` policy with
+ * `onStoreError: local` enforces limit ÷ the live usher instances on its
+ * local table ({@link shareOfPolicy}). The count comes from
+ * {@link RateLimitStoreOptions.liveInstances} (default: 1, the whole limit),
+ * which the instance registry provides: the main thread's store reads it
+ * every {@link LIVE_INSTANCES_EVERY_MS} (and at once on {@link refreshLiveInstances})
+ * and writes it into every table's header, where every thread's fallback reads it.
  */
 import type { RateLimitPolicyConfig, RedisConfig } from '../config/types.ts';
-import { Limiter, type RemoteStore } from './limiter.ts';
+import { epochNow, Limiter, type RemoteStore } from './limiter.ts';
+export { shareOfPolicy } from './limiter.ts';
 import { RedisPolicyState, RedisRateLimitClient } from './redis.ts';
 import { LimiterTable } from './table.ts';
 
@@ -19,6 +28,18 @@ import { LimiterTable } from './table.ts';
 export type SharedRateLimits = Readonly<Record<string, { readonly fingerprint: string; readonly buffer: SharedArrayBuffer }>>;
 
 type Policies = Readonly<Record<string, RateLimitPolicyConfig>> | undefined;
+
+/** How often the main thread's store reads {@link RateLimitStoreOptions.liveInstances}. */
+export const LIVE_INSTANCES_EVERY_MS = 500;
+
+export interface RateLimitStoreOptions {
+  /**
+   * The usher instances sharing the Redis budgets that are alive now, as last
+   * seen (the instance registry's heartbeat set). Read by the main thread's
+   * store only; a value below 1 or not a number counts as 1. Default: 1.
+   */
+  readonly liveInstances?: () => number;
+}
 
 function fingerprint(policy: RateLimitPolicyConfig): string {
   return JSON.stringify(policy);
@@ -28,14 +49,42 @@ export class RateLimitStore {
   /** `owner`: this thread makes tables (the main thread); otherwise it only adopts what it is sent. */
   readonly owner: boolean;
   /** Tables by `name + "\n" + fingerprint`. */
-  #tables = new Map<string, { readonly name: string; readonly fingerprint: string; readonly table: LimiterTable }>();
+  #tables = new Map<string, { readonly name: string; readonly fingerprint: string; readonly table: LimiterTable; readonly store: 'local' | 'redis' }>();
   /** This thread's Redis connection (`store: redis` policies), made from the config's `redis` on first use. */
   #redis: RedisRateLimitClient | undefined;
   /** Negative caches and breakers of `store: redis` policies, by the same id as the tables. */
   #remote = new Map<string, RedisPolicyState>();
 
-  constructor(owner: boolean) {
+  #liveInstances: () => number;
+  #liveTimer: NodeJS.Timeout | undefined;
+
+  constructor(owner: boolean, options: RateLimitStoreOptions = {}) {
     this.owner = owner;
+    this.#liveInstances = options.liveInstances ?? (() => 1);
+  }
+
+  /** Main thread: where the live-instance count comes from from now on (the instance registry); written to the tables at once. */
+  setLiveInstances(liveInstances: () => number): void {
+    this.#liveInstances = liveInstances;
+    this.refreshLiveInstances();
+  }
+
+  /** Main thread: reads the live-instance count now and writes it into every table (each thread's fallback reads it there). */
+  refreshLiveInstances(): void {
+    if (!this.owner) return;
+    let n = 1;
+    try {
+      n = this.#liveInstances();
+    } catch {
+      /* the registry failed: keep 1 */
+    }
+    for (const { table } of this.#tables.values()) table.liveInstances = n;
+  }
+
+  /** The live-instance count as written into the tables (1 when there is none). */
+  get liveInstances(): number {
+    const first = this.#tables.values().next();
+    return first.done === true ? 1 : first.value.table.liveInstances;
   }
 
   /** Main thread: the tables of `policies` (made now for the new or changed ones), to send to the workers. Tables of other policies stay until {@link retain}. */
@@ -57,10 +106,10 @@ export class RateLimitStore {
 
   /** Worker: the tables the main thread sent with a config (the ones already adopted are kept as they are). */
   adopt(shared: SharedRateLimits): void {
-    const next = new Map<string, { name: string; fingerprint: string; table: LimiterTable }>();
+    const next = new Map<string, { name: string; fingerprint: string; table: LimiterTable; store: 'local' | 'redis' }>();
     for (const [name, { fingerprint: print, buffer }] of Object.entries(shared)) {
       const id = `${name}\n${print}`;
-      next.set(id, this.#tables.get(id) ?? { name, fingerprint: print, table: new LimiterTable(buffer) });
+      next.set(id, this.#tables.get(id) ?? { name, fingerprint: print, table: new LimiterTable(buffer), store: (JSON.parse(print) as RateLimitPolicyConfig).store });
     }
     this.#tables = next;
     for (const id of [...this.#remote.keys()]) if (!next.has(id)) this.#remote.delete(id);
@@ -80,6 +129,8 @@ export class RateLimitStore {
 
   /** Closes the Redis connection (the thread stops). */
   async close(): Promise<void> {
+    clearInterval(this.#liveTimer);
+    this.#liveTimer = undefined;
     const client = this.#redis;
     this.#redis = undefined;
     await client?.close();
@@ -91,7 +142,14 @@ export class RateLimitStore {
       void this.#redis.close();
       this.#redis = undefined;
     }
-    this.#redis ??= new RedisRateLimitClient(redis);
+    if (this.#redis === undefined) {
+      const client = new RedisRateLimitClient(redis);
+      // Connected again: every open breaker probes at once.
+      client.onReady(() => {
+        for (const remote of this.#remote.values()) remote.halfOpen(epochNow());
+      });
+      this.#redis = client;
+    }
     let state = this.#remote.get(id);
     if (state === undefined) {
       state = new RedisPolicyState((open) => table.breaker(open));
@@ -101,7 +159,7 @@ export class RateLimitStore {
   }
 
   /** The tables now, for the admin API and metrics. */
-  tables(): { readonly name: string; readonly table: LimiterTable }[] {
+  tables(): { readonly name: string; readonly table: LimiterTable; readonly store: 'local' | 'redis' }[] {
     return [...this.#tables.values()];
   }
 
@@ -110,8 +168,13 @@ export class RateLimitStore {
     let entry = this.#tables.get(id);
     if (entry === undefined) {
       if (!this.owner) throw new Error(`rate-limit policy ${name}: this worker was not sent its table`);
-      entry = { name, fingerprint: print, table: new LimiterTable(policy.maxKeys) };
+      entry = { name, fingerprint: print, table: new LimiterTable(policy.maxKeys), store: policy.store };
       this.#tables.set(id, entry);
+      this.refreshLiveInstances();
+      if (policy.store === 'redis' && this.#liveTimer === undefined) {
+        this.#liveTimer = setInterval(() => this.refreshLiveInstances(), LIVE_INSTANCES_EVERY_MS);
+        this.#liveTimer.unref();
+      }
     }
     return entry.table;
   }

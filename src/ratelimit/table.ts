@@ -5,7 +5,9 @@
  * against one budget per key, never one per thread.
  *
  * Layout (a `BigInt64Array`): a header (evictions, the hash seed, the slot
- * count, decisions by outcome, Redis store errors and open breakers), then slots of two cells, `[hash, state]`. `hash` is a 64-bit keyed
+ * count, decisions by outcome and store, Redis store errors, open breakers,
+ * live instances and the Redis latency histogram), the top-keys sketch, then
+ * slots of two cells, `[hash, state]`. `hash` is a 64-bit keyed
  * hash of the key (0: never used); `state` is the algorithm's word
  * (algorithms.ts). A key lives in one of {@link PROBE} slots from
  * `hash mod slots` (open addressing with a bounded probe window).
@@ -29,25 +31,80 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Step } from './algorithms.ts';
+import { LATENCY_BOUNDS_MS } from '../observe/histogram.ts';
 
 /** Slots a key may occupy, from its home slot. */
 export const PROBE = 16;
 const EVICTIONS = 0;
 const SEED = 1;
 const SLOTS = 2;
-/** Decisions by outcome, from every thread: cells OUTCOME_CELLS + OUTCOMES.indexOf(outcome). */
-const OUTCOME_CELLS = 3;
-/** `store: redis`: failed or timed-out Redis calls, every thread's. */
-const STORE_ERRORS = 7;
-/** `store: redis`: threads whose breaker for this policy is open now. */
-const BREAKERS_OPEN = 8;
-const HEADER = 10;
 
 /** What a policy decided on a request: `delayed` (gcra `maxDelay`) was admitted after a wait; `dry_run_limited` would have been refused. */
 export const OUTCOMES = ['allowed', 'limited', 'dry_run_limited', 'delayed'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
+/**
+ * Who decided: `local` (a `store: local` policy's table), `redis` (a
+ * `store: redis` policy's script, or its negative cache repeating a refusal
+ * Redis gave), `fallback` (a `store: redis` policy while Redis failed or its
+ * breaker was open: `onStoreError` decided).
+ */
+export const STORES = ['local', 'redis', 'fallback'] as const;
+export type StoreLabel = (typeof STORES)[number];
+
+/** Decisions by outcome and store, from every thread: cell OUTCOME_CELLS + OUTCOMES.indexOf(outcome) × STORES.length + STORES.indexOf(store). */
+const OUTCOME_CELLS = 3;
+/** `store: redis`: failed or timed-out Redis calls, every thread's. */
+const STORE_ERRORS = OUTCOME_CELLS + OUTCOMES.length * STORES.length;
+/** `store: redis`: threads whose breaker for this policy is open now. */
+const BREAKERS_OPEN = STORE_ERRORS + 1;
+/** Live usher instances as last seen (the main thread writes it, every thread's fallback divides by it); 0: unknown, read as 1. */
+const LIVE_INSTANCES = BREAKERS_OPEN + 1;
+/** `store: redis`: Redis call latency, every thread's: count, sum in µs, then one cell per bucket of {@link LATENCY_BOUNDS_MS} and one above. */
+const LATENCY_COUNT = LIVE_INSTANCES + 1;
+const LATENCY_SUM_US = LATENCY_COUNT + 1;
+const LATENCY_BUCKETS = LATENCY_SUM_US + 1;
+const HEAD_CELLS = LATENCY_BUCKETS + LATENCY_BOUNDS_MS.length + 1;
+
+/**
+ * Top keys: a small heavy-hitters sketch next to the slots, because the slots
+ * hold hashes, not keys. {@link TOP_ENTRIES} entries; a key may sit in one of
+ * two (chosen by its hash). An entry is eight 32-bit cells `[state, hash low,
+ * hash high, weight, decisions, limited, since (epoch s), name length]` plus
+ * {@link TOP_NAME_BYTES} of the key's UTF-8 (longer keys are cut). A key found
+ * in its entry counts there; a key not found wears down the lighter of its two
+ * entries' weight by one, and once that weight is gone takes the entry (an
+ * empty one or for a refused request at once, else one time in
+ * {@link TOP_TAKEOVER}: writing a name is the costly part). Weights stop at {@link TOP_MAX_WEIGHT}.
+ * Busy keys keep their entries, rare ones churn among the light ones. 32-bit
+ * cells: BigInt atomics cost far more per request.
+ */
+export const TOP_ENTRIES = 256;
+const TOP_INTS = 8;
+const TOP_NAME_BYTES = 96;
+const TOP_MAX_WEIGHT = 1024;
+const TOP_TAKEOVER = 8;
+/** Entry states. */
+const EMPTY = 0;
+const WRITING = 1;
+const READY = 2;
+const TOP_AT = HEAD_CELLS;
+const TOP_NAMES_AT = TOP_AT + (TOP_ENTRIES * TOP_INTS) / 2;
+const HEADER = TOP_NAMES_AT + (TOP_ENTRIES * TOP_NAME_BYTES) / 8;
 /** Decisions retried this often under contention before one is taken without storing. */
 const MAX_CAS = 64;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** One key of {@link LimiterTable.topKeys}: counts since the key took its entry. */
+export interface TopKey {
+  /** The key as the policy builds it (parts joined by a newline), cut to 96 bytes when longer (`truncated`). */
+  readonly key: string;
+  readonly truncated: boolean;
+  readonly decisions: number;
+  readonly limited: number;
+  /** Epoch ms since which this entry counts the key. */
+  readonly since: number;
+}
 
 /** How one algorithm reads and advances a slot's state. */
 export interface SlotAlgorithm {
@@ -60,6 +117,9 @@ export interface SlotAlgorithm {
 export interface KeyHash {
   readonly hash: bigint;
   readonly home: number;
+  /** The two 32-bit halves of the hash before it is adjusted (the top-keys sketch compares these). */
+  readonly lo: number;
+  readonly hi: number;
 }
 
 export class LimiterTable {
@@ -68,6 +128,10 @@ export class LimiterTable {
   readonly #mask: number;
   readonly #seed1: number;
   readonly #seed2: number;
+  readonly #names: Uint8Array;
+  /** The top-keys entries, as 32-bit cells. */
+  readonly #top: Int32Array;
+  #misses = 0;
 
   /** A table for about `maxKeys` keys (memory: 16 B × the next power of two ≥ 4/3 × maxKeys); or one another thread made. */
   constructor(maxKeysOrShared: number | SharedArrayBuffer) {
@@ -82,6 +146,8 @@ export class LimiterTable {
       this.cells = new BigInt64Array(maxKeysOrShared);
     }
     this.slots = Number(this.cells[SLOTS]);
+    this.#names = new Uint8Array(this.cells.buffer, TOP_NAMES_AT * 8, TOP_ENTRIES * TOP_NAME_BYTES);
+    this.#top = new Int32Array(this.cells.buffer, TOP_AT * 8, TOP_ENTRIES * TOP_INTS);
     this.#mask = this.slots - 1;
     const seed = this.cells[SEED]!;
     this.#seed1 = Number(seed & 0xffffffffn) | 0;
@@ -103,9 +169,35 @@ export class LimiterTable {
     return Number(Atomics.load(this.cells, EVICTIONS));
   }
 
-  /** Counts a decision (every thread counts into the same cells). */
-  count(outcome: number): void {
-    Atomics.add(this.cells, OUTCOME_CELLS + outcome, 1n);
+  /** Counts a decision by the indexes of its outcome and store (every thread counts into the same cells). */
+  count(outcome: number, store = 0): void {
+    Atomics.add(this.cells, OUTCOME_CELLS + outcome * STORES.length + store, 1n);
+  }
+
+  /** Records one Redis call's duration. */
+  observeLatency(ms: number): void {
+    let i = 0;
+    while (i < LATENCY_BOUNDS_MS.length && ms > LATENCY_BOUNDS_MS[i]!) i++;
+    Atomics.add(this.cells, LATENCY_BUCKETS + i, 1n);
+    Atomics.add(this.cells, LATENCY_COUNT, 1n);
+    Atomics.add(this.cells, LATENCY_SUM_US, BigInt(Math.round(ms * 1000)));
+  }
+
+  /** Redis call latency so far: per-bucket counts (not cumulative, the last above every bound), count and sum in ms. */
+  get latency(): { counts: number[]; count: number; sumMs: number } {
+    const counts: number[] = [];
+    for (let i = 0; i <= LATENCY_BOUNDS_MS.length; i++) counts.push(Number(Atomics.load(this.cells, LATENCY_BUCKETS + i)));
+    return { counts, count: Number(Atomics.load(this.cells, LATENCY_COUNT)), sumMs: Number(Atomics.load(this.cells, LATENCY_SUM_US)) / 1000 };
+  }
+
+  /** Live usher instances as last written (at least 1). */
+  get liveInstances(): number {
+    const n = Number(Atomics.load(this.cells, LIVE_INSTANCES));
+    return n >= 1 ? n : 1;
+  }
+
+  set liveInstances(n: number) {
+    Atomics.store(this.cells, LIVE_INSTANCES, BigInt(Number.isFinite(n) && n >= 1 ? Math.floor(n) : 1));
   }
 
   /** Counts a failed or timed-out Redis call (`store: redis`). */
@@ -128,11 +220,82 @@ export class LimiterTable {
     return Atomics.load(this.cells, BREAKERS_OPEN) > 0n;
   }
 
-  /** Decisions so far by outcome, every thread's. */
+  /** Decisions so far by outcome, every thread's and every store's. */
   get decisions(): Record<Outcome, number> {
     const out = {} as Record<Outcome, number>;
-    OUTCOMES.forEach((outcome, i) => (out[outcome] = Number(Atomics.load(this.cells, OUTCOME_CELLS + i))));
+    OUTCOMES.forEach((outcome, i) => {
+      let sum = 0;
+      for (let s = 0; s < STORES.length; s++) sum += Number(Atomics.load(this.cells, OUTCOME_CELLS + i * STORES.length + s));
+      out[outcome] = sum;
+    });
     return out;
+  }
+
+  /** Decisions so far by outcome and store, every thread's. */
+  get decisionsByStore(): Record<StoreLabel, Record<Outcome, number>> {
+    const out = {} as Record<StoreLabel, Record<Outcome, number>>;
+    STORES.forEach((store, s) => {
+      const one = {} as Record<Outcome, number>;
+      OUTCOMES.forEach((outcome, i) => (one[outcome] = Number(Atomics.load(this.cells, OUTCOME_CELLS + i * STORES.length + s))));
+      out[store] = one;
+    });
+    return out;
+  }
+
+  /**
+   * Counts a decision on `key` in the top-keys sketch (see {@link TOP_ENTRIES}).
+   * `name` is the key itself, written into an entry the key takes over.
+   */
+  note(key: KeyHash, name: string, limited: boolean, nowMs: number): void {
+    const top = this.#top;
+    const a = ((key.hi >>> 16) & (TOP_ENTRIES - 1)) * TOP_INTS;
+    let b = ((key.hi >>> 24) & (TOP_ENTRIES - 1)) * TOP_INTS;
+    if (b === a) b ^= TOP_INTS;
+    const e = top[a + 1] === key.lo && top[a + 2] === key.hi ? a : top[b + 1] === key.lo && top[b + 2] === key.hi ? b : -1;
+    if (e >= 0) {
+      Atomics.add(top, e + 4, 1);
+      if (limited) Atomics.add(top, e + 5, 1);
+      if (top[e + 3]! < TOP_MAX_WEIGHT) Atomics.add(top, e + 3, 1);
+      return;
+    }
+    // A miss: wear down the lighter entry; take it when its weight is gone.
+    const w = top[a + 3]! <= top[b + 3]! ? a : b;
+    if (top[w + 3]! > 0 && Atomics.sub(top, w + 3, 1) > 1) return;
+    const state = Atomics.load(top, w);
+    if (state === READY && !limited && ++this.#misses % TOP_TAKEOVER !== 0) return;
+    if (state === WRITING || Atomics.compareExchange(top, w, state, WRITING) !== state) return; // another thread is writing it
+    const at = (w / TOP_INTS) * TOP_NAME_BYTES;
+    const { written, read } = encoder.encodeInto(name, this.#names.subarray(at, at + TOP_NAME_BYTES));
+    Atomics.store(top, w + 1, key.lo);
+    Atomics.store(top, w + 2, key.hi);
+    Atomics.store(top, w + 3, 1);
+    Atomics.store(top, w + 4, 1);
+    Atomics.store(top, w + 5, limited ? 1 : 0);
+    Atomics.store(top, w + 6, Math.floor(nowMs / 1000));
+    // The length, negative when the name was cut.
+    Atomics.store(top, w + 7, read < name.length ? -written : written);
+    Atomics.store(top, w, READY);
+  }
+
+  /** Up to `n` keys of the top-keys sketch, the most refused first, then the busiest: approximate counts since each took its entry. */
+  topKeys(n = 20): TopKey[] {
+    const top = this.#top;
+    const found: TopKey[] = [];
+    for (let i = 0; i < TOP_ENTRIES; i++) {
+      const e = i * TOP_INTS;
+      if (Atomics.load(top, e) !== READY) continue;
+      const lo = Atomics.load(top, e + 1);
+      const decisions = Atomics.load(top, e + 4) >>> 0;
+      const limited = Atomics.load(top, e + 5) >>> 0;
+      const since = Atomics.load(top, e + 6) >>> 0;
+      const length = Atomics.load(top, e + 7);
+      const name = decoder.decode(this.#names.slice(i * TOP_NAME_BYTES, i * TOP_NAME_BYTES + Math.abs(length)));
+      // Taken over meanwhile (the state went through WRITING, the hash changed), or reset.
+      if (Atomics.load(top, e) !== READY || Atomics.load(top, e + 1) !== lo || decisions === 0) continue;
+      found.push({ key: name, truncated: length < 0, decisions, limited, since: since * 1000 });
+    }
+    found.sort((x, y) => y.limited - x.limited || y.decisions - x.decisions);
+    return found.slice(0, n);
   }
 
   /** The seeded 64-bit hash of `key` (cyrb53's mixing, both 32-bit halves kept). */
@@ -147,8 +310,8 @@ export class LimiterTable {
     h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
     h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
     let hash = (BigInt(h2 >>> 0) << 32n) | BigInt(h1 >>> 0);
-    if (hash === 0n) hash = 1n;
-    return { hash: BigInt.asIntN(64, hash), home: (h1 >>> 0) & this.#mask };
+    if (hash === 0n || hash === 0xffffffffffffffffn) hash = 1n; // 0: an empty slot; -1 as a signed word: an entry being written
+    return { hash: BigInt.asIntN(64, hash), home: (h1 >>> 0) & this.#mask, lo: h1 | 0, hi: h2 | 0 };
   }
 
   /**
@@ -179,8 +342,16 @@ export class LimiterTable {
     }
   }
 
-  /** Forgets the key's state (admin reset); false when it had none. */
+  /** Forgets the key's state (admin reset) and its top-keys counts; false when it had no state. */
   reset(key: KeyHash): boolean {
+    const top = this.#top;
+    for (let e = 0; e < top.length; e += TOP_INTS) {
+      if (top[e + 1] === key.lo && top[e + 2] === key.hi) {
+        Atomics.store(top, e + 3, 0);
+        Atomics.store(top, e + 4, 0);
+        Atomics.store(top, e + 5, 0);
+      }
+    }
     const cell = this.#find(key);
     if (cell < 0) return false;
     Atomics.store(this.cells, cell, 0n);

@@ -15,7 +15,7 @@
  * - **Defaults** as the rate limiter's `makeClient`: a per-command timeout
  *   (`redis.timeout`, also for a command already sent), no offline queue (a
  *   command while disconnected fails at once), reconnects every 50 ms
- *   doubling to 2 s, with jitter.
+ *   doubling to 1 s, with jitter.
  *
  * Nothing here logs, and {@link describeRedis} is the only text about a
  * connection meant for logs and the admin API: it never holds a password.
@@ -46,9 +46,12 @@ export interface RedisConnectionTuning {
   readonly readFile?: (path: string) => Buffer;
 }
 
-/** Reconnect delay after `retries` failed attempts: 50 ms doubling up to 2 s, plus up to 50 ms of jitter so instances do not reconnect in step. */
+/** The longest pause between two reconnection attempts, plus up to 50 ms of jitter (the rate limiter's `RECONNECT_MAX_MS`). */
+export const RECONNECT_MAX_MS = 1000;
+
+/** Reconnect delay after `retries` failed attempts: 50 ms doubling up to 1 s, plus up to 50 ms of jitter so instances do not reconnect in step. */
 export function reconnectDelay(retries: number): number {
-  return Math.min(2000, 50 * 2 ** Math.min(retries, 6)) + Math.floor(Math.random() * 50);
+  return Math.min(RECONNECT_MAX_MS, 50 * 2 ** Math.min(retries, 5)) + Math.floor(Math.random() * 50);
 }
 
 /** node-redis options for one connection, by the kind of deployment. */

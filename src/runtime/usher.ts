@@ -22,11 +22,11 @@ import { declareListenerMetrics } from './listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetrics } from './snapshot.ts';
 import { WorkerGroup, type WorkerView } from '../workers/group.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
-import { cacheReport, declareCacheMetrics, sumReports, type CachePurge, type CacheStats } from '../cache/report.ts';
+import { cacheStats, declareCacheMetrics, purgeCache, type CachePurge, type CacheStats } from '../cache/report.ts';
 import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
-import { declareRateLimitMetrics, rateLimitReports, resetRateLimitKey, type RateLimitReport } from '../ratelimit/report.ts';
+import { declareRateLimitMetrics, rateLimitReports, rateLimitTopKeys, resetRateLimitKey, type RateLimitReport, type TopKeysReport } from '../ratelimit/report.ts';
 import { purgeOf } from '../admin/api.ts';
 import type { BusHandlers, ShareResult } from '../peers/bus.ts';
 import { declarePeerMetrics } from '../peers/metrics.ts';
@@ -65,7 +65,7 @@ export class Usher {
   readonly logger: Logger;
   /** This usher's metrics (`GET /metrics` on the admin API renders it). */
   readonly metrics: Registry;
-  /** The main thread's response cache (`cache` filters; with worker threads each worker has its own). */
+  /** The main thread's response cache: it owns the process's store, which every worker thread uses too. */
   readonly responseCache = new ResponseCache();
   /** The process's rate-limit tables: made here, shared with every worker thread. */
   readonly rateLimits = new RateLimitStore(true);
@@ -120,7 +120,7 @@ export class Usher {
       if (usher.#workers > 0) {
         const group = new WorkerGroup(
           usher.#workers,
-          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config, rateLimits: (c) => usher.rateLimits.share(c.rateLimits) },
+          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config, rateLimits: (c) => usher.rateLimits.share(c.rateLimits), cache: () => usher.responseCache.share() },
           // An access log given as an object (tests, --no-access-log) cannot cross threads; a disabled one is honoured.
           { log: config.log, accessLog: options.accessLog?.enabled === false ? { ...config.accessLog, enabled: false } : config.accessLog, ticketKeys: randomBytes(48) },
         );
@@ -197,21 +197,21 @@ export class Usher {
     await this.#group?.collect(false);
   }
 
-  /** The response cache over every thread as last reported (at most a second old); undefined when no route caches. */
+  /** The response cache: the store's numbers now, the threads' request counters as last reported (at most a second old); undefined when no route caches. */
   cacheStats(): CacheStats | undefined {
     if (!this.responseCache.enabled) return undefined;
-    const workers = this.#group?.cacheStats ?? [];
-    return sumReports([cacheReport(this.responseCache), ...workers.map((stats) => ({ purged: 0, stats }))]).stats;
+    return cacheStats(this.responseCache, [this.responseCache.counters, ...(this.#group?.cacheCounters ?? [])]);
   }
 
   /**
-   * The response cache of every data-plane thread, summed, after `purge` if
-   * given (a purge reaches every thread before this resolves).
+   * The response cache, after `purge` if given: the process has one store,
+   * so a purge is applied once, here, and every thread sees it at once. The
+   * threads' request counters are read fresh.
    */
   async cache(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }> {
-    const own = cacheReport(this.responseCache, purge);
-    const workers = this.#group === undefined ? [] : await this.#group.cache(purge);
-    return sumReports([own, ...workers]);
+    const purged = purge === undefined ? 0 : purgeCache(this.responseCache, purge);
+    const workers = this.#group === undefined ? [] : await this.#group.cache();
+    return { purged, stats: cacheStats(this.responseCache, [this.responseCache.counters, ...workers]) };
   }
 
   /** The instances sharing this usher's Redis (registry and event bus); undefined without a `redis` section. */
@@ -259,6 +259,11 @@ export class Usher {
     return resetRateLimitKey(this.rateLimits, this.#snapshot.config.rateLimits, policy, key);
   }
 
+  /** The most limited and busiest keys of policy `policy` (every thread's); undefined when there is no such policy. */
+  rateLimitTopKeys(policy: string): TopKeysReport | undefined {
+    return rateLimitTopKeys(this.rateLimits, this.#snapshot.config.rateLimits, policy);
+  }
+
   /**
    * New TLS session-ticket keys for every https listener, in every worker;
    * resolves once all have them. Runs every 12 h on its own.
@@ -297,7 +302,13 @@ export class Usher {
    */
   reload(config?: UsherConfig): Promise<ReloadResult> {
     // One reload at a time: a second waits for the first, then applies on top of it.
-    const next = this.#reloading.then(() => this.#reload(config));
+    const next = this.#reloading.then(async () => {
+      // Compiling the new config sets the response cache up for it (a new store for new limits): undone on failure.
+      const cache = this.responseCache.checkpoint();
+      const result = await this.#reload(config);
+      if (!result.ok) this.responseCache.restore(cache);
+      return result;
+    });
     this.#reloading = next;
     return next;
   }

@@ -27,6 +27,8 @@ class MirroredBackend implements PublishedBackend {
   configuredWeight = 1;
   available = true;
   enabled = true;
+  pinnable = true;
+  fallback = false;
 
   constructor(state: BackendState) {
     this.slot = state.slot;
@@ -47,6 +49,8 @@ class MirroredBackend implements PublishedBackend {
     this.configuredWeight = state.configuredWeight;
     this.available = state.available;
     this.enabled = state.enabled;
+    this.pinnable = state.pinnable;
+    this.fallback = state.fallback;
   }
 }
 

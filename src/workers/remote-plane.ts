@@ -117,6 +117,8 @@ export class RemotePlane implements PoolDataPlane {
         configuredWeight: b.configuredWeight,
         available: b.available,
         enabled: b.enabled,
+        pinnable: b.pinnable,
+        fallback: b.fallback,
       })),
     };
   }

@@ -1,8 +1,9 @@
 /**
- * redis-server processes of a test's own, on loopback ports of their own:
- * plain, with a password, with TLS, as a Sentinel or as a one-node Cluster.
- * Each is killed (by its pid) when the test ends; `kill()` and `restart()`
- * (same port, empty data) let a test take Redis away and bring it back.
+ * redis-server processes of a test's own, on free loopback ports, stopped by
+ * their pid when the test ends (never by name): plain, with a password, with
+ * TLS, as a Sentinel or as a one-node Cluster. `kill()` is a SIGKILL (a
+ * crash, as in production), `restart()` starts it again on the same port
+ * (empty: nothing is saved).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,17 +11,41 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { createClient } from 'redis';
 import { freePort } from './ports.ts';
 import { waitFor } from './wait.ts';
 
+function plainClient(port: number) {
+  return createClient({ url: `redis://127.0.0.1:${port}` });
+}
+type Client = ReturnType<typeof plainClient>;
+
 export interface RedisServer {
   readonly port: number;
+  readonly url: string;
   /** The server's pid (changes with `restart`). */
   readonly pid: number | undefined;
   /** SIGKILL; resolves once it exited. */
   kill(): Promise<void>;
   /** Starts it again on the same port (nothing kept: no persistence). */
   restart(): Promise<void>;
+  /** A node-redis client of the test's own (closed when the test ends). */
+  client(): Promise<Client>;
+}
+
+/** One PING on a fresh connection: true on +PONG. */
+export function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data: Buffer) => done(data.toString().startsWith('+PONG')));
+  });
 }
 
 /**
@@ -62,30 +87,41 @@ export async function startRedis(t: TestContext, options: RedisStartOptions = {}
   const ready = options.ready ?? (async (p: number) => /^(\+PONG|-NOAUTH)/.test(await redisCommand(p, 'PING')));
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
-  const start = async (): Promise<void> => {
-    child = spawn('redis-server', [...portArgs(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', ...(options.args ?? [])], { stdio: 'ignore' });
-    const started = child;
+  const launch = async (): Promise<void> => {
+    const started = spawn('redis-server', [...portArgs(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', ...(options.args ?? [])], { stdio: 'ignore' });
+    child = started;
     exited = new Promise<void>((resolve) => started.once('exit', () => resolve()));
     await waitFor(() => ready(port), `redis-server on port ${port}`, 10_000, 20);
   };
   const kill = async (): Promise<void> => {
     const running = child;
+    if (running === undefined) return;
     child = undefined;
-    if (running?.pid === undefined || running.exitCode !== null) return;
-    process.kill(running.pid, 'SIGKILL');
+    if (running.pid !== undefined && running.exitCode === null) process.kill(running.pid, 'SIGKILL');
     await exited;
   };
-  t.after(kill);
-  await start();
+  const clients: Client[] = [];
+  t.after(async () => {
+    for (const c of clients) await c.close().catch(() => c.destroy());
+    await kill();
+  });
+  await launch();
   return {
     port,
+    url: `redis://127.0.0.1:${port}`,
     get pid() {
       return child?.pid;
     },
     kill,
     restart: async () => {
       await kill();
-      await start();
+      await launch();
+    },
+    client: async () => {
+      const c = plainClient(port).on('error', () => {});
+      await c.connect();
+      clients.push(c);
+      return c;
     },
   };
 }

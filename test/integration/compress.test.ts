@@ -397,6 +397,100 @@ pools:
   assert.equal(origin.seen.length, 3, 'one fill per coding');
 });
 
+test('compress listed before cache: the identity body is stored once, each coding is made once and kept with it, and a purge removes both', async (t) => {
+  const origin = await startOrigin('o', (req, res) => {
+    res.writeHead(200, bodyHeaders('application/json', JSON_BODY, { 'cache-control': 'max-age=60', etag: '"v1"', 'surrogate-key': 'json' })).end(JSON_BODY);
+  });
+  const usher = await startUsher(`admin: { bind: 127.0.0.1:0 }
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters:
+          - compress: {}
+          - cache: {}
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`);
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const port = usher.address('web').port;
+  const reused = (metrics: string): number => Number(/usher_compress_reused_total (\d+)/.exec(metrics)?.[1] ?? 'NaN');
+  const admin = usher.adminUrl!;
+  const metrics = async (): Promise<string> => (await fetch(`${admin}/metrics`)).text();
+  const before = reused(await metrics());
+  for (const round of [1, 2, 3]) {
+    for (const coding of ['gzip', 'br', undefined]) {
+      const reply = await send(port, '/c', coding === undefined ? {} : { 'accept-encoding': coding });
+      assert.equal(reply.headers['content-encoding'], coding, `round ${round}, ${coding}`);
+      assert.ok(decode(coding, reply.raw).equals(JSON_BODY), `round ${round}, ${coding}: the body decodes to the origin's`);
+      assert.equal(reply.headers['etag'], coding === undefined ? '"v1"' : `"v1-${coding}"`);
+      if (round > 1) assert.match(String(reply.headers['cache-status']), /hit/, `round ${round} is a hit (${coding})`);
+    }
+  }
+  assert.equal(origin.seen.length, 1, 'one fill for every coding: the cache holds the identity body');
+  // gzip is coded on the miss (streamed) and once more on its first hit, which keeps it; br once, on its
+  // first hit. Every later hit reuses: br in rounds 2 and 3, gzip in round 3.
+  assert.equal(reused(await metrics()) - before, 3, 'each coding is made once for the store, then taken from it');
+  const purge = await fetch(`${admin}/api/cache/purge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tag: 'json' }) });
+  assert.equal(purge.status, 200);
+  const after = await send(port, '/c', { 'accept-encoding': 'gzip' });
+  assert.match(String(after.headers['cache-status']), /fwd=uri-miss/, 'the purge by tag removed the stored response');
+  const stats = (await (await fetch(`${admin}/api/cache`)).json()) as { entries: number };
+  assert.equal(stats.entries, 1, 'and the coded bodies kept with it: only the new fill is stored');
+});
+
+test('a large cache hit is sent uncoded while its coding is made on the thread pool, then coded from the store', async (t) => {
+  const large = Buffer.from(JSON.stringify(Array.from({ length: 6000 }, (_, i) => ({ id: i, name: `item-${i}`, price: (i * 7919) % 1000 }))));
+  assert.ok(large.length >= 128 * 1024, `a body past the thread-pool threshold (${large.length})`);
+  const origin = await startOrigin('o', (req, res) => {
+    res.writeHead(200, bodyHeaders('application/json', large, { 'cache-control': 'max-age=60' })).end(large);
+  });
+  const usher = await startUsher(`listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters:
+          - compress: {}
+          - cache: {}
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`);
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const port = usher.address('web').port;
+  const miss = await send(port, '/big', { 'accept-encoding': 'br' });
+  assert.equal(miss.headers['content-encoding'], 'br', 'the miss is coded as it streams');
+  const first = await send(port, '/big', { 'accept-encoding': 'br' });
+  assert.match(String(first.headers['cache-status']), /hit/);
+  assert.equal(first.headers['content-encoding'], undefined, 'the first hit does not wait for the thread pool');
+  assert.ok(first.raw.equals(large));
+  const deadline = Date.now() + 10_000;
+  let coded: Awaited<ReturnType<typeof send>> | undefined;
+  while (Date.now() < deadline) {
+    const reply = await send(port, '/big', { 'accept-encoding': 'br' });
+    if (reply.headers['content-encoding'] === 'br') {
+      coded = reply;
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.ok(coded !== undefined, 'a later hit is coded, from the store');
+  assert.ok(decode('br', coded.raw).equals(large));
+  assert.ok(coded.raw.length < large.length / 2);
+  assert.equal(origin.seen.length, 1);
+});
+
 test('a body the backend coded is decoded for a client that refuses its coding, and passed coded to one that accepts it or sent no Accept-Encoding', async (t) => {
   const { port } = await setup(t);
   const identityOnly = await send(port, '/encoded', { 'accept-encoding': 'identity' });

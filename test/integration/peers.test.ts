@@ -4,7 +4,7 @@
  * - instances list each other (`GET /api/peers`, `usher status`, metrics) and
  *   a config that differs between them is flagged;
  * - a cache purge through one instance's admin API empties the other's cache
- *   (the other runs a worker thread: the purge reaches it too);
+ *   (the other serves from a worker thread);
  * - with `shareAdminActions` a drain and an enable on one instance reach the
  *   other; without it the other is unaffected;
  * - an instance killed with SIGKILL leaves the list after `peerTimeout`, one
@@ -168,7 +168,7 @@ test('two instances list each other; a differing config is flagged in the API, u
   assert.deepEqual(names((JSON.parse(json.stdout) as { peers: PeersView }).peers), ['alpha', 'bravo', 'charlie']);
 });
 
-test('a cache purge through one instance empties the other\'s cache (and its worker thread\'s)', async (t) => {
+test('a cache purge through one instance empties the other\'s cache (served by a worker thread)', async (t) => {
   const redis = await startRedis(t);
   const backend = await origin(t);
   const dir = dirFor(t);

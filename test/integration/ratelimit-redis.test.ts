@@ -6,63 +6,14 @@
  * table decides, no 5xx) and `closed` (503 + Retry-After, never 500).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { connect, createServer } from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { createClient } from 'redis';
 import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigin, type Origin } from '../helpers/origin.ts';
+import { startRedis } from '../helpers/redis.ts';
 import { send } from '../helpers/send.ts';
 import { startUsher } from '../helpers/usher.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-interface RedisServer {
-  readonly port: number;
-  kill(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** One PING on a fresh connection: true on +PONG. */
-function ping(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (data: Buffer) => done(data.toString().startsWith('+PONG')));
-  });
-}
-
-/** A redis-server of this test's own, stopped by its pid when the test ends. */
-async function startRedis(t: TestContext): Promise<RedisServer> {
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let running = true;
-  const kill = async (): Promise<void> => {
-    if (!running) return;
-    running = false;
-    if (child.pid !== undefined) process.kill(child.pid, 'SIGKILL');
-    await exited;
-  };
-  t.after(kill);
-  await waitFor(() => ping(port), `redis-server on port ${port}`, 10_000, 20);
-  return { port, kill };
-}
 
 function yaml(origin: Origin, redisPort: number, policy: string): string {
   return `redis: { url: 'redis://127.0.0.1:${redisPort}', keyPrefix: test, timeout: 1s }
@@ -122,6 +73,10 @@ test('two usher instances with the same redis policy share one budget (not one e
   assert.ok(admitted.a > 0 && admitted.b > 0, JSON.stringify(admitted));
   assert.ok(refused.a > 0 && refused.b > 0, JSON.stringify(refused));
   assert.equal(await metric(a.usher, /^usher_ratelimit_store_errors_total\{policy="api"\}/), 0);
+  // Decisions are counted by who made them, and the Redis calls' latency is recorded.
+  assert.equal((await metric(a.usher, /^usher_ratelimit_decisions_total\{policy="api",outcome="allowed",store="redis"\}/)) + (await metric(b.usher, /^usher_ratelimit_decisions_total\{policy="api",outcome="allowed",store="redis"\}/)), 10);
+  assert.equal(await metric(a.usher, /^usher_ratelimit_decisions_total\{policy="api",outcome="allowed",store="fallback"\}/), 0);
+  assert.ok((await metric(a.usher, /^usher_ratelimit_store_latency_seconds_count\{policy="api"\}/)) >= 5);
 
   // The key layout and its expiry: {prefix:policy}:key, PX = until the state stops limiting (≤ 60 s here).
   const client = createClient({ url: `redis://127.0.0.1:${redis.port}` }).on('error', () => {});
@@ -201,7 +156,7 @@ test('redis killed, onStoreError open: every request is admitted', async (t) => 
   for (let i = 0; i < 4; i++) assert.equal((await send(port, '/x', { 'x-user': 'frank' })).status, 200, `request ${i + 1}`);
 });
 
-test('config: store redis needs the top-level redis section, and only gcra is supported on it', async () => {
+test('config: store redis needs the top-level redis section; every algorithm and maxDelay run on it', async () => {
   const { configFromYaml } = await import('../helpers/usher.ts');
   const base = (top: string, policy: string): string => `${top}rateLimits:
   api: ${policy}
@@ -209,7 +164,10 @@ listeners: [ { name: web, bind: '127.0.0.1:0', routes: [ { pool: main, filters: 
 pools: { main: { backends: [ { address: '127.0.0.1:1' } ] } }
 `;
   assert.throws(() => configFromYaml(base('', '{ rate: 1/s, store: redis }')), /store: redis needs the top-level redis section/);
-  assert.throws(() => configFromYaml(base("redis: { url: 'redis://127.0.0.1:6379' }\n", '{ algorithm: sliding-window, limit: 5, window: 1m, store: redis }')), /not yet supported for algorithm sliding-window/);
+  const redis = "redis: { url: 'redis://127.0.0.1:6379' }\n";
+  assert.equal(configFromYaml(base(redis, '{ algorithm: sliding-window, limit: 5, window: 1m, store: redis }')).rateLimits?.['api']?.store, 'redis');
+  assert.equal(configFromYaml(base(redis, '{ algorithm: concurrency, limit: 5, store: redis }')).rateLimits?.['api']?.store, 'redis');
+  assert.equal(configFromYaml(base(redis, '{ rate: 5/s, maxDelay: 1s, store: redis }')).rateLimits?.['api']?.store, 'redis');
   const config = configFromYaml(base("redis: { url: 'redis://127.0.0.1:6379' }\n", '{ rate: 1/s, store: redis }'));
   assert.deepEqual(config.redis, { url: 'redis://127.0.0.1:6379', keyPrefix: 'usher', timeoutMs: 20, shareAdminActions: false, heartbeatMs: 1000, peerTimeoutMs: 5000 });
   assert.equal(config.rateLimits?.['api']?.onStoreError, 'local');

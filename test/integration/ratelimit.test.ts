@@ -72,8 +72,8 @@ test('gcra: burst + 1 requests pass with RateLimit headers, the next is refused 
   assert.equal(body['title'], 'Too Many Requests');
   assert.deepEqual(body['violated-policies'], ['api']);
   assert.equal(origin.seen.length, 3, 'the refused request never reached the origin');
-  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="api",outcome="allowed"\}/), 3);
-  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="api",outcome="limited"\}/), 1);
+  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="api",outcome="allowed",store="local"\}/), 3);
+  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="api",outcome="limited",store="local"\}/), 1);
 });
 
 test('keys: clients with different x-api-key values have separate budgets; a request without the header is not limited', async (t) => {
@@ -84,14 +84,24 @@ test('keys: clients with different x-api-key values have separate budgets; a req
   const [report] = usher.rateLimitReports();
   assert.equal(report?.liveKeys, 2);
   assert.deepEqual(report?.decisions, { allowed: 2, limited: 1, dry_run_limited: 0, delayed: 0 });
+  assert.equal(report?.store, 'local');
+  assert.deepEqual(report?.decisionsByStore.local, report?.decisions);
   // The same through the admin API.
   const listed = (await (await fetch(`${usher.adminUrl!}/api/ratelimits`)).json()) as { policies: { name?: string; liveKeys: number }[] };
   assert.equal(listed.policies[0]?.liveKeys, 2);
+  // Top keys: the most refused first, then the busiest, with their counts.
+  for (let i = 0; i < 3; i++) assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 429);
+  const top = (await (await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/top`)).json()) as { policy: string; keys: { key: string; decisions: number; limited: number; since: string }[] };
+  assert.equal(top.policy, 'perkey');
+  assert.deepEqual(top.keys.map((k) => [k.key, k.decisions, k.limited]), [['alice', 5, 4], ['bob', 1, 0]]);
+  assert.ok(Date.parse(top.keys[0]!.since) > 0);
+  assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/top`, { method: 'POST' })).status, 405);
   const reset = await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/reset`, { method: 'POST', body: JSON.stringify({ key: 'alice' }) });
   assert.deepEqual(await reset.json(), { policy: 'perkey', key: 'alice', reset: true });
   assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/nope/reset`, { method: 'POST', body: JSON.stringify({ key: 'alice' }) })).status, 404);
   assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/perkey/reset`, { method: 'POST', body: '{}' })).status, 400);
   assert.equal(usher.resetRateLimit('nope', 'alice'), undefined);
+  assert.equal((await fetch(`${usher.adminUrl!}/api/ratelimits/nope/top`)).status, 404);
   assert.equal((await send(port, '/', { 'x-api-key': 'alice' })).status, 200, 'a reset key starts afresh');
   for (let i = 0; i < 5; i++) {
     const anonymous = await send(port, '/');
@@ -145,8 +155,8 @@ test('dry run: nothing is refused, and what would have been is counted', async (
     assert.equal(reply.status, 200);
     assert.equal(reply.headers['ratelimit'], undefined, 'a dry-run policy is not shown to clients');
   }
-  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="shadow",outcome="allowed"\}/), 1);
-  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="shadow",outcome="dry_run_limited"\}/), 3);
+  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="shadow",outcome="allowed",store="local"\}/), 1);
+  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="shadow",outcome="dry_run_limited",store="local"\}/), 3);
 });
 
 test('maxDelay: requests over the burst that conform soon enough wait instead of being refused; beyond maxDelay they are refused', async (t) => {
@@ -156,7 +166,7 @@ test('maxDelay: requests over the burst that conform soon enough wait instead of
   const elapsed = performance.now() - started;
   assert.deepEqual(replies.map((r) => r.status), [200, 200, 200]);
   assert.ok(elapsed >= 350, `the third waited about 400 ms (two intervals of 200 ms): took ${elapsed.toFixed(0)} ms`);
-  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="paced",outcome="delayed"\}/), 2);
+  assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="paced",outcome="delayed",store="local"\}/), 2);
   assert.equal((await send(port, '/', { 'x-s': 'a' })).status, 200);
   assert.equal((await send(port, '/', { 'x-s': 'a' })).status, 429, 'a 60 s wait is over maxDelay');
 });
@@ -207,6 +217,6 @@ for (const workers of [2, 0]) {
     assert.ok(admitted <= bound, `admitted ${admitted} in ${elapsedS.toFixed(2)} s; one process allows at most ${bound.toFixed(1)}`);
     assert.ok(admitted >= 1);
     assert.ok(refused > 0);
-    assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="shared",outcome="allowed"\}/), admitted, 'the metric counts every thread once');
+    assert.equal(await metric(usher, /^usher_ratelimit_decisions_total\{policy="shared",outcome="allowed",store="local"\}/), admitted, 'the metric counts every thread once');
   });
 }

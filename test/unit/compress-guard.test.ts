@@ -83,7 +83,7 @@ describe('the compress filter under the guard', () => {
 
   it('full: the configured level; reduced: the fastest level; off: identity, counted under reason="guard"', () => {
     const { state, guard } = guarded();
-    const counters = { coded: { zstd: 0, br: 0, gzip: 0 }, decoded: { zstd: 0, br: 0, gzip: 0 }, skipped: { status: 0, method: 0, range: 0, encoded: 0, 'no-transform': 0, type: 0, size: 0, client: 0, guard: 0 }, bytesIn: 0, bytesOut: 0 };
+    const counters = { coded: { zstd: 0, br: 0, gzip: 0 }, decoded: { zstd: 0, br: 0, gzip: 0 }, skipped: { status: 0, method: 0, range: 0, encoded: 0, 'no-transform': 0, type: 0, size: 0, client: 0, guard: 0, deferred: 0 }, bytesIn: 0, bytesOut: 0, reused: 0, backgroundFailed: 0 };
     const filter = compressFilter({ codings: ['gzip'], levels: { zstd: 3, br: 4, gzip: 9 }, minSize: 1024, types: ['application/json'] }, { guard, counters });
     const run = (): Buffer | undefined => {
       const { request, response, fields } = exchange();

@@ -92,12 +92,12 @@ test('createRedisConnection makes the client of each kind without connecting', (
   }
 });
 
-test('reconnects: 50 ms doubling to 2 s, plus under 50 ms of jitter', () => {
+test('reconnects: 50 ms doubling to 1 s, plus under 50 ms of jitter', () => {
   for (let i = 0; i < 20; i++) {
     const first = reconnectDelay(0);
     assert.ok(first >= 50 && first < 100, String(first));
     const later = reconnectDelay(30);
-    assert.ok(later >= 2000 && later < 2050, String(later));
+    assert.ok(later >= 1000 && later < 1050, String(later));
   }
   assert.ok(reconnectDelay(2) >= 200 && reconnectDelay(2) < 250);
 });

@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from '../balancer/names.ts';
 import { balancerNames, hasBalancer } from '../balancer/registry.ts';
 import { filterSchema } from './filters-schema.ts';
-import { rateLimitsSchema, redisSchema } from './ratelimit-schema.ts';
+import { rateLimitsSchema } from './ratelimit-schema.ts';
+import { redisSchema } from './redis-schema.ts';
 import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   CODE_ONLY, backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
@@ -495,6 +496,15 @@ export const configSchema = z
     if (redis === undefined) {
       for (const [policy, config] of Object.entries(rateLimits ?? {})) {
         if (config.store === 'redis') ctx.issues.push({ code: 'custom', message: `store: redis needs the top-level redis section (redis: { url: redis://host:6379 })`, input: config.store, path: ['rateLimits', policy, 'store'] });
+      }
+    } else {
+      // The rate limiter's Redis client (src/ratelimit/redis.ts) still connects with `url` alone; until it is
+      // made by src/redis/options.ts, a connection setting it would ignore is refused rather than silently dropped.
+      // Remove this check when src/ratelimit/redis.ts switches to createRedisConnection.
+      const unused = (['sentinel', 'cluster', 'username', 'password', 'tls'] as const).filter((key) => redis[key] !== undefined);
+      const policy = Object.entries(rateLimits ?? {}).find(([, config]) => config.store === 'redis')?.[0];
+      if (policy !== undefined && unused.length > 0) {
+        ctx.issues.push({ code: 'custom', message: `store: redis rate limits do not use redis.${unused[0]} yet (only redis.url, with any user, password and rediss:// in it); the instance registry and event bus do`, input: policy, path: ['rateLimits', policy, 'store'] });
       }
     }
     return {

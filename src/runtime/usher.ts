@@ -6,7 +6,7 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
 import { AdminServer } from '../admin/server.ts';
 import { formatIssue, hasUnresolvedModules, resolveModules, type ConfigResult } from '../config/index.ts';
 import { UsherConfigError } from '../errors.ts';
-import type { HostPort, UsherConfig } from '../config/types.ts';
+import type { AdminState, HostPort, UsherConfig } from '../config/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import { createMetricsRegistry } from '../observe/metrics.ts';
@@ -27,6 +27,10 @@ import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
 import { declareRateLimitMetrics, rateLimitReports, rateLimitTopKeys, resetRateLimitKey, type RateLimitReport, type TopKeysReport } from '../ratelimit/report.ts';
+import { purgeOf } from '../admin/api.ts';
+import type { BusHandlers, ShareResult } from '../peers/bus.ts';
+import { declarePeerMetrics } from '../peers/metrics.ts';
+import { Peers, type PeersView } from '../peers/peers.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
 export interface UsherOptions {
@@ -77,6 +81,8 @@ export class Usher {
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, warnings: [] });
   #stopping: Promise<void> | undefined;
   #ticketKeyTimer: NodeJS.Timeout | undefined;
+  /** The registry and event bus shared with other instances; undefined without a `redis` section. */
+  #peers: Peers | undefined;
 
   private constructor(config: UsherConfig, options: UsherOptions) {
     this.logger = options.logger ?? silentLogger();
@@ -95,6 +101,7 @@ export class Usher {
       (registry) => declareCacheMetrics(registry, this.responseCache),
       (registry) => declareCompressMetrics(registry),
       (registry) => declareRateLimitMetrics(registry, this.rateLimits),
+      (registry) => declarePeerMetrics(registry, () => this.#peers),
     ]);
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
@@ -130,6 +137,10 @@ export class Usher {
       if (config.admin !== undefined) {
         usher.#admin = await AdminServer.start(config.admin, usher);
         usher.logger.info({ address: usher.#admin.url }, 'admin API listening');
+      }
+      // After the admin API: peers learn its address from the registry. Never waits for Redis.
+      if (config.redis !== undefined) {
+        usher.#peers = Peers.start(config.redis, { config: () => usher.#snapshot.config, admin: () => usher.adminUrl ?? null, handlers: usher.#peerHandlers(), logger: usher.logger });
       }
       usher.#ticketKeyTimer = setInterval(() => {
         usher.rotateTicketKeys().catch((err: unknown) => usher.logger.error({ err }, 'rotating the TLS session-ticket keys failed; the old keys stay'));
@@ -201,6 +212,41 @@ export class Usher {
     const purged = purge === undefined ? 0 : purgeCache(this.responseCache, purge);
     const workers = this.#group === undefined ? [] : await this.#group.cache();
     return { purged, stats: cacheStats(this.responseCache, [this.responseCache.counters, ...workers]) };
+  }
+
+  /** The instances sharing this usher's Redis (registry and event bus); undefined without a `redis` section. */
+  get peers(): Peers | undefined {
+    return this.#peers;
+  }
+
+  /** `GET /api/peers`: the live instances, whether their configs differ, the bus's counters. */
+  peersView(): PeersView | undefined {
+    return this.#peers?.view();
+  }
+
+  /** Sends a purge (applied here already) to every peer. */
+  sharePurge(body: Readonly<Record<string, unknown>>): Promise<ShareResult> | undefined {
+    return this.#peers?.bus.publishPurge(body);
+  }
+
+  /** Sends a backend's operator state (set here already) to every peer, when `redis.shareAdminActions` is on. */
+  shareBackendState(pool: string, backend: string, state: AdminState): Promise<ShareResult> | undefined {
+    return this.#peers?.bus.publishBackendState(pool, backend, state);
+  }
+
+  /** What this usher does with a message from a peer: what its own admin API would do. */
+  #peerHandlers(): BusHandlers {
+    return {
+      purge: async (body) => (await this.cache(purgeOf(body))).purged,
+      backendState: async (poolName, key, state) => {
+        const pool = this.#snapshot.pools.get(poolName);
+        const backend = pool?.control.find(key);
+        if (pool === undefined || backend === undefined) return false;
+        pool.control.setAdminState(backend, state);
+        await this.settled();
+        return true;
+      },
+    };
   }
 
   /** The rate-limit policies with their numbers, every thread's (they count into shared tables). */
@@ -369,6 +415,9 @@ export class Usher {
   }
 
   #restartOnlyWarnings(config: UsherConfig, previousConfig: UsherConfig, warnings: string[]): void {
+    // The peers' shareAdminActions applies now; the rest of the redis section at the next restart.
+    if (this.#peers !== undefined) warnings.push(...this.#peers.configure(config.redis));
+    else if (config.redis !== undefined) warnings.push('adding a redis section takes effect at the next restart');
     if (JSON.stringify(config.admin?.bind) !== JSON.stringify(previousConfig.admin?.bind)) {
       warnings.push('admin.bind changes take effect at the next restart');
     }
@@ -415,6 +464,8 @@ export class Usher {
 
   async #stop(timeoutMs: number): Promise<void> {
     clearInterval(this.#ticketKeyTimer);
+    // First: peers drop this instance from their lists at once, and no peer message arrives while it stops.
+    await this.#peers?.stop();
     await this.#group?.stop(timeoutMs);
     const listeners = [...this.#listeners.values()];
     for (const listener of listeners) listener.stopping = true;

@@ -497,15 +497,6 @@ export const configSchema = z
       for (const [policy, config] of Object.entries(rateLimits ?? {})) {
         if (config.store === 'redis') ctx.issues.push({ code: 'custom', message: `store: redis needs the top-level redis section (redis: { url: redis://host:6379 })`, input: config.store, path: ['rateLimits', policy, 'store'] });
       }
-    } else {
-      // The rate limiter's Redis client (src/ratelimit/redis.ts) still connects with `url` alone; until it is
-      // made by src/redis/options.ts, a connection setting it would ignore is refused rather than silently dropped.
-      // Remove this check when src/ratelimit/redis.ts switches to createRedisConnection.
-      const unused = (['sentinel', 'cluster', 'username', 'password', 'tls'] as const).filter((key) => redis[key] !== undefined);
-      const policy = Object.entries(rateLimits ?? {}).find(([, config]) => config.store === 'redis')?.[0];
-      if (policy !== undefined && unused.length > 0) {
-        ctx.issues.push({ code: 'custom', message: `store: redis rate limits do not use redis.${unused[0]} yet (only redis.url, with any user, password and rediss:// in it); the instance registry and event bus do`, input: policy, path: ['rateLimits', policy, 'store'] });
-      }
     }
     return {
     listeners,

@@ -140,7 +140,10 @@ export class Usher {
       }
       // After the admin API: peers learn its address from the registry. Never waits for Redis.
       if (config.redis !== undefined) {
-        usher.#peers = Peers.start(config.redis, { config: () => usher.#snapshot.config, admin: () => usher.adminUrl ?? null, handlers: usher.#peerHandlers(), logger: usher.logger });
+        const peers = Peers.start(config.redis, { config: () => usher.#snapshot.config, admin: () => usher.adminUrl ?? null, handlers: usher.#peerHandlers(), logger: usher.logger });
+        usher.#peers = peers;
+        // While Redis is away, `onStoreError: local` enforces each limit ÷ the instances last seen alive.
+        usher.rateLimits.setLiveInstances(() => peers.liveInstances());
       }
       usher.#ticketKeyTimer = setInterval(() => {
         usher.rotateTicketKeys().catch((err: unknown) => usher.logger.error({ err }, 'rotating the TLS session-ticket keys failed; the old keys stay'));

@@ -22,6 +22,7 @@ import { runCli } from '../helpers/cli.ts';
 import { startOrigin } from '../helpers/origin.ts';
 import { redisCommand, startClusterNode, startRedis, startSentinel } from '../helpers/redis.ts';
 import { generateCertificate } from '../helpers/tls.ts';
+import { send } from '../helpers/send.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** An in-process usher with `redisSection` (YAML flow mapping body) and an admin API; its log lines are kept. */
@@ -161,6 +162,35 @@ test('Cluster: two ushers on a one-node cluster list each other and share a purg
   const b = await usherWith(t, section('b'));
   await assertSharing(a.usher, b.usher);
   assert.match(await redisCommand(node.port, 'EXISTS {usher:peers}:b'), /^:1/);
+});
+
+test('rate limits with store: redis decide on the master a sentinel names, and on a cluster', async (t) => {
+  const master = await startRedis(t);
+  const sentinel = await startSentinel(t, 'rl-master', master.port);
+  const node = await startClusterNode(t);
+  const origin = await startOrigin('o');
+  t.after(() => origin.close());
+  for (const [name, section, port] of [
+    ['sentinel', `sentinel: { name: rl-master, nodes: ['127.0.0.1:${sentinel.port}'] }`, master.port],
+    ['cluster', `cluster: { nodes: ['127.0.0.1:${node.port}'] }`, node.port],
+  ] as const) {
+    const yaml = `redis: { ${section}, keyPrefix: rl-${name}, timeout: 1s, instance: ${name} }
+rateLimits: { api: { algorithm: sliding-window, limit: 3, window: 1h, key: ['header:x-user'], store: redis, onStoreError: closed } }
+listeners: [ { name: web, bind: '127.0.0.1:0', routes: [ { pool: main, filters: [ { rateLimit: [api] } ] } ] } ]
+pools: { main: { backends: [ { address: '${origin.address}' } ] } }
+`;
+    const parsed = parseConfig(yaml, join(tmpdir(), `rl-${name}.yaml`));
+    if (!parsed.ok) throw new Error(parsed.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
+    const usher = await Usher.start(parsed.config, { accessLog: createAccessLog({ enabled: false }) });
+    t.after(() => usher.stop({ timeoutMs: 500 }));
+    const webPort = usher.address('web').port;
+    // onStoreError: closed answers 503 until the connection is up; then Redis decides.
+    await waitFor(async () => (await send(webPort, '/', { 'x-user': 'warm' })).status === 200, `${name}: deciding on redis`, 15_000, 20);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await send(webPort, '/', { 'x-user': 'u1' })).status);
+    assert.deepEqual(statuses, [200, 200, 200, 429, 429], `${name}: the limit of 3 held`);
+    assert.match(await redisCommand(port, `EXISTS {rl-${name}:api}:u1`), /^:1/, `${name}: the state is on the server the connection reached`);
+  }
 });
 
 test('a reload applies shareAdminActions and the new config hash at once; other redis changes wait for a restart', async (t) => {

@@ -101,11 +101,9 @@ test('a password is never shown in a message, from ${ENV} or written in the file
   }
 });
 
-test('store: redis rate limits refuse the connection settings their client does not use yet', () => {
+test('store: redis rate limits take every connection setting of the redis section (Sentinel, Cluster, TLS, credentials)', () => {
   const yaml = (redis: string) => `redis: ${redis}\nrateLimits: { api: { rate: 10/s, store: redis } }\n${rest}`;
-  const sentinel = parseConfig(yaml(`{ sentinel: { name: m, nodes: ['h:1'] } }`), 'usher.yaml');
-  assert.equal(sentinel.ok, false);
-  assert.match(sentinel.ok ? '' : sentinel.errors.map((e) => `${e.path}: ${e.message}`).join(), /rateLimits\.api\.store: store: redis rate limits do not use redis\.sentinel yet/);
+  assert.ok(parseConfig(yaml(`{ sentinel: { name: m, nodes: ['h:1'] } }`), 'usher.yaml').ok);
+  assert.ok(parseConfig(yaml(`{ cluster: { nodes: ['h:1'] } }`), 'usher.yaml').ok);
   assert.ok(parseConfig(yaml(`{ url: 'rediss://:pw@h:1' }`), 'usher.yaml').ok, 'everything in the URL works');
-  assert.ok(parseConfig(`redis: { sentinel: { name: m, nodes: ['h:1'] } }\n${rest}`, 'usher.yaml').ok, 'peers alone may use Sentinel');
 });

@@ -198,6 +198,13 @@ interface Decoded {
   /** The body's offset from the record's start, and its length. */
   readonly bodyAt: number;
   readonly bodyLength: number;
+  /**
+   * This thread's copy of the body, kept while the record keeps its
+   * generation (the record never changes in place): a hot object is copied
+   * out of shared memory once per thread, not once per hit. Bounded per
+   * thread by {@link SharedStore.bodyMemoBudget}.
+   */
+  body?: Buffer | undefined;
 }
 
 /** A slot read consistently: its record was live while it was read. */
@@ -301,6 +308,8 @@ export class SharedStore implements ResponseStore {
   readonly #seed2: number;
   /** Decoded metadata by record offset / 8 (this thread's). */
   readonly #memo = new Map<number, Decoded>();
+  /** Bytes of the bodies kept in {@link #memo}. */
+  #memoBodyBytes = 0;
   readonly #load = (variant: SharedVariant): Buffer => {
     const body = this.#bodyOf(variant);
     if (body === undefined) throw new CacheRecordGone(variant.primaryKey);
@@ -697,9 +706,26 @@ export class SharedStore implements ResponseStore {
   }
 
   #remember(off8: number, d: Decoded): Decoded {
-    if (this.#memo.size >= MEMO_SIZE && !this.#memo.has(off8)) this.#memo.delete(this.#memo.keys().next().value!);
+    const old = this.#memo.get(off8);
+    if (old !== undefined) this.#forgetBody(old);
+    else if (this.#memo.size >= MEMO_SIZE) {
+      const oldest = this.#memo.keys().next().value!;
+      this.#forgetBody(this.#memo.get(oldest)!);
+      this.#memo.delete(oldest);
+    }
     this.#memo.set(off8, d);
     return d;
+  }
+
+  #forgetBody(d: Decoded): void {
+    if (d.body === undefined) return;
+    this.#memoBodyBytes -= d.body.length;
+    d.body = undefined;
+  }
+
+  /** Bytes of body copies this thread keeps (see {@link Decoded.body}): an eighth of the store, at most 32 MiB. */
+  get bodyMemoBudget(): number {
+    return Math.min(32 * 1024 * 1024, Math.floor(this.maxBytes / 8));
   }
 
   /** Whether the header at `at` describes a record that lies within its segment. */
@@ -710,12 +736,24 @@ export class SharedStore implements ResponseStore {
     return size >= RECORD_HEADER && at + size <= end && RECORD_HEADER + words[w + R_KEY]! + words[w + R_TAGS]! + words[w + R_META]! + words[w + R_BODY]! <= size;
   }
 
-  /** A copy of the body, if the record still has generation `gen` once copied. */
+  /**
+   * A copy of the body, if the record still has generation `gen` once copied:
+   * this thread's kept copy when it has one (the record cannot have changed
+   * while its generation stayed), else a new one, kept within the budget.
+   * Allocating a large body per hit made V8 count hundreds of KiB of
+   * external memory per request, and collect garbage for it.
+   */
   #copyBody(off8: number, gen: number, d: Decoded): Buffer | undefined {
+    if (d.body !== undefined && d.gen === gen) return Atomics.load(this.#words, off8 * 2 + R_GEN) === gen ? d.body : undefined;
     const from = off8 * 8 + d.bodyAt;
     const body = Buffer.allocUnsafe(d.bodyLength);
     this.#bytes.copy(body, 0, from, from + d.bodyLength);
-    return Atomics.load(this.#words, off8 * 2 + R_GEN) === gen ? body : undefined;
+    if (Atomics.load(this.#words, off8 * 2 + R_GEN) !== gen) return undefined;
+    if (d.gen === gen && this.#memo.get(off8) === d && this.#memoBodyBytes + body.length <= this.bodyMemoBudget) {
+      d.body = body;
+      this.#memoBodyBytes += body.length;
+    }
+    return body;
   }
 
   /** The body of a variant not copied at lookup, wherever its record is now. */

@@ -72,3 +72,23 @@ export async function startOrigin(name: string, handler: OriginHandler = answerW
 export function startOrigins(count: number, prefix = 'origin', handler?: OriginHandler): Promise<Origin[]> {
   return Promise.all(Array.from({ length: count }, (_, i) => startOrigin(`${prefix}${i}`, handler)));
 }
+
+/**
+ * One origin on each of `hosts` (loopback addresses: 127.0.0.2, ::1, …), all
+ * on the same port, each named by its host: what a DNS name's A/AAAA records
+ * point at (they carry no port). Retries with another port when one is taken
+ * on some address.
+ */
+export async function startOriginsOnOnePort(hosts: readonly string[], handler: OriginHandler = answerWithName): Promise<Origin[]> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const first = await startOrigin(hosts[0]!, handler, { host: hosts[0]! });
+    const all = [first];
+    try {
+      for (const host of hosts.slice(1)) all.push(await startOrigin(host, handler, { host, port: first.port }));
+      return all;
+    } catch {
+      await Promise.all(all.map((origin) => origin.close()));
+    }
+  }
+  throw new Error(`no port free on every one of ${hosts.join(', ')}`);
+}

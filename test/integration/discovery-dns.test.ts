@@ -19,7 +19,7 @@ import type { Usher } from '../../src/runtime/usher.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 import { steadyLoad } from '../helpers/load.ts';
 import { getOnConnection } from '../helpers/one-shot.ts';
-import { answerWithName, startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
+import { answerWithName, startOrigin, startOriginsOnOnePort, type Origin, type OriginHandler } from '../helpers/origin.ts';
 import { send } from '../helpers/send.ts';
 import { configFromYaml, startUsher } from '../helpers/usher.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -30,24 +30,11 @@ async function dnsServer(t: TestContext): Promise<DnsServer> {
   return dns;
 }
 
-/**
- * `count` origins on 127.0.0.2, 127.0.0.3, … sharing one port, each named by
- * its address (the `x-origin` header and the body say which answered).
- */
+/** `count` origins on 127.0.0.2, 127.0.0.3, … sharing one port, each named by its address (the `x-origin` header and the body say which answered). */
 async function originsOnOnePort(t: TestContext, count: number, handler: OriginHandler = answerWithName): Promise<Origin[]> {
-  for (let attempt = 0; attempt < 10; attempt++) {
-    const first = await startOrigin('127.0.0.2', handler, { host: '127.0.0.2' });
-    const all = [first];
-    try {
-      for (let i = 1; i < count; i++) all.push(await startOrigin(`127.0.0.${i + 2}`, handler, { host: `127.0.0.${i + 2}`, port: first.port }));
-    } catch {
-      await Promise.all(all.map((o) => o.close())); // the port is taken on another address: try another
-      continue;
-    }
-    t.after(() => Promise.all(all.map((o) => o.close())));
-    return all;
-  }
-  throw new Error('no port free on every loopback address');
+  const all = await startOriginsOnOnePort(Array.from({ length: count }, (_, i) => `127.0.0.${i + 2}`), handler);
+  t.after(() => Promise.all(all.map((o) => o.close())));
+  return all;
 }
 
 /** An usher with an admin API and one listener routing `/<pool>/…` to each pool (the first pool also takes the rest). */

@@ -11,11 +11,15 @@
  * test/unit/discovery-dns.test.ts.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { test, type TestContext } from 'node:test';
 import type { PoolView } from '../../src/admin/views.ts';
 import type { DnsSourceStatus } from '../../src/discovery/dns-source.ts';
 import type { Usher } from '../../src/runtime/usher.ts';
+import { runCli } from '../helpers/cli.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 import { steadyLoad } from '../helpers/load.ts';
 import { getOnConnection } from '../helpers/one-shot.ts';
@@ -409,4 +413,20 @@ test('the admin API shows each pool\'s discovery: query, state, members, last an
   assert.ok(source.nextLookupInMs! > 0 && source.nextLookupInMs! <= 30_000);
   assert.deepEqual(source.records.map((r) => [r.type, r.result, r.answer]), [['A', 'ok', ['127.0.0.2']], ['AAAA', 'nodata', []]]);
   assert.deepEqual(view.backends.map((b) => [b.address, b.discovered, b.state]), [[o2!.address, true, 'healthy']]);
+});
+
+test('usher check and usher explain resolve nothing: the DNS server gets no query', async (t) => {
+  const dns = await dnsServer(t);
+  dns.set('api.test', { a: ['127.0.0.2'] });
+  const dir = mkdtempSync(join(tmpdir(), 'usher-discovery-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'usher.yaml');
+  writeFileSync(file, yamlWith({ api: `discovery: { dns: { name: api.test, port: 8080, resolvers: ["${dns.address}"] } }` }).replace('    bind: 127.0.0.1:0', '    bind: 127.0.0.1:18080'));
+  const check = await runCli(['check', '-c', file]);
+  assert.equal(check.code, 0, check.stderr);
+  const explained = await runCli(['explain', '-c', file, 'GET', 'http://127.0.0.1:18080/api/x']);
+  assert.equal(explained.code, 0, explained.stderr);
+  assert.match(explained.stdout, /^  discovery: members from DNS, A\/AAAA api\.test port 8080$/m);
+  assert.match(explained.stdout, /^pick: the pool's members also come from DNS, which explain does not resolve/m);
+  assert.equal(dns.queries.length, 0);
 });

@@ -24,6 +24,8 @@ export interface BackendView {
   readonly discovered: boolean;
   /** A discovered member's priority group (SRV priority), null for the file's backends. */
   readonly priority: number | null;
+  /** Discovery says it is terminating but still serving (Kubernetes): drained, used only in the pool's `fallback` mode. */
+  readonly terminating: boolean;
   readonly inFlight: number;
   readonly maxConnections: number | null;
   readonly connections: { readonly open: number; readonly idle: number };
@@ -77,6 +79,7 @@ export function backendView(pool: Pool, backend: BackendControl): BackendView {
     backup: backend.backup,
     discovered: backend.discovered,
     priority: backend.discovered ? backend.priority : null,
+    terminating: backend.terminating,
     inFlight: backend.inFlight,
     maxConnections: Number.isFinite(backend.maxConnections) ? backend.maxConnections : null,
     connections: backend.connections,

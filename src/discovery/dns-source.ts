@@ -19,6 +19,7 @@
  *   the pool (`PoolControl.setDiscovered`) when they change.
  */
 import { promises as dnsPromises } from 'node:dns';
+import { formatHostPort } from '../config/hostport.ts';
 import type { DnsDiscoveryConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { DiscoveredBackend } from '../pool/pool-control.ts';
@@ -304,6 +305,7 @@ export class DnsSource {
   async #tick(): Promise<void> {
     if (this.#closed || this.#running) return;
     this.#running = true;
+    let floor = 0;
     try {
       const srv = this.#srv;
       if (srv !== undefined) {
@@ -319,10 +321,11 @@ export class DnsSource {
     } catch (err) {
       // Nothing above should throw; if it does, the loop must go on.
       this.#logger?.error({ err, pool: this.#options.pool }, 'dns discovery: unexpected error; retrying');
+      floor = BACKOFF_MS; // never a busy loop
     } finally {
       this.#running = false;
       const next = this.nextLookupAt;
-      if (next !== undefined) this.#wake(next - this.#clock.now());
+      if (next !== undefined) this.#wake(Math.max(floor, next - this.#clock.now()));
     }
   }
 
@@ -487,7 +490,7 @@ function newSet(type: RecordType, name: string, now: number): RecordSet {
 }
 
 function memberKey(member: DiscoveredBackend): string {
-  return member.address.host.includes(':') ? `[${member.address.host}]:${member.address.port}` : `${member.address.host}:${member.address.port}`;
+  return formatHostPort(member.address);
 }
 
 function familyLabel(family: DnsDiscoveryConfig['family']): string {

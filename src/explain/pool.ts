@@ -29,6 +29,8 @@ export interface BackendLine {
   readonly available: boolean;
   /** Live only: found by discovery (DNS), not listed in the file. */
   readonly discovered: boolean;
+  /** Live only: terminating but still serving (discovery): what the pool's `fallback` mode uses. */
+  readonly fallback: boolean;
 }
 
 /** Which backend this request would reach, when that can be known without sending it. */
@@ -109,6 +111,7 @@ function fileBackend(backend: PoolConfig['backends'][number]): BackendLine {
     inFlight: null,
     available: backend.state === 'enabled',
     discovered: false,
+    fallback: false,
   };
 }
 
@@ -122,6 +125,7 @@ function liveBackend(backend: BackendView): BackendLine {
     inFlight: backend.inFlight,
     available: backend.state === 'healthy' || backend.state === 'slow-start',
     discovered: backend.discovered,
+    fallback: backend.terminating && backend.healthy && !backend.ejected && backend.adminState !== 'disabled',
   };
 }
 
@@ -141,7 +145,8 @@ function explainPick(
 ): PickExplanation {
   if (mode === 'none') return { computable: true, backend: null, text: 'no backend is available: usher answers 503 (no_backend)' };
   // Panic mode ignores health, not operator intent.
-  const accepted = (b: BackendLine): boolean => (mode === 'panic' ? b.state !== 'draining' && b.state !== 'disabled' : b.available);
+  // Fallback mode takes only terminating discovered backends that still serve.
+  const accepted = (b: BackendLine): boolean => (mode === 'panic' ? b.state !== 'draining' && b.state !== 'disabled' : mode === 'fallback' ? b.fallback : b.available);
   const notes: string[] = [];
   const sticky = config.sticky;
   if (sticky !== undefined) {
@@ -164,7 +169,7 @@ function explainPick(
   }
   const key = hashKeyOf(config.hashKey, request, clientIp);
   // As the pool builds them: one balancer over the primaries, one over the backups, tables from configured weights.
-  const group = backends.filter((b) => (mode === 'backup' ? b.backup : mode === 'panic' || !b.backup));
+  const group = backends.filter((b) => (mode === 'backup' ? b.backup : mode === 'panic' || mode === 'fallback' || !b.backup));
   const endpoints: Endpoint[] = group.map((b, index) => ({ index, key: b.address, weight: b.weight, inFlight: b.inFlight ?? 0 }));
   const balancer = createAlgorithm(config.algorithm, endpoints, { random: () => 0, now: () => 0, hashBalanceFactor: config.hashBalanceFactor });
   const chosen = balancer.pick({ hash: hashString(key), tried: [] }, (e) => accepted(group[e.index]!));

@@ -134,6 +134,7 @@ function expectedBackend(address: string, requests: number, bytesOut: number, ov
     backup: false,
     discovered: false,
     priority: null,
+    terminating: false,
     inFlight: 0,
     maxConnections: null,
     connections: { open: 1, idle: 1 },

@@ -88,3 +88,16 @@ test('usher explain resolves nothing: from the file it names the DNS query and c
   assert.equal(explainPool('api', config, request, '192.0.2.1', [live]).discovery, 'members from DNS, SRV _http._tcp.api.internal: failing, 2 found, last answer 4.2 s ago (SRV _http._tcp.api.internal: ESERVFAIL)');
   assert.deepEqual(discoveryLines([live]), ['api: DNS SRV _http._tcp.api.internal: failing, 2 members, last answer 4.2s ago, next in 0.8s: SRV _http._tcp.api.internal: ESERVFAIL']);
 });
+
+test('usher explain --admin in fallback mode: a hash pick lands on a terminating backend that still serves', () => {
+  const config = parsed('algorithm: hash\nhashKey: path\ndiscovery: { dns: { name: api.internal, port: 80 } }').config.pools['api']!;
+  const backend = (address: string, terminating: boolean, adminState: string) => ({
+    address, name: null, state: adminState === 'enabled' ? 'healthy' : adminState, adminState, healthy: true, ejected: false, weight: 1, effectiveWeight: 1, backup: false,
+    discovered: true, priority: 0, terminating, inFlight: 0, maxConnections: null, connections: { open: 0, idle: 0 },
+    counters: { requests: 0, failures: 0, responses5xx: 0, retriedAway: 0, bytesOut: 0, ejections: 0 }, recent: { windowSeconds: 10, requests: 0, errors: 0, p50Ms: null, p99Ms: null }, outlier: null, checks: [],
+  }) as unknown as PoolView['backends'][number];
+  const live: PoolView = { name: 'api', algorithm: 'hash', mode: 'fallback', queued: 0, discovery: null, backends: [backend('10.0.0.1:80', true, 'draining'), backend('10.0.0.2:80', true, 'draining'), backend('10.0.0.3:80', false, 'disabled')] };
+  const pick = explainPool('api', config, request, '192.0.2.1', [live]).pick;
+  assert.equal(pick.computable, true);
+  assert.ok(pick.backend === '10.0.0.1:80' || pick.backend === '10.0.0.2:80', String(pick.backend));
+});

@@ -63,6 +63,8 @@ export function checkConfig(root: unknown, reporter: Reporter, directory: string
   checkAdmin(mapping(top['admin']), binds, reporter);
   checkLogs(mapping(top['accessLog']), mapping(top['log']), reporter);
   checkRateLimitNames(list(top['listeners']), mapping(top['rateLimits']), reporter);
+  const redisTls = mapping(mapping(top['redis'])?.['tls']);
+  for (const key of ['ca', 'cert', 'key']) checkReadable(['redis', 'tls', key], redisTls?.[key], directory, reporter);
   for (const [name, pool] of poolEntries) {
     checkPool(name, mapping(pool), context.l4Users.get(name), directory, reporter);
     if (!context.used.has(name)) reporter.warn(['pools', name], `pool "${name}" is not used by any route`, { target: 'key' });

@@ -167,6 +167,8 @@ Errors:
 - \`acceptProxyProtocol: true\` requires a non-empty \`trustedProxies\`.
 - A backend of a pool with \`protocol: h2c\` cannot use \`tls\` (h2c is cleartext).
 - \`log.destination\` cannot be the access log's file (\`accessLog.path\`).
+- \`redis\` has exactly one of \`url\`, \`sentinel\` and \`cluster\`; a user or password goes in the URL or in \`username\`/\`password\`, not both; \`tls\` with a \`url\` needs \`rediss://\`; \`tls.cert\` and \`tls.key\` go together and, with \`tls.ca\`, must be readable when the config is loaded; \`redis.peerTimeout\` is at least twice \`redis.heartbeat\`.
+- A \`store: redis\` rate-limit policy needs the \`redis\` section and, for now, one reached by \`url\` alone (no \`sentinel\`, \`cluster\`, \`username\`, \`password\` or \`tls\`: the rate limiter's Redis client does not use them yet).
 - \`discovery.dns\` has \`name\` (with \`port\`) or \`srv\` (without \`port\`), never both.
 
 Warnings (printed, the config still loads):

@@ -15,7 +15,8 @@ import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from 
 import { balancerNames, hasBalancer } from '../balancer/registry.ts';
 import { discoverySchema } from './discovery-schema.ts';
 import { filterSchema } from './filters-schema.ts';
-import { rateLimitsSchema, redisSchema } from './ratelimit-schema.ts';
+import { rateLimitsSchema } from './ratelimit-schema.ts';
+import { redisSchema } from './redis-schema.ts';
 import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   CODE_ONLY, backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
@@ -468,14 +469,14 @@ const runtimeSchema = documented(
 
 const cacheStoreSchema = documented(
   z.strictObject({
-    maxSize: byteSize('maxSize', 1024 * 1024, undefined, { description: 'Memory for stored responses (bodies, headers and keys) in each data-plane thread; the least recently used are evicted beyond it.', examples: ['1GiB'] }).prefault('256MiB'),
-    maxObjectSize: byteSize('maxObjectSize', 1, undefined, { description: 'Largest response body stored; larger ones pass through uncached. Below `maxSize`.', examples: ['16MiB'] }).prefault('8MiB'),
+    maxSize: byteSize('maxSize', 1024 * 1024, 32 * 1024 ** 3, { description: 'Memory for stored responses (bodies, headers and keys): one store for the process, shared by every worker thread. Beyond it, the responses not hit lately are evicted (FIFO with reinsertion, docs/cache.md).', examples: ['1GiB'] }).prefault('256MiB'),
+    maxObjectSize: byteSize('maxObjectSize', 1, 1024 ** 3, { description: 'Largest response body stored; larger ones pass through uncached. Below `maxSize`, and lowered to what a quarter of it holds when `maxSize` is under four times `maxObjectSize` + 64 KiB (docs/cache.md, "Store").', examples: ['16MiB'] }).prefault('8MiB'),
     maxVariants: documented(z.number({ error: 'expected a whole number' }).int().min(1).max(1000), { description: 'Variants (per Vary) kept for one URL; the least recently used goes beyond it.', examples: [8] }).default(16),
   }, { error: 'expected a cache mapping' }).transform(({ maxSize, maxObjectSize, maxVariants }, ctx) => {
     if (maxObjectSize >= maxSize) ctx.issues.push({ code: 'custom', message: 'maxObjectSize must be below maxSize', input: maxObjectSize, path: ['maxObjectSize'] });
     return { maxBytes: maxSize, maxObjectSize, maxVariants };
   }),
-  { description: 'The response cache that routes\' `cache` filters share: its size. Each data-plane thread keeps its own.', examples: [{ maxSize: '1GiB', maxObjectSize: '16MiB' }] },
+  { description: 'The response cache that routes\' `cache` filters share: its size. One store per process, in shared memory: every worker thread uses it.', examples: [{ maxSize: '1GiB', maxObjectSize: '16MiB' }] },
 );
 
 /** The whole config file. Parse output is the resolved {@link UsherConfig}. */

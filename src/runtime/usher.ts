@@ -6,7 +6,7 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
 import { AdminServer } from '../admin/server.ts';
 import { formatIssue, hasUnresolvedModules, resolveModules, type ConfigResult } from '../config/index.ts';
 import { UsherConfigError } from '../errors.ts';
-import type { HostPort, UsherConfig } from '../config/types.ts';
+import type { AdminState, HostPort, UsherConfig } from '../config/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import { createMetricsRegistry } from '../observe/metrics.ts';
@@ -23,11 +23,15 @@ import { declareListenerMetrics } from './listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetrics } from './snapshot.ts';
 import { WorkerGroup, type WorkerView } from '../workers/group.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
-import { cacheReport, declareCacheMetrics, sumReports, type CachePurge, type CacheStats } from '../cache/report.ts';
+import { cacheStats, declareCacheMetrics, purgeCache, type CachePurge, type CacheStats } from '../cache/report.ts';
 import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
 import { declareRateLimitMetrics, rateLimitReports, rateLimitTopKeys, resetRateLimitKey, type RateLimitReport, type TopKeysReport } from '../ratelimit/report.ts';
+import { purgeOf } from '../admin/api.ts';
+import type { BusHandlers, ShareResult } from '../peers/bus.ts';
+import { declarePeerMetrics } from '../peers/metrics.ts';
+import { Peers, type PeersView } from '../peers/peers.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
 export interface UsherOptions {
@@ -70,7 +74,7 @@ export class Usher {
   readonly logger: Logger;
   /** This usher's metrics (`GET /metrics` on the admin API renders it). */
   readonly metrics: Registry;
-  /** The main thread's response cache (`cache` filters; with worker threads each worker has its own). */
+  /** The main thread's response cache: it owns the process's store, which every worker thread uses too. */
   readonly responseCache = new ResponseCache();
   /** The process's rate-limit tables: made here, shared with every worker thread. */
   readonly rateLimits = new RateLimitStore(true);
@@ -86,6 +90,8 @@ export class Usher {
   #reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, warnings: [] });
   #stopping: Promise<void> | undefined;
   #ticketKeyTimer: NodeJS.Timeout | undefined;
+  /** The registry and event bus shared with other instances; undefined without a `redis` section. */
+  #peers: Peers | undefined;
 
   private constructor(config: UsherConfig, options: UsherOptions) {
     this.logger = options.logger ?? silentLogger();
@@ -105,6 +111,7 @@ export class Usher {
       (registry) => declareCacheMetrics(registry, this.responseCache),
       (registry) => declareCompressMetrics(registry),
       (registry) => declareRateLimitMetrics(registry, this.rateLimits),
+      (registry) => declarePeerMetrics(registry, () => this.#peers),
     ]);
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
@@ -124,7 +131,7 @@ export class Usher {
       if (usher.#workers > 0) {
         const group = new WorkerGroup(
           usher.#workers,
-          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config, rateLimits: (c) => usher.rateLimits.share(c.rateLimits) },
+          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config, rateLimits: (c) => usher.rateLimits.share(c.rateLimits), cache: () => usher.responseCache.share() },
           // An access log given as an object (tests, --no-access-log) cannot cross threads; a disabled one is honoured.
           { log: config.log, accessLog: options.accessLog?.enabled === false ? { ...config.accessLog, enabled: false } : config.accessLog, ticketKeys: randomBytes(48) },
         );
@@ -141,6 +148,13 @@ export class Usher {
       if (config.admin !== undefined) {
         usher.#admin = await AdminServer.start(config.admin, usher);
         usher.logger.info({ address: usher.#admin.url }, 'admin API listening');
+      }
+      // After the admin API: peers learn its address from the registry. Never waits for Redis.
+      if (config.redis !== undefined) {
+        const peers = Peers.start(config.redis, { config: () => usher.#snapshot.config, admin: () => usher.adminUrl ?? null, handlers: usher.#peerHandlers(), logger: usher.logger });
+        usher.#peers = peers;
+        // While Redis is away, `onStoreError: local` enforces each limit ÷ the instances last seen alive.
+        usher.rateLimits.setLiveInstances(() => peers.liveInstances());
       }
       usher.#ticketKeyTimer = setInterval(() => {
         usher.rotateTicketKeys().catch((err: unknown) => usher.logger.error({ err }, 'rotating the TLS session-ticket keys failed; the old keys stay'));
@@ -217,21 +231,56 @@ export class Usher {
     await this.#group?.collect(false);
   }
 
-  /** The response cache over every thread as last reported (at most a second old); undefined when no route caches. */
+  /** The response cache: the store's numbers now, the threads' request counters as last reported (at most a second old); undefined when no route caches. */
   cacheStats(): CacheStats | undefined {
     if (!this.responseCache.enabled) return undefined;
-    const workers = this.#group?.cacheStats ?? [];
-    return sumReports([cacheReport(this.responseCache), ...workers.map((stats) => ({ purged: 0, stats }))]).stats;
+    return cacheStats(this.responseCache, [this.responseCache.counters, ...(this.#group?.cacheCounters ?? [])]);
   }
 
   /**
-   * The response cache of every data-plane thread, summed, after `purge` if
-   * given (a purge reaches every thread before this resolves).
+   * The response cache, after `purge` if given: the process has one store,
+   * so a purge is applied once, here, and every thread sees it at once. The
+   * threads' request counters are read fresh.
    */
   async cache(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }> {
-    const own = cacheReport(this.responseCache, purge);
-    const workers = this.#group === undefined ? [] : await this.#group.cache(purge);
-    return sumReports([own, ...workers]);
+    const purged = purge === undefined ? 0 : purgeCache(this.responseCache, purge);
+    const workers = this.#group === undefined ? [] : await this.#group.cache();
+    return { purged, stats: cacheStats(this.responseCache, [this.responseCache.counters, ...workers]) };
+  }
+
+  /** The instances sharing this usher's Redis (registry and event bus); undefined without a `redis` section. */
+  get peers(): Peers | undefined {
+    return this.#peers;
+  }
+
+  /** `GET /api/peers`: the live instances, whether their configs differ, the bus's counters. */
+  peersView(): PeersView | undefined {
+    return this.#peers?.view();
+  }
+
+  /** Sends a purge (applied here already) to every peer. */
+  sharePurge(body: Readonly<Record<string, unknown>>): Promise<ShareResult> | undefined {
+    return this.#peers?.bus.publishPurge(body);
+  }
+
+  /** Sends a backend's operator state (set here already) to every peer, when `redis.shareAdminActions` is on. */
+  shareBackendState(pool: string, backend: string, state: AdminState): Promise<ShareResult> | undefined {
+    return this.#peers?.bus.publishBackendState(pool, backend, state);
+  }
+
+  /** What this usher does with a message from a peer: what its own admin API would do. */
+  #peerHandlers(): BusHandlers {
+    return {
+      purge: async (body) => (await this.cache(purgeOf(body))).purged,
+      backendState: async (poolName, key, state) => {
+        const pool = this.#snapshot.pools.get(poolName);
+        const backend = pool?.control.find(key);
+        if (pool === undefined || backend === undefined) return false;
+        pool.control.setAdminState(backend, state);
+        await this.settled();
+        return true;
+      },
+    };
   }
 
   /** The rate-limit policies with their numbers, every thread's (they count into shared tables). */
@@ -287,7 +336,13 @@ export class Usher {
    */
   reload(config?: UsherConfig): Promise<ReloadResult> {
     // One reload at a time: a second waits for the first, then applies on top of it.
-    const next = this.#reloading.then(() => this.#reload(config));
+    const next = this.#reloading.then(async () => {
+      // Compiling the new config sets the response cache up for it (a new store for new limits): undone on failure.
+      const cache = this.responseCache.checkpoint();
+      const result = await this.#reload(config);
+      if (!result.ok) this.responseCache.restore(cache);
+      return result;
+    });
     this.#reloading = next;
     return next;
   }
@@ -394,6 +449,9 @@ export class Usher {
   }
 
   #restartOnlyWarnings(config: UsherConfig, previousConfig: UsherConfig, warnings: string[]): void {
+    // The peers' shareAdminActions applies now; the rest of the redis section at the next restart.
+    if (this.#peers !== undefined) warnings.push(...this.#peers.configure(config.redis));
+    else if (config.redis !== undefined) warnings.push('adding a redis section takes effect at the next restart');
     if (JSON.stringify(config.admin?.bind) !== JSON.stringify(previousConfig.admin?.bind)) {
       warnings.push('admin.bind changes take effect at the next restart');
     }
@@ -440,6 +498,8 @@ export class Usher {
 
   async #stop(timeoutMs: number): Promise<void> {
     clearInterval(this.#ticketKeyTimer);
+    // First: peers drop this instance from their lists at once, and no peer message arrives while it stops.
+    await this.#peers?.stop();
     await this.#group?.stop(timeoutMs);
     const listeners = [...this.#listeners.values()];
     for (const listener of listeners) listener.stopping = true;

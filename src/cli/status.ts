@@ -99,6 +99,24 @@ export function peerSummary(view: PeersView): string[] {
   return lines;
 }
 
+/**
+ * One line per discovery source of each pool: what it asks, its state, the
+ * members it found, how old its last answer is, the next lookup, the last error.
+ * `api: DNS SRV _http._tcp.api.internal: ok, 3 members, last answer 2.1s ago, next in 27.9s`.
+ */
+export function discoveryLines(pools: readonly PoolView[]): string[] {
+  const lines: string[] = [];
+  for (const pool of pools) {
+    for (const source of pool.discovery?.sources ?? []) {
+      const age = source.lastSuccessAgeMs === null ? 'no answer yet' : `last answer ${(source.lastSuccessAgeMs / 1000).toFixed(1)}s ago`;
+      const next = source.nextLookupInMs === null ? '' : `, next in ${(source.nextLookupInMs / 1000).toFixed(1)}s`;
+      const error = source.lastError === null ? '' : `: ${source.lastError}`;
+      lines.push(`${pool.name}: ${source.source.toUpperCase()} ${source.query}: ${source.state}, ${source.members} members, ${age}${next}${error}`);
+    }
+  }
+  return lines;
+}
+
 /** The configured weight, and the one in use when slow start holds it lower. */
 function weightOf(backend: BackendView): string {
   return backend.effectiveWeight === backend.weight ? String(backend.weight) : `${backend.weight} (${backend.effectiveWeight})`;
@@ -183,6 +201,8 @@ async function showOnce(endpoint: AdminEndpoint, json: boolean, watching: boolea
   }
   const pools = (answer.body as { pools?: PoolView[] }).pools ?? [];
   process.stdout.write(`${formatTable(statusRows(pools, Date.now()))}\n`);
+  const discovery = discoveryLines(pools);
+  if (discovery.length > 0) process.stdout.write(`\n${discovery.join('\n')}\n`);
   if (workers.length > 0) process.stdout.write(`\n${formatTable(workerRows(workers))}\n`);
   if (peers !== undefined) process.stdout.write(`\n${peerSummary(peers).join('\n')}\n${formatTable(peerRows(peers))}\n`);
   return true;

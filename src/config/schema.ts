@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from '../balancer/names.ts';
 import { balancerNames, hasBalancer } from '../balancer/registry.ts';
+import { discoverySchema } from './discovery-schema.ts';
 import { filterSchema } from './filters-schema.ts';
 import { rateLimitsSchema } from './ratelimit-schema.ts';
 import { redisSchema } from './redis-schema.ts';
@@ -419,7 +420,8 @@ const poolSchema = documented(
     maxConnections: integerIn('maxConnections', 1, MAX_CONNECTIONS, { description: 'Most requests in flight to one backend (HAProxy `maxconn`); a backend\'s own `maxConnections` overrides it. Unset means unlimited.', examples: [100] }).optional(),
     queueSize: integerIn('queueSize', 0, MAX_CONNECTIONS, { description: 'Requests that may wait for a free backend slot when every backend is at `maxConnections`; more are answered 503. 0 means no queue.', examples: [1000] }).default(DEFAULTS.queueSize),
     queueTimeout: duration({ description: 'How long a request waits in that queue before it is answered 503.', examples: ['2s'] }).prefault(DEFAULTS.queueTimeout),
-    backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }), { description: 'The upstream servers. May be empty (`usher check` warns): requests routed to an empty pool get 503 `no_backend` at once, and backends can be added through the admin API.', examples: [[{ address: '10.0.0.5:3000', name: 'alpha' }, { address: '10.0.0.6:3000', weight: 2 }]] }).prefault(() => []),
+    backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }), { description: 'The upstream servers. May be empty or left out when `discovery` finds them (otherwise `usher check` warns): requests routed to an empty pool get 503 `no_backend` at once, and backends can be added through the admin API.', examples: [[{ address: '10.0.0.5:3000', name: 'alpha' }, { address: '10.0.0.6:3000', weight: 2 }]] }).prefault(() => []),
+    discovery: discoverySchema.optional(),
   }, { error: 'expected a pool mapping' }).transform(({ drainTimeout, slowStart, panicThreshold, queueTimeout, ...pool }) => ({
     ...pool,
     drainTimeoutMs: drainTimeout,

@@ -509,6 +509,37 @@ export interface PoolConfig {
   readonly queueSize: number;
   /** How long a request waits in that queue before 503. Default 5s. */
   readonly queueTimeoutMs: number;
+  /** Members found at run time (DNS), besides `backends`; see docs/discovery.md. */
+  readonly discovery?: DiscoveryConfig | undefined;
+}
+
+/** Where a pool's discovered members come from: one key per kind of source. */
+export interface DiscoveryConfig {
+  readonly dns?: DnsDiscoveryConfig | undefined;
+}
+
+/** Which address records DNS discovery asks for: A, AAAA or both. */
+export type DnsFamily = 'ipv4' | 'ipv6' | 'any';
+
+/** What DNS discovery asks for, and how often (src/discovery/dns-source.ts). */
+export type DnsDiscoveryConfig = DnsDiscoverySettings & (
+  /** A/AAAA records of `name`; every address serves on `port`. */
+  | { readonly type: 'address'; readonly name: string; readonly port: number }
+  /** SRV records of `name` (`_service._proto.domain`), then each target's A/AAAA records. */
+  | { readonly type: 'srv'; readonly name: string }
+);
+
+export interface DnsDiscoverySettings {
+  /** A (`ipv4`), AAAA (`ipv6`) or both (`any`, the default). */
+  readonly family: DnsFamily;
+  /** Fixed time between lookups; absent: each answer's TTL, clamped to 1-300 s (A/AAAA), or 30 s (the SRV records themselves). */
+  readonly refreshMs?: number | undefined;
+  /** How long the last answer is kept after NXDOMAIN or an empty answer, before the members go. Default 30s. */
+  readonly holdMs: number;
+  /** Name servers to ask (`ip` or `ip:port`, as `Resolver.setServers` takes them); absent: the system's (/etc/resolv.conf). */
+  readonly resolvers?: readonly string[] | undefined;
+  /** Longest one lookup may take before it counts as a timeout. Default 2s. */
+  readonly timeoutMs: number;
 }
 
 /** `json`: one JSON object per line; `combined`: the Apache/nginx combined format plus the request id. */

@@ -1,6 +1,6 @@
 import { el, placeChildren, setAttr, setClass, setText, svg } from './dom.ts';
 import { formatBytes, formatClock, formatErrorRate, formatMs, formatPercent, formatRate, formatWeight, sparklinePoints } from './format.ts';
-import type { BackendView, CacheView, HealthCheckResult, ListenerView, PeerView, PeersView, PoolView, Snapshot, WorkerView } from './types.ts';
+import type { BackendView, CacheView, DiscoverySourceView, HealthCheckResult, ListenerView, PeerView, PeersView, PoolView, Snapshot, WorkerView } from './types.ts';
 
 /**
  * Renders snapshots into the page. Elements are kept per pool and per backend
@@ -172,7 +172,9 @@ class PoolSection {
     setClass(this.#mode, `mode mode-${pool.mode}`);
     setAttr(this.#mode, 'title', MODE_HELP[pool.mode] ?? '');
     const up = pool.backends.filter((b) => b.state === 'healthy' || b.state === 'slow-start').length;
-    setText(this.#summary, `${up} of ${pool.backends.length} in rotation${pool.queued > 0 ? ` · ${pool.queued} queued` : ''}`);
+    const discovery = (pool.discovery?.sources ?? []).map((source) => `${source.source.toUpperCase()} ${source.state}, ${source.members} found`);
+    setText(this.#summary, `${up} of ${pool.backends.length} in rotation${pool.queued > 0 ? ` · ${pool.queued} queued` : ''}${discovery.map((d) => ` · ${d}`).join('')}`);
+    setAttr(this.#summary, 'title', (pool.discovery?.sources ?? []).map(discoveryHelp).join('\n'));
     const cards: HTMLElement[] = [];
     const seen = new Set<string>();
     for (const backend of pool.backends) {
@@ -186,7 +188,7 @@ class PoolSection {
       seen.add(backend.address);
     }
     for (const address of this.#cards.keys()) if (!seen.has(address)) this.#cards.delete(address);
-    if (cards.length === 0) cards.push(el('p', 'empty', 'No backends.'));
+    if (cards.length === 0) cards.push(el('p', 'empty', pool.discovery === null ? 'No backends.' : 'No backends: discovery has found none.'));
     placeChildren(this.#grid, cards);
   }
 }
@@ -195,8 +197,15 @@ const MODE_HELP: Readonly<Record<string, string>> = {
   primary: 'balancing over the available primary backends',
   backup: 'no primary is available: backups take the traffic',
   panic: 'too few healthy backends: balancing over all enabled ones, healthy or not',
+  fallback: 'nothing else is available: discovered backends that are terminating still serve',
   none: 'nothing can take a request: clients get 503',
 };
+
+/** A discovery source's tooltip: what it asks, how old its last answer is, its last error. */
+function discoveryHelp(source: DiscoverySourceView): string {
+  const age = source.lastSuccessAgeMs === null ? 'no answer yet' : `last answer ${(source.lastSuccessAgeMs / 1000).toFixed(1)} s ago`;
+  return `${source.query}: ${source.state}, ${age}${source.lastError === null ? '' : `; ${source.lastError}`}`;
+}
 
 const STATE_HELP: Readonly<Record<string, string>> = {
   healthy: 'in rotation',
@@ -276,7 +285,8 @@ class BackendCard {
   update(b: BackendView): void {
     setClass(this.el, `backend state-${b.state}`);
     setAttr(this.el, 'data-state', b.state);
-    setText(this.#badge, b.backup ? `${b.state} · backup` : b.state);
+    const tags = [b.state, ...(b.backup ? ['backup'] : []), ...(b.discovered ? [b.priority === null || b.priority === 0 ? 'discovered' : `discovered, priority ${b.priority}`] : [])];
+    setText(this.#badge, tags.join(' · '));
     setAttr(this.#badge, 'title', STATE_HELP[b.state] ?? '');
     const ejectedUntil = b.outlier?.ejectedUntil ?? null;
     setText(this.#note, ejectedUntil !== null ? `ejected until ${formatClock(ejectedUntil)}` : b.adminState !== 'enabled' && b.inFlight > 0 ? `finishing ${b.inFlight} in flight` : '');

@@ -24,6 +24,8 @@ export interface BackendView {
   readonly weight: number;
   readonly effectiveWeight: number;
   readonly backup: boolean;
+  readonly discovered: boolean;
+  readonly priority: number | null;
   readonly inFlight: number;
   readonly maxConnections: number | null;
   readonly connections: { readonly open: number; readonly idle: number };
@@ -47,6 +49,20 @@ export interface PoolView {
   readonly mode: PoolMode;
   readonly queued: number;
   readonly backends: readonly BackendView[];
+  readonly discovery: DiscoveryView | null;
+}
+
+export interface DiscoverySourceView {
+  readonly source: string;
+  readonly query: string;
+  readonly state: 'resolving' | 'ok' | 'failing' | 'holding' | 'empty';
+  readonly members: number;
+  readonly lastSuccessAgeMs: number | null;
+  readonly lastError: string | null;
+}
+
+export interface DiscoveryView {
+  readonly sources: readonly DiscoverySourceView[];
 }
 
 export interface RouteView {

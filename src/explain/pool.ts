@@ -27,6 +27,10 @@ export interface BackendLine {
   readonly inFlight: number | null;
   /** Whether it can take this request now (from the file: enabled, health assumed). */
   readonly available: boolean;
+  /** Live only: found by discovery (DNS), not listed in the file. */
+  readonly discovered: boolean;
+  /** Live only: terminating but still serving (discovery): what the pool's `fallback` mode uses. */
+  readonly fallback: boolean;
 }
 
 /** Which backend this request would reach, when that can be known without sending it. */
@@ -51,6 +55,12 @@ export interface PoolExplanation {
    */
   readonly source: 'file' | 'live' | 'file, not live';
   readonly backends: readonly BackendLine[];
+  /**
+   * Where discovered members come from (`discovery` in the file), and, live,
+   * what the running usher found; null without discovery. Explain never
+   * resolves a name itself.
+   */
+  readonly discovery: string | null;
   readonly pick: PickExplanation;
 }
 
@@ -61,7 +71,9 @@ export interface PoolExplanation {
 export function explainPool(name: string, config: PoolConfig, request: RouteRequest, clientIp: string, livePools: readonly PoolView[] | undefined): PoolExplanation {
   const live = livePools?.find((pool) => pool.name === name);
   const backends = live === undefined ? config.backends.map(fileBackend) : live.backends.map(liveBackend);
-  const mode = live?.mode ?? fileMode(backends);
+  // From the file, a pool that discovers its members has members explain cannot know (it resolves nothing).
+  const unknown = live === undefined && config.discovery !== undefined;
+  const mode = live?.mode ?? (unknown ? 'unknown' : fileMode(backends));
   const hashes = algorithmHashes(config.algorithm);
   return {
     name,
@@ -70,8 +82,23 @@ export function explainPool(name: string, config: PoolConfig, request: RouteRequ
     mode,
     source: live !== undefined ? 'live' : livePools === undefined ? 'file' : 'file, not live',
     backends,
-    pick: explainPick(name, config, backends, mode, request, clientIp),
+    discovery: describeDiscovery(config, live),
+    pick: unknown
+      ? { computable: false, backend: null, text: 'the pool\'s members also come from DNS, which explain does not resolve: ask the running usher with --admin' }
+      : explainPick(name, config, backends, mode, request, clientIp),
   };
+}
+
+/** `DNS A/AAAA api.internal port 8080`, and live: `: ok, 3 members, last answer 1.2 s ago`. */
+function describeDiscovery(config: PoolConfig, live: PoolView | undefined): string | null {
+  const dns = config.discovery?.dns;
+  if (dns === undefined) return null;
+  const family = dns.family === 'ipv4' ? 'A' : dns.family === 'ipv6' ? 'AAAA' : 'A/AAAA';
+  const query = dns.type === 'srv' ? `SRV ${dns.name}` : `${family} ${dns.name} port ${dns.port}`;
+  const source = live?.discovery?.sources.find((s) => s.source === 'dns');
+  if (source === undefined) return `members from DNS, ${query}`;
+  const age = source.lastSuccessAgeMs === null ? 'no answer yet' : `last answer ${(source.lastSuccessAgeMs / 1000).toFixed(1)} s ago`;
+  return `members from DNS, ${query}: ${source.state}, ${source.members} found, ${age}${source.lastError === null ? '' : ` (${source.lastError})`}`;
 }
 
 function fileBackend(backend: PoolConfig['backends'][number]): BackendLine {
@@ -83,6 +110,8 @@ function fileBackend(backend: PoolConfig['backends'][number]): BackendLine {
     state: backend.state,
     inFlight: null,
     available: backend.state === 'enabled',
+    discovered: false,
+    fallback: false,
   };
 }
 
@@ -95,6 +124,8 @@ function liveBackend(backend: BackendView): BackendLine {
     state: backend.state,
     inFlight: backend.inFlight,
     available: backend.state === 'healthy' || backend.state === 'slow-start',
+    discovered: backend.discovered,
+    fallback: backend.terminating && backend.healthy && !backend.ejected && backend.adminState !== 'disabled',
   };
 }
 
@@ -114,7 +145,8 @@ function explainPick(
 ): PickExplanation {
   if (mode === 'none') return { computable: true, backend: null, text: 'no backend is available: usher answers 503 (no_backend)' };
   // Panic mode ignores health, not operator intent.
-  const accepted = (b: BackendLine): boolean => (mode === 'panic' ? b.state !== 'draining' && b.state !== 'disabled' : b.available);
+  // Fallback mode takes only terminating discovered backends that still serve.
+  const accepted = (b: BackendLine): boolean => (mode === 'panic' ? b.state !== 'draining' && b.state !== 'disabled' : mode === 'fallback' ? b.fallback : b.available);
   const notes: string[] = [];
   const sticky = config.sticky;
   if (sticky !== undefined) {
@@ -137,7 +169,7 @@ function explainPick(
   }
   const key = hashKeyOf(config.hashKey, request, clientIp);
   // As the pool builds them: one balancer over the primaries, one over the backups, tables from configured weights.
-  const group = backends.filter((b) => (mode === 'backup' ? b.backup : mode === 'panic' || !b.backup));
+  const group = backends.filter((b) => (mode === 'backup' ? b.backup : mode === 'panic' || mode === 'fallback' || !b.backup));
   const endpoints: Endpoint[] = group.map((b, index) => ({ index, key: b.address, weight: b.weight, inFlight: b.inFlight ?? 0 }));
   const balancer = createAlgorithm(config.algorithm, endpoints, { random: () => 0, now: () => 0, hashBalanceFactor: config.hashBalanceFactor });
   const chosen = balancer.pick({ hash: hashString(key), tried: [] }, (e) => accepted(group[e.index]!));

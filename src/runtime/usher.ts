@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../observe/logger.ts';
 import { createMetricsRegistry } from '../observe/metrics.ts';
 import { L4Metrics } from '../l4/metrics.ts';
 import { declarePoolMetrics } from '../pool/metrics.ts';
+import { declareDiscoveryMetrics } from '../discovery/metrics.ts';
 import type { Pool, PoolOptions } from '../pool/pool.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { HttpMetrics } from '../proxy/metrics.ts';
@@ -58,6 +59,14 @@ export type ReloadResult =
 const TICKET_KEY_ROTATION_MS = 12 * 60 * 60 * 1000;
 
 /**
+ * Longest `Usher.start` waits for discovered pools' first lookups. Each lookup
+ * is bounded by its source's `timeout` (2 s by default; an SRV source asks
+ * twice in a row: the SRV records, then their targets'), so this only caps a
+ * config with very long timeouts.
+ */
+const DISCOVERY_START_WAIT_MS = 10_000;
+
+/**
  * A running usher: its listeners, the snapshot they serve and the admin API.
  * `npm start`, the CLI and the tests all go through this class.
  */
@@ -95,6 +104,7 @@ export class Usher {
     this.metrics = createMetricsRegistry([
       (registry) => declareListenerMetrics(registry, () => this.#listeners.values()),
       (registry) => declarePoolMetrics(registry, pools),
+      (registry) => declareDiscoveryMetrics(registry, pools),
       (registry) => this.#recorded.http.declare(registry, runtimes),
       (registry) => this.#recorded.l4.declare(registry),
       (registry) => declareWorkerMetrics(registry, () => this.workers),
@@ -117,6 +127,7 @@ export class Usher {
     const config = resolved.config;
     const usher = new Usher(config, options);
     try {
+      await usher.#firstLookups();
       if (usher.#workers > 0) {
         const group = new WorkerGroup(
           usher.#workers,
@@ -157,6 +168,26 @@ export class Usher {
 
   get snapshot(): Snapshot {
     return this.#snapshot;
+  }
+
+  /**
+   * Waits for every discovered pool's first round of lookups (bounded by
+   * their timeouts, at most {@link DISCOVERY_START_WAIT_MS}), so a pool whose
+   * name resolves serves from the first request; one that does not starts
+   * empty (503 no_backend) and fills when a lookup answers.
+   */
+  async #firstLookups(): Promise<void> {
+    const pools = [...this.#snapshot.pools.values()].filter((pool) => pool.discovery.active);
+    if (pools.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const capped = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), DISCOVERY_START_WAIT_MS)));
+    await Promise.race([Promise.all(pools.map((pool) => pool.discovery.ready())), capped]);
+    clearTimeout(timer);
+    for (const pool of pools) {
+      if (pool.control.discovered.length > 0) continue;
+      const empty = pool.control.backends.length === 0 ? 'requests get 503 no_backend' : 'only its file backends serve';
+      this.logger.warn({ pool: pool.name, discovery: pool.discovery.view() }, `pool ${pool.name} starts without discovered members: ${empty} until a lookup answers`);
+    }
   }
 
   /** The bound address of a listener (useful with port 0). */

@@ -22,7 +22,7 @@ Usage:
                                             run without a file (quick mode)
   usher check -c usher.yaml                 validate a config and print every problem
   usher reload -c usher.yaml                ask a running usher to reload its config (admin API)
-  usher status -c usher.yaml [--watch]      pools and backends of a running usher, as a table (admin API)
+  usher status -c usher.yaml [--watch]      pools, backends and peers of a running usher, as tables (admin API)
   usher doctor -c usher.yaml [--pool NAME]  check the backends for mistakes that break them behind a load balancer
   usher explain -c usher.yaml [-H 'name: value']... METHOD URL
                                             which listener, route, pool and backend a request would take, and why
@@ -62,7 +62,7 @@ SIGHUP reloads the config file (as "usher reload" does).
 An invalid config is rejected with the same errors as "usher check", and usher
 keeps serving the old one; the command then exits 1. SIGHUP does the same.
 `,
-  status: `usher status: show the pools, backends and worker threads of a running usher
+  status: `usher status: show the pools, backends, worker threads and peers of a running usher
 
   -c, --config FILE      the config file; its admin.bind and admin.token say where to ask
   --admin URL            the admin API instead (e.g. http://127.0.0.1:9090)
@@ -70,13 +70,19 @@ keeps serving the old one; the command then exits 1. SIGHUP does the same.
   --watch [SECONDS]      refresh every SECONDS (default 2) until Ctrl-C
   --count N              with --watch: stop after N refreshes
   --json                 print the admin API's JSON (GET /api/pools, with "workers"
-                         from GET /api/workers when usher runs worker threads)
+                         from GET /api/workers when usher runs worker threads and
+                         "peers" from GET /api/peers when it has a redis section)
 
 One row per backend: pool, pool mode, backend, state, weight (the weight in
 use during slow start in brackets), requests in flight, requests, failures and
 5xx responses since start, and the last health check. With worker threads, a
 second table has one row per worker: state, client connections open, requests
-per second and CPU % (of one core) over the last second, and restarts. Exits 1 when the admin API cannot be reached or refuses the token.
+per second and CPU % (of one core) over the last second, and restarts. With a
+redis section, a third table lists the usher instances sharing that Redis: id
+(this one marked), host, pid, version, config hash (marked when it differs
+from this one's), admin API and when each was last seen; Redis unreachable and
+a config mismatch are said above it. Exits 1 when the admin API cannot be
+reached or refuses the token.
 `,
   doctor: `usher doctor: check every backend for the mistakes that make services
 misbehave behind a load balancer, and print each finding with its fix

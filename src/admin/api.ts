@@ -11,6 +11,8 @@ import type { WorkerView } from '../workers/group.ts';
 import { primaryKey } from '../cache/key.ts';
 import type { CachePurge, CacheStats } from '../cache/report.ts';
 import type { RateLimitReport, TopKeysReport } from '../ratelimit/report.ts';
+import type { ShareResult } from '../peers/bus.ts';
+import type { PeersView } from '../peers/peers.ts';
 import { backendView, listenerView, poolView, type ListenerView } from './views.ts';
 
 /** What the admin API drives: the running usher. */
@@ -37,6 +39,12 @@ export interface AdminTarget {
   cacheStats?(): CacheStats | undefined;
   /** The response cache over every thread, after a purge if given. */
   cache?(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }>;
+  /** The instances sharing this usher's Redis (`GET /api/peers`); undefined without a `redis` section. */
+  peersView?(): PeersView | undefined;
+  /** Sends a purge body (as validated here) to every peer; undefined without a `redis` section. */
+  sharePurge?(body: Readonly<Record<string, unknown>>): Promise<ShareResult> | undefined;
+  /** Sends a backend's new operator state to every peer (with `shareAdminActions`); undefined without a `redis` section. */
+  shareBackendState?(pool: string, backend: string, state: AdminState): Promise<ShareResult> | undefined;
   /** Whether usher should get traffic (`GET /readyz`); absent: always ready. */
   readiness?(): { readonly ready: boolean; readonly reasons: readonly string[] };
 }
@@ -111,12 +119,30 @@ async function cacheRequest(target: AdminTarget, method: string, path: string, p
   if (parts.length !== 3 || parts[2] !== 'purge') throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/cache`);
   allow(method, ['POST'], path);
   const purge = purgeOf(body);
-  const { purged, stats } = await target.cache(purge);
-  return { status: 200, body: { purged, mode: purge.mode, entries: stats.entries } };
+  // Peers purge while this instance does (docs/peers.md); a Redis that is away makes this a local purge.
+  const [{ purged, stats }, shared] = await Promise.all([target.cache(purge), target.sharePurge?.(sharedPurgeBody(body as Record<string, unknown>))]);
+  return { status: 200, body: { purged, mode: purge.mode, entries: stats.entries, ...(shared === undefined ? {} : { peers: shared }) } };
 }
 
-/** The body of a purge: exactly one of `key` (a URL, every variant and key extra), `prefix` (of keys: `scheme://host/path`), `tag` (a Surrogate-Key or Cache-Tag value); `mode` hard (remove, the default) or soft (mark stale). */
-function purgeOf(body: unknown): CachePurge {
+/** The fields of a purge body that travel to peers (each validates them again). */
+function sharedPurgeBody(body: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return Object.fromEntries((['key', 'prefix', 'tag', 'mode'] as const).filter((name) => body[name] !== undefined).map((name) => [name, body[name]]));
+}
+
+/** `GET /api/peers`. */
+function peersRequest(target: AdminTarget, method: string, path: string, parts: readonly string[]): AdminReply {
+  if (parts.length !== 2) throw new AdminError(404, 'not_found', `no admin endpoint ${path}; see GET /api/peers`);
+  allow(method, ['GET'], path);
+  const view = target.peersView?.();
+  if (view === undefined) throw new AdminError(404, 'not_found', 'this usher has no redis section: instances share state (peers, purges, drains) through one (docs/peers.md)');
+  return { status: 200, body: view };
+}
+
+/**
+ * The body of a purge: exactly one of `key` (a URL, every variant and key extra), `prefix` (of keys: `scheme://host/path`), `tag` (a Surrogate-Key or Cache-Tag value); `mode` hard (remove, the default) or soft (mark stale).
+ * Peers check a purge they receive with it too. Throws an {@link AdminError} (400).
+ */
+export function purgeOf(body: unknown): CachePurge {
   if (typeof body !== 'object' || body === null) throw new AdminError(400, 'bad_request', 'expected a JSON object with one of key, prefix or tag');
   const given = body as Record<string, unknown>;
   const modeValue = given['mode'] ?? 'hard';
@@ -162,6 +188,7 @@ const STATES: readonly AdminState[] = ['enabled', 'draining', 'disabled'];
  *   POST   /api/ratelimits/{policy}/reset                {key}
  *   GET    /api/cache
  *   POST   /api/cache/purge                            {key | prefix | tag, mode?: hard | soft}
+ *   GET    /api/peers
  */
 export async function handleAdminRequest(target: AdminTarget, method: string, path: string, body: unknown): Promise<AdminReply> {
   const parts = path.split('/').filter((part) => part !== '').map(decodeSegment);
@@ -174,6 +201,7 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
   }
   if (resource === 'cache') return cacheRequest(target, method, path, parts, body);
   if (resource === 'ratelimits') return rateLimitRequest(target, method, path, parts, body);
+  if (resource === 'peers') return peersRequest(target, method, path, parts);
   if (method === 'GET' && (resource === 'pools' || resource === 'workers')) await target.refresh?.();
   if (resource === 'listeners' && parts.length === 2) {
     allow(method, ['GET'], path);
@@ -222,8 +250,8 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     const state = ACTIONS[action];
     if (state === undefined) throw new AdminError(404, 'not_found', `unknown action "${action}"; use drain, disable or enable`);
     pool.control.setAdminState(backend, state);
-    await settle(target);
-    return { status: 200, body: backendView(pool, backend) };
+    const [, shared] = await Promise.all([settle(target), target.shareBackendState?.(pool.name, backend.key, state)]);
+    return { status: 200, body: withShared(backendView(pool, backend), shared) };
   }
   allow(method, ['GET', 'PATCH', 'DELETE'], path);
   if (method === 'GET') return { status: 200, body: backendView(pool, backend) };
@@ -232,9 +260,14 @@ export async function handleAdminRequest(target: AdminTarget, method: string, pa
     await settle(target);
     return { status: 200, body: { removed: backend.key, inFlight: backend.inFlight } };
   }
-  patchBackend(pool, backend, body);
-  await settle(target);
-  return { status: 200, body: backendView(pool, backend) };
+  const state = patchBackend(pool, backend, body);
+  const [, shared] = await Promise.all([settle(target), state === undefined ? undefined : target.shareBackendState?.(pool.name, backend.key, state)]);
+  return { status: 200, body: withShared(backendView(pool, backend), shared) };
+}
+
+/** A backend's view, with what sharing its new state with peers achieved (when this usher has peers). */
+function withShared(view: object, shared: ShareResult | undefined): object {
+  return shared === undefined ? view : { ...view, peers: shared };
 }
 
 /** Every configured listener with its routes, in file order. */
@@ -360,13 +393,15 @@ function addBackend(pool: Pool, body: unknown): BackendControl {
   return pool.control.add(spec);
 }
 
-function patchBackend(pool: Pool, backend: BackendControl, body: unknown): void {
+/** Applies a PATCH; returns the operator state it set, if it set one (peers may share it). */
+function patchBackend(pool: Pool, backend: BackendControl, body: unknown): AdminState | undefined {
   const record = objectBody(body, ['weight', 'state']);
   const weight = integerField(record, 'weight', 1, 1000);
   const state = stateField(record);
   if (weight === undefined && state === undefined) throw new AdminError(400, 'bad_body', 'give weight and/or state');
   if (weight !== undefined) pool.control.setWeight(backend, weight);
   if (state !== undefined) pool.control.setAdminState(backend, state);
+  return state;
 }
 
 /** Waits until every data plane applied the change; a worker that does not confirm in time makes the answer 503, the change stays. */

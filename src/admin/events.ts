@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listenerViews, workerViews, type AdminTarget, type WorkerAdminView } from './api.ts';
 import { poolView, type BackendView, type ListenerView, type PoolView } from './views.ts';
 import type { CacheStats } from '../cache/report.ts';
+import type { PeersView } from '../peers/peers.ts';
 
 /**
  * The dashboard's event stream: `GET /api/events` answers with
@@ -38,6 +39,8 @@ export interface DashboardSnapshot {
   readonly workers: readonly WorkerAdminView[];
   /** The response cache summed over the threads; absent when no route caches. */
   readonly cache?: CacheStats | undefined;
+  /** The instances sharing this usher's Redis, as `GET /api/peers` shows them; absent without a `redis` section. */
+  readonly peers?: PeersView | undefined;
 }
 
 export function dashboardSnapshot(target: AdminTarget): DashboardSnapshot {
@@ -52,6 +55,7 @@ export function dashboardSnapshot(target: AdminTarget): DashboardSnapshot {
     }),
     workers: workerViews(target),
     cache: target.cacheStats?.(),
+    peers: target.peersView?.(),
   };
 }
 

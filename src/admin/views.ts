@@ -1,6 +1,7 @@
 import { algorithmName } from '../balancer/algorithm.ts';
 import type { ListenerConfig, ListenerProtocol, MatchConfig, RedirectConfig, RouteConfig } from '../config/types.ts';
 import { formatHostPort } from '../config/hostport.ts';
+import type { DiscoveryView } from '../discovery/pool-discovery.ts';
 import type { BackendControl, BackendCounters, BackendState } from '../pool/backend-control.ts';
 import type { Pool } from '../pool/pool.ts';
 import type { PoolMode } from '../pool/pool-mode.ts';
@@ -19,6 +20,12 @@ export interface BackendView {
   /** The weight balancers use now (lower during slow start). */
   readonly effectiveWeight: number;
   readonly backup: boolean;
+  /** Found by discovery (DNS), not listed in the file: discovery adds and removes it. */
+  readonly discovered: boolean;
+  /** A discovered member's priority group (SRV priority), null for the file's backends. */
+  readonly priority: number | null;
+  /** Discovery says it is terminating but still serving (Kubernetes): drained, used only in the pool's `fallback` mode. */
+  readonly terminating: boolean;
   readonly inFlight: number;
   readonly maxConnections: number | null;
   readonly connections: { readonly open: number; readonly idle: number };
@@ -35,6 +42,8 @@ export interface PoolView {
   readonly mode: PoolMode;
   readonly queued: number;
   readonly backends: readonly BackendView[];
+  /** The pool's discovery sources and their state (last answer, its age, the last error); null without `discovery`. */
+  readonly discovery: DiscoveryView | null;
 }
 
 /** A pool as operators see it: control state, and the data plane's queue. */
@@ -46,6 +55,7 @@ export function poolView(pool: Pool): PoolView {
     mode: control.mode,
     queued: pool.runtime.queueLength,
     backends: control.backends.map((backend) => backendView(pool, backend)),
+    discovery: pool.discovery.view() ?? null,
   };
 }
 
@@ -67,6 +77,9 @@ export function backendView(pool: Pool, backend: BackendControl): BackendView {
     weight: backend.configuredWeight,
     effectiveWeight: Math.round(backend.weight * 1000) / 1000,
     backup: backend.backup,
+    discovered: backend.discovered,
+    priority: backend.discovered ? backend.priority : null,
+    terminating: backend.terminating,
     inFlight: backend.inFlight,
     maxConnections: Number.isFinite(backend.maxConnections) ? backend.maxConnections : null,
     connections: backend.connections,

@@ -32,6 +32,7 @@ import { primaryKey, type KeyOptions } from './key.ts';
 import { buildPartial, parseRange, resolveRanges } from './range.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { Fill, FillBody } from './fill.ts';
+import type { FillTicket } from './fill-locks.ts';
 import { appendCacheStatus, cacheStatus, type CacheStatus } from './status.ts';
 import { shareability, storability, stripFields } from './storable.ts';
 import type { StoredVariant } from './store.ts';
@@ -179,7 +180,7 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
   }
 
   /** The request phase once the key is known: answer, or continue upstream with what the response phases need. */
-  function decide(request: FilterRequest, key: string, fields: Fields, collapsed: boolean): LocalResponse | undefined {
+  function decide(request: FilterRequest, key: string, fields: Fields, collapsed: boolean, waitedElsewhere = false): LocalResponse | undefined | Promise<LocalResponse | undefined> {
     const at = now();
     const directives = requestDirectives(fields);
     const noCachePragma = directives.noCache === undefined && fieldLines(fields, 'cache-control').length === 0 && fieldLines(fields, 'pragma').some((p) => /(^|,)\s*no-cache\s*(,|$)/i.test(p));
@@ -213,11 +214,21 @@ export function cacheFilter(cache: ResponseCache, options: CacheFilterOptions, n
     } else if (directives.onlyIfCached) {
       return { status: 504, headers: { 'cache-status': status({ fwd: 'uri-miss', detail: 'only-if-cached' }) } };
     }
+    // Another thread is filling this key: wait for it (bounded), then look again; the store is the process's.
+    let ticket: FillTicket | undefined;
+    if (request.method === 'GET' && !waitedElsewhere && cache.fillOf(key, at, options.lockTimeoutMs) === undefined) {
+      const lock = cache.fillLocks?.acquire(key, options.lockTimeoutMs) ?? 'none';
+      if (lock === 'busy') {
+        cache.counters.collapsed++;
+        return cache.fillLocks!.released(key, options.lockTimeoutMs).then(() => decide(request, key, fields, true, true));
+      }
+      if (lock !== 'none') ticket = lock;
+    }
     cache.counters.misses++;
     const fwd = lookup.kind === 'hit' ? 'stale' : lookup.kind === 'vary-miss' ? 'vary-miss' : directives.noCache !== undefined || noCachePragma ? 'request' : 'uri-miss';
     const clientValidators = hasClientValidators(fields) && !hasOriginPreconditions(fields);
     if (clientValidators) for (const name of CLIENT_VALIDATORS) request.removeHeader(name);
-    const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at) : undefined;
+    const fill = request.method === 'GET' && cache.fillOf(key, at, options.lockTimeoutMs) === undefined ? cache.beginFill(key, at, ticket) : undefined;
     // A fill whose request fails or loses its client releases its waiters at once (one of them fills instead).
     if (fill !== undefined) request.signal.addEventListener('abort', () => fill.fail(), { once: true });
     announceCapability(request);

@@ -1,10 +1,13 @@
 /**
  * `usher status`: the pools and backends of a running usher as a table, read
- * from `GET /api/pools` on its admin API, and its worker threads (when it
- * runs some) from `GET /api/workers`; once, or refreshed with `--watch`.
+ * from `GET /api/pools` on its admin API, its worker threads (when it
+ * runs some) from `GET /api/workers`, and the usher instances sharing its
+ * Redis (when it has a `redis` section) from `GET /api/peers`; once, or
+ * refreshed with `--watch`.
  */
 import type { WorkerAdminView } from '../admin/api.ts';
 import type { BackendView, PoolView } from '../admin/views.ts';
+import type { PeersView } from '../peers/peers.ts';
 import { callAdmin, errorMessage, type AdminEndpoint } from './admin-client.ts';
 import { exitCodes } from './exit-codes.ts';
 
@@ -20,8 +23,9 @@ export interface StatusOptions {
 
 const COLUMNS = ['POOL', 'MODE', 'BACKEND', 'STATE', 'WEIGHT', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', '5XX', 'LAST CHECK'] as const;
 const WORKER_COLUMNS = ['WORKER', 'STATE', 'CONNECTIONS', 'REQ/S', 'CPU%', 'RESTARTS'] as const;
+const PEER_COLUMNS = ['INSTANCE', 'HOST', 'PID', 'VERSION', 'CONFIG', 'ADMIN', 'LAST SEEN'] as const;
 /** Columns of numbers, aligned right. */
-const NUMERIC: ReadonlySet<string> = new Set(['WEIGHT', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', '5XX', 'WORKER', 'CONNECTIONS', 'REQ/S', 'CPU%', 'RESTARTS']);
+const NUMERIC: ReadonlySet<string> = new Set(['WEIGHT', 'IN-FLIGHT', 'REQUESTS', 'FAILURES', '5XX', 'WORKER', 'CONNECTIONS', 'REQ/S', 'CPU%', 'RESTARTS', 'PID']);
 
 /** Detail of a failed check shown in the table; the admin API has the whole text. */
 const MAX_DETAIL = 40;
@@ -60,6 +64,57 @@ export function workerRows(workers: readonly WorkerAdminView[]): string[][] {
     rows.push([String(worker.index), worker.state, String(worker.connections), worker.requestsPerSecond.toFixed(1), worker.cpuPercent.toFixed(1), String(worker.restarts)]);
   }
   return rows;
+}
+
+/**
+ * The peers table's rows, header first: one per live instance, this one
+ * first and marked `(this)`, a config that differs from this one's marked
+ * `(differs)`.
+ */
+export function peerRows(view: PeersView): string[][] {
+  const rows: string[][] = [[...PEER_COLUMNS]];
+  for (const peer of view.peers) {
+    rows.push([
+      peer.self ? `${peer.instance} (this)` : peer.instance,
+      peer.hostname,
+      String(peer.pid),
+      peer.version,
+      peer.sameConfig ? peer.configHash : `${peer.configHash} (differs)`,
+      peer.admin ?? '-',
+      `${(peer.ageMs / 1000).toFixed(1)}s ago`,
+    ]);
+  }
+  return rows;
+}
+
+/** The lines above the peers table: where Redis is, how many live, and what is wrong (Redis away, configs that differ). */
+export function peerSummary(view: PeersView): string[] {
+  const lines = [`peers: ${view.liveInstances} instance${view.liveInstances === 1 ? '' : 's'} on ${view.redis} (prefix ${view.keyPrefix}${view.shareAdminActions ? ', admin actions shared' : ''})`];
+  if (!view.connected) {
+    const age = view.listAgeMs === null ? 'never listed' : `as of ${(view.listAgeMs / 1000).toFixed(1)}s ago`;
+    lines.push(`redis unreachable${view.error === null ? '' : `: ${view.error}`}; peers ${age}`);
+  }
+  if (view.configMismatch) lines.push('config mismatch: the live instances do not all serve the same config (see CONFIG)');
+  if (view.duplicateInstance) lines.push(`another process uses this instance id (${view.instance}): give each instance its own redis.instance`);
+  return lines;
+}
+
+/**
+ * One line per discovery source of each pool: what it asks, its state, the
+ * members it found, how old its last answer is, the next lookup, the last error.
+ * `api: DNS SRV _http._tcp.api.internal: ok, 3 members, last answer 2.1s ago, next in 27.9s`.
+ */
+export function discoveryLines(pools: readonly PoolView[]): string[] {
+  const lines: string[] = [];
+  for (const pool of pools) {
+    for (const source of pool.discovery?.sources ?? []) {
+      const age = source.lastSuccessAgeMs === null ? 'no answer yet' : `last answer ${(source.lastSuccessAgeMs / 1000).toFixed(1)}s ago`;
+      const next = source.nextLookupInMs === null ? '' : `, next in ${(source.nextLookupInMs / 1000).toFixed(1)}s`;
+      const error = source.lastError === null ? '' : `: ${source.lastError}`;
+      lines.push(`${pool.name}: ${source.source.toUpperCase()} ${source.query}: ${source.state}, ${source.members} members, ${age}${next}${error}`);
+    }
+  }
+  return lines;
 }
 
 /** The configured weight, and the one in use when slow start holds it lower. */
@@ -125,7 +180,11 @@ export async function runStatus(endpoint: AdminEndpoint, options: StatusOptions)
 }
 
 async function showOnce(endpoint: AdminEndpoint, json: boolean, watching: boolean): Promise<boolean> {
-  const [answer, workersAnswer] = await Promise.all([callAdmin(endpoint, 'GET', '/api/pools', 10_000), callAdmin(endpoint, 'GET', '/api/workers', 10_000)]);
+  const [answer, workersAnswer, peersAnswer] = await Promise.all([
+    callAdmin(endpoint, 'GET', '/api/pools', 10_000),
+    callAdmin(endpoint, 'GET', '/api/workers', 10_000),
+    callAdmin(endpoint, 'GET', '/api/peers', 10_000),
+  ]);
   const problem = !answer.reached ? answer.message : !answer.ok ? `admin API at ${endpoint.url}: ${errorMessage(answer)}` : undefined;
   if (problem !== undefined || !answer.reached) {
     (watching ? process.stdout : process.stderr).write(`usher: ${problem}\n`);
@@ -133,13 +192,18 @@ async function showOnce(endpoint: AdminEndpoint, json: boolean, watching: boolea
   }
   // An usher without worker threads lists none, and an older one has no /api/workers: no section then.
   const workers = workersAnswer.reached && workersAnswer.ok ? ((workersAnswer.body as { workers?: WorkerAdminView[] }).workers ?? []) : [];
+  // Without a redis section (404), or from an older usher, there is no peers section.
+  const peers = peersAnswer.reached && peersAnswer.ok ? (peersAnswer.body as PeersView) : undefined;
   if (json) {
-    const body = workers.length > 0 ? { ...(answer.body as object), workers } : answer.body;
+    const body = { ...(answer.body as object), ...(workers.length > 0 ? { workers } : {}), ...(peers === undefined ? {} : { peers }) };
     process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
     return true;
   }
   const pools = (answer.body as { pools?: PoolView[] }).pools ?? [];
   process.stdout.write(`${formatTable(statusRows(pools, Date.now()))}\n`);
+  const discovery = discoveryLines(pools);
+  if (discovery.length > 0) process.stdout.write(`\n${discovery.join('\n')}\n`);
   if (workers.length > 0) process.stdout.write(`\n${formatTable(workerRows(workers))}\n`);
+  if (peers !== undefined) process.stdout.write(`\n${peerSummary(peers).join('\n')}\n${formatTable(peerRows(peers))}\n`);
   return true;
 }

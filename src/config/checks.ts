@@ -63,6 +63,8 @@ export function checkConfig(root: unknown, reporter: Reporter, directory: string
   checkAdmin(mapping(top['admin']), binds, reporter);
   checkLogs(mapping(top['accessLog']), mapping(top['log']), reporter);
   checkRateLimitNames(list(top['listeners']), mapping(top['rateLimits']), reporter);
+  const redisTls = mapping(mapping(top['redis'])?.['tls']);
+  for (const key of ['ca', 'cert', 'key']) checkReadable(['redis', 'tls', key], redisTls?.[key], directory, reporter);
   for (const [name, pool] of poolEntries) {
     checkPool(name, mapping(pool), context.l4Users.get(name), directory, reporter);
     if (!context.used.has(name)) reporter.warn(['pools', name], `pool "${name}" is not used by any route`, { target: 'key' });
@@ -435,12 +437,14 @@ function checkPool(name: string, pool: Record<string, unknown> | undefined, l4Us
     else reporter.error([...path, 'backends', index, 'name'], `duplicate backend name "${backendName}" (also backends[${first}]); names tell backends apart in the dashboard and logs`);
   });
   const backends = list(pool['backends']);
-  if (Array.isArray(pool['backends']) || pool['backends'] === undefined) {
-    if (backends.length === 0 && pool['discovery'] === undefined) {
+  // Discovered members are primaries: a pool whose members come from discovery needs no file backends.
+  const discovers = pool['discovery'] !== undefined;
+  if (!discovers && (Array.isArray(pool['backends']) || pool['backends'] === undefined)) {
+    if (backends.length === 0) {
       reporter.warn(pool['backends'] === undefined ? path : [...path, 'backends'], `pool "${name}" has no backends: requests routed to it get 503 no_backend until backends are added through the admin API`, { target: 'key' });
     }
   }
-  if (backends.length > 0 && backends.every((backend) => mapping(backend)?.['backup'] === true)) {
+  if (!discovers && backends.length > 0 && backends.every((backend) => mapping(backend)?.['backup'] === true)) {
     reporter.warn([...path, 'backends'], 'every backend has backup: true, so the pool has no primary; backups only stand in for primaries (set backup: false on at least one)');
   }
   checkBackendTls(path, pool, backends, directory, reporter);

@@ -167,12 +167,15 @@ Errors:
 - \`acceptProxyProtocol: true\` requires a non-empty \`trustedProxies\`.
 - A backend of a pool with \`protocol: h2c\` cannot use \`tls\` (h2c is cleartext).
 - \`log.destination\` cannot be the access log's file (\`accessLog.path\`).
+- \`redis\` has exactly one of \`url\`, \`sentinel\` and \`cluster\`; a user or password goes in the URL or in \`username\`/\`password\`, not both; \`tls\` with a \`url\` needs \`rediss://\`; \`tls.cert\` and \`tls.key\` go together and, with \`tls.ca\`, must be readable when the config is loaded; \`redis.peerTimeout\` is at least twice \`redis.heartbeat\`.
+- A \`store: redis\` rate-limit policy needs the \`redis\` section and, for now, one reached by \`url\` alone (no \`sentinel\`, \`cluster\`, \`username\`, \`password\` or \`tls\`: the rate limiter's Redis client does not use them yet).
+- \`discovery.dns\` has \`name\` (with \`port\`) or \`srv\` (without \`port\`), never both.
 
 Warnings (printed, the config still loads):
 - A route after a catch-all route (no \`match\`) is never reached.
 - A \`stripPrefix\` that the route's \`path\` or \`pathPrefix\` rules out never applies.
 - A pool no route uses.
-- A pool whose backends are all \`backup: true\` has no primary.
+- A pool without backends (and without \`discovery\`), or whose backends are all \`backup: true\` (and no \`discovery\`), has no primary.
 - A \`redirect\` without \`host\` or \`port\` whose scheme is the listener's own may send clients back to it in a loop.
 - \`trustedProxies\` without \`acceptProxyProtocol: true\` does nothing.
 - A pool used by a \`tcp\` or \`tls-passthrough\` listener ignores \`sticky\` and retries on \`502\`, \`503\` and \`504\` for those connections.

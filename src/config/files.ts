@@ -65,12 +65,26 @@ export function describeFsError(error: unknown): string {
   }
 }
 
-/** The config with every file path (listener certificates and keys, backend CA bundles, balancer and filter modules, the kubeconfig) made absolute against `directory`. */
+/** The config with every file path (listener certificates and keys, backend CA bundles, balancer and filter modules, Redis TLS files, the kubeconfig) made absolute against `directory`. */
 export function resolveConfigFiles(config: UsherConfig, directory: string): UsherConfig {
   const file = (path: string): string => resolveConfigPath(directory, path);
+  const redisTls = config.redis?.tls;
   return {
     ...config,
     ...(config.kubernetes === undefined || config.kubernetes.kubeconfig === 'in-cluster' ? {} : { kubernetes: { ...config.kubernetes, kubeconfig: file(config.kubernetes.kubeconfig) } }),
+    ...(redisTls === undefined
+      ? {}
+      : {
+          redis: {
+            ...config.redis!,
+            tls: {
+              ...redisTls,
+              ...(redisTls.ca === undefined ? {} : { ca: file(redisTls.ca) }),
+              ...(redisTls.cert === undefined ? {} : { cert: file(redisTls.cert) }),
+              ...(redisTls.key === undefined ? {} : { key: file(redisTls.key) }),
+            },
+          },
+        }),
     listeners: config.listeners.map((listener) => {
       const withModules = { ...listener, routes: listener.routes.map((route) => (route.filters === undefined ? route : { ...route, filters: route.filters.map((filter) => (filter.kind === 'module' ? { ...filter, path: file(filter.module) } : filter)) })) };
       return listener.tls === undefined

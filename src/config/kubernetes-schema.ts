@@ -1,8 +1,7 @@
 /**
  * The schema of the top-level `kubernetes` section (how usher reaches the API
  * server) and of a pool's `discovery.kubernetes` (membership from a Service's
- * EndpointSlices). Part of `schema.ts`, kept apart for size and so that other
- * discovery sources (`discovery.dns`) sit next to it without touching it.
+ * EndpointSlices), which `discovery-schema.ts` puts beside `discovery.dns`.
  */
 import { z } from 'zod';
 import type { KubernetesConfig, KubernetesDiscoveryConfig } from './types.ts';
@@ -39,14 +38,6 @@ export const kubernetesDiscoverySchema = documented(
     description: 'Backends from a Kubernetes Service\'s EndpointSlices, watched through the API server (the top-level `kubernetes` says how to reach it). Ready endpoints serve; terminating ones that still serve are drained (sticky clients only) and used only when nothing is ready, as kube-proxy does; gone or not serving ones leave. Backends listed in `backends` stay as well. See docs/kubernetes.md.',
     examples: [{ namespace: 'prod', service: 'api', port: 'http' }],
   },
-);
-
-/** A pool's `discovery`: where its backends come from besides `backends`. */
-export const discoverySchema = documented(
-  z.strictObject({
-    kubernetes: kubernetesDiscoverySchema.optional(),
-  }, { error: 'expected a discovery mapping (kubernetes)' }),
-  { description: 'Backends found at run time, in addition to `backends`: they join, keep their health and counters while they stay, and leave (finishing their requests) when the source drops them. The file\'s backends are never discovery\'s to change.', examples: [{ kubernetes: { namespace: 'prod', service: 'api', port: 'http' } }] },
 );
 
 /** Top-level `kubernetes`. */

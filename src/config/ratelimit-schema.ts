@@ -104,13 +104,3 @@ export const rateLimitFilterSchema = documented(
     .refine((list) => new Set(list).size === list.length, { error: 'list each policy once' }),
   { description: 'Rate-limit the route\'s requests by the named policies of the top-level `rateLimits`: a request refused by any of them gets 429 (or the policy\'s `status`) with Retry-After, and every response carries RateLimit and RateLimit-Policy for the tightest policy. See docs/ratelimit.md.', examples: [['api'], ['api', 'hourly']] },
 );
-
-/** Top-level `redis`. */
-export const redisSchema = documented(
-  z.strictObject({
-    url: documented(z.string({ error: 'expected a redis:// or rediss:// URL' }).regex(/^rediss?:\/\/\S+$/, { error: 'expected a redis:// or rediss:// URL' }), { description: 'The Redis (or Valkey) server: `redis://[user:password@]host:port[/db]`, `rediss://` for TLS. Use `${ENV}` for a password.', examples: ['redis://127.0.0.1:6379', 'rediss://:${REDIS_PASSWORD}@redis.internal:6380'] }),
-    keyPrefix: documented(z.string({ error: 'expected a key prefix' }).regex(/^[A-Za-z0-9_.:-]{1,64}$/, { error: 'expected 1 to 64 letters, digits, _ . : or -' }), { description: 'First part of every key: `{<keyPrefix>:<policy>}:<key>`.', examples: ['usher-prod'] }).default('usher'),
-    timeout: duration({ description: 'Longest a rate-limit decision waits for Redis; past it the policy\'s `onStoreError` decides.', examples: ['50ms'] }).prefault('20ms'),
-  }, { error: 'expected a redis mapping with url' }).transform(({ url, keyPrefix, timeout }) => ({ url, keyPrefix, timeoutMs: timeout })),
-  { description: 'The Redis server that `store: redis` rate-limit policies share: one budget for every usher instance. See docs/ratelimit.md.', examples: [{ url: 'redis://127.0.0.1:6379', keyPrefix: 'usher', timeout: '20ms' }] },
-);

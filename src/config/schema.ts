@@ -13,9 +13,11 @@
 import { z } from 'zod';
 import { BUILTIN_BALANCER_SUMMARIES, BUILTIN_BALANCERS, DEFAULT_BALANCER } from '../balancer/names.ts';
 import { balancerNames, hasBalancer } from '../balancer/registry.ts';
+import { discoverySchema } from './discovery-schema.ts';
 import { filterSchema } from './filters-schema.ts';
-import { rateLimitsSchema, redisSchema } from './ratelimit-schema.ts';
-import { discoverySchema, kubernetesSchema } from './kubernetes-schema.ts';
+import { rateLimitsSchema } from './ratelimit-schema.ts';
+import { redisSchema } from './redis-schema.ts';
+import { kubernetesSchema } from './kubernetes-schema.ts';
 import type { AccessLogFormat, AdminState, HealthCheckConfig, ListenerProtocol, LogLevel, RetryCondition, UsherConfig } from './types.ts';
 import {
   CODE_ONLY, backendAddress, bindAddress, bodyMatch, byteSize, cidr, cookieName, documented, duration, filePath, flag, hashKey, headerName,
@@ -419,11 +421,10 @@ const poolSchema = documented(
     maxConnections: integerIn('maxConnections', 1, MAX_CONNECTIONS, { description: 'Most requests in flight to one backend (HAProxy `maxconn`); a backend\'s own `maxConnections` overrides it. Unset means unlimited.', examples: [100] }).optional(),
     queueSize: integerIn('queueSize', 0, MAX_CONNECTIONS, { description: 'Requests that may wait for a free backend slot when every backend is at `maxConnections`; more are answered 503. 0 means no queue.', examples: [1000] }).default(DEFAULTS.queueSize),
     queueTimeout: duration({ description: 'How long a request waits in that queue before it is answered 503.', examples: ['2s'] }).prefault(DEFAULTS.queueTimeout),
-    backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }), { description: 'The upstream servers. May be empty (`usher check` warns unless the pool has `discovery`): requests routed to an empty pool get 503 `no_backend` at once, and backends can be added through the admin API.', examples: [[{ address: '10.0.0.5:3000', name: 'alpha' }, { address: '10.0.0.6:3000', weight: 2 }]] }).prefault(() => []),
+    backends: documented(z.array(backendSchema, { error: 'expected a list of backends' }), { description: 'The upstream servers. May be empty or left out when `discovery` finds them (otherwise `usher check` warns): requests routed to an empty pool get 503 `no_backend` at once, and backends can be added through the admin API.', examples: [[{ address: '10.0.0.5:3000', name: 'alpha' }, { address: '10.0.0.6:3000', weight: 2 }]] }).prefault(() => []),
     discovery: discoverySchema.optional(),
-  }, { error: 'expected a pool mapping' }).transform(({ drainTimeout, slowStart, panicThreshold, queueTimeout, discovery, ...pool }) => ({
+  }, { error: 'expected a pool mapping' }).transform(({ drainTimeout, slowStart, panicThreshold, queueTimeout, ...pool }) => ({
     ...pool,
-    ...(discovery === undefined ? {} : { discovery }),
     drainTimeoutMs: drainTimeout,
     ...(slowStart === undefined ? {} : { slowStartMs: slowStart }),
     ...(panicThreshold === undefined ? {} : { panicThresholdPercent: panicThreshold }),
@@ -469,14 +470,14 @@ const runtimeSchema = documented(
 
 const cacheStoreSchema = documented(
   z.strictObject({
-    maxSize: byteSize('maxSize', 1024 * 1024, undefined, { description: 'Memory for stored responses (bodies, headers and keys) in each data-plane thread; the least recently used are evicted beyond it.', examples: ['1GiB'] }).prefault('256MiB'),
-    maxObjectSize: byteSize('maxObjectSize', 1, undefined, { description: 'Largest response body stored; larger ones pass through uncached. Below `maxSize`.', examples: ['16MiB'] }).prefault('8MiB'),
+    maxSize: byteSize('maxSize', 1024 * 1024, 32 * 1024 ** 3, { description: 'Memory for stored responses (bodies, headers and keys): one store for the process, shared by every worker thread. Beyond it, the responses not hit lately are evicted (FIFO with reinsertion, docs/cache.md).', examples: ['1GiB'] }).prefault('256MiB'),
+    maxObjectSize: byteSize('maxObjectSize', 1, 1024 ** 3, { description: 'Largest response body stored; larger ones pass through uncached. Below `maxSize`, and lowered to what a quarter of it holds when `maxSize` is under four times `maxObjectSize` + 64 KiB (docs/cache.md, "Store").', examples: ['16MiB'] }).prefault('8MiB'),
     maxVariants: documented(z.number({ error: 'expected a whole number' }).int().min(1).max(1000), { description: 'Variants (per Vary) kept for one URL; the least recently used goes beyond it.', examples: [8] }).default(16),
   }, { error: 'expected a cache mapping' }).transform(({ maxSize, maxObjectSize, maxVariants }, ctx) => {
     if (maxObjectSize >= maxSize) ctx.issues.push({ code: 'custom', message: 'maxObjectSize must be below maxSize', input: maxObjectSize, path: ['maxObjectSize'] });
     return { maxBytes: maxSize, maxObjectSize, maxVariants };
   }),
-  { description: 'The response cache that routes\' `cache` filters share: its size. Each data-plane thread keeps its own.', examples: [{ maxSize: '1GiB', maxObjectSize: '16MiB' }] },
+  { description: 'The response cache that routes\' `cache` filters share: its size. One store per process, in shared memory: every worker thread uses it.', examples: [{ maxSize: '1GiB', maxObjectSize: '16MiB' }] },
 );
 
 /** The whole config file. Parse output is the resolved {@link UsherConfig}. */

@@ -227,14 +227,59 @@ export interface RateLimitPolicyCommon {
   readonly onStoreError: 'local' | 'open' | 'closed';
 }
 
-/** Top-level `redis`: the server the `store: redis` rate-limit policies share. */
+/** TLS to Redis (file paths absolute once loaded). */
+export interface RedisTlsConfig {
+  /** PEM CA bundle; absent: the system's trusted CAs. */
+  readonly ca?: string | undefined;
+  /** PEM client certificate and its key, for servers that require one. */
+  readonly cert?: string | undefined;
+  readonly key?: string | undefined;
+  /** Name checked against the server's certificate and sent as SNI. */
+  readonly servername?: string | undefined;
+  /** Refuse a server whose certificate does not verify. Default true. */
+  readonly rejectUnauthorized: boolean;
+}
+
+/** Redis Sentinel: the master's name and sentinels to ask. */
+export interface RedisSentinelConfig {
+  readonly name: string;
+  readonly nodes: readonly HostPort[];
+  /** Credentials of the sentinels themselves (the master uses `RedisConfig.username/password`). */
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+}
+
+/**
+ * Top-level `redis`: the server usher instances share, for `store: redis`
+ * rate-limit policies, the instance registry and the event bus (src/peers/).
+ * Exactly one of `url`, `sentinel` and `cluster`. Turned into node-redis
+ * options by `src/redis/options.ts`.
+ */
 export interface RedisConfig {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…`. */
-  readonly url: string;
-  /** First part of every key: `{<keyPrefix>:<policy>}:<key>`. Default `usher`. */
+  /** A standalone server: `redis://[user:password@]host:port[/db]` or `rediss://…`. May hold a password: never log it. */
+  readonly url?: string | undefined;
+  readonly sentinel?: RedisSentinelConfig | undefined;
+  readonly cluster?: { readonly nodes: readonly HostPort[] } | undefined;
+  /** ACL user and password (also possible in `url`, not both). */
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  /** TLS: with `rediss://`, or for Sentinel and Cluster when present. */
+  readonly tls?: RedisTlsConfig | undefined;
+  /** First part of every key and channel. Default `usher`. */
   readonly keyPrefix: string;
-  /** Longest a decision waits for Redis, ms. Default 20. */
+  /** Longest a rate-limit decision waits for Redis, ms. Default 20. */
   readonly timeoutMs: number;
+  /** This instance's id among its peers; default `<hostname>:<pid>`. */
+  readonly instance?: string | undefined;
+  /**
+   * Share backend drains, disables and enables with every peer (cache purges are always shared). Default false.
+   * This and the two below are always set by the loader; optional for configs built in code.
+   */
+  readonly shareAdminActions?: boolean | undefined;
+  /** How often the registry entry is written, ms. Default 1000. */
+  readonly heartbeatMs?: number | undefined;
+  /** An instance not heard from for this long is gone (its entry's TTL), ms. Default 5000. */
+  readonly peerTimeoutMs?: number | undefined;
 }
 
 /** A named rate-limit policy (top-level `rateLimits`). */
@@ -464,13 +509,14 @@ export interface PoolConfig {
   readonly queueSize: number;
   /** How long a request waits in that queue before 503. Default 5s. */
   readonly queueTimeoutMs: number;
-  /** Backends found at run time (in addition to `backends`). */
+  /** Members found at run time (DNS, Kubernetes), besides `backends`; see docs/discovery.md and docs/kubernetes.md. */
   readonly discovery?: DiscoveryConfig | undefined;
 }
 
-/** A pool's `discovery`: sources of backends besides the file. */
+/** Where a pool's discovered members come from: one key per kind of source. */
 export interface DiscoveryConfig {
-  /** Members from a Service's EndpointSlices. */
+  readonly dns?: DnsDiscoveryConfig | undefined;
+  /** Members from a Service's EndpointSlices (src/kubernetes/). */
   readonly kubernetes?: KubernetesDiscoveryConfig | undefined;
 }
 
@@ -488,6 +534,30 @@ export interface KubernetesConfig {
   /** `in-cluster`, or an absolute kubeconfig path (relative ones are resolved against the config file's directory). */
   readonly kubeconfig: string;
   readonly context?: string | undefined;
+}
+
+/** Which address records DNS discovery asks for: A, AAAA or both. */
+export type DnsFamily = 'ipv4' | 'ipv6' | 'any';
+
+/** What DNS discovery asks for, and how often (src/discovery/dns-source.ts). */
+export type DnsDiscoveryConfig = DnsDiscoverySettings & (
+  /** A/AAAA records of `name`; every address serves on `port`. */
+  | { readonly type: 'address'; readonly name: string; readonly port: number }
+  /** SRV records of `name` (`_service._proto.domain`), then each target's A/AAAA records. */
+  | { readonly type: 'srv'; readonly name: string }
+);
+
+export interface DnsDiscoverySettings {
+  /** A (`ipv4`), AAAA (`ipv6`) or both (`any`, the default). */
+  readonly family: DnsFamily;
+  /** Fixed time between lookups; absent: each answer's TTL, clamped to 1-300 s (A/AAAA), or 30 s (the SRV records themselves). */
+  readonly refreshMs?: number | undefined;
+  /** How long the last answer is kept after NXDOMAIN or an empty answer, before the members go. Default 30s. */
+  readonly holdMs: number;
+  /** Name servers to ask (`ip` or `ip:port`, as `Resolver.setServers` takes them); absent: the system's (/etc/resolv.conf). */
+  readonly resolvers?: readonly string[] | undefined;
+  /** Longest one lookup may take before it counts as a timeout. Default 2s. */
+  readonly timeoutMs: number;
 }
 
 /** `json`: one JSON object per line; `combined`: the Apache/nginx combined format plus the request id. */
@@ -532,7 +602,7 @@ export interface UsherConfig {
   readonly cache?: CacheConfig | undefined;
   /** Named rate-limit policies, used by routes' `rateLimit` filters. */
   readonly rateLimits?: Readonly<Record<string, RateLimitPolicyConfig>> | undefined;
-  /** The Redis server of `store: redis` rate-limit policies. */
+  /** The Redis instances share: `store: redis` rate-limit policies, the instance registry, the event bus. */
   readonly redis?: RedisConfig | undefined;
   /** How usher reaches the Kubernetes API server (pools with `discovery.kubernetes`). */
   readonly kubernetes?: KubernetesConfig | undefined;

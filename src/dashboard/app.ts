@@ -1,9 +1,9 @@
 import { backendAction, EventStream, setToken, type StreamStatus } from './client.ts';
 import { askForToken, confirmAction } from './dialogs.ts';
 import { formatClock } from './format.ts';
-import { CachePanel, DashboardView, WorkersTable, type Action } from './render.ts';
+import { CachePanel, DashboardView, PeersPanel, WorkersTable, type Action } from './render.ts';
 
-/** The live dashboard: reads /api/events, renders every listener, pool, backend and worker thread, and drives drain/disable/enable. */
+/** The live dashboard: reads /api/events, renders every listener, pool, backend, worker thread and peer, and drives drain/disable/enable. */
 
 function byId(id: string): HTMLElement {
   const node = document.getElementById(id);
@@ -72,11 +72,13 @@ async function onAction(pool: string, address: string, action: Action): Promise<
 const view = new DashboardView(byId('listeners'), byId('pools'), (pool, address, action) => void onAction(pool, address, action));
 const workers = new WorkersTable(byId('workers-section'), byId('workers'));
 const cache = new CachePanel(byId('cache-section'), byId('cache-summary'), byId('cache-top'));
+const peers = new PeersPanel(byId('peers-section'), byId('peers-summary'), byId('peers-alert'), byId('peers'));
 const stream = new EventStream({
   snapshot(snapshot) {
     view.render(snapshot);
     workers.update(snapshot.workers ?? []);
     cache.update(snapshot.cache);
+    peers.update(snapshot.peers);
     updatedEl.textContent = `updated ${formatClock(snapshot.at)}`;
     document.body.classList.remove('loading');
   },

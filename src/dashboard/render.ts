@@ -1,6 +1,6 @@
 import { el, placeChildren, setAttr, setClass, setText, svg } from './dom.ts';
 import { formatBytes, formatClock, formatErrorRate, formatMs, formatPercent, formatRate, formatWeight, sparklinePoints } from './format.ts';
-import type { BackendView, CacheView, HealthCheckResult, ListenerView, PoolView, Snapshot, WorkerView } from './types.ts';
+import type { BackendView, CacheView, DiscoverySourceView, HealthCheckResult, ListenerView, PeerView, PeersView, PoolView, Snapshot, WorkerView } from './types.ts';
 
 /**
  * Renders snapshots into the page. Elements are kept per pool and per backend
@@ -172,7 +172,9 @@ class PoolSection {
     setClass(this.#mode, `mode mode-${pool.mode}`);
     setAttr(this.#mode, 'title', MODE_HELP[pool.mode] ?? '');
     const up = pool.backends.filter((b) => b.state === 'healthy' || b.state === 'slow-start').length;
-    setText(this.#summary, `${up} of ${pool.backends.length} in rotation${pool.queued > 0 ? ` · ${pool.queued} queued` : ''}`);
+    const discovery = (pool.discovery?.sources ?? []).map((source) => `${source.source.toUpperCase()} ${source.state}, ${source.members} found`);
+    setText(this.#summary, `${up} of ${pool.backends.length} in rotation${pool.queued > 0 ? ` · ${pool.queued} queued` : ''}${discovery.map((d) => ` · ${d}`).join('')}`);
+    setAttr(this.#summary, 'title', (pool.discovery?.sources ?? []).map(discoveryHelp).join('\n'));
     const cards: HTMLElement[] = [];
     const seen = new Set<string>();
     for (const backend of pool.backends) {
@@ -186,7 +188,7 @@ class PoolSection {
       seen.add(backend.address);
     }
     for (const address of this.#cards.keys()) if (!seen.has(address)) this.#cards.delete(address);
-    if (cards.length === 0) cards.push(el('p', 'empty', 'No backends.'));
+    if (cards.length === 0) cards.push(el('p', 'empty', pool.discovery === null ? 'No backends.' : 'No backends: discovery has found none.'));
     placeChildren(this.#grid, cards);
   }
 }
@@ -195,8 +197,15 @@ const MODE_HELP: Readonly<Record<string, string>> = {
   primary: 'balancing over the available primary backends',
   backup: 'no primary is available: backups take the traffic',
   panic: 'too few healthy backends: balancing over all enabled ones, healthy or not',
+  fallback: 'nothing else is available: discovered backends that are terminating still serve',
   none: 'nothing can take a request: clients get 503',
 };
+
+/** A discovery source's tooltip: what it asks, how old its last answer is, its last error. */
+function discoveryHelp(source: DiscoverySourceView): string {
+  const age = source.lastSuccessAgeMs === null ? 'no answer yet' : `last answer ${(source.lastSuccessAgeMs / 1000).toFixed(1)} s ago`;
+  return `${source.query}: ${source.state}, ${age}${source.lastError === null ? '' : `; ${source.lastError}`}`;
+}
 
 const STATE_HELP: Readonly<Record<string, string>> = {
   healthy: 'in rotation',
@@ -276,7 +285,8 @@ class BackendCard {
   update(b: BackendView): void {
     setClass(this.el, `backend state-${b.state}`);
     setAttr(this.el, 'data-state', b.state);
-    setText(this.#badge, b.backup ? `${b.state} · backup` : b.state);
+    const tags = [b.state, ...(b.backup ? ['backup'] : []), ...(b.discovered ? [b.priority === null || b.priority === 0 ? 'discovered' : `discovered, priority ${b.priority}`] : [])];
+    setText(this.#badge, tags.join(' · '));
     setAttr(this.#badge, 'title', STATE_HELP[b.state] ?? '');
     const ejectedUntil = b.outlier?.ejectedUntil ?? null;
     setText(this.#note, ejectedUntil !== null ? `ejected until ${formatClock(ejectedUntil)}` : b.adminState !== 'enabled' && b.inFlight > 0 ? `finishing ${b.inFlight} in flight` : '');
@@ -351,5 +361,85 @@ export class CachePanel {
       row.append(el('td', 'mono', t.key), el('td', 'num', String(t.hits)));
       return row;
     }));
+  }
+}
+
+/**
+ * The usher instances sharing this one's Redis: one row per live instance
+ * (this one first), its version, config hash, admin API and when it was last
+ * seen; a config that differs from this instance's is marked, and a banner
+ * says when the configs differ or Redis is unreachable (the list is then the
+ * last known one). Hidden without a `redis` section.
+ */
+export class PeersPanel {
+  readonly #section: HTMLElement;
+  readonly #summary: HTMLElement;
+  readonly #alert: HTMLElement;
+  readonly #body: HTMLElement;
+  readonly #rows = new Map<string, PeerRow>();
+
+  constructor(section: HTMLElement, summary: HTMLElement, alert: HTMLElement, body: HTMLElement) {
+    this.#section = section;
+    this.#summary = summary;
+    this.#alert = alert;
+    this.#body = body;
+  }
+
+  update(peers: PeersView | undefined): void {
+    const hidden = peers === undefined;
+    if (this.#section.hidden !== hidden) this.#section.hidden = hidden;
+    if (peers === undefined) return;
+    setText(this.#summary, `${peers.liveInstances} instance${peers.liveInstances === 1 ? '' : 's'} on ${peers.redis}${peers.shareAdminActions ? ' · admin actions shared' : ''}`);
+    const alerts: string[] = [];
+    if (!peers.connected) alerts.push(`Redis unreachable${peers.error === null ? '' : ` (${peers.error})`}: the list is as of ${peers.listAgeMs === null ? 'never' : `${(peers.listAgeMs / 1000).toFixed(0)} s ago`}.`);
+    if (peers.configMismatch) alerts.push('Config mismatch: the live instances do not all serve the same config.');
+    setText(this.#alert, alerts.join(' '));
+    const alertHidden = alerts.length === 0;
+    if (this.#alert.hidden !== alertHidden) this.#alert.hidden = alertHidden;
+    setAttr(this.#section, 'data-mismatch', String(peers.configMismatch));
+    setAttr(this.#section, 'data-connected', String(peers.connected));
+    const rows: HTMLElement[] = [];
+    const seen = new Set<string>();
+    for (const peer of peers.peers) {
+      let row = this.#rows.get(peer.instance);
+      if (row === undefined) {
+        row = new PeerRow(peer.instance);
+        this.#rows.set(peer.instance, row);
+      }
+      row.update(peer);
+      rows.push(row.el);
+      seen.add(peer.instance);
+    }
+    for (const instance of this.#rows.keys()) if (!seen.has(instance)) this.#rows.delete(instance);
+    placeChildren(this.#body, rows);
+  }
+}
+
+class PeerRow {
+  readonly el: HTMLTableRowElement;
+  readonly #cells: Record<'instance' | 'version' | 'config' | 'admin' | 'seen', HTMLElement>;
+
+  constructor(instance: string) {
+    this.el = el('tr', 'peer', '', { 'data-instance': instance });
+    const cell = (className = ''): HTMLElement => {
+      const td = el('td', className);
+      this.el.append(td);
+      return td;
+    };
+    this.#cells = { instance: cell('mono'), version: cell(), config: cell('mono'), admin: cell('mono'), seen: cell('num') };
+  }
+
+  update(p: PeerView): void {
+    setClass(this.el, `peer${p.self ? ' peer-self' : ''}${p.sameConfig ? '' : ' peer-differs'}`);
+    setAttr(this.el, 'data-same-config', String(p.sameConfig));
+    const c = this.#cells;
+    setText(c.instance, p.self ? `${p.instance} (this)` : p.instance);
+    setAttr(c.instance, 'title', `${p.hostname}, pid ${p.pid}, started ${formatClock(p.startedAt)}`);
+    setText(c.version, p.version);
+    setText(c.config, p.sameConfig ? p.configHash : `${p.configHash} ≠`);
+    setAttr(c.config, 'title', p.sameConfig ? 'same config as this instance' : 'a different config from this instance');
+    setClass(c.config, p.sameConfig ? 'mono' : 'mono warn');
+    setText(c.admin, p.admin ?? '–');
+    setText(c.seen, `${(p.ageMs / 1000).toFixed(1)} s ago`);
   }
 }

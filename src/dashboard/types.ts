@@ -24,6 +24,8 @@ export interface BackendView {
   readonly weight: number;
   readonly effectiveWeight: number;
   readonly backup: boolean;
+  readonly discovered: boolean;
+  readonly priority: number | null;
   readonly inFlight: number;
   readonly maxConnections: number | null;
   readonly connections: { readonly open: number; readonly idle: number };
@@ -47,6 +49,20 @@ export interface PoolView {
   readonly mode: PoolMode;
   readonly queued: number;
   readonly backends: readonly BackendView[];
+  readonly discovery: DiscoveryView | null;
+}
+
+export interface DiscoverySourceView {
+  readonly source: string;
+  readonly query: string;
+  readonly state: 'resolving' | 'ok' | 'failing' | 'holding' | 'empty';
+  readonly members: number;
+  readonly lastSuccessAgeMs: number | null;
+  readonly lastError: string | null;
+}
+
+export interface DiscoveryView {
+  readonly sources: readonly DiscoverySourceView[];
 }
 
 export interface RouteView {
@@ -86,6 +102,34 @@ export interface CacheView {
   readonly top: readonly { readonly key: string; readonly hits: number }[];
 }
 
+/** An usher instance sharing this one's Redis (`GET /api/peers`). */
+export interface PeerView {
+  readonly instance: string;
+  readonly hostname: string;
+  readonly pid: number;
+  readonly version: string;
+  readonly configHash: string;
+  readonly admin: string | null;
+  readonly startedAt: string;
+  readonly lastSeen: string;
+  readonly ageMs: number;
+  readonly self: boolean;
+  readonly sameConfig: boolean;
+}
+
+/** The registry as `GET /api/peers` shows it (the fields the page uses). */
+export interface PeersView {
+  readonly instance: string;
+  readonly redis: string;
+  readonly connected: boolean;
+  readonly listAgeMs: number | null;
+  readonly error: string | null;
+  readonly liveInstances: number;
+  readonly configMismatch: boolean;
+  readonly shareAdminActions: boolean;
+  readonly peers: readonly PeerView[];
+}
+
 export interface Snapshot {
   readonly at: string;
   readonly listeners: readonly ListenerView[];
@@ -94,4 +138,6 @@ export interface Snapshot {
   readonly workers?: readonly WorkerView[];
   /** Absent when no route caches. */
   readonly cache?: CacheView;
+  /** Absent without a `redis` section. */
+  readonly peers?: PeersView;
 }

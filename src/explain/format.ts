@@ -37,9 +37,10 @@ export function formatExplanation(explanation: Explanation): string {
     : pool.source === 'file' ? 'from the file; health is known only with --admin'
     : 'from the file: the running usher has no such pool; reload it?';
   lines.push(`pool ${pool.name}: algorithm ${pool.algorithm}${hashing}, mode ${pool.mode} (${source})`);
-  if (pool.backends.length === 0) lines.push('  no backends');
+  if (pool.discovery !== null) lines.push(`  discovery: ${pool.discovery}`);
+  if (pool.backends.length === 0) lines.push(pool.discovery !== null && pool.source !== 'live' ? '  no backends in the file' : '  no backends');
   for (const backend of pool.backends) {
-    const facts = [`weight ${backend.weight}`, ...(backend.backup ? ['backup'] : []), backend.state, ...(backend.inFlight === null ? [] : [`${backend.inFlight} in flight`])];
+    const facts = [`weight ${backend.weight}`, ...(backend.backup ? ['backup'] : []), backend.state, ...(backend.discovered ? ['discovered'] : []), ...(backend.inFlight === null ? [] : [`${backend.inFlight} in flight`])];
     lines.push(`  backend ${describe(backend)}: ${facts.join(', ')}`);
   }
   lines.push(`pick: ${pool.pick.text}`);

@@ -27,6 +27,10 @@ export interface BackendLine {
   readonly inFlight: number | null;
   /** Whether it can take this request now (from the file: enabled, health assumed). */
   readonly available: boolean;
+  /** Live only: found by discovery (DNS), not listed in the file. */
+  readonly discovered: boolean;
+  /** Live only: terminating but still serving (discovery): what the pool's `fallback` mode uses. */
+  readonly fallback: boolean;
 }
 
 /** Which backend this request would reach, when that can be known without sending it. */
@@ -51,6 +55,12 @@ export interface PoolExplanation {
    */
   readonly source: 'file' | 'live' | 'file, not live';
   readonly backends: readonly BackendLine[];
+  /**
+   * Where discovered members come from (`discovery` in the file), and, live,
+   * what the running usher found; null without discovery. Explain never
+   * resolves a name itself.
+   */
+  readonly discovery: string | null;
   readonly pick: PickExplanation;
 }
 
@@ -61,7 +71,9 @@ export interface PoolExplanation {
 export function explainPool(name: string, config: PoolConfig, request: RouteRequest, clientIp: string, livePools: readonly PoolView[] | undefined): PoolExplanation {
   const live = livePools?.find((pool) => pool.name === name);
   const backends = live === undefined ? config.backends.map(fileBackend) : live.backends.map(liveBackend);
-  const mode = live?.mode ?? fileMode(backends);
+  // From the file, a pool that discovers its members has members explain cannot know (it resolves nothing).
+  const unknown = live === undefined && config.discovery !== undefined;
+  const mode = live?.mode ?? (unknown ? 'unknown' : fileMode(backends));
   const hashes = algorithmHashes(config.algorithm);
   return {
     name,
@@ -70,8 +82,41 @@ export function explainPool(name: string, config: PoolConfig, request: RouteRequ
     mode,
     source: live !== undefined ? 'live' : livePools === undefined ? 'file' : 'file, not live',
     backends,
-    pick: explainPick(name, config, backends, mode, request, clientIp),
+    discovery: describeDiscovery(config, live),
+    pick: unknown
+      ? { computable: false, backend: null, text: `the pool's members also come from ${unknownSources(config)}: ask the running usher with --admin` }
+      : explainPick(name, config, backends, mode, request, clientIp),
   };
+}
+
+/** What explain cannot know from the file: `DNS, which explain does not resolve`. */
+function unknownSources(config: PoolConfig): string {
+  const dns = config.discovery?.dns !== undefined;
+  const kubernetes = config.discovery?.kubernetes !== undefined;
+  if (dns && kubernetes) return 'DNS and Kubernetes, which explain does not resolve or watch';
+  return kubernetes ? 'Kubernetes, which explain does not watch' : 'DNS, which explain does not resolve';
+}
+
+/** `members from DNS, A/AAAA api.internal port 8080`, and live: `: ok, 3 found, last answer 1.2 s ago`; one per source, `; `-separated. */
+function describeDiscovery(config: PoolConfig, live: PoolView | undefined): string | null {
+  const parts: string[] = [];
+  const dns = config.discovery?.dns;
+  if (dns !== undefined) {
+    const family = dns.family === 'ipv4' ? 'A' : dns.family === 'ipv6' ? 'AAAA' : 'A/AAAA';
+    parts.push(describeSource('DNS', dns.type === 'srv' ? `SRV ${dns.name}` : `${family} ${dns.name} port ${dns.port}`, live?.discovery?.sources.find((s) => s.source === 'dns')));
+  }
+  const kubernetes = config.discovery?.kubernetes;
+  if (kubernetes !== undefined) {
+    const source = live?.discovery?.sources.find((s) => s.source === 'kubernetes');
+    parts.push(describeSource('Kubernetes', source?.query ?? `EndpointSlices ${kubernetes.namespace ?? '(its own namespace)'}/${kubernetes.service} port ${kubernetes.port}`, source));
+  }
+  return parts.length === 0 ? null : parts.join('; ');
+}
+
+function describeSource(kind: string, query: string, source: NonNullable<PoolView['discovery']>['sources'][number] | undefined): string {
+  if (source === undefined) return `members from ${kind}, ${query}`;
+  const age = source.lastSuccessAgeMs === null ? 'no answer yet' : `last answer ${(source.lastSuccessAgeMs / 1000).toFixed(1)} s ago`;
+  return `members from ${kind}, ${query}: ${source.state}, ${source.members} found, ${age}${source.lastError === null ? '' : ` (${source.lastError})`}`;
 }
 
 function fileBackend(backend: PoolConfig['backends'][number]): BackendLine {
@@ -83,6 +128,8 @@ function fileBackend(backend: PoolConfig['backends'][number]): BackendLine {
     state: backend.state,
     inFlight: null,
     available: backend.state === 'enabled',
+    discovered: false,
+    fallback: false,
   };
 }
 
@@ -95,6 +142,8 @@ function liveBackend(backend: BackendView): BackendLine {
     state: backend.state,
     inFlight: backend.inFlight,
     available: backend.state === 'healthy' || backend.state === 'slow-start',
+    discovered: backend.discovered,
+    fallback: backend.terminating && backend.healthy && !backend.ejected && backend.adminState !== 'disabled',
   };
 }
 
@@ -114,7 +163,8 @@ function explainPick(
 ): PickExplanation {
   if (mode === 'none') return { computable: true, backend: null, text: 'no backend is available: usher answers 503 (no_backend)' };
   // Panic mode ignores health, not operator intent.
-  const accepted = (b: BackendLine): boolean => (mode === 'panic' ? b.state !== 'draining' && b.state !== 'disabled' : b.available);
+  // Fallback mode takes only terminating discovered backends that still serve.
+  const accepted = (b: BackendLine): boolean => (mode === 'panic' ? b.state !== 'draining' && b.state !== 'disabled' : mode === 'fallback' ? b.fallback : b.available);
   const notes: string[] = [];
   const sticky = config.sticky;
   if (sticky !== undefined) {
@@ -137,7 +187,7 @@ function explainPick(
   }
   const key = hashKeyOf(config.hashKey, request, clientIp);
   // As the pool builds them: one balancer over the primaries, one over the backups, tables from configured weights.
-  const group = backends.filter((b) => (mode === 'backup' ? b.backup : mode === 'panic' || !b.backup));
+  const group = backends.filter((b) => (mode === 'backup' ? b.backup : mode === 'panic' || mode === 'fallback' || !b.backup));
   const endpoints: Endpoint[] = group.map((b, index) => ({ index, key: b.address, weight: b.weight, inFlight: b.inFlight ?? 0 }));
   const balancer = createAlgorithm(config.algorithm, endpoints, { random: () => 0, now: () => 0, hashBalanceFactor: config.hashBalanceFactor });
   const chosen = balancer.pick({ hash: hashString(key), tried: [] }, (e) => accepted(group[e.index]!));

@@ -1,20 +1,22 @@
 /**
- * Pools with `discovery.kubernetes`: one {@link Reflector} per watched
- * Service (pools naming the same Service share it), its EndpointSlices turned
- * into members (endpoints.ts) and handed to each pool's control plane
- * (`PoolControl.setDiscovered`), which keeps the identity of backends that
- * stay and publishes the change to every data plane (worker threads get it as
- * one `pool` message, like any other change). Only the main thread watches.
+ * Pools with `discovery.kubernetes`: the `kubernetes` kind of discovery
+ * source (src/discovery/pool-discovery.ts runs a pool's sources and hands
+ * their members together to `PoolControl.setDiscovered`, which keeps the
+ * identity of members whose address stays; worker threads get the result as
+ * the pool's usual state message). Only the main thread watches.
  *
- * Changes are applied at once after a quiet spell, then at most every
+ * One {@link KubernetesDiscovery} per usher holds the API client (from the
+ * top-level `kubernetes` section) and one {@link Reflector} per watched
+ * Service; pools naming the same Service share it, each with its own port.
+ * Changes reach the pools at once after a quiet spell, then at most every
  * `minIntervalMs` (100 ms) per Service while events keep coming: one update
  * applies on the next turn, and a rollout's hundreds of events rebuild the
  * balancers a few times a second, not hundreds of times.
  */
 import { createHash } from 'node:crypto';
-import type { KubernetesConfig, UsherConfig } from '../config/types.ts';
+import type { KubernetesConfig, KubernetesDiscoveryConfig, UsherConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
-import type { PoolControl } from '../pool/pool-control.ts';
+import type { DiscoveredBackend } from '../pool/pool-control.ts';
 import { KubeClient } from './client.ts';
 import { loadConnection, type ConnectionEnvironment, type KubeConnection } from './connection.ts';
 import { membersFromSlices, SERVICE_NAME_LABEL, slicePort } from './endpoints.ts';
@@ -32,25 +34,36 @@ export interface KubernetesDiscoveryOptions {
   };
 }
 
-/** A pool as discovery needs it. */
-export interface DiscoveredPool {
-  readonly name: string;
-  readonly control: PoolControl;
+/** A `kubernetes` source as the admin API, `usher status` and the dashboard show it (the fields DNS sources share, and the watch's). */
+export interface KubernetesSourceStatus {
+  readonly source: 'kubernetes';
+  /** `EndpointSlices prod/api port http`. */
+  readonly query: string;
+  /** `resolving` (not listed yet), `ok`, `failing` (keeping the last known endpoints), `empty` (listed, no usable endpoint). */
+  readonly state: 'resolving' | 'ok' | 'failing' | 'empty';
+  readonly members: number;
+  readonly lastSuccessAt: string | null;
+  readonly lastSuccessAgeMs: number | null;
+  readonly lastError: string | null;
+  /** Always null: a watch, not lookups on a schedule. */
+  readonly nextLookupInMs: null;
+  /** The version the next watch resumes from. */
+  readonly resourceVersion: string;
 }
 
-interface Binding {
-  readonly pool: DiscoveredPool;
-  readonly key: string;
-  readonly port: string | number;
-  /** The last warning about this binding (no slices, no such port), so it is logged when it changes, not at every event. */
-  warned?: string;
+/** One pool's `discovery.kubernetes`, as `PoolDiscovery` runs it. */
+export interface KubernetesSubscription {
+  /** Resolves once the Service's first list succeeded or failed (or the subscription closed). */
+  readonly settled: Promise<void>;
+  /** When the API server last answered well for this Service (ms since the epoch). */
+  readonly lastSuccess: number | undefined;
+  close(): void;
+  status(): KubernetesSourceStatus;
 }
 
-interface Watched {
-  readonly reflector: Reflector<EndpointSlice>;
-  lastApplied: number;
-  timer: NodeJS.Timeout | undefined;
-  immediate: NodeJS.Immediate | undefined;
+/** What `PoolDiscovery` needs to start `kubernetes` sources. */
+export interface KubernetesSubscriber {
+  subscribe(pool: string, config: KubernetesDiscoveryConfig, report: (members: readonly DiscoveredBackend[]) => void): KubernetesSubscription;
 }
 
 /** Whether any pool of `config` is discovered from Kubernetes. */
@@ -67,14 +80,36 @@ export function prepareKubernetes(config: UsherConfig, environment?: ConnectionE
   return usesKubernetes(config) ? loadConnection(config.kubernetes, environment) : undefined;
 }
 
-export class KubernetesDiscovery {
+interface Sub {
+  readonly pool: string;
+  readonly config: KubernetesDiscoveryConfig;
+  readonly report: (members: readonly DiscoveredBackend[]) => void;
+  /** `namespace/service`, the namespace defaulted from the connection; '' while there is none. */
+  key: string;
+  members: number;
+  /** The last warning (no slices, no such port), so it is logged when it changes, not at every event. */
+  warned: string | undefined;
+  closed: boolean;
+  settle: () => void;
+}
+
+interface Watched {
+  readonly reflector: Reflector<EndpointSlice>;
+  readonly subs: Set<Sub>;
+  lastApplied: number;
+  timer: NodeJS.Timeout | undefined;
+  immediate: NodeJS.Immediate | undefined;
+}
+
+export class KubernetesDiscovery implements KubernetesSubscriber {
   /** Counts per kind, kept across reflectors (metrics are totals). */
   readonly stats = new Map<string, ReflectorStats>();
   readonly #options: KubernetesDiscoveryOptions;
   #client: KubeClient | undefined;
+  #connection: KubeConnection | undefined;
   #connectionKey = '';
+  readonly #subs = new Set<Sub>();
   readonly #watched = new Map<string, Watched>();
-  #bindings = new Map<string, Binding>();
   #closed = false;
 
   constructor(options: KubernetesDiscoveryOptions) {
@@ -98,59 +133,89 @@ export class KubernetesDiscovery {
   }
 
   /**
-   * Follows a config (at start and after each reload): watches the Services
-   * its pools name, stops the others, and lets pools that no longer use
-   * Kubernetes drop their discovered members. `connection` comes from
-   * {@link prepareKubernetes}; a changed `kubernetes` section restarts every
-   * watch (members stay until the new lists arrive).
+   * Uses `connection` (from {@link prepareKubernetes}) from now on: at start,
+   * and at each reload before the pools' sources are configured. A changed
+   * connection (section, kubeconfig contents, token file, namespace) restarts
+   * every watch; pools keep their members until the new lists arrive. None:
+   * no pool uses Kubernetes any more, the client closes.
    */
-  apply(config: UsherConfig, pools: ReadonlyMap<string, DiscoveredPool>, connection: KubeConnection | undefined): void {
+  connect(config: KubernetesConfig | undefined, connection: KubeConnection | undefined): void {
     if (this.#closed) return;
-    const key = connectionKey(config.kubernetes, connection);
-    if (connection === undefined || key !== this.#connectionKey) {
-      for (const name of [...this.#watched.keys()]) this.#unwatch(name);
-      this.#client?.close();
-      this.#client = connection === undefined ? undefined : new KubeClient(connection, { userAgent: 'usher (kubernetes discovery)' });
-      this.#connectionKey = key;
+    const key = connectionKey(config, connection);
+    if (key === this.#connectionKey) return;
+    for (const name of [...this.#watched.keys()]) void this.#unwatch(name);
+    this.#client?.close();
+    this.#connection = connection;
+    this.#client = connection === undefined ? undefined : new KubeClient(connection, { userAgent: 'usher (kubernetes discovery)' });
+    this.#connectionKey = key;
+    // Without a connection no pool uses Kubernetes any more: their sources are about to close.
+    for (const sub of this.#subs) {
+      if (connection !== undefined) this.#attach(sub);
+      else sub.key = '';
     }
-    const bindings = new Map<string, Binding>();
-    if (connection !== undefined) {
-      for (const [name, poolConfig] of Object.entries(config.pools)) {
-        const wanted = poolConfig.discovery?.kubernetes;
-        const pool = pools.get(name);
-        if (wanted === undefined || pool === undefined) continue;
-        const namespace = wanted.namespace ?? connection.namespace;
-        bindings.set(name, { pool, key: `${namespace}/${wanted.service}`, port: wanted.port });
-      }
-    }
-    const previous = this.#bindings;
-    this.#bindings = bindings;
-    for (const [name, old] of previous) {
-      const now = bindings.get(name);
-      if (now === undefined && pools.get(name) === old.pool) old.pool.control.setDiscovered([]); // the pool stays, without discovery: its discovered members leave
-    }
-    const needed = new Set([...bindings.values()].map((b) => b.key));
-    for (const name of [...this.#watched.keys()]) if (!needed.has(name)) this.#unwatch(name);
-    for (const name of needed) if (!this.#watched.has(name)) this.#watch(name);
-    // Pools that are new, moved to another Service or another port: give them what is known now.
-    for (const [name, binding] of bindings) {
-      const old = previous.get(name);
-      if (old !== undefined && old.key === binding.key && old.port === binding.port && old.pool === binding.pool) continue;
-      const reflector = this.#watched.get(binding.key)!.reflector;
-      if (reflector.synced) this.#update(binding, reflector);
-    }
+  }
+
+  /** A pool's `discovery.kubernetes` starts: its members are reported from a timer, never from this call. */
+  subscribe(pool: string, config: KubernetesDiscoveryConfig, report: (members: readonly DiscoveredBackend[]) => void): KubernetesSubscription {
+    let settle: () => void = () => undefined;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const sub: Sub = { pool, config, report, key: '', members: 0, warned: undefined, closed: false, settle };
+    this.#subs.add(sub);
+    this.#attach(sub);
+    const hub = this;
+    return {
+      settled,
+      get lastSuccess() {
+        return hub.#watched.get(sub.key)?.reflector.lastSuccessAt;
+      },
+      close: () => this.#detach(sub),
+      status: () => this.#status(sub),
+    };
   }
 
   /** Stops every watch; pools keep their members. */
   async close(): Promise<void> {
     this.#closed = true;
-    const stopping = [...this.#watched.keys()].map((name) => this.#unwatch(name));
-    await Promise.all(stopping);
+    await Promise.all([...this.#watched.keys()].map((name) => this.#unwatch(name)));
+    for (const sub of this.#subs) sub.settle();
     this.#client?.close();
     this.#client = undefined;
   }
 
-  #watch(key: string): void {
+  /** Watches the sub's Service (sharing a reflector with other pools) and, when it is listed already, reports on the next turn. */
+  #attach(sub: Sub): void {
+    const connection = this.#connection;
+    if (connection === undefined || this.#closed) {
+      sub.key = '';
+      if (connection === undefined && !this.#closed) this.#options.logger.error({ pool: sub.pool }, `pool ${sub.pool}: discovery.kubernetes, but no connection to the API server (an embedder must call connect() first)`);
+      sub.settle();
+      return;
+    }
+    sub.key = `${sub.config.namespace ?? connection.namespace}/${sub.config.service}`;
+    let watched = this.#watched.get(sub.key);
+    if (watched === undefined) watched = this.#watch(sub.key);
+    watched.subs.add(sub);
+    void watched.reflector.attempted.then(() => sub.settle());
+    if (watched.reflector.synced) {
+      const reflector = watched.reflector;
+      setImmediate(() => {
+        if (!sub.closed && this.#watched.get(sub.key)?.reflector === reflector) this.#update(sub, reflector);
+      });
+    }
+  }
+
+  #detach(sub: Sub): void {
+    if (sub.closed) return;
+    sub.closed = true;
+    sub.settle();
+    this.#subs.delete(sub);
+    const watched = this.#watched.get(sub.key);
+    if (watched === undefined) return;
+    watched.subs.delete(sub);
+    if (watched.subs.size === 0) void this.#unwatch(sub.key);
+  }
+
+  #watch(key: string): Watched {
     const [namespace, service] = key.split('/') as [string, string];
     const stats = this.stats.get(ENDPOINT_SLICES.kind) ?? newReflectorStats();
     this.stats.set(ENDPOINT_SLICES.kind, stats);
@@ -163,8 +228,10 @@ export class KubernetesDiscovery {
       timing: this.#options.timing,
       stats,
     });
-    this.#watched.set(key, { reflector, lastApplied: -Infinity, timer: undefined, immediate: undefined });
+    const watched: Watched = { reflector, subs: new Set(), lastApplied: -Infinity, timer: undefined, immediate: undefined };
+    this.#watched.set(key, watched);
     reflector.start();
+    return watched;
   }
 
   #unwatch(key: string): Promise<void> {
@@ -186,38 +253,52 @@ export class KubernetesDiscovery {
       watched.immediate = undefined;
       if (this.#watched.get(key) !== watched) return;
       watched.lastApplied = performance.now();
-      this.#publish(key, watched.reflector);
+      for (const sub of watched.subs) {
+        try {
+          this.#update(sub, watched.reflector);
+        } catch (err) {
+          // Runs from a timer: a bug here must not take the process down; the next change tries again.
+          this.#options.logger.error({ err, pool: sub.pool, service: key }, 'kubernetes discovery: updating the pool failed');
+        }
+      }
     };
     if (wait <= 0) watched.immediate = setImmediate(run);
     else watched.timer = setTimeout(run, wait);
   }
 
-  #publish(key: string, reflector: Reflector<EndpointSlice>): void {
-    for (const binding of this.#bindings.values()) {
-      if (binding.key !== key) continue;
-      try {
-        this.#update(binding, reflector);
-      } catch (err) {
-        // Runs from a timer: a bug here must not take the process down; the next change tries again.
-        this.#options.logger.error({ err, pool: binding.pool.name, service: key }, 'kubernetes discovery: updating the pool failed');
-      }
-    }
-  }
-
-  /** Hands the pool its members; says so once when the Service has no slices, or none with the pool's port (a typo would otherwise be a silent 503). */
-  #update(binding: Binding, reflector: Reflector<EndpointSlice>): void {
-    const found = membersFromSlices(reflector.store.values(), binding.port);
-    binding.pool.control.setDiscovered(found);
+  /** Reports the pool's members; says so once when the Service has no slices, or none with the pool's port (a typo would otherwise be a silent 503). */
+  #update(sub: Sub, reflector: Reflector<EndpointSlice>): void {
+    const port = sub.config.port;
+    const found = membersFromSlices(reflector.store.values(), port);
+    sub.members = found.length;
+    sub.report(found);
     let warning: string | undefined;
-    if (reflector.store.size === 0) warning = `Service ${binding.key} has no EndpointSlices (does the Service exist, with a selector?): pool ${binding.pool.name} has no discovered backends`;
+    if (reflector.store.size === 0) warning = `Service ${sub.key} has no EndpointSlices (does the Service exist, with a selector?): pool ${sub.pool} has no discovered backends`;
     else if (found.length === 0) {
       const ports = new Set<string>();
       for (const slice of reflector.store.values()) for (const p of slice.ports ?? []) ports.add(p.name ? `${p.name} (${p.port ?? 'all'})` : String(p.port ?? 'all'));
-      if (![...reflector.store.values()].some((slice) => slicePort(slice, binding.port) !== undefined)) warning = `Service ${binding.key} has no endpoint port ${JSON.stringify(binding.port)} (its slices have: ${[...ports].join(', ') || 'none'}): pool ${binding.pool.name} has no discovered backends`;
+      if (![...reflector.store.values()].some((slice) => slicePort(slice, port) !== undefined)) warning = `Service ${sub.key} has no endpoint port ${JSON.stringify(port)} (its slices have: ${[...ports].join(', ') || 'none'}): pool ${sub.pool} has no discovered backends`;
     }
-    if (warning === binding.warned) return;
-    binding.warned = warning;
-    if (warning !== undefined) this.#options.logger.warn({ pool: binding.pool.name, service: binding.key, port: binding.port }, warning);
+    if (warning === sub.warned) return;
+    sub.warned = warning;
+    if (warning !== undefined) this.#options.logger.warn({ pool: sub.pool, service: sub.key, port }, warning);
+  }
+
+  #status(sub: Sub): KubernetesSourceStatus {
+    const reflector = this.#watched.get(sub.key)?.reflector;
+    const at = reflector?.lastSuccessAt;
+    const state = reflector === undefined || (!reflector.synced && reflector.lastError === undefined) ? 'resolving' : reflector.lastError !== undefined ? 'failing' : sub.members === 0 ? 'empty' : 'ok';
+    return {
+      source: 'kubernetes',
+      query: `EndpointSlices ${sub.key === '' ? `${sub.config.namespace ?? '(own namespace)'}/${sub.config.service}` : sub.key} port ${sub.config.port}`,
+      state,
+      members: sub.members,
+      lastSuccessAt: at === undefined ? null : new Date(at).toISOString(),
+      lastSuccessAgeMs: at === undefined ? null : Math.max(0, Date.now() - at),
+      lastError: reflector?.lastError?.message ?? null,
+      nextLookupInMs: null,
+      resourceVersion: reflector?.resourceVersion ?? '',
+    };
   }
 }
 

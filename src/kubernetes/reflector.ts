@@ -90,6 +90,11 @@ export class Reflector<T extends KubeObject = KubeObject> {
   synced = false;
   /** The last failure, until a request succeeds again. */
   lastError: Error | undefined;
+  /** When the API server last answered well (a list, a watch event or bookmark, a watch's normal end), ms since the epoch. */
+  lastSuccessAt: number | undefined;
+  /** Resolves once the first list has succeeded or failed (or the reflector stopped): how long a start waits. */
+  readonly attempted: Promise<void>;
+  #attempted: () => void = () => undefined;
   readonly #client: KubeClient;
   readonly #onChange: (reflector: Reflector) => void;
   readonly #logger: Logger;
@@ -112,6 +117,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
     this.#onChange = options.onChange;
     this.#logger = options.logger;
     this.stats = options.stats ?? newReflectorStats();
+    this.attempted = new Promise<void>((resolve) => (this.#attempted = resolve));
     const random = options.timing?.random ?? Math.random;
     this.#timing = {
       initialBackoffMs: options.timing?.initialBackoffMs ?? 500,
@@ -137,6 +143,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
 
   /** Stops at once: the request in flight is aborted, the copy stays as it is. */
   async stop(): Promise<void> {
+    this.#attempted();
     this.#abort.abort();
     this.#wake?.();
     await this.#running;
@@ -150,9 +157,11 @@ export class Reflector<T extends KubeObject = KubeObject> {
           await this.#list();
           mustList = false;
           this.#succeeded();
+          this.#attempted();
         } catch (error) {
           if (this.#abort.signal.aborted) return;
           this.#failed(error as Error, 'list');
+          this.#attempted();
           await this.#backoff();
           continue;
         }
@@ -167,11 +176,14 @@ export class Reflector<T extends KubeObject = KubeObject> {
           { namespace: this.namespace, labelSelector: this.labelSelector, fieldSelector: this.fieldSelector, resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
           (event) => {
             if (this.#apply(event)) changed++;
-            if (event.type !== 'ERROR' && this.#failures > 0) this.#succeeded();
+            if (event.type === 'ERROR') return;
+            this.lastSuccessAt = Date.now();
+            if (this.#failures > 0) this.#succeeded();
           },
           { signal: this.#abort.signal, idleTimeoutMs: timeoutSeconds * 1000 + this.#timing.stallGraceMs },
         );
         if (this.#abort.signal.aborted) return;
+        this.lastSuccessAt = Date.now();
         // A normal end (timeoutSeconds): watch again from the last version at once, unless the server ends watches straight away.
         if (performance.now() - started < SHORT_WATCH_MS && changed === 0) {
           this.#failures++;
@@ -215,6 +227,7 @@ export class Reflector<T extends KubeObject = KubeObject> {
       changed = true;
     }
     this.resourceVersion = resourceVersion;
+    this.lastSuccessAt = Date.now();
     const first = !this.synced;
     this.synced = true;
     if (changed || first) this.#onChange(this as Reflector);

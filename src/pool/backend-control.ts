@@ -79,6 +79,13 @@ export class BackendControl implements PublishedBackend {
   terminating = false;
   /** The drain was discovery's (terminating), not an operator's: discovery may lift it. */
   drainedByDiscovery = false;
+  /**
+   * Discovery's priority group (SRV priority; lower is preferred; 0 for the file's
+   * backends and sources without groups). Of a pool's discovered members, the lowest
+   * group with an available member are primaries and higher groups are backups
+   * (`PoolControl.stateChanged`).
+   */
+  priority = 0;
   /** Times outlier detection ejected it. */
   ejections = 0;
   /** Active health checks that passed, and that failed. */

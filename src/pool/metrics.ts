@@ -78,17 +78,6 @@ export function declarePoolMetrics(registry: Registry, pools: () => Iterable<Poo
     }
   });
 
-  collectedGauge(registry, 'usher_discovery_members', 'Backends a discovery source (Kubernetes, DNS) gave the pool, by state: active, or draining (terminating: sticky clients only, used when nothing else is available).', ['pool', 'state'], (emit) => {
-    for (const pool of pools()) {
-      const discovered = pool.control.discovered;
-      if (discovered.length === 0 && pool.control.config.discovery === undefined) continue;
-      let draining = 0;
-      for (const backend of discovered) if (backend.terminating) draining++;
-      emit({ pool: pool.name, state: 'active' }, discovered.length - draining);
-      emit({ pool: pool.name, state: 'draining' }, draining);
-    }
-  });
-
   declarePoolDataMetrics(registry, function* () {
     for (const pool of pools()) yield pool.runtime;
   });

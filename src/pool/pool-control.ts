@@ -24,6 +24,12 @@ export interface DiscoveredBackend {
   readonly terminating: boolean;
   /** A name for people (a pod name). */
   readonly name?: string | undefined;
+  /**
+   * Priority group, lower preferred (SRV priority); absent is 0. When a pool's
+   * discovered members are in more than one group, the lowest group with an
+   * available member takes the requests and the higher ones are its backups.
+   */
+  readonly priority?: number | undefined;
 }
 
 /** Options that are not part of the config file: injected for tests and embedding. */
@@ -217,6 +223,10 @@ export class PoolControl implements PublishedPool, AttemptReports {
         membership = true;
       }
       if (member.name !== undefined) backend.name = member.name;
+      if (backend.priority !== (member.priority ?? 0)) {
+        backend.priority = member.priority ?? 0;
+        membership = true; // may move it between the primaries' and backups' balancers
+      }
       if (backend.terminating !== member.terminating) {
         backend.terminating = member.terminating;
         state = true;
@@ -233,6 +243,7 @@ export class PoolControl implements PublishedPool, AttemptReports {
     for (const [, member] of [...wanted].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       const backend = this.#newBackend({ address: member.address, name: member.name, weight: Math.max(1, Math.round(member.weight)), backup: false, state: member.terminating ? 'draining' : 'enabled' });
       backend.discovered = true;
+      backend.priority = member.priority ?? 0;
       backend.terminating = member.terminating;
       backend.drainedByDiscovery = member.terminating;
       backend.refresh();
@@ -267,13 +278,15 @@ export class PoolControl implements PublishedPool, AttemptReports {
 
   /** Recomputes availability and the pool mode, then tells the data planes; called after any state change. */
   stateChanged(): void {
+    for (const backend of this.#backends) backend.refresh();
+    // A priority group came up or went down: data planes rebuild their primaries' and backups' balancers.
+    if (this.#assignTiers()) for (const plane of this.#planes) plane.membersChanged();
     let primaries = 0;
     let primariesUp = 0;
     let backupsUp = 0;
     let enabled = 0;
     let fallbackUp = 0;
     for (const backend of this.#backends) {
-      backend.refresh();
       if (backend.fallback) fallbackUp++;
       if (!backend.enabled) continue;
       enabled++;
@@ -395,8 +408,46 @@ export class PoolControl implements PublishedPool, AttemptReports {
     this.#retired.push(backend);
   }
 
+  /**
+   * Discovered members in priority groups (SRV): the lowest group with an
+   * available member are primaries, every higher group is a backup, so the
+   * pool's modes do the rest (a group that loses its last available member
+   * hands over to the next one in this same call, and takes the traffic back
+   * when one returns). Lower groups than that one have no available member and
+   * stay primaries, so the first of them to come back is used at once. With no
+   * available member at all, the lowest group are the primaries. Members in
+   * one group (A/AAAA, Kubernetes) are all primaries. The file's backends keep
+   * their own `backup`. Returns whether a flag changed; `available` must be fresh.
+   */
+  #assignTiers(): boolean {
+    let first: number | undefined;
+    let tiered = false;
+    let lowest = Infinity;
+    let lowestUp = Infinity;
+    for (const backend of this.#backends) {
+      if (!backend.discovered) continue;
+      if (first === undefined) first = backend.priority;
+      else if (backend.priority !== first) tiered = true;
+      if (backend.priority < lowest) lowest = backend.priority;
+      if (backend.available && backend.priority < lowestUp) lowestUp = backend.priority;
+    }
+    if (first === undefined) return false;
+    const active = !tiered ? first : lowestUp === Infinity ? lowest : lowestUp;
+    let changed = false;
+    for (const backend of this.#backends) {
+      if (!backend.discovered) continue;
+      const backup = backend.priority > active;
+      if (backend.backup === backup) continue;
+      backend.backup = backup;
+      changed = true;
+    }
+    return changed;
+  }
+
   /** Membership, weights or settings changed: new sticky tokens, then every data plane rebuilds, then availability. */
   #membersChanged(): void {
+    for (const backend of this.#backends) backend.refresh();
+    this.#assignTiers();
     const sticky = this.#sticky;
     for (const backend of this.#backends) backend.stickyToken = sticky === undefined ? '' : sticky.token(this.name, backend.key);
     for (const plane of this.#planes) plane.membersChanged();

@@ -1,4 +1,5 @@
 import type { PoolConfig } from '../config/types.ts';
+import { PoolDiscovery, type DiscoveryOptions } from '../discovery/pool-discovery.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { BackendControl } from './backend-control.ts';
 import type { BackendRuntime } from './backend-runtime.ts';
@@ -12,6 +13,8 @@ export interface PoolOptions {
   readonly logger?: Logger;
   /** Data planes serving pools: 1 (the main thread) plus one per worker thread. Default 1. */
   readonly dataPlanes?: number;
+  /** Discovery's resolver and clock, for tests (the logger is `logger`). */
+  readonly discovery?: Omit<DiscoveryOptions, 'logger'>;
 }
 
 /**
@@ -24,11 +27,15 @@ export interface PoolOptions {
  *
  * With worker threads the control stays on the main thread and each worker
  * builds its own runtime from what the control publishes (published.ts).
+ * Discovery (DNS) runs here too, on the main thread only: workers get its
+ * members with the rest of the published state.
  */
 export class Pool {
   readonly name: string;
   readonly control: PoolControl;
   readonly runtime: PoolRuntime;
+  /** The pool's discovery sources (`discovery`), which feed the control plane's members. */
+  readonly discovery: PoolDiscovery;
 
   constructor(name: string, config: PoolConfig, options: PoolOptions = {}) {
     this.name = name;
@@ -36,6 +43,8 @@ export class Pool {
     const runtimeOptions = { random: options.random, now: options.now, logger: options.logger };
     this.runtime = new PoolRuntime(this.control, { inFlight: this.control.inFlight.row(0), retries: this.control.retryWindow.row(0) }, runtimeOptions);
     this.control.attach(this.runtime);
+    this.discovery = new PoolDiscovery(name, this.control, { ...options.discovery, logger: options.logger });
+    this.discovery.configure(config.discovery);
   }
 
   /**
@@ -52,10 +61,12 @@ export class Pool {
   /** Applies a reloaded pool config (see {@link PoolControl.reconfigure}). */
   reconfigure(config: PoolConfig): void {
     this.control.reconfigure(config);
+    this.discovery.configure(config.discovery);
   }
 
   /** Stops health checks, fails queued requests and closes idle upstream connections; busy ones close when released. */
   close(): void {
+    this.discovery.close();
     this.control.close();
   }
 }

@@ -23,7 +23,8 @@
  *   or at once when the connection comes back).
  */
 import { randomBytes } from 'node:crypto';
-import { createClient, defineScript } from 'redis';
+import { defineScript } from 'redis';
+import { createRedisConnection, RECONNECT_MAX_MS } from '../redis/options.ts';
 import type { RedisConfig } from '../config/types.ts';
 import type { Decision } from './algorithms.ts';
 
@@ -197,22 +198,14 @@ const concurrencyScript = defineScript({
   transformReply: reply,
 });
 
+const SCRIPTS = { gcra: gcraScript, slidingWindow: windowScript, concurrency: concurrencyScript };
+
+/** A connection to the configured Redis (standalone, Sentinel or Cluster: src/redis/options.ts) with the decision scripts. */
 function makeClient(config: RedisConfig) {
-  return createClient({
-    url: config.url,
-    disableOfflineQueue: true,
-    commandOptions: { timeout: config.timeoutMs, rejectInFlight: true },
-    socket: {
-      connectTimeout: Math.max(1000, config.timeoutMs),
-      // 50 ms, doubling up to 1 s, with jitter so instances do not reconnect in step.
-      reconnectStrategy: (retries: number) => Math.min(RECONNECT_MAX_MS, 50 * 2 ** Math.min(retries, 5)) + Math.floor(Math.random() * 50),
-    },
-    scripts: { gcra: gcraScript, slidingWindow: windowScript, concurrency: concurrencyScript },
-  });
+  return createRedisConnection(config, SCRIPTS, { clientName: 'usher-ratelimit' });
 }
 
-/** The longest pause between two reconnection attempts (plus up to 50 ms of jitter). */
-export const RECONNECT_MAX_MS = 1000;
+export { RECONNECT_MAX_MS };
 
 type Client = ReturnType<typeof makeClient>;
 
@@ -245,7 +238,8 @@ export class RedisRateLimitClient {
     this.#client.connect().catch(() => {
       /* reconnectStrategy retries; decisions meanwhile fail fast (no offline queue) */
     });
-    this.#client.unref();
+    // Sentinel and Cluster clients have no unref(): their sockets are closed by close() at stop.
+    (this.#client as { unref?: () => void }).unref?.();
   }
 
   /** Whether the connection is up (commands are sent rather than refused at once). */

@@ -6,12 +6,13 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
 import { AdminServer } from '../admin/server.ts';
 import { formatIssue, hasUnresolvedModules, resolveModules, type ConfigResult } from '../config/index.ts';
 import { UsherConfigError } from '../errors.ts';
-import type { HostPort, UsherConfig } from '../config/types.ts';
+import type { AdminState, HostPort, UsherConfig } from '../config/types.ts';
 import { createAccessLog, type AccessLog } from '../observe/access-log.ts';
 import { silentLogger, type Logger } from '../observe/logger.ts';
 import { createMetricsRegistry } from '../observe/metrics.ts';
 import { L4Metrics } from '../l4/metrics.ts';
 import { declarePoolMetrics } from '../pool/metrics.ts';
+import { declareDiscoveryMetrics } from '../discovery/metrics.ts';
 import type { Pool, PoolOptions } from '../pool/pool.ts';
 import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { HttpMetrics } from '../proxy/metrics.ts';
@@ -22,7 +23,7 @@ import { declareListenerMetrics } from './listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type Snapshot, type SnapshotMetrics } from './snapshot.ts';
 import { WorkerGroup, type WorkerView } from '../workers/group.ts';
 import { ResponseCache } from '../cache/response-cache.ts';
-import { cacheReport, declareCacheMetrics, sumReports, type CachePurge, type CacheStats } from '../cache/report.ts';
+import { cacheStats, declareCacheMetrics, purgeCache, type CachePurge, type CacheStats } from '../cache/report.ts';
 import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
@@ -31,6 +32,10 @@ import type { KubeConnection } from '../kubernetes/connection.ts';
 import { KubernetesConfigError } from '../kubernetes/errors.ts';
 import { declareKubernetesMetrics } from '../kubernetes/metrics.ts';
 import { declareRateLimitMetrics, rateLimitReports, rateLimitTopKeys, resetRateLimitKey, type RateLimitReport, type TopKeysReport } from '../ratelimit/report.ts';
+import { purgeOf } from '../admin/api.ts';
+import type { BusHandlers, ShareResult } from '../peers/bus.ts';
+import { declarePeerMetrics } from '../peers/metrics.ts';
+import { Peers, type PeersView } from '../peers/peers.ts';
 
 /** How usher is embedded: everything here has a default suitable for production. */
 export interface UsherOptions {
@@ -66,6 +71,14 @@ export type ReloadResult =
 const TICKET_KEY_ROTATION_MS = 12 * 60 * 60 * 1000;
 
 /**
+ * Longest `Usher.start` waits for discovered pools' first lookups. Each lookup
+ * is bounded by its source's `timeout` (2 s by default; an SRV source asks
+ * twice in a row: the SRV records, then their targets'), so this only caps a
+ * config with very long timeouts.
+ */
+const DISCOVERY_START_WAIT_MS = 10_000;
+
+/**
  * A running usher: its listeners, the snapshot they serve and the admin API.
  * `npm start`, the CLI and the tests all go through this class.
  */
@@ -73,7 +86,7 @@ export class Usher {
   readonly logger: Logger;
   /** This usher's metrics (`GET /metrics` on the admin API renders it). */
   readonly metrics: Registry;
-  /** The main thread's response cache (`cache` filters; with worker threads each worker has its own). */
+  /** The main thread's response cache: it owns the process's store, which every worker thread uses too. */
   readonly responseCache = new ResponseCache();
   /** The process's rate-limit tables: made here, shared with every worker thread. */
   readonly rateLimits = new RateLimitStore(true);
@@ -91,19 +104,24 @@ export class Usher {
   #ticketKeyTimer: NodeJS.Timeout | undefined;
   /** Pools from EndpointSlices: watches on the main thread, members published to every data plane. */
   readonly #kubernetes: KubernetesDiscovery;
+  /** The registry and event bus shared with other instances; undefined without a `redis` section. */
+  #peers: Peers | undefined;
 
-  private constructor(config: UsherConfig, options: UsherOptions) {
+  private constructor(config: UsherConfig, options: UsherOptions, kubernetes: KubeConnection | undefined) {
     this.logger = options.logger ?? silentLogger();
     this.#options = options;
     this.#workers = workerCount(config, options.defaultWorkers);
     this.#accessLog = options.accessLog ?? createAccessLog(config.accessLog);
+    // Connected before the pools exist: a pool's `discovery.kubernetes` source subscribes as the pool is made.
     this.#kubernetes = new KubernetesDiscovery({ logger: this.logger, ...options.kubernetes });
+    this.#kubernetes.connect(config.kubernetes, kubernetes);
     const pools = (): Iterable<Pool> => this.#snapshot.pools.values();
     // Read at scrape time only: the array costs nothing on the data path.
     const runtimes = (): Iterable<PoolRuntime> => [...this.#snapshot.pools.values()].map((pool) => pool.runtime);
     this.metrics = createMetricsRegistry([
       (registry) => declareListenerMetrics(registry, () => this.#listeners.values()),
       (registry) => declarePoolMetrics(registry, pools),
+      (registry) => declareDiscoveryMetrics(registry, pools),
       (registry) => this.#recorded.http.declare(registry, runtimes),
       (registry) => this.#recorded.l4.declare(registry),
       (registry) => declareWorkerMetrics(registry, () => this.workers),
@@ -111,6 +129,7 @@ export class Usher {
       (registry) => declareCompressMetrics(registry),
       (registry) => declareRateLimitMetrics(registry, this.rateLimits),
       (registry) => declareKubernetesMetrics(registry, () => this.#kubernetes),
+      (registry) => declarePeerMetrics(registry, () => this.#peers),
     ]);
     this.#snapshot = applySnapshot(compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits), undefined, this.#accessLog, this.#poolOptions(), this.#recorded).snapshot;
   }
@@ -131,14 +150,13 @@ export class Usher {
       if (err instanceof KubernetesConfigError) throw new UsherConfigError('the kubernetes section cannot be used', [err.message]);
       throw err;
     }
-    const usher = new Usher(config, options);
+    const usher = new Usher(config, options, kubernetes);
     try {
-      // Watches start before the listeners: the first lists are on their way while usher binds.
-      usher.#kubernetes.apply(config, usher.#snapshot.pools, kubernetes);
+      await usher.#firstLookups();
       if (usher.#workers > 0) {
         const group = new WorkerGroup(
           usher.#workers,
-          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config, rateLimits: (c) => usher.rateLimits.share(c.rateLimits) },
+          { logger: usher.logger, pools: () => usher.#snapshot.pools.values(), config: () => usher.#snapshot.config, rateLimits: (c) => usher.rateLimits.share(c.rateLimits), cache: () => usher.responseCache.share() },
           // An access log given as an object (tests, --no-access-log) cannot cross threads; a disabled one is honoured.
           { log: config.log, accessLog: options.accessLog?.enabled === false ? { ...config.accessLog, enabled: false } : config.accessLog, ticketKeys: randomBytes(48) },
         );
@@ -155,6 +173,13 @@ export class Usher {
       if (config.admin !== undefined) {
         usher.#admin = await AdminServer.start(config.admin, usher);
         usher.logger.info({ address: usher.#admin.url }, 'admin API listening');
+      }
+      // After the admin API: peers learn its address from the registry. Never waits for Redis.
+      if (config.redis !== undefined) {
+        const peers = Peers.start(config.redis, { config: () => usher.#snapshot.config, admin: () => usher.adminUrl ?? null, handlers: usher.#peerHandlers(), logger: usher.logger });
+        usher.#peers = peers;
+        // While Redis is away, `onStoreError: local` enforces each limit ÷ the instances last seen alive.
+        usher.rateLimits.setLiveInstances(() => peers.liveInstances());
       }
       usher.#ticketKeyTimer = setInterval(() => {
         usher.rotateTicketKeys().catch((err: unknown) => usher.logger.error({ err }, 'rotating the TLS session-ticket keys failed; the old keys stay'));
@@ -186,6 +211,26 @@ export class Usher {
     if (this.#stopping !== undefined) reasons.push('stopping');
     if (!this.#kubernetes.synced) reasons.push('waiting for the first list of the EndpointSlices that pools are discovered from');
     return { ready: reasons.length === 0, reasons };
+  }
+
+  /**
+   * Waits for every discovered pool's first round of lookups (bounded by
+   * their timeouts, at most {@link DISCOVERY_START_WAIT_MS}), so a pool whose
+   * name resolves serves from the first request; one that does not starts
+   * empty (503 no_backend) and fills when a lookup answers.
+   */
+  async #firstLookups(): Promise<void> {
+    const pools = [...this.#snapshot.pools.values()].filter((pool) => pool.discovery.active);
+    if (pools.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const capped = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), DISCOVERY_START_WAIT_MS)));
+    await Promise.race([Promise.all(pools.map((pool) => pool.discovery.ready())), capped]);
+    clearTimeout(timer);
+    for (const pool of pools) {
+      if (pool.control.discovered.length > 0) continue;
+      const empty = pool.control.backends.length === 0 ? 'requests get 503 no_backend' : 'only its file backends serve';
+      this.logger.warn({ pool: pool.name, discovery: pool.discovery.view() }, `pool ${pool.name} starts without discovered members: ${empty} until a lookup answers`);
+    }
   }
 
   /** The bound address of a listener (useful with port 0). */
@@ -229,21 +274,56 @@ export class Usher {
     await this.#group?.collect(false);
   }
 
-  /** The response cache over every thread as last reported (at most a second old); undefined when no route caches. */
+  /** The response cache: the store's numbers now, the threads' request counters as last reported (at most a second old); undefined when no route caches. */
   cacheStats(): CacheStats | undefined {
     if (!this.responseCache.enabled) return undefined;
-    const workers = this.#group?.cacheStats ?? [];
-    return sumReports([cacheReport(this.responseCache), ...workers.map((stats) => ({ purged: 0, stats }))]).stats;
+    return cacheStats(this.responseCache, [this.responseCache.counters, ...(this.#group?.cacheCounters ?? [])]);
   }
 
   /**
-   * The response cache of every data-plane thread, summed, after `purge` if
-   * given (a purge reaches every thread before this resolves).
+   * The response cache, after `purge` if given: the process has one store,
+   * so a purge is applied once, here, and every thread sees it at once. The
+   * threads' request counters are read fresh.
    */
   async cache(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }> {
-    const own = cacheReport(this.responseCache, purge);
-    const workers = this.#group === undefined ? [] : await this.#group.cache(purge);
-    return sumReports([own, ...workers]);
+    const purged = purge === undefined ? 0 : purgeCache(this.responseCache, purge);
+    const workers = this.#group === undefined ? [] : await this.#group.cache();
+    return { purged, stats: cacheStats(this.responseCache, [this.responseCache.counters, ...workers]) };
+  }
+
+  /** The instances sharing this usher's Redis (registry and event bus); undefined without a `redis` section. */
+  get peers(): Peers | undefined {
+    return this.#peers;
+  }
+
+  /** `GET /api/peers`: the live instances, whether their configs differ, the bus's counters. */
+  peersView(): PeersView | undefined {
+    return this.#peers?.view();
+  }
+
+  /** Sends a purge (applied here already) to every peer. */
+  sharePurge(body: Readonly<Record<string, unknown>>): Promise<ShareResult> | undefined {
+    return this.#peers?.bus.publishPurge(body);
+  }
+
+  /** Sends a backend's operator state (set here already) to every peer, when `redis.shareAdminActions` is on. */
+  shareBackendState(pool: string, backend: string, state: AdminState): Promise<ShareResult> | undefined {
+    return this.#peers?.bus.publishBackendState(pool, backend, state);
+  }
+
+  /** What this usher does with a message from a peer: what its own admin API would do. */
+  #peerHandlers(): BusHandlers {
+    return {
+      purge: async (body) => (await this.cache(purgeOf(body))).purged,
+      backendState: async (poolName, key, state) => {
+        const pool = this.#snapshot.pools.get(poolName);
+        const backend = pool?.control.find(key);
+        if (pool === undefined || backend === undefined) return false;
+        pool.control.setAdminState(backend, state);
+        await this.settled();
+        return true;
+      },
+    };
   }
 
   /** The rate-limit policies with their numbers, every thread's (they count into shared tables). */
@@ -299,7 +379,13 @@ export class Usher {
    */
   reload(config?: UsherConfig): Promise<ReloadResult> {
     // One reload at a time: a second waits for the first, then applies on top of it.
-    const next = this.#reloading.then(() => this.#reload(config));
+    const next = this.#reloading.then(async () => {
+      // Compiling the new config sets the response cache up for it (a new store for new limits): undone on failure.
+      const cache = this.responseCache.checkpoint();
+      const result = await this.#reload(config);
+      if (!result.ok) this.responseCache.restore(cache);
+      return result;
+    });
     this.#reloading = next;
     return next;
   }
@@ -355,9 +441,9 @@ export class Usher {
       }
     }
     const previousConfig = this.#snapshot.config;
+    this.#kubernetes.connect(config.kubernetes, kubernetes); // before the pools' sources are (re)configured
     const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
     this.#snapshot = snapshot;
-    this.#kubernetes.apply(config, snapshot.pools, kubernetes);
     const retiring: RunningListener[] = [];
     const configs = new Set(config.listeners.map((listener) => listener.name));
     for (const [name, running] of this.#listeners) {
@@ -397,10 +483,10 @@ export class Usher {
       if (failed.length > 0) return failed;
       const compiled = compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits);
       const previousPools = this.#snapshot.pools;
+      this.#kubernetes.connect(config.kubernetes, kubernetes); // before the pools' sources are (re)configured
       const { snapshot, retiredPools } = applySnapshot(compiled, this.#snapshot, this.#accessLog, this.#poolOptions(), this.#recorded);
       this.#snapshot = snapshot;
       for (const pool of snapshot.pools.values()) if (previousPools.get(pool.name) !== pool) group.attachPool(pool);
-      this.#kubernetes.apply(config, snapshot.pools, kubernetes);
       await group.commit();
       for (const pool of retiredPools) pool.close();
       return [];
@@ -414,6 +500,9 @@ export class Usher {
   }
 
   #restartOnlyWarnings(config: UsherConfig, previousConfig: UsherConfig, warnings: string[]): void {
+    // The peers' shareAdminActions applies now; the rest of the redis section at the next restart.
+    if (this.#peers !== undefined) warnings.push(...this.#peers.configure(config.redis));
+    else if (config.redis !== undefined) warnings.push('adding a redis section takes effect at the next restart');
     if (JSON.stringify(config.admin?.bind) !== JSON.stringify(previousConfig.admin?.bind)) {
       warnings.push('admin.bind changes take effect at the next restart');
     }
@@ -444,7 +533,8 @@ export class Usher {
   }
 
   #poolOptions(): PoolOptions {
-    return { logger: this.logger, dataPlanes: WorkerGroup.planes(this.#workers), ...this.#options.poolOptions };
+    const given = this.#options.poolOptions;
+    return { logger: this.logger, dataPlanes: WorkerGroup.planes(this.#workers), ...given, discovery: { ...given?.discovery, kubernetes: this.#kubernetes } };
   }
 
   /**
@@ -460,6 +550,8 @@ export class Usher {
 
   async #stop(timeoutMs: number): Promise<void> {
     clearInterval(this.#ticketKeyTimer);
+    // First: peers drop this instance from their lists at once, and no peer message arrives while it stops.
+    await this.#peers?.stop();
     // Stop watching first: pools keep their last members while requests drain.
     await this.#kubernetes.close();
     await this.#group?.stop(timeoutMs);

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Worker, type TransferListItem } from 'node:worker_threads';
-import type { CachePurge, CacheStats } from '../cache/report.ts';
+import type { ResponseCacheCounters } from '../cache/response-cache.ts';
+import type { SharedStoreBuffers } from '../cache/shared-store.ts';
 import type { ListenerConfig, UsherConfig } from '../config/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { Pool } from '../pool/pool.ts';
@@ -29,6 +30,8 @@ export interface GroupHost {
   config(): UsherConfig;
   /** The process's rate-limit tables for `config`'s policies (made now for new ones), sent with it. */
   rateLimits(config: UsherConfig): SharedRateLimits;
+  /** The process's response store, sent with every config while a route caches. */
+  cache(): SharedStoreBuffers | undefined;
 }
 
 /** A worker's rates are measured over at least this long: a `/metrics` scrape's fresh usage in between does not shorten the window. */
@@ -285,19 +288,19 @@ export class WorkerGroup {
     return out;
   }
 
-  /** The serving workers' response caches as of their last usage report (at most a second old). */
-  get cacheStats(): CacheStats[] {
-    const out: CacheStats[] = [];
+  /** The serving workers' response-cache request counters as of their last usage report (at most a second old). */
+  get cacheCounters(): ResponseCacheCounters[] {
+    const out: ResponseCacheCounters[] = [];
     for (const member of this.#members) if (member.usage?.cache !== undefined) out.push(member.usage.cache);
     return out;
   }
 
-  /** Every worker's response cache: its numbers, after `purge` if given (each worker has its own cache). */
-  async cache(purge?: CachePurge): Promise<{ purged: number; stats: CacheStats }[]> {
+  /** Every worker's response-cache request counters, now (the store itself is shared: the main thread reads its numbers). */
+  async cache(): Promise<ResponseCacheCounters[]> {
     const id = ++this.#pingId;
-    const answers = await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'cache', id, purge }, `cache-report:${id}`).catch(() => undefined)));
-    const out: { purged: number; stats: CacheStats }[] = [];
-    for (const answer of answers) if (answer?.type === 'cache-report') out.push({ purged: answer.purged, stats: answer.stats });
+    const answers = await Promise.all(this.#threads().map((thread) => this.#ask(thread, { type: 'cache', id }, `cache-report:${id}`).catch(() => undefined)));
+    const out: ResponseCacheCounters[] = [];
+    for (const answer of answers) if (answer?.type === 'cache-report') out.push(answer.counters);
     return out;
   }
 
@@ -337,7 +340,7 @@ export class WorkerGroup {
     try {
       if (this.#stopping) throw new Error('usher is stopping');
       const generation = this.#generation;
-      const prepared = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(this.#host.config()), rateLimits: this.#host.rateLimits(this.#host.config()), listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server));
+      const prepared = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(this.#host.config()), rateLimits: this.#host.rateLimits(this.#host.config()), cache: this.#host.cache(), listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server));
       if (prepared.type === 'prepared' && prepared.errors.length > 0) throw new Error(prepared.errors.join('; '));
       await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
       member.state = 'serving';
@@ -437,7 +440,7 @@ export class WorkerGroup {
         thread = this.#spawn(member, row);
         member.thread = thread;
         const generation = this.#generation;
-        const answer = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(config), rateLimits: this.#host.rateLimits(config), listeners: lent }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, lent.map((l) => l.server));
+        const answer = await this.#ask(thread, { type: 'prepare', generation, config: portableConfig(config), rateLimits: this.#host.rateLimits(config), cache: this.#host.cache(), listeners: lent }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, lent.map((l) => l.server));
         if (answer.type === 'prepared' && answer.errors.length > 0) throw new Error(answer.errors.join('; '));
         await this.#ask(thread, { type: 'commit', generation }, `committed:${generation}`);
         member.state = 'serving';
@@ -570,10 +573,11 @@ export class WorkerGroup {
   async #prepareAll(generation: number, config: UsherConfig, lent: readonly LentListener[][]): Promise<string[]> {
     const portable = portableConfig(config);
     const rateLimits = this.#host.rateLimits(config);
+    const cache = this.#host.cache();
     const answers = await Promise.all(
       this.#serving().map((member) => {
         const listeners = lent[member.index] ?? [];
-        return this.#ask(member.thread!, { type: 'prepare', generation, config: portable, rateLimits, listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server)).then(
+        return this.#ask(member.thread!, { type: 'prepare', generation, config: portable, rateLimits, cache, listeners }, `prepared:${generation}`, ANSWER_TIMEOUT_MS, listeners.map((l) => l.server)).then(
           (answer) => (answer.type === 'prepared' ? answer.errors : []),
           (error: Error) => [error.message],
         );

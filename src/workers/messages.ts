@@ -7,7 +7,8 @@
  * so a worker applies a pool's state before a `commit` that needs it, and a
  * `pong` proves every earlier message was applied (the admin API's barrier).
  */
-import type { CachePurge, CacheStats } from '../cache/report.ts';
+import type { ResponseCacheCounters } from '../cache/response-cache.ts';
+import type { SharedStoreBuffers } from '../cache/shared-store.ts';
 import type { Server } from 'node:net';
 import type { UsherConfig } from '../config/types.ts';
 import type { SharedInFlight } from '../pool/in-flight.ts';
@@ -39,15 +40,19 @@ export type ToWorker =
   | { readonly type: 'pool'; readonly pool: string; readonly state: PoolState }
   | { readonly type: 'close-idle' | 'taken-out'; readonly pool: string; readonly slot: number }
   | { readonly type: 'pool-closed'; readonly pool: string }
-  /** Phase one of a config change: build everything, swap nothing. The worker answers `prepared`. `rateLimits`: the process's tables for the config's policies (the same buffers while a policy is unchanged). */
-  | { readonly type: 'prepare'; readonly generation: number; readonly config: UsherConfig; readonly rateLimits: SharedRateLimits; readonly listeners: readonly LentListener[] }
+  /**
+   * Phase one of a config change: build everything, swap nothing. The worker answers `prepared`. `rateLimits`: the process's
+   * tables for the config's policies (the same buffers while a policy is unchanged); `cache`: the process's response store
+   * when a route caches (the same buffers while its limits are unchanged).
+   */
+  | { readonly type: 'prepare'; readonly generation: number; readonly config: UsherConfig; readonly rateLimits: SharedRateLimits; readonly cache: SharedStoreBuffers | undefined; readonly listeners: readonly LentListener[] }
   /** Phase two: serve the prepared config. The worker answers `committed`. */
   | { readonly type: 'commit' | 'abort'; readonly generation: number }
   | { readonly type: 'ping'; readonly id: number }
   /** New TLS session-ticket keys (48 bytes) for every https listener: a rotation. */
   | { readonly type: 'ticket-keys'; readonly keys: Uint8Array }
-  /** The response cache's numbers, after `purge` if given; the worker answers `cache-report`. */
-  | { readonly type: 'cache'; readonly id: number; readonly purge?: CachePurge | undefined }
+  /** The worker's response-cache request counters (the store is shared: its numbers are read on the main thread); the worker answers `cache-report`. */
+  | { readonly type: 'cache'; readonly id: number }
   /** Usage now, and the worker's metrics as prom-client JSON when `metrics` (a `/metrics` scrape). */
   | { readonly type: 'collect'; readonly id: number; readonly metrics: boolean }
   /** A planned restart: stop accepting and give the listening sockets back, open. The worker answers `handed-back`. */
@@ -77,8 +82,8 @@ export interface WorkerUsage {
   readonly connections: number;
   /** HTTP requests answered and L4 connections ended since the worker started. */
   readonly requests: number;
-  /** The worker's response cache, when a route caches. */
-  readonly cache?: CacheStats | undefined;
+  /** The worker's response-cache request counters, when a route caches. */
+  readonly cache?: ResponseCacheCounters | undefined;
   /** The thread's CPU time since it started, µs. */
   readonly cpuMicros: number;
 }
@@ -91,7 +96,7 @@ export type FromWorker =
   | { readonly type: 'reports'; readonly pool: string; readonly data: readonly number[] }
   | { readonly type: 'pong'; readonly id: number }
   | { readonly type: 'collected'; readonly id: number; readonly usage: WorkerUsage; readonly metrics: unknown }
-  | { readonly type: 'cache-report'; readonly id: number; readonly purged: number; readonly stats: CacheStats }
+  | { readonly type: 'cache-report'; readonly id: number; readonly counters: ResponseCacheCounters }
   | { readonly type: 'usage'; readonly usage: WorkerUsage }
   /** The worker's listening sockets, in the transfer list: it accepts nothing more and finishes what it has. */
   | { readonly type: 'handed-back'; readonly id: number; readonly listeners: readonly LentListener[] }

@@ -23,8 +23,8 @@ import { declareListenerMetrics } from '../runtime/listener-metrics.ts';
 import { applySnapshot, compileSnapshotRoutes, type CompiledRoutes, type Snapshot, type SnapshotMetrics } from '../runtime/snapshot.ts';
 import type { BackendUsageReport, FromWorker, LentListener, ToWorker, WorkerUsage } from './messages.ts';
 import { MirroredPool } from './mirrored-pool.ts';
-import { ResponseCache } from '../cache/response-cache.ts';
-import { cacheReport, declareCacheMetrics } from '../cache/report.ts';
+import { ResponseCache, type CacheCheckpoint } from '../cache/response-cache.ts';
+import { declareCacheMetrics, threadCounters } from '../cache/report.ts';
 import { declareCompressMetrics } from '../compress/report.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
 
@@ -83,7 +83,10 @@ class DataPlane {
   #ticketKeys: Buffer;
   readonly #port: NonNullable<typeof parentPort>;
   readonly #mirrors = new Map<string, MirroredPool>();
-  readonly #responseCache = new ResponseCache();
+  /** This thread's fills and request counters, on the process's store (the main thread's, adopted). */
+  readonly #responseCache = new ResponseCache(false);
+  /** The response cache as it was before the last `prepare`, put back if that config is aborted. */
+  #cacheBefore: { readonly generation: number; readonly checkpoint: CacheCheckpoint } | undefined;
   /** The main thread's rate-limit tables, adopted: this thread decides against the process's budgets. */
   readonly #rateLimits = new RateLimitStore(false);
   readonly #listeners = new Map<string, RunningListener>();
@@ -133,22 +136,24 @@ class DataPlane {
       case 'prepare':
         // A lent socket accepts as soon as it arrives: hold what it accepts until the listener takes over.
         this.#rateLimits.adopt(message.rateLimits);
+        this.#cacheBefore = { generation: message.generation, checkpoint: this.#responseCache.checkpoint() };
+        this.#responseCache.adopt(message.cache);
         void this.#prepare(message.generation, message.config, message.listeners.map((lent) => ({ ...lent, held: hold(lent.server as Server) })));
         return;
       case 'commit':
         this.#commit(message.generation);
         return;
       case 'abort':
+        // The main thread keeps its store when a reload fails: so does this thread.
+        if (this.#cacheBefore?.generation === message.generation) this.#responseCache.restore(this.#cacheBefore.checkpoint);
         this.#abort(message.generation);
         return;
       case 'ping':
         this.#post({ type: 'pong', id: message.id });
         return;
-      case 'cache': {
-        const { purged, stats } = cacheReport(this.#responseCache, message.purge);
-        this.#post({ type: 'cache-report', id: message.id, purged, stats });
+      case 'cache':
+        this.#post({ type: 'cache-report', id: message.id, counters: threadCounters(this.#responseCache) });
         return;
-      }
       case 'ticket-keys':
         this.#ticketKeys = Buffer.from(message.keys);
         for (const running of this.#listeners.values()) this.#shareTicketKeys(running);
@@ -284,7 +289,7 @@ class DataPlane {
     let connections = 0;
     for (const listener of this.#listeners.values()) connections += listener.openConnections;
     const requests = this.#recorded.http.served + this.#recorded.l4.served;
-    const cache = this.#responseCache.enabled ? cacheReport(this.#responseCache).stats : undefined;
+    const cache = this.#responseCache.enabled ? threadCounters(this.#responseCache) : undefined;
     return { pools, connections, requests, cpuMicros: cpuMicros(), cache };
   }
 

@@ -132,6 +132,9 @@ function expectedBackend(address: string, requests: number, bytesOut: number, ov
     weight: 1,
     effectiveWeight: 1,
     backup: false,
+    discovered: false,
+    priority: null,
+    terminating: false,
     inFlight: 0,
     maxConnections: null,
     connections: { open: 1, idle: 1 },
@@ -153,7 +156,7 @@ test('GET /api/pools, one pool and one backend: state, inFlight and counters', a
 
   const viewA = expectedBackend(a!.address, 2, 2 * 'origin0'.length);
   const viewB = expectedBackend(b!.address, 2, 2 * 'origin1'.length);
-  const pool: PoolView = { name: 'main', algorithm: 'round-robin', mode: 'primary', queued: 0, backends: [viewA, viewB] };
+  const pool: PoolView = { name: 'main', algorithm: 'round-robin', mode: 'primary', queued: 0, backends: [viewA, viewB], discovery: null };
 
   const all = await admin<{ pools: PoolView[] }>(usher, 'GET', '/api/pools');
   assert.equal(all.status, 200);

@@ -5,11 +5,13 @@
  * invalidation by unsafe methods, and Vary.
  */
 import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
 import { test, type TestContext } from 'node:test';
 import type { Usher } from '../../src/runtime/usher.ts';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
 import { send, type Reply } from '../helpers/send.ts';
-import { startUsher } from '../helpers/usher.ts';
+import { configFromYaml, startUsher } from '../helpers/usher.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 /** An origin and usher with one cached route in front of it; `top` adds top-level keys (runtime, admin). */
 async function cached(t: TestContext, handler: OriginHandler, cacheOptions = '{}', top = ''): Promise<{ origin: Origin; usher: Usher; port: number }> {
@@ -197,11 +199,81 @@ test('request no-cache revalidates, and no default TTL: a response without fresh
   assert.equal(upstreamGets(origin, '/fresh'), 2, 'the client asked for validation');
 });
 
-test('with two workers, an admin purge (by tag, prefix or key; hard or soft) reaches both caches before it answers; /api/cache and /metrics sum them', async (t) => {
+/** One kept-alive connection: every request on it is served by the same worker thread. */
+function connection(port: number): { get: (path: string) => Promise<Reply>; close: () => void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (path: string): Promise<Reply> =>
+    new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => parts.push(chunk));
+        res.on('end', () => {
+          const raw = Buffer.concat(parts);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, raw, body: raw.toString('utf8') });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  return { get, close: () => agent.destroy() };
+}
+
+/** A connection to each worker: new connections until each worker has served one (told apart by the workers' request counts). */
+async function connectionPerWorker(t: TestContext, usher: Usher, port: number): Promise<ReturnType<typeof connection>[]> {
+  const byWorker = new Map<number, ReturnType<typeof connection>>();
+  let sent = 0;
+  for (let attempt = 0; attempt < 64 && byWorker.size < usher.workers.length; attempt++) {
+    await usher.refresh();
+    const before = usher.workers.map((w) => w.requests);
+    const conn = connection(port);
+    t.after(() => conn.close());
+    assert.equal((await conn.get('/ping')).status, 200);
+    sent++;
+    await waitFor(async () => {
+      await usher.refresh();
+      return usher.workers.reduce((sum, w) => sum + w.requests, 0) >= sent;
+    }, 'the workers counted the ping');
+    const served = usher.workers.findIndex((w, i) => w.requests > before[i]!);
+    if (!byWorker.has(served)) byWorker.set(served, conn);
+  }
+  assert.equal(byWorker.size, usher.workers.length, 'new connections reached every worker');
+  return [...byWorker.keys()].sort().map((i) => byWorker.get(i)!);
+}
+
+test('with two workers, concurrent misses on one key in both make one upstream request: the second worker waits for the first one\'s fill', async (t) => {
+  const { origin, usher, port } = await cached(
+    t,
+    (req, res) => {
+      if (req.url === '/ping') {
+        res.writeHead(200, { 'cache-control': 'no-store' }).end('pong');
+        return;
+      }
+      // No Content-Length: the waiters in the filling worker wait for the end too (nothing to stream).
+      setTimeout(() => res.writeHead(200, { 'cache-control': 'max-age=60' }).end('slow body'), 300);
+    },
+    '{}',
+    'runtime: { workers: 2 }\n',
+  );
+  const [first, second] = await connectionPerWorker(t, usher, port);
+  const one = first!.get('/cold');
+  await waitFor(() => upstreamGets(origin, '/cold') === 1, 'the first worker went upstream');
+  const other = await second!.get('/cold');
+  assert.equal(other.body, 'slow body');
+  assert.match(String(other.headers['cache-status']), /^usher; hit; ttl=\d+; collapsed$/, 'answered from the store the other worker filled');
+  assert.equal((await one).body, 'slow body');
+  assert.equal(upstreamGets(origin, '/cold'), 1, 'one upstream request for both workers');
+});
+
+test('with two workers, one store: a response filled through one worker is a hit on the other; a purge or soft purge is seen by both; /api/cache and /metrics count the store once', async (t) => {
   let version = 0;
   const { origin, usher, port } = await cached(
     t,
     (req, res) => {
+      if (req.url === '/ping') {
+        res.writeHead(200, { 'cache-control': 'no-store' }).end('pong');
+        return;
+      }
       if (req.headers['if-none-match'] === `"v${version}"`) {
         res.writeHead(304, { etag: `"v${version}"`, 'cache-control': 'max-age=60' }).end();
         return;
@@ -213,38 +285,105 @@ test('with two workers, an admin purge (by tag, prefix or key; hard or soft) rea
     'runtime: { workers: 2 }\nadmin: { bind: 127.0.0.1:0 }\n',
   );
   const admin = usher.adminUrl!;
-  const many = (path: string) => Promise.all(Array.from({ length: 40 }, () => send(port, path)));
   const purge = async (body: unknown) => (await fetch(`${admin}/api/cache/purge`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })).json() as Promise<{ purged: number }>;
+  const [first, second] = await connectionPerWorker(t, usher, port);
+  const gets = () => upstreamGets(origin, '/p/1');
 
-  const before = await many('/p/1');
-  assert.ok(before.every((r) => r.status === 200));
-  const servedBefore = new Set(before.map((r) => r.body));
-  const stats = (await (await fetch(`${admin}/api/cache`)).json()) as { entries: number; hits: number };
-  assert.equal(stats.entries, servedBefore.size, 'one stored response per worker that served /p/1');
-  assert.ok(stats.hits >= 40 - servedBefore.size * 2, `hits summed over the workers: ${stats.hits}`);
+  // Filled through the first worker, a hit on the second.
+  const miss = await first!.get('/p/1');
+  assert.match(String(miss.headers['cache-status']), /fwd=uri-miss; fwd-status=200; stored/);
+  const hit = await second!.get('/p/1');
+  assert.equal(hit.body, 'v1');
+  assert.match(String(hit.headers['cache-status']), /^usher; hit; ttl=\d+$/, 'the other worker answered from the store the first one filled');
+  assert.equal(gets(), 1, 'the origin saw one request for both workers');
+  const stats = (await (await fetch(`${admin}/api/cache`)).json()) as { entries: number; hits: number; misses: number; stores: number };
+  assert.deepEqual({ entries: stats.entries, hits: stats.hits, stores: stats.stores }, { entries: 1, hits: 1, stores: 1 }, 'one stored response, counted once; hits summed over the workers');
 
-  assert.ok((await purge({ tag: 'products' })).purged >= 1);
-  const afterTag = await many('/p/1');
-  assert.ok(afterTag.every((r) => r.status === 200 && !servedBefore.has(r.body)), 'no worker served a response from before the purge');
+  // A hard purge (by tag, then by prefix) reaches both: whichever asks first fills again, and the other gets that.
+  assert.equal((await purge({ tag: 'products' })).purged, 1);
+  assert.equal((await second!.get('/p/1')).body, 'v2');
+  assert.equal((await first!.get('/p/1')).body, 'v2');
+  assert.equal((await purge({ prefix: `http://127.0.0.1:${port}/p/` })).purged, 1);
+  assert.equal((await first!.get('/p/1')).body, 'v3');
+  assert.equal((await second!.get('/p/1')).body, 'v3');
+  assert.equal(gets(), 3);
 
-  const seen = new Set(afterTag.map((r) => r.body));
-  assert.ok((await purge({ prefix: `http://127.0.0.1:${port}/p/` })).purged >= 1);
-  const afterPrefix = await many('/p/1');
-  assert.ok(afterPrefix.every((r) => r.status === 200 && !seen.has(r.body)), 'the prefix purge reached every worker');
-
-  // A soft purge marks stale: the next request revalidates (If-None-Match), the 304 keeps the stored body.
-  const requestsBefore = origin.seen.length;
-  await purge({ key: `http://127.0.0.1:${port}/p/1`, mode: 'soft' });
-  const afterSoft = await many('/p/1');
-  assert.ok(afterSoft.every((r) => r.status === 200 && /^v\d+$/.test(r.body)));
-  const revalidations = origin.seen.slice(requestsBefore);
-  assert.ok(revalidations.length >= 1 && revalidations.every((r) => r.headers['if-none-match'] !== undefined), 'soft-purged responses are revalidated, not refetched');
+  // A soft purge marks stale for both: each worker, asked first after one, revalidates (If-None-Match) and keeps the body.
+  for (const conn of [first!, second!]) {
+    const before = origin.seen.length;
+    assert.equal((await purge({ key: `http://127.0.0.1:${port}/p/1`, mode: 'soft' })).purged, 1);
+    const revalidated = await conn.get('/p/1');
+    assert.equal(revalidated.body, 'v3');
+    assert.match(String(revalidated.headers['cache-status']), /fwd=stale; fwd-status=304/);
+    assert.deepEqual(origin.seen.slice(before).map((r) => r.headers['if-none-match']), ['"v3"']);
+  }
+  assert.match(String((await first!.get('/p/1')).headers['cache-status']), /^usher; hit/);
 
   const bad = await fetch(`${admin}/api/cache/purge`, { method: 'POST', body: JSON.stringify({ key: 'x', tag: 'y' }) });
   assert.equal(bad.status, 400);
   const metrics = await (await fetch(`${admin}/metrics`)).text();
   assert.match(metrics, /usher_cache_requests_total\{result="hit"\} [1-9]/);
-  assert.match(metrics, /usher_cache_removed_total\{reason="purged"\} [1-9]/);
+  assert.match(metrics, /usher_cache_removed_total\{reason="purged"\} 4\n/, 'the store\'s numbers once, not once per thread');
+  assert.match(metrics, /usher_cache_entries 1\n/);
+});
+
+test('with two workers, the store outlives reloads that keep its limits and a worker restart; new limits start a new, empty store for every thread', async (t) => {
+  let version = 0;
+  const origin = await startOrigin('o', (req, res) => {
+    if (req.url === '/ping') {
+      res.writeHead(200, { 'cache-control': 'no-store' }).end('pong');
+      return;
+    }
+    version++;
+    res.writeHead(200, { 'cache-control': 'max-age=60' }).end(`v${version}`);
+  });
+  const yaml = (cache: string, header: string) => `runtime: { workers: 2 }
+${cache}
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters:
+          - headers: { response: { set: { x-config: ${header} } } }
+          - cache: {}
+pools:
+  main:
+    backends:
+      - address: ${origin.address}
+`;
+  const usher = await startUsher(yaml('cache: { maxSize: 64MiB }', 'one'));
+  t.after(async () => {
+    await usher.stop({ timeoutMs: 500 });
+    await origin.close();
+  });
+  const port = usher.address('web').port;
+  let [first, second] = await connectionPerWorker(t, usher, port);
+  assert.equal((await first!.get('/r')).body, 'v1');
+
+  assert.deepEqual(await usher.reload(configFromYaml(yaml('cache: { maxSize: 64MiB }', 'two'))), { ok: true, warnings: [] });
+  const kept = await second!.get('/r');
+  assert.equal(kept.headers['x-config'], 'two');
+  assert.equal(kept.body, 'v1', 'a reload with the same limits keeps the store and what it holds');
+
+  await usher.restartWorker(0);
+  [first, second] = await connectionPerWorker(t, usher, port);
+  assert.equal((await first!.get('/r')).body, 'v1', 'a restarted worker uses the process\'s store');
+
+  // A reload that fails (here, after its cache limits were read) leaves the store as it was, for every thread.
+  const broken = configFromYaml(yaml('cache: { maxSize: 32MiB }', 'broken'));
+  assert.equal((await usher.reload({ ...broken, pools: {} })).ok, false);
+  assert.equal(usher.cacheStats()?.maxBytes, 64 * 1024 * 1024);
+  assert.equal((await second!.get('/r')).body, 'v1');
+  assert.equal((await usher.cache({ key: `http://127.0.0.1:${port}/r`, mode: 'hard' })).purged, 1, 'purged in the store the workers use');
+  assert.equal((await first!.get('/r')).body, 'v2');
+  assert.equal((await second!.get('/r')).body, 'v2');
+
+  assert.deepEqual(await usher.reload(configFromYaml(yaml('cache: { maxSize: 32MiB }', 'three'))), { ok: true, warnings: [] });
+  assert.equal((await second!.get('/r')).body, 'v3', 'new limits: a new, empty store');
+  assert.equal((await first!.get('/r')).body, 'v3', 'which every worker uses');
+  assert.equal(usher.cacheStats()?.maxBytes, 32 * 1024 * 1024);
+  assert.equal(upstreamGets(origin, '/r'), 3);
 });
 
 test('stale-while-revalidate: at expiry nobody waits, and the origin sees one background revalidation', async (t) => {
@@ -406,6 +545,7 @@ pools:
   assert.equal(snapshot.cache?.entries, 1);
   assert.match(snapshot.cache?.top[0]?.key ?? '', /\/top$/);
   assert.equal((await firstSnapshot(plain.adminUrl!)).cache, undefined);
+  assert.equal(plain.responseCache.storeIfAny, undefined, 'no route caches: no store was made');
 });
 
 test('a fill whose backend fails mid-body releases its waiters at once; one of them fills, the rest are answered from it', async (t) => {

@@ -72,7 +72,7 @@ test('K1: the first list fills the pool: slices merged, endpoints deduplicated, 
   assert.equal(watch.query.get('labelSelector'), 'kubernetes.io/service-name=api');
   assert.equal(watch.query.get('allowWatchBookmarks'), 'true');
   assert.equal(watch.query.get('resourceVersion'), String(fake.revision), 'watched from the list\'s version (nothing changed since)');
-  assert.equal(metric(await usher.renderMetrics(), 'usher_discovery_members', { pool: 'api', state: 'active' }), 3);
+  assert.equal(metric(await usher.renderMetrics(), 'usher_discovery_members', { pool: 'api', source: 'kubernetes' }), 3);
   assert.equal(metric(await usher.renderMetrics(), 'usher_kubernetes_synced'), 1);
   // Every call usher made is in the table the RBAC test checks the ClusterRole against (and the fake enforces that ClusterRole).
   const declared = new Set(KUBERNETES_API_ACCESS.flatMap((a) => a.verbs.map((v) => `${v} ${a.resource}`)));
@@ -145,7 +145,7 @@ test('K3: a terminating endpoint drains (no new picks; sticky and in-flight requ
   fake.apply(endpointSlice('prod', 'api', 'api-a', [terminating(pods[0]!.ip, 'k3-0'), terminating(pods[1]!.ip, 'k3-1')], [{ name: 'http', port: pods[0]!.port }]));
   await waitFor(() => pool().mode === 'fallback', 'fallback mode');
   assert.deepEqual(new Set(await get(url, 20)), new Set(['k3-0', 'k3-1']), 'nothing ready: the terminating pods still serve (kube-proxy), not 503');
-  assert.equal(metric(await usher.renderMetrics(), 'usher_discovery_members', { pool: 'api', state: 'draining' }), 2);
+  assert.equal(metric(await usher.renderMetrics(), 'usher_backend_state', { pool: 'api', state: 'draining' }), 2);
 
   fake.apply(slice('api-a', pods));
   await waitFor(() => pool().mode === 'primary' && pool().discovered.every((b) => !b.terminating), 'both ready again');

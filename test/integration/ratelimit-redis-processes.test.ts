@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { spawnCli, type RunningCli } from '../helpers/cli.ts';
 import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
+import { freePort } from '../helpers/ports.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { send } from '../helpers/send.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -146,4 +147,55 @@ test('two usher processes hold one concurrency limit; a SIGKILLed process\'s lea
   await waitFor(async () => (await send(b!.port, '/late', { 'x-c': 'tenant' })).status === 200, 'b admitted once the dead process\'s leases expired', 10_000, 50);
   const waited = performance.now() - killedAt;
   assert.ok(waited <= 3500 + 1000, `freed by expiry, ${waited.toFixed(0)} ms after the kill (leaseTimeout 3 s)`);
+});
+
+test('Redis away: each of two registered instances falls back to its share of the limit (limit ÷ live instances from the registry)', async (t) => {
+  const redis = await startRedis(t);
+  const backend = await origin(t);
+  const dir = mkdtempSync(join(tmpdir(), 'usher-rl-share-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const start = async (name: string): Promise<Instance & { admin: string }> => {
+    const adminPort = await freePort();
+    const file = join(dir, `${name}.yaml`);
+    writeFileSync(file, `redis: { url: 'redis://127.0.0.1:${redis.port}', keyPrefix: share, timeout: 200ms, instance: ${name}, heartbeat: 200ms, peerTimeout: 2s }
+admin: { bind: '127.0.0.1:${adminPort}' }
+rateLimits:
+  api: { algorithm: sliding-window, limit: 10, window: 1h, key: ['header:x-user'], store: redis, onStoreError: local }
+listeners:
+  - name: web
+    bind: 127.0.0.1:0
+    routes:
+      - pool: main
+        filters:
+          - rateLimit: [api]
+pools:
+  main:
+    backends:
+      - address: ${backend.address}
+accessLog: { enabled: false }
+`);
+    const cli = spawnCli(['start', '-c', file]);
+    const kill = async (): Promise<void> => {
+      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
+      await cli.exited;
+    };
+    t.after(kill);
+    const [, url] = await cli.waitFor(/"listener":"web","address":"(http:\/\/[^"]+)"/, 20_000);
+    return { cli, port: Number(new URL(url!).port), kill, admin: `http://127.0.0.1:${adminPort}` };
+  };
+  const [a, b] = await Promise.all([start('a'), start('b')]);
+  await Promise.all([connected(a!), connected(b!)]);
+  // Both registered and seen alive by each other: the live count each instance's fallback divides by is 2.
+  const live = async (instance: { admin: string }): Promise<number> => {
+    const reports = (await (await fetch(`${instance.admin}/api/ratelimits`)).json()) as { policies: Array<{ policy: string; liveInstances: number }> };
+    return reports.policies.find((p) => p.policy === 'api')?.liveInstances ?? 0;
+  };
+  for (const instance of [a!, b!]) await waitFor(async () => (await live(instance)) === 2, 'each instance counts 2 live instances', 15_000, 50);
+  await redis.kill();
+  for (const instance of [a!, b!]) {
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await send(instance.port, '/x', { 'x-user': 'shared-user' })).status);
+    assert.equal(statuses.filter((s) => s === 200).length, 5, `each instance admits its half of 10 while Redis is away (${statuses.join(' ')})`);
+    assert.equal(statuses.filter((s) => s === 429).length, 5);
+  }
 });

@@ -169,6 +169,6 @@ pools: { main: { backends: [ { address: '127.0.0.1:1' } ] } }
   assert.equal(configFromYaml(base(redis, '{ algorithm: concurrency, limit: 5, store: redis }')).rateLimits?.['api']?.store, 'redis');
   assert.equal(configFromYaml(base(redis, '{ rate: 5/s, maxDelay: 1s, store: redis }')).rateLimits?.['api']?.store, 'redis');
   const config = configFromYaml(base("redis: { url: 'redis://127.0.0.1:6379' }\n", '{ rate: 1/s, store: redis }'));
-  assert.deepEqual(config.redis, { url: 'redis://127.0.0.1:6379', keyPrefix: 'usher', timeoutMs: 20 });
+  assert.deepEqual(config.redis, { url: 'redis://127.0.0.1:6379', keyPrefix: 'usher', timeoutMs: 20, shareAdminActions: false, heartbeatMs: 1000, peerTimeoutMs: 5000 });
   assert.equal(config.rateLimits?.['api']?.onStoreError, 'local');
 });

@@ -104,3 +104,52 @@ test('a sticky client keeps its draining backend; an operator\'s drain is not di
   control.setAdminState(control.find('127.0.0.2:10')!, 'disabled');
   assert.equal(keyOf(plane.select(fresh(), token)), 'none', 'a disabled backend keeps no sticky client');
 });
+
+const grouped = (port: number, priority: number, weight = 1): DiscoveredBackend => ({ ...at(port, false, weight), priority });
+
+test('priority groups (SRV): the lowest group with an available member takes the requests, the next one takes over when it has none, and gives it back', (t) => {
+  const { control, plane } = setup(t, poolConfig(['127.0.0.1:1']));
+  control.setDiscovered([grouped(10, 10), grouped(11, 10), grouped(20, 20), grouped(30, 30)]);
+  const backup = (port: number): boolean => control.find(`127.0.0.2:${port}`)!.backup;
+  const down = (port: number, isDown: boolean): void => {
+    control.find(`127.0.0.2:${port}`)!.healthy = !isDown; // what a failed health check does
+    control.stateChanged();
+  };
+  // The file's backend is a primary of its own: take it out of the way to watch the groups.
+  control.setAdminState(control.find('127.0.0.1:1')!, 'disabled');
+  assert.deepEqual([backup(10), backup(11), backup(20), backup(30)], [false, false, true, true]);
+  assert.equal(control.mode, 'primary');
+  assert.deepEqual(new Set(picks(plane, 6)), new Set(['127.0.0.2:10', '127.0.0.2:11']));
+  down(10, true);
+  assert.deepEqual(picks(plane, 3), Array(3).fill('127.0.0.2:11'), 'one member of group 10 is enough');
+  down(11, true);
+  assert.deepEqual([backup(10), backup(11), backup(20), backup(30)], [false, false, false, true], 'group 20 is the primaries now; group 30 still stands by');
+  assert.equal(control.mode, 'primary');
+  assert.deepEqual(picks(plane, 3), Array(3).fill('127.0.0.2:20'), 'not group 30');
+  down(20, true);
+  assert.deepEqual(picks(plane, 3), Array(3).fill('127.0.0.2:30'));
+  down(11, false);
+  assert.deepEqual([backup(10), backup(11), backup(20), backup(30)], [false, false, true, true], 'group 10 takes the traffic back');
+  assert.deepEqual(picks(plane, 3), Array(3).fill('127.0.0.2:11'));
+  down(11, true);
+  down(30, true);
+  assert.equal(control.mode, 'none', 'nothing available anywhere');
+  assert.deepEqual([backup(10), backup(11), backup(20), backup(30)], [false, false, true, true], 'the lowest group waits as primaries');
+  down(30, false);
+  assert.deepEqual(picks(plane, 2), Array(2).fill('127.0.0.2:30'));
+  // A member changing group moves with it; one group only: all primaries.
+  control.setDiscovered([grouped(10, 5), grouped(11, 10), grouped(20, 20), grouped(30, 30)]);
+  assert.equal(backup(10), false);
+  control.setDiscovered([grouped(10, 7), grouped(30, 7)]);
+  assert.deepEqual([backup(10), backup(30)], [false, false]);
+  assert.deepEqual(new Set(picks(plane, 6)), new Set(['127.0.0.2:30']), 'port 10 is still unhealthy');
+});
+
+test('members without a priority are one group: no backups, as before', (t) => {
+  const { control } = setup(t, poolConfig([]));
+  control.setDiscovered([at(10), at(11)]);
+  assert.deepEqual(control.backends.map((b) => b.backup), [false, false]);
+  control.find('127.0.0.2:10')!.healthy = false;
+  control.stateChanged();
+  assert.deepEqual(control.backends.map((b) => b.backup), [false, false]);
+});

@@ -59,6 +59,14 @@ test('a kubeconfig file, reloads that change what a pool watches, a broken kuber
   assert.deepEqual(await readyz.json(), { ready: true, reasons: [] });
   assert.equal((await fetch(`${admin}/livez`)).status, 200);
   assert.equal((await fetch(`${admin}/api/pools`)).status, 401);
+  // The source in the admin view, as for DNS sources.
+  const view = (await (await fetch(`${admin}/api/pools/api`, { headers: { authorization: 'Bearer 0123456789abcdef0123' } })).json()) as { discovery: { sources: Record<string, unknown>[] } };
+  const source = view.discovery.sources[0]!;
+  assert.deepEqual([source['source'], source['query'], source['state'], source['members'], source['lastError'], source['resourceVersion']], ['kubernetes', 'EndpointSlices prod/api port http', 'ok', 1, null, usher.kubernetes.reflector('prod', 'api')!.resourceVersion]);
+  assert.equal(typeof source['lastSuccessAgeMs'], 'number');
+  const text = await (await fetch(`${admin}/metrics`, { headers: { authorization: 'Bearer 0123456789abcdef0123' } })).text();
+  assert.match(text, /usher_discovery_members\{pool="api",source="kubernetes"\} 1/);
+  assert.doesNotMatch(text, /usher_discovery_resolutions_total\{[^}]*source="kubernetes"/, 'lookups are DNS\'s');
 
   // Reload: the pool watches another Service. The old watch stops, the members follow.
   const watchesBefore = fake.count('watch', 'endpointslices');

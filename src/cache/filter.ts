@@ -429,17 +429,33 @@ function failureClass(error: UsherError): keyof StaleIfErrorWindows {
  * response time.
  */
 function codedMemo(cache: ResponseCache, variant: StoredVariant): BodyMemo {
-  const base = `${variant.primaryKey}\n~${variant.response.responseTime} ${JSON.stringify(variant.requestFields)}`;
-  return {
-    id: base,
-    get(key) {
-      const found = cache.store.lookup(`${base} ${key}`, {});
-      return found.kind === 'hit' && !found.variant.invalidated && !variant.invalidated ? found.variant.body : undefined;
-    },
-    set(key, body) {
-      cache.store.put(`${base} ${key}`, { vary: [], requestFields: {}, response: variant.response, body });
-    },
-  };
+  return new CodedMemo(cache, variant);
+}
+
+/** {@link codedMemo}'s memo: made per hit, so its key is built only if a filter asks (most routes have no compress before the cache). */
+class CodedMemo implements BodyMemo {
+  readonly #cache: ResponseCache;
+  readonly #variant: StoredVariant;
+  #base: string | undefined;
+
+  constructor(cache: ResponseCache, variant: StoredVariant) {
+    this.#cache = cache;
+    this.#variant = variant;
+  }
+
+  get id(): string {
+    const variant = this.#variant;
+    return (this.#base ??= `${variant.primaryKey}\n~${variant.response.responseTime} ${JSON.stringify(variant.requestFields)}`);
+  }
+
+  get(key: string): Buffer | undefined {
+    const found = this.#cache.store.lookup(`${this.id} ${key}`, {});
+    return found.kind === 'hit' && !found.variant.invalidated && !this.#variant.invalidated ? found.variant.body : undefined;
+  }
+
+  set(key: string, body: Buffer): void {
+    this.#cache.store.put(`${this.id} ${key}`, { vary: [], requestFields: {}, response: this.#variant.response, body });
+  }
 }
 
 /**

@@ -54,6 +54,12 @@ export interface MatchConfig {
   /** TLS server name from the ClientHello (tls-passthrough listeners only): exact or `*.example.com`. */
   readonly sni?: string | undefined;
   readonly host?: string | undefined;
+  /**
+   * Internal (routes from Kubernetes Ingress, never from the file): a `*.` host
+   * covers exactly one label (`*.example.com` matches `a.example.com`, not
+   * `a.b.example.com`), as the Ingress API says.
+   */
+  readonly hostOneLabel?: boolean | undefined;
   readonly path?: string | undefined;
   readonly pathPrefix?: string | undefined;
   readonly pathRegex?: string | undefined;
@@ -83,6 +89,14 @@ export interface RouteConfig {
   readonly pool?: string | undefined;
   readonly redirect?: RedirectConfig | undefined;
   readonly stripPrefix?: string | undefined;
+  /**
+   * Internal (routes from the Gateway API, never from the file): a weighted
+   * split over pools, picked per request. An entry whose `pool` is undefined
+   * is a backend that could not be resolved: its share is answered 500
+   * (`USHER_BACKEND_INVALID`), as the Gateway API says. `pool` is then the
+   * first resolved entry's, or undefined when none is.
+   */
+  readonly split?: readonly { readonly pool: string | undefined; readonly weight: number }[] | undefined;
   /** Filters, in the order requests go through them (http and https listeners). */
   readonly filters?: readonly FilterConfig[] | undefined;
 }
@@ -341,6 +355,8 @@ export interface CertificateConfig {
   readonly certFile: string;
   /** PEM private key file. */
   readonly keyFile: string;
+  /** Internal (certificates from Kubernetes Secrets): the PEM itself; `certFile`/`keyFile` then only name where it came from. */
+  readonly pem?: { readonly cert: string; readonly key: string } | undefined;
 }
 
 export interface TlsListenerConfig {

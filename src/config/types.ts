@@ -550,6 +550,32 @@ export interface KubernetesConfig {
   /** `in-cluster`, or an absolute kubeconfig path (relative ones are resolved against the config file's directory). */
   readonly kubeconfig: string;
   readonly context?: string | undefined;
+  /** Routes from Ingresses of usher's IngressClasses (src/kubernetes/routes.ts). */
+  readonly ingress?: KubernetesIngressConfig | undefined;
+  /** Routes from HTTPRoutes attached to Gateways of usher's GatewayClasses. */
+  readonly gateway?: KubernetesGatewayConfig | undefined;
+}
+
+/** `kubernetes.ingress`. */
+export interface KubernetesIngressConfig {
+  /** IngressClasses whose `spec.controller` is this are usher's. Default `usher.dev/ingress-controller`. */
+  readonly controller: string;
+  /** The http listener the routes go on (after the file's routes). */
+  readonly listener: string;
+  /** The https listener Ingress `tls` hosts are served on, with the Secrets' certificates (after the file's routes and certificates). */
+  readonly tlsListener?: string | undefined;
+  /** Written to `status.loadBalancer.ingress` (an IP, or a host name). */
+  readonly address?: string | undefined;
+}
+
+/** `kubernetes.gateway`. */
+export interface KubernetesGatewayConfig {
+  /** GatewayClasses whose `spec.controllerName` is this are usher's. Default `usher.dev/gateway-controller`. */
+  readonly controllerName: string;
+  /** The http listener routes attached to a Gateway's HTTP listeners go on. */
+  readonly listener: string;
+  /** Written to Gateways' `status.addresses` (an IP, or a host name). */
+  readonly address?: string | undefined;
 }
 
 /** Which address records DNS discovery asks for: A, AAAA or both. */

@@ -416,7 +416,26 @@ export class Usher {
   }
 
   /** Swaps routes from the cluster in, like a reload of the same file; resolves with the errors when refused (nothing changed). */
-  #applyCluster(routes: ClusterRoutes): Promise<readonly string[]> {
+  async #applyCluster(routes: ClusterRoutes): Promise<readonly string[]> {
+    // New pools first, under the routes already served, so that no route points at a pool that has not listed its endpoints yet (a 503).
+    const fresh = [...routes.pools.keys()].filter((name) => !this.#snapshot.pools.has(name));
+    if (fresh.length > 0) {
+      const previous = this.#cluster;
+      const staged: ClusterRoutes = previous === undefined
+        ? { ...routes, routes: new Map(), certificates: new Map() }
+        : { ...previous, pools: new Map([...previous.pools, ...routes.pools]) };
+      const errors = await this.#swapCluster(staged);
+      if (errors.length > 0) return errors;
+      const pools = fresh.map((name) => this.#snapshot.pools.get(name)).filter((pool) => pool !== undefined);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(pools.map((pool) => pool.discovery.ready())), new Promise<void>((resolve) => (timer = setTimeout(resolve, DISCOVERY_START_WAIT_MS)))]);
+      clearTimeout(timer);
+      await this.settled(); // every worker has the members
+    }
+    return this.#swapCluster(routes);
+  }
+
+  #swapCluster(routes: ClusterRoutes): Promise<readonly string[]> {
     const next = this.#reloading.then(async () => {
       const previous = this.#cluster;
       this.#cluster = routes;

@@ -52,6 +52,8 @@ export const errorSpecs = {
   USHER_H2C_REQUIRES_H2: { httpStatus: 502, source: 'upstream', reason: 'h2c_requires_h2' },
   USHER_DOWNSTREAM_SEND_TIMEOUT: { httpStatus: 499, source: 'downstream', reason: 'send_timeout' },
   USHER_INTERNAL: { httpStatus: 500, source: 'internal', reason: 'internal_error' },
+  /** A route from the Gateway API picked a backendRef that could not be resolved (no such Service, or a cross-namespace reference no ReferenceGrant allows): 500, as the Gateway API says. */
+  USHER_BACKEND_INVALID: { httpStatus: 500, source: 'internal', reason: 'backend_invalid' },
   /** The pool's balancer threw while picking (a bug in a custom balancer); logged by the pool. */
   USHER_BALANCER_FAILED: { httpStatus: 500, source: 'internal', reason: 'balancer_error' },
   /** A route filter threw (or returned something that is not a verdict); logged with the route and filter. */

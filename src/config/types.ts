@@ -54,6 +54,12 @@ export interface MatchConfig {
   /** TLS server name from the ClientHello (tls-passthrough listeners only): exact or `*.example.com`. */
   readonly sni?: string | undefined;
   readonly host?: string | undefined;
+  /**
+   * Internal (routes from Kubernetes Ingress, never from the file): a `*.` host
+   * covers exactly one label (`*.example.com` matches `a.example.com`, not
+   * `a.b.example.com`), as the Ingress API says.
+   */
+  readonly hostOneLabel?: boolean | undefined;
   readonly path?: string | undefined;
   readonly pathPrefix?: string | undefined;
   readonly pathRegex?: string | undefined;
@@ -83,6 +89,14 @@ export interface RouteConfig {
   readonly pool?: string | undefined;
   readonly redirect?: RedirectConfig | undefined;
   readonly stripPrefix?: string | undefined;
+  /**
+   * Internal (routes from the Gateway API, never from the file): a weighted
+   * split over pools, picked per request. An entry whose `pool` is undefined
+   * is a backend that could not be resolved: its share is answered 500
+   * (`USHER_BACKEND_INVALID`), as the Gateway API says. `pool` is then the
+   * first resolved entry's, or undefined when none is.
+   */
+  readonly split?: readonly { readonly pool: string | undefined; readonly weight: number }[] | undefined;
   /** Filters, in the order requests go through them (http and https listeners). */
   readonly filters?: readonly FilterConfig[] | undefined;
 }
@@ -341,6 +355,8 @@ export interface CertificateConfig {
   readonly certFile: string;
   /** PEM private key file. */
   readonly keyFile: string;
+  /** Internal (certificates from Kubernetes Secrets): the PEM itself; `certFile`/`keyFile` then only name where it came from. */
+  readonly pem?: { readonly cert: string; readonly key: string } | undefined;
 }
 
 export interface TlsListenerConfig {
@@ -534,6 +550,32 @@ export interface KubernetesConfig {
   /** `in-cluster`, or an absolute kubeconfig path (relative ones are resolved against the config file's directory). */
   readonly kubeconfig: string;
   readonly context?: string | undefined;
+  /** Routes from Ingresses of usher's IngressClasses (src/kubernetes/routes.ts). */
+  readonly ingress?: KubernetesIngressConfig | undefined;
+  /** Routes from HTTPRoutes attached to Gateways of usher's GatewayClasses. */
+  readonly gateway?: KubernetesGatewayConfig | undefined;
+}
+
+/** `kubernetes.ingress`. */
+export interface KubernetesIngressConfig {
+  /** IngressClasses whose `spec.controller` is this are usher's. Default `usher.dev/ingress-controller`. */
+  readonly controller: string;
+  /** The http listener the routes go on (after the file's routes). */
+  readonly listener: string;
+  /** The https listener Ingress `tls` hosts are served on, with the Secrets' certificates (after the file's routes and certificates). */
+  readonly tlsListener?: string | undefined;
+  /** Written to `status.loadBalancer.ingress` (an IP, or a host name). */
+  readonly address?: string | undefined;
+}
+
+/** `kubernetes.gateway`. */
+export interface KubernetesGatewayConfig {
+  /** GatewayClasses whose `spec.controllerName` is this are usher's. Default `usher.dev/gateway-controller`. */
+  readonly controllerName: string;
+  /** The http listener routes attached to a Gateway's HTTP listeners go on. */
+  readonly listener: string;
+  /** Written to Gateways' `status.addresses` (an IP, or a host name). */
+  readonly address?: string | undefined;
 }
 
 /** Which address records DNS discovery asks for: A, AAAA or both. */

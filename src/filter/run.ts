@@ -101,7 +101,7 @@ export class FilterRun implements FilterRequest {
   #cancelled = false;
   #ended = false;
 
-  constructor(chain: FilterChain, plan: HttpListenerPlan, route: CompiledRoute, request: RouteRequest, facts: RequestFacts) {
+  constructor(chain: FilterChain, plan: HttpListenerPlan, route: CompiledRoute, request: RouteRequest, facts: RequestFacts, pool?: PoolRuntime) {
     this.#chain = chain;
     this.method = request.method;
     this.clientIp = facts.clientIp;
@@ -116,7 +116,7 @@ export class FilterRun implements FilterRequest {
     this.#path = request.path;
     this.#query = request.query;
     this.#host = request.host;
-    this.pool = plan.poolOfRoute[route.index];
+    this.pool = pool ?? plan.poolOfRoute[route.index];
   }
 
   // ---- the request view --------------------------------------------------------------

@@ -66,9 +66,9 @@ export interface KubernetesSubscriber {
   subscribe(pool: string, config: KubernetesDiscoveryConfig, report: (members: readonly DiscoveredBackend[]) => void): KubernetesSubscription;
 }
 
-/** Whether any pool of `config` is discovered from Kubernetes. */
+/** Whether any pool of `config` is discovered from Kubernetes, or routes come from Ingresses or the Gateway API. */
 export function usesKubernetes(config: UsherConfig): boolean {
-  return Object.values(config.pools).some((pool) => pool.discovery?.kubernetes !== undefined);
+  return Object.values(config.pools).some((pool) => pool.discovery?.kubernetes !== undefined) || config.kubernetes?.ingress !== undefined || config.kubernetes?.gateway !== undefined;
 }
 
 /**

@@ -56,6 +56,8 @@ export interface HttpListenerPlan {
   readonly routes: RouteTable;
   /** Pool of each route, by route index: resolved at compile time, not per request. `undefined` for redirect routes. */
   readonly poolOfRoute: readonly (PoolRuntime | undefined)[];
+  /** Weighted split of each route with `split` (routes from the Gateway API), by route index; undefined elsewhere. */
+  readonly splitOfRoute?: readonly (RouteSplit | undefined)[];
   /**
    * Filters of each route, by route index, in the order they run on requests
    * (`stripPrefix` first, the route's `filters` next, `redirect` last). A route
@@ -149,3 +151,18 @@ export interface Suspended {
 
 /** The route phase's result. */
 export type RouteOutcome = Forward | Answer | Refusal | Suspended;
+
+/** A route's weighted split: pools (undefined: a backend that could not be resolved, answered 500) and the running sum of their weights. */
+export interface RouteSplit {
+  readonly pools: readonly (PoolRuntime | undefined)[];
+  readonly cumulative: readonly number[];
+  readonly total: number;
+}
+
+/** One pick of a split, weighted; `random` in [0, 1). */
+export function pickSplit(split: RouteSplit, random: number = Math.random()): PoolRuntime | undefined {
+  const at = random * split.total;
+  const cumulative = split.cumulative;
+  for (let i = 0; i < cumulative.length; i++) if (at < cumulative[i]!) return split.pools[i];
+  return split.pools[split.pools.length - 1];
+}

@@ -24,7 +24,7 @@ import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import { cookiesOf, type RouteRequest } from '../route/request.ts';
 import type { CompiledRoute } from '../route/table.ts';
 import { hashKeyOf } from './hash-key.ts';
-import type { Answer, DownstreamSettings, Forward, HttpListenerPlan, Refusal, RequestFacts, RouteOutcome, Suspended } from './plan.ts';
+import { pickSplit, type Answer, type DownstreamSettings, type Forward, type HttpListenerPlan, type Refusal, type RequestFacts, type RouteOutcome, type Suspended } from './plan.ts';
 
 /**
  * Runs the route phase for one request. `plan` undefined: the listener was
@@ -40,7 +40,10 @@ export function routeRequest(plan: HttpListenerPlan | undefined, request: RouteR
       : new UsherError('USHER_NO_ROUTE', `no route of listener ${plan.name} matches`);
     return refusal(undefined, undefined, error);
   }
-  const pool = plan.poolOfRoute[route.index];
+  const split = plan.splitOfRoute?.[route.index];
+  const pool = split === undefined ? plan.poolOfRoute[route.index] : pickSplit(split);
+  // Gateway API: a request sent to a backendRef that cannot be resolved (missing Service, a cross-namespace reference no ReferenceGrant allows) is answered 500.
+  if (split !== undefined && pool === undefined) return refusal(route, undefined, new UsherError('USHER_BACKEND_INVALID', `route ${route.name} of listener ${plan.name}: the backend picked could not be resolved`));
   const refused = refuse(route, pool, request, facts, plan.settings);
   if (refused !== undefined) return refusal(route, pool, refused);
   const chain = plan.filtersOfRoute[route.index]!;
@@ -48,7 +51,7 @@ export function routeRequest(plan: HttpListenerPlan | undefined, request: RouteR
     if (pool === undefined) return refusal(route, pool, new UsherError('USHER_INTERNAL', `route ${route.name} of listener ${plan.name} has neither a pool nor a redirect`));
     return forward(route, pool, request, facts.clientIp, request.target, undefined);
   }
-  const run = new FilterRun(chain, plan, route, request, facts);
+  const run = new FilterRun(chain, plan, route, request, facts, pool);
   const outcome = run.start();
   if (outcome instanceof Promise) {
     // Never rejects: a bug after the filters settled must fail this request, not reach the process as an unhandled rejection.

@@ -39,7 +39,7 @@ import type { RouteHeaders } from './request.ts';
 /** A compiled host key: exact lowercase name, or a lowercase `.suffix` for `*.suffix`. */
 export type HostMatcher =
   | { readonly kind: 'exact'; readonly name: string }
-  | { readonly kind: 'wildcard'; readonly suffix: string };
+  | { readonly kind: 'wildcard'; readonly suffix: string; readonly oneLabel?: boolean };
 
 /** A compiled match value: exact string, or an anchored regex. */
 export type ValueMatcher =
@@ -56,7 +56,7 @@ export interface NamedMatcher {
  * Compiles a `host` key; throws {@link RouteConfigError} on an unsupported
  * pattern (`*`, `www.example.*`, nginx's `.example.com`) or a port.
  */
-export function compileHost(pattern: string, field: string): HostMatcher {
+export function compileHost(pattern: string, field: string, oneLabel = false): HostMatcher {
   let name = pattern.toLowerCase();
   if (name.endsWith('.')) name = name.slice(0, -1);
   const wildcard = name.startsWith('*.');
@@ -71,7 +71,7 @@ export function compileHost(pattern: string, field: string): HostMatcher {
   if (hostEnd(rest) !== rest.length) {
     throw new RouteConfigError('invalid-host', field, `host must not include a port, got ${JSON.stringify(pattern)}`);
   }
-  return wildcard ? { kind: 'wildcard', suffix: rest } : { kind: 'exact', name: rest };
+  return wildcard ? { kind: 'wildcard', suffix: rest, ...(oneLabel ? { oneLabel: true } : {}) } : { kind: 'exact', name: rest };
 }
 
 /** Matches a Host header value (any case, optional port, optional trailing dot). */
@@ -84,7 +84,11 @@ export function matchHost(matcher: HostMatcher, host: string | undefined): boole
   }
   const start = end - matcher.suffix.length;
   // start > 0: at least one character before the suffix's leading dot.
-  return start > 0 && equalsLowerAscii(host, start, matcher.suffix);
+  if (!(start > 0 && equalsLowerAscii(host, start, matcher.suffix))) return false;
+  if (matcher.oneLabel === true) {
+    for (let i = 0; i < start; i++) if (host.charCodeAt(i) === 0x2e /* . */) return false;
+  }
+  return true;
 }
 
 /** Segment-aware prefix test; see the module comment. */

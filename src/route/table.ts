@@ -86,7 +86,7 @@ class Route implements CompiledRoute {
     this.stripPrefix =
       config.stripPrefix === undefined ? undefined : compileStripPrefix(config.stripPrefix, `${field}.stripPrefix`);
     this.#methods = match.methods === undefined ? undefined : compileMethods(match.methods, `${field}.match.methods`);
-    this.#host = match.host === undefined ? undefined : compileHost(match.host, `${field}.match.host`);
+    this.#host = match.host === undefined ? undefined : compileHost(match.host, `${field}.match.host`, match.hostOneLabel === true);
     this.#path = match.path;
     this.#pathPrefix = match.pathPrefix;
     this.#pathRegex =

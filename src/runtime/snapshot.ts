@@ -3,7 +3,7 @@ import type { PoolRuntime } from '../pool/pool-runtime.ts';
 import type { AccessLog } from '../observe/access-log.ts';
 import { Pool, type PoolOptions } from '../pool/pool.ts';
 import type { DownstreamSettings } from '../proxy/plan.ts';
-import type { HttpListenerPlan } from '../proxy/plan.ts';
+import type { HttpListenerPlan, RouteSplit } from '../proxy/plan.ts';
 import { compileTcpPlan, type TcpListenerPlan } from '../l4/plan.ts';
 import { L4Metrics } from '../l4/metrics.ts';
 import { HttpMetrics } from '../proxy/metrics.ts';
@@ -76,8 +76,10 @@ export function compileSnapshotRoutes(config: UsherConfig, logger: Logger = sile
     const routes = compileRoutes(listener.routes);
     for (const route of routes.routes) {
       // The config validator rejects these; this guards embedders who build configs by hand.
+      const split = listener.routes[route.index]!.split;
+      for (const entry of split ?? []) if (entry.pool !== undefined && config.pools[entry.pool] === undefined) throw new Error(`listener ${listener.name}: route ${route.name} names unknown pool ${entry.pool}`);
       if (route.pool === undefined) {
-        if (route.redirect === undefined) throw new Error(`listener ${listener.name}: route ${route.name} has neither a pool nor a redirect`);
+        if (route.redirect === undefined && split === undefined) throw new Error(`listener ${listener.name}: route ${route.name} has neither a pool nor a redirect`);
       } else if (config.pools[route.pool] === undefined) {
         throw new Error(`listener ${listener.name}: route ${route.name} names unknown pool ${route.pool}`);
       }
@@ -140,11 +142,20 @@ function planOf(listener: ListenerConfig, routes: RouteTable, filters: readonly 
   // Redirect routes have no pool: their slot stays undefined so indexes still line up.
   const poolOfRoute = routes.routes.map((route) => (route.pool === undefined ? undefined : pools.get(route.pool)!.runtime));
   const proto = listener.protocol === 'https' ? 'https' : 'http';
+  const splitOfRoute = routes.routes.map((route): RouteSplit | undefined => {
+    const split = listener.routes[route.index]?.split;
+    if (split === undefined) return undefined;
+    let total = 0;
+    const cumulative: number[] = [];
+    for (const entry of split) cumulative.push((total += entry.weight));
+    return { pools: split.map((entry) => (entry.pool === undefined ? undefined : pools.get(entry.pool)!.runtime)), cumulative, total };
+  });
   return {
     name: listener.name,
     proto,
     routes,
     poolOfRoute,
+    ...(splitOfRoute.some((s) => s !== undefined) ? { splitOfRoute } : {}),
     filtersOfRoute: filters,
     accessLog,
     metrics: metrics.listener(listener.name, routes.routes),

@@ -28,6 +28,10 @@ import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
 import { KubernetesDiscovery, prepareKubernetes, type KubernetesDiscoveryOptions } from '../kubernetes/discovery.ts';
+import { KubeClient } from '../kubernetes/client.ts';
+import { KubernetesRoutes } from '../kubernetes/routes.ts';
+import { withClusterRoutes } from '../kubernetes/merge.ts';
+import type { ClusterRoutes } from '../kubernetes/translate.ts';
 import type { KubeConnection } from '../kubernetes/connection.ts';
 import { KubernetesConfigError } from '../kubernetes/errors.ts';
 import { declareKubernetesMetrics } from '../kubernetes/metrics.ts';
@@ -106,12 +110,20 @@ export class Usher {
   readonly #kubernetes: KubernetesDiscovery;
   /** The registry and event bus shared with other instances; undefined without a `redis` section. */
   #peers: Peers | undefined;
+  /** The config as the file (or the embedder) gave it: what cluster routes are merged into. */
+  #fileConfig: UsherConfig;
+  /** Routes, pools and certificates from Ingresses and the Gateway API, merged into every config applied. */
+  #cluster: ClusterRoutes | undefined;
+  /** The controller watching them; undefined without `kubernetes.ingress` or `kubernetes.gateway`. */
+  #routes: KubernetesRoutes | undefined;
+  #routesKey = '';
 
   private constructor(config: UsherConfig, options: UsherOptions, kubernetes: KubeConnection | undefined) {
     this.logger = options.logger ?? silentLogger();
     this.#options = options;
     this.#workers = workerCount(config, options.defaultWorkers);
     this.#accessLog = options.accessLog ?? createAccessLog(config.accessLog);
+    this.#fileConfig = config;
     // Connected before the pools exist: a pool's `discovery.kubernetes` source subscribes as the pool is made.
     this.#kubernetes = new KubernetesDiscovery({ logger: this.logger, ...options.kubernetes });
     this.#kubernetes.connect(config.kubernetes, kubernetes);
@@ -181,6 +193,13 @@ export class Usher {
         // While Redis is away, `onStoreError: local` enforces each limit ÷ the instances last seen alive.
         usher.rateLimits.setLiveInstances(() => peers.liveInstances());
       }
+      // Routes from the cluster: applied like a reload once listed (bounded wait, as for discovery).
+      usher.#configureRoutes(config, kubernetes);
+      if (usher.#routes !== undefined) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([usher.#routes.firstApplied, new Promise<void>((resolve) => (timer = setTimeout(resolve, DISCOVERY_START_WAIT_MS)))]);
+        clearTimeout(timer);
+      }
       usher.#ticketKeyTimer = setInterval(() => {
         usher.rotateTicketKeys().catch((err: unknown) => usher.logger.error({ err }, 'rotating the TLS session-ticket keys failed; the old keys stay'));
       }, TICKET_KEY_ROTATION_MS).unref();
@@ -210,6 +229,7 @@ export class Usher {
     const reasons: string[] = [];
     if (this.#stopping !== undefined) reasons.push('stopping');
     if (!this.#kubernetes.synced) reasons.push('waiting for the first list of the EndpointSlices that pools are discovered from');
+    if (this.#routes !== undefined && !this.#routes.synced) reasons.push('waiting for the first routes from Ingresses and the Gateway API');
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -390,10 +410,80 @@ export class Usher {
     return next;
   }
 
-  async #reload(given: UsherConfig | undefined): Promise<ReloadResult> {
+  /** The controller of usher's IngressClass and GatewayClass (its counts, what it applied), when configured. */
+  get kubernetesRoutes(): KubernetesRoutes | undefined {
+    return this.#routes;
+  }
+
+  /** Swaps routes from the cluster in, like a reload of the same file; resolves with the errors when refused (nothing changed). */
+  async #applyCluster(routes: ClusterRoutes): Promise<readonly string[]> {
+    // New pools first, under the routes already served, so that no route points at a pool that has not listed its endpoints yet (a 503).
+    const fresh = [...routes.pools.keys()].filter((name) => !this.#snapshot.pools.has(name));
+    if (fresh.length > 0) {
+      const previous = this.#cluster;
+      const staged: ClusterRoutes = previous === undefined
+        ? { ...routes, routes: new Map(), certificates: new Map() }
+        : { ...previous, pools: new Map([...previous.pools, ...routes.pools]) };
+      const errors = await this.#swapCluster(staged);
+      if (errors.length > 0) return errors;
+      const pools = fresh.map((name) => this.#snapshot.pools.get(name)).filter((pool) => pool !== undefined);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(pools.map((pool) => pool.discovery.ready())), new Promise<void>((resolve) => (timer = setTimeout(resolve, DISCOVERY_START_WAIT_MS)))]);
+      clearTimeout(timer);
+      await this.settled(); // every worker has the members
+    }
+    return this.#swapCluster(routes);
+  }
+
+  #swapCluster(routes: ClusterRoutes): Promise<readonly string[]> {
+    const next = this.#reloading.then(async () => {
+      const previous = this.#cluster;
+      this.#cluster = routes;
+      const cache = this.responseCache.checkpoint();
+      const result = await this.#reload(undefined, true);
+      if (!result.ok) {
+        this.#cluster = previous;
+        this.responseCache.restore(cache);
+      }
+      return result;
+    });
+    this.#reloading = next;
+    return next.then((result) => (result.ok ? [] : result.errors));
+  }
+
+  /** Starts, restarts or stops the route controller for the file's `kubernetes` section. */
+  #configureRoutes(file: UsherConfig, connection: KubeConnection | undefined): void {
+    const section = file.kubernetes;
+    const wanted = connection !== undefined && (section?.ingress !== undefined || section?.gateway !== undefined);
+    const key = wanted ? JSON.stringify({ section, server: connection.server.href, namespace: connection.namespace }) : '';
+    if (key === this.#routesKey) return;
+    this.#routesKey = key;
+    const old = this.#routes;
+    this.#routes = undefined;
+    if (old !== undefined) void old.stop();
+    if (!wanted || section === undefined) return;
+    const client = new KubeClient(connection, { userAgent: 'usher (kubernetes routes)' });
+    const routes: KubernetesRoutes = new KubernetesRoutes({
+      client,
+      config: section,
+      logger: this.logger,
+      ...(this.#options.kubernetes?.timing === undefined ? {} : { timing: this.#options.kubernetes.timing }),
+      apply: (translated): Promise<readonly string[]> => (this.#routes === routes ? this.#applyCluster(translated) : Promise.resolve(['the route controller was replaced'])),
+    });
+    this.#routes = routes;
+    const stop = routes.stop.bind(routes);
+    routes.stop = async () => {
+      await stop();
+      client.close();
+    };
+    routes.start();
+  }
+
+  async #reload(given: UsherConfig | undefined, fromCluster = false): Promise<ReloadResult> {
     if (this.#stopping !== undefined) return { ok: false, errors: ['usher is stopping'] };
     let config = given;
     let warnings: string[] = [];
+    if (config === undefined && fromCluster) config = this.#fileConfig;
     if (config === undefined) {
       const source = this.#options.configSource;
       if (source === undefined) return { ok: false, errors: ['no config file to reload from (usher was started without -c)'] };
@@ -404,7 +494,15 @@ export class Usher {
     }
     const resolved = await withModules(config);
     if (!resolved.ok) return this.#rejected(resolved.errors.map(formatIssue));
-    config = resolved.config;
+    const file = resolved.config;
+    try {
+      // Without an ingress or gateway section, the cluster's routes go.
+      const section = file.kubernetes;
+      const cluster = section?.ingress === undefined && section?.gateway === undefined ? undefined : this.#cluster;
+      config = withClusterRoutes(file, cluster);
+    } catch (err) {
+      return this.#rejected([(err as Error).message]);
+    }
     let compiled;
     try {
       compiled = compileSnapshotRoutes(config, this.logger, this.responseCache, this.rateLimits);
@@ -426,7 +524,15 @@ export class Usher {
     } catch (err) {
       return this.#rejected([(err as Error).message]);
     }
-    if (this.#group !== undefined) return this.#reloadWorkers(config, warnings, kubernetes);
+    const committed = (): void => {
+      this.#fileConfig = file;
+      if (!fromCluster) this.#configureRoutes(file, kubernetes);
+    };
+    if (this.#group !== undefined) {
+      const result = await this.#reloadWorkers(config, warnings, kubernetes);
+      if (result.ok) committed();
+      return result;
+    }
     // Bind new listeners first: a port that cannot be bound fails the reload before anything changed.
     const bound = new Map<string, RunningListener>();
     for (const listener of config.listeners) {
@@ -460,7 +566,8 @@ export class Usher {
     this.rateLimits.retain(config.rateLimits);
     if (config.admin !== undefined) this.#admin?.configure(config.admin);
     this.#restartOnlyWarnings(config, previousConfig, warnings);
-    this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, warnings }, 'config reloaded');
+    committed();
+    this.logger.info({ listeners: config.listeners.length, pools: Object.keys(config.pools).length, warnings, ...(fromCluster ? { from: 'kubernetes routes' } : {}) }, 'config reloaded');
     return { ok: true, warnings };
   }
 
@@ -553,6 +660,7 @@ export class Usher {
     // First: peers drop this instance from their lists at once, and no peer message arrives while it stops.
     await this.#peers?.stop();
     // Stop watching first: pools keep their last members while requests drain.
+    await this.#routes?.stop();
     await this.#kubernetes.close();
     await this.#group?.stop(timeoutMs);
     const listeners = [...this.#listeners.values()];

@@ -33,7 +33,7 @@ export class CertificateStore {
   readonly defaultOptions: SecureContextOptions;
 
   constructor(config: TlsListenerConfig) {
-    this.certificates = config.certificates.map((entry) => loadCertificate(entry.certFile, entry.keyFile, config.minVersion));
+    this.certificates = config.certificates.map((entry) => loadCertificate(entry.certFile, entry.keyFile, config.minVersion, entry.pem));
     for (const certificate of this.certificates) {
       for (const name of certificate.names) {
         const map = name.startsWith('*.') ? this.#wildcard : this.#exact;
@@ -62,15 +62,15 @@ export class CertificateStore {
 }
 
 /** Reads and checks a certificate and its key; errors name the file and what is wrong. */
-export function loadCertificate(certFile: string, keyFile: string, minVersion: 'TLSv1.2' | 'TLSv1.3'): LoadedCertificate {
-  let cert: Buffer;
-  let key: Buffer;
-  try {
+export function loadCertificate(certFile: string, keyFile: string, minVersion: 'TLSv1.2' | 'TLSv1.3', pem?: { readonly cert: string; readonly key: string }): LoadedCertificate {
+  let cert: Buffer = Buffer.from(pem?.cert ?? '');
+  let key: Buffer = Buffer.from(pem?.key ?? '');
+  if (pem === undefined) try {
     cert = readFileSync(certFile);
   } catch (err) {
     throw new Error(`cannot read certificate ${certFile}: ${(err as Error).message}`, { cause: err });
   }
-  try {
+  if (pem === undefined) try {
     key = readFileSync(keyFile);
   } catch (err) {
     throw new Error(`cannot read key ${keyFile}: ${(err as Error).message}`, { cause: err });

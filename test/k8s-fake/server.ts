@@ -119,6 +119,7 @@ export class FakeApiServer {
   /** RBAC rules that allow requests (everything else is 403); undefined: everything is allowed but what {@link forbid} denies. */
   #rules: readonly RbacRule[] | undefined;
   #failures: { count: number; status: number; verb: FakeVerb | undefined }[] = [];
+  readonly #touchBeforeStatusWrite = new Map<string, number>();
   #server: Server;
   #port = 0;
   #bookmarkTimer: NodeJS.Timeout | undefined;
@@ -277,6 +278,15 @@ export class FakeApiServer {
   /** Sends a BOOKMARK at the current revision to every watch that asked for them (and is not stalled). */
   sendBookmarks(): void {
     for (const watcher of this.#watchers) if (watcher.bookmarks && !watcher.stalled) this.#write(watcher, { type: 'BOOKMARK', object: this.#bookmark(watcher.kind) });
+  }
+
+  /**
+   * The next `count` status writes (PUT or PATCH on `…/status`) of `plural`
+   * find the object changed by someone else just before (an annotation, a new
+   * resourceVersion): a write carrying the version it read gets 409.
+   */
+  conflictNextStatusWrites(plural: string, count = 1): void {
+    this.#touchBeforeStatusWrite.set(plural, (this.#touchBeforeStatusWrite.get(plural) ?? 0) + count);
   }
 
   /** Advances the revision without changing anything a selector sees (as other objects' changes do on a real server). */
@@ -539,8 +549,14 @@ export class FakeApiServer {
       case 'update':
       case 'patch': {
         const key = keyOf(kind, { name: route.name!, namespace: route.namespace });
-        const old = objects.get(key);
+        let old = objects.get(key);
         if (old === undefined) throw notFound();
+        const touches = this.#touchBeforeStatusWrite.get(kind.plural) ?? 0;
+        if (route.subresource === 'status' && touches > 0) {
+          // Someone else changed the object between the client's read and this write: its version moves on, the write gets 409.
+          this.#touchBeforeStatusWrite.set(kind.plural, touches - 1);
+          old = this.#store(kind, { ...clone(old), metadata: { ...clone(old.metadata), annotations: { ...old.metadata.annotations, 'fake.test/touched': String(this.revision + 1) } } }, old, 'MODIFIED');
+        }
         let next: FakeObject;
         if (verb === 'update') {
           next = parseJson(body) as FakeObject;

@@ -47,45 +47,58 @@ export interface TrafficSummary {
   readonly p99Ms: number | null;
 }
 
+/** A backend's per-second series and latency buckets: allocated at its first attempt. */
+class Series {
+  readonly seriesSecond = new Float64Array(SERIES_SECONDS).fill(-1);
+  readonly requests = new Uint32Array(SERIES_SECONDS);
+  readonly errors = new Uint32Array(SERIES_SECONDS);
+  readonly latencySecond = new Float64Array(LATENCY_WINDOW_SECONDS).fill(-1);
+  readonly latency = new Uint32Array(LATENCY_WINDOW_SECONDS * BUCKETS);
+}
+
 export class RecentTraffic {
-  readonly #seriesSecond = new Float64Array(SERIES_SECONDS).fill(-1);
-  readonly #requests = new Uint32Array(SERIES_SECONDS);
-  readonly #errors = new Uint32Array(SERIES_SECONDS);
-  readonly #latencySecond = new Float64Array(LATENCY_WINDOW_SECONDS).fill(-1);
-  readonly #latency = new Uint32Array(LATENCY_WINDOW_SECONDS * BUCKETS);
+  /**
+   * About 4.6 KiB per backend and data plane, made at the first attempt: a
+   * pool discovered with thousands of endpoints (Kubernetes) pays nothing for
+   * the ones no request reached.
+   */
+  #series: Series | undefined;
 
   /**
    * One attempt ended at `nowMs` (a monotonic clock in ms, e.g. performance.now()).
    * `latencyMs` < 0 means none (the attempt got no response to time).
    */
   record(nowMs: number, latencyMs: number, error: boolean): void {
+    const s = (this.#series ??= new Series());
     const second = Math.floor(nowMs / 1000);
     const slot = second % SERIES_SECONDS;
-    if (this.#seriesSecond[slot] !== second) {
-      this.#seriesSecond[slot] = second;
-      this.#requests[slot] = 0;
-      this.#errors[slot] = 0;
+    if (s.seriesSecond[slot] !== second) {
+      s.seriesSecond[slot] = second;
+      s.requests[slot] = 0;
+      s.errors[slot] = 0;
     }
-    this.#requests[slot]!++;
-    if (error) this.#errors[slot]!++;
+    s.requests[slot]!++;
+    if (error) s.errors[slot]!++;
     if (latencyMs < 0) return;
     const latencySlot = second % LATENCY_WINDOW_SECONDS;
     const base = latencySlot * BUCKETS;
-    if (this.#latencySecond[latencySlot] !== second) {
-      this.#latencySecond[latencySlot] = second;
-      this.#latency.fill(0, base, base + BUCKETS);
+    if (s.latencySecond[latencySlot] !== second) {
+      s.latencySecond[latencySlot] = second;
+      s.latency.fill(0, base, base + BUCKETS);
     }
-    this.#latency[base + latencyBucket(latencyMs)]!++;
+    s.latency[base + latencyBucket(latencyMs)]!++;
   }
 
   /** Attempts per second over the last {@link SERIES_SECONDS} complete seconds before `nowMs`, oldest first. */
   perSecond(nowMs: number): number[] {
     const current = Math.floor(nowMs / 1000);
-    const series = new Array<number>(SERIES_SECONDS);
+    const series = new Array<number>(SERIES_SECONDS).fill(0);
+    const s = this.#series;
+    if (s === undefined) return series;
     for (let i = 0; i < SERIES_SECONDS; i++) {
       const second = current - SERIES_SECONDS + i;
       const slot = second % SERIES_SECONDS;
-      series[i] = second >= 0 && this.#seriesSecond[slot] === second ? this.#requests[slot]! : 0;
+      if (second >= 0 && s.seriesSecond[slot] === second) series[i] = s.requests[slot]!;
     }
     return series;
   }
@@ -104,17 +117,19 @@ export class RecentTraffic {
     const oldest = current - LATENCY_WINDOW_SECONDS + 1;
     let requests = 0;
     let errors = 0;
-    for (let slot = 0; slot < SERIES_SECONDS; slot++) {
-      const second = this.#seriesSecond[slot]!;
-      if (second < oldest || second > current) continue;
-      requests += this.#requests[slot]!;
-      errors += this.#errors[slot]!;
-    }
     const latency = new Uint32Array(BUCKETS);
-    for (let slot = 0; slot < LATENCY_WINDOW_SECONDS; slot++) {
-      const second = this.#latencySecond[slot]!;
+    const s = this.#series;
+    if (s === undefined) return { requests, errors, latency };
+    for (let slot = 0; slot < SERIES_SECONDS; slot++) {
+      const second = s.seriesSecond[slot]!;
       if (second < oldest || second > current) continue;
-      for (let b = 0, base = slot * BUCKETS; b < BUCKETS; b++) latency[b]! += this.#latency[base + b]!;
+      requests += s.requests[slot]!;
+      errors += s.errors[slot]!;
+    }
+    for (let slot = 0; slot < LATENCY_WINDOW_SECONDS; slot++) {
+      const second = s.latencySecond[slot]!;
+      if (second < oldest || second > current) continue;
+      for (let b = 0, base = slot * BUCKETS; b < BUCKETS; b++) latency[b]! += s.latency[base + b]!;
     }
     return { requests, errors, latency };
   }

@@ -273,7 +273,9 @@ class DataPlane {
       const runtime = mirror.served;
       if (runtime === undefined) continue;
       const now = performance.now();
-      pools[name] = runtime.backends.map((b) => ({
+      // A backend no request has reached and with no connection has nothing to say (the control plane reads
+      // a missing slot as zeros): a pool of thousands of discovered endpoints reports only the used ones.
+      pools[name] = runtime.backends.filter((b) => b.counters.requests !== 0 || b.connections.open !== 0).map((b) => ({
         slot: b.index,
         requests: b.counters.requests,
         failures: b.counters.failures,

@@ -65,6 +65,7 @@
  * give the top keys. Request counters (hits, misses...) stay per thread, in
  * `ResponseCache`.
  */
+import { cyrb53 } from '../runtime/string-hash.ts';
 import { FillLocks } from './fill-locks.ts';
 import { randomBytes } from 'node:crypto';
 import { threadId } from 'node:worker_threads';
@@ -102,6 +103,9 @@ export class CacheRecordGone extends Error {
     this.name = 'CacheRecordGone';
   }
 }
+
+/** The two halves of the last key hash (see string-hash.ts). */
+const HALVES = new Int32Array(2);
 
 /** Room for a record's header, key and metadata in a segment, besides the body. */
 const META_ROOM = 64 * 1024;
@@ -1048,16 +1052,8 @@ export class SharedStore implements ResponseStore {
 
   /** A seeded 32-bit hash of the key (cyrb53's mixing), never 0 (an empty slot). */
   #hashOf(key: string): number {
-    let h1 = 0xdeadbeef ^ this.#seed1;
-    let h2 = 0x41c6ce57 ^ this.#seed2;
-    for (let i = 0; i < key.length; i++) {
-      const ch = key.charCodeAt(i);
-      h1 = Math.imul(h1 ^ ch, 2654435761);
-      h2 = Math.imul(h2 ^ ch, 1597334677);
-    }
-    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-    return (h1 ^ h2) | 0 || 1;
+    cyrb53(key, this.#seed1, this.#seed2, HALVES);
+    return (HALVES[0]! ^ HALVES[1]!) | 0 || 1;
   }
 }
 

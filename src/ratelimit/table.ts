@@ -29,9 +29,13 @@
  * when the table is made, so a client cannot pick a key that collides with
  * another's. It is not a cryptographic hash.
  */
+import { cyrb53 } from '../runtime/string-hash.ts';
 import { randomBytes } from 'node:crypto';
 import type { Step } from './algorithms.ts';
 import { LATENCY_BOUNDS_MS } from '../observe/histogram.ts';
+
+/** The two halves of the last key hash (see string-hash.ts). */
+const HALVES = new Int32Array(2);
 
 /** Slots a key may occupy, from its home slot. */
 export const PROBE = 16;
@@ -300,15 +304,9 @@ export class LimiterTable {
 
   /** The seeded 64-bit hash of `key` (cyrb53's mixing, both 32-bit halves kept). */
   hashOf(key: string): KeyHash {
-    let h1 = 0xdeadbeef ^ this.#seed1;
-    let h2 = 0x41c6ce57 ^ this.#seed2;
-    for (let i = 0; i < key.length; i++) {
-      const ch = key.charCodeAt(i);
-      h1 = Math.imul(h1 ^ ch, 2654435761);
-      h2 = Math.imul(h2 ^ ch, 1597334677);
-    }
-    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    cyrb53(key, this.#seed1, this.#seed2, HALVES);
+    const h1 = HALVES[0]!;
+    const h2 = HALVES[1]!;
     let hash = (BigInt(h2 >>> 0) << 32n) | BigInt(h1 >>> 0);
     if (hash === 0n || hash === 0xffffffffffffffffn) hash = 1n; // 0: an empty slot; -1 as a signed word: an entry being written
     return { hash: BigInt.asIntN(64, hash), home: (h1 >>> 0) & this.#mask, lo: h1 | 0, hi: h2 | 0 };

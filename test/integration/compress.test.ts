@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import { test, type TestContext } from 'node:test';
 import zlib from 'node:zlib';
 import type { Usher } from '../../src/runtime/usher.ts';
-import { startOrigin, type Origin } from '../helpers/origin.ts';
+import { startOrigin, type Origin, type OriginHandler } from '../helpers/origin.ts';
 import { mulberry32 } from '../helpers/prng.ts';
 import { generateCertificate } from '../helpers/tls.ts';
 import { send } from '../helpers/send.ts';
@@ -403,10 +403,9 @@ pools:
   assert.equal(origin.seen.length, 3, 'one fill per coding');
 });
 
-test('compress listed before cache: the identity body is stored once, each coding is made once and kept with it, and a purge removes both', async (t) => {
-  const origin = await startOrigin('o', (req, res) => {
-    res.writeHead(200, bodyHeaders('application/json', JSON_BODY, { 'cache-control': 'max-age=60', etag: '"v1"', 'surrogate-key': 'json' })).end(JSON_BODY);
-  });
+/** An origin and usher with `compress` listed before `cache` on one route (the guard off), and an admin API. */
+async function compressBeforeCache(t: TestContext, handler: OriginHandler): Promise<{ origin: Origin; usher: Usher; port: number }> {
+  const origin = await startOrigin('o', handler);
   const usher = await startUsher(`admin: { bind: 127.0.0.1:0 }
 listeners:
   - name: web
@@ -425,7 +424,13 @@ pools:
     await usher.stop({ timeoutMs: 500 });
     await origin.close();
   });
-  const port = usher.address('web').port;
+  return { origin, usher, port: usher.address('web').port };
+}
+
+test('compress listed before cache: the identity body is stored once, each coding is made once and kept with it, and a purge removes both', async (t) => {
+  const { origin, usher, port } = await compressBeforeCache(t, (req, res) => {
+    res.writeHead(200, bodyHeaders('application/json', JSON_BODY, { 'cache-control': 'max-age=60', etag: '"v1"', 'surrogate-key': 'json' })).end(JSON_BODY);
+  });
   const reused = (metrics: string): number => Number(/usher_compress_reused_total (\d+)/.exec(metrics)?.[1] ?? 'NaN');
   const admin = usher.adminUrl!;
   const metrics = async (): Promise<string> => (await fetch(`${admin}/metrics`)).text();
@@ -454,27 +459,9 @@ pools:
 test('a large cache hit is sent uncoded while its coding is made on the thread pool, then coded from the store', async (t) => {
   const large = Buffer.from(JSON.stringify(Array.from({ length: 6000 }, (_, i) => ({ id: i, name: `item-${i}`, price: (i * 7919) % 1000 }))));
   assert.ok(large.length >= 128 * 1024, `a body past the thread-pool threshold (${large.length})`);
-  const origin = await startOrigin('o', (req, res) => {
+  const { origin, port } = await compressBeforeCache(t, (req, res) => {
     res.writeHead(200, bodyHeaders('application/json', large, { 'cache-control': 'max-age=60' })).end(large);
   });
-  const usher = await startUsher(`listeners:
-  - name: web
-    bind: 127.0.0.1:0
-    routes:
-      - pool: main
-        filters:
-          - compress: { guard: false }
-          - cache: {}
-pools:
-  main:
-    backends:
-      - address: ${origin.address}
-`);
-  t.after(async () => {
-    await usher.stop({ timeoutMs: 500 });
-    await origin.close();
-  });
-  const port = usher.address('web').port;
   const miss = await send(port, '/big', { 'accept-encoding': 'br' });
   assert.equal(miss.headers['content-encoding'], 'br', 'the miss is coded as it streams');
   const first = await send(port, '/big', { 'accept-encoding': 'br' });

@@ -59,6 +59,24 @@ pools:
   return { usher, port: usher.address('web').port };
 }
 
+/** Body bytes collected as they come: `received(n)` resolves once n bytes have arrived. */
+class Progress {
+  readonly parts: Buffer[] = [];
+  bytes = 0;
+  readonly #wanted: Array<{ bytes: number; resolve: () => void }> = [];
+
+  readonly add = (chunk: Buffer): void => {
+    this.parts.push(chunk);
+    this.bytes += chunk.length;
+    for (const w of this.#wanted.splice(0)) if (this.bytes >= w.bytes) w.resolve();
+    else this.#wanted.push(w);
+  };
+
+  received(n: number): Promise<void> {
+    return this.bytes >= n ? Promise.resolve() : new Promise((resolve) => this.#wanted.push({ bytes: n, resolve }));
+  }
+}
+
 /** A GET whose bytes are collected as they come; `received` resolves once `bytes` have arrived. */
 interface Reader {
   readonly req: ClientRequest;
@@ -70,9 +88,7 @@ interface Reader {
 }
 
 function reader(port: number, path: string): Reader {
-  const parts: Buffer[] = [];
-  let bytes = 0;
-  const wanted: Array<{ bytes: number; resolve: () => void }> = [];
+  const progress = new Progress();
   let resolveResponse!: (res: IncomingMessage) => void;
   const response = new Promise<IncomingMessage>((resolve) => (resolveResponse = resolve));
   let settle!: { resolve: (b: Buffer) => void; reject: (e: Error) => void };
@@ -80,25 +96,14 @@ function reader(port: number, path: string): Reader {
   done.catch(() => {}); // a test that does not await a cut reader must not fail on it
   const req = request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
     resolveResponse(res);
-    res.on('data', (chunk: Buffer) => {
-      parts.push(chunk);
-      bytes += chunk.length;
-      for (const w of wanted.splice(0)) if (bytes >= w.bytes) w.resolve();
-      else wanted.push(w);
-    });
-    res.on('end', () => settle.resolve(Buffer.concat(parts)));
+    res.on('data', progress.add);
+    res.on('end', () => settle.resolve(Buffer.concat(progress.parts)));
     res.on('aborted', () => settle.reject(new Error('response cut')));
     res.on('error', (error) => settle.reject(error));
   });
   req.on('error', (error) => settle.reject(error));
   req.end();
-  return {
-    req,
-    response,
-    done,
-    count: () => bytes,
-    received: (n) => (bytes >= n ? Promise.resolve() : new Promise((resolve) => wanted.push({ bytes: n, resolve }))),
-  };
+  return { req, response, done, count: () => progress.bytes, received: (n) => progress.received(n) };
 }
 
 test('waiters on a fill get its first bytes before the backend sent the rest, and the whole body after', async (t) => {
@@ -207,23 +212,16 @@ pools:
   /** A stream's status and bytes; `received(n)` resolves once n bytes came. */
   const open = (): { stream: ClientHttp2Stream; status: Promise<string>; received: (n: number) => Promise<void>; done: Promise<Buffer> } => {
     const stream = session.request({ ':path': '/slow' });
-    const parts: Buffer[] = [];
-    let bytes = 0;
-    const wanted: Array<{ n: number; resolve: () => void }> = [];
-    stream.on('data', (chunk: Buffer) => {
-      parts.push(chunk);
-      bytes += chunk.length;
-      for (const w of wanted.splice(0)) if (bytes >= w.n) w.resolve();
-      else wanted.push(w);
-    });
+    const progress = new Progress();
+    stream.on('data', progress.add);
     const status = new Promise<string>((resolve) => stream.on('response', (headers) => resolve(String(headers['cache-status'] ?? ''))));
     const done = new Promise<Buffer>((resolve, reject) => {
-      stream.on('end', () => resolve(Buffer.concat(parts)));
+      stream.on('end', () => resolve(Buffer.concat(progress.parts)));
       stream.on('error', reject);
       stream.on('close', () => (stream.rstCode !== 0 ? reject(new Error(`reset ${stream.rstCode}`)) : undefined));
     });
     done.catch(() => {});
-    return { stream, status, done, received: (n) => (bytes >= n ? Promise.resolve() : new Promise((resolve) => wanted.push({ n, resolve }))) };
+    return { stream, status, done, received: (n) => progress.received(n) };
   };
   const owner = open();
   await owner.received(HALF);

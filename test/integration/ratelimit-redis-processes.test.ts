@@ -57,7 +57,7 @@ async function usherProcess(t: TestContext, text: string): Promise<Instance> {
     await kill();
     rmSync(dir, { recursive: true, force: true });
   });
-  const [, url] = await cli.waitFor(/"address":"(http:\/\/[^"]+)"/, 20_000);
+  const [, url] = await cli.waitFor(/"listener":"web","address":"(http:\/\/[^"]+)"/, 20_000);
   return { cli, port: Number(new URL(url!).port), kill };
 }
 
@@ -152,12 +152,9 @@ test('two usher processes hold one concurrency limit; a SIGKILLed process\'s lea
 test('Redis away: each of two registered instances falls back to its share of the limit (limit ÷ live instances from the registry)', async (t) => {
   const redis = await startRedis(t);
   const backend = await origin(t);
-  const dir = mkdtempSync(join(tmpdir(), 'usher-rl-share-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const start = async (name: string): Promise<Instance & { admin: string }> => {
     const adminPort = await freePort();
-    const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, `redis: { url: 'redis://127.0.0.1:${redis.port}', keyPrefix: share, timeout: 200ms, instance: ${name}, heartbeat: 200ms, peerTimeout: 2s }
+    const instance = await usherProcess(t, `redis: { url: 'redis://127.0.0.1:${redis.port}', keyPrefix: share, timeout: 200ms, instance: ${name}, heartbeat: 200ms, peerTimeout: 2s }
 admin: { bind: '127.0.0.1:${adminPort}' }
 rateLimits:
   api: { algorithm: sliding-window, limit: 10, window: 1h, key: ['header:x-user'], store: redis, onStoreError: local }
@@ -174,14 +171,7 @@ pools:
       - address: ${backend.address}
 accessLog: { enabled: false }
 `);
-    const cli = spawnCli(['start', '-c', file]);
-    const kill = async (): Promise<void> => {
-      if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill('SIGKILL');
-      await cli.exited;
-    };
-    t.after(kill);
-    const [, url] = await cli.waitFor(/"listener":"web","address":"(http:\/\/[^"]+)"/, 20_000);
-    return { cli, port: Number(new URL(url!).port), kill, admin: `http://127.0.0.1:${adminPort}` };
+    return { ...instance, admin: `http://127.0.0.1:${adminPort}` };
   };
   const [a, b] = await Promise.all([start('a'), start('b')]);
   await Promise.all([connected(a!), connected(b!)]);

@@ -199,7 +199,13 @@ export class KubernetesDiscovery implements KubernetesSubscriber {
     if (watched.reflector.synced) {
       const reflector = watched.reflector;
       setImmediate(() => {
-        if (!sub.closed && this.#watched.get(sub.key)?.reflector === reflector) this.#update(sub, reflector);
+        if (sub.closed || this.#watched.get(sub.key)?.reflector !== reflector) return;
+        try {
+          this.#update(sub, reflector);
+        } catch (err) {
+          // Runs from an immediate: a bug here must not take the process down; the next change tries again.
+          this.#options.logger.error({ err, pool: sub.pool, service: sub.key }, 'kubernetes discovery: updating the pool failed');
+        }
       });
     }
   }

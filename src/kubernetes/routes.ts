@@ -21,6 +21,9 @@ import { condition, GATEWAY_GROUP, translate, type ClusterRoutes, type ClusterSt
 import type { KubeObject } from './types.ts';
 import { isIP } from 'node:net';
 
+/** Longest the first translation waits for every kind to list once (see #run). */
+const SYNC_WAIT_MS = 10_000;
+
 export interface KubernetesRoutesOptions {
   readonly client: KubeClient;
   readonly config: KubernetesConfig;
@@ -49,6 +52,9 @@ export class KubernetesRoutes {
   #firstApplied: () => void = () => undefined;
   readonly #options: KubernetesRoutesOptions;
   readonly #reflectors = new Map<ResourceKind, Reflector>();
+  #startedAt = 0;
+  /** Runs the translation once SYNC_WAIT_MS after start, when some kind has not listed by then. */
+  #syncTimer: NodeJS.Timeout | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -79,11 +85,16 @@ export class KubernetesRoutes {
 
   /** Every reflector has listed once. */
   get synced(): boolean {
+    return this.#listed() && this.current !== undefined;
+  }
+
+  #listed(): boolean {
     for (const r of this.#reflectors.values()) if (!r.synced) return false;
-    return this.current !== undefined;
+    return true;
   }
 
   start(): void {
+    this.#startedAt = performance.now();
     for (const r of this.#reflectors.values()) r.start();
     void Promise.all([...this.#reflectors.values()].map((r) => r.attempted)).then(() => {
       this.#started = true;
@@ -94,6 +105,7 @@ export class KubernetesRoutes {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#syncTimer);
     this.#firstApplied();
     await Promise.all([...this.#reflectors.values()].map((r) => r.stop()));
     await this.#running;
@@ -137,9 +149,16 @@ export class KubernetesRoutes {
   }
 
   async #run(): Promise<void> {
-    const routes = translate(this.#state(), this.#options.config);
-    const key = JSON.stringify({ r: [...routes.routes], p: [...routes.pools], c: [...routes.certificates].map(([l, cs]) => [l, cs.map((c) => c.certFile)]) });
     try {
+      // Until every kind has listed once, a translation would see missing Services and Secrets and replace good
+      // routes with 500s (a list that failed resolves `attempted` too): wait (the first successful list runs this
+      // again), but at most SYNC_WAIT_MS, so a kind the cluster does not have (no Gateway API CRDs) blocks nothing.
+      if (!this.#listed() && performance.now() - this.#startedAt < SYNC_WAIT_MS) {
+        this.#syncTimer ??= setTimeout(() => this.#changed(true), SYNC_WAIT_MS).unref();
+        return;
+      }
+      const routes = translate(this.#state(), this.#options.config);
+      const key = JSON.stringify({ r: [...routes.routes], p: [...routes.pools], c: [...routes.certificates].map(([l, cs]) => [l, cs.map((c) => c.certFile)]) });
       if (key !== this.#lastKey || this.current === undefined) {
         for (const warning of routes.warnings) this.#options.logger.warn({}, `kubernetes routes: ${warning}`);
         const errors = await this.#options.apply(routes);
@@ -238,7 +257,8 @@ export class KubernetesRoutes {
     let current = object;
     for (let attempt = 1; attempt <= MAX_STATUS_ATTEMPTS; attempt++) {
       const status = desired(current);
-      if (JSON.stringify(status) === JSON.stringify(current.status ?? null)) return;
+      // The API server returns custom resources with sorted keys: compare canonically, or every run rewrites them.
+      if (canonical(status) === canonical(current.status ?? null)) return;
       try {
         await this.#options.client.replaceStatus(kind, { ...current, apiVersion: current.apiVersion ?? apiVersion(kind), kind: current.kind ?? kind.kind, status } as T);
         this.status.writes++;
@@ -274,3 +294,8 @@ function sameParent(a: RouteParentStatus['parentRef'], b: RouteParentStatus['par
 }
 
 export type { Condition };
+
+/** JSON with every object's keys sorted: equal for equal values whatever order the keys came in. */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v));
+}

@@ -206,7 +206,7 @@ export function translate(state: ClusterState, config: KubernetesConfig | undefi
     const ordered = entries.sort((a, b) => compareTuples(a.key, b.key)).map((e) => e.route);
     if (defaultRoute !== undefined) ordered.push(defaultRoute);
     push(ingressConfig.listener, ordered);
-    if (ingressConfig.tlsListener !== undefined) push(ingressConfig.tlsListener, ordered);
+    if (ingressConfig.tlsListener !== undefined && ingressConfig.tlsListener !== ingressConfig.listener) push(ingressConfig.tlsListener, ordered);
   }
 
   // ---- Gateway API -----------------------------------------------------------------------------
@@ -253,7 +253,9 @@ export function translate(state: ClusterState, config: KubernetesConfig | undefi
       const hosts: (string | undefined)[] = anyHost ? [undefined] : [...hostnames].sort();
       (route.spec?.rules ?? []).forEach((rule, r) => {
         const translated = ruleFilters(rule.filters ?? []);
-        if (translated.unsupported !== undefined) unsupported = translated.unsupported;
+        // A filter usher cannot apply (an auth ExtensionRef, a redirect with a path...) is never skipped: the
+        // rule answers 500 instead of serving without it (the Gateway API's rule for unsupported filters).
+        let ruleUnsupported = translated.unsupported;
         const split: { pool: string | undefined; weight: number }[] = [];
         for (const ref of rule.backendRefs ?? []) {
           const resolved = resolveBackend(route, ref, services, state.referenceGrants);
@@ -261,10 +263,13 @@ export function translate(state: ClusterState, config: KubernetesConfig | undefi
             refProblem ??= resolved.problem;
             split.push({ pool: undefined, weight: ref.weight ?? 1 });
           } else split.push({ pool: usePool(resolved.namespace, ref.name, resolved.port), weight: ref.weight ?? 1 });
-          if ((ref.filters ?? []).length > 0) unsupported = 'filters on a backendRef';
+          if ((ref.filters ?? []).length > 0) ruleUnsupported = 'filters on a backendRef';
         }
+        if (ruleUnsupported !== undefined) unsupported = ruleUnsupported;
         const live = split.filter((s) => s.weight > 0);
-        const target: Pick<RouteConfig, 'pool' | 'split' | 'redirect'> = translated.redirect !== undefined
+        const target: Pick<RouteConfig, 'pool' | 'split' | 'redirect'> = ruleUnsupported !== undefined
+          ? { split: [{ pool: undefined, weight: 1 }] }
+          : translated.redirect !== undefined
           ? { redirect: translated.redirect }
           : live.length === 1 && live[0]!.pool !== undefined
             ? { pool: live[0]!.pool }
@@ -275,13 +280,18 @@ export function translate(state: ClusterState, config: KubernetesConfig | undefi
         matches.forEach((m, i) => {
           const pathType = m.path?.type ?? 'PathPrefix';
           const pathValue = m.path?.value ?? '/';
+          // Regular expressions come from any tenant and would run in V8's backtracking engine on every request
+          // (and RE2 syntax is not JavaScript's): not accepted from the cluster; the match is left out.
+          if (pathType === 'RegularExpression' || (m.headers ?? []).some((h) => h.type === 'RegularExpression') || (m.queryParams ?? []).some((q) => q.type === 'RegularExpression')) {
+            unsupported = 'RegularExpression matches';
+            return;
+          }
           const match: { -readonly [K in keyof MatchConfig]: MatchConfig[K] } = {};
           if (pathType === 'Exact') match.path = pathValue;
-          else if (pathType === 'RegularExpression') match.pathRegex = pathValue;
           else if (normalisePrefix(pathValue) !== '/') match.pathPrefix = normalisePrefix(pathValue);
           if (m.method !== undefined) match.methods = [m.method];
-          if ((m.headers ?? []).length > 0) match.headers = Object.fromEntries(m.headers!.map((h) => [h.name.toLowerCase(), h.type === 'RegularExpression' ? `~${h.value}` : literal(h.value)]));
-          if ((m.queryParams ?? []).length > 0) match.query = Object.fromEntries(m.queryParams!.map((q) => [q.name, q.type === 'RegularExpression' ? `~${q.value}` : literal(q.value)]));
+          if ((m.headers ?? []).length > 0) match.headers = Object.fromEntries(m.headers!.map((h) => [h.name.toLowerCase(), literal(h.value)]));
+          if ((m.queryParams ?? []).length > 0) match.query = Object.fromEntries(m.queryParams!.map((q) => [q.name, literal(q.value)]));
           const filters = translated.filters.map((f) => (f.kind === 'rewrite' && f.prefix !== undefined ? { ...f, prefix: { from: pathType === 'PathPrefix' ? normalisePrefix(pathValue) : '/', to: f.prefix.to } } : f));
           const pathKey = pathType === 'Exact' ? [0, -pathValue.length] : pathType === 'PathPrefix' ? [1, -normalisePrefix(pathValue).length] : [2, 0];
           hosts.forEach((host, h) => {

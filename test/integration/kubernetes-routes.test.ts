@@ -387,6 +387,32 @@ test('K12 HTTPRoute: the spec\'s precedence (exact, longest prefix, method befor
   assert.equal((await send(world.gw, 'prec2.example.com', '/exact')).pod, 'a-0');
 });
 
+test('an HTTPRoute usher cannot honour fully is never served without its filter (500) and a regex match from a tenant blocks no other route', async (t) => {
+  const world = await startWorld(t, {
+    before: async ({ fake, backend }) => {
+      for (const name of ['guarded', 'regex', 'plain']) await backend(name);
+      fake.apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'GatewayClass', metadata: { name: 'usher' }, spec: { controllerName: 'usher.dev/gateway-controller' } });
+      fake.apply({ apiVersion: 'gateway.networking.k8s.io/v1', kind: 'Gateway', metadata: { name: 'gw', namespace: 'prod' }, spec: { gatewayClassName: 'usher', listeners: [{ name: 'http', port: 80, protocol: 'HTTP' }] } });
+      // An auth filter usher does not implement: skipping it would serve the backend unauthenticated.
+      fake.apply(httpRoute('guarded', { ...toGw, hostnames: ['guarded.example.com'], rules: [{ filters: [{ type: 'ExtensionRef', extensionRef: { group: 'auth.example.com', kind: 'Policy', name: 'sso' } }], backendRefs: [ref('guarded')] }] }));
+      // RE2 syntax that is not a JavaScript regex, from another tenant.
+      fake.apply(httpRoute('regex', { ...toGw, hostnames: ['regex.example.com'], rules: [{ matches: [{ path: { type: 'RegularExpression', value: '(?i)/api' } }], backendRefs: [ref('regex')] }] }));
+      fake.apply(httpRoute('plain', { ...toGw, hostnames: ['plain.example.com'], rules: [{ backendRefs: [ref('plain')] }] }));
+    },
+  });
+  await waitFor(async () => (await send(world.gw, 'plain.example.com', '/')).pod === 'plain-0', 'the other routes are applied');
+  const guarded = await send(world.gw, 'guarded.example.com', '/');
+  assert.equal(guarded.status, 500, 'never the backend without its filter');
+  assert.notEqual((await send(world.gw, 'regex.example.com', '/api')).pod, 'regex-0', 'the regex match is not served');
+  type Parents = { parents?: { conditions: { type: string; status: string; reason: string }[] }[] };
+  const accepted = (name: string) => ((world.fake.get('HTTPRoute', 'prod', name)?.['status'] as Parents | undefined)?.parents?.[0]?.conditions ?? []).find((c) => c.type === 'Accepted');
+  await waitFor(() => accepted('guarded')?.reason === 'UnsupportedValue' && accepted('regex')?.reason === 'UnsupportedValue', 'both say UnsupportedValue');
+  assert.equal(accepted('plain')?.status, 'True');
+  // Still applying changes after the regex route arrived: a new route is served.
+  world.fake.apply(httpRoute('later', { ...toGw, hostnames: ['later.example.com'], rules: [{ backendRefs: [ref('plain')] }] }));
+  await waitFor(async () => (await send(world.gw, 'later.example.com', '/')).pod === 'plain-0', 'a later route is applied');
+});
+
 test('K14 ReferenceGrant: a cross-namespace backendRef is refused (500, ResolvedRefs False RefNotPermitted) until a ReferenceGrant allows it', async (t) => {
   const world = await startWorld(t, {
     before: async ({ fake, backend }) => {

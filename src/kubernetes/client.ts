@@ -19,6 +19,9 @@ import { KubernetesApiError, KubernetesNetworkError, type ApiCall } from './erro
 import { resourcePath, type ResourceKind } from './resources.ts';
 import type { KubeList, KubeObject, Status, WatchEvent } from './types.ts';
 
+/** Longest response body or watch event usher reads: list pages are paged (`limit`), objects are at most ~1.5 MiB in etcd. */
+const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
 export interface ListOptions {
   /** Absent for a namespaced kind: every namespace. */
   readonly namespace?: string | undefined;
@@ -220,6 +223,11 @@ export class KubeClient {
             }
             if (settled) return;
           }
+          // A watch event is one object (etcd caps objects at ~1.5 MiB): a longer line is not the API server talking.
+          if (buffered.length > MAX_RESPONSE_BYTES) {
+            finish(new KubernetesNetworkError(call, this.#server(), new Error(`a watch event is longer than ${MAX_RESPONSE_BYTES} bytes`), 'the watch stream broke'));
+            req.destroy();
+          }
         });
         res.on('end', () => finish());
         res.on('close', () => {
@@ -272,7 +280,16 @@ export class KubeClient {
           return;
         }
         const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        let bytes = 0;
+        res.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+          if (bytes > MAX_RESPONSE_BYTES) {
+            finish(new KubernetesNetworkError(call, this.#server(), new Error(`the response is longer than ${MAX_RESPONSE_BYTES} bytes`), 'a response was refused'));
+            req.destroy();
+            return;
+          }
+          chunks.push(chunk);
+        });
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           try {

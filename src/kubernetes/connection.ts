@@ -162,6 +162,10 @@ function fromKubeconfig(path: string, contextName: string | undefined): KubeConn
     const key = user['client-key-data'] !== undefined ? data(user['client-key-data'], 'client-key-data') : readBytes(file('client-key'), 'the client-key file', `named by user "${userName}"`);
     credentials = { kind: 'clientCertificate', cert, key };
   }
+  // A bearer token over plain http would go over the wire in the clear: only to a loopback address (a local proxy).
+  if (server.protocol === 'http:' && credentials.kind !== 'none' && !isLoopbackHost(server.hostname)) {
+    throw new KubernetesConfigError(where(`server "${serverText}" is plain http and user "${userName}" has credentials: use https://, or http only to a loopback address (kubectl proxy)`));
+  }
   return {
     server,
     ca,
@@ -197,4 +201,10 @@ function listOf<T>(value: unknown): T[] {
 
 function stringOf(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
+}
+
+/** 127.0.0.0/8, ::1 or localhost. */
+function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

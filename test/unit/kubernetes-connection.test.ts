@@ -167,3 +167,12 @@ test('config errors for discovery.kubernetes and kubernetes', () => {
   assert.match(errors('pools:\n  api: { discovery: { consul: {} } }\n').join('\n'), /unknown key "consul"/);
   assert.match(errors('pools:\n  api: {}\nkubernetes: { context: prod }\n').join('\n'), /context applies to a kubeconfig file/);
 });
+
+test('kubeconfig: credentials over plain http only to a loopback address (kubectl proxy), never across the network', (t) => {
+  const remote = kubeconfig(t, '      token: abc\n', '      server: http://10.0.0.1:8001\n');
+  assert.throws(() => loadConnection({ kubeconfig: remote }), (e: Error) => e instanceof KubernetesConfigError && /plain http and user "u1" has credentials/.test(e.message));
+  const proxy = kubeconfig(t, '      token: abc\n', '      server: http://127.0.0.1:8001\n');
+  assert.equal(loadConnection({ kubeconfig: proxy }).server.origin, 'http://127.0.0.1:8001');
+  const anonymous = kubeconfig(t, '      {}\n', '      server: http://10.0.0.1:8001\n');
+  assert.equal(loadConnection({ kubeconfig: anonymous }).credentials.kind, 'none', 'no credentials: nothing to leak');
+});

@@ -111,6 +111,15 @@ export class PoolDiscovery {
     if (changed) this.#publish();
   }
 
+  /**
+   * Gives the pool the sources' last members again: after a reload changed
+   * the file's backends, an address the file no longer lists but a source
+   * found must come back as discovered (the file had taken it over).
+   */
+  republish(): void {
+    if (!this.#closed && this.#running.size > 0) this.#publish();
+  }
+
   /** Resolves once every source has finished its first round of lookups (or was stopped). */
   ready(): Promise<void> {
     return Promise.all([...this.#running.values()].map((running) => running.source.settled)).then(() => undefined);

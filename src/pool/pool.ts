@@ -62,6 +62,7 @@ export class Pool {
   reconfigure(config: PoolConfig): void {
     this.control.reconfigure(config);
     this.discovery.configure(config.discovery);
+    this.discovery.republish();
   }
 
   /** Stops health checks, fails queued requests and closes idle upstream connections; busy ones close when released. */

@@ -334,3 +334,29 @@ test('PoolDiscovery: the same config keeps the source and its members; a changed
   assert.equal(discovery.counts().get('dns ok'), 2);
   assert.equal(discovery.counts().get('dns timeout'), 1);
 });
+
+test('PoolDiscovery: an address the file took over and then dropped comes back as discovered at once (republish after a reload)', async (t) => {
+  const clock = new FakeClock();
+  const resolver = new ScriptedResolver(clock);
+  resolver.table.set('a.test', { a: ['10.0.0.1'], ttl: 300 });
+  const withFile = (backends: string): PoolConfig => {
+    const yaml = `listeners: [{ name: web, bind: "127.0.0.1:0", routes: [{ pool: p }] }]\npools:\n  p:\n    backends: [${backends}]\n    discovery: { dns: { name: a.test, port: 80, family: ipv4, timeout: 1s } }\n`;
+    const result = parseConfig(yaml, 'test.yaml');
+    if (!result.ok) throw new Error(result.errors.map((e) => `${e.path}: ${e.message}`).join('\n'));
+    return result.config.pools['p']!;
+  };
+  const first = withFile('{ address: "10.0.0.1:80" }');
+  const control = new PoolControl('p', first);
+  t.after(() => control.close());
+  const discovery = new PoolDiscovery('p', control, { dns: { resolver: () => resolver, clock, random: () => 0.5 } });
+  t.after(() => discovery.close());
+  discovery.configure(first.discovery);
+  await clock.advance(0);
+  assert.equal(control.find('10.0.0.1:80')?.discovered, false, 'the file lists it: the file\'s');
+  // A reload drops it from the file; the DNS answer (TTL 300 s) has not changed, so no new report comes.
+  const second = withFile('');
+  control.reconfigure(second);
+  discovery.configure(second.discovery);
+  discovery.republish();
+  assert.equal(control.find('10.0.0.1:80')?.discovered, true, 'back at once, as discovery\'s');
+});

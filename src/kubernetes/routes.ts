@@ -52,6 +52,8 @@ export class KubernetesRoutes {
   #firstApplied: () => void = () => undefined;
   readonly #options: KubernetesRoutesOptions;
   readonly #reflectors = new Map<ResourceKind, Reflector>();
+  /** Aborted at stop: the status writes and re-reads under way end at once. */
+  readonly #abort = new AbortController();
   #startedAt = 0;
   /** Runs the translation once SYNC_WAIT_MS after start, when some kind has not listed by then. */
   #syncTimer: NodeJS.Timeout | undefined;
@@ -104,6 +106,8 @@ export class KubernetesRoutes {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    // Status writes in flight are given up: a stop must not wait for an unreachable API server (up to the request timeout each).
+    this.#abort.abort();
     clearTimeout(this.#timer);
     clearTimeout(this.#syncTimer);
     this.#firstApplied();
@@ -260,14 +264,15 @@ export class KubernetesRoutes {
       // The API server returns custom resources with sorted keys: compare canonically, or every run rewrites them.
       if (canonical(status) === canonical(current.status ?? null)) return;
       try {
-        await this.#options.client.replaceStatus(kind, { ...current, apiVersion: current.apiVersion ?? apiVersion(kind), kind: current.kind ?? kind.kind, status } as T);
+        await this.#options.client.replaceStatus(kind, { ...current, apiVersion: current.apiVersion ?? apiVersion(kind), kind: current.kind ?? kind.kind, status } as T, this.#abort.signal);
         this.status.writes++;
         return;
       } catch (err) {
+        if (this.#stopped) return; // aborted by stop(): nothing to report
         if (err instanceof KubernetesApiError && err.conflict && attempt < MAX_STATUS_ATTEMPTS) {
           this.status.conflicts++;
           try {
-            current = await this.#options.client.get<T>(kind, kind.namespaced ? current.metadata?.namespace : undefined, current.metadata?.name ?? '');
+            current = await this.#options.client.get<T>(kind, kind.namespaced ? current.metadata?.namespace : undefined, current.metadata?.name ?? '', this.#abort.signal);
           } catch (getErr) {
             this.status.failures++;
             this.#options.logger.warn({ err: getErr }, `kubernetes routes: reading ${kind.kind} ${current.metadata?.name} again after a conflict failed`);

@@ -309,7 +309,8 @@ export class KubernetesDiscovery implements KubernetesSubscriber {
 }
 
 /** What identifies a connection: a reload that changes none of it keeps the watches running. */
-function connectionKey(config: KubernetesConfig | undefined, connection: KubeConnection | undefined): string {
+/** What identifies a connection for restarts: the section, the server, and the credentials' digest (a rotated static token or certificate restarts). */
+export function connectionKey(config: KubernetesConfig | undefined, connection: KubeConnection | undefined): string {
   if (connection === undefined) return '';
   const hash = createHash('sha256');
   const c = connection.credentials;

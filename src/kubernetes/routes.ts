@@ -23,6 +23,8 @@ import { isIP } from 'node:net';
 
 /** Longest the first translation waits for every kind to list once (see #run). */
 const SYNC_WAIT_MS = 10_000;
+/** Longest a steady stream of changes postpones a translation. */
+const MAX_DEBOUNCE_MS = 1000;
 
 export interface KubernetesRoutesOptions {
   readonly client: KubeClient;
@@ -55,6 +57,8 @@ export class KubernetesRoutes {
   /** Aborted at stop: the status writes and re-reads under way end at once. */
   readonly #abort = new AbortController();
   #startedAt = 0;
+  /** When the first change not yet translated arrived (see #changed). */
+  #pendingSince: number | undefined;
   /** Runs the translation once SYNC_WAIT_MS after start, when some kind has not listed by then. */
   #syncTimer: NodeJS.Timeout | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -139,9 +143,14 @@ export class KubernetesRoutes {
       this.#again = true;
       return;
     }
+    // Debounced, but a steady stream of changes (less than the debounce apart) still runs at least every MAX_DEBOUNCE_MS.
+    const at = performance.now();
+    this.#pendingSince ??= at;
+    if (this.#timer !== undefined && at - this.#pendingSince >= MAX_DEBOUNCE_MS) return; // the armed timer runs soon enough
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
+      this.#pendingSince = undefined;
       this.#running = this.#run().finally(() => {
         this.#running = undefined;
         if (this.#again) {

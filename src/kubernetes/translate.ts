@@ -26,7 +26,9 @@ import { loadCertificate } from '../tls/certificate-store.ts';
 import type { Condition, Gateway, GatewayClass, GatewayListener, HTTPBackendRef, HTTPHeaderFilter, HTTPRoute, HTTPRouteFilter, HTTPRouteMatch, Ingress, IngressBackend, IngressClass, ParentReference, ReferenceGrant, Secret, Service } from './route-types.ts';
 import type { KubeObject } from './types.ts';
 
-export const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
+export /** `kubernetes.io/ingress.class`: the class before `spec.ingressClassName` (deprecated, still common). */
+const LEGACY_CLASS_ANNOTATION = 'kubernetes.io/ingress.class';
+const DEFAULT_CLASS_ANNOTATION = 'ingressclass.kubernetes.io/is-default-class';
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 
 /** What the reflectors hold. */
@@ -153,7 +155,10 @@ export function translate(state: ClusterState, config: KubernetesConfig | undefi
     const ingresses = state.ingresses
       .filter((i) => {
         const cls = i.spec?.ingressClassName;
-        return cls === undefined || cls === '' ? hasDefault : names.has(cls);
+        if (cls !== undefined && cls !== '') return names.has(cls);
+        // The deprecated annotation still names a class in older manifests: another controller's is not ours.
+        const annotated = i.metadata?.annotations?.[LEGACY_CLASS_ANNOTATION];
+        return annotated !== undefined && annotated !== '' ? names.has(annotated) : hasDefault;
       })
       .sort(byAge);
     interface Entry { readonly key: readonly number[]; readonly route: RouteConfig }

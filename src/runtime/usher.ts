@@ -27,7 +27,7 @@ import { cacheStats, declareCacheMetrics, purgeCache, type CachePurge, type Cach
 import { declareCompressMetrics } from '../compress/report.ts';
 import { declareWorkerMetrics } from '../workers/metrics.ts';
 import { RateLimitStore } from '../ratelimit/store.ts';
-import { KubernetesDiscovery, prepareKubernetes, type KubernetesDiscoveryOptions } from '../kubernetes/discovery.ts';
+import { KubernetesDiscovery, prepareKubernetes, type KubernetesDiscoveryOptions, connectionKey } from '../kubernetes/discovery.ts';
 import { KubeClient } from '../kubernetes/client.ts';
 import { KubernetesRoutes } from '../kubernetes/routes.ts';
 import { withClusterRoutes } from '../kubernetes/merge.ts';
@@ -455,7 +455,8 @@ export class Usher {
   #configureRoutes(file: UsherConfig, connection: KubeConnection | undefined): void {
     const section = file.kubernetes;
     const wanted = connection !== undefined && (section?.ingress !== undefined || section?.gateway !== undefined);
-    const key = wanted ? JSON.stringify({ section, server: connection.server.href, namespace: connection.namespace }) : '';
+    // The credentials are part of the key: a reload that rotates a static token or certificate restarts the controller on them.
+    const key = wanted ? connectionKey(section, connection) : '';
     if (key === this.#routesKey) return;
     this.#routesKey = key;
     const old = this.#routes;

@@ -70,6 +70,9 @@ test('a rollout through EndpointSlices under load fails no request (workers: 2)'
     publish(fake);
     await waitFor(() => pool().find(`${leaving.ip}:${leaving.port}`)?.terminating === true, `${leaving.name} draining`);
     await usher.settled();
+    // Requests a worker sent just before it learned may still be on their way to the pod: once none is in flight,
+    // the pod's count can only grow by a new pick.
+    await waitFor(() => pool().find(`${leaving.ip}:${leaving.port}`)?.inFlight === 0, `${leaving.name}: nothing in flight`);
     const drainedAt = leaving.requests;
     const mid = load.completed();
     await waitFor(() => load.completed() >= mid + 100, 'load while it drains (the preStop delay)');

@@ -217,6 +217,8 @@ test('K11 Ingress: pathType and host table through usher, defaultBackend, only u
       fake.apply(ingress('of-other-class', { ingressClassName: 'other', rules: [{ host: 'other.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: svcBackend('svc-other') }] } }] }));
       // No class: usher's, because its IngressClass is the default one.
       fake.apply(ingress('no-class', { rules: [{ host: 'noclass.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: svcBackend('svc-noclass') }] } }] }));
+      // No ingressClassName, but the deprecated annotation names another controller's class: not ours, default or not.
+      fake.apply({ ...ingress('legacy-other', { rules: [{ host: 'legacy.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: svcBackend('svc-noclass') }] } }] }), metadata: { name: 'legacy-other', namespace: 'prod', annotations: { 'kubernetes.io/ingress.class': 'nginx' } } });
     },
   });
   const cases: [host: string, path: string, pod: string][] = [
@@ -233,6 +235,7 @@ test('K11 Ingress: pathType and host table through usher, defaultBackend, only u
     ['a.b.wild.example.com', '/', 'svc-default-0'], // one label only
     ['wild.example.com', '/', 'svc-default-0'],
     ['other.example.com', '/', 'svc-default-0'], // another controller's class: ignored
+    ['legacy.example.com', '/', 'svc-default-0'], // annotated for another controller: ignored
     ['noclass.example.com', '/x', 'svc-noclass-0'],
     ['unknown.example.com', '/x', 'svc-default-0'],
   ];
@@ -246,6 +249,7 @@ test('K11 Ingress: pathType and host table through usher, defaultBackend, only u
   await waitFor(() => JSON.stringify(world.fake.get('Ingress', 'prod', 'main')?.['status']) === JSON.stringify({ loadBalancer: { ingress: [{ ip: '203.0.113.10' }] } }), 'Ingress status written');
   await waitFor(() => world.fake.get('Ingress', 'prod', 'no-class')?.['status'] !== undefined, 'the default-class Ingress gets a status');
   assert.equal(world.fake.get('Ingress', 'prod', 'of-other-class')?.['status'], undefined);
+  assert.equal(world.fake.get('Ingress', 'prod', 'legacy-other')?.['status'], undefined, 'an Ingress annotated for another controller gets no status from usher');
 
   // Without a defaultBackend, no matching host is 404.
   const main = world.fake.get('Ingress', 'prod', 'main')!;

@@ -36,7 +36,7 @@ export const acceptFallback: Accept = (endpoint, ctx) => {
 /** Like `acceptFallback` without the connection limit. */
 export const acceptFallbackIfFree: Accept = (endpoint, ctx) => (endpoint as BackendRuntime).control.fallback && notTried(endpoint, ctx);
 
-/** A sticky-pinned request: its backend while it is available, or draining but healthy. */
+/** A sticky-pinned request: its backend while it is available, or terminating but still serving (`pinnable`; an operator's drain re-pins). */
 export const acceptPinned: Accept = (endpoint, ctx) => {
   const backend = endpoint as BackendRuntime;
   const control = backend.control;
